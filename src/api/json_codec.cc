@@ -1,0 +1,72 @@
+#include "api/json_codec.h"
+
+namespace pk::api {
+
+using nlohmann::json;
+
+json VdevToJson(const zfs::Vdev& v) {
+  json j = {{"name", v.name},
+            {"type", v.type},
+            {"state", v.state},
+            {"read_errors", v.read_errors},
+            {"write_errors", v.write_errors},
+            {"checksum_errors", v.checksum_errors}};
+  if (!v.path.empty()) j["path"] = v.path;
+  if (!v.note.empty()) j["note"] = v.note;
+  if (!v.children.empty()) {
+    j["children"] = json::array();
+    for (const auto& c : v.children) j["children"].push_back(VdevToJson(c));
+  }
+  return j;
+}
+
+namespace {
+json VdevList(const std::vector<zfs::Vdev>& vdevs) {
+  json a = json::array();
+  for (const auto& v : vdevs) a.push_back(VdevToJson(v));
+  return a;
+}
+}  // namespace
+
+json PoolToJson(const zfs::PoolSummary& s, const zfs::PoolStatus& st) {
+  return {{"name", s.name},
+          {"guid", std::to_string(s.guid)},
+          {"health", s.health},
+          {"size", s.size},
+          {"allocated", s.allocated},
+          {"free", s.free},
+          {"altroot", s.altroot},
+          {"state", st.state},
+          {"status", st.status},
+          {"action", st.action},
+          {"scan", st.scan},
+          {"errors", st.errors},
+          {"vdevs", VdevToJson(st.root)},
+          {"logs", VdevList(st.logs)},
+          {"caches", VdevList(st.caches)},
+          {"spares", VdevList(st.spares)}};
+}
+
+json ImportableToJson(const zfs::ImportablePool& p) {
+  return {{"name", p.name},
+          {"guid", std::to_string(p.guid)},
+          {"state", p.state},
+          {"status", p.status},
+          {"vdevs", VdevToJson(p.root)}};
+}
+
+json DatasetToJson(const zfs::Dataset& d) {
+  json props = json::object();
+  for (const auto& [name, pv] : d.properties) {
+    json p = {{"value", pv.value}, {"source", zfs::PropertySourceName(pv.source)}};
+    if (pv.source == zfs::PropertySource::kInherited) p["inherited_from"] = pv.inherited_from;
+    props[name] = std::move(p);
+  }
+  return {{"name", d.name}, {"type", zfs::DatasetTypeName(d.type)}, {"properties", std::move(props)}};
+}
+
+json ErrorToJson(const Error& e) {
+  return {{"error", {{"code", ErrorCodeName(e.code())}, {"message", e.message()}}}};
+}
+
+}  // namespace pk::api

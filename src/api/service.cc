@@ -1,0 +1,539 @@
+#include "api/service.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "api/json_codec.h"
+#include "base/log.h"
+
+namespace pk::api {
+namespace {
+
+using nlohmann::json;
+
+HttpResponse JsonResponse(const json& body, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse ErrorResponse(const Error& error) {
+  return JsonResponse(ErrorToJson(error), HttpStatusFor(error.code()));
+}
+
+Result<json> ParseBody(const HttpRequest& request) {
+  if (request.body.empty()) return json::object();
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return InvalidArgument("request body is not valid JSON");
+  if (!body.is_object()) return InvalidArgument("request body must be a JSON object");
+  return body;
+}
+
+Result<std::string> StringField(const json& body, const char* field) {
+  auto it = body.find(field);
+  if (it == body.end()) return InvalidArgument(fmt::format("field '{}' is required", field));
+  if (!it->is_string()) return InvalidArgument(fmt::format("field '{}' must be a string", field));
+  return it->get<std::string>();
+}
+
+Result<bool> BoolField(const json& body, const char* field, bool fallback) {
+  auto it = body.find(field);
+  if (it == body.end()) return fallback;
+  if (!it->is_boolean()) return InvalidArgument(fmt::format("field '{}' must be true or false", field));
+  return it->get<bool>();
+}
+
+Result<std::vector<std::string>> StringListField(const json& body, const char* field) {
+  std::vector<std::string> out;
+  auto it = body.find(field);
+  if (it == body.end()) return out;
+  if (!it->is_array()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
+  for (const auto& v : *it) {
+    if (!v.is_string()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// {"compression":"lz4","com.example:owner":"alice"} -> validated assignments.
+Result<zfs::PropertyList> PropertiesField(const json& body, const char* field) {
+  zfs::PropertyList list;
+  auto it = body.find(field);
+  if (it == body.end()) return list;
+  if (!it->is_object()) {
+    return InvalidArgument(fmt::format("field '{}' must be an object of property: value", field));
+  }
+  for (const auto& [name, value] : it->items()) {
+    if (!value.is_string()) {
+      return InvalidArgument(fmt::format("property '{}': value must be a string", name));
+    }
+    PK_ASSIGN_OR_RETURN(auto pname, zfs::PropertyName::Parse(name));
+    PK_TRY(zfs::ValidatePropertyValue(pname, value.get<std::string>()));
+    list.push_back({std::move(pname), value.get<std::string>()});
+  }
+  return list;
+}
+
+std::string Query(const HttpRequest& r, const std::string& key, const std::string& fallback = "") {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? fallback : it->second;
+}
+
+Result<bool> QueryBool(const HttpRequest& r, const std::string& key, bool fallback) {
+  std::string v = Query(r, key);
+  if (v.empty()) return fallback;
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  return InvalidArgument(fmt::format("query parameter '{}' must be true or false, not '{}'", key, v));
+}
+
+Result<zfs::Recursive> RecursiveParam(const std::string& v) {
+  if (v.empty() || v == "no" || v == "false") return zfs::Recursive::kNo;
+  if (v == "yes" || v == "true") return zfs::Recursive::kYes;
+  if (v == "dependents") return zfs::Recursive::kWithDependents;
+  return InvalidArgument(fmt::format("recursive must be no, yes or dependents, not '{}'", v));
+}
+
+Result<std::vector<zfs::DatasetType>> TypesParam(const std::string& v) {
+  std::vector<zfs::DatasetType> types;
+  if (v.empty()) return std::vector<zfs::DatasetType>{zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume};
+  if (v == "all") {
+    return std::vector<zfs::DatasetType>{zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume,
+                                         zfs::DatasetType::kSnapshot};
+  }
+  size_t start = 0;
+  while (start <= v.size()) {
+    size_t comma = v.find(',', start);
+    if (comma == std::string::npos) comma = v.size();
+    PK_ASSIGN_OR_RETURN(auto t, zfs::ParseDatasetType(v.substr(start, comma - start)));
+    types.push_back(t);
+    start = comma + 1;
+  }
+  return types;
+}
+
+bool InTree(const std::string& name, const std::string& root) {
+  if (!name.starts_with(root)) return false;
+  if (name.size() == root.size()) return true;
+  return name[root.size()] == '/' || name[root.size()] == '@';
+}
+
+json InventoryMeta(const inventory::Snapshot& view) {
+  auto now = std::chrono::system_clock::now();
+  double age = std::chrono::duration<double>(now - view.refreshed_at).count();
+  return {{"generation", view.generation},
+          {"refreshed_at", std::chrono::duration_cast<std::chrono::seconds>(view.refreshed_at.time_since_epoch()).count()},
+          {"age_seconds", view.generation ? age : -1.0},
+          {"last_error", view.last_error}};
+}
+
+// A change already made stays made when the view cannot be refreshed
+// afterwards: the failure is logged and the periodic refresh catches up.
+void LogRefresh(const Status& refreshed) {
+  if (!refreshed) GetLogger("api")->warn("inventory refresh after a change failed: {}", refreshed.error().message());
+}
+
+HttpResponse Created(const std::string& what, const std::string& name) {
+  return JsonResponse({{"ok", true}, {what, name}}, 200);
+}
+
+// Splits "/v1/datasets/tank/a" into collection "datasets" and name "tank/a".
+struct Route {
+  std::string collection;
+  std::string name;
+};
+
+Result<Route> SplitPath(const std::string& path) {
+  static constexpr std::string_view kPrefix = "/v1/";
+  if (!path.starts_with(kPrefix)) return NotFound(fmt::format("no API route '{}' (routes start with /v1/)", path));
+  std::string rest = path.substr(kPrefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string::npos) return Route{rest, ""};
+  return Route{rest.substr(0, slash), rest.substr(slash + 1)};
+}
+
+}  // namespace
+
+ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, ApiServiceOptions options)
+    : zfs_(zfs), inventory_(inventory), options_(std::move(options)) {}
+
+HttpResponse ApiService::Handle(const HttpRequest& request) {
+  auto log = GetLogger("api");
+  if (auto auth = Authorize(request); !auth) return ErrorResponse(auth.error());
+  auto result = Route(request);
+  if (!result) {
+    log->info("{} {} -> {}", request.method, request.path, result.error().ToString());
+    return ErrorResponse(result.error());
+  }
+  return std::move(*result);
+}
+
+Status ApiService::Authorize(const HttpRequest& request) const {
+  if (request.transport == Transport::kUnix) {
+    if (request.peer_uid && *request.peer_uid != 0) {
+      return PermissionDenied(fmt::format("the API socket serves root only (caller uid {})", *request.peer_uid));
+    }
+    return OkStatus();
+  }
+  std::string auth = request.Header("authorization");
+  std::string expected = "Bearer " + options_.bearer_token;
+  // Compare in constant time so the token does not leak through timing.
+  bool same = !options_.bearer_token.empty() && auth.size() == expected.size();
+  unsigned char diff = 0;
+  for (size_t i = 0; same && i < auth.size(); ++i) diff |= static_cast<unsigned char>(auth[i] ^ expected[i]);
+  if (!same || diff != 0) return Unauthenticated("a valid 'Authorization: Bearer <token>' header is required on TCP");
+  return OkStatus();
+}
+
+Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto route, SplitPath(r.path));
+  const std::string& m = r.method;
+  const std::string action = Query(r, "action");
+  const std::string& c = route.collection;
+  const std::string& name = route.name;
+  if (c == "health" && m == "GET") return Health();
+  if (c == "pools") {
+    if (name.empty() && m == "GET") return ListPools();
+    if (name.empty() && m == "POST") return CreatePool(r);
+    if (!name.empty() && m == "GET") return GetPool(name);
+    if (!name.empty() && m == "DELETE") return DestroyPool(name, r);
+    if (!name.empty() && m == "POST" && action == "export") return ExportPool(name, r);
+  }
+  if (c == "import-scan" && m == "POST") return ScanImports(r);
+  if (c == "imports" && m == "POST") return ImportPool(r);
+  if (c == "datasets") {
+    if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kFilesystem);
+    if (name.empty() && m == "POST") return CreateDataset(r);
+    if (!name.empty() && m == "GET") return GetDataset(name, r);
+    if (!name.empty() && m == "PATCH") return SetProperties(name, r);
+    if (!name.empty() && m == "DELETE") return DestroyDataset(name, r);
+    if (!name.empty() && m == "POST" && action == "inherit") return InheritProperty(name, r);
+    if (!name.empty() && m == "POST" && action == "rename") return RenameDataset(name, r);
+  }
+  if (c == "snapshots") {
+    if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);
+    if (name.empty() && m == "POST") return CreateSnapshot(r);
+    if (!name.empty() && m == "GET") return GetDataset(name, r);
+    if (!name.empty() && m == "DELETE") return DestroySnapshot(name, r);
+    if (!name.empty() && m == "POST" && action == "rollback") return RollbackSnapshot(name, r);
+  }
+  return NotFound(fmt::format("no API route for {} {}{}", m, r.path, action.empty() ? "" : "?action=" + action));
+}
+
+Result<HttpResponse> ApiService::Health() {
+  auto view = inventory_.Current();
+  return JsonResponse({{"version", options_.version},
+                       {"dialect", zfs::DialectName(zfs_.dialect())},
+                       {"pools", view->pools.size()},
+                       {"datasets", view->datasets.size()},
+                       {"inventory", InventoryMeta(*view)}});
+}
+
+Result<HttpResponse> ApiService::ListPools() {
+  auto view = inventory_.Current();
+  json pools = json::array();
+  for (const auto& p : view->pools) pools.push_back(PoolToJson(p.summary, p.status));
+  return JsonResponse({{"pools", pools}, {"inventory", InventoryMeta(*view)}});
+}
+
+Result<HttpResponse> ApiService::GetPool(const std::string& name) {
+  PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
+  auto view = inventory_.Current();
+  const inventory::PoolEntry* entry = view->FindPool(pool.str());
+  if (!entry) {
+    // Not in the view: maybe imported behind our back since the last refresh.
+    PK_TRY(inventory_.RefreshPool(pool.str()));
+    view = inventory_.Current();
+    entry = view->FindPool(pool.str());
+    if (!entry) return NotFound(fmt::format("pool '{}' is not imported", pool.str()));
+  }
+  // Status is read live: health must never be stale in `pool status`.
+  PK_ASSIGN_OR_RETURN(auto status, zfs_.GetPoolStatus(pool));
+  json j = PoolToJson(entry->summary, status);
+  size_t filesystems = 0, snapshots = 0;
+  for (auto it = view->datasets.lower_bound(pool.str()); it != view->datasets.end() && InTree(it->first, pool.str()); ++it) {
+    (it->second.type == zfs::DatasetType::kSnapshot ? snapshots : filesystems)++;
+  }
+  j["poolkeeper"] = {{"datasets", filesystems},
+                     {"snapshots", snapshots},
+                     {"dialect", zfs::DialectName(zfs_.dialect())},
+                     {"inventory", InventoryMeta(*view)}};
+  return JsonResponse(j);
+}
+
+Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
+  PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name_text));
+  std::string context = fmt::format("create pool '{}'", pool.str());
+  PK_ASSIGN_OR_RETURN(auto words, StringListField(body, "vdevs"));
+  auto spec = zfs::VdevSpec::Parse(words);
+  if (!spec) return std::unexpected(spec.error().WithContext(context));
+  zfs::CreatePoolOptions options;
+  auto props = PropertiesField(body, "properties");
+  if (!props) return std::unexpected(props.error().WithContext(context));
+  options.root_properties = std::move(*props);
+  if (body.contains("mountpoint")) {
+    PK_ASSIGN_OR_RETURN(auto mp, StringField(body, "mountpoint"));
+    if (!mp.starts_with('/') && mp != "none" && mp != "legacy") {
+      return InvalidArgument(context + ": mountpoint must be an absolute path, 'none' or 'legacy'");
+    }
+    options.mountpoint = mp;
+  }
+  if (body.contains("altroot")) {
+    PK_ASSIGN_OR_RETURN(auto alt, StringField(body, "altroot"));
+    if (!alt.starts_with('/')) return InvalidArgument(context + ": altroot must be an absolute path");
+    options.altroot = alt;
+  }
+  PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
+  options.force = force ? zfs::Force::kYes : zfs::Force::kNo;
+  PK_TRY(zfs_.CreatePool(pool, *spec, options));
+  LogRefresh(inventory_.RefreshPool(pool.str()));
+  return Created("pool", pool.str());
+}
+
+Result<HttpResponse> ApiService::DestroyPool(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
+  PK_ASSIGN_OR_RETURN(bool force, QueryBool(r, "force", false));
+  PK_TRY(zfs_.DestroyPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
+  LogRefresh(inventory_.RefreshPool(pool.str()));
+  return Created("destroyed", pool.str());
+}
+
+Result<HttpResponse> ApiService::ExportPool(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
+  PK_TRY(zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
+  LogRefresh(inventory_.RefreshPool(pool.str()));
+  return Created("exported", pool.str());
+}
+
+Result<HttpResponse> ApiService::ScanImports(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto dirs, StringListField(body, "search_dirs"));
+  PK_ASSIGN_OR_RETURN(auto pools, zfs_.ListImportable(dirs));
+  json out = json::array();
+  for (const auto& p : pools) out.push_back(ImportableToJson(p));
+  return JsonResponse({{"pools", out}});
+}
+
+Result<HttpResponse> ApiService::ImportPool(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  zfs::ImportOptions o;
+  if (body.contains("name")) {
+    PK_ASSIGN_OR_RETURN(auto n, StringField(body, "name"));
+    PK_ASSIGN_OR_RETURN(o.name, zfs::PoolName::Parse(n));
+  }
+  if (body.contains("guid")) {
+    PK_ASSIGN_OR_RETURN(auto g, StringField(body, "guid"));
+    uint64_t guid = 0;
+    auto [ptr, ec] = std::from_chars(g.data(), g.data() + g.size(), guid);
+    if (ec != std::errc() || ptr != g.data() + g.size() || g.empty()) {
+      return InvalidArgument(fmt::format("import: GUID '{}' is not a decimal number", g));
+    }
+    o.guid = guid;
+  }
+  if (o.name && o.guid) return InvalidArgument("import: give a pool name or a GUID, not both");
+  if (!o.name && !o.guid) return InvalidArgument("import: give a pool name or a GUID");
+  if (body.contains("new_name")) {
+    PK_ASSIGN_OR_RETURN(auto n, StringField(body, "new_name"));
+    PK_ASSIGN_OR_RETURN(o.new_name, zfs::PoolName::Parse(n));
+  }
+  PK_ASSIGN_OR_RETURN(o.search_dirs, StringListField(body, "search_dirs"));
+  if (body.contains("cachefile")) {
+    PK_ASSIGN_OR_RETURN(auto cf, StringField(body, "cachefile"));
+    if (cf == "none") {
+      o.cachefile = zfs::ImportOptions::Cachefile::kNone;
+    } else if (cf == "default" || cf.empty()) {
+      o.cachefile = zfs::ImportOptions::Cachefile::kDefault;
+    } else {
+      o.cachefile = zfs::ImportOptions::Cachefile::kPath;
+      o.cachefile_path = cf;
+    }
+  }
+  if (body.contains("altroot")) {
+    PK_ASSIGN_OR_RETURN(auto alt, StringField(body, "altroot"));
+    o.altroot = alt;
+  }
+  PK_ASSIGN_OR_RETURN(bool ro, BoolField(body, "readonly", false));
+  PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
+  PK_ASSIGN_OR_RETURN(bool no_mount, BoolField(body, "no_mount", false));
+  o.read_only = ro ? zfs::ReadOnly::kYes : zfs::ReadOnly::kNo;
+  o.force = force ? zfs::Force::kYes : zfs::Force::kNo;
+  o.mount = no_mount ? zfs::Mount::kNo : zfs::Mount::kYes;
+  PK_TRY(zfs_.ImportPool(o));
+  // The imported name: the new name, the given name, or (by GUID) found in the pool list.
+  std::string imported = o.new_name ? o.new_name->str() : o.name ? o.name->str() : "";
+  if (imported.empty()) {
+    PK_ASSIGN_OR_RETURN(auto pools, zfs_.ListPools());
+    for (const auto& p : pools) {
+      if (p.guid == *o.guid) imported = p.name;
+    }
+  }
+  LogRefresh(inventory_.RefreshPool(imported));
+  return Created("imported", imported);
+}
+
+std::shared_ptr<const std::string> ApiService::AllDatasetsJson(const inventory::Snapshot& view) {
+  std::lock_guard lock(render_mutex_);
+  if (rendered_ && rendered_generation_ == view.generation) return rendered_;
+  std::string out = "[";
+  bool first = true;
+  for (const auto& [name, d] : view.datasets) {
+    if (!first) out += ',';
+    first = false;
+    out += DatasetToJson(d).dump();
+  }
+  out += ']';
+  rendered_ = std::make_shared<const std::string>(std::move(out));
+  rendered_generation_ = view.generation;
+  return rendered_;
+}
+
+Result<HttpResponse> ApiService::ListDatasets(const HttpRequest& r, zfs::DatasetType only) {
+  const bool snapshots = only == zfs::DatasetType::kSnapshot;
+  std::string root = Query(r, snapshots ? "dataset" : "root");
+  if (!root.empty()) PK_TRY(zfs::DatasetName::Parse(root));
+  PK_ASSIGN_OR_RETURN(bool recursive, QueryBool(r, "recursive", !snapshots));
+  std::vector<zfs::DatasetType> types = {zfs::DatasetType::kSnapshot};
+  if (!snapshots) {
+    PK_ASSIGN_OR_RETURN(types, TypesParam(Query(r, "type")));
+  }
+  auto view = inventory_.Current();
+  std::string meta = InventoryMeta(*view).dump();
+  std::string key = snapshots ? "snapshots" : "datasets";
+  if (root.empty() && types.size() == 3) {
+    // The whole inventory: served from the per-generation rendering.
+    auto all = AllDatasetsJson(*view);
+    HttpResponse resp;
+    resp.body = fmt::format("{{\"{}\":{},\"inventory\":{}}}", key, *all, meta);
+    return resp;
+  }
+  if (!root.empty() && !view->datasets.contains(root)) {
+    return NotFound(fmt::format("dataset '{}' does not exist", root));
+  }
+  std::string out = "[";
+  bool first = true;
+  auto begin = root.empty() ? view->datasets.begin() : view->datasets.lower_bound(root);
+  for (auto it = begin; it != view->datasets.end(); ++it) {
+    const auto& [name, d] = *it;
+    if (!root.empty()) {
+      if (!InTree(name, root)) break;
+      std::string ds_part = name.substr(0, name.find('@'));
+      if (!recursive && ds_part != root) continue;
+    }
+    if (std::find(types.begin(), types.end(), d.type) == types.end()) continue;
+    if (!first) out += ',';
+    first = false;
+    out += DatasetToJson(d).dump();
+  }
+  out += ']';
+  HttpResponse resp;
+  resp.body = fmt::format("{{\"{}\":{},\"inventory\":{}}}", key, out, meta);
+  return resp;
+}
+
+Result<HttpResponse> ApiService::GetDataset(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto any, zfs::AnyName::Parse(name));
+  std::vector<std::string> props;
+  std::string list = Query(r, "properties");
+  size_t start = 0;
+  while (!list.empty() && start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    PK_ASSIGN_OR_RETURN(auto p, zfs::PropertyName::Parse(list.substr(start, comma - start)));
+    props.push_back(p.str());
+    start = comma + 1;
+  }
+  PK_ASSIGN_OR_RETURN(auto d, zfs_.GetDataset(any.str, props));
+  return JsonResponse(DatasetToJson(d));
+}
+
+Result<HttpResponse> ApiService::CreateDataset(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
+  PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name_text));
+  std::string context = fmt::format("create dataset '{}'", ds.str());
+  auto props = PropertiesField(body, "properties");
+  if (!props) return std::unexpected(props.error().WithContext(context));
+  PK_ASSIGN_OR_RETURN(bool parents, BoolField(body, "parents", false));
+  PK_TRY(zfs_.CreateDataset(ds, *props, parents ? zfs::CreateParents::kYes : zfs::CreateParents::kNo));
+  LogRefresh(inventory_.RefreshTree(ds.str()));
+  return Created("dataset", ds.str());
+}
+
+Result<HttpResponse> ApiService::SetProperties(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto any, zfs::AnyName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  auto props = PropertiesField(body, "properties");
+  if (!props) return std::unexpected(props.error().WithContext(fmt::format("set properties on '{}'", any.str)));
+  PK_TRY(zfs_.SetProperties(any.str, *props));
+  LogRefresh(inventory_.RefreshTree(any.str));
+  return Created("dataset", any.str);
+}
+
+Result<HttpResponse> ApiService::InheritProperty(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto prop_text, StringField(body, "property"));
+  PK_ASSIGN_OR_RETURN(auto prop, zfs::PropertyName::Parse(prop_text));
+  PK_ASSIGN_OR_RETURN(bool recursive, BoolField(body, "recursive", false));
+  PK_TRY(zfs_.InheritProperty(ds, prop, recursive ? zfs::Recursive::kYes : zfs::Recursive::kNo));
+  LogRefresh(inventory_.RefreshTree(ds.str()));
+  return Created("dataset", ds.str());
+}
+
+Result<HttpResponse> ApiService::RenameDataset(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto from, zfs::DatasetName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto to_text, StringField(body, "new_name"));
+  PK_ASSIGN_OR_RETURN(auto to, zfs::DatasetName::Parse(to_text));
+  PK_TRY(zfs_.RenameDataset(from, to));
+  LogRefresh(inventory_.RefreshTree(from.str()));
+  LogRefresh(inventory_.RefreshTree(to.str()));
+  return Created("dataset", to.str());
+}
+
+Result<HttpResponse> ApiService::DestroyDataset(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto recursive, RecursiveParam(Query(r, "recursive")));
+  if (ds.IsRoot()) {
+    return InvalidArgument(fmt::format("destroy dataset '{}': a pool's root dataset goes with 'pool destroy'", ds.str()));
+  }
+  PK_TRY(zfs_.DestroyDataset(ds, recursive));
+  LogRefresh(inventory_.RefreshTree(ds.str()));
+  return Created("destroyed", ds.str());
+}
+
+Result<HttpResponse> ApiService::CreateSnapshot(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
+  PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name_text));
+  PK_ASSIGN_OR_RETURN(bool recursive, BoolField(body, "recursive", false));
+  PK_TRY(zfs_.CreateSnapshot(snap, recursive ? zfs::Recursive::kYes : zfs::Recursive::kNo));
+  LogRefresh(inventory_.RefreshTree(snap.dataset().str()));
+  return Created("snapshot", snap.str());
+}
+
+Result<HttpResponse> ApiService::DestroySnapshot(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto recursive, RecursiveParam(Query(r, "recursive")));
+  PK_TRY(zfs_.DestroySnapshot(snap, recursive));
+  LogRefresh(inventory_.RefreshTree(snap.dataset().str()));
+  return Created("destroyed", snap.str());
+}
+
+Result<HttpResponse> ApiService::RollbackSnapshot(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name));
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(bool destroy_newer, BoolField(body, "destroy_newer", false));
+  PK_TRY(zfs_.Rollback(snap, destroy_newer ? zfs::RollbackMode::kDestroyNewer : zfs::RollbackMode::kLatestOnly));
+  LogRefresh(inventory_.RefreshTree(snap.dataset().str()));
+  return Created("rolled_back", snap.str());
+}
+
+}  // namespace pk::api

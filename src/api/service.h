@@ -1,0 +1,87 @@
+// api::ApiService: the daemon's HTTP/JSON API, one handler per route.
+//
+// It is the edge where names are validated (zfs/names.h): a request with a bad
+// name, property or body is refused with 400 and a message naming the object
+// and the cause, before any zpool/zfs process starts. Reads are served from
+// the inventory; every change goes to ZFS and is followed by a targeted
+// inventory refresh, so the next read sees it.
+//
+// Access: on the unix socket only root (SO_PEERCRED uid 0) is served; on TCP
+// every request needs "Authorization: Bearer <token>".
+//
+// Routes (names are percent-encoded path segments; '/' inside a name is %2F
+// or plain '/', both work):
+//   GET    /v1/health
+//   GET    /v1/pools                      POST /v1/pools              (create)
+//   GET    /v1/pools/{pool}               DELETE /v1/pools/{pool}     (destroy, ?force=true)
+//   POST   /v1/pools/{pool}?action=export (body {"force":bool})
+//   POST   /v1/import-scan                (body {"search_dirs":[...]}) -> importable pools
+//   POST   /v1/imports                    (body {"name"|"guid", "search_dirs", "cachefile", ...})
+//   GET    /v1/datasets?root=&type=&recursive=   POST /v1/datasets  (create)
+//   GET    /v1/datasets/{name}?properties=a,b    PATCH /v1/datasets/{name} (set)
+//   POST   /v1/datasets/{name}?action=inherit|rename     DELETE /v1/datasets/{name}?recursive=
+//   GET    /v1/snapshots?dataset=&recursive=     POST /v1/snapshots (create)
+//   DELETE /v1/snapshots/{name}?recursive=       POST /v1/snapshots/{name}?action=rollback
+//
+// Thread-safety: Handle() may run on several HTTP worker threads at once.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "api/http.h"
+#include "inventory/inventory.h"
+#include "zfs/zfs.h"
+
+namespace pk::api {
+
+struct ApiServiceOptions {
+  std::string bearer_token;  // required on TCP; empty refuses every TCP request
+  std::string version = "0.1.0";
+};
+
+class ApiService {
+ public:
+  ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, ApiServiceOptions options);
+
+  HttpResponse Handle(const HttpRequest& request);
+
+ private:
+  Result<HttpResponse> Route(const HttpRequest& request);
+  Status Authorize(const HttpRequest& request) const;
+
+  Result<HttpResponse> Health();
+  Result<HttpResponse> ListPools();
+  Result<HttpResponse> GetPool(const std::string& name);
+  Result<HttpResponse> CreatePool(const HttpRequest& request);
+  Result<HttpResponse> DestroyPool(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> ExportPool(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> ScanImports(const HttpRequest& request);
+  Result<HttpResponse> ImportPool(const HttpRequest& request);
+
+  Result<HttpResponse> ListDatasets(const HttpRequest& request, zfs::DatasetType only);
+  Result<HttpResponse> GetDataset(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> CreateDataset(const HttpRequest& request);
+  Result<HttpResponse> SetProperties(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> InheritProperty(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> RenameDataset(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> DestroyDataset(const std::string& name, const HttpRequest& request);
+
+  Result<HttpResponse> CreateSnapshot(const HttpRequest& request);
+  Result<HttpResponse> DestroySnapshot(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> RollbackSnapshot(const std::string& name, const HttpRequest& request);
+
+  // The whole dataset list as JSON text, rendered once per inventory generation.
+  std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
+
+  zfs::Zfs& zfs_;
+  inventory::Inventory& inventory_;
+  ApiServiceOptions options_;
+
+  std::mutex render_mutex_;
+  uint64_t rendered_generation_ = 0;               // guarded by render_mutex_
+  std::shared_ptr<const std::string> rendered_;    // guarded by render_mutex_
+};
+
+}  // namespace pk::api

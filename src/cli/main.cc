@@ -1,0 +1,370 @@
+// poolkeeper: the command-line client of poolkeeperd. Parses the command line
+// (CLI11), calls the API, and prints JSON (--json) or aligned human output.
+// Exit codes: 0 ok, 1 failure, 2 bad usage or invalid argument, 3 not found,
+// 4 daemon unreachable.
+#include <cstdio>
+#include <functional>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "api/client.h"
+#include "cli/render.h"
+
+namespace pk::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitNotFound = 3;
+constexpr int kExitUnavailable = 4;
+
+int ExitCodeFor(const Error& e) {
+  switch (e.code()) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kOutOfRange: return kExitUsage;
+    case ErrorCode::kNotFound: return kExitNotFound;
+    case ErrorCode::kUnavailable: return kExitUnavailable;
+    default: return kExitFailure;
+  }
+}
+
+struct Globals {
+  bool json = false;
+  std::string socket = "/run/poolkeeper/poolkeeperd.sock";
+};
+
+// Options of every command, filled by CLI11 and read by the command's action.
+struct Args {
+  std::string name, name2, mountpoint, altroot, cachefile, new_name, type, root, recursive_mode;
+  std::vector<std::string> words, props, dirs;
+  bool force = false, parents = false, recursive = false, recursive_all = false, readonly = false;
+};
+
+std::string Seg(const std::string& s) { return api::PercentEncode(s); }
+
+// Parses "k=v" words into a JSON object; a word without '=' is bad usage.
+Result<json> PropertyObject(const std::vector<std::string>& words) {
+  json o = json::object();
+  for (const auto& w : words) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos) return InvalidArgument(fmt::format("'{}' is not PROPERTY=VALUE", w));
+    o[w.substr(0, eq)] = w.substr(eq + 1);
+  }
+  return o;
+}
+
+std::string Prop(const json& d, const char* name) {
+  auto props = d.find("properties");
+  if (props == d.end() || !props->contains(name)) return "-";
+  return (*props)[name].value("value", "-");
+}
+
+class Cli {
+ public:
+  // Keeps a reference: the globals are complete only once parsing has finished,
+  // which is before any command's callback runs.
+  explicit Cli(const Globals& g) : g_(g) {}
+
+  // Runs `call`; prints its JSON, or `human(json)` without --json.
+  int Run(const std::function<Result<json>()>& call, const std::function<std::string(const json&)>& human) {
+    auto r = call();
+    if (!r) {
+      fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
+      return ExitCodeFor(r.error());
+    }
+    if (g_.json) {
+      fmt::print("{}\n", r->dump(2));
+    } else {
+      fmt::print("{}", human(*r));
+    }
+    return kExitOk;
+  }
+
+  Result<json> Call(std::string_view method, const std::string& target, const json& body = nullptr) {
+    api::ApiClient client(api::Endpoint{api::Transport::kUnix, g_.socket, "", 0}, "");
+    return client.Call(method, target, body);
+  }
+
+ private:
+  const Globals& g_;
+};
+
+std::string Done(const json& j, const std::string& verb) {
+  for (const char* k : {"pool", "dataset", "snapshot", "destroyed", "exported", "imported", "rolled_back"}) {
+    if (j.contains(k)) return fmt::format("{} '{}'\n", verb, j[k].get<std::string>());
+  }
+  return verb + "\n";
+}
+
+std::string PoolTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : j["pools"]) {
+    rows.push_back({p["name"], HumanSize(p.value("size", 0ULL)), HumanSize(p.value("allocated", 0ULL)),
+                    HumanSize(p.value("free", 0ULL)), p.value("health", ""), p.value("guid", ""),
+                    p.value("altroot", "").empty() ? "-" : p.value("altroot", "")});
+  }
+  if (rows.empty()) return "no pools available\n";
+  return RenderTable({"NAME", "SIZE", "ALLOC", "FREE", "HEALTH", "GUID", "ALTROOT"}, rows);
+}
+
+std::string ImportableTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : j["pools"]) rows.push_back({p["name"], p.value("guid", ""), p.value("state", ""), p.value("status", "")});
+  if (rows.empty()) return "no pools available to import\n";
+  return RenderTable({"NAME", "GUID", "STATE", "STATUS"}, rows);
+}
+
+std::string DatasetTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : j["datasets"]) {
+    rows.push_back({d["name"], d.value("type", ""), HumanSize(Prop(d, "used")), HumanSize(Prop(d, "available")),
+                    HumanSize(Prop(d, "referenced")), Prop(d, "mountpoint")});
+  }
+  if (rows.empty()) return "no datasets\n";
+  return RenderTable({"NAME", "TYPE", "USED", "AVAIL", "REFER", "MOUNTPOINT"}, rows);
+}
+
+std::string SnapshotTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : j["snapshots"]) {
+    rows.push_back({d["name"], HumanSize(Prop(d, "used")), HumanSize(Prop(d, "referenced")), Prop(d, "creation")});
+  }
+  if (rows.empty()) return "no snapshots\n";
+  return RenderTable({"NAME", "USED", "REFER", "CREATION"}, rows);
+}
+
+std::string PropertyTable(const json& d) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [name, p] : d["properties"].items()) {
+    std::string source = p.value("source", "");
+    if (source == "inherited") source = "inherited from " + p.value("inherited_from", "");
+    if (source == "none") source = "-";
+    rows.push_back({d["name"], name, p.value("value", ""), source});
+  }
+  return RenderTable({"NAME", "PROPERTY", "VALUE", "SOURCE"}, rows);
+}
+
+void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
+  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, export, destroy")->require_subcommand(1);
+
+  pool->add_subcommand("list", "list imported pools")->callback([&] {
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/pools"); }, PoolTable);
+  });
+
+  auto* status = pool->add_subcommand("status", "show a pool like zpool status, with what Poolkeeper knows");
+  status->add_option("pool", a.name, "pool name")->required();
+  status->callback([&] {
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/pools/" + Seg(a.name)); }, RenderPoolStatus);
+  });
+
+  auto* create = pool->add_subcommand("create", "create a pool: NAME VDEV... (mirror, raidz1/2/3, spare, log, cache)");
+  create->add_option("pool", a.name, "pool name")->required();
+  create->add_option("vdevs", a.words, "vdev specification, as for zpool create")->required();
+  create->add_option("-m,--mountpoint", a.mountpoint, "mountpoint of the root dataset");
+  create->add_option("-R,--altroot", a.altroot, "alternate root");
+  create->add_option("-O,--property", a.props, "root dataset property PROPERTY=VALUE")->allow_extra_args(false);
+  create->add_flag("-f,--force", a.force, "use devices even if they appear in use");
+  create->callback([&] {
+    rc = cli.Run(
+        [&]() -> Result<json> {
+          PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.props));
+          json body = {{"name", a.name}, {"vdevs", a.words}, {"properties", props}, {"force", a.force}};
+          if (!a.mountpoint.empty()) body["mountpoint"] = a.mountpoint;
+          if (!a.altroot.empty()) body["altroot"] = a.altroot;
+          return cli.Call("POST", "/v1/pools", body);
+        },
+        [](const json& j) { return Done(j, "created pool"); });
+  });
+
+  auto* import = pool->add_subcommand("import", "import a pool by name or GUID; without one, list importable pools");
+  import->add_option("pool", a.name, "pool name or numeric GUID");
+  import->add_option("new_name", a.new_name, "import under this name");
+  import->add_option("-d,--dir", a.dirs, "search directory (repeatable)")->allow_extra_args(false);
+  import->add_option("--cachefile", a.cachefile, "none, default, or an absolute path");
+  import->add_option("-R,--altroot", a.altroot, "alternate root");
+  import->add_flag("--readonly", a.readonly, "import read-only");
+  import->add_flag("-f,--force", a.force, "import even if the pool seems in use elsewhere");
+  import->callback([&] {
+    if (a.name.empty()) {
+      rc = cli.Run([&] { return cli.Call("POST", "/v1/import-scan", {{"search_dirs", a.dirs}}); }, ImportableTable);
+      return;
+    }
+    json body = {{"search_dirs", a.dirs}, {"readonly", a.readonly}, {"force", a.force}};
+    bool numeric = !a.name.empty() && a.name.find_first_not_of("0123456789") == std::string::npos;
+    body[numeric ? "guid" : "name"] = a.name;
+    if (!a.new_name.empty()) body["new_name"] = a.new_name;
+    if (!a.cachefile.empty()) body["cachefile"] = a.cachefile;
+    if (!a.altroot.empty()) body["altroot"] = a.altroot;
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/imports", body); },
+                 [](const json& j) { return Done(j, "imported pool"); });
+  });
+
+  auto* exp = pool->add_subcommand("export", "export a pool");
+  exp->add_option("pool", a.name, "pool name")->required();
+  exp->add_flag("-f,--force", a.force, "unmount busy filesystems");
+  exp->callback([&] {
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/pools/" + Seg(a.name) + "?action=export", {{"force", a.force}}); },
+                 [](const json& j) { return Done(j, "exported pool"); });
+  });
+
+  auto* destroy = pool->add_subcommand("destroy", "destroy a pool and all its data");
+  destroy->add_option("pool", a.name, "pool name")->required();
+  destroy->add_flag("-f,--force", a.force, "unmount busy filesystems");
+  destroy->callback([&] {
+    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/pools/" + Seg(a.name) + (a.force ? "?force=true" : "")); },
+                 [](const json& j) { return Done(j, "destroyed pool"); });
+  });
+}
+
+std::string RecursiveQuery(const Args& a) {
+  if (a.recursive_all) return "?recursive=dependents";
+  if (a.recursive) return "?recursive=yes";
+  return "";
+}
+
+void AddDatasetCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
+  auto* ds = app.add_subcommand("dataset", "datasets: list, create, get, set, inherit, destroy, rename")->require_subcommand(1);
+
+  auto* list = ds->add_subcommand("list", "list datasets (from the daemon's inventory)");
+  list->add_option("root", a.root, "only this dataset and its descendants");
+  list->add_option("-t,--type", a.type, "filesystem, volume, snapshot, comma-separated, or all");
+  list->callback([&] {
+    std::string q = "?type=" + Seg(a.type.empty() ? "filesystem,volume" : a.type);
+    if (!a.root.empty()) q += "&root=" + Seg(a.root);
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/datasets" + q); }, DatasetTable);
+  });
+
+  auto* create = ds->add_subcommand("create", "create a filesystem with create-time properties");
+  create->add_option("dataset", a.name, "dataset name")->required();
+  create->add_option("-o,--property", a.props, "PROPERTY=VALUE set at creation (repeatable)")->allow_extra_args(false);
+  create->add_flag("-p,--parents", a.parents, "create missing parents");
+  create->callback([&] {
+    rc = cli.Run(
+        [&]() -> Result<json> {
+          PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.props));
+          return cli.Call("POST", "/v1/datasets", {{"name", a.name}, {"properties", props}, {"parents", a.parents}});
+        },
+        [](const json& j) { return Done(j, "created dataset"); });
+  });
+
+  auto* get = ds->add_subcommand("get", "show properties with their source");
+  get->add_option("dataset", a.name, "dataset or snapshot name")->required();
+  get->add_option("properties", a.words, "property names (default all)");
+  get->callback([&] {
+    std::string q;
+    for (const auto& p : a.words) q += (q.empty() ? "" : ",") + p;
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/datasets/" + Seg(a.name) + (q.empty() ? "" : "?properties=" + Seg(q))); },
+                 PropertyTable);
+  });
+
+  auto* set = ds->add_subcommand("set", "set properties: DATASET PROPERTY=VALUE...");
+  set->add_option("dataset", a.name, "dataset or snapshot name")->required();
+  set->add_option("assignments", a.words, "PROPERTY=VALUE")->required();
+  set->callback([&] {
+    rc = cli.Run(
+        [&]() -> Result<json> {
+          PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.words));
+          return cli.Call("PATCH", "/v1/datasets/" + Seg(a.name), {{"properties", props}});
+        },
+        [](const json& j) { return Done(j, "updated"); });
+  });
+
+  auto* inherit = ds->add_subcommand("inherit", "clear a local property so it is inherited");
+  inherit->add_option("dataset", a.name, "dataset name")->required();
+  inherit->add_option("property", a.name2, "property name")->required();
+  inherit->add_flag("-r,--recursive", a.recursive, "also on descendants");
+  inherit->callback([&] {
+    rc = cli.Run([&] {
+      return cli.Call("POST", "/v1/datasets/" + Seg(a.name) + "?action=inherit", {{"property", a.name2}, {"recursive", a.recursive}});
+    }, [](const json& j) { return Done(j, "updated"); });
+  });
+
+  auto* destroy = ds->add_subcommand("destroy", "destroy a dataset");
+  destroy->add_option("dataset", a.name, "dataset name")->required();
+  destroy->add_flag("-r,--recursive", a.recursive, "with descendants and snapshots");
+  destroy->add_flag("-R,--recursive-dependents", a.recursive_all, "also clones outside the tree");
+  destroy->callback([&] {
+    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/datasets/" + Seg(a.name) + RecursiveQuery(a)); },
+                 [](const json& j) { return Done(j, "destroyed"); });
+  });
+
+  auto* rename = ds->add_subcommand("rename", "rename a dataset");
+  rename->add_option("dataset", a.name, "current name")->required();
+  rename->add_option("new_name", a.name2, "new name")->required();
+  rename->callback([&] {
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/datasets/" + Seg(a.name) + "?action=rename", {{"new_name", a.name2}}); },
+                 [](const json& j) { return Done(j, "renamed to"); });
+  });
+}
+
+void AddSnapshotCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
+  auto* snap = app.add_subcommand("snapshot", "snapshots: create, list, destroy, rollback")->require_subcommand(1);
+
+  auto* create = snap->add_subcommand("create", "create DATASET@SNAPSHOT");
+  create->add_option("snapshot", a.name, "DATASET@SNAPSHOT")->required();
+  create->add_flag("-r,--recursive", a.recursive, "of descendants too");
+  create->callback([&] {
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/snapshots", {{"name", a.name}, {"recursive", a.recursive}}); },
+                 [](const json& j) { return Done(j, "created snapshot"); });
+  });
+
+  auto* list = snap->add_subcommand("list", "list snapshots");
+  list->add_option("dataset", a.root, "only of this dataset");
+  list->add_flag("-r,--recursive", a.recursive, "and of its descendants");
+  list->callback([&] {
+    std::string q = "?recursive=" + std::string(a.recursive || a.root.empty() ? "true" : "false");
+    if (!a.root.empty()) q += "&dataset=" + Seg(a.root);
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshots" + q); }, SnapshotTable);
+  });
+
+  auto* destroy = snap->add_subcommand("destroy", "destroy a snapshot");
+  destroy->add_option("snapshot", a.name, "DATASET@SNAPSHOT")->required();
+  destroy->add_flag("-r,--recursive", a.recursive, "same-named snapshots of descendants too");
+  destroy->callback([&] {
+    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/snapshots/" + Seg(a.name) + RecursiveQuery(a)); },
+                 [](const json& j) { return Done(j, "destroyed"); });
+  });
+
+  auto* rollback = snap->add_subcommand("rollback", "roll a dataset back to a snapshot");
+  rollback->add_option("snapshot", a.name, "DATASET@SNAPSHOT")->required();
+  rollback->add_flag("-r,--destroy-newer", a.recursive, "destroy later snapshots");
+  rollback->callback([&] {
+    rc = cli.Run([&] {
+      return cli.Call("POST", "/v1/snapshots/" + Seg(a.name) + "?action=rollback", {{"destroy_newer", a.recursive}});
+    }, [](const json& j) { return Done(j, "rolled back to"); });
+  });
+}
+
+}  // namespace
+}  // namespace pk::cli
+
+int main(int argc, char** argv) {
+  using namespace pk::cli;
+  CLI::App app{"poolkeeper: manage ZFS pools, datasets and snapshots through poolkeeperd"};
+  app.require_subcommand(1);
+  Globals g;
+  if (const char* env = std::getenv("POOLKEEPER_SOCKET")) g.socket = env;
+  app.add_flag("--json", g.json, "print JSON instead of tables");
+  app.add_option("--socket", g.socket, "poolkeeperd's API socket (env POOLKEEPER_SOCKET)");
+  // --json may follow the subcommand too, as in `poolkeeper pool list --json`.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::erase_if(args, [&](const std::string& s) { return s == "--json" && (g.json = true); });
+  int rc = kExitOk;
+  Args a;
+  Cli cli(g);
+  AddPoolCommands(app, cli, a, rc);
+  AddDatasetCommands(app, cli, a, rc);
+  AddSnapshotCommands(app, cli, a, rc);
+  std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  return rc;
+}

@@ -1,0 +1,123 @@
+#include "cli/render.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+
+namespace pk::cli {
+
+using nlohmann::json;
+
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i + 1 < cells.size()) {
+        out += fmt::format("{:<{}}  ", cells[i], width[i]);
+      } else {
+        out += cells[i];
+      }
+    }
+    out += '\n';
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
+  return out;
+}
+
+std::string HumanSize(uint64_t bytes) {
+  static constexpr const char* kUnits = "KMGTPE";
+  if (bytes < 1024) return std::to_string(bytes);
+  double v = static_cast<double>(bytes);
+  int unit = -1;
+  while (v >= 1024 && unit < 5) {
+    v /= 1024;
+    ++unit;
+  }
+  // zfs prints three significant digits: 1.50K, 15.0M, 150G.
+  int decimals = v < 10 ? 2 : v < 100 ? 1 : 0;
+  return fmt::format("{:.{}f}{}", v, decimals, kUnits[unit]);
+}
+
+std::string HumanSize(const std::string& bytes) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(bytes.data(), bytes.data() + bytes.size(), v);
+  if (ec != std::errc() || p != bytes.data() + bytes.size() || bytes.empty()) return bytes;
+  return HumanSize(v);
+}
+
+namespace {
+
+void VdevRows(const json& v, int depth, std::vector<std::vector<std::string>>& rows) {
+  std::string name = std::string(depth * 2, ' ') + v.value("name", "");
+  std::string state = v.value("state", "");
+  if (state == "AVAIL" || state == "INUSE" || state.empty()) {
+    rows.push_back({name, state, "", "", "", v.value("note", "")});
+  } else {
+    rows.push_back({name, state, std::to_string(v.value("read_errors", 0ULL)),
+                    std::to_string(v.value("write_errors", 0ULL)),
+                    std::to_string(v.value("checksum_errors", 0ULL)), v.value("note", "")});
+  }
+  if (v.contains("children")) {
+    for (const auto& c : v["children"]) VdevRows(c, depth + 1, rows);
+  }
+}
+
+void Field(std::string& out, const char* key, const std::string& value) {
+  if (value.empty()) return;
+  out += fmt::format("{:>6}: {}\n", key, value);
+}
+
+}  // namespace
+
+std::string RenderPoolStatus(const json& pool) {
+  std::string out;
+  Field(out, "pool", pool.value("name", ""));
+  Field(out, "state", pool.value("state", ""));
+  Field(out, "status", pool.value("status", ""));
+  Field(out, "action", pool.value("action", ""));
+  Field(out, "scan", pool.value("scan", ""));
+  out += "config:\n\n";
+  std::vector<std::vector<std::string>> rows;
+  VdevRows(pool["vdevs"], 0, rows);
+  for (const char* section : {"logs", "caches", "spares"}) {
+    if (!pool.contains(section) || pool[section].empty()) continue;
+    rows.push_back({std::string(section) == "caches" ? "cache" : section, "", "", "", "", ""});
+    for (const auto& v : pool[section]) VdevRows(v, 1, rows);
+  }
+  std::string table = RenderTable({"NAME", "STATE", "READ", "WRITE", "CKSUM", ""}, rows);
+  size_t start = 0;
+  while (start < table.size()) {
+    size_t nl = table.find('\n', start);
+    std::string line = table.substr(start, nl - start);
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += "\t" + line + "\n";
+    start = nl + 1;
+  }
+  out += "\n";
+  Field(out, "errors", pool.value("errors", ""));
+  if (pool.contains("poolkeeper")) {
+    const auto& pk = pool["poolkeeper"];
+    const auto& inv = pk["inventory"];
+    out += "\npoolkeeper:\n";
+    out += fmt::format("  datasets: {} filesystems and volumes, {} snapshots\n", pk.value("datasets", 0),
+                       pk.value("snapshots", 0));
+    out += fmt::format("  capacity: {} used of {}, {} free\n", HumanSize(pool.value("allocated", 0ULL)),
+                       HumanSize(pool.value("size", 0ULL)), HumanSize(pool.value("free", 0ULL)));
+    out += fmt::format("  guid: {}\n", pool.value("guid", ""));
+    out += fmt::format("  zfs: {}\n", pk.value("dialect", ""));
+    out += fmt::format("  inventory: generation {}, refreshed {:.0f} s ago{}\n", inv.value("generation", 0),
+                       inv.value("age_seconds", 0.0),
+                       inv.value("last_error", "").empty() ? "" : ", last refresh failed: " + inv.value("last_error", ""));
+  }
+  return out;
+}
+
+}  // namespace pk::cli

@@ -1,0 +1,24 @@
+// Human output of the poolkeeper CLI: aligned tables, sizes the way zfs prints
+// them, and a `zpool status`-like pool view with what Poolkeeper adds.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pk::cli {
+
+// Columns padded to the widest cell, two spaces apart; the last column is not padded.
+std::string RenderTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows);
+
+// 1536 -> "1.50K", 0 -> "0", like zfs list. Non-numbers are returned as they are.
+std::string HumanSize(const std::string& bytes);
+std::string HumanSize(uint64_t bytes);
+
+// The body of GET /v1/pools/{pool} rendered like `zpool status`.
+std::string RenderPoolStatus(const nlohmann::json& pool);
+
+}  // namespace pk::cli

@@ -1,0 +1,75 @@
+#include "daemon/config.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "sys/files.h"
+
+namespace pk::daemon {
+namespace {
+
+std::string Trim(std::string s) {
+  size_t a = s.find_first_not_of(" \t\r");
+  size_t b = s.find_last_not_of(" \t\r");
+  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
+}
+
+Result<int> PositiveInt(const std::string& value, const std::string& where) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || p != value.data() + value.size() || v <= 0) {
+    return InvalidArgument(fmt::format("{}: '{}' is not a positive integer", where, value));
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<Config> Config::Parse(const std::string& text, const std::string& origin) {
+  Config c;
+  size_t line_no = 0, start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(start, nl - start);
+    start = nl + 1;
+    ++line_no;
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    line = Trim(line);
+    if (line.empty()) continue;
+    std::string where = fmt::format("{} line {}", origin, line_no);
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) return InvalidArgument(where + ": expected 'key = value'");
+    std::string key = Trim(line.substr(0, eq));
+    std::string value = Trim(line.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
+    if (key == "state_dir") {
+      c.state_dir = value;
+    } else if (key == "socket") {
+      c.socket = value;
+    } else if (key == "tcp_listen") {
+      c.tcp_listen = value;
+    } else if (key == "refresh_interval_seconds") {
+      PK_ASSIGN_OR_RETURN(c.refresh_interval_seconds, PositiveInt(value, where));
+    } else if (key == "tool_timeout_seconds") {
+      PK_ASSIGN_OR_RETURN(c.tool_timeout_seconds, PositiveInt(value, where));
+    } else if (key == "log_level") {
+      c.log_level = value;
+    } else {
+      return InvalidArgument(fmt::format("{}: unknown key '{}'", where, key));
+    }
+  }
+  for (const auto* path : {&c.state_dir, &c.socket}) {
+    if (!path->starts_with('/')) return InvalidArgument(fmt::format("{}: '{}' must be an absolute path", origin, *path));
+  }
+  return c;
+}
+
+Result<Config> Config::Load(const std::string& path) {
+  auto fs = sys::MakeRealFileSystem();
+  PK_ASSIGN_OR_RETURN(auto text, fs->ReadFile(path));
+  return Parse(text, path);
+}
+
+}  // namespace pk::daemon

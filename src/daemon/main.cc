@@ -1,0 +1,162 @@
+// poolkeeperd: wires the real ProcessRunner, ZFS adapter, inventory and API
+// together, serves until SIGTERM/SIGINT, then stops in reverse order.
+#include <signal.h>
+#include <sys/random.h>
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "api/http.h"
+#include "api/service.h"
+#include "base/log.h"
+#include "daemon/config.h"
+#include "inventory/inventory.h"
+#include "sys/files.h"
+#include "sys/process_runner.h"
+#include "zfs/zfs.h"
+
+namespace pk::daemon {
+namespace {
+
+// Returns the API token in state_dir/api-token, creating a random one (0600) when absent.
+Result<std::string> LoadOrCreateToken(sys::FileSystem& fs, const std::string& state_dir) {
+  std::string path = state_dir + "/api-token";
+  PK_ASSIGN_OR_RETURN(bool exists, fs.Exists(path));
+  if (exists) {
+    PK_ASSIGN_OR_RETURN(auto token, fs.ReadFile(path));
+    while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
+    if (token.size() < 16) return FailedPrecondition(fmt::format("API token in '{}' is shorter than 16 characters", path));
+    return token;
+  }
+  unsigned char bytes[32];
+  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    return Internal("cannot read random bytes for the API token");
+  }
+  std::string token;
+  for (unsigned char b : bytes) token += fmt::format("{:02x}", b);
+  PK_TRY(fs.WriteFileAtomic(path, token + "\n", 0600));
+  return token;
+}
+
+// "127.0.0.1:8470" or "[::1]:8470" -> host, port.
+Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size()) {
+    return InvalidArgument(fmt::format("tcp_listen '{}' must be ADDRESS:PORT", text));
+  }
+  int port = 0;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (...) {
+    port = -1;
+  }
+  if (port <= 0 || port > 65535) return InvalidArgument(fmt::format("tcp_listen '{}': bad port", text));
+  return std::make_pair(text.substr(0, colon), static_cast<uint16_t>(port));
+}
+
+std::string ParentDir(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Status Serve(const Config& config) {
+  auto log = GetLogger("daemon");
+  auto fs = sys::MakeRealFileSystem();
+  PK_TRY(fs->MakeDirs(config.state_dir, 0700));
+  PK_ASSIGN_OR_RETURN(auto token, LoadOrCreateToken(*fs, config.state_dir));
+
+  auto runner = sys::MakePosixProcessRunner();
+  zfs::ZfsOptions zfs_options;
+  zfs_options.timeout = std::chrono::seconds(config.tool_timeout_seconds);
+  PK_ASSIGN_OR_RETURN(auto zfs, zfs::MakeCliZfs(*runner, zfs_options));
+  log->info("ZFS dialect {}", zfs::DialectName(zfs->dialect()));
+
+  inventory::InventoryOptions inv_options;
+  inv_options.period = std::chrono::seconds(config.refresh_interval_seconds);
+  inventory::Inventory inventory(*zfs, inv_options);
+  if (auto first = inventory.RefreshAll(); !first) {
+    log->warn("first inventory refresh failed: {}", first.error().message());
+  }
+
+  api::ApiService service(*zfs, inventory, {token, "0.1.0"});
+  PK_ASSIGN_OR_RETURN(auto server,
+                      api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
+  PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
+  PK_TRY(server->ListenUnix(config.socket, 0600));
+  if (!config.tcp_listen.empty()) {
+    PK_ASSIGN_OR_RETURN(auto hp, SplitHostPort(config.tcp_listen));
+    PK_ASSIGN_OR_RETURN(auto port, server->ListenTcp(hp.first, hp.second));
+    log->info("API on tcp {}:{} (bearer token in {}/api-token)", hp.first, port, config.state_dir);
+  }
+
+  // Block the stop signals in every thread; this thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  PK_TRY(server->Start());
+  inventory.StartPeriodic();
+  log->info("serving on {}", config.socket);
+  // Readiness line for scripts (stdout, flushed).
+  std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
+              std::string(zfs::DialectName(zfs->dialect())).c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log->info("signal {}: stopping", sig);
+  server->Stop();
+  inventory.Stop();
+  return OkStatus();
+}
+
+}  // namespace
+}  // namespace pk::daemon
+
+int main(int argc, char** argv) {
+  using pk::daemon::Config;
+  CLI::App app{"poolkeeperd: the Poolkeeper storage controller daemon"};
+  std::string config_path;
+  std::string state_dir, socket, tcp_listen, log_level;
+  int refresh = 0;
+  app.add_option("-c,--config", config_path, "configuration file (default /etc/poolkeeper/poolkeeperd.conf if present)");
+  app.add_option("--state-dir", state_dir, "override state_dir");
+  app.add_option("--socket", socket, "override socket");
+  app.add_option("--tcp-listen", tcp_listen, "override tcp_listen (ADDRESS:PORT)");
+  app.add_option("--refresh-interval", refresh, "override refresh_interval_seconds");
+  app.add_option("--log-level", log_level, "override log_level");
+  CLI11_PARSE(app, argc, argv);
+
+  Config config;
+  std::string path = config_path.empty() ? "/etc/poolkeeper/poolkeeperd.conf" : config_path;
+  if (!config_path.empty() || ::access(path.c_str(), F_OK) == 0) {
+    auto loaded = Config::Load(path);
+    if (!loaded) {
+      fmt::print(stderr, "poolkeeperd: {}\n", loaded.error().message());
+      return 2;
+    }
+    config = *loaded;
+  }
+  if (!state_dir.empty()) config.state_dir = state_dir;
+  if (!socket.empty()) config.socket = socket;
+  if (!tcp_listen.empty()) config.tcp_listen = tcp_listen;
+  if (refresh > 0) config.refresh_interval_seconds = refresh;
+  if (!log_level.empty()) config.log_level = log_level;
+  pk::SetLogLevel(config.log_level);
+
+  try {
+    auto served = pk::daemon::Serve(config);
+    if (!served) {
+      fmt::print(stderr, "poolkeeperd: {}\n", served.error().message());
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "poolkeeperd: internal error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

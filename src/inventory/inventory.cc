@@ -1,0 +1,205 @@
+#include "inventory/inventory.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace pk::inventory {
+namespace {
+
+// Is `name` equal to `root` or below it ("root/x", "root@s", "root/x@s")?
+bool InTree(const std::string& name, const std::string& root) {
+  if (!name.starts_with(root)) return false;
+  if (name.size() == root.size()) return true;
+  char next = name[root.size()];
+  return next == '/' || next == '@';
+}
+
+zfs::ListOptions TreeQuery(const std::string& root) {
+  zfs::ListOptions q;
+  q.root = root;
+  q.recursive = true;
+  q.types = {zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume, zfs::DatasetType::kSnapshot};
+  q.properties = kInventoryProperties;
+  return q;
+}
+
+}  // namespace
+
+const PoolEntry* Snapshot::FindPool(const std::string& name) const {
+  for (const auto& p : pools) {
+    if (p.summary.name == name) return &p;
+  }
+  return nullptr;
+}
+
+Inventory::Inventory(zfs::Zfs& zfs, InventoryOptions options)
+    : zfs_(zfs), options_(std::move(options)), current_(std::make_shared<const Snapshot>()) {}
+
+Inventory::~Inventory() { Stop(); }
+
+std::shared_ptr<const Snapshot> Inventory::Current() const {
+  std::lock_guard lock(current_mutex_);
+  return current_;
+}
+
+Result<std::vector<PoolEntry>> Inventory::ReadPools() {
+  PK_ASSIGN_OR_RETURN(auto summaries, zfs_.ListPools());
+  std::vector<PoolEntry> pools;
+  for (auto& s : summaries) {
+    PoolEntry entry{std::move(s), {}};
+    auto name = zfs::PoolName::Parse(entry.summary.name);
+    if (!name) return std::unexpected(name.error());
+    auto status = zfs_.GetPoolStatus(*name);
+    // A pool exported between the two calls simply leaves the view.
+    if (!status && status.error().code() == ErrorCode::kNotFound) continue;
+    if (!status) return std::unexpected(status.error());
+    entry.status = std::move(*status);
+    pools.push_back(std::move(entry));
+  }
+  std::sort(pools.begin(), pools.end(),
+            [](const PoolEntry& a, const PoolEntry& b) { return a.summary.name < b.summary.name; });
+  return pools;
+}
+
+void Inventory::Publish(std::function<void(Snapshot&)> change, bool full) {
+  std::lock_guard lock(current_mutex_);
+  auto next = std::make_shared<Snapshot>(*current_);
+  change(*next);
+  next->generation = current_->generation + 1;
+  if (full) {
+    next->last_error.clear();
+  }
+  current_ = std::move(next);
+}
+
+void Inventory::RecordError(const Error& error) {
+  GetLogger("inventory")->warn("refresh failed: {}", error.message());
+  Publish([&](Snapshot& s) { s.last_error = error.message(); }, false);
+}
+
+Status Inventory::RefreshAll() {
+  std::lock_guard refresh(refresh_mutex_);
+  auto started = options_.now();
+  auto pools = ReadPools();
+  if (!pools) {
+    RecordError(pools.error());
+    return std::unexpected(pools.error());
+  }
+  zfs::ListOptions q;
+  q.types = {zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume, zfs::DatasetType::kSnapshot};
+  q.properties = kInventoryProperties;
+  std::vector<zfs::Dataset> datasets;
+  if (!pools->empty()) {  // `zfs get -r` with no pool at all would print usage
+    auto listed = zfs_.ListDatasets(q);
+    if (!listed) {
+      RecordError(listed.error());
+      return std::unexpected(listed.error());
+    }
+    datasets = std::move(*listed);
+  }
+  Publish(
+      [&](Snapshot& s) {
+        s.pools = std::move(*pools);
+        s.datasets.clear();
+        for (auto& d : datasets) {
+          std::string name = d.name;
+          s.datasets.emplace(std::move(name), std::move(d));
+        }
+        s.refreshed_at = started;
+      },
+      true);
+  return OkStatus();
+}
+
+Status Inventory::RefreshPool(const std::string& pool) {
+  std::lock_guard refresh(refresh_mutex_);
+  auto pools = ReadPools();
+  if (!pools) {
+    RecordError(pools.error());
+    return std::unexpected(pools.error());
+  }
+  bool imported = std::any_of(pools->begin(), pools->end(),
+                              [&](const PoolEntry& p) { return p.summary.name == pool; });
+  std::vector<zfs::Dataset> datasets;
+  if (imported) {
+    auto listed = zfs_.ListDatasets(TreeQuery(pool));
+    if (!listed && listed.error().code() != ErrorCode::kNotFound) {
+      RecordError(listed.error());
+      return std::unexpected(listed.error());
+    }
+    if (listed) datasets = std::move(*listed);
+  }
+  Publish(
+      [&](Snapshot& s) {
+        s.pools = std::move(*pools);
+        std::erase_if(s.datasets, [&](const auto& kv) { return InTree(kv.first, pool); });
+        for (auto& d : datasets) {
+          std::string name = d.name;
+          s.datasets.insert_or_assign(std::move(name), std::move(d));
+        }
+      },
+      false);
+  return OkStatus();
+}
+
+Status Inventory::RefreshTree(const std::string& name) {
+  std::lock_guard refresh(refresh_mutex_);
+  std::vector<zfs::Dataset> fresh;
+  auto listed = zfs_.ListDatasets(TreeQuery(name));
+  if (listed) {
+    fresh = std::move(*listed);
+  } else if (listed.error().code() != ErrorCode::kNotFound) {
+    RecordError(listed.error());
+    return std::unexpected(listed.error());
+  }
+  // Space accounting changes all the way up: re-read the ancestors too.
+  std::string ancestor = name.substr(0, name.find('@'));
+  if (ancestor == name) {
+    auto slash = ancestor.rfind('/');
+    ancestor = slash == std::string::npos ? "" : ancestor.substr(0, slash);
+  }
+  while (!ancestor.empty()) {
+    auto d = zfs_.GetDataset(ancestor, kInventoryProperties);
+    if (d) fresh.push_back(std::move(*d));
+    auto slash = ancestor.rfind('/');
+    ancestor = slash == std::string::npos ? "" : ancestor.substr(0, slash);
+  }
+  auto pools = ReadPools();
+  Publish(
+      [&](Snapshot& s) {
+        if (pools) s.pools = std::move(*pools);
+        std::erase_if(s.datasets, [&](const auto& kv) { return InTree(kv.first, name); });
+        for (auto& d : fresh) {
+          std::string n = d.name;
+          s.datasets.insert_or_assign(std::move(n), std::move(d));
+        }
+      },
+      false);
+  return OkStatus();
+}
+
+void Inventory::StartPeriodic() {
+  periodic_ = std::thread([this] {
+    std::unique_lock lock(stop_mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      (void)RefreshAll();  // failures are recorded in the view
+      lock.lock();
+      stop_cv_.wait_for(lock, options_.period, [this] { return stopping_; });
+    }
+  });
+}
+
+void Inventory::Stop() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (periodic_.joinable()) periodic_.join();
+}
+
+}  // namespace pk::inventory

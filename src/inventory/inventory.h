@@ -1,0 +1,95 @@
+// inventory::Inventory: the daemon's cached view of pools and datasets, so that
+// reads do not run `zfs list` each time.
+//
+// The view is an immutable Snapshot published through a shared_ptr: readers
+// take Current() and keep using it while a refresh builds the next one. A full
+// refresh runs on a period (RunPeriodic) and a targeted refresh follows every
+// change made through the daemon: RefreshPool() after pool operations,
+// RefreshTree() after dataset and snapshot operations (only that subtree is
+// asked of ZFS and merged into the view).
+//
+// Thread-safety: every method may be called from any thread. Refreshes are
+// serialised by refresh_mutex_; publication is guarded by current_mutex_.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "zfs/zfs.h"
+
+namespace pk::inventory {
+
+// Properties kept for every dataset and snapshot in the view.
+inline const std::vector<std::string> kInventoryProperties = {
+    "type", "used", "available", "referenced", "mountpoint", "mounted", "compression",
+    "canmount", "creation", "origin"};
+
+struct PoolEntry {
+  zfs::PoolSummary summary;
+  zfs::PoolStatus status;
+};
+
+struct Snapshot {
+  std::vector<PoolEntry> pools;                   // sorted by name
+  std::map<std::string, zfs::Dataset> datasets;   // filesystems, volumes and snapshots by name
+  std::chrono::system_clock::time_point refreshed_at;  // oldest data in the view
+  uint64_t generation = 0;                        // +1 on every publication
+  std::string last_error;                         // why the last refresh failed, if it did
+
+  const PoolEntry* FindPool(const std::string& name) const;
+};
+
+struct InventoryOptions {
+  std::chrono::milliseconds period{std::chrono::seconds(30)};
+  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
+};
+
+class Inventory {
+ public:
+  Inventory(zfs::Zfs& zfs, InventoryOptions options);
+  ~Inventory();
+
+  // The current view (never null; empty before the first refresh).
+  std::shared_ptr<const Snapshot> Current() const;
+
+  // Re-reads every pool and dataset.
+  Status RefreshAll();
+  // Re-reads one pool's status and all its datasets (after create/import/export/destroy).
+  Status RefreshPool(const std::string& pool);
+  // Re-reads `name` and everything below it (children and snapshots), and the
+  // pool's list entry; names that no longer exist leave the view.
+  Status RefreshTree(const std::string& name);
+
+  // Starts a thread that calls RefreshAll() every period until Stop().
+  void StartPeriodic();
+  void Stop();
+
+ private:
+  Result<std::vector<PoolEntry>> ReadPools();
+  void Publish(std::function<void(Snapshot&)> change, bool full);
+  void RecordError(const Error& error);
+
+  zfs::Zfs& zfs_;
+  InventoryOptions options_;
+
+  std::mutex refresh_mutex_;  // serialises refreshes (each runs ZFS tools)
+
+  mutable std::mutex current_mutex_;
+  std::shared_ptr<const Snapshot> current_;  // guarded by current_mutex_
+
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mutex_
+  std::thread periodic_;
+};
+
+}  // namespace pk::inventory

@@ -1,0 +1,187 @@
+#include "sys/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+namespace pk::sys {
+namespace {
+
+std::string ErrnoText(int err) {
+  const char* desc = strerrordesc_np(err);  // thread-safe, unlike strerror()
+  return desc != nullptr ? std::string(desc) : fmt::format("errno {}", err);
+}
+
+// "<what> '<path>': <strerror>" with the code derived from errno.
+std::unexpected<Error> PathError(std::string_view what, const std::string& path, int err) {
+  ErrorCode code = ErrorCode::kInternal;
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      code = ErrorCode::kNotFound;
+      break;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      code = ErrorCode::kPermissionDenied;
+      break;
+    case EEXIST:
+      code = ErrorCode::kAlreadyExists;
+      break;
+    case ENOSPC:
+    case EDQUOT:
+      code = ErrorCode::kResourceExhausted;
+      break;
+    default:
+      break;
+  }
+  return MakeError(code, fmt::format("{} '{}': {}", what, path, ErrnoText(err)));
+}
+
+// Closes a descriptor on scope exit unless released.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  // Closes now and reports the result (close can report delayed write errors).
+  int Close() { return ::close(std::exchange(fd_, -1)); }
+
+ private:
+  int fd_;
+};
+
+Status WriteAll(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PathError("write", path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return OkStatus();
+}
+
+std::string DirName(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+class RealFileSystem final : public FileSystem {
+ public:
+  Result<std::string> ReadFile(const std::string& path) override {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return PathError("read", path, errno);
+    std::string contents;
+    struct stat st;
+    if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      contents.reserve(static_cast<size_t>(st.st_size));
+    }
+    char buf[64 * 1024];
+    while (true) {
+      ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return PathError("read", path, errno);
+      }
+      if (n == 0) break;
+      contents.append(buf, static_cast<size_t>(n));
+    }
+    return contents;
+  }
+
+  Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode) override {
+    if (path.empty() || path.back() == '/') {
+      return InvalidArgument(fmt::format("write '{}': not a file path", path));
+    }
+    const std::string dir = DirName(path);
+    const auto slash = path.find_last_of('/');
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    // Hidden and in the same directory, so rename() is atomic and globs skip it.
+    std::string tmp =
+        path.substr(0, slash == std::string::npos ? 0 : slash + 1) + "." + base + ".tmp.XXXXXX";
+    Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+    if (fd.get() < 0) return PathError("create temporary file for", path, errno);
+
+    auto fail = [&](std::string_view what, int err) {
+      ::unlink(tmp.c_str());
+      return PathError(what, path, err);
+    };
+    if (::fchmod(fd.get(), mode) != 0) return fail("chmod", errno);
+    if (auto written = WriteAll(fd.get(), contents, path); !written) {
+      ::unlink(tmp.c_str());
+      return written;
+    }
+    if (::fsync(fd.get()) != 0) return fail("fsync", errno);
+    if (fd.Close() != 0) return fail("close", errno);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename into place", errno);
+
+    // Make the rename itself durable.
+    Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir_fd.get() < 0) return PathError("open directory of", path, errno);
+    if (::fsync(dir_fd.get()) != 0) return PathError("fsync directory of", path, errno);
+    return OkStatus();
+  }
+
+  Result<bool> Exists(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return PathError("stat", path, errno);
+  }
+
+  Status MakeDirs(const std::string& path, mode_t mode) override {
+    if (path.empty()) return InvalidArgument("create directory '': empty path");
+    // Walk the prefixes ending before each '/', then the whole path.
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+      pos = path.find('/', pos + 1);
+      const std::string prefix = path.substr(0, pos);
+      if (prefix.empty() || prefix.back() == '/') continue;  // "//" runs
+      if (::mkdir(prefix.c_str(), mode) == 0) continue;
+      const int err = errno;
+      // An existing directory is fine whatever mkdir said (EEXIST, or EROFS/EACCES
+      // on some filesystems).
+      struct stat st;
+      if (::stat(prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+      if (err == EEXIST) {
+        return FailedPrecondition(
+            fmt::format("create directory '{}': '{}' exists and is not a directory", path, prefix));
+      }
+      return PathError("create directory", prefix, err);
+    }
+    return OkStatus();
+  }
+
+  Status Remove(const std::string& path) override {
+    if (::unlink(path.c_str()) == 0) return OkStatus();
+    int err = errno;
+    if (err == EISDIR || err == EPERM) {  // Linux unlink(dir) gives EISDIR, POSIX says EPERM
+      if (::rmdir(path.c_str()) == 0) return OkStatus();
+      // rmdir's errno is the meaningful one for a directory (e.g. ENOTEMPTY),
+      // unless the path was not a directory after all (keep unlink's error).
+      if (errno != ENOTDIR) err = errno;
+    }
+    return PathError("remove", path, err);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<FileSystem> MakeRealFileSystem() { return std::make_unique<RealFileSystem>(); }
+
+}  // namespace pk::sys

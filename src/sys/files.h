@@ -1,0 +1,52 @@
+// sys::FileSystem: the small set of file operations Poolkeeper needs, behind an
+// interface (STYLE rule 5) so that modules can be tested with a fake.
+//
+// Paths are plain strings; errors name the path and the OS cause, e.g.
+// "read '/etc/poolkeeper/x.conf': No such file or directory", with the code
+// mapped from errno (ENOENT -> NotFound, EACCES/EPERM -> PermissionDenied,
+// EEXIST -> AlreadyExists, ENOSPC/EDQUOT -> ResourceExhausted, else Internal).
+//
+// Thread-safety: the real implementation is stateless; calls may run
+// concurrently (the usual filesystem races between callers still apply).
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/error.h"
+
+namespace pk::sys {
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  // The whole contents of the file at `path`.
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+
+  // Replaces `path` with `contents` so that readers and a crash see either the
+  // old or the new file, never a mix: writes a temporary file in the same
+  // directory, fsyncs it, renames it over `path` and fsyncs the directory.
+  // The file gets exactly `mode` (e.g. 0644; the umask is not applied).
+  virtual Status WriteFileAtomic(const std::string& path, std::string_view contents, mode_t mode) = 0;
+
+  // Whether `path` exists (symlinks are followed; a dangling link is false).
+  // An error only when that cannot be determined (e.g. permission denied).
+  virtual Result<bool> Exists(const std::string& path) = 0;
+
+  // Creates `path` and any missing parents with `mode` (before the umask, like
+  // mkdir -p). Succeeds if `path` already is a directory.
+  virtual Status MakeDirs(const std::string& path, mode_t mode) = 0;
+
+  // Removes the file, symlink or empty directory at `path`; NotFound if absent.
+  virtual Status Remove(const std::string& path) = 0;
+};
+
+// The implementation backed by the real filesystem (only daemon/ and cli/
+// construct it; STYLE rule 5).
+std::unique_ptr<FileSystem> MakeRealFileSystem();
+
+}  // namespace pk::sys

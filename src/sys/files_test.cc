@@ -1,0 +1,152 @@
+#include "sys/files.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace pk::sys {
+namespace {
+
+using ::testing::HasSubstr;
+
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pk_files_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  std::vector<std::string> Entries() const {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+      names.push_back(entry.path().filename().string());
+    }
+    return names;
+  }
+
+  std::string dir_;
+  std::unique_ptr<FileSystem> fs_ = MakeRealFileSystem();
+};
+
+TEST_F(FilesTest, WriteThenRead) {
+  const std::string path = Path("config.json");
+  ASSERT_TRUE(fs_->WriteFileAtomic(path, "{\"a\": 1}\n", 0640).has_value());
+  auto contents = fs_->ReadFile(path);
+  ASSERT_TRUE(contents.has_value()) << contents.error().ToString();
+  EXPECT_EQ(*contents, "{\"a\": 1}\n");
+
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  // Only the target is left behind, no temporary file.
+  EXPECT_EQ(Entries(), std::vector<std::string>{"config.json"});
+}
+
+TEST_F(FilesTest, WriteReplacesExistingFileAndKeepsBinaryData) {
+  const std::string path = Path("state");
+  ASSERT_TRUE(fs_->WriteFileAtomic(path, "old contents that are longer", 0600).has_value());
+  const std::string binary("a\0b\xff", 4);
+  ASSERT_TRUE(fs_->WriteFileAtomic(path, binary, 0644).has_value());
+  auto contents = fs_->ReadFile(path);
+  ASSERT_TRUE(contents.has_value());
+  EXPECT_EQ(*contents, binary);
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+}
+
+TEST_F(FilesTest, WriteEmptyAndLargeFiles) {
+  ASSERT_TRUE(fs_->WriteFileAtomic(Path("empty"), "", 0644).has_value());
+  EXPECT_EQ(fs_->ReadFile(Path("empty")).value(), "");
+  const std::string big(3 * 1024 * 1024 + 7, 'z');
+  ASSERT_TRUE(fs_->WriteFileAtomic(Path("big"), big, 0644).has_value());
+  EXPECT_TRUE(fs_->ReadFile(Path("big")).value() == big);
+}
+
+TEST_F(FilesTest, WriteIntoMissingDirectoryFailsNamingThePath) {
+  const std::string path = Path("missing/file");
+  auto status = fs_->WriteFileAtomic(path, "x", 0644);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(status.error().message(), HasSubstr(path));
+  EXPECT_THAT(status.error().message(), HasSubstr("No such file or directory"));
+}
+
+TEST_F(FilesTest, ReadMissingFileIsNotFound) {
+  const std::string path = Path("nope");
+  auto contents = fs_->ReadFile(path);
+  ASSERT_FALSE(contents.has_value());
+  EXPECT_EQ(contents.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(contents.error().message(), "read '" + path + "': No such file or directory");
+}
+
+TEST_F(FilesTest, Exists) {
+  EXPECT_EQ(fs_->Exists(Path("f")).value(), false);
+  ASSERT_TRUE(fs_->WriteFileAtomic(Path("f"), "x", 0644).has_value());
+  EXPECT_EQ(fs_->Exists(Path("f")).value(), true);
+  EXPECT_EQ(fs_->Exists(dir_).value(), true);
+  // A path "through" a regular file does not exist (ENOTDIR), it is not an error.
+  EXPECT_EQ(fs_->Exists(Path("f/g")).value(), false);
+}
+
+TEST_F(FilesTest, MakeDirsCreatesParentsAndIsIdempotent) {
+  const std::string path = Path("a/b//c/");
+  ASSERT_TRUE(fs_->MakeDirs(path, 0755).has_value());
+  EXPECT_TRUE(std::filesystem::is_directory(Path("a/b/c")));
+  ASSERT_TRUE(fs_->MakeDirs(path, 0755).has_value());
+  ASSERT_TRUE(fs_->MakeDirs(Path("a"), 0755).has_value());
+}
+
+TEST_F(FilesTest, MakeDirsThroughAFileFails) {
+  ASSERT_TRUE(fs_->WriteFileAtomic(Path("file"), "x", 0644).has_value());
+  auto status = fs_->MakeDirs(Path("file/sub"), 0755);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error().message(), HasSubstr(Path("file")));
+  status = fs_->MakeDirs(Path("file"), 0755);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(status.error().message(), HasSubstr("not a directory"));
+}
+
+TEST_F(FilesTest, RemoveFilesAndEmptyDirectories) {
+  ASSERT_TRUE(fs_->WriteFileAtomic(Path("f"), "x", 0644).has_value());
+  ASSERT_TRUE(fs_->MakeDirs(Path("d/e"), 0755).has_value());
+  EXPECT_TRUE(fs_->Remove(Path("f")).has_value());
+  EXPECT_FALSE(std::filesystem::exists(Path("f")));
+
+  auto status = fs_->Remove(Path("d"));  // not empty
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error().message(), HasSubstr("Directory not empty"));
+  EXPECT_TRUE(fs_->Remove(Path("d/e")).has_value());
+  EXPECT_TRUE(fs_->Remove(Path("d")).has_value());
+
+  status = fs_->Remove(Path("f"));
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(status.error().message(), HasSubstr(Path("f")));
+}
+
+TEST_F(FilesTest, RelativePathInCurrentDirectory) {
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir_);
+  auto status = fs_->WriteFileAtomic("relative.txt", "r", 0644);
+  auto contents = fs_->ReadFile("relative.txt");
+  std::filesystem::current_path(old_cwd);
+  ASSERT_TRUE(status.has_value()) << status.error().ToString();
+  EXPECT_EQ(contents.value(), "r");
+}
+
+}  // namespace
+}  // namespace pk::sys

@@ -1,0 +1,400 @@
+// The real adapter: builds argv vectors for zpool/zfs of the detected dialect,
+// runs them through sys::ProcessRunner and parses their output.
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "base/log.h"
+#include "zfs/internal/parse.h"
+#include "zfs/zfs.h"
+
+namespace pk::zfs {
+namespace {
+
+using Args = std::vector<std::string>;
+
+std::string Trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  size_t start = s.find_first_not_of(" \t\n");
+  return start == std::string::npos ? std::string() : s.substr(start);
+}
+
+// Error code for a failed tool run, from the tool's own words.
+ErrorCode ClassifyToolError(const std::string& err) {
+  auto has = [&](std::string_view needle) { return err.find(needle) != std::string::npos; };
+  if (has("does not exist") || has("no such pool") || has("no such dataset") ||
+      has("could not find any snapshots") || has("no pools available")) {
+    return ErrorCode::kNotFound;
+  }
+  if (has("already exists") || has("is in use") || has("already in use") ||
+      has("a pool with that name already")) {
+    return ErrorCode::kAlreadyExists;
+  }
+  if (has("busy") || has("has children") || has("has dependent clones") ||
+      has("more recent snapshots") || has("is not empty")) {
+    return ErrorCode::kFailedPrecondition;
+  }
+  if (has("invalid property") || has("bad property") || has("invalid option") ||
+      has("invalid character") || has("is not a valid") || has("bad numeric value") ||
+      has("usage:") || has("must be")) {
+    return ErrorCode::kInvalidArgument;
+  }
+  if (has("failed to initialize ZFS library") || has("daemon is running")) {
+    return ErrorCode::kUnavailable;
+  }
+  if (has("permission denied")) return ErrorCode::kPermissionDenied;
+  return ErrorCode::kInternal;
+}
+
+std::string_view Basename(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
+}
+
+std::string JoinProperties(const std::vector<std::string>& properties) {
+  return properties.empty() ? "all" : fmt::format("{}", fmt::join(properties, ","));
+}
+
+class CliZfs final : public Zfs {
+ public:
+  CliZfs(sys::ProcessRunner& runner, Dialect dialect, ZfsToolPaths paths, ZfsOptions options)
+      : runner_(runner), dialect_(dialect), paths_(std::move(paths)), options_(options),
+        log_(GetLogger("zfs")) {}
+
+  Dialect dialect() const override { return dialect_; }
+
+  Result<std::vector<PoolSummary>> ListPools() override {
+    Args args = {"list", "-H"};
+    if (IsOpenZfs()) args.push_back("-p");
+    args.insert(args.end(), {"-o", "name,size,alloc,free,health,guid,altroot"});
+    PK_ASSIGN_OR_RETURN(auto r, Zpool(args, "list pools"));
+    return internal::ParsePoolList(r.out, IsOpenZfs());
+  }
+
+  Result<PoolStatus> GetPoolStatus(const PoolName& pool) override {
+    Args args = {"status"};
+    if (IsOpenZfs()) args.insert(args.end(), {"-P", "-p"});
+    args.push_back(pool.str());
+    PK_ASSIGN_OR_RETURN(auto r, Zpool(args, fmt::format("status of pool '{}'", pool.str())));
+    auto parsed = internal::ParsePoolStatus(r.out);
+    if (!parsed) return std::unexpected(parsed.error().WithContext(fmt::format("status of pool '{}'", pool.str())));
+    return parsed;
+  }
+
+  Status CreatePool(const PoolName& pool, const VdevSpec& vdevs, const CreatePoolOptions& o) override {
+    Args args = {"create"};
+    if (o.force == Force::kYes) args.push_back("-f");
+    if (o.mountpoint) args.insert(args.end(), {"-m", *o.mountpoint});
+    if (o.altroot) args.insert(args.end(), {"-R", *o.altroot});
+    for (const auto& [k, v] : o.pool_properties) args.insert(args.end(), {"-o", k + "=" + v});
+    for (const auto& p : o.root_properties) args.insert(args.end(), {"-O", p.name.str() + "=" + p.value});
+    args.push_back(pool.str());
+    auto vargs = vdevs.ToArgs();
+    args.insert(args.end(), vargs.begin(), vargs.end());
+    PK_TRY(Zpool(args, fmt::format("create pool '{}'", pool.str())));
+    return OkStatus();
+  }
+
+  Result<std::vector<ImportablePool>> ListImportable(const std::vector<std::string>& dirs) override {
+    Args args = {"import"};
+    PK_TRY(AddSearchDirs(args, dirs));
+    auto r = Zpool(args, "list importable pools");
+    if (!r) {
+      if (r.error().code() == ErrorCode::kNotFound) return std::vector<ImportablePool>{};
+      return std::unexpected(r.error());
+    }
+    return internal::ParseImportList(r->out);
+  }
+
+  Status ImportPool(const ImportOptions& o) override {
+    std::string what = o.name ? fmt::format("pool '{}'", o.name->str())
+                              : fmt::format("pool with GUID {}", o.guid.value_or(0));
+    std::string context = "import " + what;
+    if (!o.name && !o.guid) return InvalidArgument("import: give a pool name or a GUID");
+    if (o.mount == Mount::kNo && !IsOpenZfs()) {
+      return MakeError(ErrorCode::kUnimplemented,
+                       context + ": zfs-fuse cannot import without mounting (no 'zpool import -N')");
+    }
+    Args args = {"import"};
+    PK_TRY(AddSearchDirs(args, o.search_dirs));
+    switch (o.cachefile) {
+      case ImportOptions::Cachefile::kDefault: break;
+      case ImportOptions::Cachefile::kNone: args.insert(args.end(), {"-o", "cachefile=none"}); break;
+      case ImportOptions::Cachefile::kPath:
+        if (!o.cachefile_path.starts_with('/')) {
+          return InvalidArgument(context + ": cachefile must be an absolute path");
+        }
+        args.insert(args.end(), {"-o", "cachefile=" + o.cachefile_path});
+        break;
+    }
+    if (o.altroot) {
+      if (!o.altroot->starts_with('/')) return InvalidArgument(context + ": altroot must be an absolute path");
+      args.insert(args.end(), {"-R", *o.altroot});
+    }
+    if (o.read_only == ReadOnly::kYes) args.insert(args.end(), {"-o", "readonly=on"});
+    if (o.force == Force::kYes) args.push_back("-f");
+    if (o.mount == Mount::kNo) args.push_back("-N");
+    args.push_back(o.guid ? std::to_string(*o.guid) : o.name->str());
+    if (o.new_name) args.push_back(o.new_name->str());
+    PK_TRY(Zpool(args, context));
+    return OkStatus();
+  }
+
+  Status ExportPool(const PoolName& pool, Force force) override {
+    Args args = {"export"};
+    if (force == Force::kYes) args.push_back("-f");
+    args.push_back(pool.str());
+    PK_TRY(Zpool(args, fmt::format("export pool '{}'", pool.str())));
+    return OkStatus();
+  }
+
+  Status DestroyPool(const PoolName& pool, Force force) override {
+    Args args = {"destroy"};
+    if (force == Force::kYes) args.push_back("-f");
+    args.push_back(pool.str());
+    PK_TRY(Zpool(args, fmt::format("destroy pool '{}'", pool.str())));
+    return OkStatus();
+  }
+
+  Result<std::vector<Dataset>> ListDatasets(const ListOptions& o) override {
+    std::vector<std::string> props = o.properties;
+    if (!props.empty() && std::find(props.begin(), props.end(), "type") == props.end()) {
+      props.insert(props.begin(), "type");
+    }
+    Args args = {"get", "-H", "-p"};
+    if (o.recursive) args.push_back("-r");
+    if (IsOpenZfs()) {
+      std::vector<std::string> types;
+      for (auto t : o.types) types.emplace_back(DatasetTypeName(t));
+      args.insert(args.end(), {"-t", fmt::format("{}", fmt::join(types, ","))});
+    }
+    args.insert(args.end(), {"-o", "name,property,value,source", JoinProperties(props)});
+    if (o.root) args.push_back(*o.root);
+    std::string context = o.root ? fmt::format("list datasets under '{}'", *o.root) : "list datasets";
+    PK_ASSIGN_OR_RETURN(auto r, Zfs(args, context));
+    PK_ASSIGN_OR_RETURN(auto all, internal::ParseGetOutput(r.out));
+    std::erase_if(all, [&](const Dataset& d) {
+      return std::find(o.types.begin(), o.types.end(), d.type) == o.types.end();
+    });
+    return all;
+  }
+
+  Result<Dataset> GetDataset(const std::string& name, const std::vector<std::string>& properties) override {
+    std::vector<std::string> props = properties;
+    if (!props.empty() && std::find(props.begin(), props.end(), "type") == props.end()) {
+      props.insert(props.begin(), "type");
+    }
+    std::string context = fmt::format("get properties of '{}'", name);
+    PK_ASSIGN_OR_RETURN(auto r, Zfs({"get", "-H", "-p", "-o", "name,property,value,source",
+                                     JoinProperties(props), name}, context));
+    PK_ASSIGN_OR_RETURN(auto all, internal::ParseGetOutput(r.out));
+    if (all.empty()) return NotFound(context + ": no such dataset");
+    return std::move(all.front());
+  }
+
+  Status CreateDataset(const DatasetName& ds, const PropertyList& properties, CreateParents parents) override {
+    Args args = {"create"};
+    if (parents == CreateParents::kYes) args.push_back("-p");
+    AddCreateProperties(args, properties);
+    args.push_back(ds.str());
+    PK_TRY(Zfs(args, fmt::format("create dataset '{}'", ds.str())));
+    return OkStatus();
+  }
+
+  Status CreateVolume(const DatasetName& ds, uint64_t size_bytes, const PropertyList& properties) override {
+    std::string context = fmt::format("create volume '{}'", ds.str());
+    if (!IsOpenZfs()) {
+      return MakeError(ErrorCode::kUnimplemented, context + ": zfs-fuse has no volumes (zvols)");
+    }
+    Args args = {"create", "-V", std::to_string(size_bytes)};
+    AddCreateProperties(args, properties);
+    args.push_back(ds.str());
+    PK_TRY(Zfs(args, context));
+    return OkStatus();
+  }
+
+  Status SetProperties(const std::string& name, const PropertyList& properties) override {
+    std::string context = fmt::format("set properties on '{}'", name);
+    if (properties.empty()) return InvalidArgument(context + ": no properties given");
+    if (IsOpenZfs() || properties.size() == 1) {
+      Args args = {"set"};
+      for (const auto& p : properties) args.push_back(p.name.str() + "=" + p.value);
+      args.push_back(name);
+      PK_TRY(Zfs(args, context));
+      return OkStatus();
+    }
+    return SetOneByOne(name, properties, context);
+  }
+
+  Status InheritProperty(const DatasetName& ds, const PropertyName& property, Recursive recursive) override {
+    Args args = {"inherit"};
+    if (recursive != Recursive::kNo) args.push_back("-r");
+    args.insert(args.end(), {property.str(), ds.str()});
+    PK_TRY(Zfs(args, fmt::format("inherit '{}' on '{}'", property.str(), ds.str())));
+    return OkStatus();
+  }
+
+  Status DestroyDataset(const DatasetName& ds, Recursive recursive) override {
+    Args args = {"destroy"};
+    AddRecursive(args, recursive);
+    args.push_back(ds.str());
+    PK_TRY(Zfs(args, fmt::format("destroy dataset '{}'", ds.str())));
+    return OkStatus();
+  }
+
+  Status RenameDataset(const DatasetName& from, const DatasetName& to) override {
+    PK_TRY(Zfs({"rename", from.str(), to.str()}, fmt::format("rename '{}' to '{}'", from.str(), to.str())));
+    return OkStatus();
+  }
+
+  Status CreateSnapshot(const SnapshotName& snap, Recursive recursive) override {
+    Args args = {"snapshot"};
+    if (recursive != Recursive::kNo) args.push_back("-r");
+    args.push_back(snap.str());
+    PK_TRY(Zfs(args, fmt::format("create snapshot '{}'", snap.str())));
+    return OkStatus();
+  }
+
+  Status DestroySnapshot(const SnapshotName& snap, Recursive recursive) override {
+    Args args = {"destroy"};
+    AddRecursive(args, recursive);
+    args.push_back(snap.str());
+    PK_TRY(Zfs(args, fmt::format("destroy snapshot '{}'", snap.str())));
+    return OkStatus();
+  }
+
+  Status Rollback(const SnapshotName& snap, RollbackMode mode) override {
+    Args args = {"rollback"};
+    if (mode == RollbackMode::kDestroyNewer) args.push_back("-r");
+    args.push_back(snap.str());
+    PK_TRY(Zfs(args, fmt::format("roll back to '{}'", snap.str())));
+    return OkStatus();
+  }
+
+ private:
+  bool IsOpenZfs() const { return dialect_ == Dialect::kOpenZfs2; }
+
+  Result<sys::ProcessResult> Zpool(const Args& args, const std::string& context) {
+    return RunTool(paths_.zpool, args, context);
+  }
+  Result<sys::ProcessResult> Zfs(const Args& args, const std::string& context) {
+    return RunTool(paths_.zfs, args, context);
+  }
+
+  // Runs one tool; a non-zero exit becomes an Error with the tool's message.
+  Result<sys::ProcessResult> RunTool(const std::string& tool, const Args& args, const std::string& context) {
+    sys::Command cmd{tool, args, sys::DefaultToolEnvironment(), std::nullopt, options_.timeout};
+    log_->debug("run {}", cmd.ToString());
+    auto r = runner_.Run(cmd);
+    if (!r) return std::unexpected(r.error().WithContext(context));
+    std::string name(Basename(tool));
+    if (r->timed_out) {
+      return DeadlineExceeded(fmt::format("{}: {} did not finish within {} ms and was killed", context,
+                                          name, options_.timeout.count()));
+    }
+    if (!r->status.Success()) {
+      std::string message = Trimmed(r->err.empty() ? r->out : r->err);
+      return MakeError(ClassifyToolError(message),
+                       fmt::format("{}: {} {}: {}", context, name, r->status.ToString(), message));
+    }
+    return r;
+  }
+
+  Status AddSearchDirs(Args& args, const std::vector<std::string>& dirs) {
+    for (const auto& d : dirs) {
+      if (!d.starts_with('/') || d.find('\n') != std::string::npos) {
+        return InvalidArgument(fmt::format("search directory '{}' must be an absolute path", d));
+      }
+      args.insert(args.end(), {"-d", d});
+    }
+    return OkStatus();
+  }
+
+  static void AddCreateProperties(Args& args, const PropertyList& properties) {
+    for (const auto& p : properties) args.insert(args.end(), {"-o", p.name.str() + "=" + p.value});
+  }
+
+  static void AddRecursive(Args& args, Recursive recursive) {
+    if (recursive == Recursive::kYes) args.push_back("-r");
+    if (recursive == Recursive::kWithDependents) args.push_back("-R");
+  }
+
+  // zfs-fuse's `zfs set` takes one property: apply in order and, when one
+  // fails, put back the ones already applied so nothing is half-applied.
+  Status SetOneByOne(const std::string& name, const PropertyList& properties, const std::string& context) {
+    std::vector<std::string> names;
+    for (const auto& p : properties) names.push_back(p.name.str());
+    PK_ASSIGN_OR_RETURN(auto before, GetDataset(name, names));
+    for (size_t i = 0; i < properties.size(); ++i) {
+      const auto& p = properties[i];
+      auto r = Zfs({"set", p.name.str() + "=" + p.value, name}, context);
+      if (r) continue;
+      for (size_t j = i; j-- > 0;) Restore(name, properties[j].name, before);
+      return std::unexpected(r.error());
+    }
+    return OkStatus();
+  }
+
+  void Restore(const std::string& name, const PropertyName& property, const Dataset& before) {
+    auto it = before.properties.find(property.str());
+    std::string context = fmt::format("restore '{}' on '{}'", property.str(), name);
+    Result<sys::ProcessResult> r;
+    if (it != before.properties.end() && it->second.source == PropertySource::kLocal) {
+      r = Zfs({"set", property.str() + "=" + it->second.value, name}, context);
+    } else {
+      r = Zfs({"inherit", property.str(), name}, context);
+    }
+    if (!r) log_->error("{}", r.error().message());
+  }
+
+  sys::ProcessRunner& runner_;
+  Dialect dialect_;
+  ZfsToolPaths paths_;
+  ZfsOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+std::optional<std::string> FindTool(std::string_view name) {
+  for (const char* dir : {"/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"}) {
+    std::string path = fmt::format("{}/{}", dir, name);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111)) return path;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions options) {
+  auto zpool = FindTool("zpool");
+  auto zfs = FindTool("zfs");
+  if (!zpool || !zfs) return Unavailable("ZFS tools not found: no zpool/zfs in /usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin");
+  ZfsToolPaths paths{*zpool, *zfs};
+  auto env = sys::DefaultToolEnvironment();
+  // OpenZFS >= 0.8 answers `zfs version` with "zfs-2.1.11-1"; zfs-fuse does not know the verb.
+  PK_ASSIGN_OR_RETURN(auto version, runner.Run({*zfs, {"version"}, env, std::nullopt, std::chrono::seconds(30)}));
+  Dialect dialect = Dialect::kZfsFuse;
+  if (version.status.Success() && version.out.starts_with("zfs-")) {
+    dialect = Dialect::kOpenZfs2;
+  } else if (!FindTool("zfs-fuse")) {
+    return Unavailable(fmt::format("unknown ZFS flavour: '{} version' said: {}", *zfs, Trimmed(version.err)));
+  }
+  // Is the ZFS service reachable (module loaded / zfs-fuse daemon running)?
+  PK_ASSIGN_OR_RETURN(auto probe, runner.Run({*zpool, {"list", "-H", "-o", "name"}, env, std::nullopt,
+                                              std::chrono::seconds(30)}));
+  if (!probe.status.Success()) {
+    return Unavailable(fmt::format("ZFS is not reachable ({}): zpool list {}: {}", DialectName(dialect),
+                                   probe.status.ToString(), Trimmed(probe.err)));
+  }
+  return std::unique_ptr<Zfs>(std::make_unique<CliZfs>(runner, dialect, std::move(paths), options));
+}
+
+std::unique_ptr<Zfs> MakeCliZfsForDialect(sys::ProcessRunner& runner, Dialect dialect, ZfsToolPaths paths,
+                                          ZfsOptions options) {
+  return std::make_unique<CliZfs>(runner, dialect, std::move(paths), options);
+}
+
+}  // namespace pk::zfs

@@ -1,0 +1,343 @@
+#include "zfs/internal/parse.h"
+
+#include <charconv>
+#include <cmath>
+#include <optional>
+#include <regex>
+
+#include <fmt/format.h>
+
+namespace pk::zfs::internal {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// Vdev type from its printed name: "mirror-0", "raidz2-1", "spare-3", a path.
+std::string VdevTypeFromName(std::string_view name) {
+  auto head = name.substr(0, name.find('-'));
+  if (head == "mirror" || head == "replacing" || head == "spare") return std::string(head);
+  if (head == "raidz" || head == "raidz1") return "raidz1";
+  if (head == "raidz2" || head == "raidz3" || head == "draid") return std::string(head);
+  if (name.starts_with("/dev/")) return "disk";
+  if (name.starts_with("/")) return "file";
+  return "disk";
+}
+
+bool IsSectionName(std::string_view name) {
+  return name == "logs" || name == "cache" || name == "spares" || name == "special" ||
+         name == "dedup";
+}
+
+// One line of the config table, without the leading tab.
+struct VdevLine {
+  int depth = 0;
+  Vdev vdev;
+};
+
+Result<uint64_t> ParseErrorCount(std::string_view text) {
+  // zpool prints "1.2K" for large counts without -p; accept both.
+  if (auto exact = ParseUint(text)) return exact;
+  return ParseHumanSize(text);
+}
+
+Result<VdevLine> ParseVdevLine(std::string_view line) {
+  static const std::regex kLine(
+      R"(^( *)(.*?)(?:\s+(ONLINE|DEGRADED|FAULTED|OFFLINE|UNAVAIL|REMOVED|AVAIL|INUSE|SUSPENDED|SPLIT)(?:\s+(\S+)\s+(\S+)\s+(\S+))?)?\s*(.*?)\s*$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(line.begin(), line.end(), m, kLine)) {
+    return Internal(fmt::format("unparsable vdev line '{}'", line));
+  }
+  VdevLine out;
+  out.depth = static_cast<int>(m[1].length()) / 2;
+  out.vdev.name = m[2].str();
+  out.vdev.state = m[3].str();
+  if (m[4].matched) {
+    PK_ASSIGN_OR_RETURN(out.vdev.read_errors, ParseErrorCount(m[4].str()));
+    PK_ASSIGN_OR_RETURN(out.vdev.write_errors, ParseErrorCount(m[5].str()));
+    PK_ASSIGN_OR_RETURN(out.vdev.checksum_errors, ParseErrorCount(m[6].str()));
+  }
+  out.vdev.note = m[7].str();
+  if (out.vdev.name.empty()) return Internal(fmt::format("vdev line without a name: '{}'", line));
+  return out;
+}
+
+// Builds the tree from config lines (each already stripped of its tab).
+struct ConfigTree {
+  Vdev root;
+  std::vector<Vdev> logs, caches, spares;
+};
+
+Result<ConfigTree> ParseConfig(const std::vector<std::string_view>& lines) {
+  ConfigTree tree;
+  std::vector<Vdev>* section = nullptr;  // non-null inside logs/cache/spares
+  std::vector<Vdev*> stack;              // stack[d] = last vdev at depth d
+  bool have_root = false;
+  for (auto raw : lines) {
+    PK_ASSIGN_OR_RETURN(VdevLine vl, ParseVdevLine(raw));
+    if (vl.depth == 0) {
+      stack.clear();
+      if (!have_root) {
+        tree.root = vl.vdev;
+        tree.root.type = "root";
+        stack.push_back(&tree.root);
+        have_root = true;
+        section = nullptr;
+        continue;
+      }
+      if (IsSectionName(vl.vdev.name)) {
+        section = vl.vdev.name == "logs"     ? &tree.logs
+                  : vl.vdev.name == "cache"  ? &tree.caches
+                  : vl.vdev.name == "spares" ? &tree.spares
+                                             : &tree.root.children;
+        stack.push_back(nullptr);
+        continue;
+      }
+      return Internal(fmt::format("unexpected top-level line '{}'", raw));
+    }
+    Vdev v = vl.vdev;
+    v.type = VdevTypeFromName(v.name);
+    if (v.type == "disk" || v.type == "file") v.path = v.name;
+    if (static_cast<size_t>(vl.depth) > stack.size()) {
+      return Internal(fmt::format("vdev line '{}' is indented too deep", raw));
+    }
+    stack.resize(vl.depth);
+    std::vector<Vdev>* siblings = nullptr;
+    if (vl.depth == 1) {
+      siblings = section ? section : &tree.root.children;
+    } else {
+      Vdev* parent = stack[vl.depth - 1];
+      if (!parent) return Internal(fmt::format("vdev line '{}' has no parent", raw));
+      siblings = &parent->children;
+    }
+    siblings->push_back(std::move(v));
+    stack.push_back(&siblings->back());
+  }
+  if (!have_root) return Internal("config section has no pool line");
+  return tree;
+}
+
+struct Block {
+  std::vector<std::pair<std::string, std::string>> fields;  // key -> text (multi-line joined)
+  std::vector<std::string_view> config;                      // vdev lines, tab stripped
+};
+
+// Splits `zpool status`/`zpool import` text into blocks, one per "pool:".
+std::vector<Block> ParseBlocks(std::string_view text) {
+  static const std::regex kField(R"(^\s*([a-z]+): ?(.*)$)");
+  std::vector<Block> blocks;
+  bool in_config = false;
+  bool config_header_seen = false;
+  for (auto line : SplitLines(text)) {
+    if (in_config) {
+      if (Trim(line).empty()) {
+        if (config_header_seen) in_config = false;
+        continue;
+      }
+      if (line.front() == '\t') {
+        auto body = line.substr(1);
+        if (!config_header_seen) {
+          config_header_seen = true;  // "NAME STATE READ WRITE CKSUM"
+          if (Trim(body).starts_with("NAME")) continue;
+        }
+        blocks.back().config.push_back(body);
+        continue;
+      }
+      in_config = false;
+    }
+    std::match_results<std::string_view::const_iterator> m;
+    if (line.front() != '\t' && std::regex_match(line.begin(), line.end(), m, kField)) {
+      std::string key = m[1].str();
+      if (key == "pool") blocks.emplace_back();
+      if (blocks.empty()) continue;
+      blocks.back().fields.emplace_back(key, std::string(Trim(m[2].str())));
+      if (key == "config") {
+        in_config = true;
+        config_header_seen = false;
+      }
+      continue;
+    }
+    if (!blocks.empty() && !blocks.back().fields.empty() && !Trim(line).empty()) {
+      auto& text_so_far = blocks.back().fields.back().second;
+      if (!text_so_far.empty()) text_so_far += ' ';
+      text_so_far += Trim(line);
+    }
+  }
+  return blocks;
+}
+
+std::string Field(const Block& b, std::string_view key) {
+  for (const auto& [k, v] : b.fields) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<std::string_view> SplitLines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string_view::npos) nl = text.size();
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return lines;
+}
+
+std::vector<std::string_view> SplitTabs(std::string_view line) {
+  std::vector<std::string_view> fields;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    if (tab == std::string_view::npos) {
+      fields.push_back(line.substr(start));
+      return fields;
+    }
+    fields.push_back(line.substr(start, tab - start));
+    start = tab + 1;
+  }
+}
+
+Result<uint64_t> ParseUint(std::string_view text) {
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) {
+    return InvalidArgument(fmt::format("'{}' is not an unsigned integer", text));
+  }
+  return value;
+}
+
+Result<uint64_t> ParseHumanSize(std::string_view text) {
+  if (text.empty()) return InvalidArgument("empty size");
+  std::string number(text);
+  double scale = 1;
+  static constexpr std::string_view kSuffixes = "BKMGTPEZ";
+  auto pos = kSuffixes.find(static_cast<char>(std::toupper(number.back())));
+  if (pos != std::string_view::npos) {
+    scale = std::pow(1024.0, static_cast<double>(pos));
+    number.pop_back();
+  }
+  for (char& c : number) {
+    if (c == ',') c = '.';  // some locales print a decimal comma
+  }
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || ptr != number.data() + number.size() || number.empty() || value < 0) {
+    return InvalidArgument(fmt::format("'{}' is not a size", text));
+  }
+  return static_cast<uint64_t>(std::llround(value * scale));
+}
+
+Result<PoolStatus> ParsePoolStatus(std::string_view text) {
+  auto blocks = ParseBlocks(text);
+  if (blocks.empty()) return Internal("zpool status output has no 'pool:' line");
+  const Block& b = blocks.front();
+  PoolStatus st;
+  st.name = Field(b, "pool");
+  st.state = Field(b, "state");
+  st.status = Field(b, "status");
+  st.action = Field(b, "action");
+  st.scan = Field(b, "scan");
+  st.errors = Field(b, "errors");
+  PK_ASSIGN_OR_RETURN(auto tree, ParseConfig(b.config));
+  st.root = std::move(tree.root);
+  st.logs = std::move(tree.logs);
+  st.caches = std::move(tree.caches);
+  st.spares = std::move(tree.spares);
+  return st;
+}
+
+Result<std::vector<ImportablePool>> ParseImportList(std::string_view text) {
+  std::vector<ImportablePool> pools;
+  for (const Block& b : ParseBlocks(text)) {
+    ImportablePool p;
+    p.name = Field(b, "pool");
+    PK_ASSIGN_OR_RETURN(p.guid, ParseUint(Field(b, "id")));
+    p.state = Field(b, "state");
+    p.status = Field(b, "status");
+    if (!b.config.empty()) {
+      PK_ASSIGN_OR_RETURN(auto tree, ParseConfig(b.config));
+      p.root = std::move(tree.root);
+    }
+    pools.push_back(std::move(p));
+  }
+  return pools;
+}
+
+Result<std::vector<PoolSummary>> ParsePoolList(std::string_view text, bool exact_sizes) {
+  std::vector<PoolSummary> pools;
+  auto size = [&](std::string_view s) { return exact_sizes ? ParseUint(s) : ParseHumanSize(s); };
+  for (auto line : SplitLines(text)) {
+    auto f = SplitTabs(line);
+    if (f.size() != 7) {
+      return Internal(fmt::format("zpool list line '{}' has {} fields, expected 7", line, f.size()));
+    }
+    PoolSummary p;
+    p.name = std::string(f[0]);
+    PK_ASSIGN_OR_RETURN(p.size, size(f[1]));
+    PK_ASSIGN_OR_RETURN(p.allocated, size(f[2]));
+    PK_ASSIGN_OR_RETURN(p.free, size(f[3]));
+    p.health = std::string(f[4]);
+    PK_ASSIGN_OR_RETURN(p.guid, ParseUint(f[5]));
+    if (f[6] != "-") p.altroot = std::string(f[6]);
+    pools.push_back(std::move(p));
+  }
+  return pools;
+}
+
+PropertyValue ParseSource(std::string_view value, std::string_view source) {
+  PropertyValue pv;
+  pv.value = std::string(value);
+  static constexpr std::string_view kInherited = "inherited from ";
+  if (source == "local") {
+    pv.source = PropertySource::kLocal;
+  } else if (source == "default") {
+    pv.source = PropertySource::kDefault;
+  } else if (source.starts_with(kInherited)) {
+    pv.source = PropertySource::kInherited;
+    pv.inherited_from = std::string(source.substr(kInherited.size()));
+  } else if (source == "received") {
+    pv.source = PropertySource::kReceived;
+  } else if (source == "temporary") {
+    pv.source = PropertySource::kTemporary;
+  } else {
+    pv.source = PropertySource::kNone;
+  }
+  return pv;
+}
+
+Result<std::vector<Dataset>> ParseGetOutput(std::string_view text) {
+  std::vector<Dataset> out;
+  for (auto line : SplitLines(text)) {
+    if (line.empty()) continue;
+    auto f = SplitTabs(line);
+    if (f.size() < 4) {
+      return Internal(fmt::format("zfs get line '{}' has {} fields, expected 4", line, f.size()));
+    }
+    // A value may itself hold tabs (set by another tool): rejoin the middle.
+    std::string value(f[2]);
+    for (size_t i = 3; i + 1 < f.size(); ++i) value += "\t" + std::string(f[i]);
+    std::string name(f[0]);
+    if (out.empty() || out.back().name != name) {
+      Dataset ds;
+      ds.name = name;
+      ds.type = name.find('@') != std::string::npos ? DatasetType::kSnapshot : DatasetType::kFilesystem;
+      out.push_back(std::move(ds));
+    }
+    Dataset& ds = out.back();
+    std::string property(f[1]);
+    if (property == "type") {
+      if (auto t = ParseDatasetType(value)) ds.type = *t;
+    }
+    ds.properties[property] = ParseSource(value, f.back());
+  }
+  return out;
+}
+
+}  // namespace pk::zfs::internal

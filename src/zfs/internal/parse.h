@@ -1,0 +1,43 @@
+// Parsers for zpool/zfs machine-readable output. Pure functions over text,
+// tested on golden files under tests/data/ (zfs-fuse captured here, OpenZFS 2.x
+// in the documented formats). Internal to the zfs module.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "zfs/types.h"
+
+namespace pk::zfs::internal {
+
+// Splits text into lines without the trailing '\n'; drops a final empty line.
+std::vector<std::string_view> SplitLines(std::string_view text);
+std::vector<std::string_view> SplitTabs(std::string_view line);
+
+// "1.98G" / "512" / "1,5M" -> bytes (zfs-fuse prints sizes only this way).
+Result<uint64_t> ParseHumanSize(std::string_view text);
+// Plain unsigned integer (the -p form); "-" and "" are errors.
+Result<uint64_t> ParseUint(std::string_view text);
+
+// `zpool status [-P] [-p] POOL` of one pool.
+Result<PoolStatus> ParsePoolStatus(std::string_view text);
+
+// `zpool import -d DIR...` listing: every pool it shows.
+Result<std::vector<ImportablePool>> ParseImportList(std::string_view text);
+
+// `zpool list -H [-p] -o name,size,alloc,free,health,guid,altroot`.
+Result<std::vector<PoolSummary>> ParsePoolList(std::string_view text, bool exact_sizes);
+
+// `zfs get -H -p -o name,property,value,source PROPS NAMES...` (the default
+// column order of zfs get is the same, so -o is optional). Rows of one
+// dataset are adjacent; the order of datasets is preserved. `type` must be
+// among the properties for the Dataset::type to be set; otherwise a name with
+// '@' is a snapshot and anything else a filesystem.
+Result<std::vector<Dataset>> ParseGetOutput(std::string_view text);
+
+// "local", "default", "-", "inherited from tank/a", "received", "temporary".
+PropertyValue ParseSource(std::string_view value, std::string_view source);
+
+}  // namespace pk::zfs::internal

@@ -1,0 +1,177 @@
+#include "zfs/types.h"
+
+#include <fmt/format.h>
+
+namespace pk::zfs {
+
+std::string_view DialectName(Dialect dialect) {
+  switch (dialect) {
+    case Dialect::kOpenZfs2: return "openzfs-2";
+    case Dialect::kZfsFuse: return "zfs-fuse";
+  }
+  return "unknown";
+}
+
+std::string_view PropertySourceName(PropertySource source) {
+  switch (source) {
+    case PropertySource::kLocal: return "local";
+    case PropertySource::kDefault: return "default";
+    case PropertySource::kInherited: return "inherited";
+    case PropertySource::kReceived: return "received";
+    case PropertySource::kTemporary: return "temporary";
+    case PropertySource::kNone: return "none";
+  }
+  return "none";
+}
+
+std::string_view DatasetTypeName(DatasetType type) {
+  switch (type) {
+    case DatasetType::kFilesystem: return "filesystem";
+    case DatasetType::kVolume: return "volume";
+    case DatasetType::kSnapshot: return "snapshot";
+  }
+  return "filesystem";
+}
+
+Result<DatasetType> ParseDatasetType(std::string_view text) {
+  if (text == "filesystem") return DatasetType::kFilesystem;
+  if (text == "volume") return DatasetType::kVolume;
+  if (text == "snapshot") return DatasetType::kSnapshot;
+  return InvalidArgument(
+      fmt::format("unknown dataset type '{}' (expected filesystem, volume or snapshot)", text));
+}
+
+std::string Dataset::Get(const std::string& property) const {
+  auto it = properties.find(property);
+  return it == properties.end() ? std::string() : it->second.value;
+}
+
+Result<PropertyAssignment> PropertyAssignment::Parse(std::string_view text) {
+  size_t eq = text.find('=');
+  if (eq == std::string_view::npos) {
+    return InvalidArgument(fmt::format("invalid property assignment '{}': expected NAME=VALUE", text));
+  }
+  PK_ASSIGN_OR_RETURN(auto name, PropertyName::Parse(text.substr(0, eq)));
+  std::string value(text.substr(eq + 1));
+  PK_TRY(ValidatePropertyValue(name, value));
+  return PropertyAssignment{std::move(name), std::move(value)};
+}
+
+namespace {
+
+Status ValidateDevice(std::string_view device) {
+  if (device.empty() || device.front() == '-') {
+    return InvalidArgument(fmt::format("invalid device '{}': must not be empty or start with '-'", device));
+  }
+  for (char c : device) {
+    if (c == '\n' || c == '\0' || c == '\t') {
+      return InvalidArgument(fmt::format("invalid device '{}': control characters are not allowed", device));
+    }
+  }
+  if (device.find("/../") != std::string_view::npos || device.ends_with("/..")) {
+    return InvalidArgument(fmt::format("invalid device '{}': '..' is not allowed in a path", device));
+  }
+  return OkStatus();
+}
+
+std::string_view KindWord(VdevGroup::Kind kind) {
+  switch (kind) {
+    case VdevGroup::Kind::kSingle: return "";
+    case VdevGroup::Kind::kMirror: return "mirror";
+    case VdevGroup::Kind::kRaidz1: return "raidz1";
+    case VdevGroup::Kind::kRaidz2: return "raidz2";
+    case VdevGroup::Kind::kRaidz3: return "raidz3";
+  }
+  return "";
+}
+
+// Minimum devices per group: mirror 2, raidzN N+1.
+size_t MinDevices(VdevGroup::Kind kind) {
+  switch (kind) {
+    case VdevGroup::Kind::kSingle: return 1;
+    case VdevGroup::Kind::kMirror: return 2;
+    case VdevGroup::Kind::kRaidz1: return 2;
+    case VdevGroup::Kind::kRaidz2: return 3;
+    case VdevGroup::Kind::kRaidz3: return 4;
+  }
+  return 1;
+}
+
+}  // namespace
+
+Result<VdevSpec> VdevSpec::Parse(const std::vector<std::string>& words) {
+  enum class Section { kData, kLog, kCache, kSpare } section = Section::kData;
+  VdevSpec spec;
+  std::optional<VdevGroup> open;  // a mirror/raidz group still taking devices
+  auto groups = [&]() -> std::vector<VdevGroup>& { return section == Section::kLog ? spec.logs : spec.data; };
+  auto close = [&]() -> Status {
+    if (!open) return OkStatus();
+    if (open->devices.size() < MinDevices(open->kind)) {
+      return InvalidArgument(fmt::format("invalid vdev spec: {} needs at least {} devices, got {}",
+                                         KindWord(open->kind), MinDevices(open->kind), open->devices.size()));
+    }
+    groups().push_back(std::move(*open));
+    open.reset();
+    return OkStatus();
+  };
+  for (const auto& w : words) {
+    std::optional<VdevGroup::Kind> kind;
+    if (w == "mirror") kind = VdevGroup::Kind::kMirror;
+    if (w == "raidz" || w == "raidz1") kind = VdevGroup::Kind::kRaidz1;
+    if (w == "raidz2") kind = VdevGroup::Kind::kRaidz2;
+    if (w == "raidz3") kind = VdevGroup::Kind::kRaidz3;
+    if (kind) {
+      PK_TRY(close());
+      if (section == Section::kCache || section == Section::kSpare ||
+          (section == Section::kLog && *kind != VdevGroup::Kind::kMirror)) {
+        return InvalidArgument(fmt::format("invalid vdev spec: '{}' is not allowed in this section", w));
+      }
+      open = VdevGroup{*kind, {}};
+      continue;
+    }
+    if (w == "log" || w == "cache" || w == "spare") {
+      PK_TRY(close());
+      section = w == "log" ? Section::kLog : w == "cache" ? Section::kCache : Section::kSpare;
+      continue;
+    }
+    PK_TRY(ValidateDevice(w));
+    if (open) {
+      open->devices.push_back(w);
+    } else if (section == Section::kCache) {
+      spec.cache.push_back(w);
+    } else if (section == Section::kSpare) {
+      spec.spares.push_back(w);
+    } else {
+      groups().push_back(VdevGroup{VdevGroup::Kind::kSingle, {w}});
+    }
+  }
+  PK_TRY(close());
+  if (spec.data.empty()) return InvalidArgument("invalid vdev spec: no data devices");
+  return spec;
+}
+
+std::vector<std::string> VdevSpec::ToArgs() const {
+  std::vector<std::string> args;
+  auto add_groups = [&](const std::vector<VdevGroup>& groups) {
+    for (const auto& g : groups) {
+      if (g.kind != VdevGroup::Kind::kSingle) args.emplace_back(KindWord(g.kind));
+      args.insert(args.end(), g.devices.begin(), g.devices.end());
+    }
+  };
+  add_groups(data);
+  if (!spares.empty()) {
+    args.emplace_back("spare");
+    args.insert(args.end(), spares.begin(), spares.end());
+  }
+  if (!logs.empty()) {
+    args.emplace_back("log");
+    add_groups(logs);
+  }
+  if (!cache.empty()) {
+    args.emplace_back("cache");
+    args.insert(args.end(), cache.begin(), cache.end());
+  }
+  return args;
+}
+
+}  // namespace pk::zfs

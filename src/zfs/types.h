@@ -1,0 +1,156 @@
+// Typed results and options of the ZFS adapter: pools with their vdev tree,
+// datasets with every property and its source, and the option enums that
+// replace boolean flags at call sites (STYLE rule 9).
+// Thread-safety: plain value types.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "zfs/names.h"
+
+namespace pk::zfs {
+
+// Which zpool/zfs command-line dialect is installed.
+enum class Dialect {
+  kOpenZfs2,  // OpenZFS 2.x: -p everywhere, import -N, zvols, (-j from 2.3)
+  kZfsFuse,   // zfs-fuse 0.7 (pool version 23): no list -p, no import -N, no zvols
+};
+std::string_view DialectName(Dialect dialect);
+
+// One node of a pool's vdev tree as `zpool status` shows it.
+struct Vdev {
+  std::string name;   // as printed: "mirror-0", "/var/tmp/d0.img", "spares"
+  std::string type;   // root, mirror, raidz1, raidz2, raidz3, disk, file, spares, logs, cache, replacing, spare
+  std::string path;   // device or file path for leaves, else empty
+  std::string state;  // ONLINE, DEGRADED, FAULTED, OFFLINE, UNAVAIL, REMOVED, AVAIL, INUSE
+  uint64_t read_errors = 0;
+  uint64_t write_errors = 0;
+  uint64_t checksum_errors = 0;
+  std::string note;   // trailing text such as "was /dev/sdb" or "too many errors"
+  std::vector<Vdev> children;
+};
+
+// `zpool status POOL`, parsed.
+struct PoolStatus {
+  std::string name;
+  std::string state;    // ONLINE, DEGRADED, FAULTED, SUSPENDED, UNAVAIL
+  std::string status;   // the "status:" paragraph, empty when healthy
+  std::string action;
+  std::string scan;
+  std::string errors;   // "No known data errors" or a description
+  Vdev root;            // data vdevs under the pool's root
+  std::vector<Vdev> logs;
+  std::vector<Vdev> caches;
+  std::vector<Vdev> spares;
+};
+
+// One row of `zpool list`, with sizes in bytes.
+struct PoolSummary {
+  std::string name;
+  uint64_t guid = 0;
+  std::string health;
+  uint64_t size = 0;
+  uint64_t allocated = 0;
+  uint64_t free = 0;
+  std::string altroot;  // empty when none
+};
+
+// A pool that `zpool import -d DIR` can see.
+struct ImportablePool {
+  std::string name;
+  uint64_t guid = 0;
+  std::string state;
+  std::string status;  // explanatory paragraph, may be empty
+  Vdev root;           // the config as listed
+};
+
+enum class PropertySource { kLocal, kDefault, kInherited, kReceived, kTemporary, kNone };
+std::string_view PropertySourceName(PropertySource source);  // "local", "inherited", ...
+
+struct PropertyValue {
+  std::string value;
+  PropertySource source = PropertySource::kNone;
+  std::string inherited_from;  // dataset name when source == kInherited
+};
+
+enum class DatasetType { kFilesystem, kVolume, kSnapshot };
+std::string_view DatasetTypeName(DatasetType type);
+Result<DatasetType> ParseDatasetType(std::string_view text);
+
+struct Dataset {
+  std::string name;  // "pool/fs" or "pool/fs@snap"
+  DatasetType type = DatasetType::kFilesystem;
+  std::map<std::string, PropertyValue> properties;  // by property name
+
+  // Value of `property`, or "" when absent.
+  std::string Get(const std::string& property) const;
+};
+
+// Ordered "name=value" pairs for create -o / set; values are validated.
+struct PropertyAssignment {
+  PropertyName name;
+  std::string value;
+  static Result<PropertyAssignment> Parse(std::string_view name_equals_value);
+};
+using PropertyList = std::vector<PropertyAssignment>;
+
+// A pool layout for `zpool create`: data vdev groups, spares, logs, cache.
+struct VdevGroup {
+  enum class Kind { kSingle, kMirror, kRaidz1, kRaidz2, kRaidz3 };
+  Kind kind = Kind::kSingle;
+  std::vector<std::string> devices;
+};
+struct VdevSpec {
+  std::vector<VdevGroup> data;
+  std::vector<VdevGroup> logs;
+  std::vector<std::string> cache;
+  std::vector<std::string> spares;
+
+  // Parses zpool's own vdev grammar: "mirror a b raidz2 c d e f spare g log h cache i".
+  // Devices are absolute paths or /dev names; nothing starting with '-'.
+  static Result<VdevSpec> Parse(const std::vector<std::string>& words);
+  // Arguments for `zpool create POOL <args>`.
+  std::vector<std::string> ToArgs() const;
+};
+
+enum class Force { kNo, kYes };
+enum class Recursive { kNo, kYes, kWithDependents };  // -r, -R
+enum class ReadOnly { kNo, kYes };
+enum class Mount { kYes, kNo };                     // kNo = import -N (OpenZFS only)
+enum class CreateParents { kNo, kYes };            // zfs create -p
+enum class RollbackMode { kLatestOnly, kDestroyNewer };  // -r
+
+struct CreatePoolOptions {
+  std::map<std::string, std::string> pool_properties;  // -o (ashift, comment, ...)
+  PropertyList root_properties;                        // -O for the root dataset
+  std::optional<std::string> mountpoint;               // -m
+  std::optional<std::string> altroot;                  // -R
+  Force force = Force::kNo;                            // -f (devices in use, mismatched sizes)
+};
+
+// Which pool to import: by name or by GUID (optionally renamed).
+struct ImportOptions {
+  std::optional<PoolName> name;
+  std::optional<uint64_t> guid;
+  std::optional<PoolName> new_name;
+  std::vector<std::string> search_dirs;  // -d, each an absolute path
+  enum class Cachefile { kDefault, kNone, kPath } cachefile = Cachefile::kDefault;
+  std::string cachefile_path;            // with kPath
+  std::optional<std::string> altroot;    // -R
+  ReadOnly read_only = ReadOnly::kNo;
+  Force force = Force::kNo;
+  Mount mount = Mount::kYes;
+};
+
+struct ListOptions {
+  std::optional<std::string> root;        // a dataset name; all pools when empty
+  bool recursive = true;                  // with root: its descendants too
+  std::vector<DatasetType> types = {DatasetType::kFilesystem, DatasetType::kVolume};
+  std::vector<std::string> properties;    // empty: every property ("all")
+};
+
+}  // namespace pk::zfs

@@ -1,0 +1,77 @@
+// zfs::Zfs: the only code in Poolkeeper that runs `zpool` and `zfs` (BRIEF.md).
+//
+// Every operation takes validated names (zfs/names.h) and typed options
+// (zfs/types.h), runs the tool through sys::ProcessRunner with an argv vector,
+// and returns typed results. Errors carry the tool's own message and the
+// object's name, e.g. "import pool 'tank': zpool exited 1: cannot import
+// 'tank': no such pool available". Operations a dialect cannot do (zvols or
+// import -N on zfs-fuse) return Unimplemented with the reason.
+//
+// Thread-safety: implementations are safe to call from several threads; ZFS
+// itself serialises conflicting changes.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/error.h"
+#include "sys/process_runner.h"
+#include "zfs/types.h"
+
+namespace pk::zfs {
+
+class Zfs {
+ public:
+  virtual ~Zfs() = default;
+
+  virtual Dialect dialect() const = 0;
+
+  // Pools.
+  virtual Result<std::vector<PoolSummary>> ListPools() = 0;
+  virtual Result<PoolStatus> GetPoolStatus(const PoolName& pool) = 0;
+  virtual Status CreatePool(const PoolName& pool, const VdevSpec& vdevs,
+                            const CreatePoolOptions& options) = 0;
+  virtual Result<std::vector<ImportablePool>> ListImportable(
+      const std::vector<std::string>& search_dirs) = 0;
+  virtual Status ImportPool(const ImportOptions& options) = 0;
+  virtual Status ExportPool(const PoolName& pool, Force force) = 0;
+  virtual Status DestroyPool(const PoolName& pool, Force force) = 0;
+
+  // Datasets and snapshots.
+  virtual Result<std::vector<Dataset>> ListDatasets(const ListOptions& options) = 0;
+  // One dataset or snapshot with the given properties (all when empty).
+  virtual Result<Dataset> GetDataset(const std::string& name,
+                                     const std::vector<std::string>& properties) = 0;
+  virtual Status CreateDataset(const DatasetName& dataset, const PropertyList& properties,
+                               CreateParents parents) = 0;
+  virtual Status CreateVolume(const DatasetName& dataset, uint64_t size_bytes,
+                              const PropertyList& properties) = 0;
+  // Sets properties on a dataset or snapshot (snapshots take user properties).
+  virtual Status SetProperties(const std::string& name, const PropertyList& properties) = 0;
+  virtual Status InheritProperty(const DatasetName& dataset, const PropertyName& property,
+                                 Recursive recursive) = 0;
+  virtual Status DestroyDataset(const DatasetName& dataset, Recursive recursive) = 0;
+  virtual Status RenameDataset(const DatasetName& from, const DatasetName& to) = 0;
+  virtual Status CreateSnapshot(const SnapshotName& snapshot, Recursive recursive) = 0;
+  virtual Status DestroySnapshot(const SnapshotName& snapshot, Recursive recursive) = 0;
+  virtual Status Rollback(const SnapshotName& snapshot, RollbackMode mode) = 0;
+};
+
+struct ZfsToolPaths {
+  std::string zpool = "/sbin/zpool";
+  std::string zfs = "/sbin/zfs";
+};
+
+struct ZfsOptions {
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // per tool run
+};
+
+// Finds zpool/zfs in the fixed tool PATH, detects the dialect by asking the
+// tools, and returns the adapter. Unavailable when ZFS is not reachable.
+Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions options = {});
+
+// For tests: an adapter of a known dialect with known tool paths (no probing).
+std::unique_ptr<Zfs> MakeCliZfsForDialect(sys::ProcessRunner& runner, Dialect dialect,
+                                          ZfsToolPaths paths, ZfsOptions options = {});
+
+}  // namespace pk::zfs
