@@ -10,7 +10,8 @@ namespace pk::cli {
 using nlohmann::json;
 
 std::string RenderTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows) {
+                        const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<size_t>& right_aligned) {
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& row : rows) {
@@ -19,7 +20,11 @@ std::string RenderTable(const std::vector<std::string>& header,
   std::string out;
   auto line = [&](const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
-      if (i + 1 < cells.size()) {
+      bool right = std::find(right_aligned.begin(), right_aligned.end(), i) != right_aligned.end();
+      if (right) {
+        out += fmt::format("{:>{}}", cells[i], width[i]);
+        if (i + 1 < cells.size()) out += "  ";
+      } else if (i + 1 < cells.size()) {
         out += fmt::format("{:<{}}  ", cells[i], width[i]);
       } else {
         out += cells[i];
@@ -92,7 +97,7 @@ std::string RenderPoolStatus(const json& pool) {
     rows.push_back({std::string(section) == "caches" ? "cache" : section, "", "", "", "", ""});
     for (const auto& v : pool[section]) VdevRows(v, 1, rows);
   }
-  std::string table = RenderTable({"NAME", "STATE", "READ", "WRITE", "CKSUM", ""}, rows);
+  std::string table = RenderTable({"NAME", "STATE", "READ", "WRITE", "CKSUM", ""}, rows, {2, 3, 4});
   size_t start = 0;
   while (start < table.size()) {
     size_t nl = table.find('\n', start);

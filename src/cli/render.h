@@ -10,9 +10,11 @@
 
 namespace pk::cli {
 
-// Columns padded to the widest cell, two spaces apart; the last column is not padded.
+// Columns padded to the widest cell, two spaces apart; the last column is not
+// padded. Columns listed in `right_aligned` (numbers) are aligned right.
 std::string RenderTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows);
+                        const std::vector<std::vector<std::string>>& rows,
+                        const std::vector<size_t>& right_aligned = {});
 
 // 1536 -> "1.50K", 0 -> "0", like zfs list. Non-numbers are returned as they are.
 std::string HumanSize(const std::string& bytes);

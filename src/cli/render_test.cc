@@ -32,7 +32,7 @@ TEST(RenderTest, PoolStatusLooksLikeZpoolStatus) {
     "poolkeeper":{"datasets":3,"snapshots":2,"dialect":"zfs-fuse","inventory":{"generation":7,"age_seconds":1.0,"last_error":""}}})");
   std::string out = RenderPoolStatus(pool);
   EXPECT_NE(out.find("  pool: tank\n"), std::string::npos) << out;
-  EXPECT_NE(out.find("\t    /d/a      ONLINE  0     0      1"), std::string::npos) << out;
+  EXPECT_NE(out.find("\t    /d/a    ONLINE     0      0      1"), std::string::npos) << out;
   EXPECT_NE(out.find("\tspares"), std::string::npos) << out;
   EXPECT_NE(out.find("datasets: 3 filesystems and volumes, 2 snapshots"), std::string::npos) << out;
 }

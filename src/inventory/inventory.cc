@@ -55,8 +55,15 @@ Result<std::vector<PoolEntry>> Inventory::ReadPools() {
     auto status = zfs_.GetPoolStatus(*name);
     // A pool exported between the two calls simply leaves the view.
     if (!status && status.error().code() == ErrorCode::kNotFound) continue;
-    if (!status) return std::unexpected(status.error());
-    entry.status = std::move(*status);
+    if (status) {
+      entry.status = std::move(*status);
+    } else {
+      // One unreadable pool must not hide the others: keep its list entry.
+      GetLogger("inventory")->warn("pool={} status unreadable: {}", entry.summary.name, status.error().message());
+      entry.status.name = entry.summary.name;
+      entry.status.state = entry.summary.health;
+      entry.status.errors = status.error().message();
+    }
     pools.push_back(std::move(entry));
   }
   std::sort(pools.begin(), pools.end(),

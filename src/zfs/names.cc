@@ -76,9 +76,12 @@ Status CheckComponent(std::string_view kind, std::string_view full, std::string_
   }
   for (char c : comp) {
     if (!IsComponentChar(c)) {
-      std::string shown = c == '\n' ? "\\n" : std::string(1, c);
-      if (static_cast<unsigned char>(c) < 0x20)
+      std::string shown(1, c);
+      if (c == '\n') {
+        shown = "\\n";
+      } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
         shown = fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+      }
       return InvalidArgument(fmt::format(
           "invalid {} name {}: character '{}' is not allowed (only letters, digits, space and _-.:)",
           kind, Quote(full), shown));

@@ -35,7 +35,8 @@ TEST(NamesTest, RejectsStructuralProblems) {
   ExpectInvalid(DatasetName::Parse("tank/./a"), "'.' is not allowed");
   ExpectInvalid(DatasetName::Parse("tank//a"), "empty component");
   ExpectInvalid(DatasetName::Parse("tank/a/"), "empty component");
-  ExpectInvalid(DatasetName::Parse("-tank"), "must start with a letter");
+  ExpectInvalid(DatasetName::Parse("-tank"), "may not start with '-'");
+  ExpectInvalid(DatasetName::Parse("1tank"), "must start with a letter");
   ExpectInvalid(DatasetName::Parse("tank/-o"), "may not start with '-'");
   ExpectInvalid(DatasetName::Parse(std::string(300, 'a')), "longer than 255");
   ExpectInvalid(DatasetName::Parse(""), "empty");

@@ -45,10 +45,13 @@ Result<uint64_t> ParseErrorCount(std::string_view text) {
 }
 
 Result<VdevLine> ParseVdevLine(std::string_view line) {
+  // A vdev line has a state column; a section header ("logs", "spares") has not.
   static const std::regex kLine(
-      R"(^( *)(.*?)(?:\s+(ONLINE|DEGRADED|FAULTED|OFFLINE|UNAVAIL|REMOVED|AVAIL|INUSE|SUSPENDED|SPLIT)(?:\s+(\S+)\s+(\S+)\s+(\S+))?)?\s*(.*?)\s*$)");
+      R"(^( *)(\S.*?)\s+(ONLINE|DEGRADED|FAULTED|OFFLINE|UNAVAIL|REMOVED|AVAIL|INUSE|SUSPENDED|SPLIT)(?:\s+(\S+)\s+(\S+)\s+(\S+))?\s*(.*?)\s*$)");
+  static const std::regex kHeader(R"(^( *)(\S.*?)\s*$)");
   std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_match(line.begin(), line.end(), m, kLine)) {
+  if (!std::regex_match(line.begin(), line.end(), m, kLine) &&
+      !std::regex_match(line.begin(), line.end(), m, kHeader)) {
     return Internal(fmt::format("unparsable vdev line '{}'", line));
   }
   VdevLine out;
