@@ -36,7 +36,6 @@ void ExpectLeaf(const zfs::Vdev& v, const std::string& path, const std::string& 
 // The top-level vdevs `zpool status` should show for `groups`: a single disk
 // is a leaf right under its section, a mirror/raidz a "<type>-N" node.
 void ExpectGroups(const std::vector<zfs::Vdev>& got, const std::vector<zfs::VdevGroup>& groups) {
-  std::vector<const zfs::Vdev*> want_nodes;
   size_t i = 0;
   for (const auto& g : groups) {
     if (g.kind == zfs::VdevGroup::Kind::kSingle) {
