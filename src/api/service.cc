@@ -450,6 +450,8 @@ Result<HttpResponse> ApiService::GetDataset(const std::string& name, const HttpR
     start = comma + 1;
   }
   PK_ASSIGN_OR_RETURN(auto d, zfs_.GetDataset(any.str, props));
+  // The adapter always reads `type`; show only what was asked for.
+  if (!props.empty() && std::find(props.begin(), props.end(), "type") == props.end()) d.properties.erase("type");
   return JsonResponse(DatasetToJson(d));
 }
 

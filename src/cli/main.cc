@@ -3,6 +3,7 @@
 // Exit codes: 0 ok, 1 failure, 2 bad usage or invalid argument, 3 not found,
 // 4 daemon unreachable.
 #include <cstdio>
+#include <ctime>
 #include <functional>
 
 #include <CLI/CLI.hpp>
@@ -128,10 +129,23 @@ std::string DatasetTable(const json& j) {
   return RenderTable({"NAME", "TYPE", "USED", "AVAIL", "REFER", "MOUNTPOINT"}, rows);
 }
 
+// Epoch seconds ("1795316338") as local time, like `zfs list -o creation`.
+std::string LocalTime(const std::string& epoch) {
+  char* end = nullptr;
+  long long v = std::strtoll(epoch.c_str(), &end, 10);
+  if (epoch.empty() || *end != '\0') return epoch;
+  std::time_t t = static_cast<std::time_t>(v);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a %b %e %H:%M %Y", &tm);
+  return buf;
+}
+
 std::string SnapshotTable(const json& j) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : j["snapshots"]) {
-    rows.push_back({d["name"], HumanSize(Prop(d, "used")), HumanSize(Prop(d, "referenced")), Prop(d, "creation")});
+    rows.push_back({d["name"], HumanSize(Prop(d, "used")), HumanSize(Prop(d, "referenced")), LocalTime(Prop(d, "creation"))});
   }
   if (rows.empty()) return "no snapshots\n";
   return RenderTable({"NAME", "USED", "REFER", "CREATION"}, rows);

@@ -44,27 +44,60 @@ Result<uint64_t> ParseErrorCount(std::string_view text) {
   return ParseHumanSize(text);
 }
 
+bool IsVdevState(std::string_view word) {
+  for (std::string_view state : {"ONLINE", "DEGRADED", "FAULTED", "OFFLINE", "UNAVAIL", "REMOVED",
+                                 "AVAIL", "INUSE", "SUSPENDED", "SPLIT"}) {
+    if (word == state) return true;
+  }
+  return false;
+}
+
+// "<indent><name>  <STATE>  <READ> <WRITE> <CKSUM>  <note>"; state, counters
+// and note are optional: section headers ("logs") have none, `zpool import`
+// trees and spares ("AVAIL   ", "INUSE     currently in use") have no counters.
+// Tokenised by hand rather than with one regex: a lazy name group lets the
+// note swallow the whole line, and a spare's note looks like three counters.
 Result<VdevLine> ParseVdevLine(std::string_view line) {
-  // A vdev line has a state column; a section header ("logs", "spares") has not.
-  static const std::regex kLine(
-      R"(^( *)(\S.*?)\s+(ONLINE|DEGRADED|FAULTED|OFFLINE|UNAVAIL|REMOVED|AVAIL|INUSE|SUSPENDED|SPLIT)(?:\s+(\S+)\s+(\S+)\s+(\S+))?\s*(.*?)\s*$)");
-  static const std::regex kHeader(R"(^( *)(\S.*?)\s*$)");
-  std::match_results<std::string_view::const_iterator> m;
-  if (!std::regex_match(line.begin(), line.end(), m, kLine) &&
-      !std::regex_match(line.begin(), line.end(), m, kHeader)) {
-    return Internal(fmt::format("unparsable vdev line '{}'", line));
-  }
   VdevLine out;
-  out.depth = static_cast<int>(m[1].length()) / 2;
-  out.vdev.name = m[2].str();
-  out.vdev.state = m[3].str();
-  if (m[4].matched) {
-    PK_ASSIGN_OR_RETURN(out.vdev.read_errors, ParseErrorCount(m[4].str()));
-    PK_ASSIGN_OR_RETURN(out.vdev.write_errors, ParseErrorCount(m[5].str()));
-    PK_ASSIGN_OR_RETURN(out.vdev.checksum_errors, ParseErrorCount(m[6].str()));
+  size_t indent = line.find_first_not_of(' ');
+  if (indent == std::string_view::npos) return Internal("empty vdev line");
+  out.depth = static_cast<int>(indent) / 2;
+  struct Token {
+    size_t begin, end;
+  };
+  std::vector<Token> tokens;
+  for (size_t i = indent; i < line.size();) {
+    if (line[i] == ' ' || line[i] == '\t' || line[i] == '\r') {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < line.size() && line[end] != ' ' && line[end] != '\t' && line[end] != '\r') ++end;
+    tokens.push_back({i, end});
+    i = end;
   }
-  out.vdev.note = m[7].str();
-  if (out.vdev.name.empty()) return Internal(fmt::format("vdev line without a name: '{}'", line));
+  auto word = [&](size_t t) { return line.substr(tokens[t].begin, tokens[t].end - tokens[t].begin); };
+  size_t state = 1;
+  while (state < tokens.size() && !IsVdevState(word(state))) ++state;
+  if (state >= tokens.size()) {  // no state: a section header, or a name with no state
+    out.vdev.name = std::string(Trim(line.substr(indent)));
+    return out;
+  }
+  out.vdev.name = std::string(line.substr(indent, tokens[state - 1].end - indent));
+  out.vdev.state = std::string(word(state));
+  size_t next = state + 1;
+  if (next + 3 <= tokens.size()) {
+    auto r = ParseErrorCount(word(next));
+    auto w = ParseErrorCount(word(next + 1));
+    auto c = ParseErrorCount(word(next + 2));
+    if (r && w && c) {
+      out.vdev.read_errors = *r;
+      out.vdev.write_errors = *w;
+      out.vdev.checksum_errors = *c;
+      next += 3;
+    }
+  }
+  if (next < tokens.size()) out.vdev.note = std::string(Trim(line.substr(tokens[next].begin)));
   return out;
 }
 
@@ -152,7 +185,7 @@ std::vector<Block> ParseBlocks(std::string_view text) {
       in_config = false;
     }
     std::match_results<std::string_view::const_iterator> m;
-    if (line.front() != '\t' && std::regex_match(line.begin(), line.end(), m, kField)) {
+    if (!line.empty() && line.front() != '\t' && std::regex_match(line.begin(), line.end(), m, kField)) {
       std::string key = m[1].str();
       if (key == "pool") blocks.emplace_back();
       if (blocks.empty()) continue;
@@ -217,24 +250,40 @@ Result<uint64_t> ParseUint(std::string_view text) {
 }
 
 Result<uint64_t> ParseHumanSize(std::string_view text) {
+  auto bad = [&] { return InvalidArgument(fmt::format("'{}' is not a size", text)); };
   if (text.empty()) return InvalidArgument("empty size");
   std::string number(text);
   double scale = 1;
   static constexpr std::string_view kSuffixes = "BKMGTPEZ";
-  auto pos = kSuffixes.find(static_cast<char>(std::toupper(number.back())));
+  auto pos = kSuffixes.find(static_cast<char>(std::toupper(static_cast<unsigned char>(number.back()))));
   if (pos != std::string_view::npos) {
     scale = std::pow(1024.0, static_cast<double>(pos));
     number.pop_back();
   }
+  // Digits with at most one decimal point (or comma, as some locales print):
+  // from_chars alone would also take "inf", "nan", "1e3" and "-0".
+  int points = 0;
+  bool digits = false;
   for (char& c : number) {
-    if (c == ',') c = '.';  // some locales print a decimal comma
+    if (c == ',') c = '.';
+    if (c == '.') {
+      ++points;
+    } else if (c >= '0' && c <= '9') {
+      digits = true;
+    } else {
+      return bad();
+    }
   }
+  if (!digits || points > 1) return bad();
   double value = 0;
   auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
-  if (ec != std::errc() || ptr != number.data() + number.size() || number.empty() || value < 0) {
-    return InvalidArgument(fmt::format("'{}' is not a size", text));
+  if (ec != std::errc() || ptr != number.data() + number.size()) return bad();
+  double bytes = std::round(value * scale);
+  // 2^64 is exactly representable; anything at or above it does not fit.
+  if (!std::isfinite(bytes) || bytes >= 18446744073709551616.0) {
+    return InvalidArgument(fmt::format("size '{}' is too large", text));
   }
-  return static_cast<uint64_t>(std::llround(value * scale));
+  return static_cast<uint64_t>(bytes);
 }
 
 Result<PoolStatus> ParsePoolStatus(std::string_view text) {
@@ -246,7 +295,9 @@ Result<PoolStatus> ParsePoolStatus(std::string_view text) {
   st.state = Field(b, "state");
   st.status = Field(b, "status");
   st.action = Field(b, "action");
+  // OpenZFS prints "scan:"; zfs-fuse (and pre-2010 Solaris) the older "scrub:".
   st.scan = Field(b, "scan");
+  if (st.scan.empty()) st.scan = Field(b, "scrub");
   st.errors = Field(b, "errors");
   PK_ASSIGN_OR_RETURN(auto tree, ParseConfig(b.config));
   st.root = std::move(tree.root);
