@@ -6,16 +6,21 @@ namespace pk::api {
 
 Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& target,
                                        const nlohmann::json& body) const {
+  PK_ASSIGN_OR_RETURN(auto text, CallRaw(method, target, body));
+  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return Internal(fmt::format("daemon sent a non-JSON answer to {} {}", method, target));
+  return json;
+}
+
+Result<std::string> ApiClient::CallRaw(std::string_view method, const std::string& target,
+                                       const nlohmann::json& body) const {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
   std::string payload = body.is_null() ? std::string() : body.dump();
   if (!payload.empty()) headers.emplace_back("Content-Type", "application/json");
   PK_ASSIGN_OR_RETURN(auto resp, HttpRequestTo(endpoint_, method, target, payload, headers, timeout_));
+  if (resp.status >= 200 && resp.status < 300) return std::move(resp.body);
   auto json = nlohmann::json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
-  if (resp.status >= 200 && resp.status < 300) {
-    if (json.is_discarded()) return Internal(fmt::format("daemon sent a non-JSON answer to {} {}", method, target));
-    return json;
-  }
   if (!json.is_discarded() && json.contains("error") && json["error"].is_object()) {
     const auto& e = json["error"];
     return MakeError(ErrorCodeFromName(e.value("code", "unknown")), e.value("message", "unknown error"));

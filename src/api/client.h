@@ -23,6 +23,11 @@ class ApiClient {
   // `target` is the path and query, already percent-encoded ("/v1/pools/tank").
   Result<nlohmann::json> Call(std::string_view method, const std::string& target,
                               const nlohmann::json& body = nullptr) const;
+  // Like Call, but returns a 2xx answer's body as sent, unparsed (the CLI
+  // prints it as it is for --json: parsing a 12k-dataset list costs more than
+  // the daemon takes to serve it).
+  Result<std::string> CallRaw(std::string_view method, const std::string& target,
+                              const nlohmann::json& body = nullptr) const;
 
  private:
   Endpoint endpoint_;

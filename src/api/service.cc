@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -119,6 +120,16 @@ bool InTree(const std::string& name, const std::string& root) {
   if (!name.starts_with(root)) return false;
   if (name.size() == root.size()) return true;
   return name[root.size()] == '/' || name[root.size()] == '@';
+}
+
+// Calls `fn` for `root` and everything below it, in name order (all entries
+// when `root` is empty). Entries sharing the prefix but outside the tree
+// ("tank-b", "tank x" sort between "tank" and "tank/a") are skipped.
+void ForEachInTree(const inventory::Snapshot& view, const std::string& root,
+                   const std::function<void(const zfs::Dataset&)>& fn) {
+  for (auto it = view.datasets.lower_bound(root); it != view.datasets.end() && it->first.starts_with(root); ++it) {
+    if (root.empty() || InTree(it->first, root)) fn(it->second);
+  }
 }
 
 json InventoryMeta(const inventory::Snapshot& view) {
@@ -254,9 +265,9 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
   PK_ASSIGN_OR_RETURN(auto status, zfs_.GetPoolStatus(pool));
   json j = PoolToJson(entry->summary, status);
   size_t filesystems = 0, snapshots = 0;
-  for (auto it = view->datasets.lower_bound(pool.str()); it != view->datasets.end() && InTree(it->first, pool.str()); ++it) {
-    (it->second.type == zfs::DatasetType::kSnapshot ? snapshots : filesystems)++;
-  }
+  ForEachInTree(*view, pool.str(), [&](const zfs::Dataset& d) {
+    (d.type == zfs::DatasetType::kSnapshot ? snapshots : filesystems)++;
+  });
   j["poolkeeper"] = {{"datasets", filesystems},
                      {"snapshots", snapshots},
                      {"dialect", zfs::DialectName(zfs_.dialect())},
@@ -418,19 +429,13 @@ Result<HttpResponse> ApiService::ListDatasets(const HttpRequest& r, zfs::Dataset
   }
   std::string out = "[";
   bool first = true;
-  auto begin = root.empty() ? view->datasets.begin() : view->datasets.lower_bound(root);
-  for (auto it = begin; it != view->datasets.end(); ++it) {
-    const auto& [name, d] = *it;
-    if (!root.empty()) {
-      if (!InTree(name, root)) break;
-      std::string ds_part = name.substr(0, name.find('@'));
-      if (!recursive && ds_part != root) continue;
-    }
-    if (std::find(types.begin(), types.end(), d.type) == types.end()) continue;
+  ForEachInTree(*view, root, [&](const zfs::Dataset& d) {
+    if (!recursive && d.name.substr(0, d.name.find('@')) != root) return;
+    if (std::find(types.begin(), types.end(), d.type) == types.end()) return;
     if (!first) out += ',';
     first = false;
     out += DatasetToJson(d).dump();
-  }
+  });
   out += ']';
   HttpResponse resp;
   resp.body = fmt::format("{{\"{}\":{},\"inventory\":{}}}", key, out, meta);

@@ -2,6 +2,8 @@
 // (CLI11), calls the API, and prints JSON (--json) or aligned human output.
 // Exit codes: 0 ok, 1 failure, 2 bad usage or invalid argument, 3 not found,
 // 4 daemon unreachable.
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -70,24 +72,31 @@ class Cli {
   // which is before any command's callback runs.
   explicit Cli(const Globals& g) : g_(g) {}
 
-  // Runs `call`; prints its JSON, or `human(json)` without --json.
-  int Run(const std::function<Result<json>()>& call, const std::function<std::string(const json&)>& human) {
+  // Runs `call`; prints its JSON (--json: indented on a terminal, as the daemon
+  // sent it otherwise), or `human(json)`.
+  int Run(const std::function<Result<std::string>()>& call, const std::function<std::string(const json&)>& human) {
     auto r = call();
     if (!r) {
       fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
       return ExitCodeFor(r.error());
     }
-    if (g_.json) {
-      fmt::print("{}\n", r->dump(2));
-    } else {
-      fmt::print("{}", human(*r));
+    if (g_.json && !::isatty(STDOUT_FILENO)) {
+      std::fwrite(r->data(), 1, r->size(), stdout);
+      std::fputc('\n', stdout);
+      return kExitOk;
     }
+    auto parsed = json::parse(*r, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+      fmt::print(stderr, "poolkeeper: the daemon sent an answer that is not JSON\n");
+      return kExitFailure;
+    }
+    fmt::print("{}", g_.json ? parsed.dump(2) + "\n" : human(parsed));
     return kExitOk;
   }
 
-  Result<json> Call(std::string_view method, const std::string& target, const json& body = nullptr) {
+  Result<std::string> Call(std::string_view method, const std::string& target, const json& body = nullptr) {
     api::ApiClient client(api::Endpoint{api::Transport::kUnix, g_.socket, "", 0}, "");
-    return client.Call(method, target, body);
+    return client.CallRaw(method, target, body);
   }
 
  private:
@@ -157,7 +166,8 @@ std::string PropertyTable(const json& d) {
     std::string source = p.value("source", "");
     if (source == "inherited") source = "inherited from " + p.value("inherited_from", "");
     if (source == "none") source = "-";
-    rows.push_back({d["name"], name, p.value("value", ""), source});
+    std::string value = p.value("value", "");
+    rows.push_back({d["name"], name, IsSizeProperty(name) ? HumanSize(value) : value, source});
   }
   return RenderTable({"NAME", "PROPERTY", "VALUE", "SOURCE"}, rows);
 }
@@ -184,7 +194,7 @@ void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
   create->add_flag("-f,--force", a.force, "use devices even if they appear in use");
   create->callback([&] {
     rc = cli.Run(
-        [&]() -> Result<json> {
+        [&]() -> Result<std::string> {
           PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.props));
           json body = {{"name", a.name}, {"vdevs", a.words}, {"properties", props}, {"force", a.force}};
           if (!a.mountpoint.empty()) body["mountpoint"] = a.mountpoint;
@@ -258,7 +268,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
   create->add_flag("-p,--parents", a.parents, "create missing parents");
   create->callback([&] {
     rc = cli.Run(
-        [&]() -> Result<json> {
+        [&]() -> Result<std::string> {
           PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.props));
           return cli.Call("POST", "/v1/datasets", {{"name", a.name}, {"properties", props}, {"parents", a.parents}});
         },
@@ -280,7 +290,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
   set->add_option("assignments", a.words, "PROPERTY=VALUE")->required();
   set->callback([&] {
     rc = cli.Run(
-        [&]() -> Result<json> {
+        [&]() -> Result<std::string> {
           PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.words));
           return cli.Call("PATCH", "/v1/datasets/" + Seg(a.name), {{"properties", props}});
         },

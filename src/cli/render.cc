@@ -58,6 +58,20 @@ std::string HumanSize(const std::string& bytes) {
   return HumanSize(v);
 }
 
+bool IsSizeProperty(std::string_view property) {
+  static constexpr std::string_view kSizes[] = {
+      "used", "available", "referenced", "quota", "refquota", "reservation", "refreservation",
+      "usedbysnapshots", "usedbydataset", "usedbychildren", "usedbyrefreservation", "volsize",
+      "recordsize", "volblocksize", "written", "logicalused", "logicalreferenced"};
+  for (auto s : kSizes) {
+    if (property == s) return true;
+  }
+  for (auto prefix : {"userused@", "userquota@", "groupused@", "groupquota@", "projectused@", "projectquota@"}) {
+    if (property.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
 namespace {
 
 void VdevRows(const json& v, int depth, std::vector<std::vector<std::string>>& rows) {

@@ -20,6 +20,10 @@ std::string RenderTable(const std::vector<std::string>& header,
 std::string HumanSize(const std::string& bytes);
 std::string HumanSize(uint64_t bytes);
 
+// Is `property` a size in bytes (used, quota, userquota@x, ...)? Such values
+// are shown like zfs get shows them: 1.50K.
+bool IsSizeProperty(std::string_view property);
+
 // The body of GET /v1/pools/{pool} rendered like `zpool status`.
 std::string RenderPoolStatus(const nlohmann::json& pool);
 

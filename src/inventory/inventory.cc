@@ -193,9 +193,16 @@ void Inventory::StartPeriodic() {
     std::unique_lock lock(stop_mutex_);
     while (!stopping_) {
       lock.unlock();
+      auto started = std::chrono::steady_clock::now();
       (void)RefreshAll();  // failures are recorded in the view
+      auto took = std::chrono::steady_clock::now() - started;
       lock.lock();
-      stop_cv_.wait_for(lock, options_.period, [this] { return stopping_; });
+      // A change made just after a refresh started shows up when the next one
+      // is published. Starting the next one period - refresh time after this
+      // start keeps every view at most one period out of date:
+      // wait = period - 2 x refresh time (none when refreshing takes longer).
+      auto wait = options_.period - 2 * took;
+      if (wait > decltype(wait)::zero()) stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
     }
   });
 }

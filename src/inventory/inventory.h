@@ -69,7 +69,9 @@ class Inventory {
   // pool's list entry; names that no longer exist leave the view.
   Status RefreshTree(const std::string& name);
 
-  // Starts a thread that calls RefreshAll() every period until Stop().
+  // Starts a thread that calls RefreshAll() until Stop(), spacing refreshes so
+  // that no view is more than one period out of date: a refresh starts one
+  // period minus the last refresh's duration after the previous one started.
   void StartPeriodic();
   void Stop();
 

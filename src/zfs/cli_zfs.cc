@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -182,7 +183,7 @@ class CliZfs final : public Zfs {
     Args args = {"export"};
     if (force == Force::kYes) args.push_back("-f");
     args.push_back(pool.str());
-    auto r = Zpool(args, fmt::format("export pool '{}'", pool.str()));
+    auto r = RetryWhileBusy(paths_.zpool, args, fmt::format("export pool '{}'", pool.str()));
     if (r) return OkStatus();
     if (force == Force::kYes || r.error().code() == ErrorCode::kNotFound) {
       return std::unexpected(r.error());
@@ -191,14 +192,14 @@ class CliZfs final : public Zfs {
     // the pool stays imported but the filesystems unmounted before the busy one
     // stay unmounted. Remount exactly those of this pool, not `zfs mount -a`,
     // which would also mount other pools' datasets.
-    return std::unexpected(Error(r.error().code(), r.error().message() + "; " + RemountAfterFailedExport(pool)));
+    return std::unexpected(Error(r.error().code(), r.error().message() + "; " + MountTree(pool.str(), "the failed export had unmounted")));
   }
 
   Status DestroyPool(const PoolName& pool, Force force) override {
     Args args = {"destroy"};
     if (force == Force::kYes) args.push_back("-f");
     args.push_back(pool.str());
-    PK_TRY(Zpool(args, fmt::format("destroy pool '{}'", pool.str())));
+    PK_TRY(RetryWhileBusy(paths_.zpool, args, fmt::format("destroy pool '{}'", pool.str())));
     return OkStatus();
   }
 
@@ -287,12 +288,32 @@ class CliZfs final : public Zfs {
     Args args = {"destroy"};
     AddRecursive(args, recursive);
     args.push_back(ds.str());
-    PK_TRY(Zfs(args, fmt::format("destroy dataset '{}'", ds.str())));
+    PK_TRY(RetryWhileBusy(paths_.zfs, args, fmt::format("destroy dataset '{}'", ds.str())));
     return OkStatus();
   }
 
   Status RenameDataset(const DatasetName& from, const DatasetName& to) override {
-    PK_TRY(Zfs({"rename", from.str(), to.str()}, fmt::format("rename '{}' to '{}'", from.str(), to.str())));
+    std::string context = fmt::format("rename '{}' to '{}'", from.str(), to.str());
+    if (IsOpenZfs()) {
+      PK_TRY(Zfs({"rename", from.str(), to.str()}, context));
+      return OkStatus();
+    }
+    // zfs-fuse refuses to rename a mounted filesystem ("dataset is busy") for
+    // as long as it stays mounted: unmount the tree (children go with their
+    // parent), rename, and mount the renamed tree; on failure mount the old one back.
+    PK_ASSIGN_OR_RETURN(auto d, GetDataset(from.str(), {"mounted"}));
+    if (d.Get("mounted") == "yes") {
+      PK_TRY(RetryWhileBusy(paths_.zfs, {"umount", from.str()}, context + ": unmount"));
+    }
+    auto renamed = Zfs({"rename", from.str(), to.str()}, context);
+    if (!renamed) {
+      std::string note = MountTree(from.str(), "the rename had unmounted");
+      return std::unexpected(Error(renamed.error().code(), renamed.error().message() + "; " + note));
+    }
+    std::string note = MountTree(to.str(), "");
+    if (note.find("left unmounted") != std::string::npos) {
+      return FailedPrecondition(fmt::format("{}: renamed, but {}", context, note));
+    }
     return OkStatus();
   }
 
@@ -308,7 +329,7 @@ class CliZfs final : public Zfs {
     Args args = {"destroy"};
     AddRecursive(args, recursive);
     args.push_back(snap.str());
-    PK_TRY(Zfs(args, fmt::format("destroy snapshot '{}'", snap.str())));
+    PK_TRY(RetryWhileBusy(paths_.zfs, args, fmt::format("destroy snapshot '{}'", snap.str())));
     return OkStatus();
   }
 
@@ -316,7 +337,7 @@ class CliZfs final : public Zfs {
     Args args = {"rollback"};
     if (mode == RollbackMode::kDestroyNewer) args.push_back("-r");
     args.push_back(snap.str());
-    PK_TRY(Zfs(args, fmt::format("roll back to '{}'", snap.str())));
+    PK_TRY(RetryWhileBusy(paths_.zfs, args, fmt::format("roll back to '{}'", snap.str())));
     return OkStatus();
   }
 
@@ -373,12 +394,31 @@ class CliZfs final : public Zfs {
     return OkStatus();
   }
 
-  // Mounts the filesystems of `pool` that should be mounted and are not;
-  // returns a note for the error message saying what was done.
-  std::string RemountAfterFailedExport(const PoolName& pool) {
-    std::string context = fmt::format("remount filesystems of pool '{}'", pool.str());
+  // Runs a tool; while it fails because the object "is busy", retries with a
+  // growing pause for up to options_.busy_retry.
+  Result<sys::ProcessResult> RetryWhileBusy(const std::string& tool, const Args& args, const std::string& context) {
+    auto deadline = std::chrono::steady_clock::now() + options_.busy_retry;
+    auto pause = std::chrono::milliseconds(50);
+    while (true) {
+      auto r = RunTool(tool, args, context);
+      if (r || r.error().code() != ErrorCode::kFailedPrecondition ||
+          r.error().message().find("busy") == std::string::npos ||
+          std::chrono::steady_clock::now() + pause > deadline) {
+        return r;
+      }
+      log_->info("{}: busy, retrying in {} ms", context, pause.count());
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(800));
+    }
+  }
+
+  // Mounts the filesystems at and below `root` that should be mounted and are
+  // not (parents first, as `zfs get -r` lists them); returns a note saying
+  // what was done, for error messages. `why` says who unmounted them.
+  std::string MountTree(const std::string& root, std::string_view why) {
+    std::string context = fmt::format("mount filesystems under '{}'", root);
     auto r = Zfs({"get", "-H", "-p", "-r", "-o", "name,property,value,source", "canmount,mounted,mountpoint",
-                  pool.str()},
+                  root},
                  context);
     if (!r) {
       log_->error("{}", r.error().message());
@@ -409,8 +449,8 @@ class CliZfs final : public Zfs {
     if (remounted.empty() && failed.empty()) {
       note = "no filesystems were left unmounted";
     } else if (!remounted.empty()) {
-      note = fmt::format("remounted the filesystems the failed export had unmounted: {}",
-                         fmt::join(remounted, ", "));
+      note = why.empty() ? fmt::format("mounted {}", fmt::join(remounted, ", "))
+                         : fmt::format("remounted the filesystems {}: {}", why, fmt::join(remounted, ", "));
     }
     if (!failed.empty()) {
       if (!note.empty()) note += "; ";

@@ -64,6 +64,10 @@ struct ZfsToolPaths {
 
 struct ZfsOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // per tool run
+  // How long destroy, export, rollback and unmount retry while ZFS says the
+  // object "is busy": zfs-fuse reports busy while another client merely reads
+  // the pool (e.g. a concurrent `zfs get -r`), and that clears in moments.
+  std::chrono::milliseconds busy_retry{std::chrono::seconds(5)};
 };
 
 // Finds zpool/zfs in the fixed tool PATH, detects the dialect by asking the

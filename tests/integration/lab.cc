@@ -58,7 +58,9 @@ bool HasMountsAtOrBelow(const std::string& dir) {
 std::string CurrentTestDirName() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = fmt::format("{}.{}", info->test_suite_name(), info->name());
-  std::replace_if(name.begin(), name.end(), [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'); }, '_');
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
+  }
   return name;
 }
 
@@ -106,7 +108,8 @@ void LabTest::TearDown() {
         bool imported = std::any_of(listed->begin(), listed->end(),
                                     [&](const zfs::PoolSummary& p) { return p.name == it->str(); });
         if (!imported) continue;
-        auto st = zfs_->DestroyPool(*it, zfs::Force::kYes);
+        auto st = RetryWhileBusy("teardown: destroy pool",
+                                 [&] { return zfs_->DestroyPool(*it, zfs::Force::kYes); });
         if (!st) {
           ADD_FAILURE() << "teardown: " << st.error().ToString();
           pools_left = true;

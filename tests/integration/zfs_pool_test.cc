@@ -63,6 +63,8 @@ struct Layout {
   std::vector<std::string> words;
 };
 
+void PrintTo(const Layout& layout, std::ostream* os) { *os << layout.name; }
+
 class PoolLayoutTest : public LabTest, public ::testing::WithParamInterface<Layout> {};
 
 TEST_P(PoolLayoutTest, CreateStatusList) {
