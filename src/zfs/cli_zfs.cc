@@ -310,10 +310,9 @@ class CliZfs final : public Zfs {
       std::string note = MountTree(from.str(), "the rename had unmounted");
       return std::unexpected(Error(renamed.error().code(), renamed.error().message() + "; " + note));
     }
-    std::string note = MountTree(to.str(), "");
-    if (note.find("left unmounted") != std::string::npos) {
-      return FailedPrecondition(fmt::format("{}: renamed, but {}", context, note));
-    }
+    bool all_mounted = true;
+    std::string note = MountTree(to.str(), "", &all_mounted);
+    if (!all_mounted) return FailedPrecondition(fmt::format("{}: renamed, but {}", context, note));
     return OkStatus();
   }
 
@@ -415,18 +414,24 @@ class CliZfs final : public Zfs {
   // Mounts the filesystems at and below `root` that should be mounted and are
   // not (parents first, as `zfs get -r` lists them); returns a note saying
   // what was done, for error messages. `why` says who unmounted them.
-  std::string MountTree(const std::string& root, std::string_view why) {
+  // `all_mounted`, when given, is set to false when something could not be mounted.
+  std::string MountTree(const std::string& root, std::string_view why, bool* all_mounted = nullptr) {
+    bool ignored = true;
+    bool& ok = all_mounted ? *all_mounted : ignored;
+    ok = true;
     std::string context = fmt::format("mount filesystems under '{}'", root);
     auto r = Zfs({"get", "-H", "-p", "-r", "-o", "name,property,value,source", "canmount,mounted,mountpoint",
                   root},
                  context);
     if (!r) {
       log_->error("{}", r.error().message());
+      ok = false;
       return fmt::format("could not check which filesystems it left unmounted: {}", r.error().message());
     }
     auto datasets = internal::ParseGetOutput(r->out);
     if (!datasets) {
       log_->error("{}: {}", context, datasets.error().message());
+      ok = false;
       return fmt::format("could not check which filesystems it left unmounted: {}", datasets.error().message());
     }
     std::vector<std::string> remounted, failed;
@@ -443,6 +448,7 @@ class CliZfs final : public Zfs {
       } else {
         log_->error("{}", m.error().message());
         failed.push_back(m.error().message());
+        ok = false;
       }
     }
     std::string note;

@@ -66,7 +66,7 @@ class CliZfsTest : public ::testing::TestWithParam<Dialect> {
  protected:
   void SetUp() override {
     zfs_ = MakeCliZfsForDialect(runner_, GetParam(), ZfsToolPaths{kZpool, kZfs},
-                                ZfsOptions{std::chrono::seconds(42)});
+                                ZfsOptions{std::chrono::seconds(42), std::chrono::milliseconds(0)});
   }
   void TearDown() override { EXPECT_TRUE(runner_.UnmetExpectations().empty()); }
 
@@ -320,7 +320,6 @@ TEST_P(CliZfsTest, InheritDestroyRenameSnapshotRollback) {
   ASSERT_TRUE(zfs_->DestroyDataset(Ds("tank/a"), Recursive::kNo));
   ASSERT_TRUE(zfs_->DestroyDataset(Ds("tank/a"), Recursive::kYes));
   ASSERT_TRUE(zfs_->DestroyDataset(Ds("tank/a"), Recursive::kWithDependents));
-  ASSERT_TRUE(zfs_->RenameDataset(Ds("tank/a"), Ds("tank/b c")));
   ASSERT_TRUE(zfs_->CreateSnapshot(Snap("tank/a@s1"), Recursive::kNo));
   ASSERT_TRUE(zfs_->CreateSnapshot(Snap("tank/a@s1"), Recursive::kYes));
   ASSERT_TRUE(zfs_->DestroySnapshot(Snap("tank/a@s1"), Recursive::kNo));
@@ -333,7 +332,6 @@ TEST_P(CliZfsTest, InheritDestroyRenameSnapshotRollback) {
                                   {kZfs, "destroy", "tank/a"},
                                   {kZfs, "destroy", "-r", "tank/a"},
                                   {kZfs, "destroy", "-R", "tank/a"},
-                                  {kZfs, "rename", "tank/a", "tank/b c"},
                                   {kZfs, "snapshot", "tank/a@s1"},
                                   {kZfs, "snapshot", "-r", "tank/a@s1"},
                                   {kZfs, "destroy", "tank/a@s1"},
@@ -761,6 +759,74 @@ TEST_P(CliZfsTest, UnparsableOutputIsAnError) {
   runner_.Expect({"zpool", "list"}, FakeProcessRunner::Exited(0, "garbage\n"));
   auto pools = zfs_->ListPools();
   ASSERT_FALSE(pools);
+}
+
+}  // namespace
+}  // namespace pk::zfs
+
+namespace pk::zfs {
+namespace {
+
+TEST(CliZfsRenameTest, OpenZfsRenamesInOneCommand) {
+  FakeProcessRunner runner;
+  runner.Expect({"zfs", "rename"}, FakeProcessRunner::Exited(0));
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kOpenZfs2, ZfsToolPaths{kZpool, kZfs});
+  ASSERT_TRUE(zfs->RenameDataset(Ds("tank/a"), Ds("tank/b c")));
+  EXPECT_EQ(AllArgv(runner), (std::vector<Argv>{{kZfs, "rename", "tank/a", "tank/b c"}}));
+}
+
+// zfs-fuse keeps a mounted filesystem busy: unmount, rename, mount the new tree.
+TEST(CliZfsRenameTest, ZfsFuseUnmountsRenamesAndMounts) {
+  FakeProcessRunner runner;
+  runner.Expect({"zfs", "get"}, FakeProcessRunner::Exited(0, "tank/a\ttype\tfilesystem\t-\ntank/a\tmounted\tyes\t-\n"));
+  runner.Expect({"zfs", "umount"}, FakeProcessRunner::Exited(0));
+  runner.Expect({"zfs", "rename"}, FakeProcessRunner::Exited(0));
+  runner.Expect({"zfs", "get"}, FakeProcessRunner::Exited(0,
+      "tank/b c\tcanmount\ton\tdefault\ntank/b c\tmounted\tno\t-\ntank/b c\tmountpoint\t/m/b c\tinherited from tank\n"));
+  runner.Expect({"zfs", "mount"}, FakeProcessRunner::Exited(0));
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs});
+  ASSERT_TRUE(zfs->RenameDataset(Ds("tank/a"), Ds("tank/b c")));
+  auto argv = AllArgv(runner);
+  ASSERT_EQ(argv.size(), 5u);
+  EXPECT_EQ(argv[1], (Argv{kZfs, "umount", "tank/a"}));
+  EXPECT_EQ(argv[2], (Argv{kZfs, "rename", "tank/a", "tank/b c"}));
+  EXPECT_EQ(argv[4], (Argv{kZfs, "mount", "tank/b c"}));
+  EXPECT_TRUE(runner.UnmetExpectations().empty());
+}
+
+TEST(CliZfsRenameTest, ZfsFuseFailedRenameMountsTheOldTreeBack) {
+  FakeProcessRunner runner;
+  runner.Expect({"zfs", "get"}, FakeProcessRunner::Exited(0, "tank/a\ttype\tfilesystem\t-\ntank/a\tmounted\tyes\t-\n"));
+  runner.Expect({"zfs", "umount"}, FakeProcessRunner::Exited(0));
+  runner.Expect({"zfs", "rename"}, FakeProcessRunner::Exited(1, "", "cannot rename to 'tank/b': dataset already exists\n"));
+  runner.Expect({"zfs", "get"}, FakeProcessRunner::Exited(0,
+      "tank/a\tcanmount\ton\tdefault\ntank/a\tmounted\tno\t-\ntank/a\tmountpoint\t/m/a\tinherited from tank\n"));
+  runner.Expect({"zfs", "mount", "tank/a"}, FakeProcessRunner::Exited(0));
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs});
+  auto st = zfs->RenameDataset(Ds("tank/a"), Ds("tank/b"));
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), ErrorCode::kAlreadyExists);
+  EXPECT_NE(st.error().message().find("remounted the filesystems the rename had unmounted: 'tank/a'"), std::string::npos)
+      << st.error().message();
+  EXPECT_TRUE(runner.UnmetExpectations().empty());
+}
+
+TEST(CliZfsBusyTest, DestroyRetriesWhileBusy) {
+  FakeProcessRunner runner;
+  runner.Expect({"zfs", "destroy"}, FakeProcessRunner::Exited(1, "", "cannot destroy 'tank/a': dataset is busy\n"));
+  runner.Expect({"zfs", "destroy"}, FakeProcessRunner::Exited(0));
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs},
+                                  ZfsOptions{std::chrono::seconds(42), std::chrono::seconds(5)});
+  ASSERT_TRUE(zfs->DestroyDataset(Ds("tank/a"), Recursive::kNo));
+  EXPECT_EQ(runner.calls().size(), 2u);
+}
+
+TEST(CliZfsBusyTest, OtherFailuresAreNotRetried) {
+  FakeProcessRunner runner;
+  runner.Expect({"zfs", "destroy"}, FakeProcessRunner::Exited(1, "", "cannot open 'tank/a': dataset does not exist\n"));
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs});
+  EXPECT_EQ(zfs->DestroyDataset(Ds("tank/a"), Recursive::kNo).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(runner.calls().size(), 1u);
 }
 
 }  // namespace
