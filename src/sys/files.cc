@@ -178,6 +178,17 @@ class RealFileSystem final : public FileSystem {
     }
     return PathError("remove", path, err);
   }
+
+  Status AppendDurably(const std::string& path, std::string_view data) override {
+    // No O_CREAT: a file created here would need its directory fsynced too;
+    // WriteFileAtomic already does that for creation.
+    Fd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    if (fd.get() < 0) return PathError("open for append", path, errno);
+    PK_TRY(WriteAll(fd.get(), data, path));
+    if (::fsync(fd.get()) != 0) return PathError("fsync", path, errno);
+    if (fd.Close() != 0) return PathError("close", path, errno);
+    return OkStatus();
+  }
 };
 
 }  // namespace

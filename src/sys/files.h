@@ -43,6 +43,14 @@ class FileSystem {
 
   // Removes the file, symlink or empty directory at `path`; NotFound if absent.
   virtual Status Remove(const std::string& path) = 0;
+
+  // Appends `data` to the existing file at `path` and fsyncs it before
+  // returning, so the bytes survive a crash once this succeeds (O_APPEND: each
+  // call's bytes land contiguously at the end of the file). NotFound if the
+  // file is absent: create it first with WriteFileAtomic, which also makes its
+  // directory entry durable. On failure a prefix of `data` may have been
+  // written; callers that need whole records must repair (e.g. rewrite).
+  virtual Status AppendDurably(const std::string& path, std::string_view data) = 0;
 };
 
 // The implementation backed by the real filesystem (only daemon/ and cli/

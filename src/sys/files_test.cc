@@ -138,6 +138,35 @@ TEST_F(FilesTest, RemoveFilesAndEmptyDirectories) {
   EXPECT_THAT(status.error().message(), HasSubstr(Path("f")));
 }
 
+TEST_F(FilesTest, AppendDurablyAddsToTheEndAndKeepsMode) {
+  const std::string path = Path("log");
+  ASSERT_TRUE(fs_->WriteFileAtomic(path, "one\n", 0640).has_value());
+  ASSERT_TRUE(fs_->AppendDurably(path, "two\n").has_value());
+  ASSERT_TRUE(fs_->AppendDurably(path, "").has_value());
+  ASSERT_TRUE(fs_->AppendDurably(path, "three\n").has_value());
+  EXPECT_EQ(fs_->ReadFile(path).value(), "one\ntwo\nthree\n");
+  struct stat st;
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(Entries(), std::vector<std::string>{"log"});
+}
+
+TEST_F(FilesTest, AppendDurablyToMissingFileIsNotFoundAndCreatesNothing) {
+  const std::string path = Path("absent");
+  auto status = fs_->AppendDurably(path, "x");
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(status.error().message(), "open for append '" + path + "': No such file or directory");
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST_F(FilesTest, AppendDurablyToADirectoryFails) {
+  auto status = fs_->AppendDurably(dir_, "x");
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error().message(), HasSubstr(dir_));
+  EXPECT_THAT(status.error().message(), HasSubstr("Is a directory"));
+}
+
 TEST_F(FilesTest, RelativePathInCurrentDirectory) {
   const auto old_cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir_);

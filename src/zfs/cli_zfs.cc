@@ -316,6 +316,19 @@ class CliZfs final : public Zfs {
     return OkStatus();
   }
 
+  Status MountDataset(const DatasetName& ds) override {
+    PK_TRY(Zfs({"mount", ds.str()}, fmt::format("mount '{}'", ds.str())));
+    return OkStatus();
+  }
+
+  Status UnmountDataset(const DatasetName& ds, Force force) override {
+    Args args = {"umount"};
+    if (force == Force::kYes) args.push_back("-f");
+    args.push_back(ds.str());
+    PK_TRY(RetryWhileBusy(paths_.zfs, args, fmt::format("unmount '{}'", ds.str())));
+    return OkStatus();
+  }
+
   Status CreateSnapshot(const SnapshotName& snap, Recursive recursive) override {
     Args args = {"snapshot"};
     if (recursive != Recursive::kNo) args.push_back("-r");
@@ -520,28 +533,32 @@ std::optional<std::string> FindTool(std::string_view name) {
 
 }  // namespace
 
-Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions options) {
-  auto zpool = FindTool("zpool");
-  auto zfs = FindTool("zfs");
+Result<ZfsSetup> DetectZfs(sys::ProcessRunner& runner, const std::string& zpool_path, const std::string& zfs_path) {
+  auto zpool = zpool_path.empty() ? FindTool("zpool") : std::optional<std::string>(zpool_path);
+  auto zfs = zfs_path.empty() ? FindTool("zfs") : std::optional<std::string>(zfs_path);
   if (!zpool || !zfs) return Unavailable("ZFS tools not found: no zpool/zfs in /usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin");
-  ZfsToolPaths paths{*zpool, *zfs};
-  auto env = sys::DefaultToolEnvironment();
+  ZfsSetup setup{Dialect::kZfsFuse, ZfsToolPaths{*zpool, *zfs}};
   // OpenZFS >= 0.8 answers `zfs version` with "zfs-2.1.11-1"; zfs-fuse does not know the verb.
-  PK_ASSIGN_OR_RETURN(auto version, runner.Run({*zfs, {"version"}, env, std::nullopt, std::chrono::seconds(30)}));
-  Dialect dialect = Dialect::kZfsFuse;
+  PK_ASSIGN_OR_RETURN(auto version, runner.Run({*zfs, {"version"}, sys::DefaultToolEnvironment(), std::nullopt,
+                                                std::chrono::seconds(30)}));
   if (version.status.Success() && version.out.starts_with("zfs-")) {
-    dialect = Dialect::kOpenZfs2;
+    setup.dialect = Dialect::kOpenZfs2;
   } else if (!FindTool("zfs-fuse")) {
     return Unavailable(fmt::format("unknown ZFS flavour: '{} version' said: {}", *zfs, Trimmed(version.err)));
   }
+  return setup;
+}
+
+Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions options) {
+  PK_ASSIGN_OR_RETURN(auto setup, DetectZfs(runner));
   // Is the ZFS service reachable (module loaded / zfs-fuse daemon running)?
-  PK_ASSIGN_OR_RETURN(auto probe, runner.Run({*zpool, {"list", "-H", "-o", "name"}, env, std::nullopt,
-                                              std::chrono::seconds(30)}));
+  PK_ASSIGN_OR_RETURN(auto probe, runner.Run({setup.paths.zpool, {"list", "-H", "-o", "name"},
+                                              sys::DefaultToolEnvironment(), std::nullopt, std::chrono::seconds(30)}));
   if (!probe.status.Success()) {
-    return Unavailable(fmt::format("ZFS is not reachable ({}): zpool list {}: {}", DialectName(dialect),
+    return Unavailable(fmt::format("ZFS is not reachable ({}): zpool list {}: {}", DialectName(setup.dialect),
                                    probe.status.ToString(), Trimmed(probe.err)));
   }
-  return std::unique_ptr<Zfs>(std::make_unique<CliZfs>(runner, dialect, std::move(paths), options));
+  return std::unique_ptr<Zfs>(std::make_unique<CliZfs>(runner, setup.dialect, std::move(setup.paths), options));
 }
 
 std::unique_ptr<Zfs> MakeCliZfsForDialect(sys::ProcessRunner& runner, Dialect dialect, ZfsToolPaths paths,

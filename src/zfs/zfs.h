@@ -55,6 +55,11 @@ class Zfs {
   virtual Status CreateSnapshot(const SnapshotName& snapshot, Recursive recursive) = 0;
   virtual Status DestroySnapshot(const SnapshotName& snapshot, Recursive recursive) = 0;
   virtual Status Rollback(const SnapshotName& snapshot, RollbackMode mode) = 0;
+
+  // Mounting, for pools imported without mounting (OpenZFS `import -N`) and
+  // for filesystems a failed operation left unmounted.
+  virtual Status MountDataset(const DatasetName& dataset) = 0;
+  virtual Status UnmountDataset(const DatasetName& dataset, Force force) = 0;
 };
 
 struct ZfsToolPaths {
@@ -70,8 +75,21 @@ struct ZfsOptions {
   std::chrono::milliseconds busy_retry{std::chrono::seconds(5)};
 };
 
-// Finds zpool/zfs in the fixed tool PATH, detects the dialect by asking the
-// tools, and returns the adapter. Unavailable when ZFS is not reachable.
+// The installed ZFS: which tools, which dialect.
+struct ZfsSetup {
+  Dialect dialect = Dialect::kZfsFuse;
+  ZfsToolPaths paths;
+};
+
+// Finds zpool/zfs in the fixed tool PATH (or takes `zpool_path`/`zfs_path`
+// when non-empty, e.g. a fault-injecting wrapper in tests) and detects the
+// dialect with `zfs version` only: it does not need a pool, and a hung pool
+// cannot stall it beyond its 30 s timeout.
+Result<ZfsSetup> DetectZfs(sys::ProcessRunner& runner, const std::string& zpool_path = "",
+                           const std::string& zfs_path = "");
+
+// DetectZfs, then checks that ZFS answers (`zpool list`), and returns the
+// adapter. Unavailable when ZFS is not reachable.
 Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions options = {});
 
 // For tests: an adapter of a known dialect with known tool paths (no probing).

@@ -1,0 +1,201 @@
+#include "service/policy.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace pk::service {
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+Status ReadField(const json& j, const char* field, T& out, const std::string& pool) {
+  auto it = j.find(field);
+  if (it == j.end()) return OkStatus();  // defaults stay
+  try {
+    out = it->get<T>();
+  } catch (const json::exception&) {
+    return InvalidArgument(fmt::format("policy of pool '{}': field '{}' has the wrong type", pool, field));
+  }
+  return OkStatus();
+}
+
+Status CheckAbsolute(const std::string& pool, const char* what, const std::string& path) {
+  if (!path.starts_with('/') || path.find('\n') != std::string::npos) {
+    return InvalidArgument(fmt::format("pool '{}': {} '{}' must be an absolute path", pool, what, path));
+  }
+  return OkStatus();
+}
+
+Status CheckRange(const std::string& pool, const char* what, int value, int min, int max) {
+  if (value < min || value > max) {
+    return InvalidArgument(fmt::format("pool '{}': {} must be between {} and {}, not {}", pool, what, min, max, value));
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+json PoolPolicy::ToJson() const {
+  return {{"pool", pool},
+          {"enabled", enabled},
+          {"skip", skip},
+          {"delay_seconds", delay_seconds},
+          {"search_dirs", search_dirs},
+          {"cachefile", cachefile},
+          {"altroot", altroot},
+          {"read_only", read_only},
+          {"force", force == ForceImport::kNever ? "never" : "if-fenced"},
+          {"import_timeout_seconds", import_timeout_seconds},
+          {"mount_timeout_seconds", mount_timeout_seconds},
+          {"export_timeout_seconds", export_timeout_seconds},
+          {"mount_parallelism", mount_parallelism},
+          {"after", after},
+          {"known_mountpoints", known_mountpoints}};
+}
+
+Result<PoolPolicy> PoolPolicy::FromJson(const json& j) {
+  if (!j.is_object()) return InvalidArgument("a pool policy must be a JSON object");
+  PoolPolicy p;
+  PK_TRY(ReadField(j, "pool", p.pool, "?"));
+  PK_TRY(ReadField(j, "enabled", p.enabled, p.pool));
+  PK_TRY(ReadField(j, "skip", p.skip, p.pool));
+  PK_TRY(ReadField(j, "delay_seconds", p.delay_seconds, p.pool));
+  PK_TRY(ReadField(j, "search_dirs", p.search_dirs, p.pool));
+  PK_TRY(ReadField(j, "cachefile", p.cachefile, p.pool));
+  PK_TRY(ReadField(j, "altroot", p.altroot, p.pool));
+  PK_TRY(ReadField(j, "read_only", p.read_only, p.pool));
+  std::string force = "never";
+  PK_TRY(ReadField(j, "force", force, p.pool));
+  if (force == "never") {
+    p.force = ForceImport::kNever;
+  } else if (force == "if-fenced") {
+    p.force = ForceImport::kIfFenced;
+  } else {
+    return InvalidArgument(fmt::format("pool '{}': force must be 'never' or 'if-fenced', not '{}'", p.pool, force));
+  }
+  PK_TRY(ReadField(j, "import_timeout_seconds", p.import_timeout_seconds, p.pool));
+  PK_TRY(ReadField(j, "mount_timeout_seconds", p.mount_timeout_seconds, p.pool));
+  PK_TRY(ReadField(j, "export_timeout_seconds", p.export_timeout_seconds, p.pool));
+  PK_TRY(ReadField(j, "mount_parallelism", p.mount_parallelism, p.pool));
+  PK_TRY(ReadField(j, "after", p.after, p.pool));
+  PK_TRY(ReadField(j, "known_mountpoints", p.known_mountpoints, p.pool));
+  PK_TRY(p.Validate());
+  return p;
+}
+
+Status PoolPolicy::Validate() const {
+  PK_TRY(zfs::PoolName::Parse(pool));
+  for (const auto& d : search_dirs) PK_TRY(CheckAbsolute(pool, "search directory", d));
+  if (cachefile != "none") PK_TRY(CheckAbsolute(pool, "cachefile", cachefile));
+  if (!altroot.empty()) PK_TRY(CheckAbsolute(pool, "altroot", altroot));
+  PK_TRY(CheckRange(pool, "delay", delay_seconds, 0, 86400));
+  PK_TRY(CheckRange(pool, "import timeout", import_timeout_seconds, 1, 86400));
+  PK_TRY(CheckRange(pool, "mount timeout", mount_timeout_seconds, 1, 86400));
+  PK_TRY(CheckRange(pool, "export timeout", export_timeout_seconds, 1, 86400));
+  PK_TRY(CheckRange(pool, "mount parallelism", mount_parallelism, 1, 64));
+  for (const auto& a : after) {
+    auto colon = a.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == a.size()) {
+      return InvalidArgument(fmt::format("pool '{}': dependency '{}' must be KIND:NAME (e.g. pool:tank)", pool, a));
+    }
+    if (a.starts_with("pool:")) {
+      auto dep = zfs::PoolName::Parse(a.substr(5));
+      if (!dep) return std::unexpected(dep.error().WithContext(fmt::format("pool '{}': dependency", pool)));
+    }
+  }
+  return OkStatus();
+}
+
+Status PolicyStore::Init() {
+  PK_TRY(fs_.MakeDirs(dir_, 0700));
+  PK_TRY(fs_.MakeDirs(dir_ + "/locks", 0700));
+  return OkStatus();
+}
+
+Result<std::vector<PoolPolicy>> PolicyStore::LoadAll() const {
+  std::vector<PoolPolicy> out;
+  PK_ASSIGN_OR_RETURN(bool exists, fs_.Exists(PoliciesPath()));
+  if (!exists) return out;
+  PK_ASSIGN_OR_RETURN(auto text, fs_.ReadFile(PoliciesPath()));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("pools") || !j["pools"].is_array()) {
+    return MakeError(ErrorCode::kDataLoss, fmt::format("'{}' is not a valid policy file", PoliciesPath()));
+  }
+  for (const auto& p : j["pools"]) {
+    auto policy = PoolPolicy::FromJson(p);
+    if (!policy) return std::unexpected(policy.error().WithContext(PoliciesPath()));
+    out.push_back(std::move(*policy));
+  }
+  return out;
+}
+
+Result<std::optional<PoolPolicy>> PolicyStore::Load(const zfs::PoolName& pool) const {
+  PK_ASSIGN_OR_RETURN(auto all, LoadAll());
+  for (auto& p : all) {
+    if (p.pool == pool.str()) return std::optional<PoolPolicy>(std::move(p));
+  }
+  return std::optional<PoolPolicy>();
+}
+
+Status PolicyStore::WriteAll(const std::vector<PoolPolicy>& policies) {
+  json pools = json::array();
+  for (const auto& p : policies) pools.push_back(p.ToJson());
+  return fs_.WriteFileAtomic(PoliciesPath(), json{{"version", 1}, {"pools", pools}}.dump(2) + "\n", 0600);
+}
+
+Status PolicyStore::Save(const PoolPolicy& policy) {
+  PK_TRY(policy.Validate());
+  std::lock_guard lock(mutex_);
+  PK_ASSIGN_OR_RETURN(auto all, LoadAll());
+  auto it = std::find_if(all.begin(), all.end(), [&](const PoolPolicy& p) { return p.pool == policy.pool; });
+  if (it == all.end()) {
+    all.push_back(policy);
+  } else {
+    *it = policy;
+  }
+  std::sort(all.begin(), all.end(), [](const PoolPolicy& a, const PoolPolicy& b) { return a.pool < b.pool; });
+  return WriteAll(all);
+}
+
+Status PolicyStore::Remove(const zfs::PoolName& pool) {
+  std::lock_guard lock(mutex_);
+  PK_ASSIGN_OR_RETURN(auto all, LoadAll());
+  auto n = std::erase_if(all, [&](const PoolPolicy& p) { return p.pool == pool.str(); });
+  if (n == 0) return NotFound(fmt::format("pool '{}' is not managed", pool.str()));
+  return WriteAll(all);
+}
+
+Status PolicyStore::WriteLock(const LockRecord& lock) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(lock.started.time_since_epoch()).count();
+  json j = {{"pool", lock.pool}, {"operation", lock.operation}, {"started_ms", ms}, {"pid", lock.pid}};
+  return fs_.WriteFileAtomic(LockPath(lock.pool), j.dump() + "\n", 0600);
+}
+
+Result<std::optional<LockRecord>> PolicyStore::ReadLock(const zfs::PoolName& pool) const {
+  PK_ASSIGN_OR_RETURN(bool exists, fs_.Exists(LockPath(pool.str())));
+  if (!exists) return std::optional<LockRecord>();
+  PK_ASSIGN_OR_RETURN(auto text, fs_.ReadFile(LockPath(pool.str())));
+  LockRecord r;
+  r.pool = pool.str();
+  r.operation = "import";
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // A torn lock file still means "an import was under way": keep the lock.
+  if (!j.is_discarded() && j.is_object()) {
+    r.operation = j.value("operation", "import");
+    r.started = std::chrono::system_clock::time_point(std::chrono::milliseconds(j.value("started_ms", int64_t{0})));
+    r.pid = j.value("pid", 0);
+  }
+  return std::optional<LockRecord>(r);
+}
+
+Status PolicyStore::RemoveLock(const zfs::PoolName& pool) {
+  auto removed = fs_.Remove(LockPath(pool.str()));
+  if (!removed && removed.error().code() != ErrorCode::kNotFound) return removed;
+  return OkStatus();
+}
+
+}  // namespace pk::service

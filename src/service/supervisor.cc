@@ -1,0 +1,742 @@
+#include "service/supervisor.h"
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace pk::service {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string Resource(const std::string& pool) { return "pool:" + pool; }
+
+bool IsUp(State s) {
+  return s == State::kImporting || s == State::kMounting || s == State::kSharing || s == State::kOnline ||
+         s == State::kDegraded || s == State::kStopping;
+}
+
+bool IsServing(State s) { return s == State::kOnline || s == State::kDegraded; }
+
+std::string FormatTime(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect) {
+  zfs::ImportOptions o;
+  o.name = *zfs::PoolName::Parse(p.pool);
+  o.search_dirs = p.search_dirs;
+  if (p.cachefile == "none") {
+    o.cachefile = zfs::ImportOptions::Cachefile::kNone;
+  } else {
+    o.cachefile = zfs::ImportOptions::Cachefile::kPath;
+    o.cachefile_path = p.cachefile;
+  }
+  if (!p.altroot.empty()) o.altroot = p.altroot;
+  o.read_only = p.read_only ? zfs::ReadOnly::kYes : zfs::ReadOnly::kNo;
+  // Force only after fencing; the cluster work supplies that fact (issue 5).
+  o.force = zfs::Force::kNo;
+  // Mounting is a phase of its own where the flavour allows it; zfs-fuse has
+  // no `import -N` and mounts at import, so its mount phase only completes
+  // what the import left unmounted.
+  o.mount = dialect == zfs::Dialect::kOpenZfs2 ? zfs::Mount::kNo : zfs::Mount::kYes;
+  return o;
+}
+
+}  // namespace
+
+std::string_view StateName(State state) {
+  switch (state) {
+    case State::kDisabled: return "disabled";
+    case State::kSkipped: return "skipped";
+    case State::kWaiting: return "waiting";
+    case State::kImporting: return "importing";
+    case State::kMounting: return "mounting";
+    case State::kSharing: return "sharing";
+    case State::kOnline: return "online";
+    case State::kDegraded: return "degraded";
+    case State::kStopping: return "stopping";
+    case State::kExported: return "exported";
+    case State::kFailed: return "failed";
+    case State::kLocked: return "locked";
+  }
+  return "unknown";
+}
+
+Supervisor::Supervisor(ZfsFactory zfs, PolicyStore& store, EventLog& events, SupervisorOptions options)
+    : zfs_factory_(std::move(zfs)), store_(store), events_(events), options_(std::move(options)) {}
+
+Supervisor::~Supervisor() { Stop(); }
+
+// ---- loop plumbing ---------------------------------------------------------
+
+void Supervisor::Post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_all();
+}
+
+void Supervisor::PostAt(Clock::time_point at, std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    timers_.push_back({at, std::move(task)});
+  }
+  cv_.notify_all();
+}
+
+template <typename T>
+T Supervisor::Call(std::function<T()> fn) {
+  auto promise = std::make_shared<std::promise<T>>();
+  auto future = promise->get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      // The loop may be gone: answer here instead of waiting forever.
+      if constexpr (std::is_constructible_v<T, std::unexpected<Error>>) {
+        return T(std::unexpected(Error(ErrorCode::kUnavailable, "the daemon is stopping")));
+      } else {
+        return T{};
+      }
+    }
+    tasks_.push_back([promise, fn = std::move(fn)] { promise->set_value(fn()); });
+  }
+  cv_.notify_all();
+  return future.get();
+}
+
+void Supervisor::Spawn(std::function<void()> work) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return;
+  // Join the workers that have finished, so a long-running daemon does not
+  // accumulate thread handles (one health check every period).
+  std::erase_if(workers_, [](Worker& w) {
+    if (!w.done->load()) return false;
+    w.thread.join();
+    return true;
+  });
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  workers_.push_back({std::thread([work = std::move(work), done] {
+                        work();
+                        done->store(true);
+                      }),
+                      done});
+}
+
+void Supervisor::Loop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    auto now = Clock::now();
+    std::vector<std::function<void()>> due;
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      if (it->at <= now) {
+        due.push_back(std::move(it->task));
+        it = timers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    while (!tasks_.empty()) {
+      due.push_back(std::move(tasks_.front()));
+      tasks_.pop_front();
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& task : due) task();
+      lock.lock();
+      continue;
+    }
+    if (stopping_) return;
+    if (timers_.empty()) {
+      cv_.wait(lock);
+    } else {
+      auto next = std::min_element(timers_.begin(), timers_.end(),
+                                   [](const Timer& a, const Timer& b) { return a.at < b.at; })->at;
+      cv_.wait_until(lock, next);
+    }
+  }
+}
+
+Status Supervisor::Start() {
+  PK_ASSIGN_OR_RETURN(auto policies, store_.LoadAll());
+  for (auto& p : policies) {
+    Service s;
+    s.status.resource = Resource(p.pool);
+    s.status.pool = p.pool;
+    s.status.policy = p;
+    s.status.since = options_.now();
+    auto lock = store_.ReadLock(*zfs::PoolName::Parse(p.pool));
+    if (!lock) return std::unexpected(lock.error());
+    if (*lock) {
+      s.status.state = State::kLocked;
+      s.status.reason = fmt::format("an {} started at {} (daemon pid {}) never finished: the daemon or the machine "
+                                    "died during it; 'poolkeeper pool unlock {}' to try again",
+                                    (*lock)->operation, FormatTime((*lock)->started), (*lock)->pid, p.pool);
+    } else if (p.skip) {
+      s.status.state = State::kSkipped;
+      s.status.reason = "skip switch set ('poolkeeper pool unskip' clears it)";
+    } else if (!p.enabled) {
+      s.status.state = State::kDisabled;
+      s.status.reason = "not imported at start (service disabled)";
+    } else {
+      s.status.state = State::kWaiting;
+      s.status.reason = "starting";
+      s.want_up = true;
+    }
+    services_.emplace(p.pool, std::move(s));
+  }
+  loop_ = std::thread([this] { Loop(); });
+  Post([this] {
+    for (auto& [name, s] : services_) {
+      events_.Append({0, {}, s.status.resource, std::string(StateName(s.status.state)), "", s.status.reason});
+    }
+    Advance();
+    ScheduleHealth();
+  });
+  return OkStatus();
+}
+
+void Supervisor::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  std::vector<Worker> workers;
+  {
+    std::lock_guard lock(mu_);
+    workers.swap(workers_);
+  }
+  for (auto& w : workers) w.thread.join();
+}
+
+// ---- state -----------------------------------------------------------------
+
+Supervisor::Service* Supervisor::Find(const std::string& pool) {
+  auto it = services_.find(pool);
+  return it == services_.end() ? nullptr : &it->second;
+}
+
+Result<Supervisor::Service*> Supervisor::Managed(const zfs::PoolName& pool) {
+  Service* s = Find(pool.str());
+  if (!s) return NotFound(fmt::format("pool '{}' is not managed by this poolkeeperd ('poolkeeper service enable {}' first)", pool.str(), pool.str()));
+  return s;
+}
+
+void Supervisor::SetState(Service& s, State state, std::string reason) {
+  State previous = s.status.state;
+  if (previous == state && s.status.reason == reason) return;
+  s.status.state = state;
+  s.status.reason = std::move(reason);
+  s.status.since = options_.now();
+  if (state != State::kWaiting) s.status.start_at.reset();
+  GetLogger("service")->info("resource={} state={} previous={} reason={}", s.status.resource, StateName(state),
+                             StateName(previous), s.status.reason);
+  auto appended = events_.Append({0, {}, s.status.resource, std::string(StateName(state)),
+                                  std::string(StateName(previous)), s.status.reason});
+  if (!appended) GetLogger("service")->error("event log: {}", appended.error().message());
+}
+
+std::vector<PoolPolicy> Supervisor::Policies() const {
+  std::vector<PoolPolicy> out;
+  for (const auto& [name, s] : services_) out.push_back(s.status.policy);
+  return out;
+}
+
+Result<DependencyGraph> Supervisor::BuildGraph(const std::vector<PoolPolicy>& policies) const {
+  DependencyGraph g;
+  std::map<std::string, std::vector<std::string>> vdevs, mounts;
+  for (const auto& p : policies) {
+    g.AddResource(Resource(p.pool));
+    for (const auto& a : p.after) PK_TRY(g.AddEdge(Resource(p.pool), a));
+    vdevs[p.pool] = p.search_dirs;
+    mounts[p.pool] = p.known_mountpoints;
+  }
+  // A pool whose vdev files sit inside another pool's filesystems starts after it.
+  for (const auto& [pool, after] : NestedPoolEdges(vdevs, mounts)) PK_TRY(g.AddEdge(Resource(pool), Resource(after)));
+  PK_TRY(g.CheckAcyclic());
+  return g;
+}
+
+Status Supervisor::SavePolicy(Service& s) { return store_.Save(s.status.policy); }
+
+void Supervisor::Advance() {
+  auto graph = BuildGraph(Policies());
+  if (!graph) {
+    for (auto& [name, s] : services_) {
+      if (!s.busy && !IsUp(s.status.state) && s.want_up) SetState(s, State::kFailed, graph.error().message());
+    }
+    return;
+  }
+  for (auto& [name, s] : services_) {
+    if (s.busy) continue;
+    if (s.want_up) {
+      AdvanceUp(s, *graph);
+    } else {
+      AdvanceDown(s, *graph);
+    }
+  }
+}
+
+void Supervisor::RequestUp(Service& s, const DependencyGraph& graph) {
+  s.want_up = true;
+  for (const auto& dep : graph.Dependencies(s.status.resource)) {
+    if (!dep.starts_with("pool:")) continue;
+    if (Service* d = Find(dep.substr(5)); d && !d->want_up && !IsServing(d->status.state)) RequestUp(*d, graph);
+  }
+}
+
+void Supervisor::RequestDown(Service& s, const DependencyGraph& graph) {
+  s.want_up = false;
+  for (const auto& dep : graph.Dependents(s.status.resource)) {
+    if (!dep.starts_with("pool:")) continue;
+    if (Service* d = Find(dep.substr(5))) d->want_up = false;
+  }
+}
+
+void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
+  State st = s.status.state;
+  if (IsServing(st) || st == State::kLocked) return;
+  const PoolPolicy& p = s.status.policy;
+  if (p.skip) {
+    s.want_up = false;
+    SetState(s, State::kSkipped, "skip switch set ('poolkeeper pool unskip' clears it)");
+    return;
+  }
+  // Start delay: counted from the moment the start was asked for.
+  if (p.delay_seconds > 0) {
+    auto now = options_.now();
+    if (!s.status.start_at) {
+      SetState(s, State::kWaiting, fmt::format("start delay of {} s", p.delay_seconds));
+      s.status.start_at = now + std::chrono::seconds(p.delay_seconds);
+      PostAt(Clock::now() + std::chrono::seconds(p.delay_seconds), [this] { Advance(); });
+      return;
+    }
+    if (now < *s.status.start_at) return;
+  }
+  for (const auto& dep : graph.DirectDependencies(s.status.resource)) {
+    if (!dep.starts_with("pool:")) {
+      SetState(s, State::kWaiting, fmt::format("waiting for {} (not known to this daemon)", dep));
+      return;
+    }
+    Service* d = Find(dep.substr(5));
+    if (!d) {
+      SetState(s, State::kWaiting, fmt::format("waiting for {}: not managed by this daemon", dep));
+      return;
+    }
+    if (!IsServing(d->status.state)) {
+      SetState(s, State::kWaiting, fmt::format("waiting for {} ({})", dep, StateName(d->status.state)));
+      return;
+    }
+  }
+  s.busy = true;
+  SetState(s, State::kImporting, p.search_dirs.empty() ? "importing" : fmt::format("importing from {}", fmt::join(p.search_dirs, ", ")));
+  Spawn([this, p] { RunImport(p); });
+}
+
+void Supervisor::AdvanceDown(Service& s, const DependencyGraph& graph) {
+  State st = s.status.state;
+  if (st == State::kWaiting) {
+    SetState(s, s.status.policy.enabled ? State::kExported : State::kDisabled, "start cancelled");
+    return;
+  }
+  if (!IsUp(st)) return;  // a kStopping service here waits for its dependents
+  for (const auto& dep : graph.Dependents(s.status.resource)) {
+    if (!dep.starts_with("pool:")) continue;
+    Service* d = Find(dep.substr(5));
+    if (d && IsUp(d->status.state)) {
+      SetState(s, State::kStopping, fmt::format("waiting for {} to stop first", dep));
+      return;
+    }
+  }
+  s.busy = true;
+  SetState(s, State::kStopping, "exporting");
+  Spawn([this, p = s.status.policy] { RunExport(p); });
+}
+
+// ---- worker work -----------------------------------------------------------
+
+void Supervisor::RunImport(PoolPolicy policy) {
+  auto pool = *zfs::PoolName::Parse(policy.pool);
+  auto fail = [this, pool = policy.pool](std::string reason) {
+    Post([this, pool, reason] {
+      if (Service* s = Find(pool)) {
+        s->busy = false;
+        s->want_up = false;
+        SetState(*s, State::kFailed, reason);
+        Advance();
+      }
+    });
+  };
+  auto zfs = zfs_factory_(std::chrono::seconds(policy.import_timeout_seconds));
+  auto pools = zfs->ListPools();
+  if (!pools) return fail(pools.error().message());
+  bool imported = std::any_of(pools->begin(), pools->end(), [&](const auto& p) { return p.name == policy.pool; });
+  if (!imported) {
+    // The lock record is durable before the import starts: if we die during
+    // it, the next start finds it and does not try again by itself.
+    auto locked = store_.WriteLock({policy.pool, "import", options_.now(), options_.pid});
+    if (!locked) return fail(locked.error().WithContext("write crash-loop lock").message());
+    auto done = zfs->ImportPool(ImportOptionsFor(policy, zfs->dialect()));
+    auto unlocked = store_.RemoveLock(pool);
+    if (!unlocked) GetLogger("service")->error("pool={} remove lock: {}", policy.pool, unlocked.error().message());
+    if (!done) return fail(done.error().message());
+    if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
+  }
+  Post([this, pool = policy.pool, imported] {
+    if (Service* s = Find(pool)) SetState(*s, State::kMounting, imported ? "already imported; checking mounts" : "imported; mounting");
+  });
+  auto mount_zfs = zfs_factory_(std::chrono::seconds(policy.mount_timeout_seconds));
+  std::vector<std::string> mountpoints;
+  auto mounted = MountAll(*mount_zfs, policy, mountpoints);
+  if (!mounted) return fail(mounted.error().message());
+  if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
+  auto health_zfs = zfs_factory_(options_.health_timeout);
+  auto after = health_zfs->ListPools();
+  std::string health = "ONLINE";
+  if (after) {
+    for (const auto& p : *after) {
+      if (p.name == policy.pool) health = p.health;
+    }
+  }
+  Post([this, pool = policy.pool, note = *mounted, health, mountpoints] {
+    Service* s = Find(pool);
+    if (!s) return;
+    s->busy = false;
+    s->status.health = health;
+    // Remember where its filesystems live, for nested-pool edges at the next start.
+    if (s->status.policy.known_mountpoints != mountpoints) {
+      s->status.policy.known_mountpoints = mountpoints;
+      if (auto saved = SavePolicy(*s); !saved) GetLogger("service")->error("pool={} save policy: {}", pool, saved.error().message());
+    }
+    SetState(*s, State::kSharing, "no shares defined yet");
+    SetState(*s, health == "DEGRADED" ? State::kDegraded : State::kOnline, note);
+    Advance();
+  });
+}
+
+Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy, std::vector<std::string>& mountpoints) {
+  zfs::ListOptions q;
+  q.root = policy.pool;
+  q.types = {zfs::DatasetType::kFilesystem};
+  q.properties = {"canmount", "mounted", "mountpoint"};
+  PK_ASSIGN_OR_RETURN(auto datasets, zfs.ListDatasets(q));
+  // Parents before children: a filesystem waits for its nearest listed
+  // ancestor; independent subtrees mount in parallel, `mount_parallelism` at once.
+  std::vector<const zfs::Dataset*> todo;
+  size_t already = 0;
+  for (const auto& d : datasets) {
+    std::string mp = d.Get("mountpoint");
+    if (mp.starts_with('/')) mountpoints.push_back(mp);
+    if (d.Get("canmount") != "on" || !mp.starts_with('/')) continue;
+    if (d.Get("mounted") == "yes") {
+      ++already;
+      continue;
+    }
+    todo.push_back(&d);
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  std::set<std::string> pending;
+  for (auto* d : todo) pending.insert(d->name);
+  std::vector<std::string> failures;
+  const size_t to_mount = todo.size();
+  // Ready when no ancestor is still waiting to be mounted.
+  auto ready = [&](const zfs::Dataset* d) {
+    for (size_t slash = d->name.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = d->name.rfind('/', slash - 1)) {
+      if (pending.contains(d->name.substr(0, slash))) return false;
+    }
+    return true;
+  };
+  auto worker = [&] {
+    std::unique_lock lock(m);
+    while (true) {
+      // Take the first filesystem whose ancestors are all mounted.
+      const zfs::Dataset* job = nullptr;
+      while (true) {
+        for (size_t i = 0; i < todo.size(); ++i) {
+          if (todo[i] && ready(todo[i])) {
+            job = todo[i];
+            todo[i] = nullptr;
+            break;
+          }
+        }
+        if (job || pending.empty() || std::all_of(todo.begin(), todo.end(), [](auto* p) { return !p; })) break;
+        cv.wait(lock);
+      }
+      if (!job) return;
+      lock.unlock();
+      auto r = zfs.MountDataset(*zfs::DatasetName::Parse(job->name));
+      lock.lock();
+      if (!r) failures.push_back(r.error().message());
+      pending.erase(job->name);
+      cv.notify_all();
+    }
+  };
+  std::vector<std::thread> threads;
+  size_t n = std::min<size_t>(policy.mount_parallelism, std::max<size_t>(todo.size(), 1));
+  for (size_t i = 0; i < n; ++i) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  if (!failures.empty()) {
+    return FailedPrecondition(fmt::format("pool '{}' is imported but {} filesystem(s) did not mount: {}", policy.pool,
+                                          failures.size(), fmt::join(failures, "; ")));
+  }
+  if (to_mount == 0 && already > 0 && zfs.dialect() == zfs::Dialect::kZfsFuse) {
+    return fmt::format("{} filesystems mounted (zfs-fuse mounts them at import)", already);
+  }
+  return fmt::format("{} filesystems mounted ({} by the mount phase)", already + to_mount, to_mount);
+}
+
+void Supervisor::RunExport(PoolPolicy policy) {
+  auto zfs = zfs_factory_(std::chrono::seconds(policy.export_timeout_seconds));
+  auto done = zfs->ExportPool(*zfs::PoolName::Parse(policy.pool), zfs::Force::kNo);
+  if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
+  Post([this, pool = policy.pool, done] {
+    Service* s = Find(pool);
+    if (!s) return;
+    s->busy = false;
+    if (!done && done.error().code() != ErrorCode::kNotFound) {
+      SetState(*s, State::kFailed, done.error().message());
+    } else {
+      SetState(*s, State::kExported, done ? "exported" : "was not imported");
+    }
+    if (s->restart) {
+      s->restart = false;
+      auto graph = BuildGraph(Policies());
+      if (graph) RequestUp(*s, *graph);
+    }
+    Advance();
+  });
+}
+
+// ---- health ----------------------------------------------------------------
+
+void Supervisor::ScheduleHealth() {
+  PostAt(Clock::now() + options_.health_period, [this] {
+    ScheduleHealth();
+    if (health_in_flight_) return;  // a hung check never piles up
+    bool any = std::any_of(services_.begin(), services_.end(),
+                           [](const auto& kv) { return IsServing(kv.second.status.state) && !kv.second.busy; });
+    if (!any) return;
+    health_in_flight_ = true;
+    Spawn([this] {
+      auto zfs = zfs_factory_(options_.health_timeout);
+      auto pools = zfs->ListPools();
+      Post([this, pools] {
+        health_in_flight_ = false;
+        if (!pools) {
+          GetLogger("service")->warn("health check failed: {}", pools.error().message());
+          return;
+        }
+        ApplyHealth(*pools);
+      });
+    });
+  });
+}
+
+void Supervisor::ApplyHealth(const std::vector<zfs::PoolSummary>& pools) {
+  for (auto& [name, s] : services_) {
+    if (s.busy || !IsServing(s.status.state)) continue;
+    auto it = std::find_if(pools.begin(), pools.end(), [&](const auto& p) { return p.name == name; });
+    if (it == pools.end()) {
+      s.want_up = false;
+      SetState(s, State::kExported, "the pool is no longer imported (exported outside Poolkeeper?)");
+      continue;
+    }
+    s.status.health = it->health;
+    if (it->health == "ONLINE") {
+      SetState(s, State::kOnline, s.status.state == State::kOnline ? s.status.reason : "pool health back to ONLINE");
+    } else if (it->health == "DEGRADED") {
+      SetState(s, State::kDegraded, "pool health DEGRADED ('poolkeeper pool status' shows which device)");
+    } else {
+      SetState(s, State::kFailed, fmt::format("pool health {}", it->health));
+    }
+  }
+}
+
+// ---- public commands -------------------------------------------------------
+
+std::vector<ServiceStatus> Supervisor::List() {
+  return Call<std::vector<ServiceStatus>>([this] {
+    std::vector<ServiceStatus> out;
+    for (const auto& [name, s] : services_) out.push_back(s.status);
+    return out;
+  });
+}
+
+Result<ServiceStatus> Supervisor::Get(const std::string& pool) {
+  return Call<Result<ServiceStatus>>([this, pool]() -> Result<ServiceStatus> {
+    auto name = zfs::PoolName::Parse(pool);
+    if (!name) return std::unexpected(name.error());
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(*name));
+    return s->status;
+  });
+}
+
+Status Supervisor::Enable(PoolPolicy policy) {
+  PK_TRY(policy.Validate());
+  return Call<Status>([this, policy]() mutable -> Status {
+    policy.enabled = true;
+    auto policies = Policies();
+    auto it = std::find_if(policies.begin(), policies.end(), [&](const auto& p) { return p.pool == policy.pool; });
+    if (it != policies.end()) {
+      policy.known_mountpoints = it->known_mountpoints;
+      *it = policy;
+    } else {
+      policies.push_back(policy);
+    }
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(policies));
+    PK_TRY(store_.Save(policy));
+    Service* s = Find(policy.pool);
+    if (!s) {
+      Service fresh;
+      fresh.status.resource = Resource(policy.pool);
+      fresh.status.pool = policy.pool;
+      fresh.status.since = options_.now();
+      s = &services_.emplace(policy.pool, std::move(fresh)).first->second;
+      SetState(*s, State::kWaiting, "enabled");
+    }
+    s->status.policy = policy;
+    if (s->status.state == State::kLocked || policy.skip) {
+      Advance();
+      return OkStatus();
+    }
+    RequestUp(*s, graph);
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::Disable(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    s->status.policy.enabled = false;
+    PK_TRY(SavePolicy(*s));
+    if (!IsUp(s->status.state) && !s->busy) {
+      s->want_up = false;
+      SetState(*s, State::kDisabled, "service disabled: not imported at start");
+    }
+    return OkStatus();
+  });
+}
+
+Status Supervisor::StartService(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    if (s->status.state == State::kLocked) {
+      return FailedPrecondition(fmt::format("pool '{}' is locked: {}", pool.str(), s->status.reason));
+    }
+    if (s->status.policy.skip) {
+      return FailedPrecondition(fmt::format("pool '{}' has its skip switch set ('poolkeeper pool unskip {}' first)", pool.str(), pool.str()));
+    }
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+    s->status.start_at.reset();
+    RequestUp(*s, graph);
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::StopService(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+    RequestDown(*s, graph);
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::RestartService(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+    if (!IsUp(s->status.state)) {
+      RequestUp(*s, graph);
+    } else {
+      RequestDown(*s, graph);
+      s->restart = true;
+    }
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::Skip(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    s->status.policy.skip = true;
+    PK_TRY(SavePolicy(*s));
+    if (!IsUp(s->status.state) && !s->busy && s->status.state != State::kLocked) {
+      s->want_up = false;
+      SetState(*s, State::kSkipped, "skip switch set ('poolkeeper pool unskip' clears it)");
+    }
+    return OkStatus();
+  });
+}
+
+Status Supervisor::Unskip(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    if (!s->status.policy.skip) return FailedPrecondition(fmt::format("pool '{}' has no skip switch set", pool.str()));
+    s->status.policy.skip = false;
+    PK_TRY(SavePolicy(*s));
+    if (s->status.state == State::kSkipped) {
+      if (s->status.policy.enabled) {
+        PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+        SetState(*s, State::kWaiting, "skip switch cleared");
+        RequestUp(*s, graph);
+        Advance();
+      } else {
+        SetState(*s, State::kDisabled, "skip switch cleared; service disabled");
+      }
+    }
+    return OkStatus();
+  });
+}
+
+Status Supervisor::SetDelay(const zfs::PoolName& pool, int seconds) {
+  if (seconds < 0 || seconds > 86400) {
+    return InvalidArgument(fmt::format("delay for pool '{}' must be 0 to 86400 seconds, not {}", pool.str(), seconds));
+  }
+  return Call<Status>([this, pool, seconds]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    s->status.policy.delay_seconds = seconds;
+    return SavePolicy(*s);
+  });
+}
+
+Status Supervisor::Unlock(const zfs::PoolName& pool) {
+  return Call<Status>([this, pool]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    if (s->status.state != State::kLocked) {
+      return FailedPrecondition(fmt::format("pool '{}' is not locked (it is {})", pool.str(), StateName(s->status.state)));
+    }
+    PK_TRY(store_.RemoveLock(pool));
+    SetState(*s, s->status.policy.enabled ? State::kWaiting : State::kDisabled, "unlocked by the administrator");
+    if (s->status.policy.enabled && !s->status.policy.skip) {
+      PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+      RequestUp(*s, graph);
+      Advance();
+    }
+    return OkStatus();
+  });
+}
+
+}  // namespace pk::service

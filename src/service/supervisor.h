@@ -1,0 +1,166 @@
+// service::Supervisor: every managed pool is a supervised service with an
+// explicit state and a reason (issue 3). It imports pools at start in
+// dependency order (independent pools in parallel), honours the skip switch,
+// the start delay and the crash-loop lock, mounts parents before children,
+// exports dependents before what they depend on, watches health, and records
+// every state change in the event log.
+//
+// Threading (STYLE rule 7): all service state belongs to one loop thread.
+// Public methods post a task to it and wait for its answer; long work
+// (import, mount, export, health checks) runs on worker threads, bounded by
+// the ProcessRunner timeouts of the pool's policy, and posts its outcome back.
+// So a hanging `zpool import` of one pool never blocks the API or other pools.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/error.h"
+#include "service/event_log.h"
+#include "service/graph.h"
+#include "service/policy.h"
+#include "zfs/zfs.h"
+
+namespace pk::service {
+
+enum class State {
+  kDisabled,   // not managed at boot
+  kSkipped,    // skip switch set
+  kWaiting,    // start delay counting down, or waiting for a dependency
+  kImporting,
+  kMounting,
+  kSharing,
+  kOnline,
+  kDegraded,   // imported, pool health DEGRADED
+  kStopping,
+  kExported,
+  kFailed,     // with the tool's error
+  kLocked,     // crash-loop lock found
+};
+std::string_view StateName(State state);
+
+struct ServiceStatus {
+  std::string resource;  // "pool:tank"
+  std::string pool;
+  State state = State::kDisabled;
+  std::string reason;
+  std::chrono::system_clock::time_point since;
+  std::optional<std::chrono::system_clock::time_point> start_at;  // kWaiting on a delay
+  std::string health;    // last pool health seen while imported
+  PoolPolicy policy;
+};
+
+// Makes an adapter whose tool runs are limited to `timeout` (per-pool policy).
+using ZfsFactory = std::function<std::unique_ptr<zfs::Zfs>(std::chrono::milliseconds timeout)>;
+
+struct SupervisorOptions {
+  std::chrono::milliseconds health_period{std::chrono::seconds(10)};
+  std::chrono::milliseconds health_timeout{std::chrono::seconds(20)};
+  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
+  int pid = 0;  // written into lock records
+  // Called (on a worker or loop thread) after a pool was imported, mounted or exported.
+  std::function<void(const std::string& pool)> on_pool_changed;
+};
+
+class Supervisor {
+ public:
+  Supervisor(ZfsFactory zfs, PolicyStore& store, EventLog& events, SupervisorOptions options);
+  ~Supervisor();
+
+  // Loads policies and lock records, sets each service's first state and
+  // starts every enabled pool, without waiting for any of it.
+  Status Start();
+  // Stops the loop; waits for operations in flight (bounded by their timeouts).
+  // Pools are left as they are: a daemon restart does not export them.
+  void Stop();
+
+  std::vector<ServiceStatus> List();
+  Result<ServiceStatus> Get(const std::string& pool);
+
+  // Manages `policy.pool` (new or updated policy) and starts it. A dependency
+  // cycle is refused with the cycle named; nothing is saved then.
+  Status Enable(PoolPolicy policy);
+  // No longer imported at start; a pool that is imported stays imported.
+  Status Disable(const zfs::PoolName& pool);
+  Status StartService(const zfs::PoolName& pool);
+  // Stops what depends on the pool first, then exports it.
+  Status StopService(const zfs::PoolName& pool);
+  Status RestartService(const zfs::PoolName& pool);
+
+  Status Skip(const zfs::PoolName& pool);
+  Status Unskip(const zfs::PoolName& pool);
+  Status SetDelay(const zfs::PoolName& pool, int seconds);
+  Status Unlock(const zfs::PoolName& pool);
+
+ private:
+  struct Service {
+    ServiceStatus status;
+    bool want_up = false;     // start requested and not cancelled
+    bool busy = false;        // an operation runs on a worker thread
+    bool restart = false;     // start again once stopped
+  };
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  struct Timer {
+    std::chrono::steady_clock::time_point at;
+    std::function<void()> task;
+  };
+
+  // Loop plumbing.
+  void Loop();
+  void Post(std::function<void()> task);
+  void PostAt(std::chrono::steady_clock::time_point at, std::function<void()> task);
+  template <typename T>
+  T Call(std::function<T()> fn);
+  void Spawn(std::function<void()> work);
+
+  // Loop-thread logic.
+  Service* Find(const std::string& pool);
+  Result<Service*> Managed(const zfs::PoolName& pool);
+  void SetState(Service& s, State state, std::string reason);
+  Result<DependencyGraph> BuildGraph(const std::vector<PoolPolicy>& policies) const;
+  std::vector<PoolPolicy> Policies() const;
+  void Advance();               // moves every service towards what is wanted
+  void AdvanceUp(Service& s, const DependencyGraph& graph);
+  void AdvanceDown(Service& s, const DependencyGraph& graph);
+  void RequestUp(Service& s, const DependencyGraph& graph);
+  void RequestDown(Service& s, const DependencyGraph& graph);
+  void ScheduleHealth();
+  void ApplyHealth(const std::vector<zfs::PoolSummary>& pools);
+  Status SavePolicy(Service& s);
+
+  // Worker-thread work.
+  void RunImport(PoolPolicy policy);
+  void RunExport(PoolPolicy policy);
+  Result<std::string> MountAll(zfs::Zfs& zfs, const PoolPolicy& policy, std::vector<std::string>& mountpoints);
+
+  ZfsFactory zfs_factory_;
+  PolicyStore& store_;
+  EventLog& events_;
+  SupervisorOptions options_;
+
+  std::map<std::string, Service> services_;  // loop thread only
+  bool health_in_flight_ = false;            // loop thread only
+
+  std::mutex mu_;  // guards the queues, stopping_ and workers_
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  std::vector<Timer> timers_;
+  bool stopping_ = false;
+  std::thread loop_;
+  std::vector<Worker> workers_;
+};
+
+}  // namespace pk::service
