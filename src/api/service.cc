@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "api/internal/request.h"
 #include "api/json_codec.h"
 #include "base/log.h"
 
@@ -13,51 +14,7 @@ namespace pk::api {
 namespace {
 
 using nlohmann::json;
-
-HttpResponse JsonResponse(const json& body, int status = 200) {
-  HttpResponse r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
-HttpResponse ErrorResponse(const Error& error) {
-  return JsonResponse(ErrorToJson(error), HttpStatusFor(error.code()));
-}
-
-Result<json> ParseBody(const HttpRequest& request) {
-  if (request.body.empty()) return json::object();
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return InvalidArgument("request body is not valid JSON");
-  if (!body.is_object()) return InvalidArgument("request body must be a JSON object");
-  return body;
-}
-
-Result<std::string> StringField(const json& body, const char* field) {
-  auto it = body.find(field);
-  if (it == body.end()) return InvalidArgument(fmt::format("field '{}' is required", field));
-  if (!it->is_string()) return InvalidArgument(fmt::format("field '{}' must be a string", field));
-  return it->get<std::string>();
-}
-
-Result<bool> BoolField(const json& body, const char* field, bool fallback) {
-  auto it = body.find(field);
-  if (it == body.end()) return fallback;
-  if (!it->is_boolean()) return InvalidArgument(fmt::format("field '{}' must be true or false", field));
-  return it->get<bool>();
-}
-
-Result<std::vector<std::string>> StringListField(const json& body, const char* field) {
-  std::vector<std::string> out;
-  auto it = body.find(field);
-  if (it == body.end()) return out;
-  if (!it->is_array()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
-  for (const auto& v : *it) {
-    if (!v.is_string()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
+using namespace internal;
 
 // {"compression":"lz4","com.example:owner":"alice"} -> validated assignments.
 Result<zfs::PropertyList> PropertiesField(const json& body, const char* field) {
@@ -76,19 +33,6 @@ Result<zfs::PropertyList> PropertiesField(const json& body, const char* field) {
     list.push_back({std::move(pname), value.get<std::string>()});
   }
   return list;
-}
-
-std::string Query(const HttpRequest& r, const std::string& key, const std::string& fallback = "") {
-  auto it = r.query.find(key);
-  return it == r.query.end() ? fallback : it->second;
-}
-
-Result<bool> QueryBool(const HttpRequest& r, const std::string& key, bool fallback) {
-  std::string v = Query(r, key);
-  if (v.empty()) return fallback;
-  if (v == "true" || v == "1" || v == "yes") return true;
-  if (v == "false" || v == "0" || v == "no") return false;
-  return InvalidArgument(fmt::format("query parameter '{}' must be true or false, not '{}'", key, v));
 }
 
 Result<zfs::Recursive> RecursiveParam(const std::string& v) {
@@ -168,8 +112,9 @@ Result<Route> SplitPath(const std::string& path) {
 
 }  // namespace
 
-ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, ApiServiceOptions options)
-    : zfs_(zfs), inventory_(inventory), options_(std::move(options)) {}
+ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
+                       service::EventLog* events, ApiServiceOptions options)
+    : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), options_(std::move(options)) {}
 
 HttpResponse ApiService::Handle(const HttpRequest& request) {
   auto log = GetLogger("api");
@@ -212,7 +157,17 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (!name.empty() && m == "GET") return GetPool(name);
     if (!name.empty() && m == "DELETE") return DestroyPool(name, r);
     if (!name.empty() && m == "POST" && action == "export") return ExportPool(name, r);
+    if (!name.empty() && m == "POST" &&
+        (action == "skip" || action == "unskip" || action == "unlock" || action == "delay")) {
+      return PoolSwitch(name, action, r);
+    }
   }
+  if (c == "services") {
+    if (name.empty() && m == "GET") return ListServices();
+    if (!name.empty() && m == "GET") return GetService(name);
+    if (!name.empty() && m == "POST" && !action.empty()) return ServiceAction(name, action, r);
+  }
+  if (c == "events" && name.empty() && m == "GET") return Events(r);
   if (c == "import-scan" && m == "POST") return ScanImports(r);
   if (c == "imports" && m == "POST") return ImportPool(r);
   if (c == "datasets") {

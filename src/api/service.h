@@ -22,6 +22,10 @@
 //   POST   /v1/datasets/{name}?action=inherit|rename     DELETE /v1/datasets/{name}?recursive=
 //   GET    /v1/snapshots?dataset=&recursive=     POST /v1/snapshots (create)
 //   DELETE /v1/snapshots/{name}?recursive=       POST /v1/snapshots/{name}?action=rollback
+//   GET    /v1/services                   GET /v1/services/{pool}
+//   POST   /v1/services/{pool}?action=enable (body: policy fields)|disable|start|stop|restart
+//   POST   /v1/pools/{pool}?action=skip|unskip|unlock|delay (delay body {"seconds":N})
+//   GET    /v1/events?after=SEQ&wait=SECONDS&limit=N   (long poll when wait > 0)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -32,6 +36,8 @@
 
 #include "api/http.h"
 #include "inventory/inventory.h"
+#include "service/event_log.h"
+#include "service/supervisor.h"
 #include "zfs/zfs.h"
 
 namespace pk::api {
@@ -43,7 +49,9 @@ struct ApiServiceOptions {
 
 class ApiService {
  public:
-  ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, ApiServiceOptions options);
+  // `supervisor` and `events` may be null (then their routes answer unavailable).
+  ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
+             service::EventLog* events, ApiServiceOptions options);
 
   HttpResponse Handle(const HttpRequest& request);
 
@@ -72,11 +80,21 @@ class ApiService {
   Result<HttpResponse> DestroySnapshot(const std::string& name, const HttpRequest& request);
   Result<HttpResponse> RollbackSnapshot(const std::string& name, const HttpRequest& request);
 
+  // Pool services (supervisor_routes.cc).
+  Result<HttpResponse> ListServices();
+  Result<HttpResponse> GetService(const std::string& pool);
+  Result<HttpResponse> ServiceAction(const std::string& pool, const std::string& action, const HttpRequest& request);
+  Result<HttpResponse> PoolSwitch(const std::string& pool, const std::string& action, const HttpRequest& request);
+  Result<HttpResponse> Events(const HttpRequest& request);
+  Result<service::Supervisor*> RequireSupervisor();
+
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
   zfs::Zfs& zfs_;
   inventory::Inventory& inventory_;
+  service::Supervisor* supervisor_;
+  service::EventLog* events_;
   ApiServiceOptions options_;
 
   std::mutex render_mutex_;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -42,9 +43,11 @@ struct Globals {
 
 // Options of every command, filled by CLI11 and read by the command's action.
 struct Args {
-  std::string name, name2, mountpoint, altroot, cachefile, new_name, type, root, recursive_mode;
-  std::vector<std::string> words, props, dirs;
-  bool force = false, parents = false, recursive = false, recursive_all = false, readonly = false;
+  std::string name, name2, mountpoint, altroot, cachefile, new_name, type, root, recursive_mode, force_mode;
+  std::vector<std::string> words, props, dirs, after;
+  bool force = false, parents = false, recursive = false, recursive_all = false, readonly = false, follow = false;
+  std::optional<int> import_timeout, mount_timeout, export_timeout, mount_parallelism, delay;
+  uint64_t after_seq = 0;
 };
 
 std::string Seg(const std::string& s) { return api::PercentEncode(s); }
@@ -172,8 +175,12 @@ std::string PropertyTable(const json& d) {
   return RenderTable({"NAME", "PROPERTY", "VALUE", "SOURCE"}, rows);
 }
 
+void AddSwitchCommands(CLI::App& pool, Cli& cli, Args& a, int& rc);
+
 void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
-  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, export, destroy")->require_subcommand(1);
+  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, export, destroy, skip, unskip, delay, unlock")
+                   ->require_subcommand(1);
+  AddSwitchCommands(*pool, cli, a, rc);
 
   pool->add_subcommand("list", "list imported pools")->callback([&] {
     rc = cli.Run([&] { return cli.Call("GET", "/v1/pools"); }, PoolTable);
@@ -363,6 +370,143 @@ void AddSnapshotCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
   });
 }
 
+std::string ServiceTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : j["services"]) {
+    rows.push_back({s.value("pool", ""), s.value("state", ""), s.value("since", ""), s.value("reason", "")});
+  }
+  if (rows.empty()) return "no managed pools ('poolkeeper service enable POOL' to add one)\n";
+  return RenderTable({"POOL", "STATE", "SINCE", "REASON"}, rows);
+}
+
+std::string ServiceView(const json& s) {
+  std::string out = fmt::format("{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n", "pool", s.value("pool", ""), "state",
+                                s.value("state", ""), "reason", s.value("reason", ""), "since", s.value("since", ""));
+  if (s.contains("start_at")) out += fmt::format("{:>8}: {}\n", "start at", s.value("start_at", ""));
+  if (!s.value("health", "").empty()) out += fmt::format("{:>8}: {}\n", "health", s.value("health", ""));
+  out += "  policy:\n";
+  for (const auto& [k, v] : s["policy"].items()) {
+    if (k == "pool") continue;
+    out += fmt::format("    {}: {}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return out;
+}
+
+std::string EventLines(const json& j) {
+  std::string out;
+  for (const auto& e : j["events"]) {
+    std::string prev = e.value("previous", "");
+    out += fmt::format("{}  {}  {}{}: {}\n", e.value("time", ""), e.value("resource", ""),
+                       prev.empty() ? "" : prev + " -> ", e.value("state", ""), e.value("reason", ""));
+  }
+  return out;
+}
+
+void AddServiceCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
+  auto* svc = app.add_subcommand("service", "pool services: list, status, enable, disable, start, stop, restart")
+                  ->require_subcommand(1);
+  svc->add_subcommand("list", "every managed pool with its state and reason")->callback([&] {
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/services"); }, ServiceTable);
+  });
+  auto* status = svc->add_subcommand("status", "one pool service: state, reason, policy");
+  status->add_option("pool", a.name, "pool name")->required();
+  status->callback([&] { rc = cli.Run([&] { return cli.Call("GET", "/v1/services/" + Seg(a.name)); }, ServiceView); });
+
+  auto* enable = svc->add_subcommand("enable", "manage a pool: import it now and at every start, with this policy");
+  enable->add_option("pool", a.name, "pool name")->required();
+  enable->add_option("-d,--dir", a.dirs, "search directory for the import (repeatable)")->allow_extra_args(false);
+  enable->add_option("--cachefile", a.cachefile, "none (default) or an absolute path of the pool's own");
+  enable->add_option("-R,--altroot", a.altroot, "alternate root");
+  enable->add_flag("--readonly", a.readonly, "import read-only");
+  enable->add_option("--force", a.force_mode, "never (default) or if-fenced");
+  enable->add_option("--import-timeout", a.import_timeout, "seconds before a hanging import is killed");
+  enable->add_option("--mount-timeout", a.mount_timeout, "seconds per filesystem mount");
+  enable->add_option("--export-timeout", a.export_timeout, "seconds before a hanging export is killed");
+  enable->add_option("--mount-parallelism", a.mount_parallelism, "filesystems mounted at once");
+  enable->add_option("--after", a.after, "start after this resource, e.g. pool:tank (repeatable)")->allow_extra_args(false);
+  enable->add_option("--delay", a.delay, "seconds to wait before importing");
+  enable->callback([&] {
+    json body = json::object();
+    if (!a.dirs.empty()) body["search_dirs"] = a.dirs;
+    if (!a.cachefile.empty()) body["cachefile"] = a.cachefile;
+    if (!a.altroot.empty()) body["altroot"] = a.altroot;
+    if (a.readonly) body["read_only"] = true;
+    if (!a.force_mode.empty()) body["force"] = a.force_mode;
+    if (a.import_timeout) body["import_timeout_seconds"] = *a.import_timeout;
+    if (a.mount_timeout) body["mount_timeout_seconds"] = *a.mount_timeout;
+    if (a.export_timeout) body["export_timeout_seconds"] = *a.export_timeout;
+    if (a.mount_parallelism) body["mount_parallelism"] = *a.mount_parallelism;
+    if (!a.after.empty()) body["after"] = a.after;
+    if (a.delay) body["delay_seconds"] = *a.delay;
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/services/" + Seg(a.name) + "?action=enable", body); }, ServiceView);
+  });
+  for (const char* verb : {"disable", "start", "stop", "restart"}) {
+    auto* cmd = svc->add_subcommand(verb, fmt::format("{} a pool service", verb));
+    cmd->add_option("pool", a.name, "pool name")->required();
+    cmd->callback([&, verb = std::string(verb)] {
+      rc = cli.Run([&] { return cli.Call("POST", "/v1/services/" + Seg(a.name) + "?action=" + verb); }, ServiceView);
+    });
+  }
+}
+
+void AddSwitchCommands(CLI::App& pool, Cli& cli, Args& a, int& rc) {
+  for (const char* verb : {"skip", "unskip", "unlock"}) {
+    auto* cmd = pool.add_subcommand(verb, std::string(verb) == "skip"     ? "never import this pool until unskip"
+                                          : std::string(verb) == "unskip" ? "clear the skip switch"
+                                                                          : "clear a crash-loop lock and start the pool");
+    cmd->add_option("pool", a.name, "pool name")->required();
+    cmd->callback([&, verb = std::string(verb)] {
+      rc = cli.Run([&] { return cli.Call("POST", "/v1/pools/" + Seg(a.name) + "?action=" + verb); }, ServiceView);
+    });
+  }
+  auto* delay = pool.add_subcommand("delay", "wait SECONDS before importing this pool at start");
+  delay->add_option("pool", a.name, "pool name")->required();
+  delay->add_option("seconds", a.name2, "whole seconds, 0 to 86400")->required();
+  delay->callback([&] {
+    rc = cli.Run(
+        [&]() -> Result<std::string> {
+          char* end = nullptr;
+          long v = std::strtol(a.name2.c_str(), &end, 10);
+          if (a.name2.empty() || *end != '\0') {
+            return InvalidArgument(fmt::format("delay '{}' for pool '{}' is not a whole number of seconds", a.name2, a.name));
+          }
+          return cli.Call("POST", "/v1/pools/" + Seg(a.name) + "?action=delay", {{"seconds", v}});
+        },
+        ServiceView);
+  });
+}
+
+void AddEventCommands(CLI::App& app, Cli& cli, Args& a, int& rc, const Globals& g) {
+  auto* events = app.add_subcommand("events", "state changes of pool services (persistent, newest last)");
+  events->add_flag("-f,--follow", a.follow, "keep printing new events as they happen");
+  events->add_option("--after", a.after_seq, "only events after this sequence number");
+  events->callback([&] {
+    uint64_t after = a.after_seq;
+    do {
+      std::string target = fmt::format("/v1/events?after={}{}", after, a.follow ? "&wait=30" : "");
+      auto r = cli.Call("GET", target);
+      if (!r) {
+        fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
+        rc = ExitCodeFor(r.error());
+        return;
+      }
+      auto j = json::parse(*r, nullptr, false);
+      if (j.is_discarded()) {
+        rc = kExitFailure;
+        return;
+      }
+      if (g.json) {
+        for (const auto& e : j["events"]) fmt::print("{}\n", e.dump());
+      } else {
+        fmt::print("{}", EventLines(j));
+      }
+      std::fflush(stdout);
+      if (!j["events"].empty()) after = j["events"].back().value("seq", after);
+    } while (a.follow);
+    rc = kExitOk;
+  });
+}
+
 }  // namespace
 }  // namespace pk::cli
 
@@ -383,6 +527,8 @@ int main(int argc, char** argv) {
   AddPoolCommands(app, cli, a, rc);
   AddDatasetCommands(app, cli, a, rc);
   AddSnapshotCommands(app, cli, a, rc);
+  AddServiceCommands(app, cli, a, rc);
+  AddEventCommands(app, cli, a, rc, g);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

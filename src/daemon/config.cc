@@ -56,12 +56,21 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       PK_ASSIGN_OR_RETURN(c.tool_timeout_seconds, PositiveInt(value, where));
     } else if (key == "log_level") {
       c.log_level = value;
+    } else if (key == "health_interval_seconds") {
+      PK_ASSIGN_OR_RETURN(c.health_interval_seconds, PositiveInt(value, where));
+    } else if (key == "event_log_max") {
+      PK_ASSIGN_OR_RETURN(c.event_log_max, PositiveInt(value, where));
+    } else if (key == "zpool_path") {
+      c.zpool_path = value;
+    } else if (key == "zfs_path") {
+      c.zfs_path = value;
     } else {
       return InvalidArgument(fmt::format("{}: unknown key '{}'", where, key));
     }
   }
-  for (const auto* path : {&c.state_dir, &c.socket}) {
-    if (!path->starts_with('/')) return InvalidArgument(fmt::format("{}: '{}' must be an absolute path", origin, *path));
+  if (c.state_dir.empty() || c.socket.empty()) return InvalidArgument(origin + ": state_dir and socket may not be empty");
+  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path}) {
+    if (!path->empty() && !path->starts_with('/')) return InvalidArgument(fmt::format("{}: '{}' must be an absolute path", origin, *path));
   }
   return c;
 }

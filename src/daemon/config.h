@@ -25,6 +25,15 @@ struct Config {
   int tool_timeout_seconds = 300;
   // trace, debug, info, warn, error. At debug every tool argv is logged.
   std::string log_level = "info";
+  // Seconds between health checks of online pools (a check that hangs is
+  // killed at twice this, or 20 s at least, and never blocks the supervisor).
+  int health_interval_seconds = 10;
+  // Events kept in state_dir/events.jsonl.
+  int event_log_max = 10000;
+  // zpool and zfs to run; empty: found in /usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin.
+  // (Tests point zpool_path at a fault-injecting wrapper.)
+  std::string zpool_path;
+  std::string zfs_path;
 
   // Reads `path` over the defaults. Unknown keys and bad values are errors naming the line.
   static Result<Config> Load(const std::string& path);

@@ -1,6 +1,7 @@
 // poolkeeperd: wires the real ProcessRunner, ZFS adapter, inventory and API
 // together, serves until SIGTERM/SIGINT, then stops in reverse order.
 #include <signal.h>
+#include <unistd.h>
 #include <sys/random.h>
 
 #include <cstdio>
@@ -13,6 +14,9 @@
 #include "base/log.h"
 #include "daemon/config.h"
 #include "inventory/inventory.h"
+#include "service/event_log.h"
+#include "service/policy.h"
+#include "service/supervisor.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
 #include "zfs/zfs.h"
@@ -68,19 +72,34 @@ Status Serve(const Config& config) {
   PK_ASSIGN_OR_RETURN(auto token, LoadOrCreateToken(*fs, config.state_dir));
 
   auto runner = sys::MakePosixProcessRunner();
-  zfs::ZfsOptions zfs_options;
-  zfs_options.timeout = std::chrono::seconds(config.tool_timeout_seconds);
-  PK_ASSIGN_OR_RETURN(auto zfs, zfs::MakeCliZfs(*runner, zfs_options));
-  log->info("ZFS dialect {}", zfs::DialectName(zfs->dialect()));
+  PK_ASSIGN_OR_RETURN(auto setup, zfs::DetectZfs(*runner, config.zpool_path, config.zfs_path));
+  log->info("ZFS dialect {} (zpool {}, zfs {})", zfs::DialectName(setup.dialect), setup.paths.zpool, setup.paths.zfs);
+  auto make_zfs = [&runner, setup](std::chrono::milliseconds timeout) {
+    zfs::ZfsOptions o;
+    o.timeout = timeout;
+    return zfs::MakeCliZfsForDialect(*runner, setup.dialect, setup.paths, o);
+  };
+  auto zfs = make_zfs(std::chrono::seconds(config.tool_timeout_seconds));
 
+  // Nothing here waits for a pool: the inventory's first refresh and every
+  // import run in the background, so the API answers at once (issue 3, point 6).
   inventory::InventoryOptions inv_options;
   inv_options.period = std::chrono::seconds(config.refresh_interval_seconds);
   inventory::Inventory inventory(*zfs, inv_options);
-  if (auto first = inventory.RefreshAll(); !first) {
-    log->warn("first inventory refresh failed: {}", first.error().message());
-  }
 
-  api::ApiService service(*zfs, inventory, {token, "0.1.0"});
+  service::PolicyStore store(*fs, config.state_dir);
+  PK_TRY(store.Init());
+  service::EventLogOptions ev_options;
+  ev_options.max_events = static_cast<size_t>(config.event_log_max);
+  PK_ASSIGN_OR_RETURN(auto events, service::EventLog::Open(*fs, config.state_dir + "/events.jsonl", ev_options));
+  service::SupervisorOptions sup_options;
+  sup_options.health_period = std::chrono::seconds(config.health_interval_seconds);
+  sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
+  sup_options.pid = static_cast<int>(::getpid());
+  sup_options.on_pool_changed = [&inventory](const std::string& pool) { (void)inventory.RefreshPool(pool); };
+  service::Supervisor supervisor(make_zfs, store, *events, sup_options);
+
+  api::ApiService service(*zfs, inventory, &supervisor, events.get(), {token, "0.1.0"});
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
@@ -100,17 +119,20 @@ Status Serve(const Config& config) {
 
   PK_TRY(server->Start());
   inventory.StartPeriodic();
+  PK_TRY(supervisor.Start());
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
-              std::string(zfs::DialectName(zfs->dialect())).c_str());
+              std::string(zfs::DialectName(setup.dialect)).c_str());
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
+  supervisor.Stop();
   inventory.Stop();
+  events->Close();
   return OkStatus();
 }
 

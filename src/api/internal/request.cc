@@ -1,0 +1,80 @@
+#include "api/internal/request.h"
+
+#include <charconv>
+
+#include <fmt/format.h>
+
+#include "api/json_codec.h"
+
+namespace pk::api::internal {
+
+using nlohmann::json;
+
+HttpResponse JsonResponse(const json& body, int status) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+HttpResponse ErrorResponse(const Error& error) { return JsonResponse(ErrorToJson(error), HttpStatusFor(error.code())); }
+
+Result<json> ParseBody(const HttpRequest& request) {
+  if (request.body.empty()) return json::object();
+  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return InvalidArgument("request body is not valid JSON");
+  if (!body.is_object()) return InvalidArgument("request body must be a JSON object");
+  return body;
+}
+
+Result<std::string> StringField(const json& body, const char* field) {
+  auto it = body.find(field);
+  if (it == body.end()) return InvalidArgument(fmt::format("field '{}' is required", field));
+  if (!it->is_string()) return InvalidArgument(fmt::format("field '{}' must be a string", field));
+  return it->get<std::string>();
+}
+
+Result<bool> BoolField(const json& body, const char* field, bool fallback) {
+  auto it = body.find(field);
+  if (it == body.end()) return fallback;
+  if (!it->is_boolean()) return InvalidArgument(fmt::format("field '{}' must be true or false", field));
+  return it->get<bool>();
+}
+
+Result<std::vector<std::string>> StringListField(const json& body, const char* field) {
+  std::vector<std::string> out;
+  auto it = body.find(field);
+  if (it == body.end()) return out;
+  if (!it->is_array()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
+  for (const auto& v : *it) {
+    if (!v.is_string()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+std::string Query(const HttpRequest& r, const std::string& key, const std::string& fallback) {
+  auto it = r.query.find(key);
+  return it == r.query.end() ? fallback : it->second;
+}
+
+Result<bool> QueryBool(const HttpRequest& r, const std::string& key, bool fallback) {
+  std::string v = Query(r, key);
+  if (v.empty()) return fallback;
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  return InvalidArgument(fmt::format("query parameter '{}' must be true or false, not '{}'", key, v));
+}
+
+Result<int64_t> QueryInt(const HttpRequest& r, const std::string& key, int64_t fallback, int64_t min, int64_t max) {
+  std::string v = Query(r, key);
+  if (v.empty()) return fallback;
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc() || p != v.data() + v.size() || n < min || n > max) {
+    return InvalidArgument(fmt::format("query parameter '{}' must be a whole number from {} to {}, not '{}'", key, min, max, v));
+  }
+  return n;
+}
+
+}  // namespace pk::api::internal

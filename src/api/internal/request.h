@@ -1,0 +1,29 @@
+// Helpers shared by the API's route files: JSON responses, body fields and
+// query parameters, each failing with InvalidArgument naming the field.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/http.h"
+#include "base/error.h"
+
+namespace pk::api::internal {
+
+HttpResponse JsonResponse(const nlohmann::json& body, int status = 200);
+HttpResponse ErrorResponse(const Error& error);
+
+// The body as a JSON object ({} when empty).
+Result<nlohmann::json> ParseBody(const HttpRequest& request);
+Result<std::string> StringField(const nlohmann::json& body, const char* field);
+Result<bool> BoolField(const nlohmann::json& body, const char* field, bool fallback);
+Result<std::vector<std::string>> StringListField(const nlohmann::json& body, const char* field);
+
+std::string Query(const HttpRequest& r, const std::string& key, const std::string& fallback = "");
+Result<bool> QueryBool(const HttpRequest& r, const std::string& key, bool fallback);
+// A whole number in [min, max]; `fallback` when absent.
+Result<int64_t> QueryInt(const HttpRequest& r, const std::string& key, int64_t fallback, int64_t min, int64_t max);
+
+}  // namespace pk::api::internal

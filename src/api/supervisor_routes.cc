@@ -1,0 +1,138 @@
+// The API's pool-service routes: services, pool switches and the event log.
+#include <fmt/format.h>
+
+#include "api/internal/request.h"
+#include "api/service.h"
+
+namespace pk::api {
+namespace {
+
+using nlohmann::json;
+using namespace internal;
+
+std::string Rfc3339(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json ServiceToJson(const service::ServiceStatus& s) {
+  json j = {{"resource", s.resource},
+            {"pool", s.pool},
+            {"state", service::StateName(s.state)},
+            {"reason", s.reason},
+            {"since", Rfc3339(s.since)},
+            {"health", s.health},
+            {"policy", s.policy.ToJson()}};
+  if (s.start_at) j["start_at"] = Rfc3339(*s.start_at);
+  return j;
+}
+
+// Fields an `enable` body may set; anything else is refused so a typo is not ignored.
+constexpr std::string_view kPolicyFields[] = {
+    "search_dirs", "cachefile", "altroot", "read_only", "force", "import_timeout_seconds",
+    "mount_timeout_seconds", "export_timeout_seconds", "mount_parallelism", "after", "delay_seconds"};
+
+}  // namespace
+
+Result<service::Supervisor*> ApiService::RequireSupervisor() {
+  if (!supervisor_) return Unavailable("pool services are not running in this daemon");
+  return supervisor_;
+}
+
+Result<HttpResponse> ApiService::ListServices() {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  json out = json::array();
+  for (const auto& s : sup->List()) out.push_back(ServiceToJson(s));
+  return JsonResponse({{"services", out}});
+}
+
+Result<HttpResponse> ApiService::GetService(const std::string& pool) {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  PK_TRY(zfs::PoolName::Parse(pool));
+  PK_ASSIGN_OR_RETURN(auto s, sup->Get(pool));
+  return JsonResponse(ServiceToJson(s));
+}
+
+Result<HttpResponse> ApiService::ServiceAction(const std::string& pool_text, const std::string& action,
+                                               const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(pool_text));
+  std::string context = fmt::format("{} service of pool '{}'", action, pool.str());
+  Status done;
+  if (action == "enable") {
+    PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+    // Start from the current policy (or the defaults) and overlay the body.
+    auto current = sup->Get(pool.str());
+    service::PoolPolicy base;
+    base.pool = pool.str();
+    json merged = current ? current->policy.ToJson() : base.ToJson();
+    for (const auto& [key, value] : body.items()) {
+      if (std::find(std::begin(kPolicyFields), std::end(kPolicyFields), key) == std::end(kPolicyFields)) {
+        return InvalidArgument(fmt::format("{}: unknown policy field '{}'", context, key));
+      }
+      merged[key] = value;
+    }
+    auto policy = service::PoolPolicy::FromJson(merged);
+    if (!policy) return std::unexpected(policy.error().WithContext(context));
+    done = sup->Enable(*policy);
+  } else if (action == "disable") {
+    done = sup->Disable(pool);
+  } else if (action == "start") {
+    done = sup->StartService(pool);
+  } else if (action == "stop") {
+    done = sup->StopService(pool);
+  } else if (action == "restart") {
+    done = sup->RestartService(pool);
+  } else {
+    return NotFound(fmt::format("no service action '{}' (enable, disable, start, stop, restart)", action));
+  }
+  if (!done) return std::unexpected(done.error());
+  PK_ASSIGN_OR_RETURN(auto s, sup->Get(pool.str()));
+  return JsonResponse(ServiceToJson(s));
+}
+
+Result<HttpResponse> ApiService::PoolSwitch(const std::string& pool_text, const std::string& action,
+                                            const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(pool_text));
+  Status done;
+  if (action == "skip") {
+    done = sup->Skip(pool);
+  } else if (action == "unskip") {
+    done = sup->Unskip(pool);
+  } else if (action == "unlock") {
+    done = sup->Unlock(pool);
+  } else {
+    PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+    auto it = body.find("seconds");
+    if (it == body.end() || !it->is_number_integer()) {
+      return InvalidArgument(fmt::format("delay of pool '{}': field 'seconds' must be a whole number", pool.str()));
+    }
+    int64_t seconds = it->get<int64_t>();
+    if (seconds < 0 || seconds > 86400) {
+      return InvalidArgument(fmt::format("delay of pool '{}' must be 0 to 86400 seconds, not {}", pool.str(), seconds));
+    }
+    done = sup->SetDelay(pool, static_cast<int>(seconds));
+  }
+  if (!done) return std::unexpected(done.error());
+  PK_ASSIGN_OR_RETURN(auto s, sup->Get(pool.str()));
+  return JsonResponse(ServiceToJson(s));
+}
+
+Result<HttpResponse> ApiService::Events(const HttpRequest& r) {
+  if (!events_) return Unavailable("the event log is not open in this daemon");
+  PK_ASSIGN_OR_RETURN(int64_t after, QueryInt(r, "after", 0, 0, INT64_MAX));
+  PK_ASSIGN_OR_RETURN(int64_t wait, QueryInt(r, "wait", 0, 0, 60));
+  PK_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 1000, 1, 10000));
+  auto events = wait > 0 ? events_->WaitSince(after, std::chrono::seconds(wait), limit)
+                         : events_->Since(after, limit);
+  json out = json::array();
+  for (const auto& e : events) out.push_back(e.ToJson());
+  return JsonResponse({{"events", out}, {"last_seq", events_->LastSeq()}});
+}
+
+}  // namespace pk::api
