@@ -171,9 +171,9 @@ class E2eCliTest : public ::testing::Test {
       setup_error_ = started + "\n--- daemon log ---\n" + ReadWholeFile(log_path_);
       return;
     }
-    // StartPeriodic runs one full refresh as it starts, possibly after the
-    // readiness line: wait for it (generation 2) so the daemon is idle.
-    if (auto idle = WaitForGeneration(2); !idle.empty()) setup_error_ = idle;
+    // The daemon answers before its first inventory refresh (it never waits
+    // for ZFS at start): wait for that refresh (generation 1) so it is idle.
+    if (auto idle = WaitForGeneration(1); !idle.empty()) setup_error_ = idle;
   }
 
   static void TearDownTestSuite() {
