@@ -18,6 +18,7 @@ struct FakeZfs::State {
     int hung = 0;                          // imports now blocked
     std::optional<std::string> fail_import;
     std::optional<std::string> fail_export;
+    std::map<std::string, std::string> fail_mount;  // dataset -> message
     std::optional<zfs::ImportOptions> last_import;
     uint64_t guid = 0;
   };
@@ -159,10 +160,16 @@ void FakeZfs::FailExport(const std::string& pool, std::string message) {
   state_->pools[pool].fail_export = std::move(message);
 }
 
+void FakeZfs::FailMount(const std::string& dataset, std::string message) {
+  std::lock_guard lock(state_->mu);
+  state_->pools[dataset.substr(0, dataset.find('/'))].fail_mount[dataset] = std::move(message);
+}
+
 void FakeZfs::ClearFailures(const std::string& pool) {
   std::lock_guard lock(state_->mu);
   state_->pools[pool].fail_import.reset();
   state_->pools[pool].fail_export.reset();
+  state_->pools[pool].fail_mount.clear();
 }
 
 void FakeZfs::SetHealth(const std::string& pool, const std::string& health) {
@@ -336,12 +343,11 @@ Status FakeZfs::ImportPool(const zfs::ImportOptions& o) {
         context, "zpool", fmt::format("cannot import '{}': a pool with that name already exists", name)));
   }
   p.imported = true;
-  const std::string altroot = o.altroot.value_or("");
   for (auto& fs : p.filesystems) {
-    fs.mounted = o.mount == zfs::Mount::kYes && Mountable(fs);
+    // A filesystem that fails to mount leaves the pool imported, as zpool does.
+    fs.mounted = o.mount == zfs::Mount::kYes && Mountable(fs) && !p.fail_mount.contains(fs.name);
     if (fs.mounted) state_->Record("mount " + fs.name + " (import)");
   }
-  (void)altroot;
   return OkStatus();
 }
 
@@ -486,6 +492,10 @@ Status FakeZfs::MountDataset(const zfs::DatasetName& dataset) {
   FakeFilesystem* fs = state_->Filesystem(dataset.str());
   if (!fs) {
     return std::unexpected(ToolError(context, "zfs", fmt::format("cannot open '{}': dataset does not exist", dataset.str())));
+  }
+  auto& failures = state_->pools[dataset.pool().str()].fail_mount;
+  if (auto it = failures.find(dataset.str()); it != failures.end()) {
+    return std::unexpected(ToolError(context, "zfs", it->second));
   }
   if (fs->mounted) {
     return std::unexpected(ToolError(context, "zfs", fmt::format("cannot mount '{}': filesystem already mounted", dataset.str())));

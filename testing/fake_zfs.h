@@ -77,6 +77,9 @@ class FakeZfs : public zfs::Zfs {
   void FailImport(const std::string& pool, std::string message);
   // Exports of `pool` fail likewise until ClearFailures(pool); the pool stays imported.
   void FailExport(const std::string& pool, std::string message);
+  // Mounts of `dataset` (by MountDataset or an import with Mount::kYes) fail
+  // with "mount 'ds': zfs exited 1: <message>" until ClearFailures of its pool.
+  void FailMount(const std::string& dataset, std::string message);
   void ClearFailures(const std::string& pool);
   // The health ListPools / GetPoolStatus report for `pool` ("ONLINE" by default).
   void SetHealth(const std::string& pool, const std::string& health);
@@ -87,7 +90,8 @@ class FakeZfs : public zfs::Zfs {
 
   // Every call in order: "list", "status tank", "importable", "import tank",
   // "export tank", "list-datasets tank", "get tank/a", "mount tank/a",
-  // "unmount tank/a", "create-pool tank", "destroy-pool tank",
+  // "unmount tank/a", "mount tank/a (import)" (mounted by an import with
+  // Mount::kYes, in the pool's filesystem order), "create-pool tank", "destroy-pool tank",
   // "create-dataset tank/a", "destroy-dataset tank/a".
   std::vector<std::string> calls() const;
   // How many calls equal `call` exactly.

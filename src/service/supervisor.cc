@@ -217,6 +217,15 @@ void Supervisor::Stop() {
   }
   cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  // Calls queued before Start() (or when Start() failed) never met a loop:
+  // answer them here, or their callers would wait for ever. The loop is gone,
+  // so this thread owns the state now. Posts are refused from here on.
+  std::deque<std::function<void()>> leftover;
+  {
+    std::lock_guard lock(mu_);
+    leftover.swap(tasks_);
+  }
+  for (auto& task : leftover) task();
   std::vector<Worker> workers;
   {
     std::lock_guard lock(mu_);
@@ -244,7 +253,10 @@ void Supervisor::SetState(Service& s, State state, std::string reason) {
   s.status.state = state;
   s.status.reason = std::move(reason);
   s.status.since = options_.now();
-  if (state != State::kWaiting) s.status.start_at.reset();
+  if (state != State::kWaiting) {
+    s.status.start_at.reset();
+    s.start_deadline.reset();
+  }
   GetLogger("service")->info("resource={} state={} previous={} reason={}", s.status.resource, StateName(state),
                              StateName(previous), s.status.reason);
   auto appended = events_.Append({0, {}, s.status.resource, std::string(StateName(state)),
@@ -283,13 +295,24 @@ void Supervisor::Advance() {
     }
     return;
   }
-  for (auto& [name, s] : services_) {
-    if (s.busy) continue;
-    if (s.want_up) {
-      AdvanceUp(s, *graph);
-    } else {
-      AdvanceDown(s, *graph);
+  // Dependencies before dependents going up, the reverse going down, so that
+  // one pass sees each dependency's new state (and its reason is current).
+  std::vector<Service*> order;
+  auto levels = graph->Levels();  // cannot fail: BuildGraph checked for cycles
+  if (levels) {
+    for (const auto& level : *levels) {
+      for (const auto& id : level) {
+        if (id.starts_with("pool:")) {
+          if (Service* s = Find(id.substr(5))) order.push_back(s);
+        }
+      }
     }
+  }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    if (!(*it)->busy && !(*it)->want_up) AdvanceDown(**it, *graph);
+  }
+  for (Service* s : order) {
+    if (!s->busy && s->want_up) AdvanceUp(*s, *graph);
   }
 }
 
@@ -319,15 +342,16 @@ void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
     return;
   }
   // Start delay: counted from the moment the start was asked for.
+  // Measured on the steady clock (start_deadline); start_at only shows it.
   if (p.delay_seconds > 0) {
-    auto now = options_.now();
-    if (!s.status.start_at) {
+    if (!s.start_deadline) {
       SetState(s, State::kWaiting, fmt::format("start delay of {} s", p.delay_seconds));
-      s.status.start_at = now + std::chrono::seconds(p.delay_seconds);
-      PostAt(Clock::now() + std::chrono::seconds(p.delay_seconds), [this] { Advance(); });
+      s.status.start_at = options_.now() + std::chrono::seconds(p.delay_seconds);
+      s.start_deadline = Clock::now() + std::chrono::seconds(p.delay_seconds);
+      PostAt(*s.start_deadline, [this] { Advance(); });
       return;
     }
-    if (now < *s.status.start_at) return;
+    if (Clock::now() < *s.start_deadline) return;
   }
   for (const auto& dep : graph.DirectDependencies(s.status.resource)) {
     if (!dep.starts_with("pool:")) {
@@ -455,7 +479,19 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
   std::set<std::string> pending;
   for (auto* d : todo) pending.insert(d->name);
   std::vector<std::string> failures;
+  // Filesystems that did not mount. Their descendants are not mounted either:
+  // mounted onto the parent's bare directory they would hide under it, and the
+  // parent could no longer mount there (directory not empty).
+  std::set<std::string> failed;
   const size_t to_mount = todo.size();
+  // The nearest ancestor of `d` that did not mount, or "".
+  auto failed_ancestor = [&](const zfs::Dataset* d) -> std::string {
+    for (size_t slash = d->name.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = d->name.rfind('/', slash - 1)) {
+      if (failed.contains(d->name.substr(0, slash))) return d->name.substr(0, slash);
+    }
+    return "";
+  };
   // Ready when no ancestor is still waiting to be mounted.
   auto ready = [&](const zfs::Dataset* d) {
     for (size_t slash = d->name.rfind('/'); slash != std::string::npos && slash > 0;
@@ -481,10 +517,20 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
         cv.wait(lock);
       }
       if (!job) return;
+      if (std::string parent = failed_ancestor(job); !parent.empty()) {
+        failures.push_back(fmt::format("'{}' not mounted: its parent '{}' did not mount", job->name, parent));
+        failed.insert(job->name);
+        pending.erase(job->name);
+        cv.notify_all();
+        continue;
+      }
       lock.unlock();
       auto r = zfs.MountDataset(*zfs::DatasetName::Parse(job->name));
       lock.lock();
-      if (!r) failures.push_back(r.error().message());
+      if (!r) {
+        failures.push_back(r.error().message());
+        failed.insert(job->name);
+      }
       pending.erase(job->name);
       cv.notify_all();
     }
@@ -613,6 +659,11 @@ Status Supervisor::Enable(PoolPolicy policy) {
       SetState(*s, State::kWaiting, "enabled");
     }
     s->status.policy = policy;
+    if (policy.skip && !IsUp(s->status.state) && !s->busy && s->status.state != State::kLocked) {
+      // As Skip(): a pool that is not imported shows the switch.
+      s->want_up = false;
+      SetState(*s, State::kSkipped, "skip switch set ('poolkeeper pool unskip' clears it)");
+    }
     if (s->status.state == State::kLocked || policy.skip) {
       Advance();
       return OkStatus();
@@ -647,6 +698,7 @@ Status Supervisor::StartService(const zfs::PoolName& pool) {
     }
     PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
     s->status.start_at.reset();
+    s->start_deadline.reset();
     RequestUp(*s, graph);
     Advance();
     return OkStatus();

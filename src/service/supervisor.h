@@ -108,6 +108,10 @@ class Supervisor {
     bool want_up = false;     // start requested and not cancelled
     bool busy = false;        // an operation runs on a worker thread
     bool restart = false;     // start again once stopped
+    // When the start delay ends, on the steady clock: status.start_at is the
+    // same moment on the injected wall clock, for display only, so a frozen or
+    // stepped wall clock cannot keep a pool waiting.
+    std::optional<std::chrono::steady_clock::time_point> start_deadline;
   };
   struct Worker {
     std::thread thread;
