@@ -113,8 +113,8 @@ Result<Route> SplitPath(const std::string& path) {
 }  // namespace
 
 ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
-                       service::EventLog* events, ApiServiceOptions options)
-    : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), options_(std::move(options)) {}
+                       service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options)
+    : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), fs_(fs), options_(std::move(options)) {}
 
 HttpResponse ApiService::Handle(const HttpRequest& request) {
   auto log = GetLogger("api");
@@ -169,6 +169,7 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
   }
   if (c == "events" && name.empty() && m == "GET") return Events(r);
   if (c == "import-scan" && m == "POST") return ScanImports(r);
+  if (c == "pool-plans" && name.empty() && m == "POST") return PlanPool(r);
   if (c == "imports" && m == "POST") return ImportPool(r);
   if (c == "datasets") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kFilesystem);
@@ -235,9 +236,18 @@ Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name_text));
   std::string context = fmt::format("create pool '{}'", pool.str());
-  PK_ASSIGN_OR_RETURN(auto words, StringListField(body, "vdevs"));
-  auto spec = zfs::VdevSpec::Parse(words);
-  if (!spec) return std::unexpected(spec.error().WithContext(context));
+  zfs::VdevSpec spec;
+  if (body.contains("profile")) {
+    // Exactly the planned layout (storage profiles).
+    auto plan = PlanFromBody(body);
+    if (!plan) return std::unexpected(plan.error().WithContext(context));
+    spec = plan->ToVdevSpec();
+  } else {
+    PK_ASSIGN_OR_RETURN(auto words, StringListField(body, "vdevs"));
+    auto parsed = zfs::VdevSpec::Parse(words);
+    if (!parsed) return std::unexpected(parsed.error().WithContext(context));
+    spec = std::move(*parsed);
+  }
   zfs::CreatePoolOptions options;
   auto props = PropertiesField(body, "properties");
   if (!props) return std::unexpected(props.error().WithContext(context));
@@ -256,7 +266,7 @@ Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
   }
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
   options.force = force ? zfs::Force::kYes : zfs::Force::kNo;
-  PK_TRY(zfs_.CreatePool(pool, *spec, options));
+  PK_TRY(zfs_.CreatePool(pool, spec, options));
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("pool", pool.str());
 }

@@ -26,6 +26,8 @@
 //   POST   /v1/services/{pool}?action=enable (body: policy fields)|disable|start|stop|restart
 //   POST   /v1/pools/{pool}?action=skip|unskip|unlock|delay (delay body {"seconds":N})
 //   GET    /v1/events?after=SEQ&wait=SECONDS&limit=N   (long poll when wait > 0)
+//   POST   /v1/pool-plans                 (body {"disks":[...], "profile", "nspf", ...}) -> every profile side by side
+//   POST   /v1/pools with "profile" + "disks" instead of "vdevs": creates exactly the planned layout
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -36,8 +38,10 @@
 
 #include "api/http.h"
 #include "inventory/inventory.h"
+#include "layout/planner.h"
 #include "service/event_log.h"
 #include "service/supervisor.h"
+#include "sys/files.h"
 #include "zfs/zfs.h"
 
 namespace pk::api {
@@ -49,9 +53,9 @@ struct ApiServiceOptions {
 
 class ApiService {
  public:
-  // `supervisor` and `events` may be null (then their routes answer unavailable).
+  // `supervisor`, `events` and `fs` may be null (then their routes answer unavailable).
   ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
-             service::EventLog* events, ApiServiceOptions options);
+             service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options);
 
   HttpResponse Handle(const HttpRequest& request);
 
@@ -88,6 +92,12 @@ class ApiService {
   Result<HttpResponse> Events(const HttpRequest& request);
   Result<service::Supervisor*> RequireSupervisor();
 
+  // Storage profiles (layout_routes.cc).
+  Result<HttpResponse> PlanPool(const HttpRequest& request);
+  // The plan for a body's "profile", "disks", "enclosures", "nspf", "spares", ...
+  Result<layout::Plan> PlanFromBody(const nlohmann::json& body);
+  Result<std::vector<layout::Disk>> ProbeDisks(const nlohmann::json& body);
+
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
@@ -95,6 +105,7 @@ class ApiService {
   inventory::Inventory& inventory_;
   service::Supervisor* supervisor_;
   service::EventLog* events_;
+  sys::FileSystem* fs_;
   ApiServiceOptions options_;
 
   std::mutex render_mutex_;

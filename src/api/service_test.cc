@@ -71,7 +71,7 @@ class ApiServiceTest : public ::testing::Test {
   FakeProcessRunner runner_;
   std::unique_ptr<zfs::Zfs> zfs_ = zfs::MakeCliZfsForDialect(runner_, zfs::Dialect::kZfsFuse, {"/sbin/zpool", "/sbin/zfs"});
   inventory::Inventory inventory_{*zfs_, {}};
-  ApiService service_{*zfs_, inventory_, nullptr, nullptr, {"secret-token-0123456789", "test"}};
+  ApiService service_{*zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}};
   size_t baseline_ = 0;
 };
 

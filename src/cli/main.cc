@@ -47,6 +47,10 @@ struct Args {
   std::vector<std::string> words, props, dirs, after;
   bool force = false, parents = false, recursive = false, recursive_all = false, readonly = false, follow = false;
   std::optional<int> import_timeout, mount_timeout, export_timeout, mount_parallelism, delay;
+  std::string profile;
+  bool nspf = false;
+  std::optional<int> spares, log_devices, cache_devices, width;
+  std::vector<std::string> enclosures;
   uint64_t after_seq = 0;
 };
 
@@ -177,10 +181,111 @@ std::string PropertyTable(const json& d) {
 
 void AddSwitchCommands(CLI::App& pool, Cli& cli, Args& a, int& rc);
 
+// Options shared by `pool plan` and `pool create --profile`.
+void AddProfileOptions(CLI::App& cmd, Args& a) {
+  cmd.add_option("--profile", a.profile, "stripe, mirror2, mirror3, raidz1, raidz2, raidz3");
+  cmd.add_flag("--nspf", a.nspf, "no single point of failure: survive the loss of any one enclosure");
+  cmd.add_option("--spares", a.spares, "hot spares");
+  cmd.add_option("--log", a.log_devices, "log devices (1, or an even number for mirrors)");
+  cmd.add_option("--cache", a.cache_devices, "cache devices");
+  cmd.add_option("--width", a.width, "disks per raidz vdev (default: chosen)");
+  cmd.add_option("-e,--enclosure", a.enclosures, "DISK=ENCLOSURE (repeatable)")->allow_extra_args(false);
+}
+
+Result<json> PlanBody(const Args& a) {
+  json body = {{"disks", a.words}, {"nspf", a.nspf}};
+  if (!a.profile.empty()) body["profile"] = a.profile;
+  if (a.spares) body["spares"] = *a.spares;
+  if (a.log_devices) body["log_devices"] = *a.log_devices;
+  if (a.cache_devices) body["cache_devices"] = *a.cache_devices;
+  if (a.width) body["width"] = *a.width;
+  json enc = json::object();
+  for (const auto& e : a.enclosures) {
+    auto eq = e.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {
+      return InvalidArgument(fmt::format("enclosure '{}' is not DISK=ENCLOSURE", e));
+    }
+    enc[e.substr(0, eq)] = e.substr(eq + 1);
+  }
+  if (!enc.empty()) body["enclosures"] = enc;
+  return body;
+}
+
+std::string Rated(const json& r) { return std::string(r.value("score", 0), '*'); }
+
+std::string LayoutText(const json& plan) {
+  std::string out;
+  for (const auto& v : plan["vdevs"]) {
+    out += "  " + v.value("type", "");
+    for (const auto& m : v["members"]) {
+      out += " " + m.value("path", "");
+      if (m.contains("enclosure")) out += "(" + m.value("enclosure", "") + ")";
+    }
+    out += "\n";
+  }
+  for (const char* section : {"spares", "cache", "unused"}) {
+    if (plan[section].empty()) continue;
+    out += fmt::format("  {}:", section);
+    for (const auto& m : plan[section]) out += " " + m.value("path", "");
+    out += "\n";
+  }
+  for (const auto& l : plan["logs"]) {
+    out += "  log:";
+    for (const auto& m : l) out += " " + m.value("path", "");
+    out += "\n";
+  }
+  const auto& c = plan["capacity"];
+  out += fmt::format("  raw {}: usable {}, parity {}, padding {}, spares {}, reserved {} (slop {}, labels {}, metaslab rounding {})\n",
+                     HumanSize(c.value("raw", 0ULL)), HumanSize(c.value("usable", 0ULL)), HumanSize(c.value("parity", 0ULL)),
+                     HumanSize(c.value("padding", 0ULL)), HumanSize(c.value("spares", 0ULL)), HumanSize(c.value("reserved", 0ULL)),
+                     HumanSize(c.value("slop", 0ULL)), HumanSize(c.value("labels", 0ULL)), HumanSize(c.value("metaslab_rounding", 0ULL)));
+  for (const char* r : {"performance", "capacity", "availability"}) {
+    out += fmt::format("  {}: {} {}\n", r, Rated(plan["ratings"][r]), plan["ratings"][r].value("reason", ""));
+  }
+  for (const auto& n : plan["notes"]) out += "  note: " + n.get<std::string>() + "\n";
+  return out;
+}
+
+std::string PlanTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : j["profiles"]) {
+    if (!p.value("possible", false)) {
+      rows.push_back({p.value("profile", ""), "-", "-", "-", "-", "-", "-", "not possible: " + p.value("reason", "")});
+      continue;
+    }
+    const auto& plan = p["plan"];
+    const auto& c = plan["capacity"];
+    std::string layout = fmt::format("{} x {}", plan["vdevs"].size(), plan["vdevs"].empty() ? "" : plan["vdevs"][0].value("type", ""));
+    if (plan.value("width", 0) > 1) layout += fmt::format(" of {}", plan.value("width", 0));
+    rows.push_back({p.value("profile", ""), HumanSize(c.value("usable", 0ULL)),
+                    HumanSize(c.value("parity", 0ULL) + c.value("padding", 0ULL)), HumanSize(c.value("reserved", 0ULL)),
+                    Rated(plan["ratings"]["performance"]), Rated(plan["ratings"]["capacity"]),
+                    Rated(plan["ratings"]["availability"]), layout});
+  }
+  std::string out = RenderTable({"PROFILE", "USABLE", "PARITY", "RESERVED", "PERF", "CAPACITY", "AVAIL", "LAYOUT"}, rows, {1, 2, 3});
+  if (j.contains("chosen")) out += fmt::format("\n{}:\n{}", j["chosen"].value("profile", ""), LayoutText(j["chosen"]));
+  return out;
+}
+
+void AddPlanCommand(CLI::App& pool, Cli& cli, Args& a, int& rc) {
+  auto* plan = pool.add_subcommand("plan", "every storage profile these disks allow, side by side, with honest capacity");
+  plan->add_option("disks", a.words, "disk devices or files")->required();
+  AddProfileOptions(*plan, a);
+  plan->callback([&] {
+    rc = cli.Run(
+        [&]() -> Result<std::string> {
+          PK_ASSIGN_OR_RETURN(auto body, PlanBody(a));
+          return cli.Call("POST", "/v1/pool-plans", body);
+        },
+        PlanTable);
+  });
+}
+
 void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
   auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, export, destroy, skip, unskip, delay, unlock")
                    ->require_subcommand(1);
   AddSwitchCommands(*pool, cli, a, rc);
+  AddPlanCommand(*pool, cli, a, rc);
 
   pool->add_subcommand("list", "list imported pools")->callback([&] {
     rc = cli.Run([&] { return cli.Call("GET", "/v1/pools"); }, PoolTable);
@@ -192,9 +297,11 @@ void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
     rc = cli.Run([&] { return cli.Call("GET", "/v1/pools/" + Seg(a.name)); }, RenderPoolStatus);
   });
 
-  auto* create = pool->add_subcommand("create", "create a pool: NAME VDEV... (mirror, raidz1/2/3, spare, log, cache)");
+  auto* create = pool->add_subcommand(
+      "create", "create a pool: NAME VDEV... (mirror, raidz1/2/3, spare, log, cache), or NAME --profile P DISK...");
   create->add_option("pool", a.name, "pool name")->required();
-  create->add_option("vdevs", a.words, "vdev specification, as for zpool create")->required();
+  create->add_option("vdevs", a.words, "vdev specification as for zpool create; with --profile, the disks")->required();
+  AddProfileOptions(*create, a);
   create->add_option("-m,--mountpoint", a.mountpoint, "mountpoint of the root dataset");
   create->add_option("-R,--altroot", a.altroot, "alternate root");
   create->add_option("-O,--property", a.props, "root dataset property PROPERTY=VALUE")->allow_extra_args(false);
@@ -203,7 +310,13 @@ void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
     rc = cli.Run(
         [&]() -> Result<std::string> {
           PK_ASSIGN_OR_RETURN(auto props, PropertyObject(a.props));
-          json body = {{"name", a.name}, {"vdevs", a.words}, {"properties", props}, {"force", a.force}};
+          json body = {{"name", a.name}, {"properties", props}, {"force", a.force}};
+          if (a.profile.empty()) {
+            body["vdevs"] = a.words;
+          } else {
+            PK_ASSIGN_OR_RETURN(auto plan, PlanBody(a));
+            body.update(plan);
+          }
           if (!a.mountpoint.empty()) body["mountpoint"] = a.mountpoint;
           if (!a.altroot.empty()) body["altroot"] = a.altroot;
           return cli.Call("POST", "/v1/pools", body);

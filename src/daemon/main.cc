@@ -99,7 +99,7 @@ Status Serve(const Config& config) {
   sup_options.on_pool_changed = [&inventory](const std::string& pool) { (void)inventory.RefreshPool(pool); };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
 
-  api::ApiService service(*zfs, inventory, &supervisor, events.get(), {token, "0.1.0"});
+  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"});
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));

@@ -647,7 +647,9 @@ Result<Plan> PlanLayout(const PlanRequest& request) {
   return plan;
 }
 
-std::vector<PlanOrReason> PlanAll(const std::vector<Disk>& disks, const PlanOptions& options) {
+Result<std::vector<PlanOrReason>> PlanAll(const std::vector<Disk>& disks, const PlanOptions& options) {
+  PK_TRY(ValidateOptions(options));
+  PK_TRY(ValidateDisks(disks, Nspf::kNo));  // NSPF shortfalls are per-profile reasons
   std::vector<PlanOrReason> out;
   for (Profile profile : AllProfiles()) {
     PlanOrReason entry;

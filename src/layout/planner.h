@@ -163,8 +163,10 @@ struct PlanOrReason {
   std::optional<Plan> plan;  // set when the profile can be met
   std::string reason;        // why not, otherwise
 };
-// Every profile over the same disks and options, side by side, in AllProfiles() order.
-std::vector<PlanOrReason> PlanAll(const std::vector<Disk>& disks, const PlanOptions& options);
+// Every profile over the same disks and options, side by side, in AllProfiles()
+// order. Bad input (a disk listed twice, a bad size, bad options) is an error
+// for the whole request, not a reason per profile.
+Result<std::vector<PlanOrReason>> PlanAll(const std::vector<Disk>& disks, const PlanOptions& options);
 
 // "1.82 TiB", "512 MiB": binary units, two decimals above KiB.
 std::string FormatBytes(uint64_t bytes);

@@ -475,8 +475,9 @@ TEST(PlanLayoutTest, WidthChoice) {
 
 TEST(PlanAllTest, ListsEveryProfile) {
   auto all = PlanAll(DiskSet(4, 2, false), PlanOptions{});
-  ASSERT_EQ(all.size(), 6u);
-  for (const auto& entry : all) {
+  ASSERT_TRUE(all) << all.error().message();
+  ASSERT_EQ(all->size(), 6u);
+  for (const auto& entry : *all) {
     if (entry.profile == Profile::kRaidz3) {
       EXPECT_FALSE(entry.plan);
       EXPECT_THAT(entry.reason, HasSubstr("raidz3 needs at least 5 disks"));
@@ -487,9 +488,15 @@ TEST(PlanAllTest, ListsEveryProfile) {
   PlanOptions nspf;
   nspf.nspf = Nspf::kYes;
   auto with_nspf = PlanAll(DiskSet(4, 2, false), nspf);
-  EXPECT_FALSE(with_nspf[0].plan);
-  EXPECT_THAT(with_nspf[0].reason, HasSubstr("no redundancy"));
-  EXPECT_TRUE(with_nspf[1].plan);  // mirror2 across the two enclosures
+  ASSERT_TRUE(with_nspf);
+  EXPECT_FALSE((*with_nspf)[0].plan);
+  EXPECT_THAT((*with_nspf)[0].reason, HasSubstr("no redundancy"));
+  EXPECT_TRUE((*with_nspf)[1].plan);  // mirror2 across the two enclosures
+  auto twice = DiskSet(4, 2, false);
+  twice.push_back(twice.front());
+  auto refused = PlanAll(twice, PlanOptions{});
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().message(), HasSubstr("is listed twice"));
 }
 
 // --- bad input -----------------------------------------------------------------

@@ -44,6 +44,8 @@ class FlakyFileSystem final : public sys::FileSystem {
     return real_->AppendDurably(path, data);
   }
 
+  Result<DeviceInfo> StatDevice(const std::string& path) override { return real_->StatDevice(path); }
+
   bool fail_writes = false;
 
  private:

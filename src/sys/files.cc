@@ -1,7 +1,10 @@
 #include "sys/files.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -177,6 +180,35 @@ class RealFileSystem final : public FileSystem {
       if (errno != ENOTDIR) err = errno;
     }
     return PathError("remove", path, err);
+  }
+
+  Result<DeviceInfo> StatDevice(const std::string& path) override {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return PathError("stat", path, errno);
+    DeviceInfo info;
+    if (S_ISREG(st.st_mode)) {
+      info.size_bytes = static_cast<uint64_t>(st.st_size);
+      return info;
+    }
+    if (!S_ISBLK(st.st_mode)) {
+      return InvalidArgument(fmt::format("disk '{}' is neither a block device nor a regular file", path));
+    }
+    info.block_device = true;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return PathError("open", path, errno);
+    uint64_t size = 0;
+    if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0) return PathError("read the size of", path, errno);
+    info.size_bytes = size;
+    std::string sys = fmt::format("/sys/dev/block/{}:{}/queue/rotational", major(st.st_rdev), minor(st.st_rdev));
+    // A partition has no queue/ of its own: its disk's is one level up.
+    for (const auto& candidate : {sys, fmt::format("/sys/dev/block/{}:{}/../queue/rotational", major(st.st_rdev),
+                                                   minor(st.st_rdev))}) {
+      if (auto text = ReadFile(candidate)) {
+        info.rotational = !text->empty() && (*text)[0] == '1';
+        break;
+      }
+    }
+    return info;
   }
 
   Status AppendDurably(const std::string& path, std::string_view data) override {

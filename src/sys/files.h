@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +52,17 @@ class FileSystem {
   // directory entry durable. On failure a prefix of `data` may have been
   // written; callers that need whole records must repair (e.g. rewrite).
   virtual Status AppendDurably(const std::string& path, std::string_view data) = 0;
+
+  // Size and kind of a disk: a block device (size from BLKGETSIZE64, rotation
+  // from /sys/dev/block/MAJ:MIN/queue/rotational) or a regular file used as a
+  // disk (size from stat; reported as not rotational). Anything else is
+  // InvalidArgument naming the path.
+  struct DeviceInfo {
+    uint64_t size_bytes = 0;
+    bool block_device = false;
+    bool rotational = false;
+  };
+  virtual Result<DeviceInfo> StatDevice(const std::string& path) = 0;
 };
 
 // The implementation backed by the real filesystem (only daemon/ and cli/

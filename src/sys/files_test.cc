@@ -177,5 +177,25 @@ TEST_F(FilesTest, RelativePathInCurrentDirectory) {
   EXPECT_EQ(contents.value(), "r");
 }
 
+TEST_F(FilesTest, StatDeviceOfAFileDisk) {
+  const std::string path = Path("disk.img");
+  ASSERT_TRUE(fs_->WriteFileAtomic(path, "", 0600));
+  std::filesystem::resize_file(path, 256ULL << 20);  // sparse, like the lab's disks
+  auto info = fs_->StatDevice(path);
+  ASSERT_TRUE(info.has_value()) << info.error().ToString();
+  EXPECT_EQ(info->size_bytes, 256ULL << 20);
+  EXPECT_FALSE(info->block_device);
+}
+
+TEST_F(FilesTest, StatDeviceRefusesWhatIsNotADisk) {
+  auto chr = fs_->StatDevice("/dev/null");
+  ASSERT_FALSE(chr.has_value());
+  EXPECT_EQ(chr.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(chr.error().message(), HasSubstr("'/dev/null' is neither a block device nor a regular file"));
+  auto missing = fs_->StatDevice(Path("absent"));
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace pk::sys
