@@ -16,15 +16,9 @@
 // SIGKILL after a bounded wait) and removes the disk files. The daemon's
 // directory is kept when a test failed, for its log.
 //
-// CLI commands run through sys::ProcessRunner (argv vectors, explicit
-// environment; never a shell). The daemon is long-running, so it is spawned
-// here directly with posix_spawn, stdout on a pipe for its readiness line.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
+// The daemon, the CLI runs and the disk files go through tests/e2e/harness.h
+// (CLI commands run through sys::ProcessRunner: argv vectors, explicit
+// environment; never a shell).
 #include <unistd.h>
 
 #include <chrono>
@@ -47,6 +41,7 @@
 #include "api/http.h"
 #include "base/error.h"
 #include "sys/process_runner.h"
+#include "tests/e2e/harness.h"
 
 namespace pk::e2e {
 namespace {
@@ -55,38 +50,7 @@ using nlohmann::json;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotFound = 3;
-constexpr int kExitUnavailable = 4;
-
-constexpr off_t kDiskBytes = 128ll << 20;  // zfs-fuse needs vdevs of at least 64 MiB
 constexpr auto kStartTimeout = std::chrono::seconds(60);
-constexpr auto kStopTimeout = std::chrono::seconds(20);
-
-const std::vector<std::string> kToolEnv = {"LC_ALL=C", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-
-struct CliResult {
-  int code = -1;  // exit code; -1 when killed or not started
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const CliResult& r) {
-  return os << "exit " << r.code << "\n--- stdout ---\n" << r.out << "--- stderr ---\n" << r.err;
-}
-
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::string(v) : fallback;
-}
-
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // How the CLI prints a name in an error message (zfs/names.cc Quote()).
 std::string Printable(const std::string& name) {
@@ -149,13 +113,10 @@ class E2eCliTest : public ::testing::Test {
     }
     for (const char* leaf : {"d0.img", "d1.img"}) {
       std::string path = disk_dir_ + "/" + leaf;
-      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (fd < 0 || ::ftruncate(fd, kDiskBytes) != 0) {
-        setup_error_ = "create sparse disk " + path + ": " + std::strerror(errno);
-        if (fd >= 0) ::close(fd);
+      if (auto created = CreateSparseFile(path); !created.empty()) {
+        setup_error_ = created;
         return;
       }
-      ::close(fd);
       disks_.push_back(path);
     }
 
@@ -167,6 +128,7 @@ class E2eCliTest : public ::testing::Test {
     work_ = tmpl;
     socket_ = work_ + "/run/pk.sock";
     log_path_ = work_ + "/poolkeeperd.log";
+    cli_ = CliClient(runner_.get(), cli_bin_, socket_);
     if (auto started = StartDaemon(); !started.empty()) {
       setup_error_ = started + "\n--- daemon log ---\n" + ReadWholeFile(log_path_);
       return;
@@ -184,7 +146,7 @@ class E2eCliTest : public ::testing::Test {
         (void)runner_->Run(Tool("zpool", {"import", "-d", disk_dir_, "-N", pool_}));
       }
       if (PoolImported(pool_)) {
-        CliResult r = daemon_pid_ > 0 ? Cli({"pool", "destroy", "-f", pool_}) : CliResult{};
+        CliResult r = daemon_.running() ? Cli({"pool", "destroy", "-f", pool_}) : CliResult{};
         if (r.code != 0 && PoolImported(pool_)) (void)runner_->Run(Tool("zpool", {"destroy", "-f", pool_}));
       }
       if (PoolImported(pool_)) {
@@ -221,41 +183,18 @@ class E2eCliTest : public ::testing::Test {
   // ---- processes ----
 
   static sys::Command Tool(const std::string& name, std::vector<std::string> args) {
-    std::string path = fs::exists("/sbin/" + name) ? "/sbin/" + name : "/usr/sbin/" + name;
-    return sys::Command{path, std::move(args), kToolEnv, std::nullopt, std::chrono::seconds(60)};
+    return ZfsTool(name, std::move(args));
   }
 
-  static bool PoolImported(const std::string& pool) {
-    auto r = runner_->Run(Tool("zpool", {"list", "-H", "-o", "name", pool}));
-    return r && r->status.Success();
-  }
+  static bool PoolImported(const std::string& pool) { return e2e::PoolImported(*runner_, pool); }
 
   // Runs the CLI with POOLKEEPER_SOCKET pointing at the test's daemon.
   static CliResult Cli(std::vector<std::string> args, std::optional<std::string> socket = std::nullopt) {
-    std::vector<std::string> env = kToolEnv;
-    env.push_back("POOLKEEPER_SOCKET=" + socket.value_or(socket_));
-    sys::Command cmd{cli_bin_, std::move(args), env, std::nullopt, std::chrono::seconds(120)};
-    CliResult out;
-    auto r = runner_->Run(cmd);
-    if (!r) {
-      out.err = "could not run the CLI: " + r.error().message();
-      return out;
-    }
-    if (r->status.kind == sys::ExitStatus::Kind::kExited) out.code = r->status.code;
-    out.out = r->out;
-    out.err = r->err;
-    return out;
+    return cli_.Run(std::move(args), std::move(socket));
   }
 
   // Runs the CLI with --json and parses stdout; fails the test if it can't.
-  static json CliJson(std::vector<std::string> args) {
-    args.insert(args.begin(), "--json");
-    CliResult r = Cli(args);
-    EXPECT_EQ(r.code, kExitOk) << r;
-    json j = json::parse(r.out, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r;
-    return j.is_discarded() ? json::object() : j;
-  }
+  static json CliJson(std::vector<std::string> args) { return cli_.Json(std::move(args)); }
 
   static Result<api::HttpResponse> Http(std::string_view method, const std::string& target,
                                         std::string_view body = {}) {
@@ -277,65 +216,13 @@ class E2eCliTest : public ::testing::Test {
 
   // Empty on success, else what went wrong.
   static std::string StartDaemon() {
-    int pipefd[2];
-    if (::pipe2(pipefd, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
-    posix_spawn_file_actions_addopen(&actions, 2, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-
-    std::vector<std::string> args = {daemon_bin_,   "--state-dir", work_ + "/state", "--socket", socket_,
-                                     "--log-level", "debug",       "--refresh-interval", "3600"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env = kToolEnv;
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, daemon_bin_.c_str(), &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    ::close(pipefd[1]);
-    if (rc != 0) {
-      ::close(pipefd[0]);
-      return "spawn " + daemon_bin_ + ": " + std::strerror(rc);
-    }
-    daemon_pid_ = pid;
-    daemon_stdout_ = pipefd[0];
-
-    // Wait (bounded) for the readiness line.
-    std::string seen;
-    auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
-    while (true) {
-      size_t nl = seen.find('\n');
-      if (nl != std::string::npos) {
-        if (seen.starts_with("poolkeeperd ready")) return "";
-        seen.erase(0, nl + 1);
-        continue;
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return "poolkeeperd printed no 'poolkeeperd ready' line within the start timeout";
-      pollfd p{daemon_stdout_, POLLIN, 0};
-      int n = ::poll(&p, 1, static_cast<int>(left.count()));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) continue;
-      char buf[512];
-      ssize_t got = ::read(daemon_stdout_, buf, sizeof buf);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return "poolkeeperd closed stdout (exited?) before its 'poolkeeperd ready' line";
-      seen.append(buf, static_cast<size_t>(got));
-    }
+    return daemon_.Start({.binary = daemon_bin_,
+                          .config = "",
+                          .state_dir = work_ + "/state",
+                          .socket = socket_,
+                          .log_path = log_path_,
+                          .log_level = "debug",
+                          .refresh_interval_seconds = 3600});
   }
 
   // Polls /v1/health until the inventory generation reaches `generation`.
@@ -356,32 +243,7 @@ class E2eCliTest : public ::testing::Test {
     return "daemon inventory did not reach generation " + std::to_string(generation) + "; last health: " + last;
   }
 
-  static void StopDaemon() {
-    if (daemon_pid_ <= 0) return;
-    ::kill(daemon_pid_, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
-    int status = 0;
-    bool reaped = false;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pid_t w = ::waitpid(daemon_pid_, &status, WNOHANG);
-      if (w == daemon_pid_ || (w < 0 && errno != EINTR)) {
-        reaped = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (!reaped) {
-      ADD_FAILURE() << "poolkeeperd (pid " << daemon_pid_ << ") did not exit on SIGTERM; killing it";
-      ::kill(daemon_pid_, SIGKILL);
-      ::waitpid(daemon_pid_, &status, 0);
-    } else {
-      EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-          << "poolkeeperd did not exit cleanly on SIGTERM (wait status " << status << ")";
-    }
-    daemon_pid_ = -1;
-    if (daemon_stdout_ >= 0) ::close(daemon_stdout_);
-    daemon_stdout_ = -1;
-  }
+  static void StopDaemon() { daemon_.Stop(); }
 
   // ---- shared assertions ----
 
@@ -441,8 +303,8 @@ class E2eCliTest : public ::testing::Test {
   static inline std::string lab_, daemon_bin_, cli_bin_, work_, socket_, log_path_, disk_dir_, mnt_;
   static inline std::string pool_, dataset_, snapshot_, guid_;
   static inline std::vector<std::string> disks_;
-  static inline pid_t daemon_pid_ = -1;
-  static inline int daemon_stdout_ = -1;
+  static inline CliClient cli_;
+  static inline Daemon daemon_;
 };
 
 // ---------------------------------------------------------------------------

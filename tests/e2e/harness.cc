@@ -1,0 +1,217 @@
+#include "tests/e2e/harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace pk::e2e {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr auto kStopTimeout = std::chrono::seconds(20);
+
+const std::vector<std::string>& ToolEnv() {
+  static const std::vector<std::string> env = {"LC_ALL=C",
+                                               "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  return env;
+}
+
+std::ostream& operator<<(std::ostream& os, const CliResult& r) {
+  return os << "exit " << r.code << "\n--- stdout ---\n" << r.out << "--- stderr ---\n" << r.err;
+}
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string CreateSparseFile(const std::string& path, off_t bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ::ftruncate(fd, bytes) != 0) {
+    std::string error = "create sparse disk " + path + ": " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return error;
+  }
+  ::close(fd);
+  return "";
+}
+
+sys::Command ZfsTool(const std::string& name, std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  std::string path = fs::exists("/sbin/" + name) ? "/sbin/" + name : "/usr/sbin/" + name;
+  return sys::Command{path, std::move(args), ToolEnv(), std::nullopt, timeout};
+}
+
+bool PoolImported(sys::ProcessRunner& runner, const std::string& pool) {
+  auto r = runner.Run(ZfsTool("zpool", {"list", "-H", "-o", "name", pool}));
+  return r && r->status.Success();
+}
+
+// ---- CliClient ---------------------------------------------------------------
+
+CliResult CliClient::Run(std::vector<std::string> args, std::optional<std::string> socket) const {
+  std::vector<std::string> env = ToolEnv();
+  env.push_back("POOLKEEPER_SOCKET=" + socket.value_or(socket_));
+  sys::Command cmd{binary_, std::move(args), env, std::nullopt, std::chrono::seconds(120)};
+  CliResult out;
+  auto r = runner_->Run(cmd);
+  if (!r) {
+    out.err = "could not run the CLI: " + r.error().message();
+    return out;
+  }
+  if (r->status.kind == sys::ExitStatus::Kind::kExited) out.code = r->status.code;
+  out.out = r->out;
+  out.err = r->err;
+  return out;
+}
+
+json CliClient::Json(std::vector<std::string> args) const {
+  args.insert(args.begin(), "--json");
+  CliResult r = Run(args);
+  EXPECT_EQ(r.code, kExitOk) << r;
+  json j = json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r;
+  return j.is_discarded() ? json::object() : j;
+}
+
+// ---- Daemon ------------------------------------------------------------------
+
+Daemon::~Daemon() {
+  if (running()) Kill();
+}
+
+std::string Daemon::Spawn(const DaemonOptions& o) {
+  if (running()) return "a daemon is already running (pid " + std::to_string(pid_) + ")";
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
+  posix_spawn_file_actions_addopen(&actions, 2, o.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+
+  std::vector<std::string> args = {o.binary};
+  if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
+  args.insert(args.end(), {"--state-dir", o.state_dir, "--socket", o.socket, "--log-level", o.log_level,
+                           "--refresh-interval", std::to_string(o.refresh_interval_seconds)});
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = ToolEnv();
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = -1;
+  spawned_at_ = std::chrono::steady_clock::now();
+  int rc = posix_spawn(&pid, o.binary.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pipefd[1]);
+  if (rc != 0) {
+    ::close(pipefd[0]);
+    return "spawn " + o.binary + ": " + std::strerror(rc);
+  }
+  pid_ = pid;
+  stdout_fd_ = pipefd[0];
+  return "";
+}
+
+std::string Daemon::WaitReady(std::chrono::milliseconds timeout) {
+  if (stdout_fd_ < 0) return "no daemon spawned";
+  std::string seen;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    size_t nl = seen.find('\n');
+    if (nl != std::string::npos) {
+      if (seen.starts_with("poolkeeperd ready")) return "";
+      seen.erase(0, nl + 1);
+      continue;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return "poolkeeperd printed no 'poolkeeperd ready' line within the start timeout";
+    pollfd p{stdout_fd_, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char buf[512];
+    ssize_t got = ::read(stdout_fd_, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return "poolkeeperd closed stdout (exited?) before its 'poolkeeperd ready' line";
+    seen.append(buf, static_cast<size_t>(got));
+  }
+}
+
+std::string Daemon::Start(const DaemonOptions& options) {
+  if (auto spawned = Spawn(options); !spawned.empty()) return spawned;
+  return WaitReady();
+}
+
+void Daemon::Stop() {
+  if (!running()) return;
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+  int status = 0;
+  bool reaped = false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pid_t w = ::waitpid(pid_, &status, WNOHANG);
+    if (w == pid_ || (w < 0 && errno != EINTR)) {
+      reaped = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!reaped) {
+    ADD_FAILURE() << "poolkeeperd (pid " << pid_ << ") did not exit on SIGTERM; killing it";
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  } else {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "poolkeeperd did not exit cleanly on SIGTERM (wait status " << status << ")";
+  }
+  Forget();
+}
+
+void Daemon::Kill() {
+  if (!running()) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  Forget();
+}
+
+void Daemon::Forget() {
+  pid_ = -1;
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+}  // namespace pk::e2e

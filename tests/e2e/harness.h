@@ -1,0 +1,126 @@
+// e2e::harness: what every end-to-end suite needs to drive a real poolkeeperd
+// on the lab's ZFS: a daemon process it owns (spawn, readiness line, SIGTERM
+// with a bounded wait, SIGKILL), the real `poolkeeper` CLI run through
+// sys::ProcessRunner (argv vectors, explicit environment; never a shell),
+// zpool/zfs runs for set-up and clean-up, and sparse disk files.
+//
+// The daemon is long-running, so it is spawned here directly with
+// posix_spawn (own process group, stdin /dev/null, stdout on a pipe for the
+// readiness line, stderr appended to a log file), not through ProcessRunner.
+//
+// Thread-safety: none; a suite drives its daemon from the test thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sys/process_runner.h"
+
+namespace pk::e2e {
+
+// The CLI's exit codes (src/cli/main.cc).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNotFound = 3;
+inline constexpr int kExitUnavailable = 4;
+
+// zfs-fuse needs vdevs of at least 64 MiB.
+inline constexpr off_t kDiskBytes = 128ll << 20;
+
+// LC_ALL=C and a fixed PATH: the environment of every process the tests start.
+const std::vector<std::string>& ToolEnv();
+
+struct CliResult {
+  int code = -1;  // exit code; -1 when killed or not started
+  std::string out;
+  std::string err;
+};
+std::ostream& operator<<(std::ostream& os, const CliResult& r);
+
+// The environment variable, or `fallback` when unset or empty.
+std::string EnvOr(const char* name, const std::string& fallback);
+// The file's bytes; empty when it cannot be read.
+std::string ReadWholeFile(const std::string& path);
+// Creates a new sparse file of `bytes` (fails if it exists). Empty on success, else what went wrong.
+std::string CreateSparseFile(const std::string& path, off_t bytes = kDiskBytes);
+
+// /sbin/<name> (or /usr/sbin/<name>) with `args`, bounded by `timeout`.
+sys::Command ZfsTool(const std::string& name, std::vector<std::string> args,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
+// Is `pool` imported (`zpool list POOL` succeeds)?
+bool PoolImported(sys::ProcessRunner& runner, const std::string& pool);
+
+// Runs the real `poolkeeper` binary against one daemon's socket.
+class CliClient {
+ public:
+  CliClient() = default;
+  CliClient(sys::ProcessRunner* runner, std::string binary, std::string socket)
+      : runner_(runner), binary_(std::move(binary)), socket_(std::move(socket)) {}
+
+  // POOLKEEPER_SOCKET is `socket` if given, else the client's socket.
+  CliResult Run(std::vector<std::string> args, std::optional<std::string> socket = std::nullopt) const;
+  // Runs with --json first and parses stdout; a non-zero exit or bad JSON fails
+  // the current test (EXPECT) and gives an empty object.
+  nlohmann::json Json(std::vector<std::string> args) const;
+
+  const std::string& socket() const { return socket_; }
+
+ private:
+  sys::ProcessRunner* runner_ = nullptr;
+  std::string binary_;
+  std::string socket_;
+};
+
+struct DaemonOptions {
+  std::string binary;      // poolkeeperd
+  std::string config;      // --config FILE; empty: none
+  std::string state_dir;   // --state-dir
+  std::string socket;      // --socket
+  std::string log_path;    // stderr goes here (truncated at each spawn)
+  std::string log_level = "debug";
+  int refresh_interval_seconds = 3600;
+};
+
+// One poolkeeperd process. The destructor SIGKILLs a daemon still running, so
+// a failed assertion never leaves one behind.
+class Daemon {
+ public:
+  Daemon() = default;
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  ~Daemon();
+
+  // Spawns the daemon and returns without waiting. Empty on success, else what went wrong.
+  std::string Spawn(const DaemonOptions& options);
+  // Waits (bounded) for the "poolkeeperd ready" line. Empty on success.
+  std::string WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Spawn + WaitReady.
+  std::string Start(const DaemonOptions& options);
+  // SIGTERM, then waits up to 20 s; a daemon that does not exit (it is then
+  // SIGKILLed) or exits uncleanly fails the current test.
+  void Stop();
+  // SIGKILL and reap: a crash as far as the daemon can tell.
+  void Kill();
+
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // When Spawn() started the process (steady clock, just before posix_spawn).
+  std::chrono::steady_clock::time_point spawned_at() const { return spawned_at_; }
+
+ private:
+  void Forget();
+
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::chrono::steady_clock::time_point spawned_at_;
+};
+
+}  // namespace pk::e2e
