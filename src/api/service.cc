@@ -168,6 +168,11 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (!name.empty() && m == "POST" && !action.empty()) return ServiceAction(name, action, r);
   }
   if (c == "events" && name.empty() && m == "GET") return Events(r);
+  if (c == "resources") {
+    if (name.empty() && m == "GET") return ListExecs();
+    if (name.empty() && m == "POST") return AddExec(r);
+    if (!name.empty()) return ExecAction(name, m, action);
+  }
   if (c == "import-scan" && m == "POST") return ScanImports(r);
   if (c == "pool-plans" && name.empty() && m == "POST") return PlanPool(r);
   if (c == "imports" && m == "POST") return ImportPool(r);

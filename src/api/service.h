@@ -26,6 +26,8 @@
 //   POST   /v1/services/{pool}?action=enable (body: policy fields)|disable|start|stop|restart
 //   POST   /v1/pools/{pool}?action=skip|unskip|unlock|delay (delay body {"seconds":N})
 //   GET    /v1/events?after=SEQ&wait=SECONDS&limit=N   (long poll when wait > 0)
+//   GET    /v1/resources                  POST /v1/resources (body: exec policy {"name","start":[argv],...})
+//   POST   /v1/resources/{name}?action=start|stop     DELETE /v1/resources/{name}
 //   POST   /v1/pool-plans                 (body {"disks":[...], "profile", "nspf", ...}) -> every profile side by side
 //   POST   /v1/pools with "profile" + "disks" instead of "vdevs": creates exactly the planned layout
 //
@@ -90,6 +92,9 @@ class ApiService {
   Result<HttpResponse> ServiceAction(const std::string& pool, const std::string& action, const HttpRequest& request);
   Result<HttpResponse> PoolSwitch(const std::string& pool, const std::string& action, const HttpRequest& request);
   Result<HttpResponse> Events(const HttpRequest& request);
+  Result<HttpResponse> ListExecs();
+  Result<HttpResponse> AddExec(const HttpRequest& request);
+  Result<HttpResponse> ExecAction(const std::string& name, const std::string& method, const std::string& action);
   Result<service::Supervisor*> RequireSupervisor();
 
   // Storage profiles (layout_routes.cc).

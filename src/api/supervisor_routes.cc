@@ -28,6 +28,10 @@ json ServiceToJson(const service::ServiceStatus& s) {
             {"health", s.health},
             {"policy", s.policy.ToJson()}};
   if (s.start_at) j["start_at"] = Rfc3339(*s.start_at);
+  if (s.exec) {
+    j["exec"] = s.exec->ToJson();
+    j.erase("policy");
+  }
   return j;
 }
 
@@ -121,6 +125,44 @@ Result<HttpResponse> ApiService::PoolSwitch(const std::string& pool_text, const 
   if (!done) return std::unexpected(done.error());
   PK_ASSIGN_OR_RETURN(auto s, sup->Get(pool.str()));
   return JsonResponse(ServiceToJson(s));
+}
+
+Result<HttpResponse> ApiService::ListExecs() {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  json out = json::array();
+  for (const auto& s : sup->List()) {
+    if (s.exec) out.push_back(ServiceToJson(s));
+  }
+  return JsonResponse({{"resources", out}});
+}
+
+Result<HttpResponse> ApiService::AddExec(const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto exec, service::ExecPolicy::FromJson(body));
+  PK_TRY(sup->AddExec(exec));
+  return ExecAction(exec.name, "GET", "");
+}
+
+Result<HttpResponse> ApiService::ExecAction(const std::string& name, const std::string& method, const std::string& action) {
+  PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
+  Status done;
+  if (method == "DELETE") {
+    PK_TRY(sup->RemoveExec(name));
+    return JsonResponse({{"ok", true}, {"removed", "exec:" + name}});
+  }
+  if (method == "POST" && action == "start") {
+    done = sup->StartExec(name);
+  } else if (method == "POST" && action == "stop") {
+    done = sup->StopExec(name);
+  } else if (method != "GET" || !action.empty()) {
+    return NotFound(fmt::format("no API route for {} /v1/resources/{}{}", method, name, action.empty() ? "" : "?action=" + action));
+  }
+  if (!done) return std::unexpected(done.error());
+  for (const auto& s : sup->List()) {
+    if (s.exec && s.exec->name == name) return JsonResponse(ServiceToJson(s));
+  }
+  return NotFound(fmt::format("exec resource '{}' does not exist", name));
 }
 
 Result<HttpResponse> ApiService::Events(const HttpRequest& r) {

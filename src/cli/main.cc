@@ -51,6 +51,7 @@ struct Args {
   bool nspf = false;
   std::optional<int> spares, log_devices, cache_devices, width;
   std::vector<std::string> enclosures;
+  std::vector<std::string> start_argv, stop_argv, check_argv;
   uint64_t after_seq = 0;
 };
 
@@ -486,19 +487,20 @@ void AddSnapshotCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
 std::string ServiceTable(const json& j) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : j["services"]) {
-    rows.push_back({s.value("pool", ""), s.value("state", ""), s.value("since", ""), s.value("reason", "")});
+    rows.push_back({s.value("resource", ""), s.value("state", ""), s.value("since", ""), s.value("reason", "")});
   }
   if (rows.empty()) return "no managed pools ('poolkeeper service enable POOL' to add one)\n";
-  return RenderTable({"POOL", "STATE", "SINCE", "REASON"}, rows);
+  return RenderTable({"RESOURCE", "STATE", "SINCE", "REASON"}, rows);
 }
 
 std::string ServiceView(const json& s) {
-  std::string out = fmt::format("{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n", "pool", s.value("pool", ""), "state",
+  std::string out = fmt::format("{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n", "resource", s.value("resource", ""), "state",
                                 s.value("state", ""), "reason", s.value("reason", ""), "since", s.value("since", ""));
   if (s.contains("start_at")) out += fmt::format("{:>8}: {}\n", "start at", s.value("start_at", ""));
   if (!s.value("health", "").empty()) out += fmt::format("{:>8}: {}\n", "health", s.value("health", ""));
-  out += "  policy:\n";
-  for (const auto& [k, v] : s["policy"].items()) {
+  const char* section = s.contains("exec") ? "exec" : "policy";
+  out += fmt::format("  {}:\n", section);
+  for (const auto& [k, v] : s[section].items()) {
     if (k == "pool") continue;
     out += fmt::format("    {}: {}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
   }
@@ -558,6 +560,41 @@ void AddServiceCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
     cmd->add_option("pool", a.name, "pool name")->required();
     cmd->callback([&, verb = std::string(verb)] {
       rc = cli.Run([&] { return cli.Call("POST", "/v1/services/" + Seg(a.name) + "?action=" + verb); }, ServiceView);
+    });
+  }
+}
+
+void AddResourceCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
+  auto* res = app.add_subcommand("resource", "exec resources: programs started after (and stopped before) pools")
+                  ->require_subcommand(1);
+  res->add_subcommand("list", "exec resources with their state")->callback([&] {
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/resources"); }, [](const json& j) {
+      return ServiceTable(json{{"services", j["resources"]}});
+    });
+  });
+  auto* add = res->add_subcommand("add", "add (or update) and start an exec resource");
+  add->add_option("name", a.name, "resource name (letters, digits, _-.)")->required();
+  add->add_option("--start", a.start_argv, "start command, one argument per --start (argv[0] absolute)")
+      ->required()->allow_extra_args(false);
+  add->add_option("--stop", a.stop_argv, "stop command, one argument per --stop")->allow_extra_args(false);
+  add->add_option("--check", a.check_argv, "check command, one argument per --check")->allow_extra_args(false);
+  add->add_option("--after", a.after, "start after this resource, e.g. pool:tank (repeatable)")->allow_extra_args(false);
+  add->add_option("--timeout", a.import_timeout, "seconds each command may run");
+  add->callback([&] {
+    json body = {{"name", a.name}, {"start", a.start_argv}, {"stop", a.stop_argv}, {"check", a.check_argv}, {"after", a.after}};
+    if (a.import_timeout) body["timeout_seconds"] = *a.import_timeout;
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/resources", body); }, ServiceView);
+  });
+  for (const char* verb : {"start", "stop", "remove"}) {
+    auto* cmd = res->add_subcommand(verb, fmt::format("{} an exec resource", verb));
+    cmd->add_option("name", a.name, "resource name")->required();
+    cmd->callback([&, verb = std::string(verb)] {
+      if (verb == "remove") {
+        rc = cli.Run([&] { return cli.Call("DELETE", "/v1/resources/" + Seg(a.name)); },
+                     [](const json& j) { return fmt::format("removed {}\n", j.value("removed", "")); });
+      } else {
+        rc = cli.Run([&] { return cli.Call("POST", "/v1/resources/" + Seg(a.name) + "?action=" + verb); }, ServiceView);
+      }
     });
   }
 }
@@ -641,6 +678,7 @@ int main(int argc, char** argv) {
   AddDatasetCommands(app, cli, a, rc);
   AddSnapshotCommands(app, cli, a, rc);
   AddServiceCommands(app, cli, a, rc);
+  AddResourceCommands(app, cli, a, rc);
   AddEventCommands(app, cli, a, rc, g);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {

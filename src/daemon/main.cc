@@ -96,6 +96,7 @@ Status Serve(const Config& config) {
   sup_options.health_period = std::chrono::seconds(config.health_interval_seconds);
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
+  sup_options.runner = runner.get();
   sup_options.on_pool_changed = [&inventory](const std::string& pool) { (void)inventory.RefreshPool(pool); };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
 

@@ -53,8 +53,17 @@ int EnclosureCap(const ProfileInfo& info) {
 std::string EnclosureOf(const Disk& disk) { return disk.enclosure.value_or(""); }
 uint64_t SizeOf(const Disk& disk) { return static_cast<uint64_t>(disk.size_bytes); }
 
+// zpool create refuses (without -f) a mirror or raidz whose members differ by
+// more than ZPOOL_FUZZ = 16 MiB (cmd/zpool/zpool_vdev.c), whatever the
+// relative tolerance says; the smaller of the two limits applies.
+constexpr uint64_t kZpoolFuzz = 16ULL << 20;
+
+uint64_t AllowedShortfall(uint64_t largest, double tolerance) {
+  return std::min<uint64_t>(kZpoolFuzz, static_cast<uint64_t>(static_cast<double>(largest) * tolerance));
+}
+
 bool WithinTolerance(uint64_t size, uint64_t largest, double tolerance) {
-  return static_cast<double>(size) >= static_cast<double>(largest) * (1.0 - tolerance);
+  return size <= largest && largest - size <= AllowedShortfall(largest, tolerance);
 }
 
 Status ValidateOptions(const PlanOptions& o) {
@@ -284,11 +293,13 @@ Status CheckSizes(const Placement& p, const ProfileInfo& info, const PlanOptions
         double pct = 100.0 * static_cast<double>(largest.size_bytes - d.size_bytes) /
                      static_cast<double>(largest.size_bytes);
         return InvalidArgument(fmt::format(
-            "disk '{}' ({}) is {:.1f}% smaller than '{}' ({}) in the same {} vdev (tolerance {:.0f}%): "
-            "ZFS sizes a vdev by its smallest member, so {} of each larger member would be wasted; "
+            "disk '{}' ({}) is {:.1f}% smaller than '{}' ({}) in the same {} vdev (tolerance {}: "
+            "{:.0f}% capped at zpool's 16 MiB): ZFS sizes a vdev by its smallest member, so {} of each "
+            "larger member would be wasted, and zpool create refuses it without -f; "
             "add disks of similar size, or allow mixed sizes",
             d.path, FormatBytes(SizeOf(d)), pct, largest.path, FormatBytes(SizeOf(largest)), info.name,
-            o.size_tolerance * 100, FormatBytes(SizeOf(largest) - SizeOf(d))));
+            FormatBytes(AllowedShortfall(SizeOf(largest), o.size_tolerance)), o.size_tolerance * 100,
+            FormatBytes(SizeOf(largest) - SizeOf(d))));
       }
     }
   }

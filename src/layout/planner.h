@@ -80,7 +80,9 @@ struct PlanOptions {
   uint64_t recordsize = 128 * 1024; // for the efficiency figure; power of two, 512 B..16 MiB
   ReservationModel reservation = ReservationModel::kOpenZfs2;
   MixedSizes mixed_sizes = MixedSizes::kReject;
-  double size_tolerance = 0.05;     // 5 %: fraction a member may be smaller than its vdev's largest
+  // Fraction a member may be smaller than its vdev's largest, capped at 16 MiB
+  // (zpool's ZPOOL_FUZZ: beyond it `zpool create` wants -f).
+  double size_tolerance = 0.05;
 };
 
 struct PlanRequest {

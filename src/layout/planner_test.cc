@@ -282,11 +282,11 @@ TEST(PlanLayoutTest, ZfsFuseMeasuredPools) {
 }
 
 TEST(PlanLayoutTest, MirrorUsesSmallestMemberAndStripeSums) {
-  std::vector<Disk> disks = {MakeDisk("/a", 1000 * kGiB), MakeDisk("/b", 980 * kGiB)};
+  std::vector<Disk> disks = {MakeDisk("/a", 1000 * kGiB), MakeDisk("/b", 1000 * kGiB - 10 * kMiB)};
   auto mirror = PlanLayout({disks, Profile::kMirror2, {}});
   ASSERT_TRUE(mirror) << mirror.error().ToString();
-  EXPECT_EQ(mirror->vdevs[0].asize, internal::LeafAsize(980 * kGiB));
-  EXPECT_EQ(mirror->capacity.size_mismatch, static_cast<uint64_t>(20 * kGiB));
+  EXPECT_EQ(mirror->vdevs[0].asize, internal::LeafAsize(1000 * kGiB - 10 * kMiB));
+  EXPECT_EQ(mirror->capacity.size_mismatch, static_cast<uint64_t>(10 * kMiB));
   ExpectConsistent(*mirror, disks);
 
   auto stripe = PlanLayout({disks, Profile::kStripe, {}});
@@ -524,10 +524,13 @@ TEST(PlanLayoutTest, BadInputsNameTheDiskAndCause) {
                ErrorCode::kFailedPrecondition, "raidz2 needs at least 4 disks");
   expect_error({MakeDisk("/a", 4 * kTiB), MakeDisk("/b", 3 * kTiB)}, Profile::kMirror2, o,
                ErrorCode::kInvalidArgument, "disk '/b' (3.00 TiB) is 25.0% smaller than '/a' (4.00 TiB)");
-  // Within the 5 % tolerance: fine, and the difference is reported.
-  auto close = PlanLayout({{MakeDisk("/a", 1000 * kGiB), MakeDisk("/b", 960 * kGiB)}, Profile::kMirror2, o});
-  ASSERT_TRUE(close);
+  // Within tolerance (5 %, capped at zpool's 16 MiB): fine, and the difference is reported.
+  auto close = PlanLayout({{MakeDisk("/a", 1000 * kGiB), MakeDisk("/b", 1000 * kGiB - 12 * kMiB)}, Profile::kMirror2, o});
+  ASSERT_TRUE(close) << close.error().message();
   EXPECT_GT(close->capacity.size_mismatch, 0u);
+  // 4 % smaller is inside 5 % but far beyond 16 MiB: zpool would refuse it.
+  expect_error({MakeDisk("/a", 1000 * kGiB), MakeDisk("/b", 960 * kGiB)}, Profile::kMirror2, o,
+               ErrorCode::kInvalidArgument, "capped at zpool's 16 MiB");
   // kAllow accepts any mix.
   PlanOptions allow;
   allow.mixed_sizes = MixedSizes::kAllow;

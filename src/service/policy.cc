@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -33,6 +34,36 @@ Status CheckAbsolute(const std::string& pool, const char* what, const std::strin
 Status CheckRange(const std::string& pool, const char* what, int value, int min, int max) {
   if (value < min || value > max) {
     return InvalidArgument(fmt::format("pool '{}': {} must be between {} and {}, not {}", pool, what, min, max, value));
+  }
+  return OkStatus();
+}
+
+// "kind:name" with a known kind; pool names are checked as pool names.
+Status CheckDependency(const std::string& owner, const std::string& a) {
+  auto colon = a.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == a.size()) {
+    return InvalidArgument(fmt::format("{}: dependency '{}' must be KIND:NAME (e.g. pool:tank)", owner, a));
+  }
+  std::string kind = a.substr(0, colon);
+  if (kind == "pool") {
+    auto dep = zfs::PoolName::Parse(a.substr(5));
+    if (!dep) return std::unexpected(dep.error().WithContext(fmt::format("{}: dependency", owner)));
+    return OkStatus();
+  }
+  if (kind == "exec") return OkStatus();
+  return InvalidArgument(fmt::format("{}: dependency '{}' has an unknown kind '{}' (pool or exec)", owner, a, kind));
+}
+
+Status CheckArgv(const std::string& owner, const char* what, const std::vector<std::string>& argv, bool required) {
+  if (argv.empty()) {
+    if (required) return InvalidArgument(fmt::format("{}: a {} command is required", owner, what));
+    return OkStatus();
+  }
+  if (!argv[0].starts_with('/')) {
+    return InvalidArgument(fmt::format("{}: {} program '{}' must be an absolute path", owner, what, argv[0]));
+  }
+  for (const auto& arg : argv) {
+    if (arg.find('\0') != std::string::npos) return InvalidArgument(fmt::format("{}: {} argument holds a NUL byte", owner, what));
   }
   return OkStatus();
 }
@@ -97,17 +128,98 @@ Status PoolPolicy::Validate() const {
   PK_TRY(CheckRange(pool, "mount timeout", mount_timeout_seconds, 1, 86400));
   PK_TRY(CheckRange(pool, "export timeout", export_timeout_seconds, 1, 86400));
   PK_TRY(CheckRange(pool, "mount parallelism", mount_parallelism, 1, 64));
-  for (const auto& a : after) {
-    auto colon = a.find(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == a.size()) {
-      return InvalidArgument(fmt::format("pool '{}': dependency '{}' must be KIND:NAME (e.g. pool:tank)", pool, a));
-    }
-    if (a.starts_with("pool:")) {
-      auto dep = zfs::PoolName::Parse(a.substr(5));
-      if (!dep) return std::unexpected(dep.error().WithContext(fmt::format("pool '{}': dependency", pool)));
+  for (const auto& a : after) PK_TRY(CheckDependency(fmt::format("pool '{}'", pool), a));
+  return OkStatus();
+}
+
+json ExecPolicy::ToJson() const {
+  return {{"name", name}, {"start", start}, {"stop", stop}, {"check", check}, {"after", after},
+          {"timeout_seconds", timeout_seconds}};
+}
+
+Result<ExecPolicy> ExecPolicy::FromJson(const json& j) {
+  if (!j.is_object()) return InvalidArgument("an exec resource must be a JSON object");
+  ExecPolicy e;
+  PK_TRY(ReadField(j, "name", e.name, "?"));
+  std::string owner = "exec resource '" + e.name + "'";
+  for (const auto& [key, value] : j.items()) {
+    if (key != "name" && key != "start" && key != "stop" && key != "check" && key != "after" && key != "timeout_seconds") {
+      return InvalidArgument(fmt::format("{}: unknown field '{}'", owner, key));
     }
   }
+  PK_TRY(ReadField(j, "start", e.start, e.name));
+  PK_TRY(ReadField(j, "stop", e.stop, e.name));
+  PK_TRY(ReadField(j, "check", e.check, e.name));
+  PK_TRY(ReadField(j, "after", e.after, e.name));
+  PK_TRY(ReadField(j, "timeout_seconds", e.timeout_seconds, e.name));
+  PK_TRY(e.Validate());
+  return e;
+}
+
+Status ExecPolicy::Validate() const {
+  if (name.empty() || name.size() > 64 ||
+      !std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'; }) ||
+      name.front() == '-' || name.front() == '.') {
+    return InvalidArgument(fmt::format("invalid exec resource name '{}': use 1-64 letters, digits and _-. (not starting with - or .)", name));
+  }
+  std::string owner = "exec resource '" + name + "'";
+  PK_TRY(CheckArgv(owner, "start", start, true));
+  PK_TRY(CheckArgv(owner, "stop", stop, false));
+  PK_TRY(CheckArgv(owner, "check", check, false));
+  if (timeout_seconds < 1 || timeout_seconds > 86400) {
+    return InvalidArgument(fmt::format("{}: timeout must be between 1 and 86400 seconds, not {}", owner, timeout_seconds));
+  }
+  for (const auto& a : after) {
+    PK_TRY(CheckDependency(owner, a));
+    if (a == "exec:" + name) return InvalidArgument(fmt::format("{}: it cannot start after itself", owner));
+  }
   return OkStatus();
+}
+
+Result<std::vector<ExecPolicy>> PolicyStore::LoadExecs() const {
+  std::vector<ExecPolicy> out;
+  PK_ASSIGN_OR_RETURN(bool exists, fs_.Exists(ExecsPath()));
+  if (!exists) return out;
+  PK_ASSIGN_OR_RETURN(auto text, fs_.ReadFile(ExecsPath()));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("execs") || !j["execs"].is_array()) {
+    return MakeError(ErrorCode::kDataLoss, fmt::format("'{}' is not a valid resource file", ExecsPath()));
+  }
+  for (const auto& e : j["execs"]) {
+    auto exec = ExecPolicy::FromJson(e);
+    if (!exec) return std::unexpected(exec.error().WithContext(ExecsPath()));
+    out.push_back(std::move(*exec));
+  }
+  return out;
+}
+
+Status PolicyStore::WriteExecs(const std::vector<ExecPolicy>& execs) {
+  json a = json::array();
+  for (const auto& e : execs) a.push_back(e.ToJson());
+  return fs_.WriteFileAtomic(ExecsPath(), json{{"version", 1}, {"execs", a}}.dump(2) + "\n", 0600);
+}
+
+Status PolicyStore::SaveExec(const ExecPolicy& exec) {
+  PK_TRY(exec.Validate());
+  std::lock_guard lock(mutex_);
+  PK_ASSIGN_OR_RETURN(auto all, LoadExecs());
+  auto it = std::find_if(all.begin(), all.end(), [&](const ExecPolicy& e) { return e.name == exec.name; });
+  if (it == all.end()) {
+    all.push_back(exec);
+  } else {
+    *it = exec;
+  }
+  std::sort(all.begin(), all.end(), [](const ExecPolicy& a, const ExecPolicy& b) { return a.name < b.name; });
+  return WriteExecs(all);
+}
+
+Status PolicyStore::RemoveExec(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  PK_ASSIGN_OR_RETURN(auto all, LoadExecs());
+  if (std::erase_if(all, [&](const ExecPolicy& e) { return e.name == name; }) == 0) {
+    return NotFound(fmt::format("exec resource '{}' does not exist", name));
+  }
+  return WriteExecs(all);
 }
 
 Status PolicyStore::Init() {

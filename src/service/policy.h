@@ -51,6 +51,23 @@ struct PoolPolicy {
   Status Validate() const;
 };
 
+// A generic `exec` resource: programs run to start, stop and check something
+// that must come up after (or before) pools, e.g. a cache warm-up or an
+// application. Each argv runs through sys::ProcessRunner (never a shell) with
+// `timeout_seconds` and its own process group.
+struct ExecPolicy {
+  std::string name;                     // [A-Za-z0-9_.-]+, resource id "exec:NAME"
+  std::vector<std::string> start;       // argv, argv[0] absolute; required
+  std::vector<std::string> stop;        // argv or empty (nothing to run)
+  std::vector<std::string> check;       // argv or empty; run after start and on every health tick
+  std::vector<std::string> after;       // resource ids ("pool:tank", "exec:other")
+  int timeout_seconds = 60;
+
+  nlohmann::json ToJson() const;
+  static Result<ExecPolicy> FromJson(const nlohmann::json& j);
+  Status Validate() const;
+};
+
 struct LockRecord {
   std::string pool;
   std::string operation;  // "import"
@@ -70,6 +87,11 @@ class PolicyStore {
   Status Save(const PoolPolicy& policy);
   Status Remove(const zfs::PoolName& pool);
 
+  // Exec resources, in <state_dir>/resources.json.
+  Result<std::vector<ExecPolicy>> LoadExecs() const;
+  Status SaveExec(const ExecPolicy& exec);
+  Status RemoveExec(const std::string& name);
+
   // Crash-loop lock: WriteLock is durable (fsync'd rename) before it returns.
   Status WriteLock(const LockRecord& lock);
   Result<std::optional<LockRecord>> ReadLock(const zfs::PoolName& pool) const;
@@ -77,6 +99,8 @@ class PolicyStore {
 
  private:
   std::string PoliciesPath() const { return dir_ + "/pools.json"; }
+  std::string ExecsPath() const { return dir_ + "/resources.json"; }
+  Status WriteExecs(const std::vector<ExecPolicy>& execs);
   std::string LockPath(const std::string& pool) const { return dir_ + "/locks/" + pool + ".json"; }
   Status WriteAll(const std::vector<PoolPolicy>& policies);
 

@@ -18,7 +18,7 @@ std::string Resource(const std::string& pool) { return "pool:" + pool; }
 
 bool IsUp(State s) {
   return s == State::kImporting || s == State::kMounting || s == State::kSharing || s == State::kOnline ||
-         s == State::kDegraded || s == State::kStopping;
+         s == State::kDegraded || s == State::kStopping || s == State::kStarting;
 }
 
 bool IsServing(State s) { return s == State::kOnline || s == State::kDegraded; }
@@ -69,6 +69,8 @@ std::string_view StateName(State state) {
     case State::kExported: return "exported";
     case State::kFailed: return "failed";
     case State::kLocked: return "locked";
+    case State::kStarting: return "starting";
+    case State::kStopped: return "stopped";
   }
   return "unknown";
 }
@@ -198,10 +200,23 @@ Status Supervisor::Start() {
     }
     services_.emplace(p.pool, std::move(s));
   }
+  PK_ASSIGN_OR_RETURN(auto execs, store_.LoadExecs());
+  for (auto& e : execs) {
+    Service s;
+    s.status.resource = "exec:" + e.name;
+    s.status.since = options_.now();
+    s.status.state = State::kWaiting;
+    s.status.reason = "starting";
+    s.want_up = true;
+    s.status.exec = std::move(e);
+    execs_.emplace(s.status.exec->name, std::move(s));
+  }
   loop_ = std::thread([this] { Loop(); });
   Post([this] {
-    for (auto& [name, s] : services_) {
-      events_.Append({0, {}, s.status.resource, std::string(StateName(s.status.state)), "", s.status.reason});
+    for (auto* map : {&services_, &execs_}) {
+      for (auto& [name, s] : *map) {
+        events_.Append({0, {}, s.status.resource, std::string(StateName(s.status.state)), "", s.status.reason});
+      }
     }
     Advance();
     ScheduleHealth();
@@ -235,6 +250,21 @@ void Supervisor::Stop() {
 }
 
 // ---- state -----------------------------------------------------------------
+
+Supervisor::Service* Supervisor::FindResource(const std::string& id) {
+  if (id.starts_with("pool:")) return Find(id.substr(5));
+  if (id.starts_with("exec:")) {
+    auto it = execs_.find(id.substr(5));
+    return it == execs_.end() ? nullptr : &it->second;
+  }
+  return nullptr;
+}
+
+Result<Supervisor::Service*> Supervisor::ManagedExec(const std::string& name) {
+  auto it = execs_.find(name);
+  if (it == execs_.end()) return NotFound(fmt::format("exec resource '{}' does not exist", name));
+  return &it->second;
+}
 
 Supervisor::Service* Supervisor::Find(const std::string& pool) {
   auto it = services_.find(pool);
@@ -270,8 +300,17 @@ std::vector<PoolPolicy> Supervisor::Policies() const {
   return out;
 }
 
-Result<DependencyGraph> Supervisor::BuildGraph(const std::vector<PoolPolicy>& policies) const {
+Result<DependencyGraph> Supervisor::BuildGraph(const std::vector<PoolPolicy>& policies, const ExecPolicy* extra) const {
   DependencyGraph g;
+  auto add_exec = [&g](const ExecPolicy& e) -> Status {
+    g.AddResource("exec:" + e.name);
+    for (const auto& a : e.after) PK_TRY(g.AddEdge("exec:" + e.name, a));
+    return OkStatus();
+  };
+  for (const auto& [name, s] : execs_) {
+    if (!extra || extra->name != name) PK_TRY(add_exec(*s.status.exec));
+  }
+  if (extra) PK_TRY(add_exec(*extra));
   std::map<std::string, std::vector<std::string>> vdevs, mounts;
   for (const auto& p : policies) {
     g.AddResource(Resource(p.pool));
@@ -290,8 +329,10 @@ Status Supervisor::SavePolicy(Service& s) { return store_.Save(s.status.policy);
 void Supervisor::Advance() {
   auto graph = BuildGraph(Policies());
   if (!graph) {
-    for (auto& [name, s] : services_) {
-      if (!s.busy && !IsUp(s.status.state) && s.want_up) SetState(s, State::kFailed, graph.error().message());
+    for (auto* map : {&services_, &execs_}) {
+      for (auto& [name, s] : *map) {
+        if (!s.busy && !IsUp(s.status.state) && s.want_up) SetState(s, State::kFailed, graph.error().message());
+      }
     }
     return;
   }
@@ -302,9 +343,7 @@ void Supervisor::Advance() {
   if (levels) {
     for (const auto& level : *levels) {
       for (const auto& id : level) {
-        if (id.starts_with("pool:")) {
-          if (Service* s = Find(id.substr(5))) order.push_back(s);
-        }
+        if (Service* s = FindResource(id)) order.push_back(s);
       }
     }
   }
@@ -319,22 +358,21 @@ void Supervisor::Advance() {
 void Supervisor::RequestUp(Service& s, const DependencyGraph& graph) {
   s.want_up = true;
   for (const auto& dep : graph.Dependencies(s.status.resource)) {
-    if (!dep.starts_with("pool:")) continue;
-    if (Service* d = Find(dep.substr(5)); d && !d->want_up && !IsServing(d->status.state)) RequestUp(*d, graph);
+    if (Service* d = FindResource(dep); d && !d->want_up && !IsServing(d->status.state)) RequestUp(*d, graph);
   }
 }
 
 void Supervisor::RequestDown(Service& s, const DependencyGraph& graph) {
   s.want_up = false;
   for (const auto& dep : graph.Dependents(s.status.resource)) {
-    if (!dep.starts_with("pool:")) continue;
-    if (Service* d = Find(dep.substr(5))) d->want_up = false;
+    if (Service* d = FindResource(dep)) d->want_up = false;
   }
 }
 
 void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
   State st = s.status.state;
   if (IsServing(st) || st == State::kLocked) return;
+  if (s.status.exec) return AdvanceExecUp(s);
   const PoolPolicy& p = s.status.policy;
   if (p.skip) {
     s.want_up = false;
@@ -353,44 +391,180 @@ void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
     }
     if (Clock::now() < *s.start_deadline) return;
   }
-  for (const auto& dep : graph.DirectDependencies(s.status.resource)) {
-    if (!dep.starts_with("pool:")) {
-      SetState(s, State::kWaiting, fmt::format("waiting for {} (not known to this daemon)", dep));
-      return;
-    }
-    Service* d = Find(dep.substr(5));
-    if (!d) {
-      SetState(s, State::kWaiting, fmt::format("waiting for {}: not managed by this daemon", dep));
-      return;
-    }
-    if (!IsServing(d->status.state)) {
-      SetState(s, State::kWaiting, fmt::format("waiting for {} ({})", dep, StateName(d->status.state)));
-      return;
-    }
-  }
+  if (!DependenciesServing(s, graph)) return;
   s.busy = true;
   SetState(s, State::kImporting, p.search_dirs.empty() ? "importing" : fmt::format("importing from {}", fmt::join(p.search_dirs, ", ")));
   Spawn([this, p] { RunImport(p); });
 }
 
+bool Supervisor::DependenciesServing(Service& s, const DependencyGraph& graph) {
+  for (const auto& dep : graph.DirectDependencies(s.status.resource)) {
+    Service* d = FindResource(dep);
+    if (!d) {
+      SetState(s, State::kWaiting, fmt::format("waiting for {}: not managed by this daemon", dep));
+      return false;
+    }
+    if (!IsServing(d->status.state)) {
+      SetState(s, State::kWaiting, fmt::format("waiting for {} ({})", dep, StateName(d->status.state)));
+      return false;
+    }
+  }
+  return true;
+}
+
 void Supervisor::AdvanceDown(Service& s, const DependencyGraph& graph) {
   State st = s.status.state;
   if (st == State::kWaiting) {
-    SetState(s, s.status.policy.enabled ? State::kExported : State::kDisabled, "start cancelled");
+    State idle = s.status.exec ? State::kStopped : s.status.policy.enabled ? State::kExported : State::kDisabled;
+    SetState(s, idle, "start cancelled");
     return;
   }
   if (!IsUp(st)) return;  // a kStopping service here waits for its dependents
   for (const auto& dep : graph.Dependents(s.status.resource)) {
-    if (!dep.starts_with("pool:")) continue;
-    Service* d = Find(dep.substr(5));
+    Service* d = FindResource(dep);
     if (d && IsUp(d->status.state)) {
       SetState(s, State::kStopping, fmt::format("waiting for {} to stop first", dep));
       return;
     }
   }
   s.busy = true;
+  if (s.status.exec) {
+    SetState(s, State::kStopping, s.status.exec->stop.empty() ? "stopping (no stop command)" : "running the stop command");
+    Spawn([this, e = *s.status.exec] { RunExecStop(e); });
+    return;
+  }
   SetState(s, State::kStopping, "exporting");
   Spawn([this, p = s.status.policy] { RunExport(p); });
+}
+
+// ---- exec resources --------------------------------------------------------
+
+void Supervisor::AdvanceExecUp(Service& s) {
+  auto graph = BuildGraph(Policies());
+  if (!graph || !DependenciesServing(s, *graph)) return;
+  s.busy = true;
+  SetState(s, State::kStarting, "running the start command");
+  Spawn([this, e = *s.status.exec] { RunExecStart(e); });
+}
+
+Result<sys::ProcessResult> Supervisor::RunArgv(const std::vector<std::string>& argv, int timeout_seconds,
+                                                const std::string& what) {
+  if (!options_.runner) return Unavailable("exec resources need a process runner");
+  sys::Command cmd{argv[0], {argv.begin() + 1, argv.end()}, sys::DefaultToolEnvironment(), std::nullopt,
+                   std::chrono::seconds(timeout_seconds)};
+  PK_ASSIGN_OR_RETURN(auto r, options_.runner->Run(cmd));
+  if (r.timed_out) {
+    return DeadlineExceeded(fmt::format("{}: {} did not finish within {} s and was killed", what, argv[0], timeout_seconds));
+  }
+  if (!r.status.Success()) {
+    std::string text = r.err.empty() ? r.out : r.err;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return FailedPrecondition(fmt::format("{}: {} {}{}{}", what, argv[0], r.status.ToString(), text.empty() ? "" : ": ", text));
+  }
+  return r;
+}
+
+void Supervisor::RunExecStart(ExecPolicy exec) {
+  Status outcome = OkStatus();
+  if (auto started = RunArgv(exec.start, exec.timeout_seconds, "start command"); !started) {
+    outcome = std::unexpected(started.error());
+  } else if (!exec.check.empty()) {
+    if (auto checked = RunArgv(exec.check, exec.timeout_seconds, "check after start"); !checked) {
+      outcome = std::unexpected(checked.error());
+    }
+  }
+  Post([this, name = exec.name, outcome] {
+    auto it = execs_.find(name);
+    if (it == execs_.end()) return;
+    Service& s = it->second;
+    s.busy = false;
+    if (outcome) {
+      SetState(s, State::kOnline, s.status.exec->check.empty() ? "started" : "started; check passed");
+    } else {
+      s.want_up = false;
+      SetState(s, State::kFailed, outcome.error().message());
+    }
+    Advance();
+  });
+}
+
+void Supervisor::RunExecStop(ExecPolicy exec) {
+  Status outcome = OkStatus();
+  if (!exec.stop.empty()) {
+    if (auto stopped = RunArgv(exec.stop, exec.timeout_seconds, "stop command"); !stopped) {
+      outcome = std::unexpected(stopped.error());
+    }
+  }
+  Post([this, name = exec.name, outcome] {
+    auto it = execs_.find(name);
+    if (it == execs_.end()) return;
+    Service& s = it->second;
+    s.busy = false;
+    if (outcome) {
+      SetState(s, State::kStopped, "stopped");
+    } else {
+      SetState(s, State::kFailed, outcome.error().message());
+    }
+    if (s.restart) {
+      s.restart = false;
+      if (auto graph = BuildGraph(Policies())) RequestUp(s, *graph);
+    }
+    Advance();
+  });
+}
+
+Status Supervisor::AddExec(ExecPolicy exec) {
+  PK_TRY(exec.Validate());
+  if (!options_.runner) return Unavailable("exec resources are not available in this daemon");
+  return Call<Status>([this, exec]() -> Status {
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies(), &exec));
+    PK_TRY(store_.SaveExec(exec));
+    auto [it, fresh] = execs_.try_emplace(exec.name);
+    Service& s = it->second;
+    s.status.exec = exec;
+    if (fresh) {
+      s.status.resource = "exec:" + exec.name;
+      s.status.since = options_.now();
+      SetState(s, State::kWaiting, "added");
+    }
+    RequestUp(s, graph);
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::RemoveExec(const std::string& name) {
+  return Call<Status>([this, name]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, ManagedExec(name));
+    if (IsUp(s->status.state) || s->busy) {
+      return FailedPrecondition(fmt::format("exec resource '{}' is {}: stop it first", name, StateName(s->status.state)));
+    }
+    PK_TRY(store_.RemoveExec(name));
+    events_.Append({0, {}, s->status.resource, "removed", std::string(StateName(s->status.state)), "removed by the administrator"});
+    execs_.erase(name);
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::StartExec(const std::string& name) {
+  return Call<Status>([this, name]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, ManagedExec(name));
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+    RequestUp(*s, graph);
+    Advance();
+    return OkStatus();
+  });
+}
+
+Status Supervisor::StopExec(const std::string& name) {
+  return Call<Status>([this, name]() -> Status {
+    PK_ASSIGN_OR_RETURN(Service * s, ManagedExec(name));
+    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+    RequestDown(*s, graph);
+    Advance();
+    return OkStatus();
+  });
 }
 
 // ---- worker work -----------------------------------------------------------
@@ -576,6 +750,26 @@ void Supervisor::RunExport(PoolPolicy policy) {
 void Supervisor::ScheduleHealth() {
   PostAt(Clock::now() + options_.health_period, [this] {
     ScheduleHealth();
+    // Exec resources with a check command: each check runs on its own worker;
+    // the resource is busy meanwhile, so a hung check never piles up.
+    for (auto& [name, s] : execs_) {
+      if (s.busy || s.status.state != State::kOnline || s.status.exec->check.empty()) continue;
+      s.busy = true;
+      Spawn([this, e = *s.status.exec] {
+        auto checked = RunArgv(e.check, e.timeout_seconds, "check");
+        Status outcome = checked ? OkStatus() : Status(std::unexpected(checked.error()));
+        Post([this, name = e.name, outcome] {
+          auto it = execs_.find(name);
+          if (it == execs_.end()) return;
+          it->second.busy = false;
+          if (!outcome && it->second.status.state == State::kOnline) {
+            it->second.want_up = false;
+            SetState(it->second, State::kFailed, outcome.error().message());
+            Advance();
+          }
+        });
+      });
+    }
     if (health_in_flight_) return;  // a hung check never piles up
     bool any = std::any_of(services_.begin(), services_.end(),
                            [](const auto& kv) { return IsServing(kv.second.status.state) && !kv.second.busy; });
@@ -622,6 +816,7 @@ std::vector<ServiceStatus> Supervisor::List() {
   return Call<std::vector<ServiceStatus>>([this] {
     std::vector<ServiceStatus> out;
     for (const auto& [name, s] : services_) out.push_back(s.status);
+    for (const auto& [name, s] : execs_) out.push_back(s.status);
     return out;
   });
 }

@@ -29,6 +29,7 @@
 #include "service/event_log.h"
 #include "service/graph.h"
 #include "service/policy.h"
+#include "sys/process_runner.h"
 #include "zfs/zfs.h"
 
 namespace pk::service {
@@ -46,6 +47,8 @@ enum class State {
   kExported,
   kFailed,     // with the tool's error
   kLocked,     // crash-loop lock found
+  kStarting,   // exec resources: start (and check) command running
+  kStopped,    // exec resources: stopped, or never started
 };
 std::string_view StateName(State state);
 
@@ -57,7 +60,8 @@ struct ServiceStatus {
   std::chrono::system_clock::time_point since;
   std::optional<std::chrono::system_clock::time_point> start_at;  // kWaiting on a delay
   std::string health;    // last pool health seen while imported
-  PoolPolicy policy;
+  PoolPolicy policy;     // pool services
+  std::optional<ExecPolicy> exec;  // exec resources (then `pool` is empty)
 };
 
 // Makes an adapter whose tool runs are limited to `timeout` (per-pool policy).
@@ -68,6 +72,8 @@ struct SupervisorOptions {
   std::chrono::milliseconds health_timeout{std::chrono::seconds(20)};
   std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
   int pid = 0;  // written into lock records
+  // Runs the commands of exec resources; without one, adding them is refused.
+  sys::ProcessRunner* runner = nullptr;
   // Called (on a worker or loop thread) after a pool was imported, mounted or exported.
   std::function<void(const std::string& pool)> on_pool_changed;
 };
@@ -102,6 +108,13 @@ class Supervisor {
   Status SetDelay(const zfs::PoolName& pool, int seconds);
   Status Unlock(const zfs::PoolName& pool);
 
+  // Exec resources ("exec:NAME"): added (or updated) and started; removed only
+  // when stopped. A cycle through them is refused like one between pools.
+  Status AddExec(ExecPolicy exec);
+  Status RemoveExec(const std::string& name);
+  Status StartExec(const std::string& name);
+  Status StopExec(const std::string& name);
+
  private:
   struct Service {
     ServiceStatus status;
@@ -134,7 +147,17 @@ class Supervisor {
   Service* Find(const std::string& pool);
   Result<Service*> Managed(const zfs::PoolName& pool);
   void SetState(Service& s, State state, std::string reason);
-  Result<DependencyGraph> BuildGraph(const std::vector<PoolPolicy>& policies) const;
+  // Pools in `policies`, every exec resource (with `extra` added or replacing
+  // its namesake), their edges and the nested-pool edges; cycles refused.
+  Result<DependencyGraph> BuildGraph(const std::vector<PoolPolicy>& policies, const ExecPolicy* extra = nullptr) const;
+  Service* FindResource(const std::string& id);
+  Result<Service*> ManagedExec(const std::string& name);
+  void AdvanceExecUp(Service& s);
+  // True when every direct dependency serves; otherwise `s` waits, saying for what.
+  bool DependenciesServing(Service& s, const DependencyGraph& graph);
+  void RunExecStart(ExecPolicy exec);
+  void RunExecStop(ExecPolicy exec);
+  Result<sys::ProcessResult> RunArgv(const std::vector<std::string>& argv, int timeout_seconds, const std::string& what);
   std::vector<PoolPolicy> Policies() const;
   void Advance();               // moves every service towards what is wanted
   void AdvanceUp(Service& s, const DependencyGraph& graph);
@@ -155,7 +178,8 @@ class Supervisor {
   EventLog& events_;
   SupervisorOptions options_;
 
-  std::map<std::string, Service> services_;  // loop thread only
+  std::map<std::string, Service> services_;  // pools by name; loop thread only
+  std::map<std::string, Service> execs_;     // exec resources by name; loop thread only
   bool health_in_flight_ = false;            // loop thread only
 
   std::mutex mu_;  // guards the queues, stopping_ and workers_

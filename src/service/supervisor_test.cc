@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_process_runner.h"
 #include "testing/fake_zfs.h"
 
 namespace pk::service {
@@ -135,6 +136,7 @@ class SupervisorTest : public ::testing::Test {
   std::unique_ptr<PolicyStore> store_;
   std::unique_ptr<EventLog> events_;
   std::vector<std::string> hung_;
+  testing::FakeProcessRunner runner_;  // for exec resources
   std::unique_ptr<Supervisor> sup_;  // last: destroyed before what it uses
 };
 
@@ -676,4 +678,111 @@ TEST_F(SupervisorTest, CommandsBeforeAStartThatNeverCameAreAnsweredByStop) {
 }
 
 }  // namespace
+
+// ---- exec resources ----------------------------------------------------------
+
+// Records every command the fake runner ran, as "program arg...".
+std::vector<std::string> Ran(const testing::FakeProcessRunner& runner) {
+  std::vector<std::string> out;
+  for (const auto& c : runner.calls()) {
+    std::string line = c.program;
+    for (const auto& a : c.args) line += " " + a;
+    out.push_back(line);
+  }
+  return out;
+}
+
+ExecPolicy Exec(const std::string& name, std::vector<std::string> after = {}) {
+  ExecPolicy e;
+  e.name = name;
+  e.start = {"/bin/start-" + name};
+  e.stop = {"/bin/stop-" + name};
+  e.after = std::move(after);
+  return e;
+}
+
+TEST_F(SupervisorTest, ExecResourceStartsAfterItsPoolAndStopsBeforeIt) {
+  // A fixture member: workers may still use it until the supervisor is gone.
+  testing::FakeProcessRunner& runner = runner_;
+  runner.SetDefaultHandler([](const sys::Command&) -> Result<sys::ProcessResult> {
+    return testing::FakeProcessRunner::Exited(0);
+  });
+  zfs_->AddPool("tank", {{"tank", "on", "/tank"}});
+  SupervisorOptions options;
+  options.runner = &runner;
+  Supervisor& sup = StartSupervisor(options);
+  ASSERT_TRUE(sup.AddExec(Exec("warmup", {"pool:tank"})));
+  ASSERT_TRUE(sup.Enable(Policy("tank")));
+  WaitFor("tank", State::kOnline);
+  WaitUntil([&] {
+    for (const auto& s : sup.List()) {
+      if (s.resource == "exec:warmup" && s.state == State::kOnline) return true;
+    }
+    return false;
+  }, "exec:warmup online");
+  EXPECT_THAT(Ran(runner), ElementsAre("/bin/start-warmup"));
+
+  ASSERT_TRUE(sup.StopService(Name("tank")));
+  WaitFor("tank", State::kExported);
+  EXPECT_THAT(Ran(runner), ElementsAre("/bin/start-warmup", "/bin/stop-warmup"));
+  uint64_t stopped = 0, exported = 0;
+  for (const auto& e : events_->Since(0, 100000)) {
+    if (e.resource == "exec:warmup" && e.state == "stopped") stopped = e.seq;
+    if (e.resource == "pool:tank" && e.state == "exported") exported = e.seq;
+  }
+  EXPECT_GT(stopped, 0u);
+  EXPECT_LT(stopped, exported) << "the exec resource must stop before its pool is exported";
+}
+
+TEST_F(SupervisorTest, ExecResourceFailureAndCycleAreReported) {
+  // A fixture member: workers may still use it until the supervisor is gone.
+  testing::FakeProcessRunner& runner = runner_;
+  runner.SetDefaultHandler([](const sys::Command&) -> Result<sys::ProcessResult> {
+    return testing::FakeProcessRunner::Exited(3, "", "cannot warm up\n");
+  });
+  SupervisorOptions options;
+  options.runner = &runner;
+  Supervisor& sup = StartSupervisor(options);
+  ASSERT_TRUE(sup.AddExec(Exec("a")));
+  WaitUntil([&] {
+    for (const auto& s : sup.List()) {
+      if (s.resource == "exec:a" && s.state == State::kFailed) {
+        return s.reason == "start command: /bin/start-a exited 3: cannot warm up";
+      }
+    }
+    return false;
+  }, "exec:a failed with the command's words");
+  ASSERT_TRUE(sup.AddExec(Exec("b", {"exec:a"})));
+  auto cycle = sup.AddExec(Exec("a", {"exec:b"}));
+  ASSERT_FALSE(cycle);
+  EXPECT_EQ(cycle.error().message(), "dependency cycle: exec:a -> exec:b -> exec:a");
+  auto store_execs = store_->LoadExecs();
+  ASSERT_TRUE(store_execs);
+  EXPECT_TRUE((*store_execs)[0].after.empty()) << "a refused change is not saved";
+  EXPECT_EQ(sup.RemoveExec("nosuch").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(sup.StartExec("nosuch").error().code(), ErrorCode::kNotFound);
+  ExecPolicy relative = Exec("r");
+  relative.start = {"true"};
+  EXPECT_EQ(sup.AddExec(relative).error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST_F(SupervisorTest, ExecResourcesAreRestoredAtStart) {
+  // A fixture member: workers may still use it until the supervisor is gone.
+  testing::FakeProcessRunner& runner = runner_;
+  runner.SetDefaultHandler([](const sys::Command&) -> Result<sys::ProcessResult> {
+    return testing::FakeProcessRunner::Exited(0);
+  });
+  SupervisorOptions options;
+  options.runner = &runner;
+  StartSupervisor(options);
+  ASSERT_TRUE(sup_->AddExec(Exec("keep")));
+  Supervisor& again = StartSupervisor(options);
+  WaitUntil([&] {
+    for (const auto& s : again.List()) {
+      if (s.resource == "exec:keep" && s.state == State::kOnline) return true;
+    }
+    return false;
+  }, "exec:keep online after a restart");
+}
+
 }  // namespace pk::service
