@@ -3,6 +3,7 @@
 
 #include "api/internal/request.h"
 #include "api/service.h"
+#include "base/time.h"
 
 namespace pk::api {
 namespace {
@@ -10,24 +11,15 @@ namespace {
 using nlohmann::json;
 using namespace internal;
 
-std::string Rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 json ServiceToJson(const service::ServiceStatus& s) {
   json j = {{"resource", s.resource},
             {"pool", s.pool},
             {"state", service::StateName(s.state)},
             {"reason", s.reason},
-            {"since", Rfc3339(s.since)},
+            {"since", FormatRfc3339(s.since)},
             {"health", s.health},
             {"policy", s.policy.ToJson()}};
-  if (s.start_at) j["start_at"] = Rfc3339(*s.start_at);
+  if (s.start_at) j["start_at"] = FormatRfc3339(*s.start_at);
   if (s.exec) {
     j["exec"] = s.exec->ToJson();
     j.erase("policy");

@@ -19,6 +19,7 @@
 #include "service/supervisor.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
+#include "sys/users.h"
 #include "zfs/zfs.h"
 
 namespace pk::daemon {
@@ -97,10 +98,11 @@ Status Serve(const Config& config) {
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
-  sup_options.on_pool_changed = [&inventory](const std::string& pool) { (void)inventory.RefreshPool(pool); };
+  sup_options.on_pool_changed = [&inventory](const std::string& pool) { inventory.RefreshPoolSoon(pool); };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
 
-  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"});
+  auto users = sys::MakePosixUserDirectory();
+  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get());
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));

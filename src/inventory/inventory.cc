@@ -191,20 +191,38 @@ Status Inventory::RefreshTree(const std::string& name) {
 void Inventory::StartPeriodic() {
   periodic_ = std::thread([this] {
     std::unique_lock lock(stop_mutex_);
+    auto next_full = std::chrono::steady_clock::now();
     while (!stopping_) {
-      lock.unlock();
-      auto started = std::chrono::steady_clock::now();
-      (void)RefreshAll();  // failures are recorded in the view
-      auto took = std::chrono::steady_clock::now() - started;
-      lock.lock();
-      // A change made just after a refresh started shows up when the next one
-      // is published. Starting the next one period - refresh time after this
-      // start keeps every view at most one period out of date:
-      // wait = period - 2 x refresh time (none when refreshing takes longer).
-      auto wait = options_.period - 2 * took;
-      if (wait > decltype(wait)::zero()) stop_cv_.wait_for(lock, wait, [this] { return stopping_; });
+      if (std::chrono::steady_clock::now() >= next_full) {
+        lock.unlock();
+        auto started = std::chrono::steady_clock::now();
+        (void)RefreshAll();  // failures are recorded in the view
+        auto took = std::chrono::steady_clock::now() - started;
+        lock.lock();
+        // A change made just after a refresh started shows up when the next one
+        // is published. Starting the next one period - refresh time after this
+        // start keeps every view at most one period out of date:
+        // next start = this start + period - refresh time (at once when refreshing takes longer).
+        next_full = started + options_.period - took;
+      }
+      stop_cv_.wait_until(lock, next_full, [this] { return stopping_ || !pending_pools_.empty(); });
+      while (!stopping_ && !pending_pools_.empty()) {
+        std::string pool = *pending_pools_.begin();
+        pending_pools_.erase(pending_pools_.begin());
+        lock.unlock();
+        (void)RefreshPool(pool);
+        lock.lock();
+      }
     }
   });
+}
+
+void Inventory::RefreshPoolSoon(const std::string& pool) {
+  {
+    std::lock_guard lock(stop_mutex_);
+    pending_pools_.insert(pool);
+  }
+  stop_cv_.notify_all();
 }
 
 void Inventory::Stop() {

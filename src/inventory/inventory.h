@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <string>
 #include <vector>
@@ -69,6 +70,10 @@ class Inventory {
   // pool's list entry; names that no longer exist leave the view.
   Status RefreshTree(const std::string& name);
 
+  // Queues RefreshPool(pool) on the periodic thread and returns at once (for
+  // callers that must not wait, such as the supervisor bringing a pool online).
+  void RefreshPoolSoon(const std::string& pool);
+
   // Starts a thread that calls RefreshAll() until Stop(), spacing refreshes so
   // that no view is more than one period out of date: a refresh starts one
   // period minus the last refresh's duration after the previous one started.
@@ -91,6 +96,7 @@ class Inventory {
   std::mutex stop_mutex_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;  // guarded by stop_mutex_
+  std::set<std::string> pending_pools_;  // guarded by stop_mutex_
   std::thread periodic_;
 };
 

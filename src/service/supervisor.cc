@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/time.h"
 
 namespace pk::service {
 namespace {
@@ -22,15 +23,6 @@ bool IsUp(State s) {
 }
 
 bool IsServing(State s) { return s == State::kOnline || s == State::kDegraded; }
-
-std::string FormatTime(std::chrono::system_clock::time_point t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect) {
   zfs::ImportOptions o;
@@ -186,7 +178,7 @@ Status Supervisor::Start() {
       s.status.state = State::kLocked;
       s.status.reason = fmt::format("an {} started at {} (daemon pid {}) never finished: the daemon or the machine "
                                     "died during it; 'poolkeeper pool unlock {}' to try again",
-                                    (*lock)->operation, FormatTime((*lock)->started), (*lock)->pid, p.pool);
+                                    (*lock)->operation, FormatRfc3339((*lock)->started), (*lock)->pid, p.pool);
     } else if (p.skip) {
       s.status.state = State::kSkipped;
       s.status.reason = "skip switch set ('poolkeeper pool unskip' clears it)";
@@ -547,23 +539,28 @@ Status Supervisor::RemoveExec(const std::string& name) {
   });
 }
 
+Status Supervisor::Want(Service& s, Direction direction) {
+  PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
+  if (direction == Direction::kUp) {
+    RequestUp(s, graph);
+  } else {
+    RequestDown(s, graph);
+  }
+  Advance();
+  return OkStatus();
+}
+
 Status Supervisor::StartExec(const std::string& name) {
   return Call<Status>([this, name]() -> Status {
     PK_ASSIGN_OR_RETURN(Service * s, ManagedExec(name));
-    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
-    RequestUp(*s, graph);
-    Advance();
-    return OkStatus();
+    return Want(*s, Direction::kUp);
   });
 }
 
 Status Supervisor::StopExec(const std::string& name) {
   return Call<Status>([this, name]() -> Status {
     PK_ASSIGN_OR_RETURN(Service * s, ManagedExec(name));
-    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
-    RequestDown(*s, graph);
-    Advance();
-    return OkStatus();
+    return Want(*s, Direction::kDown);
   });
 }
 
@@ -594,7 +591,6 @@ void Supervisor::RunImport(PoolPolicy policy) {
     auto unlocked = store_.RemoveLock(pool);
     if (!unlocked) GetLogger("service")->error("pool={} remove lock: {}", policy.pool, unlocked.error().message());
     if (!done) return fail(done.error().message());
-    if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
   }
   Post([this, pool = policy.pool, imported] {
     if (Service* s = Find(pool)) SetState(*s, State::kMounting, imported ? "already imported; checking mounts" : "imported; mounting");
@@ -891,22 +887,16 @@ Status Supervisor::StartService(const zfs::PoolName& pool) {
     if (s->status.policy.skip) {
       return FailedPrecondition(fmt::format("pool '{}' has its skip switch set ('poolkeeper pool unskip {}' first)", pool.str(), pool.str()));
     }
-    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
     s->status.start_at.reset();
     s->start_deadline.reset();
-    RequestUp(*s, graph);
-    Advance();
-    return OkStatus();
+    return Want(*s, Direction::kUp);
   });
 }
 
 Status Supervisor::StopService(const zfs::PoolName& pool) {
   return Call<Status>([this, pool]() -> Status {
     PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
-    PK_ASSIGN_OR_RETURN(auto graph, BuildGraph(Policies()));
-    RequestDown(*s, graph);
-    Advance();
-    return OkStatus();
+    return Want(*s, Direction::kDown);
   });
 }
 

@@ -162,6 +162,9 @@ class Supervisor {
   void Advance();               // moves every service towards what is wanted
   void AdvanceUp(Service& s, const DependencyGraph& graph);
   void AdvanceDown(Service& s, const DependencyGraph& graph);
+  enum class Direction { kUp, kDown };
+  // Asks for `s` (and what it needs, or what needs it) to come up or go down, then advances.
+  Status Want(Service& s, Direction direction);
   void RequestUp(Service& s, const DependencyGraph& graph);
   void RequestDown(Service& s, const DependencyGraph& graph);
   void ScheduleHealth();
