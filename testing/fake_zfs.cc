@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -33,6 +34,8 @@ struct FakeZfs::State {
   std::vector<std::string> calls;
   std::vector<std::chrono::milliseconds> timeouts;
   uint64_t next_guid = 1000;
+  // Quotas: (dataset, kind, id) -> usage. Guarded by mu.
+  std::map<std::tuple<std::string, zfs::QuotaKind, uint32_t>, zfs::QuotaUsage> quotas;
 
   void Record(std::string call) { calls.push_back(std::move(call)); }
   Pool* Imported(const std::string& pool) {
@@ -521,6 +524,89 @@ Status FakeZfs::UnmountDataset(const zfs::DatasetName& dataset, zfs::Force) {
   }
   fs->mounted = false;
   return OkStatus();
+}
+
+namespace {
+std::string QuotaCall(std::string_view verb, const zfs::DatasetName& ds, const zfs::QuotaSubject& s) {
+  return fmt::format("{} {} {}@{}", verb, ds.str(), zfs::QuotaKindName(s.kind), s.id);
+}
+}  // namespace
+
+void FakeZfs::SetQuotaUsage(const std::string& dataset, zfs::QuotaKind kind, uint32_t id, uint64_t used) {
+  std::lock_guard lock(state_->mu);
+  auto& u = state_->quotas[{dataset, kind, id}];
+  u.kind = kind;
+  u.id = id;
+  u.zfs_name = std::to_string(id);
+  u.used = used;
+}
+
+Result<zfs::QuotaUsage> FakeZfs::GetQuota(const zfs::DatasetName& ds, const zfs::QuotaSubject& s) {
+  std::lock_guard lock(state_->mu);
+  state_->Record(QuotaCall("get-quota", ds, s));
+  if (!state_->Filesystem(ds.str())) {
+    return std::unexpected(ToolError(fmt::format("get quota on '{}'", ds.str()), "zfs",
+                                     fmt::format("cannot open '{}': dataset does not exist", ds.str())));
+  }
+  auto it = state_->quotas.find({ds.str(), s.kind, s.id});
+  if (it != state_->quotas.end()) return it->second;
+  zfs::QuotaUsage u;
+  u.kind = s.kind;
+  u.id = s.id;
+  u.zfs_name = std::to_string(s.id);
+  return u;
+}
+
+Status FakeZfs::SetQuota(const zfs::DatasetName& ds, const zfs::QuotaSubject& s, uint64_t bytes) {
+  std::lock_guard lock(state_->mu);
+  state_->Record(QuotaCall("set-quota", ds, s) + "=" + std::to_string(bytes));
+  if (!state_->Filesystem(ds.str())) {
+    return std::unexpected(ToolError(fmt::format("set quota on '{}'", ds.str()), "zfs",
+                                     fmt::format("cannot open '{}': dataset does not exist", ds.str())));
+  }
+  auto& u = state_->quotas[{ds.str(), s.kind, s.id}];
+  u.kind = s.kind;
+  u.id = s.id;
+  u.zfs_name = std::to_string(s.id);
+  u.quota = bytes;
+  return OkStatus();
+}
+
+Status FakeZfs::SetObjectQuota(const zfs::DatasetName& ds, const zfs::QuotaSubject& s, uint64_t objects) {
+  std::lock_guard lock(state_->mu);
+  state_->Record(QuotaCall("set-objquota", ds, s) + "=" + std::to_string(objects));
+  if (state_->dialect != zfs::Dialect::kOpenZfs2) return MakeError(ErrorCode::kUnimplemented, "no object quotas");
+  auto& u = state_->quotas[{ds.str(), s.kind, s.id}];
+  u.kind = s.kind;
+  u.id = s.id;
+  u.zfs_name = std::to_string(s.id);
+  u.objquota = objects;
+  return OkStatus();
+}
+
+Status FakeZfs::ClearQuota(const zfs::DatasetName& ds, const zfs::QuotaSubject& s) {
+  std::lock_guard lock(state_->mu);
+  state_->Record(QuotaCall("clear-quota", ds, s));
+  auto it = state_->quotas.find({ds.str(), s.kind, s.id});
+  if (it != state_->quotas.end()) {
+    it->second.quota = 0;
+    if (it->second.objquota) it->second.objquota = 0;
+  }
+  return OkStatus();
+}
+
+Result<std::vector<zfs::QuotaUsage>> FakeZfs::ListQuotas(const zfs::DatasetName& ds, zfs::QuotaKind kind) {
+  std::lock_guard lock(state_->mu);
+  state_->Record(fmt::format("list-quotas {} {}", ds.str(), zfs::QuotaKindName(kind)));
+  if (!state_->Filesystem(ds.str())) {
+    return std::unexpected(ToolError(fmt::format("list quotas of '{}'", ds.str()), "zfs",
+                                     fmt::format("cannot open '{}': dataset does not exist", ds.str())));
+  }
+  std::vector<zfs::QuotaUsage> out;
+  for (const auto& [key, u] : state_->quotas) {
+    if (std::get<0>(key) == ds.str() && std::get<1>(key) == kind && (u.used || u.quota)) out.push_back(u);
+  }
+  return out;
 }
 
 }  // namespace pk::testing

@@ -133,6 +133,16 @@ class FakeZfs : public zfs::Zfs {
   Status Rollback(const zfs::SnapshotName& snapshot, zfs::RollbackMode mode) override;
   Status MountDataset(const zfs::DatasetName& dataset) override;
   Status UnmountDataset(const zfs::DatasetName& dataset, zfs::Force force) override;
+  // Quotas live in memory per (dataset, kind, id); calls are recorded as
+  // "get-quota tank/a user@42", "set-quota tank/a user@42=1024",
+  // "clear-quota tank/a user@42", "list-quotas tank/a user".
+  Result<zfs::QuotaUsage> GetQuota(const zfs::DatasetName& dataset, const zfs::QuotaSubject& subject) override;
+  Status SetQuota(const zfs::DatasetName& dataset, const zfs::QuotaSubject& subject, uint64_t bytes) override;
+  Status SetObjectQuota(const zfs::DatasetName& dataset, const zfs::QuotaSubject& subject, uint64_t objects) override;
+  Status ClearQuota(const zfs::DatasetName& dataset, const zfs::QuotaSubject& subject) override;
+  Result<std::vector<zfs::QuotaUsage>> ListQuotas(const zfs::DatasetName& dataset, zfs::QuotaKind kind) override;
+  // Setup: bytes charged to a subject (as if it had written them).
+  void SetQuotaUsage(const std::string& dataset, zfs::QuotaKind kind, uint32_t id, uint64_t used);
 
   struct State;  // shared between a fake and the adapters its Factory() makes
 

@@ -113,8 +113,10 @@ Result<Route> SplitPath(const std::string& path) {
 }  // namespace
 
 ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
-                       service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options)
-    : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), fs_(fs), options_(std::move(options)) {}
+                       service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options,
+                       sys::UserDirectory* users)
+    : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), fs_(fs), options_(std::move(options)),
+      users_(users) {}
 
 HttpResponse ApiService::Handle(const HttpRequest& request) {
   auto log = GetLogger("api");
@@ -184,6 +186,11 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (!name.empty() && m == "DELETE") return DestroyDataset(name, r);
     if (!name.empty() && m == "POST" && action == "inherit") return InheritProperty(name, r);
     if (!name.empty() && m == "POST" && action == "rename") return RenameDataset(name, r);
+  }
+  if (c == "quotas" && !name.empty()) {
+    if (m == "GET") return GetQuotas(name, r);
+    if (m == "PUT") return SetQuota(name, r);
+    if (m == "DELETE") return ClearQuota(name, r);
   }
   if (c == "snapshots") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);

@@ -30,6 +30,10 @@
 //   POST   /v1/resources/{name}?action=start|stop     DELETE /v1/resources/{name}
 //   POST   /v1/pool-plans                 (body {"disks":[...], "profile", "nspf", ...}) -> every profile side by side
 //   POST   /v1/pools with "profile" + "disks" instead of "vdevs": creates exactly the planned layout
+//   GET    /v1/quotas/{dataset}?kind=user|group&filter=SUBSTR&sort=name|used|quota|percent  (listing)
+//   GET    /v1/quotas/{dataset}?user=NAME|UID  or ?group=NAME|GID    (one subject: one zfs get, no listing)
+//   PUT    /v1/quotas/{dataset}               (body {"user"|"group": NAME|ID, "quota": "10G", "objects": N})
+//   DELETE /v1/quotas/{dataset}?user=NAME|UID or ?group=NAME|GID
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -44,6 +48,7 @@
 #include "service/event_log.h"
 #include "service/supervisor.h"
 #include "sys/files.h"
+#include "sys/users.h"
 #include "zfs/zfs.h"
 
 namespace pk::api {
@@ -55,9 +60,10 @@ struct ApiServiceOptions {
 
 class ApiService {
  public:
-  // `supervisor`, `events` and `fs` may be null (then their routes answer unavailable).
+  // `supervisor`, `events`, `fs` and `users` may be null (then their routes answer unavailable).
   ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
-             service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options);
+             service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options,
+             sys::UserDirectory* users = nullptr);
 
   HttpResponse Handle(const HttpRequest& request);
 
@@ -103,6 +109,15 @@ class ApiService {
   Result<layout::Plan> PlanFromBody(const nlohmann::json& body);
   Result<std::vector<layout::Disk>> ProbeDisks(const nlohmann::json& body);
 
+  // Quotas (quota_routes.cc).
+  Result<HttpResponse> GetQuotas(const std::string& dataset, const HttpRequest& request);
+  Result<HttpResponse> SetQuota(const std::string& dataset, const HttpRequest& request);
+  Result<HttpResponse> ClearQuota(const std::string& dataset, const HttpRequest& request);
+  Result<sys::UserDirectory*> RequireUsers();
+  // A numeric id as it is, or a validated name looked up (NotFound when unknown).
+  Result<zfs::QuotaSubject> ResolveSubject(zfs::QuotaKind kind, const std::string& text);
+  Result<zfs::QuotaSubject> SubjectOf(const std::string& user, const std::string& group, const std::string& context);
+
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
@@ -112,6 +127,7 @@ class ApiService {
   service::EventLog* events_;
   sys::FileSystem* fs_;
   ApiServiceOptions options_;
+  sys::UserDirectory* users_;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

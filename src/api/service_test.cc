@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "testing/fake_process_runner.h"
+#include "testing/fake_user_directory.h"
+#include "testing/fake_zfs.h"
 
 namespace pk::api {
 namespace {
@@ -164,6 +166,105 @@ TEST_F(ApiServiceTest, UnixSocketServesRootOnly) {
   r.transport = Transport::kUnix;
   r.peer_uid = 1000;
   EXPECT_EQ(service_.Handle(r).status, 403);
+}
+
+
+// ------------------------------------------------------------ quotas
+
+class QuotaRoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    zfs_.AddImportedPool("tank", {{"tank", "on", "/tank", false}, {"tank/home", "on", "/tank/home", false}});
+    users_.Add(sys::AccountKind::kUser, "alice", 1001);
+    users_.Add(sys::AccountKind::kUser, "bob", 1002);
+    users_.Add(sys::AccountKind::kGroup, "staff", 50);
+  }
+
+  HttpResponse Call(std::string method, std::string path, std::string body = "",
+                    std::map<std::string, std::string> query = {}) {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.path = path;
+    r.target = path;
+    r.body = std::move(body);
+    r.query = std::move(query);
+    r.transport = Transport::kUnix;
+    r.peer_uid = 0;
+    return service_.Handle(r);
+  }
+  size_t QuotaCalls() const {
+    size_t n = 0;
+    for (const auto& c : zfs_.calls()) n += c.find("quota") != std::string::npos;
+    return n;
+  }
+  void ExpectRefused(const HttpResponse& r, int status, const std::string& fragment) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_NE(r.body.find(fragment), std::string::npos) << r.body;
+    EXPECT_EQ(QuotaCalls(), 0u) << "zfs was called for bad input";
+  }
+
+  pk::testing::FakeZfs zfs_{zfs::Dialect::kZfsFuse};
+  pk::testing::FakeUserDirectory users_;
+  inventory::Inventory inventory_{zfs_, {}};
+  ApiService service_{zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}, &users_};
+};
+
+TEST_F(QuotaRoutesTest, SetGetClearByNameAndByNumericId) {
+  auto set = Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","quota":"10G"})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(json::parse(set.body)["quota"], 10ull << 30);
+  EXPECT_EQ(json::parse(set.body)["name"], "alice");
+  EXPECT_EQ(zfs_.CountCalls("set-quota tank/home user@1001=10737418240"), 1u);
+  auto get = Call("GET", "/v1/quotas/tank/home", "", {{"user", "1001"}});
+  ASSERT_EQ(get.status, 200) << get.body;
+  EXPECT_EQ(json::parse(get.body)["name"], "alice");
+  EXPECT_EQ(zfs_.CountCalls("get-quota tank/home user@1001"), 2u);  // after set, and this
+  EXPECT_EQ(zfs_.CountCalls("list-quotas tank/home user"), 0u) << "a single subject must not list";
+  auto group = Call("PUT", "/v1/quotas/tank/home", R"({"group":"staff","quota":"512M"})");
+  ASSERT_EQ(group.status, 200) << group.body;
+  EXPECT_EQ(zfs_.CountCalls("set-quota tank/home group@50=536870912"), 1u);
+  auto clear = Call("DELETE", "/v1/quotas/tank/home", "", {{"user", "alice"}});
+  ASSERT_EQ(clear.status, 200) << clear.body;
+  EXPECT_EQ(zfs_.CountCalls("clear-quota tank/home user@1001"), 1u);
+}
+
+TEST_F(QuotaRoutesTest, BadInputStartsNothing) {
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"nosuch","quota":"1G"})"), 404,
+                "user 'nosuch' does not exist");
+  ExpectRefused(Call("GET", "/v1/quotas/tank/home", "", {{"group", "nogroup"}}), 404, "group 'nogroup' does not exist");
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","quota":"-1G"})"), 400, "'-1G'");
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","quota":"1.5.G"})"), 400, "'1.5.G'");
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","quota":"0"})"), 400, "zero");
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice"})"), 400, "'quota'");
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"a;reboot","quota":"1G"})"), 400,
+                "user name 'a;reboot' is not valid");
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","group":"staff","quota":"1G"})"), 400,
+                "not both");
+  ExpectRefused(Call("DELETE", "/v1/quotas/tank/home"), 400, "give a user or a group");
+  ExpectRefused(Call("GET", "/v1/quotas/tank/home", "", {{"kind", "wheel"}}), 400, "kind must be");
+  ExpectRefused(Call("GET", "/v1/quotas/tank/home", "", {{"sort", "size"}}), 400, "sort must be");
+  ExpectRefused(Call("GET", "/v1/quotas/tank;x"), 400, "tank;x");
+}
+
+TEST_F(QuotaRoutesTest, ListSortsFiltersAndNamesSubjects) {
+  zfs_.SetQuotaUsage("tank/home", zfs::QuotaKind::kUser, 1001, 100);
+  zfs_.SetQuotaUsage("tank/home", zfs::QuotaKind::kUser, 1002, 300);
+  zfs_.SetQuotaUsage("tank/home", zfs::QuotaKind::kUser, 424242, 200);
+  ASSERT_EQ(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","quota":"1K"})").status, 200);
+  auto by_name = json::parse(Call("GET", "/v1/quotas/tank/home").body);
+  ASSERT_EQ(by_name["quotas"].size(), 3u) << by_name;
+  EXPECT_EQ(by_name["quotas"][0]["name"], "424242");
+  EXPECT_EQ(by_name["quotas"][1]["name"], "alice");
+  EXPECT_DOUBLE_EQ(by_name["quotas"][1]["percent"].get<double>(), 100.0 * 100 / 1024);
+  EXPECT_TRUE(by_name["quotas"][2]["percent"].is_null());
+  auto by_used = json::parse(Call("GET", "/v1/quotas/tank/home", "", {{"sort", "used"}}).body);
+  EXPECT_EQ(by_used["quotas"][0]["name"], "bob");
+  EXPECT_EQ(by_used["quotas"][2]["name"], "alice");
+  auto filtered = json::parse(Call("GET", "/v1/quotas/tank/home", "", {{"filter", "b"}}).body);
+  ASSERT_EQ(filtered["quotas"].size(), 1u);
+  EXPECT_EQ(filtered["quotas"][0]["name"], "bob");
+  auto groups = json::parse(Call("GET", "/v1/quotas/tank/home", "", {{"kind", "group"}}).body);
+  EXPECT_EQ(groups["quotas"].size(), 0u);
 }
 
 }  // namespace

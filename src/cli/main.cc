@@ -53,6 +53,9 @@ struct Args {
   std::vector<std::string> enclosures;
   std::vector<std::string> start_argv, stop_argv, check_argv;
   uint64_t after_seq = 0;
+  std::string user, group, filter, sort;
+  bool groups = false;
+  std::optional<uint64_t> objects;
 };
 
 std::string Seg(const std::string& s) { return api::PercentEncode(s); }
@@ -657,6 +660,103 @@ void AddEventCommands(CLI::App& app, Cli& cli, Args& a, int& rc, const Globals& 
   });
 }
 
+std::string QuotaPercent(const json& q) {
+  if (!q.contains("percent") || q["percent"].is_null()) return "-";
+  return fmt::format("{:.0f}%", q["percent"].get<double>());
+}
+
+std::string QuotaRow(const json& q) {
+  std::string kind = q.value("kind", "");
+  std::string id = q.contains("id") && !q["id"].is_null() ? std::to_string(q["id"].get<uint64_t>()) : "?";
+  uint64_t quota = q.value("quota", 0ULL);
+  std::string out = fmt::format("{} '{}' ({} {}) on '{}': used {}, quota {}", kind, q.value("name", ""),
+                                kind == "group" ? "gid" : "uid", id, q.value("dataset", ""),
+                                HumanSize(q.value("used", 0ULL)), quota ? HumanSize(quota) : "none");
+  if (quota) out += " (" + QuotaPercent(q) + ")";
+  if (q.contains("objused")) {
+    out += fmt::format(", objects {} of {}", q.value("objused", 0ULL),
+                       q.value("objquota", 0ULL) ? std::to_string(q.value("objquota", 0ULL)) : "no limit");
+  }
+  return out + "\n";
+}
+
+std::string QuotaTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& q : j["quotas"]) {
+    rows.push_back({q.value("name", ""), q.contains("id") && !q["id"].is_null() ? std::to_string(q["id"].get<uint64_t>()) : "-",
+                    HumanSize(q.value("used", 0ULL)),
+                    q.value("quota", 0ULL) ? HumanSize(q.value("quota", 0ULL)) : "none", QuotaPercent(q)});
+  }
+  if (rows.empty()) return fmt::format("no {} quotas or usage on '{}'\n", j.value("kind", ""), j.value("dataset", ""));
+  return RenderTable({"NAME", "ID", "USED", "QUOTA", "%"}, rows, {1, 2, 3, 4});
+}
+
+// "?user=U" or "?group=G" (both given goes to the daemon, which refuses it).
+std::string SubjectQuery(const Args& a) {
+  std::string q;
+  if (!a.user.empty()) q += "user=" + Seg(a.user);
+  if (!a.group.empty()) q += std::string(q.empty() ? "" : "&") + "group=" + Seg(a.group);
+  return q.empty() ? "" : "?" + q;
+}
+
+void AddQuotaCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
+  auto* quota = app.add_subcommand("quota", "user and group quotas of a filesystem: set, get, clear, list")
+                    ->require_subcommand(1);
+  auto subject = [&](CLI::App* cmd) {
+    auto* u = cmd->add_option("-u,--user", a.user, "user name or numeric uid");
+    auto* g = cmd->add_option("-g,--group", a.group, "group name or numeric gid");
+    u->excludes(g);
+    g->excludes(u);
+  };
+  auto* set = quota->add_subcommand("set", "set a quota: DATASET (--user U | --group G) SIZE (e.g. 10G, 512M)");
+  set->add_option("dataset", a.name, "filesystem")->required();
+  subject(set);
+  set->add_option("size", a.name2, "bytes, or with K/M/G/T/P (binary)");
+  set->add_option("--objects", a.objects, "object quota (OpenZFS only)");
+  set->callback([&] {
+    rc = cli.Run([&]() -> Result<std::string> {
+      if (a.user.empty() && a.group.empty()) return InvalidArgument("quota set: give --user or --group");
+      json body = {};
+      if (!a.user.empty()) body["user"] = a.user;
+      if (!a.group.empty()) body["group"] = a.group;
+      if (!a.name2.empty()) body["quota"] = a.name2;
+      if (a.objects) body["objects"] = *a.objects;
+      return cli.Call("PUT", "/v1/quotas/" + Seg(a.name), body);
+    }, QuotaRow);
+  });
+  auto* get = quota->add_subcommand("get", "one user's or group's usage and quota (no listing)");
+  get->add_option("dataset", a.name, "filesystem")->required();
+  subject(get);
+  get->callback([&] {
+    rc = cli.Run([&]() -> Result<std::string> {
+      if (a.user.empty() && a.group.empty()) return InvalidArgument("quota get: give --user or --group");
+      return cli.Call("GET", "/v1/quotas/" + Seg(a.name) + SubjectQuery(a));
+    }, QuotaRow);
+  });
+  auto* clear = quota->add_subcommand("clear", "remove a user's or group's quota");
+  clear->add_option("dataset", a.name, "filesystem")->required();
+  subject(clear);
+  clear->callback([&] {
+    rc = cli.Run([&]() -> Result<std::string> {
+      if (a.user.empty() && a.group.empty()) return InvalidArgument("quota clear: give --user or --group");
+      return cli.Call("DELETE", "/v1/quotas/" + Seg(a.name) + SubjectQuery(a));
+    }, [](const json& j) {
+      return fmt::format("cleared {} quota of {} on '{}'\n", j.value("kind", ""), j.value("id", 0ULL), j.value("dataset", ""));
+    });
+  });
+  auto* list = quota->add_subcommand("list", "usage and quota of every user (or --group) side by side");
+  list->add_option("dataset", a.name, "filesystem")->required();
+  list->add_flag("--group", a.groups, "groups instead of users");
+  list->add_option("--filter", a.filter, "only names (or ids) containing this");
+  list->add_option("--sort", a.sort, "name (default), used, quota or percent (largest first)");
+  list->callback([&] {
+    std::string q = std::string("?kind=") + (a.groups ? "group" : "user");
+    if (!a.filter.empty()) q += "&filter=" + Seg(a.filter);
+    if (!a.sort.empty()) q += "&sort=" + Seg(a.sort);
+    rc = cli.Run([&] { return cli.Call("GET", "/v1/quotas/" + Seg(a.name) + q); }, QuotaTable);
+  });
+}
+
 }  // namespace
 }  // namespace pk::cli
 
@@ -680,6 +780,7 @@ int main(int argc, char** argv) {
   AddServiceCommands(app, cli, a, rc);
   AddResourceCommands(app, cli, a, rc);
   AddEventCommands(app, cli, a, rc, g);
+  AddQuotaCommands(app, cli, a, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

@@ -1,5 +1,7 @@
 #include "zfs/types.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 namespace pk::zfs {
@@ -172,6 +174,65 @@ std::vector<std::string> VdevSpec::ToArgs() const {
     args.insert(args.end(), cache.begin(), cache.end());
   }
   return args;
+}
+
+}  // namespace pk::zfs
+
+namespace pk::zfs {
+
+std::string_view QuotaKindName(QuotaKind kind) { return kind == QuotaKind::kUser ? "user" : "group"; }
+
+Result<uint64_t> ParseSize(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return InvalidArgument(fmt::format("size '{}' is not valid: {} (e.g. 1048576, 512M, 10G, 1T)", text, why));
+  };
+  if (text.empty()) return bad("it is empty");
+  if (text.front() == '-') return bad("it is negative");
+  size_t i = 0;
+  uint64_t whole = 0;
+  size_t whole_digits = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++whole_digits) {
+    if (whole > (UINT64_MAX - 9) / 10) return bad("it is too large");
+    whole = whole * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  if (whole_digits == 0) return bad("it does not start with a number");
+  // An optional fraction: at most 9 digits, one point.
+  uint64_t frac = 0, frac_scale = 1;
+  bool has_point = false;
+  if (i < text.size() && text[i] == '.') {
+    has_point = true;
+    ++i;
+    size_t digits = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+      if (digits >= 9) return bad("too many decimals");
+      frac = frac * 10 + static_cast<uint64_t>(text[i] - '0');
+      frac_scale *= 10;
+    }
+    if (digits == 0) return bad("a point must be followed by digits");
+  }
+  std::string suffix;
+  for (; i < text.size(); ++i) suffix += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
+  int shift = 0;
+  if (!suffix.empty()) {
+    static constexpr std::string_view kUnits = "BKMGTPE";
+    size_t unit = kUnits.find(suffix[0]);
+    std::string_view rest = std::string_view(suffix).substr(1);
+    if (unit == std::string_view::npos) return bad("unknown unit");
+    if (unit == 0) {
+      if (!rest.empty()) return bad("unknown unit");
+    } else if (!(rest.empty() || rest == "B" || rest == "IB")) {
+      return bad("unknown unit");
+    }
+    shift = static_cast<int>(unit) * 10;
+  }
+  if (has_point && shift == 0) return bad("a fraction of a byte");
+  if (shift >= 64 || (whole != 0 && whole > (UINT64_MAX >> shift))) return bad("it is too large");
+  uint64_t bytes = whole << shift;
+  // frac < 10^9 < 2^30: scale by at most 2^30 at once so nothing overflows
+  // (K, M exact; G and up rounded down to whole bytes of the 2^30 step).
+  uint64_t part = shift <= 30 ? (frac << shift) / frac_scale : ((frac << 30) / frac_scale) << (shift - 30);
+  if (part > UINT64_MAX - bytes) return bad("it is too large");
+  return bytes + part;
 }
 
 }  // namespace pk::zfs

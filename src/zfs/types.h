@@ -153,4 +153,33 @@ struct ListOptions {
   std::vector<std::string> properties;    // empty: every property ("all")
 };
 
+// Quotas (issue 7): per-user and per-group space (and, on OpenZFS, object)
+// accounting of one filesystem. Subjects are numeric ids here: names are
+// resolved at the API edge, so nothing below depends on the host's passwd.
+enum class QuotaKind { kUser, kGroup };
+std::string_view QuotaKindName(QuotaKind kind);  // "user", "group"
+
+struct QuotaSubject {
+  QuotaKind kind = QuotaKind::kUser;
+  uint32_t id = 0;
+};
+
+struct QuotaUsage {
+  QuotaKind kind = QuotaKind::kUser;
+  // The numeric id when ZFS gave one (OpenZFS `userspace -n`, `zfs get`);
+  // zfs-fuse's built-in listing prints names it resolved itself, kept in `zfs_name`.
+  std::optional<uint32_t> id;
+  std::string zfs_name;             // the subject as ZFS printed it ("424201", "root")
+  uint64_t used = 0;                // bytes charged
+  uint64_t quota = 0;               // bytes; 0 = no quota
+  std::optional<uint64_t> objused;  // objects (OpenZFS only)
+  std::optional<uint64_t> objquota; // objects; 0 = none (OpenZFS only)
+};
+
+// A size as administrators write it: "1048576", "512K", "10M", "10G", "1T",
+// "1P" (binary multiples, optional trailing "B" or "iB", case-insensitive) or a
+// decimal fraction with one point ("1.5G"). Anything else (negative, empty,
+// "1.5.G", "10X", overflow) is InvalidArgument naming the value.
+Result<uint64_t> ParseSize(std::string_view text);
+
 }  // namespace pk::zfs

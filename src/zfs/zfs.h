@@ -60,6 +60,23 @@ class Zfs {
   // for filesystems a failed operation left unmounted.
   virtual Status MountDataset(const DatasetName& dataset) = 0;
   virtual Status UnmountDataset(const DatasetName& dataset, Force force) = 0;
+
+  // Quotas. One subject is read with `zfs get userused@ID,userquota@ID`: never
+  // a listing, so it costs the same with 20 or 20,000 users. A subject ZFS has
+  // never charged reads as used 0, quota 0.
+  virtual Result<QuotaUsage> GetQuota(const DatasetName& dataset, const QuotaSubject& subject) = 0;
+  // Sets the byte quota (`userquota@ID=BYTES`); 0 is refused (use ClearQuota).
+  virtual Status SetQuota(const DatasetName& dataset, const QuotaSubject& subject, uint64_t bytes) = 0;
+  // Sets the object quota (`userobjquota@ID=N`): OpenZFS only, Unimplemented on zfs-fuse.
+  virtual Status SetObjectQuota(const DatasetName& dataset, const QuotaSubject& subject, uint64_t objects) = 0;
+  // Removes the byte quota (and on OpenZFS the object quota): `...quota@ID=none`.
+  virtual Status ClearQuota(const DatasetName& dataset, const QuotaSubject& subject) = 0;
+  // Every subject of `kind` with usage or a quota. OpenZFS: `zfs userspace|groupspace
+  // -H -p -n -o type,name,used,quota,objused,objquota` (exact, numeric ids).
+  // zfs-fuse: its built-in `userspace` fallback (human sizes, resolved names,
+  // users and groups mixed) only names the subjects; exact numbers come from
+  // batched `zfs get` calls. Unordered.
+  virtual Result<std::vector<QuotaUsage>> ListQuotas(const DatasetName& dataset, QuotaKind kind) = 0;
 };
 
 struct ZfsToolPaths {

@@ -3,7 +3,9 @@
 #include <charconv>
 #include <cmath>
 #include <optional>
+#include <map>
 #include <regex>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -392,6 +394,107 @@ Result<std::vector<Dataset>> ParseGetOutput(std::string_view text) {
     ds.properties[property] = ParseSource(value, f.back());
   }
   return out;
+}
+
+namespace {
+
+// A quota column: "-", "none" and "" mean no quota / not charged.
+Result<uint64_t> QuotaNumber(std::string_view v) {
+  if (v == "-" || v == "none" || v.empty()) return uint64_t{0};
+  return ParseUint(v);
+}
+
+std::optional<uint32_t> NumericId(std::string_view s) {
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
+}  // namespace
+
+Result<std::vector<QuotaUsage>> ParseQuotaGet(std::string_view text, QuotaKind kind,
+                                              const std::vector<std::string>& subjects) {
+  std::map<std::string, std::string, std::less<>> values;
+  for (auto line : SplitLines(text)) {
+    auto cols = SplitTabs(line);
+    if (cols.size() != 2) return Internal(fmt::format("unexpected zfs get line '{}'", line));
+    values[std::string(cols[0])] = std::string(cols[1]);
+  }
+  std::string_view k = QuotaKindName(kind);
+  std::vector<QuotaUsage> out;
+  for (const auto& s : subjects) {
+    QuotaUsage u;
+    u.kind = kind;
+    u.zfs_name = s;
+    u.id = NumericId(s);
+    auto field = [&](std::string_view what) -> Result<std::optional<uint64_t>> {
+      auto it = values.find(fmt::format("{}{}@{}", k, what, s));
+      if (it == values.end()) return std::optional<uint64_t>();
+      auto v = QuotaNumber(it->second);
+      if (!v) return std::unexpected(v.error().WithContext(fmt::format("{}{}@{}", k, what, s)));
+      return std::optional<uint64_t>(*v);
+    };
+    PK_ASSIGN_OR_RETURN(auto used, field("used"));
+    PK_ASSIGN_OR_RETURN(auto quota, field("quota"));
+    if (!used || !quota) return Internal(fmt::format("zfs get printed no {}used/{}quota for '{}'", k, k, s));
+    u.used = *used;
+    u.quota = *quota;
+    PK_ASSIGN_OR_RETURN(u.objused, field("objused"));
+    PK_ASSIGN_OR_RETURN(u.objquota, field("objquota"));
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+Result<std::vector<QuotaUsage>> ParseOpenZfsUserspace(std::string_view text, QuotaKind kind) {
+  std::vector<QuotaUsage> out;
+  std::string_view want = kind == QuotaKind::kUser ? "POSIX User" : "POSIX Group";
+  for (auto line : SplitLines(text)) {
+    if (line.empty()) continue;
+    auto cols = SplitTabs(line);
+    if (cols.size() < 4) return Internal(fmt::format("unexpected userspace line '{}'", line));
+    if (cols[0] != want) continue;
+    QuotaUsage u;
+    u.kind = kind;
+    u.zfs_name = std::string(cols[1]);
+    u.id = NumericId(cols[1]);
+    PK_ASSIGN_OR_RETURN(u.used, QuotaNumber(cols[2]));
+    PK_ASSIGN_OR_RETURN(u.quota, QuotaNumber(cols[3]));
+    if (cols.size() >= 6) {
+      PK_ASSIGN_OR_RETURN(auto ou, QuotaNumber(cols[4]));
+      PK_ASSIGN_OR_RETURN(auto oq, QuotaNumber(cols[5]));
+      u.objused = ou;
+      u.objquota = oq;
+    }
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
+std::vector<std::string> ParseZfsFuseUserspaceNames(std::string_view text, QuotaKind kind) {
+  std::vector<std::string> names;
+  std::set<std::string, std::less<>> seen;
+  std::string_view want = QuotaKindName(kind);
+  for (auto line : SplitLines(text)) {
+    std::vector<std::string_view> words;
+    size_t i = 0;
+    while (i < line.size()) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+      size_t start = i;
+      while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+      if (i > start) words.push_back(line.substr(start, i - start));
+    }
+    if (words.size() != 4 || (words[0] != "used" && words[0] != "quota") || words[1] != want) continue;
+    std::string_view name = words[2];
+    if (name.find(',') != std::string_view::npos) continue;
+    if (seen.insert(std::string(name)).second) names.emplace_back(name);
+  }
+  return names;
 }
 
 }  // namespace pk::zfs::internal

@@ -40,4 +40,18 @@ Result<std::vector<Dataset>> ParseGetOutput(std::string_view text);
 // "local", "default", "-", "inherited from tank/a", "received", "temporary".
 PropertyValue ParseSource(std::string_view value, std::string_view source);
 
+// Quotas. `zfs get -H -p -o property,value {k}used@S,{k}quota@S[,{k}objused@S,{k}objquota@S]...`
+// for each subject S in order: one QuotaUsage per subject. "-" (zfs-fuse for
+// a name it cannot resolve) and "none" read as 0.
+Result<std::vector<QuotaUsage>> ParseQuotaGet(std::string_view text, QuotaKind kind,
+                                              const std::vector<std::string>& subjects);
+// OpenZFS `zfs userspace|groupspace -H -p -n -o type,name,used,quota,objused,objquota`:
+// POSIX rows of `kind` (SMB rows have no numeric id and are skipped).
+Result<std::vector<QuotaUsage>> ParseOpenZfsUserspace(std::string_view text, QuotaKind kind);
+// zfs-fuse's built-in `zfs userspace` fallback (tests/data/zfs-fuse/zfs-userspace-builtin.out):
+// "PROP TYPE NAME VALUE" rows such as "used user  root 17K", users and groups
+// mixed; the distinct names of `kind`, in first-seen order. Names that cannot
+// go into a property list (',' or blanks) are skipped.
+std::vector<std::string> ParseZfsFuseUserspaceNames(std::string_view text, QuotaKind kind);
+
 }  // namespace pk::zfs::internal
