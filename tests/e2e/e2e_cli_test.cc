@@ -160,18 +160,7 @@ class E2eCliTest : public ::testing::Test {
     std::error_code ec;
     if (pool_gone && !disk_dir_.empty()) fs::remove_all(disk_dir_, ec);
     if (pool_gone && !mnt_.empty()) fs::remove_all(mnt_, ec);
-    const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
-    if (!work_.empty()) {
-      if (suite && suite->Passed()) {
-        fs::remove_all(work_, ec);
-      } else {
-        // `scripts/lab down` removes the lab directory: show the log's end here.
-        std::string log = ReadWholeFile(log_path_);
-        size_t from = log.size() > 8000 ? log.find('\n', log.size() - 8000) + 1 : 0;
-        std::fprintf(stderr, "e2e: daemon state and log kept in %s; the log ends:\n%s\n", work_.c_str(),
-                     log.substr(from).c_str());
-      }
-    }
+    KeepWorkIfFailed(work_, log_path_);
   }
 
   void SetUp() override {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -212,6 +213,36 @@ void Daemon::Forget() {
   pid_ = -1;
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
   stdout_fd_ = -1;
+}
+
+DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work) {
+  return {.binary = build_dir + "/src/daemon/poolkeeperd",
+          .config = "",
+          .state_dir = work + "/state",
+          .socket = work + "/run/pk.sock",
+          .log_path = work + "/poolkeeperd.log",
+          .log_level = "debug",
+          .refresh_interval_seconds = 3600};
+}
+
+std::string StartSuiteDaemon(Daemon& daemon, const DaemonOptions& options) {
+  std::string started = daemon.Start(options);
+  if (started.empty()) return "";
+  return started + "\n--- daemon log ---\n" + ReadWholeFile(options.log_path);
+}
+
+void KeepWorkIfFailed(const std::string& work, const std::string& log_path) {
+  if (work.empty()) return;
+  const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
+  if (suite && suite->Passed()) {
+    std::error_code ec;
+    std::filesystem::remove_all(work, ec);
+    return;
+  }
+  std::string log = ReadWholeFile(log_path);
+  size_t from = log.size() > 8000 ? log.find('\n', log.size() - 8000) + 1 : 0;
+  std::fprintf(stderr, "e2e: daemon state and log kept in %s; the log ends:\n%s\n", work.c_str(),
+               log.substr(from).c_str());
 }
 
 }  // namespace pk::e2e

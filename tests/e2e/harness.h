@@ -123,4 +123,13 @@ class Daemon {
   std::chrono::steady_clock::time_point spawned_at_;
 };
 
+// A suite's daemon: state dir, socket (work/run/pk.sock) and log
+// (work/poolkeeperd.log) inside `work`, debug logging, no periodic refresh.
+DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work);
+// Starts it; empty on success, else what went wrong followed by the daemon's log.
+std::string StartSuiteDaemon(Daemon& daemon, const DaemonOptions& options);
+// After a suite: removes `work` when every test passed; otherwise keeps it and
+// prints the end of the daemon's log (`scripts/lab down` removes the lab directory).
+void KeepWorkIfFailed(const std::string& work, const std::string& log_path);
+
 }  // namespace pk::e2e

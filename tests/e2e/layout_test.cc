@@ -117,17 +117,11 @@ class LayoutTest : public ::testing::Test {
       return;
     }
     work_ = tmpl;
-    socket_ = work_ + "/run/pk.sock";
-    log_path_ = work_ + "/poolkeeperd.log";
+    auto options = SuiteDaemonOptions(build, work_);
+    socket_ = options.socket;
+    log_path_ = options.log_path;
     cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
-    std::string started = daemon_.Start({.binary = build + "/src/daemon/poolkeeperd",
-                                         .config = "",
-                                         .state_dir = work_ + "/state",
-                                         .socket = socket_,
-                                         .log_path = log_path_,
-                                         .log_level = "debug",
-                                         .refresh_interval_seconds = 3600});
-    if (!started.empty()) setup_error_ = started + "\n--- daemon log ---\n" + ReadWholeFile(log_path_);
+    setup_error_ = StartSuiteDaemon(daemon_, options);
   }
 
   static void TearDownTestSuite() {
@@ -152,17 +146,7 @@ class LayoutTest : public ::testing::Test {
       fs::remove_all(disk_root_ + "-removed", ec);
       fs::remove_all(mnt_root_, ec);
     }
-    const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
-    if (!work_.empty()) {
-      if (suite && suite->Passed()) {
-        fs::remove_all(work_, ec);
-      } else {
-        std::string log = ReadWholeFile(log_path_);
-        size_t from = log.size() > 6000 ? log.find('\n', log.size() - 6000) + 1 : 0;
-        std::fprintf(stderr, "e2e: daemon state and log kept in %s; the log ends:\n%s\n", work_.c_str(),
-                     log.substr(from).c_str());
-      }
-    }
+    KeepWorkIfFailed(work_, log_path_);
   }
 
   void SetUp() override {

@@ -99,17 +99,11 @@ class QuotaTest : public ::testing::Test {
       setup_error_ = "chmod " + mnt_ + "/q: " + ec.message();
       return;
     }
-    socket_ = work_ + "/run/pk.sock";
-    log_path_ = work_ + "/poolkeeperd.log";
+    auto options = SuiteDaemonOptions(build, work_);
+    socket_ = options.socket;
+    log_path_ = options.log_path;
     cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
-    std::string started = daemon_.Start({.binary = build + "/src/daemon/poolkeeperd",
-                                         .config = "",
-                                         .state_dir = work_ + "/state",
-                                         .socket = socket_,
-                                         .log_path = log_path_,
-                                         .log_level = "debug",
-                                         .refresh_interval_seconds = 3600});
-    if (!started.empty()) setup_error_ = started + "\n--- daemon log ---\n" + ReadWholeFile(log_path_);
+    setup_error_ = StartSuiteDaemon(daemon_, options);
   }
 
   static void TearDownTestSuite() {
@@ -128,14 +122,7 @@ class QuotaTest : public ::testing::Test {
       fs::remove_all(disk_dir_, ec);
       fs::remove_all(mnt_, ec);
     }
-    const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
-    if (!work_.empty()) {
-      if (suite && suite->Passed()) {
-        fs::remove_all(work_, ec);
-      } else {
-        std::fprintf(stderr, "e2e: daemon state and log kept in %s\n", work_.c_str());
-      }
-    }
+    KeepWorkIfFailed(work_, log_path_);
   }
 
   void SetUp() override {
