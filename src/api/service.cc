@@ -8,6 +8,7 @@
 
 #include "api/internal/request.h"
 #include "api/json_codec.h"
+#include "quota/watcher.h"
 #include "base/log.h"
 
 namespace pk::api {
@@ -30,6 +31,8 @@ Result<zfs::PropertyList> PropertiesField(const json& body, const char* field) {
     }
     PK_ASSIGN_OR_RETURN(auto pname, zfs::PropertyName::Parse(name));
     PK_TRY(zfs::ValidatePropertyValue(pname, value.get<std::string>()));
+    // Poolkeeper's own properties are checked as strictly as native ones.
+    if (pname.str() == quota::kWarnProperty) PK_TRY(quota::ParseThresholds(value.get<std::string>()));
     list.push_back({std::move(pname), value.get<std::string>()});
   }
   return list;

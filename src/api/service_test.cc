@@ -99,6 +99,8 @@ TEST_F(ApiServiceTest, BadPropertiesStartNoProcess) {
                 "newlines");
   ExpectRefused(Call("POST", "/v1/datasets", json{{"name", "tank/b"}, {"properties", {{"quota", 5}}}}.dump()), 400,
                 "must be a string");
+  ExpectRefused(Call("PATCH", "/v1/datasets/tank/a", json{{"properties", {{"org.poolkeeper:quota-warn", "95,80"}}}}.dump()),
+                400, "must increase");
 }
 
 TEST_F(ApiServiceTest, MalformedRequests) {

@@ -708,6 +708,17 @@ void AddQuotaCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
     u->excludes(g);
     g->excludes(u);
   };
+  auto* warn = quota->add_subcommand("warn", "warn (as events) when a user or group passes these percentages of its quota");
+  warn->add_option("dataset", a.name, "filesystem")->required();
+  warn->add_option("thresholds", a.name2, "e.g. 80,95; 'none' to stop warning")->required();
+  warn->callback([&] {
+    rc = cli.Run(
+        [&] {
+          return cli.Call("PATCH", "/v1/datasets/" + Seg(a.name),
+                          {{"properties", {{"org.poolkeeper:quota-warn", a.name2}}}});
+        },
+        [](const json& j) { return Done(j, "quota warnings set on"); });
+  });
   auto* set = quota->add_subcommand("set", "set a quota: DATASET (--user U | --group G) SIZE (e.g. 10G, 512M)");
   set->add_option("dataset", a.name, "filesystem")->required();
   subject(set);

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "daemon/config.h"
 #include "inventory/inventory.h"
+#include "quota/watcher.h"
 #include "service/event_log.h"
 #include "service/policy.h"
 #include "service/supervisor.h"
@@ -102,6 +103,21 @@ Status Serve(const Config& config) {
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
 
   auto users = sys::MakePosixUserDirectory();
+  // Quota warning thresholds: the filesystems that carry them, from the inventory.
+  quota::Watcher quota_watcher(*zfs, *events);
+  quota_watcher.Start(std::chrono::seconds(config.health_interval_seconds), [&inventory] {
+    std::vector<quota::WarnTarget> targets;
+    auto view = inventory.Current();
+    for (const auto& [name, d] : view->datasets) {
+      auto it = d.properties.find(quota::kWarnProperty);
+      if (it == d.properties.end() || it->second.source != zfs::PropertySource::kLocal) continue;
+      auto thresholds = quota::ParseThresholds(it->second.value);
+      auto ds = zfs::DatasetName::Parse(name);
+      if (thresholds && !thresholds->empty() && ds) targets.push_back({*ds, *thresholds});
+    }
+    return targets;
+  });
+
   api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get());
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
@@ -134,6 +150,7 @@ Status Serve(const Config& config) {
   log->info("signal {}: stopping", sig);
   server->Stop();
   supervisor.Stop();
+  quota_watcher.Stop();
   inventory.Stop();
   events->Close();
   return OkStatus();

@@ -32,7 +32,7 @@ namespace pk::inventory {
 // Properties kept for every dataset and snapshot in the view.
 inline const std::vector<std::string> kInventoryProperties = {
     "type", "used", "available", "referenced", "mountpoint", "mounted", "compression",
-    "canmount", "creation", "origin"};
+    "canmount", "creation", "origin", "org.poolkeeper:quota-warn"};
 
 struct PoolEntry {
   zfs::PoolSummary summary;
