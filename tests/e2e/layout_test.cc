@@ -652,3 +652,29 @@ TEST_F(LayoutTest, BadInputIsRefusedAndCreatesNothing) {
 
 }  // namespace
 }  // namespace pk::e2e
+
+namespace pk::e2e {
+namespace {
+
+// Disks that carry another pool's label are refused unless --force is given
+// (zpool create's own check, surfaced with the tool's words).
+TEST_F(LayoutTest, DisksOfAnExportedPoolNeedForce) {
+  const std::string old_pool = NewPoolName("old");
+  std::vector<std::string> d;
+  ASSERT_EQ(MakeDisks(old_pool, {{256}, {256}}, &d), "");
+  ASSERT_EQ(RunOk(ZfsTool("zpool", {"create", "-m", MountOf(old_pool), old_pool, "mirror", d[0], d[1]})), "");
+  ASSERT_EQ(ExportPool(old_pool), "");
+
+  const std::string fresh = NewPoolName("new");
+  CliResult refused = CreateCli(fresh, d, {"--profile", "mirror2"});
+  EXPECT_NE(refused.code, kExitOk) << refused;
+  EXPECT_THAT(refused.err, HasSubstr("part of exported pool '" + old_pool + "'")) << refused;
+  EXPECT_FALSE(PoolImported(*runner_, fresh));
+
+  CliResult forced = CreateCli(fresh, d, {"--profile", "mirror2"}, /*force=*/true);
+  ASSERT_EQ(forced.code, kExitOk) << forced;
+  EXPECT_TRUE(DestroyPool(fresh));
+}
+
+}  // namespace
+}  // namespace pk::e2e
