@@ -19,17 +19,6 @@ sys::AccountKind AccountKindOf(zfs::QuotaKind kind) {
   return kind == zfs::QuotaKind::kUser ? sys::AccountKind::kUser : sys::AccountKind::kGroup;
 }
 
-std::optional<uint32_t> NumericId(std::string_view s) {
-  if (s.empty() || s.size() > 10) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (v > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(v);
-}
-
 struct NamedUsage {
   zfs::QuotaUsage usage;
   std::string name;  // resolved name, else the id, else what ZFS printed
@@ -57,7 +46,7 @@ Result<sys::UserDirectory*> ApiService::RequireUsers() {
 }
 
 Result<zfs::QuotaSubject> ApiService::ResolveSubject(zfs::QuotaKind kind, const std::string& text) {
-  if (auto id = NumericId(text)) return zfs::QuotaSubject{kind, *id};
+  if (auto id = zfs::ParseNumericId(text)) return zfs::QuotaSubject{kind, *id};
   PK_ASSIGN_OR_RETURN(auto* users, RequireUsers());
   PK_ASSIGN_OR_RETURN(auto name, sys::AccountName::Parse(text, AccountKindOf(kind)));
   PK_ASSIGN_OR_RETURN(uint32_t id, users->Lookup(AccountKindOf(kind), name));

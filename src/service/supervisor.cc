@@ -465,16 +465,24 @@ void Supervisor::RunExecStart(ExecPolicy exec) {
       outcome = std::unexpected(checked.error());
     }
   }
-  Post([this, name = exec.name, outcome] {
+  FinishExec(exec.name, outcome, State::kOnline, exec.check.empty() ? "started" : "started; check passed");
+}
+
+void Supervisor::FinishExec(const std::string& name, Status outcome, State done, std::string reason) {
+  Post([this, name, outcome, done, reason] {
     auto it = execs_.find(name);
     if (it == execs_.end()) return;
     Service& s = it->second;
     s.busy = false;
     if (outcome) {
-      SetState(s, State::kOnline, s.status.exec->check.empty() ? "started" : "started; check passed");
+      SetState(s, done, reason);
     } else {
-      s.want_up = false;
+      if (done == State::kOnline) s.want_up = false;
       SetState(s, State::kFailed, outcome.error().message());
+    }
+    if (s.restart && done == State::kStopped) {
+      s.restart = false;
+      if (auto graph = BuildGraph(Policies())) RequestUp(s, *graph);
     }
     Advance();
   });
@@ -487,22 +495,7 @@ void Supervisor::RunExecStop(ExecPolicy exec) {
       outcome = std::unexpected(stopped.error());
     }
   }
-  Post([this, name = exec.name, outcome] {
-    auto it = execs_.find(name);
-    if (it == execs_.end()) return;
-    Service& s = it->second;
-    s.busy = false;
-    if (outcome) {
-      SetState(s, State::kStopped, "stopped");
-    } else {
-      SetState(s, State::kFailed, outcome.error().message());
-    }
-    if (s.restart) {
-      s.restart = false;
-      if (auto graph = BuildGraph(Policies())) RequestUp(s, *graph);
-    }
-    Advance();
-  });
+  FinishExec(exec.name, outcome, State::kStopped, "stopped");
 }
 
 Status Supervisor::AddExec(ExecPolicy exec) {

@@ -157,6 +157,8 @@ class Supervisor {
   bool DependenciesServing(Service& s, const DependencyGraph& graph);
   void RunExecStart(ExecPolicy exec);
   void RunExecStop(ExecPolicy exec);
+  // Back on the loop thread: `done` (online or stopped) with `reason`, or failed.
+  void FinishExec(const std::string& name, Status outcome, State done, std::string reason);
   Result<sys::ProcessResult> RunArgv(const std::vector<std::string>& argv, int timeout_seconds, const std::string& what);
   std::vector<PoolPolicy> Policies() const;
   void Advance();               // moves every service towards what is wanted

@@ -235,4 +235,15 @@ Result<uint64_t> ParseSize(std::string_view text) {
   return bytes + part;
 }
 
+std::optional<uint32_t> ParseNumericId(std::string_view s) {
+  if (s.empty() || s.size() > 10) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (v > UINT32_MAX) return std::nullopt;
+  return static_cast<uint32_t>(v);
+}
+
 }  // namespace pk::zfs

@@ -176,6 +176,10 @@ struct QuotaUsage {
   std::optional<uint64_t> objquota; // objects; 0 = none (OpenZFS only)
 };
 
+// A uid or gid written in decimal ("424242"): digits only, at most 2^32-1;
+// nullopt for anything else (then it is a name).
+std::optional<uint32_t> ParseNumericId(std::string_view text);
+
 // A size as administrators write it: "1048576", "512K", "10M", "10G", "1T",
 // "1P" (binary multiples, optional trailing "B" or "iB", case-insensitive) or a
 // decimal fraction with one point ("1.5G"). Anything else (negative, empty,

@@ -215,6 +215,22 @@ void Daemon::Forget() {
   stdout_fd_ = -1;
 }
 
+std::string MakeDirectories(const std::vector<std::string>& dirs) {
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return "create " + dir + ": " + ec.message();
+  }
+  return "";
+}
+
+std::string MakeWorkDir(const std::string& parent, const std::string& prefix, std::string* work) {
+  std::string tmpl = parent + "/" + prefix + "-daemon-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) return "mkdtemp under " + parent + ": " + std::strerror(errno);
+  *work = tmpl;
+  return "";
+}
+
 DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work) {
   return {.binary = build_dir + "/src/daemon/poolkeeperd",
           .config = "",

@@ -123,6 +123,11 @@ class Daemon {
   std::chrono::steady_clock::time_point spawned_at_;
 };
 
+// Creates each directory (with parents). Empty on success, else which and why.
+std::string MakeDirectories(const std::vector<std::string>& dirs);
+// A fresh "PARENT/PREFIX-daemon-XXXXXX" directory for a suite's daemon, in *work.
+std::string MakeWorkDir(const std::string& parent, const std::string& prefix, std::string* work);
+
 // A suite's daemon: state dir, socket (work/run/pk.sock) and log
 // (work/poolkeeperd.log) inside `work`, debug logging, no periodic refresh.
 DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work);

@@ -103,20 +103,9 @@ class LayoutTest : public ::testing::Test {
     prefix_ = "lay" + std::to_string(::getpid());
     disk_root_ = lab_ + "/disks/" + prefix_;
     mnt_root_ = lab_ + "/mnt/" + prefix_;
-    std::error_code ec;
-    for (const auto& dir : {disk_root_, mnt_root_, disk_root_ + "-removed"}) {
-      fs::create_directories(dir, ec);
-      if (ec) {
-        setup_error_ = "create " + dir + ": " + ec.message();
-        return;
-      }
-    }
-    std::string tmpl = lab_ + "/" + prefix_ + "-daemon-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) {
-      setup_error_ = "mkdtemp under " + lab_ + ": " + std::strerror(errno);
-      return;
-    }
-    work_ = tmpl;
+    setup_error_ = MakeDirectories({disk_root_, mnt_root_, disk_root_ + "-removed"});
+    if (setup_error_.empty()) setup_error_ = MakeWorkDir(lab_, prefix_, &work_);
+    if (!setup_error_.empty()) return;
     auto options = SuiteDaemonOptions(build, work_);
     socket_ = options.socket;
     log_path_ = options.log_path;

@@ -64,20 +64,10 @@ class QuotaTest : public ::testing::Test {
     pool_ = "quo" + std::to_string(::getpid());
     disk_dir_ = lab + "/disks/" + pool_;
     mnt_ = lab + "/mnt/" + pool_;
+    setup_error_ = MakeDirectories({disk_dir_, mnt_});
+    if (setup_error_.empty()) setup_error_ = MakeWorkDir(lab, pool_, &work_);
+    if (!setup_error_.empty()) return;
     std::error_code ec;
-    for (const auto& dir : {disk_dir_, mnt_}) {
-      fs::create_directories(dir, ec);
-      if (ec) {
-        setup_error_ = "create " + dir + ": " + ec.message();
-        return;
-      }
-    }
-    std::string tmpl = lab + "/" + pool_ + "-daemon-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) {
-      setup_error_ = "mkdtemp under " + lab + ": " + std::strerror(errno);
-      return;
-    }
-    work_ = tmpl;
     std::string disk = disk_dir_ + "/d0.img";
     if (auto made = CreateSparseFile(disk); !made.empty()) {
       setup_error_ = made;

@@ -404,17 +404,6 @@ Result<uint64_t> QuotaNumber(std::string_view v) {
   return ParseUint(v);
 }
 
-std::optional<uint32_t> NumericId(std::string_view s) {
-  if (s.empty() || s.size() > 10) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (v > UINT32_MAX) return std::nullopt;
-  return static_cast<uint32_t>(v);
-}
-
 }  // namespace
 
 Result<std::vector<QuotaUsage>> ParseQuotaGet(std::string_view text, QuotaKind kind,
@@ -431,7 +420,7 @@ Result<std::vector<QuotaUsage>> ParseQuotaGet(std::string_view text, QuotaKind k
     QuotaUsage u;
     u.kind = kind;
     u.zfs_name = s;
-    u.id = NumericId(s);
+    u.id = ParseNumericId(s);
     auto field = [&](std::string_view what) -> Result<std::optional<uint64_t>> {
       auto it = values.find(fmt::format("{}{}@{}", k, what, s));
       if (it == values.end()) return std::optional<uint64_t>();
@@ -462,7 +451,7 @@ Result<std::vector<QuotaUsage>> ParseOpenZfsUserspace(std::string_view text, Quo
     QuotaUsage u;
     u.kind = kind;
     u.zfs_name = std::string(cols[1]);
-    u.id = NumericId(cols[1]);
+    u.id = ParseNumericId(cols[1]);
     PK_ASSIGN_OR_RETURN(u.used, QuotaNumber(cols[2]));
     PK_ASSIGN_OR_RETURN(u.quota, QuotaNumber(cols[3]));
     if (cols.size() >= 6) {
