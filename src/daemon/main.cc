@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include <cstdio>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,6 +19,8 @@
 #include "service/event_log.h"
 #include "service/policy.h"
 #include "service/supervisor.h"
+#include "share/manager.h"
+#include "sys/daemon.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
 #include "sys/users.h"
@@ -67,6 +70,13 @@ std::string ParentDir(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// The share servers this head runs, from the configuration.
+Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Config& config, sys::ProcessRunner& runner,
+                                                                      sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
+  (void)config, (void)runner, (void)launcher, (void)fs;
+  return std::vector<std::unique_ptr<share::Backend>>{};
+}
+
 Status Serve(const Config& config) {
   auto log = GetLogger("daemon");
   auto fs = sys::MakeRealFileSystem();
@@ -100,7 +110,26 @@ Status Serve(const Config& config) {
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
   sup_options.on_pool_changed = [&inventory](const std::string& pool) { inventory.RefreshPoolSoon(pool); };
+  // Shares and the supervisor refer to each other: the sharing phase serves
+  // through the manager, and the manager reports share problems to the
+  // supervisor. `supervisor_ptr` is set before anything can call back.
+  service::Supervisor* supervisor_ptr = nullptr;
+  auto launcher = sys::MakePosixDaemonLauncher();
+  share::ShareManagerOptions share_options;
+  share_options.on_event = [&events](const std::string& resource, const std::string& state, const std::string& reason) {
+    if (auto appended = events->Append({0, {}, resource, state, "", reason}); !appended) {
+      GetLogger("daemon")->error("event log: {}", appended.error().message());
+    }
+  };
+  share_options.on_pool_shares = [&supervisor_ptr](const std::string& pool, const std::vector<std::string>& problems) {
+    if (supervisor_ptr) supervisor_ptr->ReportShares(pool, problems);
+  };
+  PK_ASSIGN_OR_RETURN(auto backends, MakeShareBackends(config, *runner, *launcher, *fs));
+  share::ShareManager shares(*zfs, *fs, std::move(backends), share_options);
+  sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
+  sup_options.unserve_shares = [&shares](const std::string& pool) { return shares.UnservePool(*zfs::PoolName::Parse(pool)); };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
+  supervisor_ptr = &supervisor;
 
   auto users = sys::MakePosixUserDirectory();
   // Quota warning thresholds: the filesystems that carry them, from the inventory.
@@ -118,7 +147,7 @@ Status Serve(const Config& config) {
     return targets;
   });
 
-  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get());
+  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get(), &shares);
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
@@ -139,6 +168,18 @@ Status Serve(const Config& config) {
   PK_TRY(server->Start());
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
+  // Shares of pools imported without a service (by hand, or before this
+  // daemon started) are served too; managed pools are served by their service.
+  std::thread serve_unmanaged([&] {
+    auto pools = zfs->ListPools();
+    if (!pools) return;
+    for (const auto& p : *pools) {
+      if (supervisor.Get(p.name)) continue;
+      if (auto served = shares.ServePool(*zfs::PoolName::Parse(p.name)); !served) {
+        log->warn("pool={} serve shares: {}", p.name, served.error().message());
+      }
+    }
+  });
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
@@ -149,7 +190,9 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
+  serve_unmanaged.join();
   supervisor.Stop();
+  shares.Shutdown();
   quota_watcher.Stop();
   inventory.Stop();
   events->Close();

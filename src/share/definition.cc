@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "sys/users.h"
+#include "zfs/types.h"
 
 namespace pk::share {
 namespace {
@@ -73,6 +74,18 @@ class Fields {
       }
       out = v.get<std::vector<std::string>>();
     }
+  }
+
+  // Bytes, or a size as zfs takes it ("64M", "1.5G").
+  void GetSize(const char* name, uint64_t& out) {
+    if (ok() && j_.contains(name) && j_.at(name).is_string()) {
+      seen_.insert(name);
+      auto size = zfs::ParseSize(j_.at(name).get<std::string>());
+      Check(name, size);
+      if (size) out = *size;
+      return;
+    }
+    Get(name, out);
   }
 
   void Fail(std::string_view field, std::string_view why) {
@@ -141,7 +154,7 @@ Result<Definition> IscsiFromJson(const json& j, const zfs::DatasetName& dataset)
   f.Get("iqn", iqn);
   f.Get("lun", d.lun);
   f.Get("file", d.file);
-  f.Get("size", d.size_bytes);
+  f.GetSize("size", d.size_bytes);
   f.Get("chap_user", d.chap_user);
   f.Get("chap_secret", d.chap_secret);
   f.Get("initiators", initiators);
