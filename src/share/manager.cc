@@ -436,13 +436,9 @@ Result<ShareView> ShareManager::Update(const zfs::DatasetName& dataset, Protocol
     raw.erase("v");
     merged = raw;  // repairing an invalid definition: keep what it had
   }
-  for (const auto& [key, value] : changes.items()) {
-    if (value.is_null()) {
-      merged.erase(key);
-    } else {
-      merged[key] = value;
-    }
-  }
+  // A null change stays null: FromJson then applies the default, and still
+  // refuses a field it does not know.
+  for (const auto& [key, value] : changes.items()) merged[key] = value;
   PK_ASSIGN_OR_RETURN(Definition definition, FromJson(protocol, merged, dataset));
   PK_ASSIGN_OR_RETURN(Share share, Prepare(d, std::move(definition)));
   std::vector<Share> others = ServedExcept(dataset.str(), protocol);

@@ -261,4 +261,32 @@ void KeepWorkIfFailed(const std::string& work, const std::string& log_path) {
                log.substr(from).c_str());
 }
 
+std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
+                          off_t bytes) {
+  out->name = name;
+  out->disk_dir = lab + "/disks/" + name;
+  out->disk = out->disk_dir + "/d0.img";
+  out->mnt = lab + "/mnt/" + name;
+  if (auto made = MakeDirectories({out->disk_dir, out->mnt}); !made.empty()) return made;
+  if (auto made = CreateSparseFile(out->disk, bytes); !made.empty()) return made;
+  auto cmd = ZfsTool("zpool", {"create", "-m", out->mnt, name, out->disk});
+  auto r = runner.Run(cmd);
+  if (!r) return cmd.ToString() + ": " + r.error().message();
+  if (!r->status.Success()) return cmd.ToString() + ": " + r->status.ToString() + ": " + r->err;
+  return "";
+}
+
+std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
+  if (pool.name.empty()) return "";
+  for (int i = 0; i < 50 && PoolImported(runner, pool.name); ++i) {
+    (void)runner.Run(ZfsTool("zpool", {"destroy", "-f", pool.name}));
+    if (PoolImported(runner, pool.name)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (PoolImported(runner, pool.name)) return "pool " + pool.name + " could not be destroyed";
+  std::error_code ec;
+  std::filesystem::remove_all(pool.disk_dir, ec);
+  std::filesystem::remove_all(pool.mnt, ec);
+  return "";
+}
+
 }  // namespace pk::e2e

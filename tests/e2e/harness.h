@@ -123,6 +123,22 @@ class Daemon {
   std::chrono::steady_clock::time_point spawned_at_;
 };
 
+// A single-disk pool of the lab for one suite: its disk file in
+// LAB/disks/NAME/, its mountpoint LAB/mnt/NAME.
+struct LabPool {
+  std::string name;
+  std::string disk_dir;
+  std::string disk;
+  std::string mnt;
+};
+// Creates the disk file and the pool (`zpool create -m MNT NAME DISK`). Empty
+// on success, else what went wrong (whatever was made is left for DestroyLabPool).
+std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
+                          off_t bytes = kDiskBytes);
+// Destroys the pool if imported (retrying while zfs-fuse says busy), then
+// removes its disk and mountpoint directories. Empty on success.
+std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
+
 // Creates each directory (with parents). Empty on success, else which and why.
 std::string MakeDirectories(const std::vector<std::string>& dirs);
 // A fresh "PARENT/PREFIX-daemon-XXXXXX" directory for a suite's daemon, in *work.
