@@ -38,15 +38,14 @@
 //       T10 vendor ID (ASCII): IdentityFor(guid).scsi_id;
 //       NAA 6 IEEE Registered Extended (16 bytes): tgt derives it from the
 //         scsi_id, one nibble per character (its hex value, 0 for non-hex
-//         characters), right-aligned, first nibble forced to 6. With
-//         Poolkeeper's scsi_id this is 0x6000000000ee0e00 followed by the
-//         guid's 16 hex digits: stable across heads, renames and restarts
-//         (TgtNaaFor() computes it);
+//         characters), right-aligned, first nibble forced to 6. Poolkeeper's
+//         scsi_id is "pk" + the guid's 16 hex digits, so this is
+//         0x6000000000000000 followed by the guid: IdentityFor(guid).naa,
+//         stable across heads, renames and restarts (TgtNaaFor() computes it);
 //       NAA 3 locally assigned (8 bytes): tgt's numeric id 0x3 | tid << 32 |
-//         lun. tgt 1.0.85 has no parameter to set it (no `naa`/`numeric_id`
-//         lu parameter), so IdentityFor(guid).naa cannot be presented; the
-//         tid is the IQN hash above, hence the same on every head unless a
-//         hash collision moved it.
+//         lun (tgt 1.0.85 has no parameter to set it); the tid is the IQN
+//         hash above, hence the same on every head unless a hash collision
+//         moved it.
 //   Linux (udev scsi_id, multipath) prefers the NAA 6 designator, so its
 //   wwn-0x6000000000ee0e00<guid> name is the stable one.
 //

@@ -92,7 +92,7 @@ TEST(TgtParseTest, RefusesTextNotInTgtadmsFormatNamingTheLine) {
 TEST(TgtNaaTest, FollowsTgtsRuleAsSeenByLibiscsi) {
   // Observed with pk_iscsi_rw --identify against tgtd 1.0.85 for this scsi_id.
   EXPECT_EQ(TgtNaaFor("poolkeeper-0123456789abcdef"), "0x6000000000ee0e000123456789abcdef");
-  EXPECT_EQ(TgtNaaFor(IdentityFor(0xFEDCBA9876543210ull).scsi_id), "0x6000000000ee0e00fedcba9876543210");
+  EXPECT_EQ(TgtNaaFor(IdentityFor(0xFEDCBA9876543210ull).scsi_id), "0x6000000000000000fedcba9876543210");
 }
 
 // ---------------------------------------------------------------- model
@@ -308,6 +308,7 @@ class FakeFs : public sys::FileSystem {
   }
   Status Remove(const std::string&) override { return OkStatus(); }
   Status AppendDurably(const std::string&, std::string_view) override { return OkStatus(); }
+  Status CreateSparseFile(const std::string&, uint64_t, mode_t) override { return OkStatus(); }
   Result<DeviceInfo> StatDevice(const std::string&) override { return DeviceInfo{}; }
   std::vector<std::string> dirs;
 };
@@ -410,7 +411,7 @@ TEST_F(TgtBackendTest, FirstReconcileStartsTgtdAndConfiguresTargetLunIdentityAnd
                           "target bind tid=" + t + " initiator-name=iqn.2026-11.org.example:host1",
                           "logicalunit new tid=" + t + " lun=1 backing-store=/mnt/tank/a/lun.img",
                           "logicalunit update tid=" + t +
-                              " lun=1 params=scsi_id=poolkeeper-0123456789abcdef,scsi_sn=PK0123456789ABCDEF,readonly=0"));
+                              " lun=1 params=scsi_id=pk0123456789abcdef,scsi_sn=PK0123456789ABCDEF,readonly=0"));
   auto served = backend_->Served();
   ASSERT_TRUE(served);
   EXPECT_THAT(*served, ElementsAre("iscsi:tank/a"));
@@ -452,7 +453,7 @@ TEST_F(TgtBackendTest, ChangesOfReadOnlyAclChapAndBackingTakeEffect) {
 
   Def(a).read_only = true;
   ReconcileOk({a});
-  EXPECT_THAT(TakeMutations(), ElementsAre("logicalunit update tid=" + t + " lun=1 params=scsi_id=poolkeeper-"
+  EXPECT_THAT(TakeMutations(), ElementsAre("logicalunit update tid=" + t + " lun=1 params=scsi_id=pk"
                                            "0000000000000001,scsi_sn=PK0000000000000001,readonly=1"));
 
   // Bind the new ACL before unbinding the old: never a moment without an ACL.
@@ -483,7 +484,7 @@ TEST_F(TgtBackendTest, ChangesOfReadOnlyAclChapAndBackingTakeEffect) {
   ReconcileOk({a});
   EXPECT_THAT(TakeMutations(), ElementsAre("logicalunit delete tid=" + t + " lun=1",
                                            "logicalunit new tid=" + t + " lun=1 backing-store=/mnt/tank/a/disk2.img",
-                                           "logicalunit update tid=" + t + " lun=1 params=scsi_id=poolkeeper-"
+                                           "logicalunit update tid=" + t + " lun=1 params=scsi_id=pk"
                                            "0000000000000001,scsi_sn=PK0000000000000001,readonly=1"));
 }
 
@@ -596,7 +597,7 @@ TEST_F(TgtBackendTest, TgtdFoundDeadIsRestartedAndEverythingReapplied) {
                                            "account bind tid=" + t + " user=alice",
                                            "logicalunit new tid=" + t + " lun=1 backing-store=/mnt/tank/a/lun.img",
                                            "logicalunit update tid=" + t +
-                                               " lun=1 params=scsi_id=poolkeeper-0000000000000001,scsi_sn="
+                                               " lun=1 params=scsi_id=pk0000000000000001,scsi_sn="
                                                "PK0000000000000001,readonly=0"));
   EXPECT_TRUE(backend_->Health());
 }
@@ -648,6 +649,15 @@ TEST_F(TgtBackendTest, ACommandFailureFailsOnlyItsShare) {
   auto served = backend_->Served();
   ASSERT_TRUE(served);
   EXPECT_THAT(*served, ElementsAre("iscsi:tank/b"));
+}
+
+
+// The NAA a share promises (IdentityFor) is the one tgt presents for its scsi_id.
+TEST(TgtNaaTest, TgtPresentsTheIdentityNaa) {
+  for (uint64_t guid : {1ULL, 0x1234'5678'9ABC'DEF0ULL, ~0ULL}) {
+    IscsiIdentity id = IdentityFor(guid);
+    EXPECT_EQ(TgtNaaFor(id.scsi_id), id.naa) << guid;
+  }
 }
 
 }  // namespace
