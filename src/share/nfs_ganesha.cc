@@ -178,6 +178,9 @@ class GaneshaBackend final : public Backend {
     if (!ganesha_ || !ganesha_->Running()) {
       return Unavailable(fmt::format("nfs: ganesha is not running{}", ExitText()));
     }
+    if (!o_.netns.empty() && (!rpcbind_ || !rpcbind_->Running())) {
+      return Unavailable(fmt::format("nfs: rpcbind of network namespace '{}' is not running", o_.netns));
+    }
     PK_ASSIGN_OR_RETURN(auto r, runner_.Run(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"})));
     if (!r.status.Success()) {
       return Unavailable(fmt::format("nfs: ganesha (pid {}) does not answer NFSv3 over TCP: rpcinfo {}: {}",
@@ -418,7 +421,7 @@ class GaneshaBackend final : public Backend {
     // The namespace copied every mount, FUSE datasets included: drop those
     // copies there so it pins no dataset (rpcbind needs none).
     auto unpin = runner_.Run(HostTool(o_.nsenter_path, {"--mount=" + MntnsPath(), "--", o_.umount_path, "-a",
-                                                        "-l", "-t", "fuse,fuse.zfs-fuse,fuseblk"}));
+                                                        "-l", "-t", "fuse,fuseblk,fuse.zfs,fuse.zfs-fuse,zfs"}));
     if (!unpin || !unpin->status.Success()) {
       log_->warn("nfs: could not drop FUSE mounts from rpcbind's mount namespace: {}",
                  unpin ? Trimmed(unpin->err) : unpin.error().ToString());
@@ -467,8 +470,18 @@ class GaneshaBackend final : public Backend {
     log_->info("nfs: ganesha started pid={} netns={}", ganesha_->pid(), o_.netns.empty() ? "-" : o_.netns);
     PK_ASSIGN_OR_RETURN(auto segment, WaitForLog(offset, kStartedMarker, o_.start_timeout, "start"));
     // Registered with our rpcbind (not another one's socket): NFSv3 over TCP answers.
-    PK_TRY(WaitForTool(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"}), *ganesha_,
-                       "ganesha (NFSv3 registration with rpcbind)"));
+    auto registered = WaitForTool(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"}), *ganesha_,
+                                  "ganesha (NFSv3 registration with rpcbind)");
+    if (!registered && !o_.netns.empty()) {
+      // ganesha tries rpcbind's unix socket before loopback: another rpcbind
+      // in the host's mount namespace takes its registrations.
+      auto foreign = fs_.Exists("/run/rpcbind.sock");
+      if (foreign && *foreign) {
+        return std::unexpected(registered.error().WithContext(
+            "another rpcbind's /run/rpcbind.sock exists in the host mount namespace, ganesha registers there"));
+      }
+    }
+    PK_TRY(registered);
     return segment;
   }
 

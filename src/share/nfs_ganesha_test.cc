@@ -270,7 +270,7 @@ TEST_F(GaneshaTest, FirstShareStartsNamespacesRpcbindAndGanesha) {
                           "/usr/bin/unshare --mount=" + mntns +
                               " --propagation private -- /usr/bin/mount -t tmpfs -o mode=0755,size=1m "
                               "pk-rpcbind-run /run",
-                          "/usr/bin/nsenter --mount=" + mntns + " -- /usr/bin/umount -a -l -t fuse,fuse.zfs-fuse,fuseblk",
+                          "/usr/bin/nsenter --mount=" + mntns + " -- /usr/bin/umount -a -l -t fuse,fuseblk,fuse.zfs,fuse.zfs-fuse,zfs",
                           "/usr/bin/nsenter --net=/run/netns/pk-unit -- /usr/sbin/rpcinfo -p 127.0.0.1",
                           "/usr/bin/nsenter --net=/run/netns/pk-unit -- /usr/sbin/rpcinfo -T tcp 127.0.0.1 nfs 3",
                           "/usr/bin/nsenter --net=/run/netns/pk-unit -- /usr/sbin/showmount -e 127.0.0.1"));

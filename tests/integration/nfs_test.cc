@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -23,6 +26,34 @@ using ::testing::Contains;
 using ::testing::Not;
 
 constexpr int kRefused = 3;  // pk_nfs_rw: mount or access refused
+
+// For failure messages: processes that have `path` mounted in their mount
+// namespace or hold a file under it open.
+std::string WhoPins(const std::string& path) {
+  std::string out;
+  for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
+    std::string pid = proc.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream mounts(proc.path() / "mounts");
+    std::string line;
+    bool mounted = false;
+    while (std::getline(mounts, line)) mounted |= line.find(" " + path + " ") != std::string::npos;
+    int fds = 0;
+    std::error_code ec;
+    for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", ec)) {
+      auto target = std::filesystem::read_symlink(fd.path(), ec);
+      if (!ec && target.string().starts_with(path)) ++fds;
+    }
+    if (mounted || fds > 0) {
+      std::ifstream cmd(proc.path() / "cmdline");
+      std::string c;
+      std::getline(cmd, c, '\0');
+      out += "  pid " + pid + " (" + c + ")" + (mounted ? " has it mounted" : "") +
+             (fds > 0 ? " holds " + std::to_string(fds) + " fds" : "") + "\n";
+    }
+  }
+  return out.empty() ? "  (no process has it mounted or open)" : out;
+}
 
 class NfsTest : public LabTest {
  protected:
@@ -147,6 +178,11 @@ TEST_F(NfsTest, WriteReadVerifyRestrictAndRemove) {
   EXPECT_TRUE(results[0].status) << results[0].status.error().ToString();
   EXPECT_THAT(Served(), Not(Contains(open.Id())));
   EXPECT_EQ(NfsRw(open, "gone.bin", 1, &out), kRefused) << out;
+  // Neither ganesha (host mount namespace) nor rpcbind's private mount
+  // namespace (created while the datasets were mounted) pins the dataset of
+  // the removed share: it can be destroyed while both still run.
+  auto destroyed = RetryWhileBusy("destroy open", [&] { return zfs().DestroyDataset(Ds(open.dataset), zfs::Recursive::kNo); });
+  EXPECT_TRUE(destroyed) << destroyed.error().ToString() << "\n" << WhoPins(open.path);
 
   // Nothing desired: ganesha, rpcbind and the namespace are gone.
   results = backend_->Reconcile({});
@@ -172,6 +208,35 @@ TEST_F(NfsTest, UnsafePathIsRefusedAndOthersServed) {
   EXPECT_EQ(results[0].status.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_TRUE(results[1].status) << results[1].status.error().ToString();
   EXPECT_EQ(NfsRw(good, "small.bin", 2), 0);
+}
+
+// ganesha killed behind the backend's back: Health says so, and the next
+// Reconcile starts it again (rpcbind keeps the old registrations; ganesha
+// replaces them) and the share is served again.
+TEST_F(NfsTest, KilledGaneshaIsRestartedByReconcile) {
+  auto pool = MustCreatePool({NewDisk()});
+  auto open = MakeShare(pool, "open", {"127.0.0.1(rw,no_root_squash)"});
+  ASSERT_FALSE(HasFailure());
+  auto results = backend_->Reconcile({open});
+  ASSERT_TRUE(results[0].status) << results[0].status.error().ToString();
+
+  auto pid = fs_->ReadFile(runtime_ + "/ganesha.pid");
+  ASSERT_TRUE(pid) << pid.error().ToString();
+  while (!pid->empty() && pid->back() == '\n') pid->pop_back();
+  auto killed = RunOk("/bin/kill", {"-KILL", *pid});
+  ASSERT_TRUE(killed) << killed.error().ToString();
+  // Health turns false once the process is gone (the backend reaps it).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (backend_->Health() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(backend_->Health());
+
+  results = backend_->Reconcile({open});
+  ASSERT_TRUE(results[0].status) << results[0].status.error().ToString();
+  auto health = backend_->Health();
+  EXPECT_TRUE(health) << health.error().ToString();
+  EXPECT_EQ(NfsRw(open, "again.bin", 4), 0);
 }
 
 }  // namespace
