@@ -149,9 +149,8 @@ class GaneshaBackend final : public Backend {
     if (ganesha_ && ganesha_->Running()) return OkStatus();
     // No shares yet: serve an empty export list.
     std::vector<GaneshaExport> none;
-    PK_ASSIGN_OR_RETURN(auto config, WriteConfig(none));
-    PK_ASSIGN_OR_RETURN(auto segment, StartServers());
-    (void)segment;
+    PK_TRY(WriteConfig(none));
+    PK_TRY(StartServers());
     served_.clear();
     return OkStatus();
   }
