@@ -77,6 +77,16 @@ class NfsTest : public LabTest {
   // the lab destroys the pools (a server still exporting a dataset would
   // keep it busy).
   void TearDown() override {
+    if (second_) {
+      auto st = second_->Stop();
+      EXPECT_TRUE(st) << st.error().ToString();
+      second_.reset();
+      if (PathExists("/run/netns/" + netns_ + "-b")) {
+        ADD_FAILURE() << "network namespace " << netns_ << "-b left behind; deleting it";
+        (void)runner().Run({.program = "/usr/sbin/ip", .args = {"netns", "delete", netns_ + "-b"}, .env = {}});
+      }
+      (void)runner().Run({.program = "/bin/rm", .args = {"-rf", "--", runtime_ + "-b"}, .env = {}});
+    }
     if (backend_) {
       auto st = backend_->Stop();
       EXPECT_TRUE(st) << st.error().ToString();
@@ -118,10 +128,14 @@ class NfsTest : public LabTest {
 
   // Runs pk_nfs_rw in the namespace; returns its exit code (-1: did not run).
   int NfsRw(const share::Share& s, const std::string& file, int mib, std::string* output = nullptr) {
+    return NfsRwIn(netns_, s, file, mib, output);
+  }
+  int NfsRwIn(const std::string& netns, const share::Share& s, const std::string& file, int mib,
+              std::string* output = nullptr) {
     std::string url = "nfs://127.0.0.1" + s.path + "/" + file + "?mountport=" +
                       std::to_string(options_.mnt_port) + "&nfsport=" + std::to_string(options_.nfs_port);
     sys::Command c{.program = "/usr/bin/nsenter",
-                   .args = {"--net=/run/netns/" + netns_, "--", tool_, "--seed", "42", url, std::to_string(mib)},
+                   .args = {"--net=/run/netns/" + netns, "--", tool_, "--seed", "42", url, std::to_string(mib)},
                    .env = sys::DefaultToolEnvironment()};
     c.timeout = std::chrono::seconds(240);
     auto r = runner().Run(c);
@@ -145,6 +159,7 @@ class NfsTest : public LabTest {
   std::unique_ptr<sys::FileSystem> fs_ = sys::MakeRealFileSystem();
   share::GaneshaOptions options_;
   std::unique_ptr<share::Backend> backend_;
+  std::unique_ptr<share::Backend> second_;  // another "head" on this machine
   std::string tool_, netns_, runtime_;
 };
 
@@ -237,6 +252,37 @@ TEST_F(NfsTest, KilledGaneshaIsRestartedByReconcile) {
   auto health = backend_->Health();
   EXPECT_TRUE(health) << health.error().ToString();
   EXPECT_EQ(NfsRw(open, "again.bin", 4), 0);
+}
+
+// Two instances (two "heads" on one machine), each with its own network
+// namespace and runtime directory, serve at once; stopping one leaves the
+// other serving.
+TEST_F(NfsTest, TwoInstancesInTheirOwnNamespaces) {
+  share::GaneshaOptions b = options_;
+  b.netns = netns_ + "-b";
+  b.runtime_dir = runtime_ + "-b";
+  auto made = share::MakeGaneshaBackend(b, runner(), *launcher_, *fs_);
+  ASSERT_TRUE(made) << made.error().ToString();
+  second_ = std::move(*made);
+
+  auto pool = MustCreatePool({NewDisk()});
+  auto one = MakeShare(pool, "one", {"127.0.0.1(rw,no_root_squash)"});
+  auto two = MakeShare(pool, "two", {"127.0.0.1(rw,no_root_squash)"});
+  ASSERT_FALSE(HasFailure());
+  auto r1 = backend_->Reconcile({one});
+  ASSERT_TRUE(r1[0].status) << r1[0].status.error().ToString();
+  auto r2 = second_->Reconcile({two});
+  ASSERT_TRUE(r2[0].status) << r2[0].status.error().ToString();
+  EXPECT_EQ(NfsRwIn(netns_, one, "a.bin", 8), 0);
+  EXPECT_EQ(NfsRwIn(b.netns, two, "b.bin", 8), 0);
+  std::string out;
+  EXPECT_EQ(NfsRwIn(b.netns, one, "not-here.bin", 1, &out), kRefused) << out;
+
+  EXPECT_TRUE(backend_->Reconcile({}).empty());
+  EXPECT_FALSE(PathExists("/run/netns/" + netns_));
+  auto health = second_->Health();
+  EXPECT_TRUE(health) << health.error().ToString();
+  EXPECT_EQ(NfsRwIn(b.netns, two, "b2.bin", 4), 0);
 }
 
 }  // namespace
