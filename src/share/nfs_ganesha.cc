@@ -146,11 +146,21 @@ class GaneshaBackend final : public Backend {
   Protocol protocol() const override { return Protocol::kNfs; }
 
   Status Start() override {
-    if (ganesha_ && ganesha_->Running()) return OkStatus();
+    if (ServersRunning()) return OkStatus();
+    if (!last_desired_.empty()) {
+      // Serve again what the last Reconcile asked for.
+      std::vector<Share> desired = last_desired_;
+      auto results = Reconcile(desired);
+      if (ServersRunning()) return OkStatus();
+      for (const auto& r : results) {
+        if (!r.status) return std::unexpected(r.status.error());
+      }
+      return Unavailable("nfs: ganesha is not running after a reconcile");
+    }
     // No shares yet: serve an empty export list.
     std::vector<GaneshaExport> none;
     PK_TRY(WriteConfig(none));
-    PK_TRY(StartServers());
+    PK_TRY(Restart());
     served_.clear();
     return OkStatus();
   }
@@ -189,6 +199,7 @@ class GaneshaBackend final : public Backend {
   }
 
   std::vector<ShareResult> Reconcile(const std::vector<Share>& desired) override {
+    last_desired_ = desired;
     std::vector<ShareResult> results;
     results.reserve(desired.size());
     for (const auto& share : desired) results.push_back({share.Id(), OkStatus()});
@@ -224,7 +235,7 @@ class GaneshaBackend final : public Backend {
     if (!config) return fail_all(config.error());
 
     // Reload a running ganesha, or start it; then read what it said.
-    Result<std::string> segment = ganesha_ && ganesha_->Running() ? Reload() : StartServers();
+    Result<std::string> segment = ServersRunning() ? Reload() : Restart();
     if (!segment) return fail_all(segment.error());
 
     std::map<std::string, std::string> refused;  // share id -> first config error
@@ -456,13 +467,33 @@ class GaneshaBackend final : public Backend {
     return WaitForTool(Tool(o_.rpcinfo_path, {"-p", "127.0.0.1"}), *rpcbind_, "rpcbind");
   }
 
+  bool ServersRunning() {
+    return ganesha_ && ganesha_->Running() && (o_.netns.empty() || (rpcbind_ && rpcbind_->Running()));
+  }
+
+  // Starts what is not running. ganesha is stopped first when its rpcbind
+  // died (it must register again with the new one).
+  Result<std::string> Restart() {
+    if (ganesha_ && ganesha_->Running()) {
+      log_->warn("nfs: rpcbind of network namespace '{}' died; restarting ganesha", o_.netns);
+      ganesha_->Stop(SIGTERM, o_.stop_grace);
+    }
+    ganesha_.reset();
+    return StartServers();
+  }
+
   // Starts rpcbind (in a namespace) and ganesha; returns ganesha's log of its start.
   Result<std::string> StartServers() {
     if (!o_.netns.empty()) {
       PK_TRY(EnsureNamespaces());
       PK_TRY(StartRpcbind());
     }
+    // ganesha appends to its log for ever: start a new one past 8 MiB (ganesha is not running now).
     size_t offset = LogOffset();
+    if (offset > (8u << 20)) {
+      PK_TRY_CONTEXT(fs_.WriteFileAtomic(LogPath(), "", 0600), "nfs: truncate ganesha log");
+      offset = 0;
+    }
     sys::Command c = Tool(o_.ganesha_path, {"-F", "-f", ConfigPath(), "-L", LogPath(), "-p",
                                             o_.runtime_dir + "/ganesha.pid", "-N", "NIV_EVENT"});
     PK_ASSIGN_OR_RETURN(ganesha_, launcher_.Launch(c, o_.runtime_dir + "/ganesha.out"));
@@ -508,6 +539,7 @@ class GaneshaBackend final : public Backend {
   std::unique_ptr<sys::Daemon> ganesha_;
   std::unique_ptr<sys::Daemon> rpcbind_;
   std::map<uint64_t, uint16_t> ids_by_guid_;
+  std::vector<Share> last_desired_;  // what Start() serves again
   std::vector<std::string> served_;
 };
 

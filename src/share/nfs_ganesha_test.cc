@@ -314,6 +314,18 @@ TEST_F(GaneshaTest, HostNamespaceRunsGaneshaDirectlyWithoutRpcbind) {
   EXPECT_EQ(launcher_.launched[0].program, "/usr/bin/ganesha.nfsd");
 }
 
+TEST_F(GaneshaTest, StartWithoutSharesServesAnEmptyExportList) {
+  ASSERT_TRUE(backend().Start());
+  EXPECT_THAT(Config(), ::testing::Not(HasSubstr("EXPORT")));
+  ASSERT_EQ(launcher_.launched.size(), 2u);  // rpcbind, ganesha
+  EXPECT_TRUE(backend().Health());
+  ASSERT_TRUE(backend().Start());  // idempotent
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+  EXPECT_TRUE(backend().Stop());
+  EXPECT_FALSE(backend().Health());
+  EXPECT_TRUE(backend().Stop());  // stopping a stopped server is fine
+}
+
 TEST_F(GaneshaTest, ConfigErrorIsChargedToItsShareOnly) {
   Share a = NfsShare("tank/a", 7, "/mnt/tank/a", {"*(rw)"});
   Share b = NfsShare("tank/b", 8, "/mnt/tank/b", {"*(rw)"});
