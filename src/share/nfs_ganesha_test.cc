@@ -80,6 +80,7 @@ class TestFs final : public sys::FileSystem {
   }
   Result<bool> Exists(const std::string& p) override {
     if (p.starts_with("/run/netns/")) return netns.contains(p.substr(11));
+    if (p == "/run/rpcbind.sock") return host_rpcbind_socket;
     return real_->Exists(p);
   }
   Status MakeDirs(const std::string& p, mode_t m) override { return real_->MakeDirs(p, m); }
@@ -87,6 +88,7 @@ class TestFs final : public sys::FileSystem {
   Status AppendDurably(const std::string& p, std::string_view d) override { return real_->AppendDurably(p, d); }
   Result<DeviceInfo> StatDevice(const std::string& p) override { return real_->StatDevice(p); }
   std::set<std::string> netns;
+  bool host_rpcbind_socket = false;
 
  private:
   std::unique_ptr<sys::FileSystem> real_;
@@ -383,6 +385,13 @@ TEST_F(GaneshaTest, GaneshaThatNeverRegistersFailsEveryShareWithTheCause) {
   EXPECT_EQ(results[0].status.error().code(), ErrorCode::kDeadlineExceeded);
   EXPECT_THAT(results[0].status.error().message(), HasSubstr("Program not registered"));
   EXPECT_TRUE(backend().Served()->empty());
+
+  // With another rpcbind's socket on the host, the error says where ganesha registered.
+  fs_.host_rpcbind_socket = true;
+  EXPECT_TRUE(backend().Stop());
+  results = backend().Reconcile({a});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("another rpcbind's /run/rpcbind.sock"));
 }
 
 TEST(GaneshaOptionsTest, BadOptionsAreRefused) {

@@ -29,7 +29,7 @@ constexpr int kRefused = 3;  // pk_nfs_rw: mount or access refused
 
 // For failure messages: processes that have `path` mounted in their mount
 // namespace or hold a file under it open.
-std::string WhoPins(const std::string& path) {
+std::string WhoPins(const std::string& path) try {
   std::string out;
   for (const auto& proc : std::filesystem::directory_iterator("/proc")) {
     std::string pid = proc.path().filename();
@@ -53,6 +53,8 @@ std::string WhoPins(const std::string& path) {
     }
   }
   return out.empty() ? "  (no process has it mounted or open)" : out;
+} catch (const std::exception& e) {  // a process went away while we looked
+  return std::string("  (could not scan /proc: ") + e.what() + ")";
 }
 
 class NfsTest : public LabTest {
@@ -127,16 +129,19 @@ class NfsTest : public LabTest {
   }
 
   // Runs pk_nfs_rw in the namespace; returns its exit code (-1: did not run).
-  int NfsRw(const share::Share& s, const std::string& file, int mib, std::string* output = nullptr) {
-    return NfsRwIn(netns_, s, file, mib, output);
+  int NfsRw(const share::Share& s, const std::string& file, int mib, std::string* output = nullptr,
+            std::vector<std::string> options = {}) {
+    return NfsRwIn(netns_, s, file, mib, output, std::move(options));
   }
   int NfsRwIn(const std::string& netns, const share::Share& s, const std::string& file, int mib,
-              std::string* output = nullptr) {
+              std::string* output = nullptr, std::vector<std::string> options = {}) {
     std::string url = "nfs://127.0.0.1" + s.path + "/" + file + "?mountport=" +
                       std::to_string(options_.mnt_port) + "&nfsport=" + std::to_string(options_.nfs_port);
-    sys::Command c{.program = "/usr/bin/nsenter",
-                   .args = {"--net=/run/netns/" + netns, "--", tool_, "--seed", "42", url, std::to_string(mib)},
-                   .env = sys::DefaultToolEnvironment()};
+    std::vector<std::string> args = {"--net=/run/netns/" + netns, "--", tool_, "--seed", "42"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back(url);
+    args.push_back(std::to_string(mib));
+    sys::Command c{.program = "/usr/bin/nsenter", .args = args, .env = sys::DefaultToolEnvironment()};
     c.timeout = std::chrono::seconds(240);
     auto r = runner().Run(c);
     if (!r) {
@@ -178,8 +183,12 @@ TEST_F(NfsTest, WriteReadVerifyRestrictAndRemove) {
 
   // 64 MiB written, read back and verified over NFSv3.
   EXPECT_EQ(NfsRw(open, "data.bin", 64), 0);
-  // The export restricted to 10.9.9.9 refuses the loopback client.
+  // Kept data reads back later; the check fails on data of another pattern.
   std::string out;
+  EXPECT_EQ(NfsRw(open, "kept.bin", 8, nullptr, {"--keep"}), 0);
+  EXPECT_EQ(NfsRw(open, "kept.bin", 8, nullptr, {"--verify-only"}), 0);
+  EXPECT_EQ(NfsRw(open, "kept.bin", 8, &out, {"--verify-only", "--seed", "43"}), 4) << out;
+  // The export restricted to 10.9.9.9 refuses the loopback client.
   EXPECT_EQ(NfsRw(restricted, "denied.bin", 1, &out), kRefused) << out;
 
   // Reconcile again, unchanged: idempotent, still served.
