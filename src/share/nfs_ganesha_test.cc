@@ -24,31 +24,38 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::FakeProcessRunner;
 
+// What a fake daemon did; owned by the launcher so tests can read it after
+// the backend destroyed its handle.
+struct DaemonState {
+  bool running = true;
+  std::vector<int> signals;
+};
+
 // A daemon that "runs" until stopped; signals are recorded and may trigger a hook.
 class FakeDaemon final : public sys::Daemon {
  public:
-  FakeDaemon(pid_t pid, std::function<void(int)> on_signal) : pid_(pid), on_signal_(std::move(on_signal)) {}
+  FakeDaemon(pid_t pid, std::shared_ptr<DaemonState> state, std::function<void(int)> on_signal)
+      : pid_(pid), state_(std::move(state)), on_signal_(std::move(on_signal)) {}
   pid_t pid() const override { return pid_; }
-  bool Running() override { return running_; }
+  bool Running() override { return state_->running; }
   std::optional<sys::ExitStatus> Exit() override {
-    if (running_) return std::nullopt;
+    if (state_->running) return std::nullopt;
     return sys::ExitStatus{};
   }
   sys::ExitStatus Stop(int, std::chrono::milliseconds) override {
-    running_ = false;
+    state_->running = false;
     return {};
   }
   Status Signal(int signal) override {
-    signals.push_back(signal);
+    state_->signals.push_back(signal);
     if (on_signal_) on_signal_(signal);
     return OkStatus();
   }
-  std::vector<int> signals;
 
  private:
   pid_t pid_;
+  std::shared_ptr<DaemonState> state_;
   std::function<void(int)> on_signal_;
-  bool running_ = true;
 };
 
 class FakeLauncher final : public sys::DaemonLauncher {
@@ -59,14 +66,13 @@ class FakeLauncher final : public sys::DaemonLauncher {
   Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string& log_path) override {
     launched.push_back(command);
     logs.push_back(log_path);
-    auto d = std::make_unique<FakeDaemon>(1000 + static_cast<pid_t>(launched.size()),
-                                          on_launch ? on_launch(command) : nullptr);
-    daemons.push_back(d.get());
-    return std::unique_ptr<sys::Daemon>(std::move(d));
+    daemons.push_back(std::make_shared<DaemonState>());
+    return std::unique_ptr<sys::Daemon>(std::make_unique<FakeDaemon>(
+        1000 + static_cast<pid_t>(launched.size()), daemons.back(), on_launch ? on_launch(command) : nullptr));
   }
   std::vector<sys::Command> launched;
   std::vector<std::string> logs;
-  std::vector<FakeDaemon*> daemons;  // owned by the backend
+  std::vector<std::shared_ptr<DaemonState>> daemons;
 };
 
 // The real filesystem in a temporary directory, except that network
@@ -294,8 +300,8 @@ TEST_F(GaneshaTest, FirstShareStartsNamespacesRpcbindAndGanesha) {
   // Nothing desired: both stop, the namespaces go.
   size_t before = runner_.calls().size();
   EXPECT_TRUE(backend().Reconcile({}).empty());
-  EXPECT_FALSE(launcher_.daemons[0]->Running());
-  EXPECT_FALSE(launcher_.daemons[1]->Running());
+  EXPECT_FALSE(launcher_.daemons[0]->running);
+  EXPECT_FALSE(launcher_.daemons[1]->running);
   auto calls = Argvs(runner_.calls());
   EXPECT_THAT(std::vector<std::string>(calls.begin() + static_cast<long>(before), calls.end()),
               ElementsAre("/usr/bin/umount " + mntns, "/usr/sbin/ip netns delete pk-unit"));

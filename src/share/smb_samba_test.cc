@@ -23,38 +23,44 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::FakeProcessRunner;
 
+// What a fake daemon did; owned by the launcher so tests can read it after
+// the backend destroyed its handle.
+struct DaemonState {
+  bool running = true;
+  int stopped_with = 0;
+};
+
 class FakeDaemon final : public sys::Daemon {
  public:
-  explicit FakeDaemon(pid_t pid) : pid_(pid) {}
+  FakeDaemon(pid_t pid, std::shared_ptr<DaemonState> state) : pid_(pid), state_(std::move(state)) {}
   pid_t pid() const override { return pid_; }
-  bool Running() override { return running_; }
+  bool Running() override { return state_->running; }
   std::optional<sys::ExitStatus> Exit() override {
-    if (running_) return std::nullopt;
+    if (state_->running) return std::nullopt;
     return sys::ExitStatus{};
   }
   sys::ExitStatus Stop(int signal, std::chrono::milliseconds) override {
-    stopped_with = signal;
-    running_ = false;
+    if (state_->running) state_->stopped_with = signal;
+    state_->running = false;
     return {};
   }
   Status Signal(int) override { return OkStatus(); }
-  int stopped_with = 0;
 
  private:
   pid_t pid_;
-  bool running_ = true;
+  std::shared_ptr<DaemonState> state_;
 };
 
 class FakeLauncher final : public sys::DaemonLauncher {
  public:
   Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string&) override {
     launched.push_back(command);
-    auto d = std::make_unique<FakeDaemon>(2000 + static_cast<pid_t>(launched.size()));
-    daemons.push_back(d.get());
-    return std::unique_ptr<sys::Daemon>(std::move(d));
+    daemons.push_back(std::make_shared<DaemonState>());
+    return std::unique_ptr<sys::Daemon>(
+        std::make_unique<FakeDaemon>(2000 + static_cast<pid_t>(launched.size()), daemons.back()));
   }
   std::vector<sys::Command> launched;
-  std::vector<FakeDaemon*> daemons;
+  std::vector<std::shared_ptr<DaemonState>> daemons;
 };
 
 Share SmbShare(const std::string& dataset, const std::string& path, const std::string& name,
@@ -197,9 +203,17 @@ TEST_F(SambaTest, StartReloadAndStop) {
   EXPECT_EQ(runner_.calls()[before + 1].ToString(),
             "/usr/bin/smbclient -L //127.0.0.1 -p 4455 -N -g -m SMB3 --configfile=/dev/null");
 
+  // Stop and Start: the same shares are served again by a new smbd.
+  EXPECT_TRUE(backend().Stop());
+  EXPECT_TRUE(backend().Served()->empty());
+  ASSERT_TRUE(backend().Start());
+  EXPECT_EQ(launcher_.launched.size(), 2u);
+  EXPECT_THAT(*backend().Served(), ElementsAre("smb:tank/a", "smb:tank/b"));
+
   // Nothing desired: smbd is stopped (SIGTERM to its group) and the include emptied.
   EXPECT_TRUE(backend().Reconcile({}).empty());
   EXPECT_EQ(launcher_.daemons[0]->stopped_with, SIGTERM);
+  EXPECT_EQ(launcher_.daemons[1]->stopped_with, SIGTERM);
   EXPECT_THAT(Read(options_.root_dir + "/shares.conf"), ::testing::Not(HasSubstr("[projects]")));
   EXPECT_TRUE(backend().Served()->empty());
 }
@@ -225,7 +239,7 @@ TEST_F(SambaTest, SmbdThatExitsAtStartFailsEveryShare) {
   Share a = SmbShare("tank/a", "/mnt/a", "projects");
   // smbd dies right after its launch: the first listing finds it gone.
   FakeProcessRunner::Handler kill_first = [this](const sys::Command&) {
-    if (!launcher_.daemons.empty()) launcher_.daemons[0]->Stop(SIGKILL, {});
+    if (!launcher_.daemons.empty()) launcher_.daemons[0]->running = false;
     return Result<sys::ProcessResult>(FakeProcessRunner::Exited(1, "", "refused"));
   };
   FakeProcessRunner fresh;
