@@ -240,11 +240,14 @@ class GaneshaBackend final : public Backend {
 
     std::map<std::string, std::string> refused;  // share id -> first config error
     for (const auto& err : ConfigErrors(*segment, ConfigPath())) {
+      bool in_block = false;
       for (const auto& block : config->exports) {
-        if (err.line >= block.first_line && err.line <= block.last_line && !refused.contains(block.id)) {
-          refused[block.id] = err.cause;
+        if (err.line >= block.first_line && err.line <= block.last_line) {
+          in_block = true;
+          if (!refused.contains(block.id)) refused[block.id] = err.cause;
         }
       }
+      if (!in_block) log_->warn("nfs: ganesha.conf line {}: {}", err.line, err.cause);
     }
     // What the MOUNT service lists to the loopback client: never a path we
     // did not ask for (removed exports are gone).
