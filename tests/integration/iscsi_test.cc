@@ -10,9 +10,15 @@
 // `sys delete`, SIGKILL as the fallback) before the lab fixture destroys the
 // pool, also when the test failed.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
 #include <map>
 #include <sstream>
 #include <string>
@@ -306,6 +312,53 @@ TEST_F(IscsiTest, StopEndsTgtdAndTheNextReconcileStartsItAgain) {
   ReconcileOk({s});
   EXPECT_TRUE(backend_->Health());
   EXPECT_EQ(Tool({"--mib", "2", "--seed", "3", "--verify-only", Url(s)}).code, kToolOk);
+}
+
+// The tgtd this test process started (a child of ours) on our control port.
+pid_t OurTgtd(int control_port) {
+  const std::string want = fmt::format("-C{}{}", '\0', control_port);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != ::getpid() || state == 'Z') continue;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (args.starts_with("/usr/sbin/tgtd") && args.find(want) != std::string::npos) return std::stoi(name);
+  }
+  return 0;
+}
+
+TEST_F(IscsiTest, ATgtdThatDiedIsRestartedAtReconcileWithEverythingReapplied) {
+  auto s = NewShare("crash", IqnFor("crash"), 1);
+  Def(s).chap_user = "crashuser";
+  Def(s).chap_secret = "crashsecret12";
+  ReconcileOk({s});
+  ASSERT_EQ(Tool({"--chap-user", "crashuser", "--chap-secret", "crashsecret12", "--mib", "4", "--seed", "5", Url(s)}).code,
+            kToolOk);
+  pid_t pid = OurTgtd(control_port_);
+  ASSERT_GT(pid, 0) << "no tgtd child of this test on control port " << control_port_;
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  // Health notices once the process is gone (it is our child: reaped by the backend).
+  for (int i = 0; i < 200 && backend_->Health(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(backend_->Health());
+
+  ReconcileOk({s});
+  EXPECT_TRUE(backend_->Health());
+  EXPECT_NE(OurTgtd(control_port_), pid);
+  ToolRun run = Tool({"--chap-user", "crashuser", "--chap-secret", "crashsecret12", "--mib", "4", "--seed", "5",
+                      "--verify-only", "--identify", Url(s)});
+  EXPECT_EQ(run.code, kToolOk) << run.err;
+  EXPECT_EQ(run.facts["serial"], share::IdentityFor(s.guid).serial);
+  EXPECT_EQ(Tool({"--chap-user", "crashuser", "--chap-secret", "wrongsecret12", Url(s)}).code, kToolLoginRefused);
 }
 
 // libiscsi's conformance suite (iscsi-test-cu 1.19, run with --dataloss: the
