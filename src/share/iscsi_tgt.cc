@@ -484,10 +484,21 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
 
   served_ids_.clear();
   for (const auto& w : wants) {
-    if (w.shares.empty()) continue;
     const TgtTarget* served = nullptr;
     for (const auto& t : *shown) {
       if (t.iqn == w.iqn) served = &t;
+    }
+    if (w.shares.empty()) {
+      // Every share of this target failed above: it must not go on serving
+      // what an earlier definition said.
+      if (served != nullptr) {
+        if (auto st = Tgtadm(fmt::format("delete target {} (tid {})", w.iqn, served->tid),
+                             {"--mode", "target", "--op", "delete", "--force", "--tid", std::to_string(served->tid)});
+            !st) {
+          log_->warn("tgt: {}", st.error().message());
+        }
+      }
+      continue;
     }
     if (auto st = ApplyTarget(w, served, used_tids, recreated_users, deleted_users, desired, results); !st) {
       for (size_t i : w.shares) {

@@ -574,6 +574,23 @@ TEST_F(TgtBackendTest, OneChapUserWithTwoSecretsFailsTheLaterTarget) {
   EXPECT_EQ(TidOf(kIqnB), -1);
 }
 
+TEST_F(TgtBackendTest, ATargetWhoseSharesAllFailStopsServingItsEarlierDefinition) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  Def(a).chap_user = "alice";
+  Def(a).chap_secret = "secretsecret12";
+  Share b = IscsiShare("tank/b", 2, kIqnB, 1);
+  ReconcileOk({a, b});
+  std::string tb = std::to_string(TidOf(kIqnB));
+  TakeMutations();
+  Def(b).chap_user = "alice";
+  Def(b).chap_secret = "othersecret123";
+  auto results = backend_->Reconcile({a, b});
+  EXPECT_TRUE(results[0].status);
+  EXPECT_FALSE(results[1].status);
+  EXPECT_THAT(TakeMutations(), ElementsAre("target delete tid=" + tb + " force"));
+  EXPECT_EQ(TidOf(kIqnB), -1);
+}
+
 TEST_F(TgtBackendTest, TgtdFoundDeadIsRestartedAndEverythingReapplied) {
   Share a = IscsiShare("tank/a", 1, kIqnA, 1);
   Def(a).chap_user = "alice";
