@@ -112,10 +112,16 @@ struct TgtLun {
   std::string backing_type;   // "rdwr", "null", ...
   std::string backing_path;   // "None" for LUN 0
 };
+struct TgtNexus {
+  int sid = 0;                  // "I_T nexus: N"
+  std::string initiator;        // "iqn... alias: ..." as printed
+  std::vector<int> connections; // cids
+};
 struct TgtTarget {
   int tid = 0;
   std::string iqn;
   int sessions = 0;                        // I_T nexuses (logged-in sessions)
+  std::vector<TgtNexus> nexuses;
   std::vector<TgtLun> luns;                // LUN 0 (the controller) included
   std::vector<std::string> accounts;       // incoming CHAP users bound
   std::vector<std::string> outgoing_accounts;

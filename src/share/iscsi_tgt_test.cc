@@ -43,6 +43,10 @@ TEST(TgtParseTest, ParsesTheCapturedTargetList) {
   EXPECT_EQ(a.tid, 3);
   EXPECT_EQ(a.iqn, "iqn.2026-11.org.poolkeeper:probe.a");
   EXPECT_EQ(a.sessions, 1);
+  ASSERT_EQ(a.nexuses.size(), 1u);
+  EXPECT_EQ(a.nexuses[0].sid, 7);
+  EXPECT_EQ(a.nexuses[0].initiator, "iqn.2010-11.libiscsi:iscsi-perf alias: none");
+  EXPECT_THAT(a.nexuses[0].connections, ElementsAre(0));
   ASSERT_EQ(a.luns.size(), 2u);
   EXPECT_EQ(a.luns[0].lun, 0);
   EXPECT_EQ(a.luns[0].type, "controller");
@@ -110,6 +114,7 @@ struct Model {
     std::vector<std::string> accounts;
     std::vector<std::string> acls;
     int sessions = 0;
+    bool busy = false;  // commands in flight: deletes fail "still active" until the sessions are closed
   };
   bool up = false;
   std::vector<std::string> portals = {"127.0.0.1:13260"};
@@ -122,7 +127,10 @@ struct Model {
     for (const auto& [tid, t] : targets) {
       out += fmt::format("Target {}: {}\n    System information:\n        Driver: iscsi\n        State: ready\n", tid, t.iqn);
       out += "    I_T nexus information:\n";
-      for (int s = 0; s < t.sessions; ++s) out += fmt::format("        I_T nexus: {}\n            Initiator: iqn.x alias: none\n", s + 1);
+      for (int s = 0; s < t.sessions; ++s) {
+        out += fmt::format("        I_T nexus: {}\n            Initiator: iqn.x alias: none\n            Connection: 0\n"
+                           "                IP Address: 127.0.0.1\n", s + 1);
+      }
       out += "    LUN information:\n        LUN: 0\n            Type: controller\n            Backing store type: null\n"
              "            Backing store path: None\n";
       for (const auto& [n, l] : t.luns) {
@@ -152,7 +160,7 @@ struct Model {
     if (op != "show") {
       std::string m = mode + " " + op;
       for (const char* k : {"--tid", "--lun", "--targetname", "--backing-store", "--params", "--initiator-address",
-                            "--initiator-name", "--user", "--force"}) {
+                            "--initiator-name", "--user", "--sid", "--cid", "--force"}) {
         if (a.contains(k)) m += fmt::format(" {}{}", k + 2, a[k].empty() ? "" : "=" + a[k]);
       }
       mutations.push_back(m);
@@ -181,6 +189,12 @@ struct Model {
       return FakeProcessRunner::Exited(0);
     }
     if (!targets.contains(tid) && mode != "account") return err("can't find the target");
+    if (mode == "conn" && op == "delete") {
+      if (targets[tid].sessions == 0 || std::stoi(a["--sid"]) < 1) return err("can't find the session");
+      if (--targets[tid].sessions == 0) targets[tid].busy = false;
+      return FakeProcessRunner::Exited(0);
+    }
+    if (targets.contains(tid) && targets[tid].busy && op == "delete") return err("this logical unit is still active");
     if (mode == "target" && op == "delete") {
       if (targets[tid].sessions > 0 && !a.contains("--force")) return err("this target is still active");
       targets.erase(tid);
@@ -514,6 +528,22 @@ TEST_F(TgtBackendTest, RemovedSharesLoseTheirLunAndEmptiedTargetsAreForceDeleted
   EXPECT_THAT(TakeMutations(), ElementsAre("target delete tid=" + ta + " force"));
   EXPECT_TRUE(model_.targets.empty());
   EXPECT_TRUE(model_.up);  // the server may stay up
+}
+
+TEST_F(TgtBackendTest, ATargetWithCommandsInFlightLosesItsAclAndSessionsThenGoes) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  ReconcileOk({a});
+  auto& target = model_.targets.at(TidOf(kIqnA));
+  target.sessions = 2;
+  target.busy = true;
+  std::string t = std::to_string(TidOf(kIqnA));
+  TakeMutations();
+  ReconcileOk({});
+  EXPECT_THAT(TakeMutations(), ElementsAre("target delete tid=" + t + " force",  // refused: still active
+                                           "target unbind tid=" + t + " initiator-address=ALL",
+                                           "conn delete tid=" + t + " sid=1 cid=0", "conn delete tid=" + t + " sid=2 cid=0",
+                                           "target delete tid=" + t + " force"));
+  EXPECT_TRUE(model_.targets.empty());
 }
 
 TEST_F(TgtBackendTest, EmptyDesiredDoesNotStartTgtd) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -312,6 +313,60 @@ TEST_F(IscsiTest, StopEndsTgtdAndTheNextReconcileStartsItAgain) {
   ReconcileOk({s});
   EXPECT_TRUE(backend_->Health());
   EXPECT_EQ(Tool({"--mib", "2", "--seed", "3", "--verify-only", Url(s)}).code, kToolOk);
+}
+
+// Sessions logged in (I_T nexuses) to the target `iqn`, as tgtadm reports them.
+int SessionsOn(sys::ProcessRunner& runner, int control_port, const std::string& iqn) {
+  sys::Command cmd{.program = "/usr/sbin/tgtadm",
+                   .args = {"-C", std::to_string(control_port), "--lld", "iscsi", "--mode", "target", "--op", "show"},
+                   .env = sys::DefaultToolEnvironment(),
+                   .timeout = std::chrono::seconds(10)};
+  auto r = runner.Run(cmd);
+  if (!r || !r->status.Success()) return -1;
+  auto targets = share::ParseTgtTargets(r->out);
+  if (!targets) return -1;
+  for (const auto& t : *targets) {
+    if (t.iqn == iqn) return t.sessions;
+  }
+  return 0;
+}
+
+TEST_F(IscsiTest, TargetsWithLoggedInSessionsAreRemovedAndStopped) {
+  auto s = NewShare("busy", IqnFor("busy"), 1, 16ull << 20);
+  const std::string iqn = Def(s).iqn.str();
+  // iscsi-perf keeps a session busy with reads until it is killed.
+  auto start_reader = [&]() -> std::unique_ptr<sys::Daemon> {
+    sys::Command perf{.program = "/usr/bin/iscsi-perf",
+                      .args = {"-t", "120", "-b", "8", "-m", "1", "-x", "0", Url(s)},
+                      .env = sys::DefaultToolEnvironment()};
+    auto d = launcher_->Launch(perf, lab_dir() + "/mnt/" + fmt::format("iscsi-perf-{}.log", ::getpid()));
+    EXPECT_TRUE(d) << d.error().ToString();
+    if (!d) return nullptr;
+    for (int i = 0; i < 500 && SessionsOn(runner(), control_port_, iqn) < 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_GE(SessionsOn(runner(), control_port_, iqn), 1) << "iscsi-perf did not log in";
+    return std::move(*d);
+  };
+
+  ReconcileOk({s});
+  auto reader = start_reader();
+  ASSERT_TRUE(reader);
+  ReconcileOk({});
+  EXPECT_EQ(SessionsOn(runner(), control_port_, iqn), 0);
+  auto served = backend_->Served();
+  ASSERT_TRUE(served);
+  EXPECT_TRUE(served->empty());
+  reader->Stop(SIGKILL, std::chrono::milliseconds(0));
+
+  ReconcileOk({s});
+  reader = start_reader();
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(backend_->Stop());
+  EXPECT_FALSE(backend_->Health());
+  EXPECT_EQ(Tool({Url(s)}).code, 2);  // nothing listens any more
+  reader->Stop(SIGKILL, std::chrono::milliseconds(0));
+  std::remove((lab_dir() + "/mnt/" + fmt::format("iscsi-perf-{}.log", ::getpid())).c_str());
 }
 
 // The tgtd this test process started (a child of ours) on our control port.
