@@ -546,6 +546,21 @@ TEST_F(TgtBackendTest, ATargetWithCommandsInFlightLosesItsAclAndSessionsThenGoes
   EXPECT_TRUE(model_.targets.empty());
 }
 
+TEST_F(TgtBackendTest, ATgtdAlreadyOnTheControlPortIsAdoptedAndReconciled) {
+  // Left by an earlier Poolkeeper that was killed: its targets are ours.
+  model_.up = true;
+  model_.targets[9].iqn = kIqnB;
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  ReconcileOk({a});
+  EXPECT_TRUE(launcher_.launches.empty());
+  EXPECT_EQ(TidOf(kIqnB), -1);
+  EXPECT_GT(TidOf(kIqnA), 0);
+  EXPECT_TRUE(backend_->Health());
+  ASSERT_TRUE(backend_->Stop());
+  EXPECT_FALSE(model_.up);
+  EXPECT_FALSE(backend_->Health());
+}
+
 TEST_F(TgtBackendTest, EmptyDesiredDoesNotStartTgtd) {
   ReconcileOk({});
   EXPECT_TRUE(launcher_.launches.empty());
