@@ -239,7 +239,13 @@ class TgtBackend final : public Backend {
         .timeout = options_.command_timeout,
     };
     cmd.args.insert(cmd.args.end(), args.begin(), args.end());
-    log_->debug("tgt: run {}", cmd.ToString());
+    if (log_->should_log(spdlog::level::debug)) {
+      sys::Command shown = cmd;  // never log a CHAP secret
+      for (size_t i = 0; i + 1 < shown.args.size(); ++i) {
+        if (shown.args[i] == "--password") shown.args[i + 1] = "***";
+      }
+      log_->debug("tgt: run {}", shown.ToString());
+    }
     return runner_.Run(cmd);
   }
 
@@ -496,7 +502,6 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
     }
     secrets_.erase(user);
   }
-  std::set<std::string> failed_users;
   for (const auto& [user, secret] : want_secret) {
     auto known = secrets_.find(user);
     if (accounts->contains(user) && known != secrets_.end() && known->second == secret) continue;
@@ -513,7 +518,6 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
       if (!made) st = std::unexpected(made.error());
     }
     if (!st) {
-      failed_users.insert(user);
       secrets_.erase(user);
       for (auto& w : wants) {
         if (w.chap_user != user) continue;
