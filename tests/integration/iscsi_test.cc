@@ -184,7 +184,14 @@ std::string IqnFor(const std::string& leaf) { return "iqn.2026-11.org.poolkeeper
 
 TEST_F(IscsiTest, LoginCapacityWriteReadVerify64MiBAndIdentityFromTheGuid) {
   auto s = NewShare("lun1", IqnFor("rw"), 1);
-  ReconcileOk({s});
+  auto t0 = std::chrono::steady_clock::now();
+  ReconcileOk({s});  // starts tgtd
+  auto t1 = std::chrono::steady_clock::now();
+  ASSERT_EQ(Tool({Url(s)}).code, kToolOk);
+  auto t2 = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::printf("[ iscsi    ] tgtd start + first Reconcile: %lld ms; first login + read capacity: %lld ms\n",
+              static_cast<long long>(ms(t1 - t0)), static_cast<long long>(ms(t2 - t1)));
   ASSERT_TRUE(backend_->Health());
 
   ToolRun run = Tool({"--identify", "--mib", "64", Url(s)});
