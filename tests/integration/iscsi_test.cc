@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -91,6 +92,21 @@ class IscsiTest : public LabTest {
       auto st = backend_->Stop();
       EXPECT_TRUE(st) << "stop tgtd: " << st.error().ToString();
       backend_.reset();  // kills tgtd if Stop could not
+    }
+    // The LUN files were just closed by tgtd; on a loaded machine zfs-fuse
+    // can stay "busy" longer than LabTest's 5 s of retries (seen once after
+    // the conformance run), so give the destroy up to 20 s here.
+    if (pool_.str() != "unset") {
+      for (int round = 0; round < 4; ++round) {
+        auto listed = zfs().ListPools();
+        if (!listed || std::none_of(listed->begin(), listed->end(),
+                                    [&](const zfs::PoolSummary& p) { return p.name == pool_.str(); })) {
+          break;
+        }
+        if (RetryWhileBusy("iscsi teardown: destroy pool", [&] { return zfs().DestroyPool(pool_, zfs::Force::kYes); })) {
+          break;
+        }
+      }
     }
     LabTest::TearDown();
   }
