@@ -643,6 +643,11 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
         have = nullptr;
       }
       if (have == nullptr) {
+        // tgtadm only says "invalid request" for a missing backing store.
+        auto exists = fs_.Exists(backing);
+        if (exists && !*exists) {
+          return NotFound(fmt::format("add LUN {} of target {}: backing store '{}' does not exist", lun, want.iqn, backing));
+        }
         PK_TRY(Tgtadm(fmt::format("add LUN {} of target {} (backing {})", lun, want.iqn, backing),
                       {"--mode", "logicalunit", "--op", "new", "--tid", t, "--lun", l, "--backing-store", backing,
                        "--bstype", "rdwr"}));

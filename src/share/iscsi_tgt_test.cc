@@ -315,7 +315,7 @@ class FakeFs : public sys::FileSystem {
     return NotFound("read '" + path + "': No such file or directory");
   }
   Status WriteFileAtomic(const std::string&, std::string_view, mode_t) override { return OkStatus(); }
-  Result<bool> Exists(const std::string&) override { return true; }
+  Result<bool> Exists(const std::string& path) override { return !missing.contains(path); }
   Status MakeDirs(const std::string& path, mode_t) override {
     dirs.push_back(path);
     return OkStatus();
@@ -324,6 +324,7 @@ class FakeFs : public sys::FileSystem {
   Status AppendDurably(const std::string&, std::string_view) override { return OkStatus(); }
   Result<DeviceInfo> StatDevice(const std::string&) override { return DeviceInfo{}; }
   std::vector<std::string> dirs;
+  std::set<std::string> missing;
 };
 
 Share IscsiShare(const std::string& dataset, uint64_t guid, const std::string& iqn, int lun) {
@@ -688,6 +689,17 @@ TEST_F(TgtBackendTest, TgtdThatFellBackToOtherPortalsIsStoppedAndReported) {
   auto results = backend_->Reconcile({IscsiShare("tank/a", 1, kIqnA, 1)});
   ASSERT_FALSE(results[0].status);
   EXPECT_THAT(results[0].status.error().message(), HasSubstr("could not listen"));
+}
+
+TEST_F(TgtBackendTest, AMissingBackingStoreIsNamed) {
+  fs_.missing.insert("/mnt/tank/a/lun.img");
+  auto results = backend_->Reconcile({IscsiShare("tank/a", 1, kIqnA, 1), IscsiShare("tank/b", 2, kIqnA, 2)});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_EQ(results[0].status.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(results[0].status.error().message(),
+              HasSubstr("share iscsi:tank/a: add LUN 1 of target " + std::string(kIqnA) +
+                        ": backing store '/mnt/tank/a/lun.img' does not exist"));
+  EXPECT_TRUE(results[1].status);
 }
 
 TEST_F(TgtBackendTest, ACommandFailureFailsOnlyItsShare) {
