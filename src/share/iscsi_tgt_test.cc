@@ -691,6 +691,23 @@ TEST_F(TgtBackendTest, TgtdThatFellBackToOtherPortalsIsStoppedAndReported) {
   EXPECT_THAT(results[0].status.error().message(), HasSubstr("could not listen"));
 }
 
+TEST_F(TgtBackendTest, ReadsTheCapturedPortalAndAccountLists) {
+  // Answered from tests/data/tgt: the portal list matches the options, and
+  // accounts no share wants (an incoming and an outgoing one) are deleted.
+  runner_.Expect({"tgtadm", "-C", "37", "--lld", "iscsi", "--mode", "portal", "--op", "show"},
+                 FakeProcessRunner::Exited(0, ReadGolden("tgt/portal-show-1.0.85.txt")));
+  runner_.Expect({"tgtadm", "-C", "37", "--lld", "iscsi", "--mode", "account", "--op", "show"},
+                 FakeProcessRunner::Exited(0, ReadGolden("tgt/account-show-1.0.85.txt")));
+  model_.accounts = {{"chapuser", "secretsecret12"}, {"outu", "outsecret1234"}};
+  ReconcileOk({IscsiShare("tank/a", 1, kIqnA, 1)});
+  EXPECT_THAT(runner_.UnmetExpectations(), IsEmpty());
+  auto mutations = TakeMutations();
+  ASSERT_GE(mutations.size(), 2u);
+  EXPECT_EQ(mutations[0], "account delete user=chapuser");
+  EXPECT_EQ(mutations[1], "account delete user=outu");
+  EXPECT_TRUE(model_.accounts.empty());
+}
+
 TEST_F(TgtBackendTest, AMissingBackingStoreIsNamed) {
   fs_.missing.insert("/mnt/tank/a/lun.img");
   auto results = backend_->Reconcile({IscsiShare("tank/a", 1, kIqnA, 1), IscsiShare("tank/b", 2, kIqnA, 2)});
