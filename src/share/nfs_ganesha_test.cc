@@ -15,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_daemon_launcher.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::share {
@@ -24,56 +25,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::FakeProcessRunner;
 
-// What a fake daemon did; owned by the launcher so tests can read it after
-// the backend destroyed its handle.
-struct DaemonState {
-  bool running = true;
-  std::vector<int> signals;
-};
-
-// A daemon that "runs" until stopped; signals are recorded and may trigger a hook.
-class FakeDaemon final : public sys::Daemon {
- public:
-  FakeDaemon(pid_t pid, std::shared_ptr<DaemonState> state, std::function<void(int)> on_signal)
-      : pid_(pid), state_(std::move(state)), on_signal_(std::move(on_signal)) {}
-  pid_t pid() const override { return pid_; }
-  bool Running() override { return state_->running; }
-  std::optional<sys::ExitStatus> Exit() override {
-    if (state_->running) return std::nullopt;
-    return sys::ExitStatus{};
-  }
-  sys::ExitStatus Stop(int, std::chrono::milliseconds) override {
-    state_->running = false;
-    return {};
-  }
-  Status Signal(int signal) override {
-    state_->signals.push_back(signal);
-    if (on_signal_) on_signal_(signal);
-    return OkStatus();
-  }
-
- private:
-  pid_t pid_;
-  std::shared_ptr<DaemonState> state_;
-  std::function<void(int)> on_signal_;
-};
-
-class FakeLauncher final : public sys::DaemonLauncher {
- public:
-  // Called at launch with the command; returns the signal hook of the new daemon.
-  std::function<std::function<void(int)>(const sys::Command&)> on_launch;
-
-  Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string& log_path) override {
-    launched.push_back(command);
-    logs.push_back(log_path);
-    daemons.push_back(std::make_shared<DaemonState>());
-    return std::unique_ptr<sys::Daemon>(std::make_unique<FakeDaemon>(
-        1000 + static_cast<pid_t>(launched.size()), daemons.back(), on_launch ? on_launch(command) : nullptr));
-  }
-  std::vector<sys::Command> launched;
-  std::vector<std::string> logs;
-  std::vector<std::shared_ptr<DaemonState>> daemons;
-};
+using FakeLauncher = testing::FakeDaemonLauncher;
 
 // The real filesystem in a temporary directory, except that network
 // namespaces (/run/netns/NAME) exist when the fake `ip netns add` made them.

@@ -14,6 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_daemon_launcher.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::share {
@@ -23,45 +24,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::FakeProcessRunner;
 
-// What a fake daemon did; owned by the launcher so tests can read it after
-// the backend destroyed its handle.
-struct DaemonState {
-  bool running = true;
-  int stopped_with = 0;
-};
-
-class FakeDaemon final : public sys::Daemon {
- public:
-  FakeDaemon(pid_t pid, std::shared_ptr<DaemonState> state) : pid_(pid), state_(std::move(state)) {}
-  pid_t pid() const override { return pid_; }
-  bool Running() override { return state_->running; }
-  std::optional<sys::ExitStatus> Exit() override {
-    if (state_->running) return std::nullopt;
-    return sys::ExitStatus{};
-  }
-  sys::ExitStatus Stop(int signal, std::chrono::milliseconds) override {
-    if (state_->running) state_->stopped_with = signal;
-    state_->running = false;
-    return {};
-  }
-  Status Signal(int) override { return OkStatus(); }
-
- private:
-  pid_t pid_;
-  std::shared_ptr<DaemonState> state_;
-};
-
-class FakeLauncher final : public sys::DaemonLauncher {
- public:
-  Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string&) override {
-    launched.push_back(command);
-    daemons.push_back(std::make_shared<DaemonState>());
-    return std::unique_ptr<sys::Daemon>(
-        std::make_unique<FakeDaemon>(2000 + static_cast<pid_t>(launched.size()), daemons.back()));
-  }
-  std::vector<sys::Command> launched;
-  std::vector<std::shared_ptr<DaemonState>> daemons;
-};
+using FakeLauncher = testing::FakeDaemonLauncher;
 
 Share SmbShare(const std::string& dataset, const std::string& path, const std::string& name,
                std::vector<std::string> users = {}, bool read_only = false, bool guest = false) {
