@@ -239,13 +239,11 @@ class TgtBackend final : public Backend {
         .timeout = options_.command_timeout,
     };
     cmd.args.insert(cmd.args.end(), args.begin(), args.end());
-    if (log_->should_log(spdlog::level::debug)) {
-      sys::Command shown = cmd;  // never log a CHAP secret
-      for (size_t i = 0; i + 1 < shown.args.size(); ++i) {
-        if (shown.args[i] == "--password") shown.args[i + 1] = "***";
-      }
-      log_->debug("tgt: run {}", shown.ToString());
+    // A CHAP secret never reaches a log or an error message.
+    for (size_t i = 0; i + 1 < cmd.args.size(); ++i) {
+      if (cmd.args[i] == "--password") cmd.secret_args.push_back(i + 1);
     }
+    log_->debug("tgt: run {}", cmd.ToString());
     return runner_.Run(cmd);
   }
 

@@ -432,9 +432,10 @@ Result<ProcessResult> PosixProcessRunner::Run(const Command& command) {
 
 std::string Command::ToString() const {
   std::string text = DisplayArg(program);
-  for (const auto& arg : args) {
+  for (size_t i = 0; i < args.size(); ++i) {
     text += ' ';
-    text += DisplayArg(arg);
+    bool secret = std::find(secret_args.begin(), secret_args.end(), i) != secret_args.end();
+    text += secret ? "***" : DisplayArg(args[i]);
   }
   return text;
 }

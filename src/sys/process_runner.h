@@ -26,6 +26,9 @@ struct Command {
   std::vector<std::string> env;     // "KEY=value"; nothing is inherited
   std::optional<std::string> stdin_data;  // nullopt: stdin is /dev/null
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  // Indexes into `args` of secrets (a CHAP password, say): ToString shows them
+  // as "***", so they never reach a log or an error message.
+  std::vector<size_t> secret_args;
 
   // "program arg1 arg2" for logs and error messages (not for execution).
   std::string ToString() const;

@@ -353,5 +353,11 @@ TEST_F(ProcessRunnerTest, ConcurrentRunsDoNotInterfere) {
   }
 }
 
+TEST(CommandTest, SecretArgumentsAreNeverShown) {
+  Command c{.program = "/usr/sbin/tgtadm", .args = {"--user", "alice", "--password", "s3cret-s3cret"}};
+  c.secret_args = {3};
+  EXPECT_EQ(c.ToString(), "/usr/sbin/tgtadm --user alice --password ***");
+}
+
 }  // namespace
 }  // namespace pk::sys
