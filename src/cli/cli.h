@@ -82,5 +82,7 @@ class Cli {
 
 // Commands defined in their own files.
 void AddShareCommands(CLI::App& app, Cli& cli, int& rc);
+// `ocf pool ACTION`: the OCF resource agent (ocf_commands.cc); rc is the OCF exit code.
+void AddOcfCommands(CLI::App& app, int& rc);
 
 }  // namespace pk::cli
