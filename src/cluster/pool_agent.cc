@@ -99,7 +99,7 @@ nlohmann::json PoolAgentParams::PolicyJson() const {
   // The import may use most of a start; the policy bounds each tool run.
   int import_s = std::max<int>(1, static_cast<int>(op_timeout.count() * 8 / 10 / 1000));
   return {{"search_dirs", search_dirs},
-          {"force", force_import == ForceImportParam::kIfFenced ? "if_fenced" : "never"},
+          {"force", force_import == ForceImportParam::kIfFenced ? "if-fenced" : "never"},
           {"import_timeout_seconds", import_s},
           {"export_timeout_seconds", export_timeout_seconds}};
 }
@@ -126,9 +126,9 @@ bool ImportRefusedAsInUse(const std::string& reason) {
 AgentOutcome MapMonitor(const std::string& pool, const ServiceView& s, bool imported) {
   auto out = [&](OcfCode code, std::string msg) { return AgentOutcome{code, std::move(msg)}; };
   if (Serving(s.state)) {
-    if (!imported) {
-      return out(OcfCode::kErrGeneric, fmt::format("pool '{}': service {} but the pool is not imported", pool, s.state));
-    }
+    // The service is authoritative here: the daemon's view of imported pools
+    // is refreshed after the import and may lag a moment, and the
+    // supervisor's health check notices a pool that went away.
     if (!HealthServes(s.health)) {
       return out(OcfCode::kErrGeneric, fmt::format("pool '{}' is {}", pool, s.health));
     }

@@ -118,7 +118,9 @@ class AgentClock {
 AgentClock& RealAgentClock();
 
 // How a service state maps to a monitor result; `imported` is whether the pool
-// is in the daemon's view on this head. Pure: the monitor's decision table.
+// is in the daemon's view on this head (which may lag the service just after an
+// import: for a serving service the service state decides). Pure: the
+// monitor's decision table.
 AgentOutcome MapMonitor(const std::string& pool, const ServiceView& service, bool imported);
 // True when an import failed because another system used the pool last.
 bool ImportRefusedAsInUse(const std::string& reason);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "cluster/pacemaker.h"
+#include "service/policy.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::cluster {
@@ -143,7 +144,17 @@ TEST(PoolAgentParamsTest, ReadsEveryParameterAndBuildsThePolicy) {
   auto d = PoolAgentParams::FromEnvironment({{"OCF_RESKEY_pool", "tank"}});
   ASSERT_TRUE(d);
   EXPECT_EQ(d->force_import, ForceImportParam::kIfFenced);
-  EXPECT_EQ(d->PolicyJson()["force"], "if_fenced");
+  EXPECT_EQ(d->PolicyJson()["force"], "if-fenced");
+  // What the agent enables is a policy poolkeeperd accepts.
+  for (const auto& params : {*p, *d}) {
+    auto j = params.PolicyJson();
+    j["pool"] = "tank";
+    auto policy = service::PoolPolicy::FromJson(j);
+    ASSERT_TRUE(policy) << policy.error().message();
+    EXPECT_EQ(policy->force, params.force_import == ForceImportParam::kIfFenced ? service::ForceImport::kIfFenced
+                                                                                 : service::ForceImport::kNever);
+    EXPECT_EQ(policy->search_dirs, params.search_dirs);
+  }
   EXPECT_EQ(d->op_timeout, 60000ms);
   EXPECT_EQ(d->socket, "/run/poolkeeper/poolkeeperd.sock");
 }
@@ -338,7 +349,7 @@ TEST(MapMonitorTest, DecisionTable) {
       {"online", "SUSPENDED", true, OcfCode::kErrGeneric},
       {"degraded", "FAULTED", true, OcfCode::kErrGeneric},
       {"online", "UNAVAIL", true, OcfCode::kErrGeneric},
-      {"online", "ONLINE", false, OcfCode::kErrGeneric},  // the daemon serves a pool that is gone
+      {"online", "ONLINE", false, OcfCode::kSuccess},     // the view lags the service just after an import
       {"importing", "", false, OcfCode::kSuccess},        // held here while it comes up
       {"mounting", "", true, OcfCode::kSuccess},
       {"sharing", "", true, OcfCode::kSuccess},
