@@ -17,21 +17,38 @@ Result<bool> ParsePacemakerBool(std::string_view text) {
   return InvalidArgument(fmt::format("'{}' is not a Pacemaker boolean", text));
 }
 
-Result<bool> PacemakerFacts::FencingEnabled() {
+Result<std::string> PacemakerFacts::Run(const std::string& program, std::vector<std::string> args,
+                                        const std::string& what) {
   sys::Command c;
-  c.program = tools_.crm_attribute;
-  c.args = {"--type", "crm_config", "--name", "stonith-enabled", "--query", "--quiet", "--default", "true"};
+  c.program = program;
+  c.args = std::move(args);
   c.env = sys::DefaultToolEnvironment();
   c.timeout = tools_.timeout;
   auto r = runner_.Run(c);
-  if (!r) return std::unexpected(r.error().WithContext("read cluster property stonith-enabled"));
+  if (!r) return std::unexpected(r.error().WithContext(what));
   if (r->timed_out || !r->status.Success()) {
-    return Unavailable(fmt::format("read cluster property stonith-enabled: crm_attribute {}{}: {}",
-                                   r->status.ToString(), r->timed_out ? " (timed out)" : "", r->err));
+    std::string err = r->err;
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    return Unavailable(fmt::format("{}: {} {}{}: {}", what, program.substr(program.rfind('/') + 1), r->status.ToString(),
+                                   r->timed_out ? " (timed out)" : "", err));
   }
-  auto value = ParsePacemakerBool(r->out);
+  return std::move(r->out);
+}
+
+Result<bool> PacemakerFacts::FencingEnabled() {
+  PK_ASSIGN_OR_RETURN(auto out, Run(tools_.crm_attribute,
+                                    {"--type", "crm_config", "--name", "stonith-enabled", "--query", "--quiet",
+                                     "--default", "true"},
+                                    "read cluster property stonith-enabled"));
+  auto value = ParsePacemakerBool(out);
   if (!value) return std::unexpected(value.error().WithContext("cluster property stonith-enabled"));
   return *value;
+}
+
+Result<ClusterStatus> PacemakerFacts::Status() {
+  PK_ASSIGN_OR_RETURN(auto mon, Run(tools_.crm_mon, {"-1", "--output-as=xml", "--fence-history=2"}, "read cluster status"));
+  PK_ASSIGN_OR_RETURN(auto cib, Run(tools_.cibadmin, {"--query", "--scope", "resources"}, "read cluster resources"));
+  return ParseClusterStatus(mon, cib);
 }
 
 }  // namespace pk::cluster
