@@ -79,6 +79,10 @@ std::map<std::string, std::string> OcfEnvironment() {
 
 int Report(const cluster::AgentOutcome& out) {
   if (!out.message.empty()) fmt::print(stderr, "poolkeeper ocf pool: {}: {}\n", cluster::OcfCodeName(out.code), out.message);
+  // Pacemaker keeps this line as the operation's exit reason (crm_mon, `poolkeeper cluster status`).
+  if (out.code != cluster::OcfCode::kSuccess && out.code != cluster::OcfCode::kNotRunning && !out.message.empty()) {
+    fmt::print(stderr, "ocf-exit-reason:{}\n", out.message);
+  }
   return static_cast<int>(out.code);
 }
 

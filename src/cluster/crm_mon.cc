@@ -61,7 +61,12 @@ Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::stri
     return InvalidArgument(fmt::format("crm_mon XML: root element is <{}>, not <pacemaker-result>", (*mon)->name));
   }
   if (const auto* st = (*mon)->Child("status"); st && st->Attr("code", "0") != "0") {
-    return Unavailable(fmt::format("crm_mon: {}", st->Attr("message", "error")));
+    std::vector<std::string> errors;
+    if (const auto* errs = st->Child("errors")) {
+      for (const auto* e : errs->Children("error")) errors.push_back(e->Text());
+    }
+    return Unavailable(fmt::format("crm_mon: {} (code {}){}{}", st->Attr("message", "error"), st->Attr("code"),
+                                   errors.empty() ? "" : ": ", fmt::join(errors, "; ")));
   }
   auto cib = internal::ParseXml(cib_resources_xml);
   if (!cib) return std::unexpected(cib.error().WithContext("CIB resources XML"));

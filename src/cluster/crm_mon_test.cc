@@ -166,6 +166,23 @@ TEST(CrmMonTest, StatusRunsCrmMonAndCibadmin) {
   ASSERT_FALSE(down);
   EXPECT_EQ(down.error().code(), ErrorCode::kUnavailable);
   EXPECT_THAT(down.error().message(), HasSubstr("read cluster status: crm_mon exited 102: crm_mon: Connection to cluster failed"));
+
+  // As crm_mon really answers on a machine without a cluster: XML on stdout (captured on the host).
+  runner.Expect({"/usr/sbin/crm_mon"}, testing::FakeProcessRunner::Exited(102, R"(<pacemaker-result api-version="2.25" request="crm_mon -1 --output-as=xml --fence-history=2">
+  <status code="102" message="Not connected">
+    <errors>
+      <error>error: Could not connect to launcher: Connection refused</error>
+      <error>crm_mon: Connection to cluster failed: Connection refused</error>
+    </errors>
+  </status>
+</pacemaker-result>
+)"));
+  auto none = pcmk.Status();
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(none.error().message(),
+            "read cluster status: crm_mon: Not connected (code 102): error: Could not connect to launcher: Connection "
+            "refused; crm_mon: Connection to cluster failed: Connection refused");
 }
 
 }  // namespace

@@ -27,7 +27,8 @@ Result<std::string> PacemakerFacts::Run(const std::string& program, std::vector<
   auto r = runner_.Run(c);
   if (!r) return std::unexpected(r.error().WithContext(what));
   if (r->timed_out || !r->status.Success()) {
-    std::string err = r->err;
+    // crm_mon --output-as=xml reports its errors on stdout, as XML.
+    std::string err = r->err.empty() ? r->out : r->err;
     while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
     return Unavailable(fmt::format("{}: {} {}{}: {}", what, program.substr(program.rfind('/') + 1), r->status.ToString(),
                                    r->timed_out ? " (timed out)" : "", err));
@@ -46,9 +47,18 @@ Result<bool> PacemakerFacts::FencingEnabled() {
 }
 
 Result<ClusterStatus> PacemakerFacts::Status() {
-  PK_ASSIGN_OR_RETURN(auto mon, Run(tools_.crm_mon, {"-1", "--output-as=xml", "--fence-history=2"}, "read cluster status"));
+  auto mon = Run(tools_.crm_mon, {"-1", "--output-as=xml", "--fence-history=2"}, "read cluster status");
+  if (!mon) {
+    // crm_mon --output-as=xml says why on stdout, as XML; its words are better than the raw XML.
+    size_t at = mon.error().message().find("<pacemaker-result");
+    if (at != std::string::npos) {
+      auto parsed = ParseClusterStatus(mon.error().message().substr(at), "<resources/>");
+      if (!parsed) return std::unexpected(parsed.error().WithContext("read cluster status"));
+    }
+    return std::unexpected(mon.error());
+  }
   PK_ASSIGN_OR_RETURN(auto cib, Run(tools_.cibadmin, {"--query", "--scope", "resources"}, "read cluster resources"));
-  return ParseClusterStatus(mon, cib);
+  return ParseClusterStatus(*mon, cib);
 }
 
 }  // namespace pk::cluster

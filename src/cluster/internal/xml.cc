@@ -28,11 +28,23 @@ void OnStart(void* data, const XML_Char* name, const XML_Char** attrs) {
 
 void OnEnd(void* data, const XML_Char*) { static_cast<Builder*>(data)->open.pop_back(); }
 
+void OnText(void* data, const XML_Char* s, int len) {
+  auto* b = static_cast<Builder*>(data);
+  if (!b->open.empty()) b->open.back()->text.append(s, static_cast<size_t>(len));
+}
+
 }  // namespace
 
 std::string XmlElement::Attr(const std::string& key, const std::string& fallback) const {
   auto it = attributes.find(key);
   return it == attributes.end() ? fallback : it->second;
+}
+
+std::string XmlElement::Text() const {
+  size_t b = text.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = text.find_last_not_of(" \t\r\n");
+  return text.substr(b, e - b + 1);
 }
 
 bool XmlElement::BoolAttr(const std::string& key, bool fallback) const {
@@ -62,6 +74,7 @@ Result<std::unique_ptr<XmlElement>> ParseXml(std::string_view text) {
   if (!p) return Internal("XML parser: out of memory");
   XML_SetUserData(p, &b);
   XML_SetElementHandler(p, OnStart, OnEnd);
+  XML_SetCharacterDataHandler(p, OnText);
   bool ok = XML_Parse(p, text.data(), static_cast<int>(text.size()), /*isFinal=*/1) == XML_STATUS_OK;
   std::string error = ok ? "" : fmt::format("line {}: {}", XML_GetCurrentLineNumber(p), XML_ErrorString(XML_GetErrorCode(p)));
   XML_ParserFree(p);

@@ -1,6 +1,6 @@
 // cluster::internal: a small element tree over expat, for the XML that
 // Pacemaker's tools print (crm_mon --output-as=xml, cibadmin --query). Only
-// elements and attributes are kept; text and comments are dropped.
+// elements, attributes and element text are kept; comments are dropped.
 // Thread-safety: a parsed tree is immutable.
 #pragma once
 
@@ -18,6 +18,10 @@ struct XmlElement {
   std::string name;
   std::map<std::string, std::string> attributes;
   std::vector<std::unique_ptr<XmlElement>> children;
+  std::string text;  // character data directly inside the element, as it is
+
+  // `text` without leading and trailing white space.
+  std::string Text() const;
 
   // The attribute's value, or `fallback` when absent.
   std::string Attr(const std::string& key, const std::string& fallback = "") const;
