@@ -185,6 +185,7 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (!name.empty() && m == "POST" && action == "rename") return RenameDataset(name, r);
   }
   if (c == "shares") return ShareRoute(name, r);
+  if (c == "smb-users" && !name.empty()) return SmbUserRoute(name, r);
   if (c == "quotas" && !name.empty()) {
     if (m == "GET") return GetQuotas(name, r);
     if (m == "PUT") return SetQuota(name, r);

@@ -37,6 +37,7 @@
 //   DELETE /v1/quotas/{dataset}?user=NAME|UID or ?group=NAME|GID
 //   GET    /v1/shares?pool=&protocol=      POST /v1/shares (body {"protocol","dataset", definition fields})
 //   GET|PATCH|DELETE /v1/shares/{protocol}/{dataset}   (PATCH: fields to change, null resets one)
+//   PUT    /v1/smb-users/{user}  (body {"password"})    DELETE /v1/smb-users/{user}
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -124,6 +125,7 @@ class ApiService {
 
   // Shares (share_routes.cc).
   Result<HttpResponse> ShareRoute(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> SmbUserRoute(const std::string& name, const HttpRequest& request);
   Result<share::ShareManager*> RequireShares();
 
   // The whole dataset list as JSON text, rendered once per inventory generation.

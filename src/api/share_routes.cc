@@ -6,6 +6,8 @@
 //   GET    /v1/shares/{protocol}/{dataset}
 //   PATCH  /v1/shares/{protocol}/{dataset} body {field: value|null, ...}
 //   DELETE /v1/shares/{protocol}/{dataset}
+//   PUT    /v1/smb-users/{user}            body {"password"}  (this head's smbd passdb)
+//   DELETE /v1/smb-users/{user}
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
@@ -85,6 +87,22 @@ Result<HttpResponse> ApiService::ShareRoute(const std::string& name, const HttpR
     return JsonResponse({{"deleted", fmt::format("{}:{}", share::ProtocolName(key.protocol), key.dataset.str())}});
   }
   return NotFound(fmt::format("no API route for {} /v1/shares/{}", m, name));
+}
+
+Result<HttpResponse> ApiService::SmbUserRoute(const std::string& name, const HttpRequest& r) {
+  PK_ASSIGN_OR_RETURN(auto* shares, RequireShares());
+  PK_ASSIGN_OR_RETURN(auto user, sys::AccountName::Parse(name, sys::AccountKind::kUser));
+  if (r.method == "PUT") {
+    PK_ASSIGN_OR_RETURN(json body, ParseBody(r));
+    PK_ASSIGN_OR_RETURN(auto password, StringField(body, "password"));
+    PK_TRY(shares->SetSmbPassword(user, password));
+    return JsonResponse({{"smb_user", user.str()}});
+  }
+  if (r.method == "DELETE") {
+    PK_TRY(shares->RemoveSmbUser(user));
+    return JsonResponse({{"deleted", user.str()}});
+  }
+  return NotFound(fmt::format("no API route for {} /v1/smb-users/{}", r.method, name));
 }
 
 }  // namespace pk::api

@@ -146,6 +146,23 @@ void AddShareCommands(CLI::App& app, Cli& cli, int& rc) {
       return cli.Call("PATCH", "/v1/shares/" + Seg(s.protocol) + "/" + Seg(s.dataset), body);
     }, ShareDetail);
   });
+  auto* users = share->add_subcommand("smb-user", "SMB accounts of this head's smbd (a Unix account of the same name must exist)")
+                    ->require_subcommand(1);
+  auto* user_set = users->add_subcommand("set", "add an SMB user or change its password (read from stdin)");
+  user_set->add_option("user", s.name, "account name")->required();
+  user_set->callback([&] {
+    rc = cli.Run([&]() -> Result<std::string> {
+      std::string password;
+      if (!std::getline(std::cin, password)) return InvalidArgument("smb-user set: give the password on stdin");
+      return cli.Call("PUT", "/v1/smb-users/" + Seg(*s.name), {{"password", password}});
+    }, [](const json& j) { return fmt::format("SMB password set for '{}'\n", j.value("smb_user", "")); });
+  });
+  auto* user_del = users->add_subcommand("delete", "remove an SMB user from this head's passdb");
+  user_del->add_option("user", s.name, "account name")->required();
+  user_del->callback([&] {
+    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/smb-users/" + Seg(*s.name)); },
+                 [](const json& j) { return fmt::format("SMB user '{}' removed\n", j.value("deleted", "")); });
+  });
   auto* del = share->add_subcommand("delete", "stop serving a share and remove its definition (data stays)");
   target(del);
   del->callback([&] {

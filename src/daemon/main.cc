@@ -20,6 +20,8 @@
 #include "service/policy.h"
 #include "service/supervisor.h"
 #include "share/manager.h"
+#include "share/nfs_ganesha.h"
+#include "share/smb_samba.h"
 #include "sys/daemon.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
@@ -70,11 +72,39 @@ std::string ParentDir(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// Whether a share server set to `mode` (auto, on, off) runs: "auto" when its
+// program is installed.
+bool Wanted(const std::string& mode, const std::string& program) {
+  return mode == "on" || (mode == "auto" && ::access(program.c_str(), X_OK) == 0);
+}
+
+share::SambaOptions SambaOptionsFor(const Config& config) {
+  share::SambaOptions smb;
+  smb.root_dir = config.state_dir + "/samba";
+  smb.interfaces = config.smb_interfaces;
+  smb.port = static_cast<uint16_t>(config.smb_port);
+  smb.netbios_name = config.smb_netbios_name;
+  return smb;
+}
+
 // The share servers this head runs, from the configuration.
 Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Config& config, sys::ProcessRunner& runner,
                                                                       sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
-  (void)config, (void)runner, (void)launcher, (void)fs;
-  return std::vector<std::unique_ptr<share::Backend>>{};
+  std::vector<std::unique_ptr<share::Backend>> out;
+  share::GaneshaOptions nfs;
+  if (Wanted(config.nfs_server, nfs.ganesha_path)) {
+    nfs.runtime_dir = config.state_dir + "/ganesha";
+    nfs.netns = config.nfs_netns;
+    nfs.nfs_port = static_cast<uint16_t>(config.nfs_port);
+    nfs.mnt_port = static_cast<uint16_t>(config.nfs_mount_port);
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeGaneshaBackend(nfs, runner, launcher, fs));
+    out.push_back(std::move(backend));
+  }
+  if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeSambaBackend(SambaOptionsFor(config), runner, launcher, fs));
+    out.push_back(std::move(backend));
+  }
+  return out;
 }
 
 Status Serve(const Config& config) {
@@ -125,6 +155,14 @@ Status Serve(const Config& config) {
     if (supervisor_ptr) supervisor_ptr->ReportShares(pool, problems);
   };
   PK_ASSIGN_OR_RETURN(auto backends, MakeShareBackends(config, *runner, *launcher, *fs));
+  if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
+    share_options.smb_set_password = [&](const sys::AccountName& user, std::string_view password) {
+      return share::SetSmbPassword(SambaOptionsFor(config), *runner, *fs, user, password);
+    };
+    share_options.smb_remove_user = [&](const sys::AccountName& user) {
+      return share::RemoveSmbUser(SambaOptionsFor(config), *runner, *fs, user);
+    };
+  }
   share::ShareManager shares(*zfs, *fs, std::move(backends), share_options);
   sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
   sup_options.unserve_shares = [&shares](const std::string& pool) { return shares.UnservePool(*zfs::PoolName::Parse(pool)); };

@@ -455,8 +455,8 @@ Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::
 IscsiIdentity IdentityFor(uint64_t dataset_guid) {
   return IscsiIdentity{
       .serial = fmt::format("PK{:016X}", dataset_guid),
-      .scsi_id = fmt::format("poolkeeper-{:016x}", dataset_guid),
-      .naa = fmt::format("0x3{:015x}", dataset_guid & 0x0FFF'FFFF'FFFF'FFFFULL),
+      .scsi_id = fmt::format("pk{:016x}", dataset_guid),
+      .naa = fmt::format("0x6000000000000000{:016x}", dataset_guid),
   };
 }
 

@@ -9,7 +9,7 @@
 // A property that does not decode (unknown version, bad field) is reported for
 // its dataset and never served; the other shares of the pool still are.
 //
-// iSCSI identities (LU serial, NAA) are not stored: they are derived from the
+// iSCSI identities (LU serial, NAA 6) are not stored: they are derived from the
 // dataset's `guid`, which survives export/import, a change of head and a
 // rename, so initiators see the same LU wherever the pool is served.
 //
@@ -135,10 +135,14 @@ std::string Encode(const Definition& definition);
 Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::DatasetName& dataset);
 
 // Identities derived from a dataset guid.
+// What an initiator sees, on every head and after a rename of the dataset.
 struct IscsiIdentity {
   std::string serial;   // "PK" + 16 upper-case hex digits of the guid (VPD page 0x80)
-  std::string scsi_id;  // "poolkeeper-" + 16 hex digits (T10 vendor designator, VPD 0x83)
-  std::string naa;      // "0x3" + 15 hex digits: NAA 3 "locally assigned" from the guid's low 60 bits
+  std::string scsi_id;  // "pk" + 16 hex digits (T10 vendor designator, VPD 0x83)
+  // NAA 6 designator (VPD 0x83): "0x6000000000000000" + the guid's 16 hex
+  // digits. tgt derives its NAA 6 from scsi_id (one nibble per character,
+  // 0 for "pk"), so this is what tgt presents (TgtNaaFor); LIO sets it directly.
+  std::string naa;
 };
 IscsiIdentity IdentityFor(uint64_t dataset_guid);
 

@@ -106,7 +106,8 @@ TEST(DefinitionTest, DecodeChecksTheSchemaVersion) {
 TEST(IdentityTest, DerivedFromGuidDeterministically) {
   auto id = IdentityFor(0x1234'5678'9ABC'DEF0ULL);
   EXPECT_EQ(id.serial, "PK123456789ABCDEF0");
-  EXPECT_EQ(id.naa, "0x3234567" "89abcdef0");
+  EXPECT_EQ(id.naa, "0x6000000000000000123456789abcdef0");
+  EXPECT_EQ(id.scsi_id, "pk123456789abcdef0");
   EXPECT_EQ(IdentityFor(0x1234'5678'9ABC'DEF0ULL).naa, id.naa);
   EXPECT_NE(IdentityFor(1).serial, id.serial);
 }

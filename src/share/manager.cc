@@ -511,4 +511,14 @@ Result<ShareView> ShareManager::Get(const zfs::DatasetName& dataset, Protocol pr
   return NotFound(fmt::format("'{}' has no {} share", dataset.str(), ProtocolName(protocol)));
 }
 
+Status ShareManager::SetSmbPassword(const sys::AccountName& user, std::string_view password) {
+  if (!options_.smb_set_password) return Unavailable("no SMB server is configured on this head");
+  return options_.smb_set_password(user, password);
+}
+
+Status ShareManager::RemoveSmbUser(const sys::AccountName& user) {
+  if (!options_.smb_remove_user) return Unavailable("no SMB server is configured on this head");
+  return options_.smb_remove_user(user);
+}
+
 }  // namespace pk::share

@@ -39,6 +39,7 @@
 #include "share/backend.h"
 #include "share/definition.h"
 #include "sys/files.h"
+#include "sys/users.h"
 #include "zfs/zfs.h"
 
 namespace pk::share {
@@ -74,6 +75,10 @@ struct ShareManagerOptions {
   // After each reconcile touching `pool`: the reasons of its shares that are
   // not served (empty when all are).
   std::function<void(const std::string& pool, const std::vector<std::string>& problems)> on_pool_shares;
+  // SMB accounts of this head's smbd (its own passdb; not carried by pools):
+  // set (add or change the password) and remove. Unset: no SMB server here.
+  std::function<Status(const sys::AccountName& user, std::string_view password)> smb_set_password;
+  std::function<Status(const sys::AccountName& user)> smb_remove_user;
 };
 
 class ShareManager {
@@ -100,6 +105,10 @@ class ShareManager {
   // read from the pools' properties (so a share of a pool not served shows too).
   Result<std::vector<ShareView>> List(const std::optional<zfs::PoolName>& pool, std::optional<Protocol> protocol);
   Result<ShareView> Get(const zfs::DatasetName& dataset, Protocol protocol);
+
+  // SMB accounts (ShareManagerOptions::smb_*); Unavailable without an SMB server.
+  Status SetSmbPassword(const sys::AccountName& user, std::string_view password);
+  Status RemoveSmbUser(const sys::AccountName& user);
 
   // Stops every backend (daemon shutdown).
   void Shutdown();

@@ -71,9 +71,14 @@ bool PoolImported(sys::ProcessRunner& runner, const std::string& pool) {
 // ---- CliClient ---------------------------------------------------------------
 
 CliResult CliClient::Run(std::vector<std::string> args, std::optional<std::string> socket) const {
+  return RunWithStdin(std::move(args), std::nullopt, std::move(socket));
+}
+
+CliResult CliClient::RunWithStdin(std::vector<std::string> args, std::optional<std::string> stdin_data,
+                                  std::optional<std::string> socket) const {
   std::vector<std::string> env = ToolEnv();
   env.push_back("POOLKEEPER_SOCKET=" + socket.value_or(socket_));
-  sys::Command cmd{binary_, std::move(args), env, std::nullopt, std::chrono::seconds(120)};
+  sys::Command cmd{binary_, std::move(args), env, std::move(stdin_data), std::chrono::seconds(120)};
   CliResult out;
   auto r = runner_->Run(cmd);
   if (!r) {

@@ -67,6 +67,9 @@ class CliClient {
 
   // POOLKEEPER_SOCKET is `socket` if given, else the client's socket.
   CliResult Run(std::vector<std::string> args, std::optional<std::string> socket = std::nullopt) const;
+  // As Run, with `stdin_data` on the CLI's stdin (secrets, passwords).
+  CliResult RunWithStdin(std::vector<std::string> args, std::optional<std::string> stdin_data,
+                         std::optional<std::string> socket = std::nullopt) const;
   // Runs with --json first and parses stdout; a non-zero exit or bad JSON fails
   // the current test (EXPECT) and gives an empty object.
   nlohmann::json Json(std::vector<std::string> args) const;

@@ -22,8 +22,16 @@ ShareHead ShareHeadFor(int index) {
 
 std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head) {
   std::ofstream out(options.config, std::ios::trunc);
-  (void)head;
-  out << "# share servers of head " << head.index << "\n";
+  out << fmt::format(
+      "# share servers of test head {}\n"
+      "iscsi_server = off\n"
+      "nfs_server = on\n"
+      "nfs_netns = {}\n"
+      "smb_server = on\n"
+      "smb_interfaces = lo\n"
+      "smb_port = {}\n"
+      "smb_netbios_name = PKHEAD{}\n",
+      head.index, head.nfs_netns, head.smb_port, head.index);
   out.close();
   if (!out) return "write " + options.config + " failed";
   return "";

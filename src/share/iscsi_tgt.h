@@ -1,0 +1,126 @@
+// share::MakeTgtBackend: the iSCSI Backend, served by the Linux SCSI target
+// framework's userspace daemon (tgtd 1.0.85, Debian 12) and configured
+// entirely with tgtadm commands: no tgt configuration file is written or read.
+//
+// tgtd runs as a child of Poolkeeper (sys::DaemonLauncher) with its own
+// control port (`tgtd -f -C N`, management socket /var/run/tgtd/socket.N) and
+// always an explicit portal (`--iscsi portal=ADDR:PORT`), so it never meets
+// another tgtd on the machine. Every tgtadm call runs through the
+// ProcessRunner with `-C N --lld iscsi`.
+//
+// Mapping of a Share to tgt:
+//   - one tgt target per distinct IQN; several datasets may share an IQN with
+//     different LUN numbers. Target-wide settings (initiator ACL, CHAP) must
+//     agree between the shares of one IQN: the first share (in `desired`
+//     order) sets them, a share that disagrees fails with FailedPrecondition
+//     and is not served (never a wider ACL than a definition asks for);
+//   - target ids (tids) are chosen by the backend: a hash of the IQN into
+//     1..2^24 (the next free id on a collision), kept for the life of the
+//     backend, and re-used when tgtd is restarted;
+//   - LUN: backing store `Share::path + "/" + file` on a filesystem,
+//     `Share::path` on a volume; `--bstype rdwr`; parameters
+//     `scsi_sn=IdentityFor(guid).serial, scsi_id=IdentityFor(guid).scsi_id,
+//     readonly=0|1`;
+//   - ACL: `--initiator-name` for IQN/EUI entries, `--initiator-address` for
+//     addresses, networks and ALL;
+//   - CHAP: one incoming account per CHAP user (`--mode account --op new`,
+//     bound to each target that uses it). tgt keeps one secret per user name,
+//     so two targets with the same CHAP user and different secrets conflict
+//     (the later share fails). tgt cannot report a secret back: the backend
+//     remembers the secrets it set and recreates an account whose secret it
+//     does not know (e.g. after adopting a running tgtd).
+//
+// What an initiator sees for a LUN (checked by tests/integration/iscsi_test.cc
+// with libiscsi against tgtd 1.0.85):
+//   - VPD 0x80 unit serial number: IdentityFor(guid).serial ("PK" + 16 hex),
+//     right-aligned in tgt's fixed 36-byte field (leading blanks);
+//   - VPD 0x83 device identification, three LU designators:
+//       T10 vendor ID (ASCII): IdentityFor(guid).scsi_id;
+//       NAA 6 IEEE Registered Extended (16 bytes): tgt derives it from the
+//         scsi_id, one nibble per character (its hex value, 0 for non-hex
+//         characters), right-aligned, first nibble forced to 6. Poolkeeper's
+//         scsi_id is "pk" + the guid's 16 hex digits, so this is
+//         0x6000000000000000 followed by the guid: IdentityFor(guid).naa,
+//         stable across heads, renames and restarts (TgtNaaFor() computes it);
+//       NAA 3 locally assigned (8 bytes): tgt's numeric id 0x3 | tid << 32 |
+//         lun (tgt 1.0.85 has no parameter to set it); the tid is the IQN
+//         hash above, hence the same on every head unless a hash collision
+//         moved it.
+//   Linux (udev scsi_id, multipath) prefers the NAA 6 designator, so its
+//   wwn-0x6000000000ee0e00<guid> name is the stable one.
+//
+// Thread-safety: as share::Backend (calls are serialised by the caller).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "share/backend.h"
+#include "sys/daemon.h"
+#include "sys/files.h"
+#include "sys/process_runner.h"
+
+namespace pk::share {
+
+struct TgtOptions {
+  // Programs (absolute paths).
+  std::string tgtd_path = "/usr/sbin/tgtd";
+  std::string tgtadm_path = "/usr/sbin/tgtadm";
+  // tgtd's control port (`-C N`): management socket /var/run/tgtd/socket.N.
+  // Must differ from every other tgtd on the machine (a distribution's tgtd
+  // uses 0). 1..1023.
+  int control_port = 20;
+  // The iSCSI portal tgtd listens on, "IPV4:PORT" or "[IPV6]:PORT"; always
+  // passed as `--iscsi portal=`, because tgtd's default is every address.
+  std::string portal = "0.0.0.0:3260";
+  // Directory for tgtd's log (tgtd.log); created when missing. The daemon
+  // passes STATE_DIR/tgt.
+  std::string runtime_dir = "/var/lib/poolkeeper/tgt";
+  // Timeout of each tgtadm command.
+  std::chrono::milliseconds command_timeout{std::chrono::seconds(10)};
+  // How long Start() waits for the control socket to answer.
+  std::chrono::milliseconds start_timeout{std::chrono::seconds(10)};
+  // How long Stop() waits for tgtd to exit after `--mode sys --op delete`
+  // before it kills the process group.
+  std::chrono::milliseconds stop_grace{std::chrono::seconds(5)};
+};
+
+// Checks `options` (absolute paths, port range, portal form); the server is
+// not started until Start() or the first Reconcile(). The backend keeps
+// references to `runner`, `launcher` and `fs`, which must outlive it.
+Result<std::unique_ptr<Backend>> MakeTgtBackend(TgtOptions options, sys::ProcessRunner& runner,
+                                                sys::DaemonLauncher& launcher, sys::FileSystem& fs);
+
+// The NAA 6 designator tgt presents in VPD 0x83 for a LU with `scsi_id`
+// ("0x6" + 31 hex digits), computed by tgt's rule (see above).
+std::string TgtNaaFor(const std::string& scsi_id);
+
+// What `tgtadm --lld iscsi --mode target --op show` reports (exposed for the
+// parser's unit test and for status).
+struct TgtLun {
+  int lun = 0;
+  std::string type;           // "controller" (LUN 0), "disk", ...
+  std::string scsi_id;
+  std::string scsi_sn;
+  bool readonly = false;
+  std::string backing_type;   // "rdwr", "null", ...
+  std::string backing_path;   // "None" for LUN 0
+};
+struct TgtTarget {
+  int tid = 0;
+  std::string iqn;
+  int sessions = 0;                        // I_T nexuses (logged-in sessions)
+  std::vector<TgtLun> luns;                // LUN 0 (the controller) included
+  std::vector<std::string> accounts;       // incoming CHAP users bound
+  std::vector<std::string> outgoing_accounts;
+  std::vector<std::string> acls;           // addresses, networks, names, "ALL"
+};
+// InvalidArgument naming the line when the text is not in tgtadm's format.
+Result<std::vector<TgtTarget>> ParseTgtTargets(const std::string& show_output);
+
+}  // namespace pk::share
