@@ -1,8 +1,13 @@
-// Unplanned failover in the HA lab (issue 5): a pool on the shared disks is a
-// Pacemaker resource using ocf:poolkeeper:pool, running on h1. Killing h1's
-// cluster stack (its zfs-fuse keeps the pool imported) must get h1 fenced and
-// the pool served by h2's poolkeeperd, and a watcher polling both heads must
-// never see the pool (by GUID) imported on both at once.
+// Unplanned failures in the HA lab (issue 5): a pool on the shared disks is a
+// Pacemaker resource using ocf:poolkeeper:pool, running on h1. Then:
+//   kill      h1's cluster stack dies (its zfs-fuse keeps the pool imported):
+//             h2 must fence h1, then serve the pool;
+//   poweroff  every process of h1 dies: h2 fences (finds nothing) and serves it;
+//   cut       h1's link goes down: both heads try to fence; the device that
+//             fences h1 waits 2 s, so h1 wins, h2 is powered off and h1 keeps
+//             serving the pool.
+// In every case a watcher polling both heads must never see the pool (by GUID)
+// imported on both at once, and exactly one head serves it at the end.
 //
 // Needs the HA lab (fixture ha_lab: `scripts/lab ha up`); skips, saying why,
 // when the cluster stack is not installed or the lab is not up.
@@ -100,7 +105,14 @@ std::string Describe(const sys::ProcessResult& r) {
   return fmt::format("{}; stdout: {}; stderr: {}", r.status.ToString(), r.out, r.err);
 }
 
-class FailoverTest : public ::testing::Test {
+struct Scenario {
+  const char* name;
+  const char* action;    // scripts/lab ha ACTION h1
+  const char* survivor;  // the head that serves the pool afterwards
+  const char* fenced;    // the head that must have been fenced
+};
+
+class FailoverTest : public ::testing::TestWithParam<Scenario> {
  protected:
   void SetUp() override {
     for (const char* tool : {"/usr/sbin/corosync", "/usr/sbin/pacemakerd", "/usr/sbin/crm_resource"}) {
@@ -133,9 +145,17 @@ class FailoverTest : public ::testing::Test {
     for (const char* head : {"h1", "h2"}) {
       if (!lab_.ImportedGuid(head, pool_).empty()) lab_.Exec(head, {"zpool", "destroy", "-f", pool_});
     }
-    if (lab_.Lab({"status"}).out.find("h1: off") != std::string::npos) {
-      auto booted = lab_.Lab({"boot", "h1"}, 120s);
-      EXPECT_TRUE(booted.status.Success()) << "reboot h1: " << Describe(booted);
+    lab_.Lab({"heal", "h1"});
+    auto status = lab_.Lab({"status"}).out;
+    for (const char* head : {"h1", "h2"}) {
+      if (status.find(std::string(head) + ": off") == std::string::npos) continue;
+      auto booted = lab_.Lab({"boot", head}, 120s);
+      EXPECT_TRUE(booted.status.Success()) << "boot " << head << ": " << Describe(booted);
+    }
+    // Both heads members again before the next test.
+    auto deadline = Clock::now() + 60s;
+    while (lab_.Lab({"status"}).out.find("Online: [ h1 h2 ]") == std::string::npos && Clock::now() < deadline) {
+      std::this_thread::sleep_for(500ms);
     }
   }
 
@@ -144,7 +164,10 @@ class FailoverTest : public ::testing::Test {
   std::string resource_;
 };
 
-TEST_F(FailoverTest, KilledOwnerIsFencedAndThePoolComesUpOnTheOtherHeadNeverOnBoth) {
+TEST_P(FailoverTest, OneHeadServesThePoolAfterwardsAndNeverBoth) {
+  const Scenario& sc = GetParam();
+  const std::string survivor = sc.survivor;
+  const std::string fenced = sc.fenced;
   const std::string disks = lab_.dir() + "/disks";
   // A fresh pool on two shared disks, created on h1 and exported again.
   for (const char* d : {"d2.img", "d3.img"}) {
@@ -205,23 +228,26 @@ TEST_F(FailoverTest, KilledOwnerIsFencedAndThePoolComesUpOnTheOtherHeadNeverOnBo
 
   const size_t fence_log_before = lab_.Exec("h2", {"cat", lab_.dir() + "/fence.log"}).out.size();
   const auto t0 = Clock::now();
-  auto killed = lab_.Lab({"kill", "h1"});
-  ASSERT_TRUE(killed.status.Success()) << Describe(killed);
+  auto failed = lab_.Lab({sc.action, "h1"});
+  ASSERT_TRUE(failed.status.Success()) << Describe(failed);
+  // Served by the survivor, and the other head powered off.
+  auto done = [&] {
+    return lab_.ServiceState(survivor, pool_) == "online" && lab_.ImportedGuid(survivor, pool_) == guid &&
+           lab_.Lab({"status"}).out.find(fenced + ": off") != std::string::npos;
+  };
   deadline = t0 + 120s;
-  while (!(lab_.ServiceState("h2", pool_) == "online" && lab_.ImportedGuid("h2", pool_) == guid) &&
-         Clock::now() < deadline) {
-    std::this_thread::sleep_for(50ms);
-  }
+  while (!done() && Clock::now() < deadline) std::this_thread::sleep_for(50ms);
   const auto t1 = Clock::now();
   // Keep watching a little after the takeover.
   std::this_thread::sleep_for(2s);
   stop = true;
   watcher.join();
 
-  EXPECT_EQ(lab_.ServiceState("h2", pool_), "online");
-  EXPECT_EQ(lab_.ImportedGuid("h2", pool_), guid);
-  EXPECT_EQ(lab_.RunningOn("h2", resource_), "h2");
-  EXPECT_EQ(lab_.ImportedGuid("h1", pool_), "") << "the killed head still has the pool: it was not fenced";
+  EXPECT_EQ(lab_.ServiceState(survivor, pool_), "online");
+  EXPECT_EQ(lab_.ImportedGuid(survivor, pool_), guid);
+  EXPECT_EQ(lab_.RunningOn(survivor, resource_), survivor);
+  EXPECT_EQ(lab_.ImportedGuid(fenced, pool_), "") << "the fenced head still has the pool";
+  EXPECT_NE(lab_.Lab({"status"}).out.find(fenced + ": off"), std::string::npos) << fenced << " was not powered off";
   {
     std::lock_guard lock(mu);
     EXPECT_TRUE(both.empty()) << "imported on both heads: " << both.front();
@@ -230,14 +256,22 @@ TEST_F(FailoverTest, KilledOwnerIsFencedAndThePoolComesUpOnTheOtherHeadNeverOnBo
   }
   std::string fence_log;
   {
-    auto r = lab_.Exec("h2", {"cat", lab_.dir() + "/fence.log"});
+    auto r = lab_.Exec(survivor, {"cat", lab_.dir() + "/fence.log"});
     fence_log = r.out.substr(std::min(fence_log_before, r.out.size()));
   }
-  EXPECT_NE(fence_log.find("fenced h1"), std::string::npos) << "fence log: " << fence_log;
+  EXPECT_NE(fence_log.find("fenced " + fenced), std::string::npos) << "fence log: " << fence_log;
+  EXPECT_EQ(fence_log.find("fenced " + survivor), std::string::npos) << "both heads were fenced: " << fence_log;
   double seconds = std::chrono::duration<double>(t1 - t0).count();
-  std::printf("failover (kill h1 -> pool online on h2): %.2f s\n", seconds);
+  std::printf("%s h1: pool served by %s, %s powered off, after %.2f s\n", sc.action, survivor.c_str(), fenced.c_str(),
+              seconds);
   RecordProperty("failover_seconds", fmt::format("{:.2f}", seconds));
 }
+
+INSTANTIATE_TEST_SUITE_P(Failures, FailoverTest,
+                         ::testing::Values(Scenario{"Kill", "kill", "h2", "h1"},
+                                           Scenario{"PowerOff", "poweroff", "h2", "h1"},
+                                           Scenario{"Cut", "cut", "h1", "h2"}),
+                         [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace pk
