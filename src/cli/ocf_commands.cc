@@ -51,8 +51,8 @@ class ApiPoolDaemon : public cluster::PoolDaemon {
   Status Disable(const zfs::PoolName& pool) override {
     return Post("/v1/services/" + Seg(pool.str()) + "?action=disable", nullptr, 30s);
   }
-  Status ForceExport(const zfs::PoolName& pool, std::chrono::milliseconds timeout) override {
-    return Post("/v1/pools/" + Seg(pool.str()) + "?action=export", json{{"force", true}}, timeout);
+  Status Export(const zfs::PoolName& pool, zfs::Force force, std::chrono::milliseconds timeout) override {
+    return Post("/v1/pools/" + Seg(pool.str()) + "?action=export", json{{"force", force == zfs::Force::kYes}}, timeout);
   }
 
  private:

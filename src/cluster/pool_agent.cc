@@ -283,13 +283,22 @@ AgentOutcome PoolAgent::Stop() {
   if (imported && !*imported) {
     return disable(fmt::format("pool '{}' not imported{}", pool, why.empty() ? "" : " (" + why + ")"));
   }
+  if (!first && clock_.Now() < clean_deadline) {
+    // Imported here but not managed by the daemon: a clean export first.
+    auto left = std::chrono::duration_cast<milliseconds>(clean_deadline - clock_.Now());
+    auto exported = daemon_.Export(params_.pool, zfs::Force::kNo, left);
+    if (exported || exported.error().code() == ErrorCode::kNotFound) {
+      return disable(fmt::format("pool '{}' exported (it was not managed by poolkeeperd)", pool));
+    }
+    why = exported.error().message();
+  }
   // Escalate: a forced export within what is left of the operation.
   auto now = clock_.Now();
   if (now >= deadline) {
     return Fail(OcfCode::kErrGeneric, fmt::format("stop pool '{}': no time left for a forced export ({})", pool, why));
   }
   auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
-  auto forced = daemon_.ForceExport(params_.pool, left);
+  auto forced = daemon_.Export(params_.pool, zfs::Force::kYes, left);
   if (forced || forced.error().code() == ErrorCode::kNotFound) {
     return disable(fmt::format("pool '{}' exported with force{}", pool, why.empty() ? "" : " after: " + why));
   }

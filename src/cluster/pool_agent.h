@@ -17,7 +17,8 @@
 //            never imports the pool at its next boot. If the clean export has
 //            not finished by half the operation's time or has failed, a forced
 //            export; if that fails too, OCF_ERR_GENERIC before the timeout, so
-//            Pacemaker fences the head.
+//            Pacemaker fences the head. A pool imported here but not managed by
+//            the daemon gets a clean export through the pool API first.
 //   monitor  the service state and the pool's presence in the daemon's cached
 //            view; never runs a tool, so a stuck pool cannot block it.
 //            SUSPENDED/FAULTED/UNAVAIL health and failed services are failures;
@@ -97,7 +98,8 @@ class PoolDaemon {
   virtual Status Start(const zfs::PoolName& pool, zfs::Force force) = 0;
   virtual Status Stop(const zfs::PoolName& pool) = 0;
   virtual Status Disable(const zfs::PoolName& pool) = 0;
-  virtual Status ForceExport(const zfs::PoolName& pool, std::chrono::milliseconds timeout) = 0;
+  // The pool API's export (shares of the pool stop first), bounded by `timeout`.
+  virtual Status Export(const zfs::PoolName& pool, zfs::Force force, std::chrono::milliseconds timeout) = 0;
 };
 
 // What the agent needs to know of the cluster.

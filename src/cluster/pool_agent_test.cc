@@ -61,10 +61,11 @@ class FakeDaemon : public PoolDaemon {
     calls.push_back("disable");
     return OkStatus();
   }
-  Status ForceExport(const zfs::PoolName&, std::chrono::milliseconds timeout) override {
-    calls.push_back("force-export");
-    force_export_timeout = timeout;
-    if (!force_export_result) return force_export_result;
+  Status Export(const zfs::PoolName&, zfs::Force force, std::chrono::milliseconds timeout) override {
+    calls.push_back(force == zfs::Force::kYes ? "force-export" : "export");
+    Status result = force == zfs::Force::kYes ? force_export_result : export_result;
+    if (force == zfs::Force::kYes) force_export_timeout = timeout;
+    if (!result) return result;
     imported = false;
     return OkStatus();
   }
@@ -79,6 +80,7 @@ class FakeDaemon : public PoolDaemon {
   std::optional<Script> on_enable, on_start, on_stop;
   Result<bool> imported = false;
   Status force_export_result = OkStatus();
+  Status export_result = OkStatus();
   std::chrono::milliseconds force_export_timeout{0};
   nlohmann::json enabled_with;
   std::vector<std::string> calls;
@@ -316,6 +318,22 @@ TEST_F(PoolAgentTest, StopOfAPoolNotHereSucceedsWithoutTouchingIt) {
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "stop"), 0);
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "force-export"), 0);
+}
+
+TEST_F(PoolAgentTest, StopOfAnUnmanagedImportedPoolExportsCleanlyFirst) {
+  daemon_.views = {NotFound("pool 'tank' is not managed")};
+  daemon_.imported = true;
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "imported", "export", "disable"));
+
+  daemon_.calls.clear();
+  daemon_.imported = true;
+  daemon_.export_result = FailedPrecondition("export pool 'tank': pool is busy");
+  auto busy = Agent().Stop();
+  EXPECT_EQ(busy.code, OcfCode::kSuccess) << busy.message;
+  EXPECT_THAT(busy.message, HasSubstr("exported with force after: export pool 'tank': pool is busy"));
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "imported", "export", "force-export", "disable"));
 }
 
 TEST_F(PoolAgentTest, StopOfAFailedImportIsNotAnExport) {
