@@ -353,5 +353,59 @@ TEST_F(HaPoolTest, StopThatCannotExportEscalatesAndThePoolEndsOnOneHead) {
               std::chrono::duration<double>(t1 - t0).count());
 }
 
+// Partitions, PK_HA_CUT_ROUNDS rounds (default 10): each round puts the pool
+// on h1 or h2 (alternately), cuts h1 or h2 (every combination in turn), and
+// checks that exactly one head holds the pool afterwards. The device fencing h1
+// waits 2 s, so h1 always wins and h2 is powered off: a pool on h2 moves to h1.
+// The GUID watcher runs through all rounds.
+TEST_F(HaPoolTest, PartitionsNeverLeaveThePoolOnTwoHeads) {
+  const int rounds = std::stoi(Env("PK_HA_CUT_ROUNDS", "10"));
+  const std::string guid = StartPoolOnH1();
+  ASSERT_FALSE(guid.empty());
+  GuidWatcher watcher(lab_, pool_);
+  std::vector<double> times;
+  for (int round = 0; round < rounds; ++round) {
+    const std::string owner = round % 2 == 0 ? "h1" : "h2";
+    const std::string victim = (round / 2) % 2 == 0 ? "h1" : "h2";
+    if (lab_.RunningOn("h1", resource_) != owner) {
+      auto moved = lab_.Exec("h1", {"crm_resource", "--move", "--resource", resource_, "--node", owner});
+      ASSERT_TRUE(moved.status.Success()) << Describe(moved);
+      auto deadline = Clock::now() + 60s;
+      while (!(lab_.RunningOn("h1", resource_) == owner && lab_.ServiceState(owner, pool_) == "online") &&
+             Clock::now() < deadline) {
+        std::this_thread::sleep_for(200ms);
+      }
+      lab_.Exec("h1", {"crm_resource", "--clear", "--resource", resource_});
+      ASSERT_EQ(lab_.ServiceState(owner, pool_), "online") << "round " << round << ": the move to " << owner;
+    }
+    const size_t fence_log_before = FenceLog().size();
+    const auto t0 = Clock::now();
+    auto cut = lab_.Lab({"cut", victim});
+    ASSERT_TRUE(cut.status.Success()) << Describe(cut);
+    const auto t1 = WaitServedBy("h1", "h2", guid, t0 + 120s);
+    times.push_back(std::chrono::duration<double>(t1 - t0).count());
+    EXPECT_EQ(lab_.ServiceState("h1", pool_), "online") << "round " << round;
+    EXPECT_EQ(lab_.ImportedGuid("h2", pool_), "") << "round " << round;
+    std::string log = FenceLog().substr(fence_log_before);
+    EXPECT_NE(log.find("fenced h2"), std::string::npos) << "round " << round << ": " << log;
+    EXPECT_EQ(log.find("fenced h1"), std::string::npos) << "round " << round << ": both heads were fenced: " << log;
+    std::printf("round %d: pool on %s, cut %s: pool served by h1, h2 powered off after %.2f s\n", round,
+                owner.c_str(), victim.c_str(), times.back());
+    lab_.Lab({"heal", victim});
+    auto booted = lab_.Lab({"boot", "h2"}, 120s);
+    ASSERT_TRUE(booted.status.Success()) << Describe(booted);
+    auto deadline = Clock::now() + 60s;
+    while (lab_.Lab({"status"}).out.find("Online: [ h1 h2 ]") == std::string::npos && Clock::now() < deadline) {
+      std::this_thread::sleep_for(300ms);
+    }
+    ASSERT_NE(lab_.Lab({"status"}).out.find("Online: [ h1 h2 ]"), std::string::npos) << "round " << round;
+    if (::testing::Test::HasFailure()) break;
+  }
+  watcher.Stop();
+  auto both = watcher.both();
+  EXPECT_TRUE(both.empty()) << "imported on both heads: " << both.front();
+  std::printf("%zu partitions, %d watcher rounds: pool never imported on both heads\n", times.size(), watcher.rounds());
+}
+
 }  // namespace
 }  // namespace pk
