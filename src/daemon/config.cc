@@ -24,12 +24,12 @@ Result<int> PositiveInt(const std::string& value, const std::string& where) {
   return v;
 }
 
-// A TCP port (or a tgt control port): 1..65535, or 0 when `zero_ok`.
-Result<int> Port(const std::string& value, const std::string& where, bool zero_ok) {
+// A TCP port, or a tgt control port: 1..65535.
+Result<int> Port(const std::string& value, const std::string& where) {
   int v = -1;
   auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
-  if (ec != std::errc() || p != value.data() + value.size() || v < (zero_ok ? 0 : 1) || v > 65535) {
-    return InvalidArgument(fmt::format("{}: '{}' is not a port number ({}..65535)", where, value, zero_ok ? 0 : 1));
+  if (ec != std::errc() || p != value.data() + value.size() || v < 1 || v > 65535) {
+    return InvalidArgument(fmt::format("{}: '{}' is not a port number (1..65535)", where, value));
   }
   return v;
 }
@@ -82,17 +82,17 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
     } else if (key == "iscsi_portal") {
       c.iscsi_portal = value;
     } else if (key == "tgt_control_port") {
-      PK_ASSIGN_OR_RETURN(c.tgt_control_port, Port(value, where, /*zero_ok=*/true));
+      PK_ASSIGN_OR_RETURN(c.tgt_control_port, Port(value, where));
     } else if (key == "nfs_netns") {
       c.nfs_netns = value;
     } else if (key == "nfs_port") {
-      PK_ASSIGN_OR_RETURN(c.nfs_port, Port(value, where, false));
+      PK_ASSIGN_OR_RETURN(c.nfs_port, Port(value, where));
     } else if (key == "nfs_mount_port") {
-      PK_ASSIGN_OR_RETURN(c.nfs_mount_port, Port(value, where, false));
+      PK_ASSIGN_OR_RETURN(c.nfs_mount_port, Port(value, where));
     } else if (key == "smb_interfaces") {
       c.smb_interfaces = value;
     } else if (key == "smb_port") {
-      PK_ASSIGN_OR_RETURN(c.smb_port, Port(value, where, false));
+      PK_ASSIGN_OR_RETURN(c.smb_port, Port(value, where));
     } else if (key == "smb_netbios_name") {
       c.smb_netbios_name = value;
     } else {

@@ -39,9 +39,10 @@ struct Config {
   // installed), on (run it; a missing program fails its shares), off.
   // Their files live in state_dir/tgt, state_dir/ganesha, state_dir/samba.
   std::string iscsi_server = "auto";
-  // tgtd's portal "ADDRESS:PORT" and its private control port (tgtd -C N).
+  // tgtd's portal "ADDRESS:PORT" and its private control port (tgtd -C N,
+  // 1..1023; a distribution's own tgtd uses 0).
   std::string iscsi_portal = "0.0.0.0:3260";
-  int tgt_control_port = 0;
+  int tgt_control_port = 20;
   std::string nfs_server = "auto";
   // Network namespace for ganesha + rpcbind (the lab's way to keep rpcbind
   // off the host); empty: the host's namespace and rpcbind (production).

@@ -19,6 +19,7 @@
 #include "service/event_log.h"
 #include "service/policy.h"
 #include "service/supervisor.h"
+#include "share/iscsi_tgt.h"
 #include "share/manager.h"
 #include "share/nfs_ganesha.h"
 #include "share/smb_samba.h"
@@ -91,6 +92,14 @@ share::SambaOptions SambaOptionsFor(const Config& config) {
 Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Config& config, sys::ProcessRunner& runner,
                                                                       sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
   std::vector<std::unique_ptr<share::Backend>> out;
+  share::TgtOptions iscsi;
+  if (Wanted(config.iscsi_server, iscsi.tgtd_path)) {
+    iscsi.runtime_dir = config.state_dir + "/tgt";
+    iscsi.portal = config.iscsi_portal;
+    iscsi.control_port = config.tgt_control_port;
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeTgtBackend(iscsi, runner, launcher, fs));
+    out.push_back(std::move(backend));
+  }
   share::GaneshaOptions nfs;
   if (Wanted(config.nfs_server, nfs.ganesha_path)) {
     nfs.runtime_dir = config.state_dir + "/ganesha";

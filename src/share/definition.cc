@@ -199,7 +199,12 @@ Status CheckPseudo(std::string_view pseudo) {
 Result<Definition> NfsFromJson(const json& j, const zfs::DatasetName& dataset) {
   Fields f(j, fmt::format("nfs share of '{}'", dataset.str()));
   NfsDefinition d;
+  // Default pseudo path: "/" + the dataset name, with what a pseudo path
+  // cannot hold (blanks, say) as '_'.
   d.pseudo = "/" + dataset.str();
+  for (char& c : d.pseudo) {
+    if (std::isalnum(static_cast<unsigned char>(c)) == 0 && std::string_view("/._-:+@").find(c) == std::string_view::npos) c = '_';
+  }
   std::vector<std::string> clients;
   f.Get("clients", clients);
   f.Get("pseudo", d.pseudo);

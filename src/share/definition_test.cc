@@ -91,6 +91,9 @@ TEST(DefinitionTest, NfsAndSmbDefaults) {
   auto nfs = FromJson(Protocol::kNfs, json{{"clients", {"127.0.0.1(rw)"}}}, Ds("tank/home"));
   ASSERT_TRUE(nfs);
   EXPECT_EQ(std::get<NfsDefinition>(*nfs).pseudo, "/tank/home");
+  auto spaced = FromJson(Protocol::kNfs, json{{"clients", {"*"}}}, Ds("tank/my data"));
+  ASSERT_TRUE(spaced) << spaced.error().message();
+  EXPECT_EQ(std::get<NfsDefinition>(*spaced).pseudo, "/tank/my_data");
   auto smb = FromJson(Protocol::kSmb, json::object(), Ds("tank/projects/web"));
   ASSERT_TRUE(smb);
   EXPECT_EQ(std::get<SmbDefinition>(*smb).name, "web");

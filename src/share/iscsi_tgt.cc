@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -169,11 +170,7 @@ class TgtBackend final : public Backend {
     // force-delete every target (sessions may be logged in), then ask it to exit.
     if (auto targets = ShowTargets()) {
       for (const auto& t : *targets) {
-        if (auto st = Tgtadm(fmt::format("delete target {}", t.iqn),
-                             {"--mode", "target", "--op", "delete", "--force", "--tid", std::to_string(t.tid)});
-            !st) {
-          log_->warn("tgt: {}", st.error().message());
-        }
+        if (auto st = DeleteTarget(t); !st) log_->warn("tgt: {}", st.error().message());
       }
     } else {
       log_->warn("tgt: stop: {}", targets.error().message());
@@ -242,7 +239,13 @@ class TgtBackend final : public Backend {
         .timeout = options_.command_timeout,
     };
     cmd.args.insert(cmd.args.end(), args.begin(), args.end());
-    log_->debug("tgt: run {}", cmd.ToString());
+    if (log_->should_log(spdlog::level::debug)) {
+      sys::Command shown = cmd;  // never log a CHAP secret
+      for (size_t i = 0; i + 1 < shown.args.size(); ++i) {
+        if (shown.args[i] == "--password") shown.args[i + 1] = "***";
+      }
+      log_->debug("tgt: run {}", shown.ToString());
+    }
     return runner_.Run(cmd);
   }
 
@@ -314,6 +317,56 @@ class TgtBackend final : public Backend {
       users.insert(line);
     }
     return users;
+  }
+
+  // Closes every connection of `t` (initiators log in again unless the ACL
+  // no longer lets them).
+  void CloseConnections(const TgtTarget& t) {
+    for (const auto& n : t.nexuses) {
+      for (int cid : n.connections) {
+        auto st = Tgtadm(fmt::format("close connection {} of session {} ({}) on target {}", cid, n.sid, n.initiator, t.iqn),
+                         {"--mode", "conn", "--op", "delete", "--tid", std::to_string(t.tid), "--sid",
+                          std::to_string(n.sid), "--cid", std::to_string(cid)});
+        if (!st) log_->warn("tgt: {}", st.error().message());
+      }
+    }
+  }
+
+  // Runs a delete that tgt refuses with "still active" while commands are in
+  // flight on a LU (even with --force): closes the target's connections (after
+  // `before_close`) and tries again until the command timeout.
+  Status DeleteWhileActive(const std::string& what, const std::vector<std::string>& args, const TgtTarget& t,
+                           const std::function<void()>& before_close) {
+    auto st = Tgtadm(what, args);
+    if (st) return OkStatus();
+    if (st.error().message().find("still active") == std::string::npos) return std::unexpected(st.error());
+    log_->info("tgt: {}: commands in flight; closing {} session(s) of target {}", what, t.sessions, t.iqn);
+    before_close();
+    CloseConnections(t);
+    auto deadline = Clock::now() + options_.command_timeout;
+    while (true) {
+      st = Tgtadm(what, args);
+      if (st) return OkStatus();
+      if (st.error().message().find("still active") == std::string::npos || Clock::now() >= deadline) {
+        return std::unexpected(st.error());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  // Force-deletes a target; with commands in flight, its ACL goes first so
+  // that the closed sessions cannot log in again.
+  Status DeleteTarget(const TgtTarget& t) {
+    const std::string tid = std::to_string(t.tid);
+    return DeleteWhileActive(fmt::format("delete target {} (tid {})", t.iqn, t.tid),
+                             {"--mode", "target", "--op", "delete", "--force", "--tid", tid}, t, [&] {
+                               for (const auto& acl : t.acls) {
+                                 auto st = Tgtadm(fmt::format("disallow initiator '{}' on target {}", acl, t.iqn),
+                                                  {"--mode", "target", "--op", "unbind", "--tid", tid,
+                                                   IsInitiatorName(acl) ? "--initiator-name" : "--initiator-address", acl});
+                                 if (!st) log_->warn("tgt: {}", st.error().message());
+                               }
+                             });
   }
 
   int TidFor(const std::string& iqn, const std::set<int>& used) {
@@ -412,9 +465,7 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
       used_tids.insert(t.tid);
       continue;
     }
-    if (auto st = Tgtadm(fmt::format("delete target {} (tid {})", t.iqn, t.tid),
-                         {"--mode", "target", "--op", "delete", "--force", "--tid", std::to_string(t.tid)});
-        !st) {
+    if (auto st = DeleteTarget(t); !st) {
       log_->warn("tgt: {}", st.error().message());
       used_tids.insert(t.tid);
     } else {
@@ -451,7 +502,6 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
     }
     secrets_.erase(user);
   }
-  std::set<std::string> failed_users;
   for (const auto& [user, secret] : want_secret) {
     auto known = secrets_.find(user);
     if (accounts->contains(user) && known != secrets_.end() && known->second == secret) continue;
@@ -468,7 +518,6 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
       if (!made) st = std::unexpected(made.error());
     }
     if (!st) {
-      failed_users.insert(user);
       secrets_.erase(user);
       for (auto& w : wants) {
         if (w.chap_user != user) continue;
@@ -484,10 +533,17 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
 
   served_ids_.clear();
   for (const auto& w : wants) {
-    if (w.shares.empty()) continue;
     const TgtTarget* served = nullptr;
     for (const auto& t : *shown) {
       if (t.iqn == w.iqn) served = &t;
+    }
+    if (w.shares.empty()) {
+      // Every share of this target failed above: it must not go on serving
+      // what an earlier definition said.
+      if (served != nullptr) {
+        if (auto st = DeleteTarget(*served); !st) log_->warn("tgt: {}", st.error().message());
+      }
+      continue;
     }
     if (auto st = ApplyTarget(w, served, used_tids, recreated_users, deleted_users, desired, results); !st) {
       for (size_t i : w.shares) {
@@ -561,8 +617,9 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
   if (served != nullptr) {
     for (const auto& l : served->luns) {
       if (l.lun == 0 || want.luns.contains(l.lun)) continue;
-      PK_TRY(Tgtadm(fmt::format("remove LUN {} of target {}", l.lun, want.iqn),
-                    {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", std::to_string(l.lun)}));
+      PK_TRY(DeleteWhileActive(fmt::format("remove LUN {} of target {}", l.lun, want.iqn),
+                               {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", std::to_string(l.lun)},
+                               *served, [] {}));
       log_->info("tgt: LUN {} of target {} removed", l.lun, want.iqn);
     }
   }
@@ -580,12 +637,17 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
     }
     auto apply = [&]() -> Status {
       if (have != nullptr && (have->backing_path != backing || have->backing_type != "rdwr")) {
-        PK_TRY(Tgtadm(fmt::format("replace LUN {} of target {} (backing {} -> {})", lun, want.iqn,
-                                  have->backing_path, backing),
-                      {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", l}));
+        PK_TRY(DeleteWhileActive(fmt::format("replace LUN {} of target {} (backing {} -> {})", lun, want.iqn,
+                                             have->backing_path, backing),
+                                 {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", l}, *served, [] {}));
         have = nullptr;
       }
       if (have == nullptr) {
+        // tgtadm only says "invalid request" for a missing backing store.
+        auto exists = fs_.Exists(backing);
+        if (exists && !*exists) {
+          return NotFound(fmt::format("add LUN {} of target {}: backing store '{}' does not exist", lun, want.iqn, backing));
+        }
         PK_TRY(Tgtadm(fmt::format("add LUN {} of target {} (backing {})", lun, want.iqn, backing),
                       {"--mode", "logicalunit", "--op", "new", "--tid", t, "--lun", l, "--backing-store", backing,
                        "--bstype", "rdwr"}));
@@ -700,7 +762,12 @@ Result<std::vector<TgtTarget>> ParseTgtTargets(const std::string& text) {
           break;
         }
         case Section::kNexus:
-          if (content.starts_with("I_T nexus:")) ++t.sessions;
+          if (auto v = field("I_T nexus")) {
+            auto sid = ParseInt(*v);
+            if (!sid) return bad("expected 'I_T nexus: N'");
+            ++t.sessions;
+            t.nexuses.push_back({.sid = *sid});
+          }
           break;
         case Section::kAccounts:
           if (content.ends_with(" (outgoing)")) {
@@ -716,6 +783,16 @@ Result<std::vector<TgtTarget>> ParseTgtTargets(const std::string& text) {
           break;
         case Section::kNone:
           return bad("outside a section");
+      }
+      continue;
+    }
+    if (section == Section::kNexus) {
+      if (indent != 12 || t.nexuses.empty()) continue;
+      if (auto v = field("Initiator")) t.nexuses.back().initiator = *v;
+      if (auto v = field("Connection")) {
+        auto cid = ParseInt(*v);
+        if (!cid) return bad("expected 'Connection: N'");
+        t.nexuses.back().connections.push_back(*cid);
       }
       continue;
     }

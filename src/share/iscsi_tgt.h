@@ -30,6 +30,17 @@
 //     remembers the secrets it set and recreates an account whose secret it
 //     does not know (e.g. after adopting a running tgtd).
 //
+// Removing a target or LUN while commands are in flight: tgt refuses even a
+// forced delete ("this logical unit is still active"); the backend then
+// unbinds the target's ACL (for a target), closes its connections
+// (`--mode conn --op delete`) and retries until the command timeout.
+//
+// A tgtd that already answers on the control port when the backend starts
+// one (left running by a Poolkeeper that was killed) is adopted: reconciled
+// like its own, stopped with `sys delete` (there is no handle to kill it).
+// tgtd that cannot bind the portal falls back to listening on every address:
+// Start() refuses that (Unavailable) and kills it.
+//
 // What an initiator sees for a LUN (checked by tests/integration/iscsi_test.cc
 // with libiscsi against tgtd 1.0.85):
 //   - VPD 0x80 unit serial number: IdentityFor(guid).serial ("PK" + 16 hex),
@@ -111,10 +122,16 @@ struct TgtLun {
   std::string backing_type;   // "rdwr", "null", ...
   std::string backing_path;   // "None" for LUN 0
 };
+struct TgtNexus {
+  int sid = 0;                  // "I_T nexus: N"
+  std::string initiator;        // "iqn... alias: ..." as printed
+  std::vector<int> connections; // cids
+};
 struct TgtTarget {
   int tid = 0;
   std::string iqn;
   int sessions = 0;                        // I_T nexuses (logged-in sessions)
+  std::vector<TgtNexus> nexuses;
   std::vector<TgtLun> luns;                // LUN 0 (the controller) included
   std::vector<std::string> accounts;       // incoming CHAP users bound
   std::vector<std::string> outgoing_accounts;

@@ -43,6 +43,10 @@ TEST(TgtParseTest, ParsesTheCapturedTargetList) {
   EXPECT_EQ(a.tid, 3);
   EXPECT_EQ(a.iqn, "iqn.2026-11.org.poolkeeper:probe.a");
   EXPECT_EQ(a.sessions, 1);
+  ASSERT_EQ(a.nexuses.size(), 1u);
+  EXPECT_EQ(a.nexuses[0].sid, 7);
+  EXPECT_EQ(a.nexuses[0].initiator, "iqn.2010-11.libiscsi:iscsi-perf alias: none");
+  EXPECT_THAT(a.nexuses[0].connections, ElementsAre(0));
   ASSERT_EQ(a.luns.size(), 2u);
   EXPECT_EQ(a.luns[0].lun, 0);
   EXPECT_EQ(a.luns[0].type, "controller");
@@ -110,6 +114,7 @@ struct Model {
     std::vector<std::string> accounts;
     std::vector<std::string> acls;
     int sessions = 0;
+    bool busy = false;  // commands in flight: deletes fail "still active" until the sessions are closed
   };
   bool up = false;
   std::vector<std::string> portals = {"127.0.0.1:13260"};
@@ -122,7 +127,10 @@ struct Model {
     for (const auto& [tid, t] : targets) {
       out += fmt::format("Target {}: {}\n    System information:\n        Driver: iscsi\n        State: ready\n", tid, t.iqn);
       out += "    I_T nexus information:\n";
-      for (int s = 0; s < t.sessions; ++s) out += fmt::format("        I_T nexus: {}\n            Initiator: iqn.x alias: none\n", s + 1);
+      for (int s = 0; s < t.sessions; ++s) {
+        out += fmt::format("        I_T nexus: {}\n            Initiator: iqn.x alias: none\n            Connection: 0\n"
+                           "                IP Address: 127.0.0.1\n", s + 1);
+      }
       out += "    LUN information:\n        LUN: 0\n            Type: controller\n            Backing store type: null\n"
              "            Backing store path: None\n";
       for (const auto& [n, l] : t.luns) {
@@ -152,7 +160,7 @@ struct Model {
     if (op != "show") {
       std::string m = mode + " " + op;
       for (const char* k : {"--tid", "--lun", "--targetname", "--backing-store", "--params", "--initiator-address",
-                            "--initiator-name", "--user", "--force"}) {
+                            "--initiator-name", "--user", "--sid", "--cid", "--force"}) {
         if (a.contains(k)) m += fmt::format(" {}{}", k + 2, a[k].empty() ? "" : "=" + a[k]);
       }
       mutations.push_back(m);
@@ -181,6 +189,12 @@ struct Model {
       return FakeProcessRunner::Exited(0);
     }
     if (!targets.contains(tid) && mode != "account") return err("can't find the target");
+    if (mode == "conn" && op == "delete") {
+      if (targets[tid].sessions == 0 || std::stoi(a["--sid"]) < 1) return err("can't find the session");
+      if (--targets[tid].sessions == 0) targets[tid].busy = false;
+      return FakeProcessRunner::Exited(0);
+    }
+    if (targets.contains(tid) && targets[tid].busy && op == "delete") return err("this logical unit is still active");
     if (mode == "target" && op == "delete") {
       if (targets[tid].sessions > 0 && !a.contains("--force")) return err("this target is still active");
       targets.erase(tid);
@@ -301,7 +315,7 @@ class FakeFs : public sys::FileSystem {
     return NotFound("read '" + path + "': No such file or directory");
   }
   Status WriteFileAtomic(const std::string&, std::string_view, mode_t) override { return OkStatus(); }
-  Result<bool> Exists(const std::string&) override { return true; }
+  Result<bool> Exists(const std::string& path) override { return !missing.contains(path); }
   Status MakeDirs(const std::string& path, mode_t) override {
     dirs.push_back(path);
     return OkStatus();
@@ -311,6 +325,7 @@ class FakeFs : public sys::FileSystem {
   Status CreateSparseFile(const std::string&, uint64_t, mode_t) override { return OkStatus(); }
   Result<DeviceInfo> StatDevice(const std::string&) override { return DeviceInfo{}; }
   std::vector<std::string> dirs;
+  std::set<std::string> missing;
 };
 
 Share IscsiShare(const std::string& dataset, uint64_t guid, const std::string& iqn, int lun) {
@@ -517,6 +532,37 @@ TEST_F(TgtBackendTest, RemovedSharesLoseTheirLunAndEmptiedTargetsAreForceDeleted
   EXPECT_TRUE(model_.up);  // the server may stay up
 }
 
+TEST_F(TgtBackendTest, ATargetWithCommandsInFlightLosesItsAclAndSessionsThenGoes) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  ReconcileOk({a});
+  auto& target = model_.targets.at(TidOf(kIqnA));
+  target.sessions = 2;
+  target.busy = true;
+  std::string t = std::to_string(TidOf(kIqnA));
+  TakeMutations();
+  ReconcileOk({});
+  EXPECT_THAT(TakeMutations(), ElementsAre("target delete tid=" + t + " force",  // refused: still active
+                                           "target unbind tid=" + t + " initiator-address=ALL",
+                                           "conn delete tid=" + t + " sid=1 cid=0", "conn delete tid=" + t + " sid=2 cid=0",
+                                           "target delete tid=" + t + " force"));
+  EXPECT_TRUE(model_.targets.empty());
+}
+
+TEST_F(TgtBackendTest, ATgtdAlreadyOnTheControlPortIsAdoptedAndReconciled) {
+  // Left by an earlier Poolkeeper that was killed: its targets are ours.
+  model_.up = true;
+  model_.targets[9].iqn = kIqnB;
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  ReconcileOk({a});
+  EXPECT_TRUE(launcher_.launches.empty());
+  EXPECT_EQ(TidOf(kIqnB), -1);
+  EXPECT_GT(TidOf(kIqnA), 0);
+  EXPECT_TRUE(backend_->Health());
+  ASSERT_TRUE(backend_->Stop());
+  EXPECT_FALSE(model_.up);
+  EXPECT_FALSE(backend_->Health());
+}
+
 TEST_F(TgtBackendTest, EmptyDesiredDoesNotStartTgtd) {
   ReconcileOk({});
   EXPECT_TRUE(launcher_.launches.empty());
@@ -575,6 +621,23 @@ TEST_F(TgtBackendTest, OneChapUserWithTwoSecretsFailsTheLaterTarget) {
   EXPECT_EQ(TidOf(kIqnB), -1);
 }
 
+TEST_F(TgtBackendTest, ATargetWhoseSharesAllFailStopsServingItsEarlierDefinition) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  Def(a).chap_user = "alice";
+  Def(a).chap_secret = "secretsecret12";
+  Share b = IscsiShare("tank/b", 2, kIqnB, 1);
+  ReconcileOk({a, b});
+  std::string tb = std::to_string(TidOf(kIqnB));
+  TakeMutations();
+  Def(b).chap_user = "alice";
+  Def(b).chap_secret = "othersecret123";
+  auto results = backend_->Reconcile({a, b});
+  EXPECT_TRUE(results[0].status);
+  EXPECT_FALSE(results[1].status);
+  EXPECT_THAT(TakeMutations(), ElementsAre("target delete tid=" + tb + " force"));
+  EXPECT_EQ(TidOf(kIqnB), -1);
+}
+
 TEST_F(TgtBackendTest, TgtdFoundDeadIsRestartedAndEverythingReapplied) {
   Share a = IscsiShare("tank/a", 1, kIqnA, 1);
   Def(a).chap_user = "alice";
@@ -627,6 +690,34 @@ TEST_F(TgtBackendTest, TgtdThatFellBackToOtherPortalsIsStoppedAndReported) {
   auto results = backend_->Reconcile({IscsiShare("tank/a", 1, kIqnA, 1)});
   ASSERT_FALSE(results[0].status);
   EXPECT_THAT(results[0].status.error().message(), HasSubstr("could not listen"));
+}
+
+TEST_F(TgtBackendTest, ReadsTheCapturedPortalAndAccountLists) {
+  // Answered from tests/data/tgt: the portal list matches the options, and
+  // accounts no share wants (an incoming and an outgoing one) are deleted.
+  runner_.Expect({"tgtadm", "-C", "37", "--lld", "iscsi", "--mode", "portal", "--op", "show"},
+                 FakeProcessRunner::Exited(0, ReadGolden("tgt/portal-show-1.0.85.txt")));
+  runner_.Expect({"tgtadm", "-C", "37", "--lld", "iscsi", "--mode", "account", "--op", "show"},
+                 FakeProcessRunner::Exited(0, ReadGolden("tgt/account-show-1.0.85.txt")));
+  model_.accounts = {{"chapuser", "secretsecret12"}, {"outu", "outsecret1234"}};
+  ReconcileOk({IscsiShare("tank/a", 1, kIqnA, 1)});
+  EXPECT_THAT(runner_.UnmetExpectations(), IsEmpty());
+  auto mutations = TakeMutations();
+  ASSERT_GE(mutations.size(), 2u);
+  EXPECT_EQ(mutations[0], "account delete user=chapuser");
+  EXPECT_EQ(mutations[1], "account delete user=outu");
+  EXPECT_TRUE(model_.accounts.empty());
+}
+
+TEST_F(TgtBackendTest, AMissingBackingStoreIsNamed) {
+  fs_.missing.insert("/mnt/tank/a/lun.img");
+  auto results = backend_->Reconcile({IscsiShare("tank/a", 1, kIqnA, 1), IscsiShare("tank/b", 2, kIqnA, 2)});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_EQ(results[0].status.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(results[0].status.error().message(),
+              HasSubstr("share iscsi:tank/a: add LUN 1 of target " + std::string(kIqnA) +
+                        ": backing store '/mnt/tank/a/lun.img' does not exist"));
+  EXPECT_TRUE(results[1].status);
 }
 
 TEST_F(TgtBackendTest, ACommandFailureFailsOnlyItsShare) {

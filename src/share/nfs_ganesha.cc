@@ -146,12 +146,21 @@ class GaneshaBackend final : public Backend {
   Protocol protocol() const override { return Protocol::kNfs; }
 
   Status Start() override {
-    if (ganesha_ && ganesha_->Running()) return OkStatus();
+    if (ServersRunning()) return OkStatus();
+    if (!last_desired_.empty()) {
+      // Serve again what the last Reconcile asked for.
+      std::vector<Share> desired = last_desired_;
+      auto results = Reconcile(desired);
+      if (ServersRunning()) return OkStatus();
+      for (const auto& r : results) {
+        if (!r.status) return std::unexpected(r.status.error());
+      }
+      return Unavailable("nfs: ganesha is not running after a reconcile");
+    }
     // No shares yet: serve an empty export list.
     std::vector<GaneshaExport> none;
-    PK_ASSIGN_OR_RETURN(auto config, WriteConfig(none));
-    PK_ASSIGN_OR_RETURN(auto segment, StartServers());
-    (void)segment;
+    PK_TRY(WriteConfig(none));
+    PK_TRY(Restart());
     served_.clear();
     return OkStatus();
   }
@@ -178,6 +187,9 @@ class GaneshaBackend final : public Backend {
     if (!ganesha_ || !ganesha_->Running()) {
       return Unavailable(fmt::format("nfs: ganesha is not running{}", ExitText()));
     }
+    if (!o_.netns.empty() && (!rpcbind_ || !rpcbind_->Running())) {
+      return Unavailable(fmt::format("nfs: rpcbind of network namespace '{}' is not running", o_.netns));
+    }
     PK_ASSIGN_OR_RETURN(auto r, runner_.Run(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"})));
     if (!r.status.Success()) {
       return Unavailable(fmt::format("nfs: ganesha (pid {}) does not answer NFSv3 over TCP: rpcinfo {}: {}",
@@ -187,6 +199,7 @@ class GaneshaBackend final : public Backend {
   }
 
   std::vector<ShareResult> Reconcile(const std::vector<Share>& desired) override {
+    last_desired_ = desired;
     std::vector<ShareResult> results;
     results.reserve(desired.size());
     for (const auto& share : desired) results.push_back({share.Id(), OkStatus()});
@@ -222,16 +235,19 @@ class GaneshaBackend final : public Backend {
     if (!config) return fail_all(config.error());
 
     // Reload a running ganesha, or start it; then read what it said.
-    Result<std::string> segment = ganesha_ && ganesha_->Running() ? Reload() : StartServers();
+    Result<std::string> segment = ServersRunning() ? Reload() : Restart();
     if (!segment) return fail_all(segment.error());
 
     std::map<std::string, std::string> refused;  // share id -> first config error
     for (const auto& err : ConfigErrors(*segment, ConfigPath())) {
+      bool in_block = false;
       for (const auto& block : config->exports) {
-        if (err.line >= block.first_line && err.line <= block.last_line && !refused.contains(block.id)) {
-          refused[block.id] = err.cause;
+        if (err.line >= block.first_line && err.line <= block.last_line) {
+          in_block = true;
+          if (!refused.contains(block.id)) refused[block.id] = err.cause;
         }
       }
+      if (!in_block) log_->warn("nfs: ganesha.conf line {}: {}", err.line, err.cause);
     }
     // What the MOUNT service lists to the loopback client: never a path we
     // did not ask for (removed exports are gone).
@@ -418,7 +434,7 @@ class GaneshaBackend final : public Backend {
     // The namespace copied every mount, FUSE datasets included: drop those
     // copies there so it pins no dataset (rpcbind needs none).
     auto unpin = runner_.Run(HostTool(o_.nsenter_path, {"--mount=" + MntnsPath(), "--", o_.umount_path, "-a",
-                                                        "-l", "-t", "fuse,fuse.zfs-fuse,fuseblk"}));
+                                                        "-l", "-t", "fuse,fuseblk,fuse.zfs,fuse.zfs-fuse,zfs"}));
     if (!unpin || !unpin->status.Success()) {
       log_->warn("nfs: could not drop FUSE mounts from rpcbind's mount namespace: {}",
                  unpin ? Trimmed(unpin->err) : unpin.error().ToString());
@@ -454,21 +470,51 @@ class GaneshaBackend final : public Backend {
     return WaitForTool(Tool(o_.rpcinfo_path, {"-p", "127.0.0.1"}), *rpcbind_, "rpcbind");
   }
 
+  bool ServersRunning() {
+    return ganesha_ && ganesha_->Running() && (o_.netns.empty() || (rpcbind_ && rpcbind_->Running()));
+  }
+
+  // Starts what is not running. ganesha is stopped first when its rpcbind
+  // died (it must register again with the new one).
+  Result<std::string> Restart() {
+    if (ganesha_ && ganesha_->Running()) {
+      log_->warn("nfs: rpcbind of network namespace '{}' died; restarting ganesha", o_.netns);
+      ganesha_->Stop(SIGTERM, o_.stop_grace);
+    }
+    ganesha_.reset();
+    return StartServers();
+  }
+
   // Starts rpcbind (in a namespace) and ganesha; returns ganesha's log of its start.
   Result<std::string> StartServers() {
     if (!o_.netns.empty()) {
       PK_TRY(EnsureNamespaces());
       PK_TRY(StartRpcbind());
     }
+    // ganesha appends to its log for ever: start a new one past 8 MiB (ganesha is not running now).
     size_t offset = LogOffset();
+    if (offset > (8u << 20)) {
+      PK_TRY_CONTEXT(fs_.WriteFileAtomic(LogPath(), "", 0600), "nfs: truncate ganesha log");
+      offset = 0;
+    }
     sys::Command c = Tool(o_.ganesha_path, {"-F", "-f", ConfigPath(), "-L", LogPath(), "-p",
                                             o_.runtime_dir + "/ganesha.pid", "-N", "NIV_EVENT"});
     PK_ASSIGN_OR_RETURN(ganesha_, launcher_.Launch(c, o_.runtime_dir + "/ganesha.out"));
     log_->info("nfs: ganesha started pid={} netns={}", ganesha_->pid(), o_.netns.empty() ? "-" : o_.netns);
     PK_ASSIGN_OR_RETURN(auto segment, WaitForLog(offset, kStartedMarker, o_.start_timeout, "start"));
     // Registered with our rpcbind (not another one's socket): NFSv3 over TCP answers.
-    PK_TRY(WaitForTool(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"}), *ganesha_,
-                       "ganesha (NFSv3 registration with rpcbind)"));
+    auto registered = WaitForTool(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"}), *ganesha_,
+                                  "ganesha (NFSv3 registration with rpcbind)");
+    if (!registered && !o_.netns.empty()) {
+      // ganesha tries rpcbind's unix socket before loopback: another rpcbind
+      // in the host's mount namespace takes its registrations.
+      auto foreign = fs_.Exists("/run/rpcbind.sock");
+      if (foreign && *foreign) {
+        return std::unexpected(registered.error().WithContext(
+            "another rpcbind's /run/rpcbind.sock exists in the host mount namespace, ganesha registers there"));
+      }
+    }
+    PK_TRY(registered);
     return segment;
   }
 
@@ -496,6 +542,7 @@ class GaneshaBackend final : public Backend {
   std::unique_ptr<sys::Daemon> ganesha_;
   std::unique_ptr<sys::Daemon> rpcbind_;
   std::map<uint64_t, uint16_t> ids_by_guid_;
+  std::vector<Share> last_desired_;  // what Start() serves again
   std::vector<std::string> served_;
 };
 

@@ -95,6 +95,16 @@ class SambaBackend final : public Backend {
 
   Status Start() override {
     if (smbd_ && smbd_->Running()) return OkStatus();
+    if (!last_desired_.empty()) {
+      // Serve again what the last Reconcile asked for.
+      std::vector<Share> desired = last_desired_;
+      auto results = Reconcile(desired);
+      if (smbd_ && smbd_->Running()) return OkStatus();
+      for (const auto& r : results) {
+        if (!r.status) return std::unexpected(r.status.error());
+      }
+      return Unavailable("smb: smbd is not running after a reconcile");
+    }
     PK_TRY(EnsureTree(o_, fs_));
     return StartSmbd();
   }
@@ -117,6 +127,7 @@ class SambaBackend final : public Backend {
   }
 
   std::vector<ShareResult> Reconcile(const std::vector<Share>& desired) override {
+    last_desired_ = desired;
     std::vector<ShareResult> results;
     results.reserve(desired.size());
     for (const auto& share : desired) results.push_back({share.Id(), OkStatus()});
@@ -277,6 +288,7 @@ class SambaBackend final : public Backend {
   sys::FileSystem& fs_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<sys::Daemon> smbd_;
+  std::vector<Share> last_desired_;  // what Start() serves again
   std::vector<std::string> served_;
 };
 

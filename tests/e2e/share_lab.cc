@@ -9,11 +9,12 @@
 namespace pk::e2e {
 
 ShareHead ShareHeadFor(int index) {
-  // 16 slots of 4 heads each, from the pid: ports 13000..13999 and 14000..14999.
+  // 200 slots of 4 heads each, from the pid: ports 13000..13799 and 14000..14799,
+  // tgt control ports 200..999.
   int slot = static_cast<int>(::getpid() % 200) * 4 + index;
   ShareHead h;
   h.index = index;
-  h.tgt_control_port = 100 + slot;
+  h.tgt_control_port = 200 + slot % 800;
   h.iscsi_port = 13000 + slot;
   h.nfs_netns = fmt::format("pk-nfs-{}-{}", ::getpid(), index);
   h.smb_port = 14000 + slot;
@@ -24,14 +25,16 @@ std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head
   std::ofstream out(options.config, std::ios::trunc);
   out << fmt::format(
       "# share servers of test head {}\n"
-      "iscsi_server = off\n"
+      "iscsi_server = on\n"
+      "iscsi_portal = 127.0.0.1:{}\n"
+      "tgt_control_port = {}\n"
       "nfs_server = on\n"
       "nfs_netns = {}\n"
       "smb_server = on\n"
       "smb_interfaces = lo\n"
       "smb_port = {}\n"
       "smb_netbios_name = PKHEAD{}\n",
-      head.index, head.nfs_netns, head.smb_port, head.index);
+      head.index, head.iscsi_port, head.tgt_control_port, head.nfs_netns, head.smb_port, head.index);
   out.close();
   if (!out) return "write " + options.config + " failed";
   return "";

@@ -4,8 +4,9 @@
 //
 //  - PortableBetweenHeads: two daemons ("heads") with their own state
 //    directories, server ports and namespaces. Head 1 serves the pool through
-//    its pool service; shares are defined on it through the CLI; clients write
-//    through head 1 (libiscsi 64 MiB, libnfs 64 MiB, smbclient put). Head 1
+//    its pool service; shares are defined on it through the CLI (the iSCSI
+//    LUN with CHAP); clients write through head 1 (libiscsi 64 MiB, libnfs
+//    64 MiB, smbclient put). Head 1
 //    stops the service (shares removed, then export): nothing of the pool
 //    stays configured there. Head 2 imports the pool through its own service
 //    and serves the same identities (IQN, LUN, LU serial and NAA, NFS path,
@@ -21,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +45,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr const char* kPassword = "Share-pass-1";
+constexpr const char* kChapSecret = "Chap-secret-01";
 
 struct Head {
   ShareHead ports;
@@ -151,6 +154,24 @@ class ShareTest : public ::testing::Test {
     return Run({.program = "/usr/bin/nsenter", .args = args});
   }
 
+  // pk_iscsi_rw against the head's portal, with the share's CHAP account.
+  sys::ProcessResult IscsiRw(const Head& h, const std::string& iqn, std::vector<std::string> flags) {
+    std::vector<std::string> args = {"--chap-user", "vmhost", "--chap-secret", kChapSecret, "--identify"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back("iscsi://" + h.ports.IscsiPortal() + "/" + iqn + "/1");
+    return Run({.program = build_ + "/tests/tools/pk_iscsi_rw", .args = args});
+  }
+  // "serial: X" and "designator: naa binary lu 0x..." from pk_iscsi_rw --identify.
+  static std::pair<std::string, std::string> SeenIdentity(const std::string& out) {
+    std::string serial, naa;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.starts_with("serial: ")) serial = line.substr(8);
+      if (line.starts_with("designator: naa ") && line.find(" lu 0x6") != std::string::npos) naa = line.substr(line.rfind(' ') + 1);
+    }
+    return {serial, naa};
+  }
+
   sys::ProcessResult Smb(const Head& h, const std::string& share, const std::string& password, const std::string& commands) {
     return Run({.program = "/usr/bin/smbclient",
                 .args = {"//127.0.0.1/" + share, "-p", std::to_string(h.ports.smb_port), "-U", user_ + "%" + password,
@@ -173,6 +194,7 @@ class ShareTest : public ::testing::Test {
 };
 
 TEST_F(ShareTest, PortableBetweenHeads) {
+  CreateDataset("vm");
   CreateDataset("exports");
   CreateDataset("office");
   ASSERT_FALSE(HasFailure());
@@ -183,6 +205,11 @@ TEST_F(ShareTest, PortableBetweenHeads) {
   ASSERT_FALSE(HasFailure());
   ASSERT_EQ(h1.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService(h1, "online");
+  ASSERT_EQ(h1.cli.RunWithStdin({"share", "create", "iscsi", Dataset("vm"), "--size", "96M", "--chap-user", "vmhost",
+                                 "--chap-secret-stdin"},
+                                std::string(kChapSecret) + "\n")
+                .code,
+            kExitOk);
   ASSERT_EQ(h1.cli.Run({"share", "create", "nfs", Dataset("exports"), "--client", "127.0.0.1(rw,no_root_squash)"}).code, kExitOk);
   ASSERT_EQ(h1.cli.Run({"share", "create", "smb", Dataset("office"), "--name", "Office", "--valid-user", user_}).code, kExitOk);
   ASSERT_EQ(h1.cli.RunWithStdin({"share", "smb-user", "set", user_}, std::string(kPassword) + "\n").code, kExitOk);
@@ -190,10 +217,18 @@ TEST_F(ShareTest, PortableBetweenHeads) {
     for (const auto& s : j["shares"]) {
       if (s.value("state", "") != "serving") return false;
     }
-    return j["shares"].size() == 2;
+    return j["shares"].size() == 3;
   });
+  json vm = h1.cli.Json({"share", "show", "iscsi", Dataset("vm")});
+  const std::string iqn = vm["definition"].value("iqn", "");
+  EXPECT_EQ(vm["definition"].value("chap_secret", ""), "***") << "the CHAP secret was printed back";
 
-  // Writes through head 1.
+  // Writes through head 1; the initiator sees the promised identity.
+  sys::ProcessResult written = IscsiRw(h1, iqn, {"--mib", "64", "--seed", "9"});
+  EXPECT_EQ(written.status.code, 0);
+  auto [serial1, naa1] = SeenIdentity(written.out);
+  EXPECT_EQ(serial1, vm["identity"].value("serial", "?"));
+  EXPECT_EQ(naa1, vm["identity"].value("naa", "?"));
   EXPECT_EQ(NfsRw(h1, pool_.mnt + "/exports", {"--seed", "7", "--keep"}, 64).status.code, 0);
   std::string payload = work_ + "/payload.bin";
   ASSERT_EQ(Run({.program = "/usr/bin/dd", .args = {"if=/dev/urandom", "of=" + payload, "bs=1M", "count=20", "status=none"}})
@@ -208,6 +243,7 @@ TEST_F(ShareTest, PortableBetweenHeads) {
   EXPECT_FALSE(PoolImported(*runner_, pool_.name));
   EXPECT_FALSE(fs::exists("/run/netns/" + h1.ports.nfs_netns)) << "head 1 still runs its NFS server";
   EXPECT_NE(Smb(h1, "Office", kPassword, "ls").status.code, 0) << "head 1 still serves the SMB share";
+  EXPECT_NE(IscsiRw(h1, iqn, {}).status.code, 0) << "head 1 still serves the iSCSI target";
   h1.daemon.Stop();
 
   // Head 2 imports it through its own service and serves the same shares.
@@ -220,13 +256,17 @@ TEST_F(ShareTest, PortableBetweenHeads) {
     for (const auto& s : j["shares"]) {
       if (s.value("state", "") != "serving") return false;
     }
-    return j["shares"].size() == 2;
+    return j["shares"].size() == 3;
   });
   ASSERT_EQ(list2["shares"].size(), list1["shares"].size());
   for (size_t i = 0; i < list1["shares"].size(); ++i) {
     EXPECT_EQ(list2["shares"][i]["definition"], list1["shares"][i]["definition"]);
     EXPECT_EQ(list2["shares"][i].value("identity", json()), list1["shares"][i].value("identity", json()));
   }
+  sys::ProcessResult read = IscsiRw(h2, iqn, {"--mib", "64", "--seed", "9", "--verify-only"});
+  EXPECT_EQ(read.status.code, 0) << "the LUN's data did not read back through head 2";
+  EXPECT_EQ(SeenIdentity(read.out), std::make_pair(serial1, naa1)) << "the LU identity changed with the head";
+  EXPECT_EQ(IscsiRw(h2, iqn, {"--chap-secret", "Wrong-secret-01"}).status.code, 3) << "a wrong CHAP secret was accepted";
   EXPECT_EQ(NfsRw(h2, pool_.mnt + "/exports", {"--seed", "7", "--verify-only"}, 64).status.code, 0);
   std::string back = work_ + "/payload.back";
   EXPECT_EQ(Smb(h2, "Office", kPassword, "get payload.bin " + back).status.code, 0);

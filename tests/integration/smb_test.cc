@@ -170,6 +170,9 @@ TEST_F(SmbTest, PutGetWrongPasswordValidUsersAndRemoval) {
   r = SmbClient("pkdata", kPassword, "ls");
   EXPECT_FALSE(r.status.Success());
   EXPECT_THAT(r.out + r.err, HasSubstr("NT_STATUS_BAD_NETWORK_NAME"));
+  // smbd (still running for the other share) does not keep the removed share's dataset busy.
+  auto destroyed = RetryWhileBusy("destroy open", [&] { return zfs().DestroyDataset(Ds(open.dataset), zfs::Recursive::kYes); });
+  EXPECT_TRUE(destroyed) << destroyed.error().ToString();
 
   // Nothing desired: smbd is stopped.
   results = backend_->Reconcile({});

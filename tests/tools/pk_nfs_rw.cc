@@ -70,7 +70,8 @@ int Classify(std::string_view error) {
                  "Permission denied"}) {
     if (error.find(s) != std::string_view::npos) return kRefused;
   }
-  for (auto s : {"onnection refused", "connect", "timed out", "Timeout", "No route"}) {
+  // libnfs reports a refused or reset connection as "nfs_service failed".
+  for (auto s : {"onnection refused", "connect", "timed out", "Timeout", "No route", "nfs_service failed"}) {
     if (error.find(s) != std::string_view::npos) return kUnreachable;
   }
   return kError;
@@ -108,21 +109,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
-    auto value = [&](const char* name) -> const char* {
-      if (i + 1 >= argc) return nullptr;
-      (void)name;
-      return argv[++i];
-    };
+    auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (a == "--seed") {
-      const char* v = value("--seed");
+      const char* v = value();
       if (v == nullptr) return Usage("--seed needs a number");
-      seed = std::strtoull(v, nullptr, 0);
+      char* end = nullptr;
+      seed = std::strtoull(v, &end, 0);
+      if (*end != '\0') return Usage("--seed needs a number");
     } else if (a == "--keep") {
       keep = true;
     } else if (a == "--verify-only") {
       verify_only = true;
     } else if (a == "--chunk-kib") {
-      const char* v = value("--chunk-kib");
+      const char* v = value();
       long k = v == nullptr ? 0 : std::strtol(v, nullptr, 10);
       if (k < 4 || k > 16384) return Usage("--chunk-kib must be 4..16384");
       chunk = static_cast<uint64_t>(k) * 1024;
