@@ -24,6 +24,7 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "sys/process_runner.h"
 
@@ -273,6 +274,30 @@ class HaPoolTest : public ::testing::Test {
     log = log.substr(std::min(fence_log_before, log.size()));
     EXPECT_NE(log.find("fenced " + fenced), std::string::npos) << "fence log: " << log;
     EXPECT_EQ(log.find("fenced " + survivor), std::string::npos) << "both heads were fenced: " << log;
+    // `poolkeeper cluster status` on the survivor says the same.
+    auto status = lab_.Exec(survivor, {lab_.dir() + "/bin/poolkeeper", "--json", "cluster", "status"}, 30s);
+    ASSERT_TRUE(status.status.Success()) << Describe(status);
+    auto j = nlohmann::json::parse(status.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << status.out;
+    EXPECT_EQ(j["dc"], survivor);
+    EXPECT_TRUE(j["quorum"].get<bool>());
+    EXPECT_TRUE(j["fencing_enabled"].get<bool>());
+    bool listed = false;
+    for (const auto& p : j["pools"]) {
+      if (p["pool"] != pool_) continue;
+      listed = true;
+      EXPECT_EQ(p["owners"], nlohmann::json::array({survivor}));
+      EXPECT_EQ(p["role"], "Started");
+    }
+    EXPECT_TRUE(listed) << status.out;
+    for (const auto& h : j["heads"]) {
+      if (h["name"] == fenced) {
+        EXPECT_FALSE(h["online"].get<bool>()) << status.out;
+      }
+    }
+    ASSERT_FALSE(j["fence_history"].empty());
+    EXPECT_EQ(j["fence_history"][0]["target"], fenced);
+    EXPECT_EQ(j["fence_history"][0]["status"], "success");
   }
 
   HaLab lab_;
