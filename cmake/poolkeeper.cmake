@@ -10,8 +10,9 @@ function(pk_library name)
 endfunction()
 
 # pk_test(NAME LABEL SOURCES... DEPS ... [FIXTURES ...] [TIMEOUT s]): a GoogleTest
-# binary registered as one CTest test carrying LABEL (unit, integration, e2e).
-# Integration and e2e tests require the lab fixture and run one at a time.
+# binary registered as one CTest test carrying LABEL (unit, integration, e2e, ha).
+# Integration and e2e tests require the lab fixture and run one at a time;
+# ha tests require the HA lab fixture (tests/ha) instead.
 function(pk_test name label)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
@@ -21,7 +22,14 @@ function(pk_test name label)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${ARG_TIMEOUT})
-  if(NOT label STREQUAL "unit")
+  if(label STREQUAL "ha")
+    # The HA lab (scripts/lab-ha) has its own fixture and lock, and never the
+    # host ZFS lab's: its heads run their own zfs-fuse in private namespaces.
+    set_tests_properties(${name} PROPERTIES
+      FIXTURES_REQUIRED ha_lab
+      RESOURCE_LOCK ha_lab
+      ENVIRONMENT "PK_HA_LAB_DIR=${PK_HA_LAB_DIR};PK_HA_BIN_DIR=${PROJECT_BINARY_DIR}/src;PK_BUILD_DIR=${PROJECT_BINARY_DIR};PK_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+  elseif(NOT label STREQUAL "unit")
     set_tests_properties(${name} PROPERTIES
       FIXTURES_REQUIRED lab
       RESOURCE_LOCK zfs

@@ -24,6 +24,7 @@
 //   DELETE /v1/snapshots/{name}?recursive=       POST /v1/snapshots/{name}?action=rollback
 //   GET    /v1/services                   GET /v1/services/{pool}
 //   POST   /v1/services/{pool}?action=enable (body: policy fields)|disable|start|stop|restart
+//          start body {"force_import": true}: import with -f once (policy force=if_fenced only)
 //   POST   /v1/pools/{pool}?action=skip|unskip|unlock|delay (delay body {"seconds":N})
 //   GET    /v1/events?after=SEQ&wait=SECONDS&limit=N   (long poll when wait > 0)
 //   GET    /v1/resources                  POST /v1/resources (body: exec policy {"name","start":[argv],...})

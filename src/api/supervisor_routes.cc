@@ -78,7 +78,14 @@ Result<HttpResponse> ApiService::ServiceAction(const std::string& pool_text, con
   } else if (action == "disable") {
     done = sup->Disable(pool);
   } else if (action == "start") {
-    done = sup->StartService(pool);
+    // {"force_import": true}: the caller asserts the previous owner was fenced
+    // (the cluster agent); the supervisor honours it only for force=if_fenced.
+    PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+    for (const auto& [key, value] : body.items()) {
+      if (key != "force_import") return InvalidArgument(fmt::format("{}: unknown field '{}'", context, key));
+    }
+    PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force_import", false));
+    done = sup->StartService(pool, force ? zfs::Force::kYes : zfs::Force::kNo);
   } else if (action == "stop") {
     done = sup->StopService(pool);
   } else if (action == "restart") {

@@ -736,6 +736,8 @@ int main(int argc, char** argv) {
   AddEventCommands(app, cli, a, rc, g);
   AddQuotaCommands(app, cli, a, rc);
   AddShareCommands(app, cli, rc);
+  AddOcfCommands(app, rc);
+  AddClusterCommands(app, g, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

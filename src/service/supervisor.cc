@@ -24,7 +24,7 @@ bool IsUp(State s) {
 
 bool IsServing(State s) { return s == State::kOnline || s == State::kDegraded; }
 
-zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect) {
+zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect, zfs::Force force) {
   zfs::ImportOptions o;
   o.name = *zfs::PoolName::Parse(p.pool);
   o.search_dirs = p.search_dirs;
@@ -36,8 +36,9 @@ zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect) {
   }
   if (!p.altroot.empty()) o.altroot = p.altroot;
   o.read_only = p.read_only ? zfs::ReadOnly::kYes : zfs::ReadOnly::kNo;
-  // Force only after fencing; the cluster work supplies that fact (issue 5).
-  o.force = zfs::Force::kNo;
+  // Force only after fencing: the cluster agent asserts that fact for one
+  // start (StartService with Force::kYes), and only for an if_fenced policy.
+  o.force = p.force == ForceImport::kIfFenced ? force : zfs::Force::kNo;
   // Mounting is a phase of its own where the flavour allows it; zfs-fuse has
   // no `import -N` and mounts at import, so its mount phase only completes
   // what the import left unmounted.
@@ -386,7 +387,9 @@ void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
   if (!DependenciesServing(s, graph)) return;
   s.busy = true;
   SetState(s, State::kImporting, p.search_dirs.empty() ? "importing" : fmt::format("importing from {}", fmt::join(p.search_dirs, ", ")));
-  Spawn([this, p] { RunImport(p); });
+  zfs::Force force = s.force_next_import;
+  s.force_next_import = zfs::Force::kNo;
+  Spawn([this, p, force] { RunImport(p, force); });
 }
 
 bool Supervisor::DependenciesServing(Service& s, const DependencyGraph& graph) {
@@ -559,7 +562,7 @@ Status Supervisor::StopExec(const std::string& name) {
 
 // ---- worker work -----------------------------------------------------------
 
-void Supervisor::RunImport(PoolPolicy policy) {
+void Supervisor::RunImport(PoolPolicy policy, zfs::Force force) {
   auto pool = *zfs::PoolName::Parse(policy.pool);
   auto fail = [this, pool = policy.pool](std::string reason) {
     Post([this, pool, reason] {
@@ -580,7 +583,7 @@ void Supervisor::RunImport(PoolPolicy policy) {
     // it, the next start finds it and does not try again by itself.
     auto locked = store_.WriteLock({policy.pool, "import", options_.now(), options_.pid});
     if (!locked) return fail(locked.error().WithContext("write crash-loop lock").message());
-    auto done = zfs->ImportPool(ImportOptionsFor(policy, zfs->dialect()));
+    auto done = zfs->ImportPool(ImportOptionsFor(policy, zfs->dialect(), force));
     auto unlocked = store_.RemoveLock(pool);
     if (!unlocked) GetLogger("service")->error("pool={} remove lock: {}", policy.pool, unlocked.error().message());
     if (!done) return fail(done.error().message());
@@ -908,9 +911,13 @@ Status Supervisor::Disable(const zfs::PoolName& pool) {
   });
 }
 
-Status Supervisor::StartService(const zfs::PoolName& pool) {
-  return Call<Status>([this, pool]() -> Status {
+Status Supervisor::StartService(const zfs::PoolName& pool, zfs::Force force) {
+  return Call<Status>([this, pool, force]() -> Status {
     PK_ASSIGN_OR_RETURN(Service * s, Managed(pool));
+    if (force == zfs::Force::kYes && s->status.policy.force != ForceImport::kIfFenced) {
+      return FailedPrecondition(fmt::format(
+          "pool '{}': a forced import needs the policy force=if_fenced (set by the cluster agent)", pool.str()));
+    }
     if (s->status.state == State::kLocked) {
       return FailedPrecondition(fmt::format("pool '{}' is locked: {}", pool.str(), s->status.reason));
     }
@@ -919,7 +926,12 @@ Status Supervisor::StartService(const zfs::PoolName& pool) {
     }
     s->status.start_at.reset();
     s->start_deadline.reset();
-    return Want(*s, Direction::kUp);
+    // Read by the import that Want starts at once; an import that starts later
+    // (start delay, dependencies) is not forced.
+    s->force_next_import = force;
+    Status wanted = Want(*s, Direction::kUp);
+    s->force_next_import = zfs::Force::kNo;
+    return wanted;
   });
 }
 

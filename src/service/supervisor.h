@@ -105,7 +105,10 @@ class Supervisor {
   Status Enable(PoolPolicy policy);
   // No longer imported at start; a pool that is imported stays imported.
   Status Disable(const zfs::PoolName& pool);
-  Status StartService(const zfs::PoolName& pool);
+  // Force::kYes imports with -f, this start only, and only when the policy's
+  // force is if_fenced: the caller (the cluster's OCF agent) asserts that the
+  // pool's previous owner was fenced. It is refused for any other policy.
+  Status StartService(const zfs::PoolName& pool, zfs::Force force = zfs::Force::kNo);
   // Stops what depends on the pool first, then exports it.
   Status StopService(const zfs::PoolName& pool);
   Status RestartService(const zfs::PoolName& pool);
@@ -137,6 +140,7 @@ class Supervisor {
     // stepped wall clock cannot keep a pool waiting.
     std::optional<std::chrono::steady_clock::time_point> start_deadline;
     std::vector<std::string> share_problems;  // shares of the pool not served, with reasons
+    zfs::Force force_next_import = zfs::Force::kNo;  // asserted fenced by StartService, used once
   };
   struct Worker {
     std::thread thread;
@@ -188,7 +192,7 @@ class Supervisor {
   Status SavePolicy(Service& s);
 
   // Worker-thread work.
-  void RunImport(PoolPolicy policy);
+  void RunImport(PoolPolicy policy, zfs::Force force);
   void RunExport(PoolPolicy policy);
   Result<std::string> MountAll(zfs::Zfs& zfs, const PoolPolicy& policy, std::vector<std::string>& mountpoints);
 

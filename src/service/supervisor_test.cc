@@ -191,6 +191,39 @@ TEST_F(SupervisorTest, FailedImportIsFailedWithTheToolsWordsAndCanBeRetried) {
   WaitFor("tank", State::kOnline);
 }
 
+TEST_F(SupervisorTest, ForcedStartImportsWithForceOnceAndOnlyForAnIfFencedPolicy) {
+  zfs_->AddPool("tank");
+  zfs_->FailImport("tank", "cannot import 'tank': pool may be in use from other system");
+  Supervisor& sup = StartSupervisor();
+  ASSERT_TRUE(sup.Enable(Policy("tank")));
+  WaitFor("tank", State::kFailed);
+  EXPECT_EQ(zfs_->LastImportOptions("tank")->force, zfs::Force::kNo);
+
+  // The default policy never forces: the assertion of fencing is refused.
+  auto refused = sup.StartService(Name("tank"), zfs::Force::kYes);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(refused.error().message(), HasSubstr("force=if_fenced"));
+
+  PoolPolicy fenced = Policy("tank");
+  fenced.force = ForceImport::kIfFenced;
+  ASSERT_TRUE(sup.Enable(fenced));  // enabling starts it: not forced
+  WaitFor("tank", State::kFailed);
+  EXPECT_EQ(zfs_->LastImportOptions("tank")->force, zfs::Force::kNo);
+
+  zfs_->ClearFailures("tank");
+  ASSERT_TRUE(sup.StartService(Name("tank"), zfs::Force::kYes));
+  WaitFor("tank", State::kOnline);
+  EXPECT_EQ(zfs_->LastImportOptions("tank")->force, zfs::Force::kYes);
+
+  // The next import (after a stop) is not forced again.
+  ASSERT_TRUE(sup.StopService(Name("tank")));
+  WaitFor("tank", State::kExported);
+  ASSERT_TRUE(sup.StartService(Name("tank")));
+  WaitFor("tank", State::kOnline);
+  EXPECT_EQ(zfs_->LastImportOptions("tank")->force, zfs::Force::kNo);
+}
+
 TEST_F(SupervisorTest, HangingImportIsKilledAtItsTimeoutWhileAnotherPoolComesOnline) {
   zfs_->AddPool("slow");
   zfs_->AddPool("fast");

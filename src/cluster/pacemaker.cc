@@ -1,0 +1,64 @@
+#include "cluster/pacemaker.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <fmt/format.h>
+
+namespace pk::cluster {
+
+Result<bool> ParsePacemakerBool(std::string_view text) {
+  std::string t;
+  for (char c : text) {
+    if (!std::isspace(static_cast<unsigned char>(c))) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  if (t == "true" || t == "on" || t == "yes" || t == "y" || t == "1") return true;
+  if (t == "false" || t == "off" || t == "no" || t == "n" || t == "0") return false;
+  return InvalidArgument(fmt::format("'{}' is not a Pacemaker boolean", text));
+}
+
+Result<std::string> PacemakerFacts::Run(const std::string& program, std::vector<std::string> args,
+                                        const std::string& what) {
+  sys::Command c;
+  c.program = program;
+  c.args = std::move(args);
+  c.env = sys::DefaultToolEnvironment();
+  c.timeout = tools_.timeout;
+  auto r = runner_.Run(c);
+  if (!r) return std::unexpected(r.error().WithContext(what));
+  if (r->timed_out || !r->status.Success()) {
+    // crm_mon --output-as=xml reports its errors on stdout, as XML.
+    std::string err = r->err.empty() ? r->out : r->err;
+    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+    return Unavailable(fmt::format("{}: {} {}{}: {}", what, program.substr(program.rfind('/') + 1), r->status.ToString(),
+                                   r->timed_out ? " (timed out)" : "", err));
+  }
+  return std::move(r->out);
+}
+
+Result<bool> PacemakerFacts::FencingEnabled() {
+  PK_ASSIGN_OR_RETURN(auto out, Run(tools_.crm_attribute,
+                                    {"--type", "crm_config", "--name", "stonith-enabled", "--query", "--quiet",
+                                     "--default", "true"},
+                                    "read cluster property stonith-enabled"));
+  auto value = ParsePacemakerBool(out);
+  if (!value) return std::unexpected(value.error().WithContext("cluster property stonith-enabled"));
+  return *value;
+}
+
+Result<ClusterStatus> PacemakerFacts::Status() {
+  auto mon = Run(tools_.crm_mon, {"-1", "--output-as=xml", "--fence-history=2"}, "read cluster status");
+  if (!mon) {
+    // crm_mon --output-as=xml says why on stdout, as XML; its words are better than the raw XML.
+    size_t at = mon.error().message().find("<pacemaker-result");
+    if (at != std::string::npos) {
+      auto parsed = ParseClusterStatus(mon.error().message().substr(at), "<resources/>");
+      if (!parsed) return std::unexpected(parsed.error().WithContext("read cluster status"));
+    }
+    return std::unexpected(mon.error());
+  }
+  PK_ASSIGN_OR_RETURN(auto cib, Run(tools_.cibadmin, {"--query", "--scope", "resources"}, "read cluster resources"));
+  return ParseClusterStatus(*mon, cib);
+}
+
+}  // namespace pk::cluster

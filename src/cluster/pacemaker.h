@@ -1,0 +1,46 @@
+// cluster::PacemakerFacts: what the OCF agent asks Pacemaker, through its
+// command-line tools run by sys::ProcessRunner (never a shell).
+// Thread-safety: as safe as the runner it is given.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "cluster/crm_mon.h"
+#include "cluster/pool_agent.h"
+#include "sys/process_runner.h"
+
+namespace pk::cluster {
+
+struct PacemakerTools {
+  std::string crm_attribute = "/usr/sbin/crm_attribute";
+  std::string crm_mon = "/usr/sbin/crm_mon";
+  std::string cibadmin = "/usr/sbin/cibadmin";
+  std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+};
+
+class PacemakerFacts : public ClusterFacts {
+ public:
+  // Status() and FencingEnabled() run a tool each time; nothing is cached.
+  PacemakerFacts(sys::ProcessRunner& runner, PacemakerTools tools = {}) : runner_(runner), tools_(std::move(tools)) {}
+
+  // `crm_attribute --type crm_config --name stonith-enabled --query --quiet
+  // --default true`: Pacemaker's default is true.
+  Result<bool> FencingEnabled() override;
+
+  // `crm_mon -1 --output-as=xml --fence-history=2` and `cibadmin --query
+  // --scope resources`, parsed. Unavailable when the cluster cannot be reached.
+  Result<ClusterStatus> Status();
+
+ private:
+  // Runs `program args` and returns its stdout; Unavailable (with the tool's stderr) when it fails.
+  Result<std::string> Run(const std::string& program, std::vector<std::string> args, const std::string& what);
+
+  sys::ProcessRunner& runner_;
+  PacemakerTools tools_;
+};
+
+// Pacemaker's boolean spellings (crm_is_true): true/on/yes/y/1 and false/off/no/n/0.
+Result<bool> ParsePacemakerBool(std::string_view text);
+
+}  // namespace pk::cluster

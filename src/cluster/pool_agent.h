@@ -1,0 +1,159 @@
+// cluster::PoolAgent: the logic of the OCF resource agent ocf:poolkeeper:pool
+// (issue 5). Pacemaker runs the agent on a head to start, stop and monitor one
+// pool there; the agent never touches ZFS itself but drives the head's own
+// poolkeeperd through its pool-service API (PoolDaemon below), so service
+// states, events and the API stay true on every head, and shares are served
+// after the import and removed before the export by the supervisor as usual.
+//
+//   start    enable the pool's service (policy from the agent's parameters)
+//            and wait until it serves. The import is never forced at first;
+//            only when it is refused because another system used the pool last,
+//            force_import=if_fenced is set and the cluster has fencing enabled
+//            is it retried once with -f: Pacemaker starts a resource on a head
+//            only after it stopped it elsewhere or fenced its previous owner,
+//            and a clean stop exports, so a pool still marked in use by another
+//            head means that head was fenced.
+//   stop     stop the service (shares, then export) and disable it, so the head
+//            never imports the pool at its next boot. If the clean export has
+//            not finished by half the operation's time or has failed, a forced
+//            export; if that fails too, OCF_ERR_GENERIC before the timeout, so
+//            Pacemaker fences the head. A pool imported here but not managed by
+//            the daemon gets a clean export through the pool API first.
+//   monitor  the service state and the pool's presence in the daemon's cached
+//            view; never runs a tool, so a stuck pool cannot block it.
+//            SUSPENDED/FAULTED/UNAVAIL health and failed services are failures;
+//            a pool not imported here is OCF_NOT_RUNNING.
+//
+// Every wait is bounded by the operation's timeout (OCF_RESKEY_CRM_meta_timeout)
+// minus a margin, on an injected clock.
+//
+// Thread-safety: one PoolAgent per agent run, used from one thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "zfs/names.h"
+#include "zfs/types.h"
+
+namespace pk::cluster {
+
+// OCF exit codes (OCF resource agent API 1.1).
+enum class OcfCode : int {
+  kSuccess = 0,
+  kErrGeneric = 1,
+  kErrArgs = 2,
+  kErrUnimplemented = 3,
+  kErrPerm = 4,
+  kErrInstalled = 5,
+  kErrConfigured = 6,
+  kNotRunning = 7,
+};
+std::string_view OcfCodeName(OcfCode code);
+
+struct AgentOutcome {
+  OcfCode code = OcfCode::kSuccess;
+  std::string message;  // for the log (stderr); names the pool and the cause
+};
+
+enum class ForceImportParam { kNever, kIfFenced };
+
+// The agent's parameters, from OCF_RESKEY_* (validate-all checks them).
+struct PoolAgentParams {
+  zfs::PoolName pool;
+  std::vector<std::string> search_dirs;  // OCF_RESKEY_search_dirs, ':'-separated absolute dirs
+  ForceImportParam force_import = ForceImportParam::kIfFenced;
+  int export_timeout_seconds = 20;       // the supervisor's clean export
+  std::string socket = "/run/poolkeeper/poolkeeperd.sock";
+  std::chrono::milliseconds op_timeout{std::chrono::seconds(60)};  // OCF_RESKEY_CRM_meta_timeout
+
+  // `env` holds the agent's environment (OCF_RESKEY_pool, ...). Errors are
+  // InvalidArgument naming the parameter.
+  static Result<PoolAgentParams> FromEnvironment(const std::map<std::string, std::string>& env);
+  // The body of `POST /v1/services/{pool}?action=enable`.
+  nlohmann::json PolicyJson() const;
+};
+
+// What the agent sees of a pool service (GET /v1/services/{pool}).
+struct ServiceView {
+  std::string state;   // service::StateName: "online", "failed", ...
+  std::string reason;
+  std::string health;  // last pool health seen while imported
+};
+
+// The local poolkeeperd, as the agent uses it. Errors carry the daemon's code:
+// NotFound for a pool it does not manage, Unavailable when it cannot be reached.
+class PoolDaemon {
+ public:
+  virtual ~PoolDaemon() = default;
+  virtual Result<ServiceView> Service(const zfs::PoolName& pool) = 0;
+  // Whether the pool is imported on this head, from the daemon's cached view.
+  virtual Result<bool> Imported(const zfs::PoolName& pool) = 0;
+  virtual Status Enable(const zfs::PoolName& pool, const nlohmann::json& policy) = 0;
+  virtual Status Start(const zfs::PoolName& pool, zfs::Force force) = 0;
+  virtual Status Stop(const zfs::PoolName& pool) = 0;
+  virtual Status Disable(const zfs::PoolName& pool) = 0;
+  // The pool API's export (shares of the pool stop first), bounded by `timeout`.
+  virtual Status Export(const zfs::PoolName& pool, zfs::Force force, std::chrono::milliseconds timeout) = 0;
+};
+
+// What the agent needs to know of the cluster.
+class ClusterFacts {
+ public:
+  virtual ~ClusterFacts() = default;
+  // Pacemaker's stonith-enabled (true when unset).
+  virtual Result<bool> FencingEnabled() = 0;
+};
+
+class AgentClock {
+ public:
+  virtual ~AgentClock() = default;
+  virtual std::chrono::steady_clock::time_point Now() = 0;
+  virtual void Sleep(std::chrono::milliseconds d) = 0;
+};
+// The steady clock and std::this_thread::sleep_for.
+AgentClock& RealAgentClock();
+
+// How a service state maps to a monitor result; `imported` is whether the pool
+// is in the daemon's view on this head (which may lag the service just after an
+// import: for a serving service the service state decides). Pure: the
+// monitor's decision table.
+AgentOutcome MapMonitor(const std::string& pool, const ServiceView& service, bool imported);
+// True when an import failed because another system used the pool last.
+bool ImportRefusedAsInUse(const std::string& reason);
+
+class PoolAgent {
+ public:
+  PoolAgent(PoolAgentParams params, PoolDaemon& daemon, ClusterFacts& cluster, AgentClock& clock)
+      : params_(std::move(params)), daemon_(daemon), cluster_(cluster), clock_(clock) {}
+
+  AgentOutcome Start();
+  AgentOutcome Stop();
+  AgentOutcome Monitor();
+
+  // Polling period while waiting for the daemon.
+  static constexpr std::chrono::milliseconds kPoll{200};
+
+ private:
+  // The end of this operation's time, less a margin to report before Pacemaker's own timeout.
+  std::chrono::steady_clock::time_point Deadline() const;
+  // Service(), retried while the daemon is unreachable (it may still be starting) until `deadline`.
+  Result<ServiceView> ServiceUntil(std::chrono::steady_clock::time_point deadline);
+  AgentOutcome Fail(OcfCode code, std::string message) const;
+
+  PoolAgentParams params_;
+  PoolDaemon& daemon_;
+  ClusterFacts& cluster_;
+  AgentClock& clock_;
+  std::chrono::steady_clock::time_point started_ = clock_.Now();
+};
+
+// The agent's meta-data XML (OCF 1.1).
+std::string PoolAgentMetadata();
+
+}  // namespace pk::cluster

@@ -1,0 +1,456 @@
+#include "cluster/pool_agent.h"
+
+#include <deque>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cluster/pacemaker.h"
+#include "service/policy.h"
+#include "testing/fake_process_runner.h"
+
+namespace pk::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Time moves only when the agent sleeps.
+class FakeClock : public AgentClock {
+ public:
+  std::chrono::steady_clock::time_point Now() override { return now; }
+  void Sleep(std::chrono::milliseconds d) override {
+    now += d;
+    if (on_sleep) on_sleep();
+  }
+  std::chrono::steady_clock::time_point now{std::chrono::hours(1000)};
+  std::function<void()> on_sleep;
+};
+
+// A scripted poolkeeperd: each Service() call answers the next view (the last
+// one repeats); actions are recorded and can switch to another script.
+class FakeDaemon : public PoolDaemon {
+ public:
+  Result<ServiceView> Service(const zfs::PoolName&) override {
+    calls.push_back("service");
+    if (views.empty()) return NotFound("pool 'tank' is not managed");
+    auto v = views.front();
+    if (views.size() > 1) views.pop_front();
+    if (!v) return std::unexpected(v.error());
+    return *v;
+  }
+  Result<bool> Imported(const zfs::PoolName&) override {
+    calls.push_back("imported");
+    return imported;
+  }
+  Status Enable(const zfs::PoolName&, const nlohmann::json& policy) override {
+    calls.push_back("enable");
+    enabled_with = policy;
+    return Then(on_enable);
+  }
+  Status Start(const zfs::PoolName&, zfs::Force force) override {
+    calls.push_back(force == zfs::Force::kYes ? "start-forced" : "start");
+    return Then(on_start);
+  }
+  Status Stop(const zfs::PoolName&) override {
+    calls.push_back("stop");
+    return Then(on_stop);
+  }
+  Status Disable(const zfs::PoolName&) override {
+    calls.push_back("disable");
+    return OkStatus();
+  }
+  Status Export(const zfs::PoolName&, zfs::Force force, std::chrono::milliseconds timeout) override {
+    calls.push_back(force == zfs::Force::kYes ? "force-export" : "export");
+    Status result = force == zfs::Force::kYes ? force_export_result : export_result;
+    if (force == zfs::Force::kYes) force_export_timeout = timeout;
+    if (!result) return result;
+    imported = false;
+    return OkStatus();
+  }
+
+  using Script = std::deque<Result<ServiceView>>;
+  Status Then(const std::optional<Script>& next) {
+    if (next) views = *next;
+    return OkStatus();
+  }
+
+  Script views;
+  std::optional<Script> on_enable, on_start, on_stop;
+  Result<bool> imported = false;
+  Status force_export_result = OkStatus();
+  Status export_result = OkStatus();
+  std::chrono::milliseconds force_export_timeout{0};
+  nlohmann::json enabled_with;
+  std::vector<std::string> calls;
+};
+
+class FakeFacts : public ClusterFacts {
+ public:
+  Result<bool> FencingEnabled() override {
+    ++asked;
+    return fencing;
+  }
+  Result<bool> fencing = true;
+  int asked = 0;
+};
+
+ServiceView View(std::string state, std::string reason = "", std::string health = "") {
+  return ServiceView{std::move(state), std::move(reason), std::move(health)};
+}
+
+std::map<std::string, std::string> Env(std::map<std::string, std::string> extra = {}) {
+  std::map<std::string, std::string> env = {{"OCF_RESKEY_pool", "tank"}, {"OCF_RESKEY_CRM_meta_timeout", "30000"}};
+  for (auto& [k, v] : extra) env[k] = v;
+  return env;
+}
+
+class PoolAgentTest : public ::testing::Test {
+ protected:
+  PoolAgent Agent(std::map<std::string, std::string> extra = {}) {
+    auto p = PoolAgentParams::FromEnvironment(Env(std::move(extra)));
+    EXPECT_TRUE(p) << p.error().message();
+    start_ = clock_.now;
+    return PoolAgent(*p, daemon_, facts_, clock_);
+  }
+  std::chrono::milliseconds Elapsed() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now - start_);
+  }
+
+  FakeClock clock_;
+  FakeDaemon daemon_;
+  FakeFacts facts_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// ---- parameters -------------------------------------------------------------
+
+TEST(PoolAgentParamsTest, ReadsEveryParameterAndBuildsThePolicy) {
+  auto p = PoolAgentParams::FromEnvironment(Env({{"OCF_RESKEY_search_dirs", "/lab/disks:/more"},
+                                                 {"OCF_RESKEY_force_import", "never"},
+                                                 {"OCF_RESKEY_export_timeout", "7"},
+                                                 {"OCF_RESKEY_socket", "/run/pk.sock"}}));
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_EQ(p->pool.str(), "tank");
+  EXPECT_THAT(p->search_dirs, ElementsAre("/lab/disks", "/more"));
+  EXPECT_EQ(p->force_import, ForceImportParam::kNever);
+  EXPECT_EQ(p->socket, "/run/pk.sock");
+  EXPECT_EQ(p->op_timeout, 30000ms);
+  auto j = p->PolicyJson();
+  EXPECT_EQ(j["force"], "never");
+  EXPECT_EQ(j["import_timeout_seconds"], 24) << "80% of the start's 30 s";
+  EXPECT_EQ(j["export_timeout_seconds"], 7);
+  EXPECT_EQ(j["search_dirs"], nlohmann::json::array({"/lab/disks", "/more"}));
+
+  auto d = PoolAgentParams::FromEnvironment({{"OCF_RESKEY_pool", "tank"}});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->force_import, ForceImportParam::kIfFenced);
+  EXPECT_EQ(d->PolicyJson()["force"], "if-fenced");
+  // What the agent enables is a policy poolkeeperd accepts.
+  for (const auto& params : {*p, *d}) {
+    auto j = params.PolicyJson();
+    j["pool"] = "tank";
+    auto policy = service::PoolPolicy::FromJson(j);
+    ASSERT_TRUE(policy) << policy.error().message();
+    EXPECT_EQ(policy->force, params.force_import == ForceImportParam::kIfFenced ? service::ForceImport::kIfFenced
+                                                                                 : service::ForceImport::kNever);
+    EXPECT_EQ(policy->search_dirs, params.search_dirs);
+  }
+  EXPECT_EQ(d->op_timeout, 60000ms);
+  EXPECT_EQ(d->socket, "/run/poolkeeper/poolkeeperd.sock");
+}
+
+TEST(PoolAgentParamsTest, RefusesBadParametersNamingThem) {
+  auto message = [](std::map<std::string, std::string> env) {
+    auto p = PoolAgentParams::FromEnvironment(env);
+    EXPECT_FALSE(p);
+    return p ? std::string() : p.error().message();
+  };
+  EXPECT_THAT(message({}), HasSubstr("parameter pool is required"));
+  EXPECT_THAT(message({{"OCF_RESKEY_pool", "-x"}}), HasSubstr("parameter pool"));
+  EXPECT_THAT(message(Env({{"OCF_RESKEY_force_import", "always"}})), HasSubstr("force_import: 'always'"));
+  EXPECT_THAT(message(Env({{"OCF_RESKEY_search_dirs", "/ok:relative"}})), HasSubstr("search_dirs: 'relative'"));
+  EXPECT_THAT(message(Env({{"OCF_RESKEY_export_timeout", "0"}})), HasSubstr("OCF_RESKEY_export_timeout"));
+  EXPECT_THAT(message(Env({{"OCF_RESKEY_CRM_meta_timeout", "20s"}})), HasSubstr("OCF_RESKEY_CRM_meta_timeout"));
+  EXPECT_THAT(message(Env({{"OCF_RESKEY_socket", "pk.sock"}})), HasSubstr("socket: 'pk.sock'"));
+}
+
+// ---- start ------------------------------------------------------------------
+
+TEST_F(PoolAgentTest, StartEnablesAndWaitsUntilTheServiceServes) {
+  daemon_.on_enable = FakeDaemon::Script{View("importing"), View("mounting"), View("sharing"),
+                                         View("online", "2 filesystems mounted", "ONLINE")};
+  auto out = Agent({{"OCF_RESKEY_search_dirs", "/lab/disks"}}).Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(out.message, HasSubstr("online"));
+  EXPECT_EQ(daemon_.enabled_with["search_dirs"], nlohmann::json::array({"/lab/disks"}));
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
+  EXPECT_EQ(facts_.asked, 0);
+}
+
+TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
+  daemon_.views = {View("online", "", "ONLINE")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess);
+  EXPECT_THAT(daemon_.calls, ElementsAre("service"));
+}
+
+TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFences) {
+  daemon_.on_enable = FakeDaemon::Script{
+      View("importing"),
+      View("failed", "import pool 'tank': zpool exited 1: cannot import 'tank': pool may be in use from other system")};
+  daemon_.on_start = FakeDaemon::Script{View("importing"), View("online", "", "ONLINE")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(out.message, HasSubstr("forced import"));
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 1);
+  EXPECT_EQ(facts_.asked, 1);
+}
+
+TEST_F(PoolAgentTest, StartNeverForcesWithoutFencing) {
+  facts_.fencing = false;
+  daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': pool may be in use from other system")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("stonith-enabled=false"));
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
+}
+
+TEST_F(PoolAgentTest, StartNeverForcesWhenAskedNeverOrForOtherFailures) {
+  daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': pool may be in use from other system")};
+  auto never = Agent({{"OCF_RESKEY_force_import", "never"}}).Start();
+  EXPECT_EQ(never.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(never.message, HasSubstr("in use from other system"));
+
+  daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': I/O error")};
+  auto io = Agent().Start();
+  EXPECT_EQ(io.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(io.message, HasSubstr("I/O error"));
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
+  EXPECT_EQ(facts_.asked, 0);
+}
+
+TEST_F(PoolAgentTest, StartForcesAtMostOnce) {
+  daemon_.on_enable = FakeDaemon::Script{View("failed", "pool may be in use from other system")};
+  daemon_.on_start = FakeDaemon::Script{View("failed", "pool may be in use from other system")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 1);
+}
+
+TEST_F(PoolAgentTest, StartThatNeverServesFailsBeforeTheOperationTimeout) {
+  daemon_.on_enable = FakeDaemon::Script{View("importing", "importing from /lab")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("not serving within 30000 ms"));
+  EXPECT_THAT(out.message, HasSubstr("importing from /lab"));
+  EXPECT_LT(Elapsed(), 30000ms);
+  EXPECT_GE(Elapsed(), 25000ms);
+}
+
+TEST_F(PoolAgentTest, StartOfASuspendedPoolFails) {
+  daemon_.on_enable = FakeDaemon::Script{View("online", "", "SUSPENDED")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("SUSPENDED"));
+}
+
+TEST_F(PoolAgentTest, StartWaitsForADaemonThatIsStillStarting) {
+  daemon_.views = {Unavailable("poolkeeperd: connect: no such file"), Unavailable("poolkeeperd: connect"),
+                   NotFound("not managed")};
+  daemon_.on_enable = FakeDaemon::Script{View("online", "", "ONLINE")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+}
+
+// ---- stop -------------------------------------------------------------------
+
+TEST_F(PoolAgentTest, StopExportsCleanlyAndDisables) {
+  daemon_.views = {View("online", "", "ONLINE")};
+  daemon_.imported = true;
+  daemon_.on_stop = FakeDaemon::Script{View("stopping"), View("stopping"), View("exported", "exported")};
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "stop", "service", "service", "service", "disable"));
+}
+
+TEST_F(PoolAgentTest, StopEscalatesToAForcedExportWhenTheExportFails) {
+  daemon_.views = {View("online", "", "ONLINE")};
+  daemon_.imported = true;
+  daemon_.on_stop = FakeDaemon::Script{View("stopping"), View("failed", "export pool 'tank': pool is busy")};
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(out.message, HasSubstr("exported with force after: export pool 'tank': pool is busy"));
+  EXPECT_THAT(daemon_.calls, ::testing::Contains("force-export"));
+  EXPECT_EQ(daemon_.calls.back(), "disable");
+}
+
+TEST_F(PoolAgentTest, StopEscalatesAtHalfTheTimeWhenTheExportHangs) {
+  daemon_.views = {View("online", "", "ONLINE")};
+  daemon_.imported = true;
+  daemon_.on_stop = FakeDaemon::Script{View("stopping", "exporting")};
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  // 30 s operation, 3 s margin: the clean stop gets 13.5 s, the forced export what is left.
+  EXPECT_GE(Elapsed(), 13500ms);
+  EXPECT_LT(Elapsed(), 14000ms);
+  EXPECT_GT(daemon_.force_export_timeout, 12000ms);
+  EXPECT_LE(daemon_.force_export_timeout, 13500ms);
+}
+
+TEST_F(PoolAgentTest, StopFailsSoThatPacemakerFencesWhenEvenTheForcedExportFails) {
+  daemon_.views = {View("online", "", "ONLINE")};
+  daemon_.imported = true;
+  daemon_.on_stop = FakeDaemon::Script{View("failed", "export pool 'tank': pool is busy")};
+  daemon_.force_export_result = Unavailable("export pool 'tank': zpool timed out");
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("pool is busy; forced export failed: export pool 'tank': zpool timed out"));
+  EXPECT_LT(Elapsed(), 30000ms);
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "disable"), 0);
+}
+
+TEST_F(PoolAgentTest, StopOfAPoolNotHereSucceedsWithoutTouchingIt) {
+  daemon_.views = {NotFound("pool 'tank' is not managed")};
+  daemon_.imported = false;
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "stop"), 0);
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "force-export"), 0);
+}
+
+TEST_F(PoolAgentTest, StopOfAnUnmanagedImportedPoolExportsCleanlyFirst) {
+  daemon_.views = {NotFound("pool 'tank' is not managed")};
+  daemon_.imported = true;
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "imported", "export", "disable"));
+
+  daemon_.calls.clear();
+  daemon_.imported = true;
+  daemon_.export_result = FailedPrecondition("export pool 'tank': pool is busy");
+  auto busy = Agent().Stop();
+  EXPECT_EQ(busy.code, OcfCode::kSuccess) << busy.message;
+  EXPECT_THAT(busy.message, HasSubstr("exported with force after: export pool 'tank': pool is busy"));
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "imported", "export", "force-export", "disable"));
+}
+
+TEST_F(PoolAgentTest, StopOfAFailedImportIsNotAnExport) {
+  daemon_.views = {View("failed", "cannot import 'tank': I/O error")};
+  daemon_.on_stop = FakeDaemon::Script{View("failed", "cannot import 'tank': I/O error")};
+  daemon_.imported = false;
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "force-export"), 0);
+}
+
+TEST_F(PoolAgentTest, StopWithoutTheDaemonFails) {
+  daemon_.views = {Unavailable("poolkeeperd: connect: connection refused")};
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("connection refused"));
+  EXPECT_LT(Elapsed(), 30000ms);
+}
+
+// ---- monitor ----------------------------------------------------------------
+
+TEST(MapMonitorTest, DecisionTable) {
+  struct Case {
+    std::string state, health;
+    bool imported;
+    OcfCode want;
+  };
+  const Case cases[] = {
+      {"online", "ONLINE", true, OcfCode::kSuccess},
+      {"degraded", "DEGRADED", true, OcfCode::kSuccess},
+      {"online", "SUSPENDED", true, OcfCode::kErrGeneric},
+      {"degraded", "FAULTED", true, OcfCode::kErrGeneric},
+      {"online", "UNAVAIL", true, OcfCode::kErrGeneric},
+      {"online", "ONLINE", false, OcfCode::kSuccess},     // the view lags the service just after an import
+      {"importing", "", false, OcfCode::kSuccess},        // held here while it comes up
+      {"mounting", "", true, OcfCode::kSuccess},
+      {"sharing", "", true, OcfCode::kSuccess},
+      {"failed", "SUSPENDED", true, OcfCode::kErrGeneric},
+      {"failed", "", false, OcfCode::kNotRunning},        // a failed import holds nothing
+      {"stopping", "", true, OcfCode::kErrGeneric},
+      {"locked", "", false, OcfCode::kNotRunning},
+      {"exported", "", false, OcfCode::kNotRunning},
+      {"disabled", "", false, OcfCode::kNotRunning},
+      {"waiting", "", false, OcfCode::kNotRunning},
+      {"disabled", "", true, OcfCode::kErrGeneric},       // imported behind the service's back
+      {"exported", "", true, OcfCode::kErrGeneric},
+  };
+  for (const auto& c : cases) {
+    auto out = MapMonitor("tank", View(c.state, "why", c.health), c.imported);
+    EXPECT_EQ(out.code, c.want) << c.state << "/" << c.health << "/imported=" << c.imported << ": " << out.message;
+    EXPECT_THAT(out.message, HasSubstr("'tank'"));
+  }
+}
+
+TEST_F(PoolAgentTest, MonitorOfAnUnmanagedPool) {
+  daemon_.views = {NotFound("not managed")};
+  daemon_.imported = false;
+  EXPECT_EQ(Agent().Monitor().code, OcfCode::kNotRunning);
+  daemon_.imported = true;
+  auto out = Agent().Monitor();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("not managed by poolkeeperd"));
+}
+
+TEST_F(PoolAgentTest, MonitorWithoutTheDaemonIsAFailureWithinItsTime) {
+  daemon_.views = {Unavailable("poolkeeperd: connect: connection refused")};
+  auto out = Agent({{"OCF_RESKEY_CRM_meta_timeout", "20000"}}).Monitor();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_LE(Elapsed(), 10000ms);
+}
+
+TEST_F(PoolAgentTest, MonitorNeverChangesAnything) {
+  daemon_.views = {View("online", "", "ONLINE")};
+  daemon_.imported = true;
+  EXPECT_EQ(Agent().Monitor().code, OcfCode::kSuccess);
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "imported"));
+}
+
+// ---- helpers ----------------------------------------------------------------
+
+TEST(ImportRefusedAsInUseTest, KnowsBothFlavours) {
+  EXPECT_TRUE(ImportRefusedAsInUse("cannot import 'tank': pool may be in use from other system, it was last accessed by h1"));
+  EXPECT_TRUE(ImportRefusedAsInUse("cannot import 'tank': pool was previously in use from another system."));
+  EXPECT_TRUE(ImportRefusedAsInUse("The pool was last accessed by another system."));
+  EXPECT_FALSE(ImportRefusedAsInUse("cannot import 'tank': no such pool available"));
+  EXPECT_FALSE(ImportRefusedAsInUse("cannot import 'tank': I/O error"));
+}
+
+TEST(PacemakerFactsTest, ReadsStonithEnabledThroughCrmAttribute) {
+  testing::FakeProcessRunner runner;
+  const std::vector<std::string> argv = {"/usr/sbin/crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--query", "--quiet", "--default", "true"};
+  runner.Expect(argv, testing::FakeProcessRunner::Exited(0, "true\n"));
+  runner.Expect(argv, testing::FakeProcessRunner::Exited(0, "false\n"));
+  runner.Expect(argv, testing::FakeProcessRunner::Exited(102, "", "crm_attribute: Connection to cluster failed\n"));
+  PacemakerFacts facts(runner);
+  EXPECT_EQ(facts.FencingEnabled(), true);
+  EXPECT_EQ(facts.FencingEnabled(), false);
+  auto down = facts.FencingEnabled();
+  ASSERT_FALSE(down);
+  EXPECT_THAT(down.error().message(), HasSubstr("Connection to cluster failed"));
+  EXPECT_TRUE(runner.UnmetExpectations().empty());
+}
+
+TEST(PacemakerFactsTest, ParsesPacemakerBooleans) {
+  EXPECT_EQ(ParsePacemakerBool("yes"), true);
+  EXPECT_EQ(ParsePacemakerBool(" 0\n"), false);
+  EXPECT_FALSE(ParsePacemakerBool("maybe"));
+}
+
+TEST(PoolAgentMetadataTest, DescribesTheActionsAndParameters) {
+  auto xml = PoolAgentMetadata();
+  for (const char* s : {"<resource-agent name=\"pool\"", "name=\"pool\" unique=\"1\" required=\"1\"", "name=\"force_import\"",
+                        "<action name=\"start\"", "<action name=\"stop\"", "<action name=\"monitor\"",
+                        "<action name=\"meta-data\"", "<action name=\"validate-all\""}) {
+    EXPECT_THAT(xml, HasSubstr(s));
+  }
+}
+
+}  // namespace
+}  // namespace pk::cluster
