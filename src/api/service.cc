@@ -195,6 +195,7 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (m == "PUT") return SetQuota(name, r);
     if (m == "DELETE") return ClearQuota(name, r);
   }
+  if (c == "migrations") return MigrationRoute(name, r);
   if (c == "snapshots") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);
     if (name.empty() && m == "POST") return CreateSnapshot(r);
@@ -298,7 +299,11 @@ Result<HttpResponse> ApiService::ExportPool(const std::string& name, const HttpR
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
-  PK_TRY(zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
+  // Shadow layers sit on the pool's mountpoints: unmount them first (they resume after an import).
+  if (migrations_) PK_TRY(migrations_->HoldPool(pool.str()));
+  auto exported = zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo);
+  if (migrations_) migrations_->ReleasePool(pool.str());
+  PK_TRY(exported);
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("exported", pool.str());
 }

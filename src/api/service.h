@@ -34,6 +34,8 @@
 //   GET    /v1/quotas/{dataset}?user=NAME|UID  or ?group=NAME|GID    (one subject: one zfs get, no listing)
 //   PUT    /v1/quotas/{dataset}               (body {"user"|"group": NAME|ID, "quota": "10G", "objects": N})
 //   DELETE /v1/quotas/{dataset}?user=NAME|UID or ?group=NAME|GID
+//   POST   /v1/migrations                 (body {"dataset","source","concurrency","bwlimit"}) shadow migration start
+//   GET    /v1/migrations                 GET /v1/migrations/{dataset} (status)   DELETE /v1/migrations/{dataset} (cancel)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -45,6 +47,7 @@
 #include "api/http.h"
 #include "inventory/inventory.h"
 #include "layout/planner.h"
+#include "migrate/manager.h"
 #include "service/event_log.h"
 #include "service/supervisor.h"
 #include "sys/files.h"
@@ -66,6 +69,10 @@ class ApiService {
              sys::UserDirectory* users = nullptr);
 
   HttpResponse Handle(const HttpRequest& request);
+
+  // Shadow migration (migrate_routes.cc); without it those routes answer unavailable.
+  // Set before serving.
+  void SetMigrations(migrate::Manager* migrations) { migrations_ = migrations; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -118,6 +125,10 @@ class ApiService {
   Result<zfs::QuotaSubject> ResolveSubject(zfs::QuotaKind kind, const std::string& text);
   Result<zfs::QuotaSubject> SubjectOf(const std::string& user, const std::string& group, const std::string& context);
 
+  // Shadow migration (migrate_routes.cc).
+  Result<HttpResponse> MigrationRoute(const std::string& dataset, const HttpRequest& request);
+  Result<migrate::Manager*> RequireMigrations();
+
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
@@ -128,6 +139,7 @@ class ApiService {
   sys::FileSystem* fs_;
   ApiServiceOptions options_;
   sys::UserDirectory* users_;
+  migrate::Manager* migrations_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "api/client.h"
+#include "cli/migrate_commands.h"
 #include "cli/render.h"
 
 namespace pk::cli {
@@ -792,6 +793,7 @@ int main(int argc, char** argv) {
   AddResourceCommands(app, cli, a, rc);
   AddEventCommands(app, cli, a, rc, g);
   AddQuotaCommands(app, cli, a, rc);
+  AddMigrateCommands(app, g.socket, g.json, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

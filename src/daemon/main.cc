@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "daemon/config.h"
 #include "inventory/inventory.h"
+#include "migrate/manager.h"
 #include "quota/watcher.h"
 #include "service/event_log.h"
 #include "service/policy.h"
@@ -67,6 +68,20 @@ std::string ParentDir(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// poolkeeper-shadowfs: beside this binary (installed), or in the build tree's
+// src/migrate/ (tests run the binaries where they were built).
+Result<std::string> FindShadowHelper(sys::FileSystem& fs) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return Internal("cannot read /proc/self/exe");
+  std::string dir = ParentDir(std::string(self, static_cast<size_t>(n)));
+  for (const std::string& p : {dir + "/poolkeeper-shadowfs", ParentDir(dir) + "/migrate/poolkeeper-shadowfs"}) {
+    PK_ASSIGN_OR_RETURN(bool exists, fs.Exists(p));
+    if (exists) return p;
+  }
+  return NotFound("poolkeeper-shadowfs not found beside " + dir + "/poolkeeperd");
+}
+
 Status Serve(const Config& config) {
   auto log = GetLogger("daemon");
   auto fs = sys::MakeRealFileSystem();
@@ -118,7 +133,22 @@ Status Serve(const Config& config) {
     return targets;
   });
 
+  // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
+  auto helpers = migrate::MakePosixHelperProcesses();
+  std::unique_ptr<migrate::Manager> migrations;
+  if (auto helper = FindShadowHelper(*fs); helper) {
+    PK_TRY(fs->MakeDirs(config.state_dir + "/migrate", 0700));
+    migrate::ManagerOptions mo;
+    mo.helper_path = *helper;
+    mo.runtime_dir = config.state_dir + "/migrate";
+    mo.log_level = config.log_level;
+    migrations = std::make_unique<migrate::Manager>(*zfs, *runner, *helpers, mo);
+  } else {
+    log->warn("shadow migration disabled: {}", helper.error().message());
+  }
+
   api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get());
+  service.SetMigrations(migrations.get());
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
@@ -139,6 +169,7 @@ Status Serve(const Config& config) {
   PK_TRY(server->Start());
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
+  if (migrations) migrations->StartLoop();
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
@@ -149,6 +180,7 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
+  if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   quota_watcher.Stop();
   inventory.Stop();
