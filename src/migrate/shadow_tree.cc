@@ -667,6 +667,10 @@ Status ShadowTree::RemoveState() {
     *fd = -1;
   }
   PK_TRY(RemoveTree(root_fd_, kStateDirName));
+  // Removing the state directory touched the root: give it the source root's times back.
+  PK_ASSIGN_OR_RETURN(auto root, source_->Stat(""));
+  timespec times[2] = {root.atime, root.mtime};
+  if (::futimens(root_fd_, times) != 0) return ErrnoError(errno, "set times of the filesystem root");
   ::fsync(root_fd_);
   return OkStatus();
 }

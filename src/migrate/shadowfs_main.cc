@@ -227,6 +227,13 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
     return kExitStopped;
   }
   auto final_status = reporter.Make("complete");
+  // The completion log leaves with the state directory; keep a node-local copy as the run's record.
+  if (auto log_text = (*tree)->ReadStateFile("copied.log")) {
+    if (FILE* f = std::fopen((status_path + ".copied.log").c_str(), "w")) {
+      std::fwrite(log_text->data(), 1, log_text->size(), f);
+      std::fclose(f);
+    }
+  }
   if (auto s = (*tree)->RemoveState(); !s) {
     reporter.Write("failed", s.error().message());
     return Fail(s.error());
