@@ -1,13 +1,15 @@
 #include "migrate/bandwidth.h"
 
-#include <thread>
 
 namespace pk::migrate {
 
 BandwidthLimiter::BandwidthLimiter(uint64_t bytes_per_second, Clock clock, Sleep sleep)
     : rate_(bytes_per_second),
       clock_(clock ? std::move(clock) : Clock([] { return std::chrono::steady_clock::now(); })),
-      sleep_(sleep ? std::move(sleep) : Sleep([](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); })),
+      sleep_(sleep ? std::move(sleep) : Sleep([this](std::chrono::nanoseconds d) {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, d, [this] { return cancelled_; });
+      })),
       tokens_(static_cast<double>(bytes_per_second)),
       last_(clock_()) {}
 
@@ -16,6 +18,7 @@ void BandwidthLimiter::Acquire(uint64_t bytes) {
   std::chrono::nanoseconds wait{0};
   {
     std::lock_guard lock(mu_);
+    if (cancelled_) return;
     auto now = clock_();
     double elapsed = std::chrono::duration<double>(now - last_).count();
     last_ = now;
@@ -28,6 +31,12 @@ void BandwidthLimiter::Acquire(uint64_t bytes) {
     }
   }
   if (wait.count() > 0) sleep_(wait);
+}
+
+void BandwidthLimiter::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  cv_.notify_all();
 }
 
 }  // namespace pk::migrate

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -21,8 +22,10 @@ class BandwidthLimiter {
   // second's worth, so an idle period does not allow a burst beyond that.
   explicit BandwidthLimiter(uint64_t bytes_per_second, Clock clock = nullptr, Sleep sleep = nullptr);
 
-  // Blocks until `bytes` may be transferred.
+  // Blocks until `bytes` may be transferred, or Cancel().
   void Acquire(uint64_t bytes);
+  // Wakes every waiter now and makes later Acquire() calls return at once.
+  void Cancel();
 
   uint64_t rate() const { return rate_; }
 
@@ -31,6 +34,8 @@ class BandwidthLimiter {
   Clock clock_;
   Sleep sleep_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;                         // guarded by mu_
   double tokens_;                                  // guarded by mu_
   std::chrono::steady_clock::time_point last_;     // guarded by mu_
 };

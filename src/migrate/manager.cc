@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "migrate/protocol.h"
+#include "migrate/shadow_fs.h"
 #include "migrate/shadow_tree.h"
 #include "migrate/source.h"
 
@@ -321,13 +322,19 @@ void Manager::StopHelpers(const std::function<bool(const Helper&)>& pred, std::u
   }
   if (!thread_.joinable()) return;  // no loop to reap them
   if (cv_.wait_for(lock, options_.stop_timeout, [&] { return !any(); })) return;
+  std::vector<std::string> killed;
   for (const auto& [n, h] : running_) {
     if (h.pid > 0 && pred(h)) {
       GetLogger("migrate")->warn("helper of '{}' (pid {}) ignored SIGTERM: killing it", n, h.pid);
       helpers_.Signal(-h.pid, SIGKILL);  // its process group
+      killed.push_back(h.mountpoint);
     }
   }
   cv_.wait_for(lock, std::chrono::seconds(5), [&] { return !any(); });
+  // A killed helper leaves a dead FUSE mount over the dataset, which would keep it busy.
+  for (const auto& mp : killed) {
+    if (auto d = DetachStaleShadowMounts(mp); !d) GetLogger("migrate")->warn("{}", d.error().message());
+  }
 }
 
 void Manager::Reap() {

@@ -26,6 +26,8 @@ Migrator::~Migrator() {
 
 void Migrator::Stop() {
   stopping_ = true;
+  tree_.RequestStop();
+  limiter_.Cancel();
   std::lock_guard lock(mu_);
   cv_.notify_all();
   idle_cv_.notify_all();

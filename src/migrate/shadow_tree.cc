@@ -6,6 +6,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -431,6 +432,7 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel) {
   auto entries = source_->List(src);
   if (!entries) return fail(entries.error());
   for (const auto& e : *entries) {
+    if (stopping_) return finish(MakeError(ErrorCode::kCancelled, "stopping"));  // resumes at the next start
     if (local_rel.empty() && e.name == kStateDirName) continue;  // cannot be migrated; see README
     struct stat cst;
     if (::fstatat(fd, e.name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) == 0) continue;  // made before a crash
@@ -581,14 +583,19 @@ Status ShadowTree::CopyPending(const std::string& key, BandwidthLimiter* limiter
 
 Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) {
   auto fail = [&](const Error& e) {
-    RecordFailure(m.rel, m.key, e);
+    if (!stopping_) RecordFailure(m.rel, m.key, e);
     return std::unexpected(e);
   };
+  // Throttled copies go in pieces of about 1/8 s, so that a stop is noticed soon.
+  const size_t piece = limiter && limiter->rate() ? static_cast<size_t>(std::clamp<uint64_t>(limiter->rate() / 8, 4096, kChunk))
+                                                   : kChunk;
   auto sst = source_->Stat(m.rel);
   if (!sst) return fail(sst.error());
   auto src = source_->Open(m.rel);
   if (!src) return fail(src.error());
   const uint64_t size = sst->size;
+  struct stat before;
+  if (::fstat(fd, &before) != 0) return fail(ErrnoError(errno, "stat '" + m.rel + "'").error());
   std::string buf(kChunk, '\0');
   uint64_t off = 0;
   while (true) {
@@ -597,7 +604,8 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
     if (!*range) break;
     auto [begin, end] = **range;
     for (uint64_t pos = begin; pos < end;) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - pos));
+      if (stopping_) return fail(Error(ErrorCode::kCancelled, "stopping"));  // redone at the next start
+      size_t want = static_cast<size_t>(std::min<uint64_t>(piece, end - pos));
       if (limiter) limiter->Acquire(want);
       auto n = (*src)->Read(pos, buf.data(), want);
       if (!n) return fail(n.error());
@@ -626,6 +634,10 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
   if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) != size &&
       ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
     return fail(ErrnoError(errno, "size '" + m.rel + "'").error());
+  }
+  // ZFS drops set-user-ID and set-group-ID on a write: give the mode back.
+  if ((before.st_mode & (S_ISUID | S_ISGID)) && ::fchmod(fd, before.st_mode & 07777) != 0) {
+    return fail(ErrnoError(errno, "restore mode of '" + m.rel + "'").error());
   }
   timespec times[2] = {sst->atime, sst->mtime};
   if (::futimens(fd, times) != 0) return fail(ErrnoError(errno, "set times of '" + m.rel + "'").error());

@@ -132,6 +132,10 @@ class ShadowTree {
   uint64_t dir_renames() const { return dir_renames_.load(); }
   void ForgetDir(ino_t ino);
 
+  // Makes directory population give up (Cancelled, marker kept) so that a
+  // stopping helper does not finish a 10,000-entry directory first.
+  void RequestStop() { stopping_ = true; }
+
   TreeCounters counters() const;
   std::vector<FailedEntry> failed() const;
   size_t failed_dirs() const;
@@ -171,6 +175,7 @@ class ShadowTree {
   TreeCounters counters_;                          // guarded by mu_
   std::function<void(const std::string&)> on_pending_;  // set before use
   std::atomic<uint64_t> dir_renames_{0};
+  std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> staging_seq_{0};
 };
 

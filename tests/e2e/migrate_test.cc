@@ -70,6 +70,22 @@ std::vector<std::string> ShadowMounts(const std::string& prefix) {
   return out;
 }
 
+// Waits (bounded) for a live shadow layer on `mp`: mounted and answering
+// (a dead layer left by a killed helper answers ENOTCONN until it is detached).
+bool WaitLayer(const std::string& mp) {
+  for (int i = 0; i < 400; ++i) {
+    struct stat st;
+    if (!ShadowMounts(mp).empty() && ::stat(mp.c_str(), &st) == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+bool Exists(const std::string& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
 std::string DeepPath() {
   std::string p;
   for (int i = 0; i < 100; ++i) p += (i ? "/" : "") + fmt::format("lvl{:02d}", i);
@@ -210,7 +226,7 @@ class MigrateTest : public ::testing::Test {
     EXPECT_EQ(ZfsValue(ds, "org.poolkeeper:shadow"), "-");
     EXPECT_EQ(ZfsValue(ds, "mounted"), "yes");
     EXPECT_TRUE(ShadowMounts(mp).empty()) << "shadow layer still mounted on " << mp;
-    EXPECT_FALSE(fs::exists(mp + "/.poolkeeper-shadow"));
+    EXPECT_FALSE(Exists(mp + "/.poolkeeper-shadow"));
     std::string out;
     auto t0 = Clock::now();
     auto e = RunOk(Tree({"check", src_, mp}), &out);
@@ -236,8 +252,7 @@ TEST_F(MigrateTest, FileMigrationIsCompleteAndEqual) {
   ASSERT_EQ(started.code, kExitOk) << started;
   EXPECT_EQ(ZfsValue(ds, "org.poolkeeper:shadow"), "file://" + src_);
   // Wait for the layer, then read a file 100 levels down that nobody listed.
-  for (int i = 0; i < 100 && ShadowMounts(mp).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_FALSE(ShadowMounts(mp).empty()) << "no shadow layer on " << mp;
+  ASSERT_TRUE(WaitLayer(mp)) << "no shadow layer on " << mp;
   auto r0 = Clock::now();
   std::string deep = Slurp(mp + "/" + DeepPath());
   double first_read = std::chrono::duration<double>(Clock::now() - r0).count();
@@ -302,8 +317,7 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
   // A trickle of background copies, so the entries used below stay unmigrated.
   auto started = cli_.Run({"migrate", "start", ds, "--source", "file://" + src_, "--concurrency", "1", "--bwlimit", "1K"});
   ASSERT_EQ(started.code, kExitOk) << started;
-  for (int i = 0; i < 100 && ShadowMounts(mp).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_FALSE(ShadowMounts(mp).empty());
+  ASSERT_TRUE(WaitLayer(mp));
   EXPECT_EQ(Slurp(mp + "/" + DeepPath()), Slurp(src_ + "/" + DeepPath()));
 
   const std::string big = "/big dir/";
@@ -311,7 +325,7 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
   fs::rename(mp + big + "f00010", mp + "/renamed f00010", ec);
   ASSERT_FALSE(ec) << ec.message();
   EXPECT_EQ(Slurp(mp + "/renamed f00010"), Slurp(src_ + big + "f00010"));
-  EXPECT_FALSE(fs::exists(mp + big + "f00010"));
+  EXPECT_FALSE(Exists(mp + big + "f00010"));
   ASSERT_TRUE(fs::remove(mp + big + "f00011", ec)) << ec.message();
   {
     std::ofstream app(mp + big + "f00012", std::ios::app | std::ios::binary);
@@ -327,11 +341,10 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
   // A crash changes none of it.
   daemon_.Kill();
   ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
-  for (int i = 0; i < 200 && ShadowMounts(mp).empty(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_FALSE(ShadowMounts(mp).empty());
-  EXPECT_FALSE(fs::exists(mp + big + "f00011"));
-  EXPECT_FALSE(fs::exists(mp + big + "f00010"));
-  EXPECT_FALSE(fs::exists(mp + "/lvl00"));
+  ASSERT_TRUE(WaitLayer(mp));
+  EXPECT_FALSE(Exists(mp + big + "f00011"));
+  EXPECT_FALSE(Exists(mp + big + "f00010"));
+  EXPECT_FALSE(Exists(mp + "/lvl00"));
   EXPECT_EQ(Slurp(mp + "/renamed f00010"), Slurp(src_ + big + "f00010"));
   EXPECT_EQ(Slurp(mp + big + "f00012"), Slurp(src_ + big + "f00012") + "appended");
   auto s = Status(ds);
@@ -371,7 +384,7 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
     if (!c.dataset.empty()) {
       EXPECT_EQ(ZfsValue(c.dataset, "org.poolkeeper:shadow"), "-") << r;
       std::string dmp = ZfsValue(c.dataset, "mountpoint");
-      EXPECT_FALSE(fs::exists(dmp + "/.poolkeeper-shadow")) << r;
+      EXPECT_FALSE(Exists(dmp + "/.poolkeeper-shadow")) << r;
     }
   }
   EXPECT_EQ(ZfsValue(ds, "org.poolkeeper:shadow"), "file://" + src_);
@@ -385,7 +398,7 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
   ASSERT_EQ(cancelled.code, kExitOk) << cancelled;
   EXPECT_EQ(ZfsValue(ds, "org.poolkeeper:shadow"), "-");
   EXPECT_TRUE(ShadowMounts(mp).empty());
-  EXPECT_FALSE(fs::exists(mp + "/.poolkeeper-shadow"));
+  EXPECT_FALSE(Exists(mp + "/.poolkeeper-shadow"));
   EXPECT_EQ(Slurp(mp + "/renamed f00010"), Slurp(src_ + big + "f00010"));  // kept what was migrated
 }
 
