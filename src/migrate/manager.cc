@@ -350,6 +350,11 @@ void Manager::Reap() {
       h.not_before = Clock::time_point::max();  // finalize below; never respawned
       continue;
     }
+    if (st->kind == sys::ExitStatus::Kind::kExited && st->code == kExitBusy) {
+      h.last_error = "served by another helper";
+      h.not_before = Clock::now() + std::chrono::seconds(30);
+      continue;
+    }
     if (!(st->kind == sys::ExitStatus::Kind::kExited && st->code == kExitStopped)) {
       h.restarts++;
       json s = ReadJsonFile(StatusPath(ds));

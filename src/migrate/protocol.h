@@ -16,5 +16,6 @@ namespace pk::migrate {
 inline constexpr int kExitFinalized = 0;  // migration complete: layer unmounted, state removed
 inline constexpr int kExitFailed = 1;     // could not serve (message on stderr and in FILE)
 inline constexpr int kExitStopped = 3;    // stopped by a signal; resumes at the next serve
+inline constexpr int kExitBusy = 4;       // another helper (e.g. another poolkeeperd's) serves the dataset
 
 }  // namespace pk::migrate

@@ -394,6 +394,11 @@ bool IsShadowMounted(const std::string& mountpoint) { return TopFsType(mountpoin
 Result<int> DetachStaleShadowMounts(const std::string& mountpoint) {
   int n = 0;
   while (IsShadowMounted(mountpoint)) {
+    // A live layer answers; a dead one (its process gone) says ENOTCONN.
+    struct stat st;
+    if (::stat(mountpoint.c_str(), &st) == 0) {
+      return AlreadyExists("a live shadow layer serves '" + mountpoint + "' (another helper, or another poolkeeperd)");
+    }
     if (::umount2(mountpoint.c_str(), MNT_DETACH) != 0) {
       return internal::ErrnoError(errno, "detach the stale shadow layer on '" + mountpoint + "'");
     }

@@ -41,8 +41,9 @@ class ShadowMount {
   std::atomic<bool> mounted_{false};
 };
 
-// Detaches every shadow layer (fstype fuse.pkshadow) stacked on `mountpoint`,
-// e.g. the dead mount of a helper that was killed. Returns how many.
+// Detaches every dead shadow layer (fstype fuse.pkshadow) stacked on
+// `mountpoint`, e.g. the mount of a helper that was killed. Returns how many;
+// AlreadyExists when a live layer (another helper) serves it.
 Result<int> DetachStaleShadowMounts(const std::string& mountpoint);
 // Whether the topmost mount at `mountpoint` is a shadow layer.
 bool IsShadowMounted(const std::string& mountpoint);

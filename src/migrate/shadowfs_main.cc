@@ -4,6 +4,7 @@
 // why it is a separate process.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,12 +154,19 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
   }
   ::umask(0);
   if (auto d = DetachStaleShadowMounts(dir); !d) {
-    return Fail(d.error());
+    Fail(d.error());
+    return d.error().code() == ErrorCode::kAlreadyExists ? kExitBusy : kExitFailed;
   } else if (*d > 0) {
     log->info("detached {} stale shadow layer(s) on '{}'", *d, dir);
   }
   auto root = OpenRoot(dir);
   if (!root) return Fail(root.error());
+  // One helper per dataset, whichever daemon started it.
+  if (::flock(*root, LOCK_EX | LOCK_NB) != 0) {
+    Fail(Error(ErrorCode::kAlreadyExists, "another helper serves '" + dir + "'"));
+    ::close(*root);
+    return kExitBusy;
+  }
   auto has = ShadowTree::HasState(*root);
   if (!has) return Fail(has.error());
   if (!*has) {
