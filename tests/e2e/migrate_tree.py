@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Source trees for the shadow-migration tests (issue 6), and the checker.
 
-  migrate_tree.py gen DIR [--seed N]   writes a tree of >= 20,000 entries into DIR (must not exist)
-  migrate_tree.py check SRC DST        compares DST with SRC; exit 0 when equal, 1 with the differences
+  migrate_tree.py gen DIR [--seed N] [--small]   writes a tree of >= 20,000 entries (--small: ~2,500) into DIR
+  migrate_tree.py check SRC DST [--no-xattrs]    compares DST with SRC; exit 0 when equal, 1 with the differences
+                                                 (--no-xattrs: for NFSv3 sources, which carry none)
   migrate_tree.py stats DIR            JSON: entries, regular inodes with data, their bytes
 
 The tree: 100 nested directories (a file in each), a directory of 10,000
@@ -15,6 +16,7 @@ The checker compares, for every path (symlinks not followed): type, mode,
 owner, group, mtime (ns), size, SHA-256 of contents, symlink target, device
 number, user xattrs, and the hard-link structure (which paths share an inode).
 """
+import ctypes
 import hashlib
 import json
 import os
@@ -29,8 +31,9 @@ ODD_NAMES = ["with space", "new\nline", "ünïcødé-ファイル", "-leading-da
              "emoji-🙂", "a" * 200]
 
 
-def gen(root, seed):
+def gen(root, seed, small=False):
     rnd = random.Random(seed)
+    levels, big_files, mixed_dirs = (20, 1000, 10) if small else (100, 10000, 60)
     os.makedirs(root)
     dirs = []  # set modes/times deepest first at the end
 
@@ -59,7 +62,7 @@ def gen(root, seed):
 
     # 100 nested levels, a file at each.
     d = root
-    for i in range(100):
+    for i in range(levels):
         d = os.path.join(d, "lvl%02d" % i)
         os.mkdir(d)
         write(os.path.join(d, "file at level %d" % i), rnd.randrange(0, 3000))
@@ -67,12 +70,12 @@ def gen(root, seed):
     # One directory of 10,000 files.
     big = os.path.join(root, "big dir")
     os.mkdir(big)
-    for i in range(10000):
+    for i in range(big_files):
         write(os.path.join(big, "f%05d" % i), rnd.randrange(0, 1500), xattrs=(i % 97 == 0))
     finish(big, True)
     # Mixed directories.
     mixed = []
-    for m in range(60):
+    for m in range(mixed_dirs):
         name = ODD_NAMES[m % len(ODD_NAMES)] + "-%d" % m
         md = os.path.join(root, name)
         os.mkdir(md)
@@ -161,17 +164,34 @@ def digest(path):
             h.update(b)
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _sized(call, *args):
+    """Size first, then the bytes: zfs-fuse answers a too-small buffer (os.getxattr
+    starts with 128 bytes) with a truncated value instead of ERANGE."""
+    n = call(*args, None, 0)
+    if n < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    buf = ctypes.create_string_buffer(n + 1)
+    n = call(*args, buf, n + 1)
+    if n < 0:
+        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    return buf.raw[:n]
+
+
 def xattrs(path, st):
     if stat.S_ISLNK(st.st_mode) or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return {}
-    return {n: os.getxattr(path, n, follow_symlinks=False)
-            for n in os.listxattr(path, follow_symlinks=False) if n.startswith("user.")}
+    p = os.fsencode(path)
+    names = [n for n in _sized(_libc.llistxattr, p).split(b"\0") if n.startswith(b"user.")]
+    return {n.decode(): _sized(_libc.lgetxattr, p, n) for n in names}
 
 
-def describe(root, rel, st):
+def describe(root, rel, st, with_xattrs=True):
     p = os.path.join(root, rel)
     d = {"type": stat.S_IFMT(st.st_mode), "mode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid,
-         "xattrs": xattrs(p, st)}
+         "xattrs": xattrs(p, st) if with_xattrs else {}}
     if not stat.S_ISDIR(st.st_mode):
         d["mtime_ns"] = st.st_mtime_ns  # directory times: see below
     if stat.S_ISREG(st.st_mode):
@@ -196,7 +216,7 @@ def links(tree):
     return {rel: tuple(sorted(g)) for g in groups.values() for rel in g if len(g) > 1}
 
 
-def check(src, dst):
+def check(src, dst, with_xattrs=True):
     a, b = walk(src), walk(dst)
     problems = []
     # mtimes are compared at the target's resolution: zfs-fuse keeps whole
@@ -210,7 +230,7 @@ def check(src, dst):
         if rel not in a:
             problems.append("extra in target: %r" % rel)
             continue
-        da, db = describe(src, rel, a[rel]), describe(dst, rel, b[rel])
+        da, db = describe(src, rel, a[rel], with_xattrs), describe(dst, rel, b[rel], with_xattrs)
         if whole_seconds:
             da["mtime_ns"] -= da["mtime_ns"] % 10**9
         for k in sorted(set(da) | set(db)):
@@ -250,10 +270,10 @@ def stats(root):
 def main(argv):
     if len(argv) >= 3 and argv[1] == "gen":
         seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else 6
-        gen(argv[2], seed)
+        gen(argv[2], seed, "--small" in argv)
         return stats(argv[2])
-    if len(argv) == 4 and argv[1] == "check":
-        return check(argv[2], argv[3])
+    if len(argv) in (4, 5) and argv[1] == "check":
+        return check(argv[2], argv[3], "--no-xattrs" not in argv)
     if len(argv) == 3 and argv[1] == "stats":
         return stats(argv[2])
     print(__doc__, file=sys.stderr)

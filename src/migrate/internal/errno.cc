@@ -41,8 +41,8 @@ int ToFuseErrno(const Error& e) {
 
 Result<Xattrs> ReadUserXattrs(int fd) {
   Xattrs out;
-  std::string names(4096, '\0');
-  ssize_t n;
+  ssize_t n = ::flistxattr(fd, nullptr, 0);  // size first (see below)
+  std::string names(n > 0 ? static_cast<size_t>(n) + 256 : 256, '\0');
   while ((n = ::flistxattr(fd, names.data(), names.size())) < 0 && errno == ERANGE) names.resize(names.size() * 4);
   if (n < 0) {
     if (errno == ENOTSUP) return out;
@@ -52,10 +52,14 @@ Result<Xattrs> ReadUserXattrs(int fd) {
     std::string name(names.data() + i);
     i += name.size() + 1;
     if (!name.starts_with("user.")) continue;
-    std::string value(256, '\0');
-    ssize_t v;
-    while ((v = ::fgetxattr(fd, name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE) {
-      value.resize(value.size() * 4);
+    // Ask for the size first: zfs-fuse answers a too-small buffer with a
+    // truncated value instead of ERANGE.
+    ssize_t v = ::fgetxattr(fd, name.c_str(), nullptr, 0);
+    std::string value(v > 0 ? static_cast<size_t>(v) : 0, '\0');
+    if (v > 0) {
+      while ((v = ::fgetxattr(fd, name.c_str(), value.data(), value.size())) < 0 && errno == ERANGE) {
+        value.resize(value.size() * 2 + 64);
+      }
     }
     if (v < 0) {
       if (errno == ENODATA) continue;  // removed meanwhile
