@@ -384,6 +384,10 @@ void Manager::SpawnFor(Helper& h) {
 }
 
 void Manager::ScanOnce() {
+  {
+    std::lock_guard lock(mu_);
+    Reap();
+  }
   zfs::ListOptions o;
   o.types = {zfs::DatasetType::kFilesystem};
   o.properties = {kShadowProperty, "mountpoint", "mounted"};

@@ -99,7 +99,8 @@ class Manager {
   Status HoldPool(const std::string& pool);
   void ReleasePool(const std::string& pool);
 
-  // One scan now (tests; the loop calls it every scan_period).
+  // Reaps exited helpers, then one scan (the loop calls it every
+  // scan_period; tests call it directly, without StartLoop).
   void ScanOnce();
 
  private:

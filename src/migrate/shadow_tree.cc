@@ -538,6 +538,19 @@ Status ShadowTree::EnsureFile(const std::string& local_rel) {
     return OkStatus();
   }
   const Marker m = **marker;
+  // A background copy of this file under way stops throttling: a client waits.
+  {
+    std::lock_guard l(mu_);
+    urgent_[m.key]++;
+  }
+  struct Unmark {
+    ShadowTree* t;
+    std::string key;
+    ~Unmark() {
+      std::lock_guard l(t->mu_);
+      if (--t->urgent_[key] == 0) t->urgent_.erase(key);
+    }
+  } unmark{this, m.key};
   std::lock_guard lock(file_locks_[std::hash<std::string>{}(m.key) % file_locks_.size()]);
   // Another open may have copied it while this one waited.
   marker = ReadMarker(fd);
@@ -605,7 +618,11 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
     auto [begin, end] = **range;
     for (uint64_t pos = begin; pos < end;) {
       if (stopping_) return fail(Error(ErrorCode::kCancelled, "stopping"));  // redone at the next start
-      size_t want = static_cast<size_t>(std::min<uint64_t>(piece, end - pos));
+      if (limiter) {
+        std::lock_guard l(mu_);
+        if (urgent_.count(m.key)) limiter = nullptr;
+      }
+      size_t want = static_cast<size_t>(std::min<uint64_t>(limiter ? piece : kChunk, end - pos));
       if (limiter) limiter->Acquire(want);
       auto n = (*src)->Read(pos, buf.data(), want);
       if (!n) return fail(n.error());

@@ -171,6 +171,7 @@ class ShadowTree {
 
   mutable std::mutex mu_;
   std::unordered_set<ino_t> populated_;            // guarded by mu_
+  std::map<std::string, int> urgent_;              // keys a client waits for; guarded by mu_
   std::map<std::string, FailedEntry> failed_;      // by source path; guarded by mu_
   TreeCounters counters_;                          // guarded by mu_
   std::function<void(const std::string&)> on_pending_;  // set before use
