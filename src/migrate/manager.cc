@@ -352,7 +352,7 @@ void Manager::Reap() {
     }
     if (st->kind == sys::ExitStatus::Kind::kExited && st->code == kExitBusy) {
       h.last_error = "served by another helper";
-      h.not_before = Clock::now() + std::chrono::seconds(30);
+      h.not_before = Clock::now() + std::chrono::seconds(5);
       continue;
     }
     if (!(st->kind == sys::ExitStatus::Kind::kExited && st->code == kExitStopped)) {

@@ -405,8 +405,9 @@ Result<int> DetachStaleShadowMounts(const std::string& mountpoint) {
   int n = 0;
   while (IsShadowMounted(mountpoint)) {
     // A live layer answers; a dead one (its process gone) says ENOTCONN.
-    struct stat st;
-    if (::stat(mountpoint.c_str(), &st) == 0) {
+    // statfs, not stat: the kernel answers stat from its attribute cache.
+    struct statvfs sv;
+    if (::statvfs(mountpoint.c_str(), &sv) == 0) {
       return AlreadyExists("a live shadow layer serves '" + mountpoint + "' (another helper, or another poolkeeperd)");
     }
     if (::umount2(mountpoint.c_str(), MNT_DETACH) != 0) {
