@@ -231,10 +231,13 @@ Result<json> Manager::GetStatus(const zfs::DatasetName& dataset) {
     j["helper_restarts"] = it->second.restarts;
     if (!it->second.last_error.empty()) j["helper_error"] = it->second.last_error;
   }
+  // The helper reports "complete" before it exits; it is complete once the
+  // property is gone (which is what the caller sees next).
+  if (j.value("state", "") == "complete") j["state"] = "finalizing";
   if (!running) {
     if (held_pools_.count(PoolOf(ds)) || held_datasets_.count(ds)) {
       j["state"] = "paused";
-    } else if (j.value("state", "") != "complete") {
+    } else if (j.value("state", "") != "finalizing") {
       j["state"] = "resuming";
     }
   }
