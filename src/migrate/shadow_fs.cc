@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -462,11 +463,21 @@ Status ShadowMount::Serve() {
   return OkStatus();
 }
 
-void ShadowMount::Unmount() {
-  fuse_exit(fuse_);
-  // The kernel ends the connection on unmount, which wakes the loop's readers.
-  if (::umount2(mountpoint_.c_str(), 0) != 0) (void)::umount2(mountpoint_.c_str(), MNT_DETACH);
+bool ShadowMount::Unmount() {
+  // Waits while clients hold files or directories open in the layer (EBUSY):
+  // a lazy unmount would abort them. The layer keeps serving meanwhile.
+  while (::umount2(mountpoint_.c_str(), 0) != 0) {
+    if (errno != EBUSY) {
+      GetLogger("shadowfs")->warn("unmount '{}': {}", mountpoint_, std::strerror(errno));
+      return false;
+    }
+    if (fuse_session_exited(fuse_get_session(fuse_))) return false;  // stopped by a signal meanwhile
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
   mounted_ = false;
+  // The kernel ended the connection on unmount, which wakes the loop's readers.
+  fuse_exit(fuse_);
+  return true;
 }
 
 }  // namespace pk::migrate

@@ -31,8 +31,9 @@ class ShadowMount {
 
   // Serves until Unmount() or a signal (SIGTERM/SIGINT/SIGHUP). Multi-threaded.
   Status Serve();
-  // From another thread: ends Serve() and unmounts (lazily when busy).
-  void Unmount();
+  // From another thread: unmounts (waiting while clients keep it busy), which
+  // ends Serve(). False when it could not (or a signal ended Serve() first).
+  bool Unmount();
 
  private:
   ShadowMount() = default;

@@ -209,7 +209,8 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
     if (r) {
       complete = true;
       reporter.Write("finalizing");
-      (*mount)->Unmount();
+      // Not complete after all when a stop came first: the next start proves it again.
+      if (!(*mount)->Unmount()) complete = false;
     }
   });
   std::thread status([&] {
