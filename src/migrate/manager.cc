@@ -224,6 +224,7 @@ Result<json> Manager::GetStatus(const zfs::DatasetName& dataset) {
   if (!j.is_object()) j = json::object();
   j["dataset"] = ds;
   j["source"] = source;
+  if (!j.contains("state")) j["state"] = "starting";  // the helper has not reported yet
   auto it = running_.find(ds);
   bool running = it != running_.end() && it->second.pid > 0;
   j["helper_running"] = running;
