@@ -191,6 +191,7 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (m == "PUT") return SetQuota(name, r);
     if (m == "DELETE") return ClearQuota(name, r);
   }
+  if (c == "migrations") return MigrationRoute(name, r);
   if (c == "snapshots") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);
     if (name.empty() && m == "POST") return CreateSnapshot(r);
@@ -295,9 +296,13 @@ Result<HttpResponse> ApiService::ExportPool(const std::string& name, const HttpR
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
-  // Nothing of the pool stays configured here: its shares stop first.
+  // Nothing of the pool stays configured here: its shares stop first, and the
+  // shadow layers on its mountpoints are unmounted (they resume after an import).
   if (shares_) PK_TRY(shares_->UnservePool(pool));
-  PK_TRY(zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
+  if (migrations_) PK_TRY(migrations_->HoldPool(pool.str()));
+  auto exported = zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo);
+  if (migrations_) migrations_->ReleasePool(pool.str());
+  PK_TRY(exported);
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("exported", pool.str());
 }
@@ -365,6 +370,8 @@ Result<HttpResponse> ApiService::ImportPool(const HttpRequest& r) {
     }
   }
   LogRefresh(inventory_.RefreshPool(imported));
+  // Migrations travel with the pool: look for them now.
+  if (migrations_) migrations_->ReleasePool(imported);
   // Shares travel with the pool: serve them now (their problems show per share).
   if (shares_ && !no_mount) {
     if (auto served = shares_->ServePool(*zfs::PoolName::Parse(imported)); !served) {

@@ -38,6 +38,8 @@
 //   GET    /v1/shares?pool=&protocol=      POST /v1/shares (body {"protocol","dataset", definition fields})
 //   GET|PATCH|DELETE /v1/shares/{protocol}/{dataset}   (PATCH: fields to change, null resets one)
 //   PUT    /v1/smb-users/{user}  (body {"password"})    DELETE /v1/smb-users/{user}
+//   POST   /v1/migrations                 (body {"dataset","source","concurrency","bwlimit"}) shadow migration start
+//   GET    /v1/migrations                 GET /v1/migrations/{dataset} (status)   DELETE /v1/migrations/{dataset} (cancel)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -49,6 +51,7 @@
 #include "api/http.h"
 #include "inventory/inventory.h"
 #include "layout/planner.h"
+#include "migrate/manager.h"
 #include "service/event_log.h"
 #include "service/supervisor.h"
 #include "share/manager.h"
@@ -71,6 +74,10 @@ class ApiService {
              sys::UserDirectory* users = nullptr, share::ShareManager* shares = nullptr);
 
   HttpResponse Handle(const HttpRequest& request);
+
+  // Shadow migration (migrate_routes.cc); without it those routes answer unavailable.
+  // Set before serving.
+  void SetMigrations(migrate::Manager* migrations) { migrations_ = migrations; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -127,6 +134,9 @@ class ApiService {
   Result<HttpResponse> ShareRoute(const std::string& name, const HttpRequest& request);
   Result<HttpResponse> SmbUserRoute(const std::string& name, const HttpRequest& request);
   Result<share::ShareManager*> RequireShares();
+  // Shadow migration (migrate_routes.cc).
+  Result<HttpResponse> MigrationRoute(const std::string& dataset, const HttpRequest& request);
+  Result<migrate::Manager*> RequireMigrations();
 
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
@@ -139,6 +149,7 @@ class ApiService {
   ApiServiceOptions options_;
   sys::UserDirectory* users_;
   share::ShareManager* shares_;
+  migrate::Manager* migrations_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

@@ -14,6 +14,7 @@
 
 #include "api/client.h"
 #include "cli/cli.h"
+#include "cli/migrate_commands.h"
 #include "cli/render.h"
 
 namespace pk::cli {
@@ -738,6 +739,7 @@ int main(int argc, char** argv) {
   AddShareCommands(app, cli, rc);
   AddOcfCommands(app, rc);
   AddClusterCommands(app, g, rc);
+  AddMigrateCommands(app, g.socket, g.json, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

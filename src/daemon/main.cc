@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "daemon/config.h"
 #include "inventory/inventory.h"
+#include "migrate/manager.h"
 #include "quota/watcher.h"
 #include "service/event_log.h"
 #include "service/policy.h"
@@ -116,6 +117,20 @@ Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Con
   return out;
 }
 
+// poolkeeper-shadowfs: beside this binary (installed), or in the build tree's
+// src/migrate/ (tests run the binaries where they were built).
+Result<std::string> FindShadowHelper(sys::FileSystem& fs) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) return Internal("cannot read /proc/self/exe");
+  std::string dir = ParentDir(std::string(self, static_cast<size_t>(n)));
+  for (const std::string& p : {dir + "/poolkeeper-shadowfs", ParentDir(dir) + "/migrate/poolkeeper-shadowfs"}) {
+    PK_ASSIGN_OR_RETURN(bool exists, fs.Exists(p));
+    if (exists) return p;
+  }
+  return NotFound("poolkeeper-shadowfs not found beside " + dir + "/poolkeeperd");
+}
+
 Status Serve(const Config& config) {
   auto log = GetLogger("daemon");
   auto fs = sys::MakeRealFileSystem();
@@ -148,7 +163,12 @@ Status Serve(const Config& config) {
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
-  sup_options.on_pool_changed = [&inventory](const std::string& pool) { inventory.RefreshPoolSoon(pool); };
+  // Set once the migration manager exists (below), before anything runs.
+  migrate::Manager* migrations_ptr = nullptr;
+  sup_options.on_pool_changed = [&inventory, &migrations_ptr](const std::string& pool) {
+    inventory.RefreshPoolSoon(pool);
+    if (migrations_ptr) migrations_ptr->ReleasePool(pool);
+  };
   // Shares and the supervisor refer to each other: the sharing phase serves
   // through the manager, and the manager reports share problems to the
   // supervisor. `supervisor_ptr` is set before anything can call back.
@@ -174,7 +194,14 @@ Status Serve(const Config& config) {
   }
   share::ShareManager shares(*zfs, *fs, std::move(backends), share_options);
   sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
-  sup_options.unserve_shares = [&shares](const std::string& pool) { return shares.UnservePool(*zfs::PoolName::Parse(pool)); };
+  // Before an export: shares stop, and shadow-migration layers on the pool's
+  // mountpoints are unmounted (held until the export is over; they resume
+  // wherever the pool is imported next).
+  sup_options.unserve_shares = [&shares, &migrations_ptr](const std::string& pool) -> Status {
+    auto unserved = shares.UnservePool(*zfs::PoolName::Parse(pool));
+    if (migrations_ptr) PK_TRY(migrations_ptr->HoldPool(pool));
+    return unserved;
+  };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
   supervisor_ptr = &supervisor;
 
@@ -194,7 +221,23 @@ Status Serve(const Config& config) {
     return targets;
   });
 
+  // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
+  auto helpers = migrate::MakePosixHelperProcesses();
+  std::unique_ptr<migrate::Manager> migrations;
+  if (auto helper = FindShadowHelper(*fs); helper) {
+    PK_TRY(fs->MakeDirs(config.state_dir + "/migrate", 0700));
+    migrate::ManagerOptions mo;
+    mo.helper_path = *helper;
+    mo.runtime_dir = config.state_dir + "/migrate";
+    mo.log_level = config.log_level;
+    migrations = std::make_unique<migrate::Manager>(*zfs, *runner, *helpers, mo);
+  } else {
+    log->warn("shadow migration disabled: {}", helper.error().message());
+  }
+
+  migrations_ptr = migrations.get();
   api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get(), &shares);
+  service.SetMigrations(migrations.get());
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
@@ -227,6 +270,7 @@ Status Serve(const Config& config) {
       }
     }
   });
+  if (migrations) migrations->StartLoop();
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
@@ -238,6 +282,7 @@ Status Serve(const Config& config) {
   log->info("signal {}: stopping", sig);
   server->Stop();
   serve_unmanaged.join();
+  if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   shares.Shutdown();
   quota_watcher.Stop();

@@ -1,0 +1,143 @@
+// migrate::Manager: poolkeeperd's side of shadow migration (issue 6).
+//
+// Everything a migration needs lives in its dataset: the source URI in the
+// user property `org.poolkeeper:shadow` (set and removed through zfs::Zfs),
+// the progress in the dataset's hidden state directory (see shadow_tree.h).
+// The manager only supervises: every few seconds it lists the filesystems
+// carrying the property and keeps one `poolkeeper-shadowfs serve` helper
+// running for each mounted one, so a migration resumes after a daemon
+// restart, a helper crash or a pool export/import (on this head or another).
+// A helper that reports completion is answered by removing the property.
+//
+// Helpers die with the thread that spawned them (PR_SET_PDEATHSIG), which is
+// the manager's loop thread: a daemon killed with SIGKILL takes them along,
+// and the next helper detaches the dead FUSE mount before mounting anew.
+//
+// Status comes from the file each helper rewrites every second in
+// `runtime_dir` (node-local, a cache: the truth is in the dataset).
+//
+// Thread-safety: Start/GetStatus/List/Cancel/HoldPool/ReleasePool may be
+// called from any thread (API workers); helpers are spawned and reaped on
+// the loop thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "sys/process_runner.h"
+#include "zfs/names.h"
+#include "zfs/zfs.h"
+
+namespace pk::migrate {
+
+// Long-running helper processes (behind an interface so the manager can be
+// tested without spawning).
+class HelperProcesses {
+ public:
+  virtual ~HelperProcesses() = default;
+  // Starts `argv[0]` with `argv` (absolute path), stdin /dev/null, stdout and
+  // stderr appended to `log_path`, in its own process group.
+  virtual Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) = 0;
+  virtual void Signal(pid_t pid, int sig) = 0;
+  // The exit status once the process ended (reaped), nullopt while it runs.
+  virtual std::optional<sys::ExitStatus> Poll(pid_t pid) = 0;
+};
+std::unique_ptr<HelperProcesses> MakePosixHelperProcesses();
+
+struct ManagerOptions {
+  std::string helper_path;  // poolkeeper-shadowfs (absolute)
+  std::string runtime_dir;  // status files and helper logs (node-local)
+  // Period of the scan for migrating datasets of pools imported behind the
+  // daemon's back (imports through Poolkeeper wake the scan at once).
+  std::chrono::milliseconds scan_period{std::chrono::seconds(30)};
+  std::chrono::milliseconds stop_timeout{std::chrono::seconds(20)};
+  std::chrono::milliseconds restart_delay{std::chrono::seconds(2)};
+  int default_concurrency = 4;
+  std::string log_level = "info";
+};
+
+struct StartRequest {
+  zfs::DatasetName dataset;
+  std::string source;
+  int concurrency = 0;   // 0: the default
+  uint64_t bwlimit = 0;  // bytes per second, 0: unlimited
+};
+
+class Manager {
+ public:
+  Manager(zfs::Zfs& zfs, sys::ProcessRunner& runner, HelperProcesses& helpers, ManagerOptions options);
+  ~Manager();
+
+  // Starts the loop thread (spawns helpers for migrations found in imported pools).
+  void StartLoop();
+  // Stops every helper (SIGTERM, then SIGKILL after stop_timeout) and the loop.
+  void Stop();
+
+  // Validates (URI, filesystem, mounted, empty, not migrating), prepares the
+  // dataset (helper `init`), sets the property, and wakes the loop.
+  Result<nlohmann::json> Start(const StartRequest& request);
+  // The helper's latest status plus the manager's view; NotFound when the
+  // dataset has no migration (and none finished since this daemon started).
+  Result<nlohmann::json> GetStatus(const zfs::DatasetName& dataset);
+  Result<nlohmann::json> List();
+  // Stops the helper, removes markers and state (helper `cancel`) and the property.
+  Status Cancel(const zfs::DatasetName& dataset);
+
+  // Before exporting `pool`: stops its helpers (unmounting their layers) and
+  // keeps them stopped until ReleasePool.
+  Status HoldPool(const std::string& pool);
+  void ReleasePool(const std::string& pool);
+
+  // Reaps exited helpers, then one scan (the loop calls it every
+  // scan_period; tests call it directly, without StartLoop).
+  void ScanOnce();
+
+ private:
+  struct Helper {
+    std::string dataset, mountpoint;
+    pid_t pid = -1;
+    bool cancelling = false;
+    std::chrono::steady_clock::time_point not_before{};
+    std::string last_error;
+    int restarts = 0;
+  };
+
+  void Loop();
+  void Reap();
+  void SpawnFor(Helper& h);
+  std::string StatusPath(const std::string& dataset) const;
+  std::string LogPath(const std::string& dataset) const;
+  // SIGTERMs the helpers of `pred` and waits (bounded) until the loop reaped them.
+  void StopHelpers(const std::function<bool(const Helper&)>& pred, std::unique_lock<std::mutex>& lock);
+  Result<std::string> RunHelper(std::vector<std::string> args, std::chrono::seconds timeout);
+
+  zfs::Zfs& zfs_;
+  sys::ProcessRunner& runner_;
+  HelperProcesses& helpers_;
+  ManagerOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;                    // loop wake-ups and reaps
+  std::map<std::string, Helper> running_;         // by dataset; guarded by mu_
+  std::set<std::string> held_pools_;              // guarded by mu_
+  std::set<std::string> held_datasets_;           // guarded by mu_ (cancel in progress)
+  std::map<std::string, nlohmann::json> finished_;  // guarded by mu_
+  bool stopping_ = false;                         // guarded by mu_
+  bool wake_ = false;                             // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace pk::migrate

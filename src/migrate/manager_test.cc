@@ -1,0 +1,197 @@
+// migrate::Manager with fakes: FakeZfs (plus the shadow property, which it
+// does not model), FakeProcessRunner for the helper's init/cancel, and
+// recorded helper processes. No loop thread: the test calls ScanOnce().
+#include "migrate/manager.h"
+
+#include <signal.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "migrate/protocol.h"
+#include "migrate/shadow_tree.h"
+#include "testing/fake_process_runner.h"
+#include "testing/fake_zfs.h"
+
+namespace pk::migrate {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeProcessRunner;
+
+// FakeZfs with user properties on filesystems (only what the manager uses).
+class PropsZfs : public testing::FakeZfs {
+ public:
+  std::map<std::string, std::string> shadow;  // dataset -> org.poolkeeper:shadow
+  std::vector<std::string> changes;
+
+  void Add(zfs::Dataset& d) {
+    auto it = shadow.find(d.name);
+    d.properties[kShadowProperty] = it == shadow.end() ? zfs::PropertyValue{"-", zfs::PropertySource::kNone, ""}
+                                                       : zfs::PropertyValue{it->second, zfs::PropertySource::kLocal, ""};
+  }
+  Result<zfs::Dataset> GetDataset(const std::string& name, const std::vector<std::string>& props) override {
+    PK_ASSIGN_OR_RETURN(auto d, FakeZfs::GetDataset(name, props));
+    Add(d);
+    return d;
+  }
+  Result<std::vector<zfs::Dataset>> ListDatasets(const zfs::ListOptions& o) override {
+    PK_ASSIGN_OR_RETURN(auto all, FakeZfs::ListDatasets(o));
+    for (auto& d : all) Add(d);
+    return all;
+  }
+  Status SetProperties(const std::string& name, const zfs::PropertyList& props) override {
+    for (const auto& p : props) {
+      shadow[name] = p.value;
+      changes.push_back("set " + name + " " + p.name.str() + "=" + p.value);
+    }
+    return OkStatus();
+  }
+  Status InheritProperty(const zfs::DatasetName& d, const zfs::PropertyName& p, zfs::Recursive) override {
+    shadow.erase(d.str());
+    changes.push_back("inherit " + d.str() + " " + p.str());
+    return OkStatus();
+  }
+};
+
+class FakeHelpers : public HelperProcesses {
+ public:
+  std::vector<std::vector<std::string>> spawned;
+  std::map<pid_t, sys::ExitStatus> exits;  // set by the test: the process ended
+  std::vector<std::pair<pid_t, int>> signals;
+  pid_t next = 1000;
+
+  Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string&) override {
+    spawned.push_back(argv);
+    return next++;
+  }
+  void Signal(pid_t pid, int sig) override { signals.emplace_back(pid, sig); }
+  std::optional<sys::ExitStatus> Poll(pid_t pid) override {
+    auto it = exits.find(pid);
+    if (it == exits.end()) return std::nullopt;
+    auto s = it->second;
+    exits.erase(it);
+    return s;
+  }
+  static sys::ExitStatus Exited(int code) { return {sys::ExitStatus::Kind::kExited, code, 0}; }
+};
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    zfs_.AddImportedPool("tank", {{"tank", "on", "/tank", true}, {"tank/new", "on", "/tank/new", true},
+                                  {"tank/off", "noauto", "/tank/off", false}});
+    ManagerOptions o;
+    o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
+    o.runtime_dir = "/nonexistent-runtime";
+    o.restart_delay = std::chrono::milliseconds(0);
+    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  }
+  Result<nlohmann::json> Start(const std::string& ds, const std::string& uri) {
+    return manager_->Start({*zfs::DatasetName::Parse(ds), uri, 0, 0});
+  }
+
+  PropsZfs zfs_;
+  FakeProcessRunner runner_;
+  FakeHelpers helpers_;
+  std::unique_ptr<Manager> manager_;
+};
+
+TEST_F(ManagerTest, StartRefusesBadInputBeforeTouchingAnything) {
+  struct Case {
+    std::string ds, uri;
+    ErrorCode code;
+    std::string words;
+  } cases[] = {
+      {"tank/new", "smb://h/s", ErrorCode::kInvalidArgument, "unsupported scheme 'smb'"},
+      {"tank/nosuch", "file:///src", ErrorCode::kNotFound, "no such dataset"},
+      {"tank/off", "file:///src", ErrorCode::kFailedPrecondition, "must be mounted"},
+  };
+  for (const auto& c : cases) {
+    auto r = Start(c.ds, c.uri);
+    ASSERT_FALSE(r) << c.ds;
+    EXPECT_EQ(r.error().code(), c.code) << r.error().message();
+    EXPECT_THAT(r.error().message(), HasSubstr(c.words));
+    EXPECT_THAT(r.error().message(), HasSubstr("start migration of '" + c.ds + "'"));
+  }
+  EXPECT_TRUE(runner_.calls().empty());
+  EXPECT_TRUE(zfs_.changes.empty());
+}
+
+TEST_F(ManagerTest, HelperInitErrorsKeepTheirCodeAndNothingIsSet) {
+  runner_.Expect({"poolkeeper-shadowfs", "init"},
+                 FakeProcessRunner::Exited(1, R"j({"code":"failed_precondition","message":"the filesystem is not empty (1 entries, e.g. 'x')"})j" "\n"));
+  auto r = Start("tank/new", "file:///src");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(r.error().message(), HasSubstr("not empty"));
+  EXPECT_TRUE(zfs_.changes.empty());
+  auto calls = runner_.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_THAT(calls[0].args, ::testing::ElementsAre("init", "--dir", "/tank/new", "--source", "file:///src",
+                                                    "--concurrency", "4", "--bwlimit", "0"));
+}
+
+TEST_F(ManagerTest, StartSetsThePropertyHelperServesFinalizeRemovesIt) {
+  runner_.Expect({"poolkeeper-shadowfs", "init"}, FakeProcessRunner::Exited(0, "{\"ok\":true}\n"));
+  ASSERT_TRUE(Start("tank/new", "file:///src"));
+  EXPECT_EQ(zfs_.shadow["tank/new"], "file:///src");
+  auto again = Start("tank/new", "file:///src");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), ErrorCode::kAlreadyExists);
+
+  manager_->ScanOnce();
+  ASSERT_EQ(helpers_.spawned.size(), 1u);
+  EXPECT_THAT(helpers_.spawned[0], ::testing::IsSupersetOf({std::string("serve"), std::string("/tank/new"),
+                                                            std::string("tank/new")}));
+  manager_->ScanOnce();
+  EXPECT_EQ(helpers_.spawned.size(), 1u);  // one helper per dataset
+
+  // Stopped (e.g. a crash of the layer): started again.
+  helpers_.exits[1000] = FakeHelpers::Exited(kExitStopped);
+  manager_->ScanOnce();
+  ASSERT_EQ(helpers_.spawned.size(), 2u);
+  // Another daemon's helper serves it: backs off.
+  helpers_.exits[1001] = FakeHelpers::Exited(kExitBusy);
+  manager_->ScanOnce();
+  EXPECT_EQ(helpers_.spawned.size(), 2u);
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)["helper_error"], "served by another helper");
+}
+
+TEST_F(ManagerTest, CompletionRemovesThePropertyAndStatusSaysComplete) {
+  runner_.Expect({"poolkeeper-shadowfs", "init"}, FakeProcessRunner::Exited(0, "{\"ok\":true}\n"));
+  ASSERT_TRUE(Start("tank/new", "file:///src"));
+  manager_->ScanOnce();
+  helpers_.exits[1000] = FakeHelpers::Exited(kExitFinalized);
+  manager_->ScanOnce();
+  EXPECT_EQ(zfs_.shadow.count("tank/new"), 0u);
+  EXPECT_THAT(zfs_.changes.back(), HasSubstr("inherit tank/new org.poolkeeper:shadow"));
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ((*s)["state"], "complete");
+  manager_->ScanOnce();
+  EXPECT_EQ(helpers_.spawned.size(), 1u);  // never started again
+  auto none = manager_->GetStatus(*zfs::DatasetName::Parse("tank/off"));
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ManagerTest, CancelRunsTheHelperAndRemovesTheProperty) {
+  runner_.Expect({"poolkeeper-shadowfs", "init"}, FakeProcessRunner::Exited(0, "{\"ok\":true}\n"));
+  runner_.Expect({"poolkeeper-shadowfs", "cancel"}, FakeProcessRunner::Exited(0, "{\"ok\":true}\n"));
+  ASSERT_TRUE(Start("tank/new", "file:///src"));
+  ASSERT_TRUE(manager_->Cancel(*zfs::DatasetName::Parse("tank/new")));
+  EXPECT_EQ(zfs_.shadow.count("tank/new"), 0u);
+  EXPECT_TRUE(runner_.UnmetExpectations().empty());
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)["state"], "cancelled");
+  auto twice = manager_->Cancel(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code(), ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace pk::migrate

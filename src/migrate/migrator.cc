@@ -1,0 +1,178 @@
+#include "migrate/migrator.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+
+namespace pk::migrate {
+
+Migrator::Migrator(ShadowTree& tree, int concurrency, uint64_t bwlimit)
+    : tree_(tree), concurrency_(concurrency < 1 ? 1 : concurrency), limiter_(bwlimit) {}
+
+Migrator::~Migrator() {
+  Stop();
+  for (auto& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void Migrator::Stop() {
+  stopping_ = true;
+  tree_.RequestStop();
+  limiter_.Cancel();
+  std::lock_guard lock(mu_);
+  cv_.notify_all();
+  idle_cv_.notify_all();
+}
+
+bool Migrator::SleepFor(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [&] { return stopping_.load(); });
+  return !stopping_;
+}
+
+void Migrator::Enqueue(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (!queued_.insert(key).second) return;
+  queue_.push_back(key);
+  cv_.notify_one();
+}
+
+void Migrator::Worker() {
+  while (true) {
+    std::string key;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      key = std::move(queue_.front());
+      queue_.pop_front();
+      active_++;
+    }
+    (void)tree_.CopyPending(key, &limiter_);  // failures are recorded by the tree
+    std::lock_guard lock(mu_);
+    queued_.erase(key);
+    active_--;
+    if (queue_.empty() && active_ == 0) idle_cv_.notify_all();
+  }
+}
+
+// One breadth-first walk of the local tree; returns how many directories it populated.
+Result<size_t> Migrator::WalkPass() {
+  size_t populated = 0;
+  std::deque<std::string> dirs{""};
+  while (!dirs.empty() && !stopping_) {
+    std::string rel = std::move(dirs.front());
+    dirs.pop_front();
+    auto did = tree_.EnsureDir(rel);
+    if (!did) {
+      if (did.error().code() != ErrorCode::kNotFound) populated++;  // failed: not proven; retried next pass
+      continue;
+    }
+    populated += *did;
+    int fd = ::openat(tree_.root_fd(), rel.empty() ? "." : rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;  // removed or renamed by a client meanwhile
+    DIR* d = ::fdopendir(fd);
+    if (!d) {
+      ::close(fd);
+      continue;
+    }
+    while (dirent* e = ::readdir(d)) {
+      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+      if (rel.empty() && ShadowTree::IsStateName(e->d_name)) continue;
+      bool is_dir = e->d_type == DT_DIR;
+      if (e->d_type == DT_UNKNOWN) {
+        struct stat st;
+        is_dir = ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+      }
+      if (is_dir) dirs.push_back(JoinRel(rel, e->d_name));
+    }
+    ::closedir(d);
+  }
+  return populated;
+}
+
+Status Migrator::Run() {
+  auto log = GetLogger("migrator");
+  tree_.SetPendingListener([this](const std::string& key) { Enqueue(key); });
+  for (int i = 0; i < concurrency_; ++i) workers_.emplace_back([this] { Worker(); });
+  int idle_passes = 0;
+  while (!stopping_) {
+    PK_ASSIGN_OR_RETURN(auto pending, tree_.ListPending());
+    for (const auto& k : pending) Enqueue(k);
+    uint64_t renames = tree_.dir_renames();
+    PK_ASSIGN_OR_RETURN(size_t populated, WalkPass());
+    {
+      std::unique_lock lock(mu_);
+      idle_cv_.wait(lock, [&] { return stopping_ || (queue_.empty() && active_ == 0); });
+    }
+    if (stopping_) break;
+    passes_++;
+    PK_ASSIGN_OR_RETURN(pending, tree_.ListPending());
+    bool proven = populated == 0 && renames == tree_.dir_renames() && pending.empty() && tree_.failed_dirs() == 0;
+    log->info("pass {}: {} directories populated, {} files pending, {} failed", passes_.load(), populated,
+              pending.size(), tree_.failed().size());
+    if (proven) return OkStatus();
+    if (!pending.empty() || tree_.failed_dirs() > 0) {
+      // Failures remain: wait longer after each fruitless pass (2 s .. 60 s).
+      idle_passes++;
+      auto delay = std::chrono::milliseconds(std::min(60000, 1000 << std::min(idle_passes, 6)));
+      if (!SleepFor(delay)) break;
+    } else {
+      idle_passes = 0;
+    }
+  }
+  return MakeError(ErrorCode::kCancelled, "migration stopped");
+}
+
+void Migrator::Estimate() {
+  using nlohmann::json;
+  if (auto text = tree_.ReadStateFile("estimate.json")) {
+    auto j = json::parse(*text, nullptr, false);
+    if (j.is_object()) {
+      std::lock_guard lock(mu_);
+      estimate_ = {true, j.value("bytes", uint64_t{0}), j.value("files", uint64_t{0}), j.value("entries", uint64_t{0})};
+      return;
+    }
+  }
+  SourceEstimate e;
+  std::unordered_set<std::string> seen;  // multiply-linked inodes counted once
+  std::deque<std::string> dirs{""};
+  while (!dirs.empty() && !stopping_) {
+    std::string rel = std::move(dirs.front());
+    dirs.pop_front();
+    auto entries = tree_.source().List(rel);
+    if (!entries) continue;  // the walk reports such errors; the estimate is an estimate
+    for (const auto& en : *entries) {
+      if (rel.empty() && ShadowTree::IsStateName(en.name)) continue;
+      e.entries++;
+      if (S_ISDIR(en.st.mode)) {
+        dirs.push_back(JoinRel(rel, en.name));
+      } else if (S_ISREG(en.st.mode) && (en.st.nlink <= 1 || seen.insert(en.st.key).second)) {
+        e.files++;
+        e.bytes += en.st.size;
+      }
+    }
+  }
+  if (stopping_) return;
+  e.known = true;
+  (void)tree_.WriteStateFile("estimate.json",
+                             json{{"bytes", e.bytes}, {"files", e.files}, {"entries", e.entries}}.dump());
+  std::lock_guard lock(mu_);
+  estimate_ = e;
+}
+
+SourceEstimate Migrator::estimate() const {
+  std::lock_guard lock(mu_);
+  return estimate_;
+}
+
+}  // namespace pk::migrate

@@ -1,0 +1,52 @@
+// migrate::RunShadowFs: the FUSE layer of a shadow migration (libfuse3,
+// high-level API), mounted over the dataset's own mountpoint. Every access
+// by clients, local or through NFS/SMB servers, passes through it: lookups
+// and listings populate directories first, opens (and truncates) copy the
+// file's data first, and everything else goes straight to the dataset
+// through the descriptor the tree holds (never through the mountpoint,
+// which is this filesystem). The state directory is invisible, and so is
+// the marker attribute.
+//
+// One handler per FUSE operation; errno conversion in internal/errno.cc.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "base/error.h"
+#include "migrate/shadow_tree.h"
+
+struct fuse;
+
+namespace pk::migrate {
+
+class ShadowMount {
+ public:
+  // Mounts over `mountpoint` (whose dataset `tree` holds open). `fsname` shows in /proc/mounts.
+  static Result<std::unique_ptr<ShadowMount>> Create(ShadowTree& tree, const std::string& mountpoint,
+                                                     const std::string& fsname);
+  ~ShadowMount();
+
+  // Serves until Unmount() or a signal (SIGTERM/SIGINT/SIGHUP). Multi-threaded.
+  Status Serve();
+  // From another thread: unmounts (waiting while clients keep it busy), which
+  // ends Serve(). False when it could not (or a signal ended Serve() first).
+  bool Unmount();
+
+ private:
+  ShadowMount() = default;
+  ::fuse* fuse_ = nullptr;
+  std::string mountpoint_;
+  std::atomic<bool> mounted_{false};
+};
+
+// Detaches every dead shadow layer (fstype fuse.pkshadow) stacked on
+// `mountpoint`, e.g. the mount of a helper that was killed. Returns how many;
+// AlreadyExists when a live layer (another helper) serves it.
+Result<int> DetachStaleShadowMounts(const std::string& mountpoint);
+// Whether the topmost mount at `mountpoint` is a shadow layer.
+bool IsShadowMounted(const std::string& mountpoint);
+
+}  // namespace pk::migrate

@@ -1,0 +1,707 @@
+#include "migrate/shadow_tree.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "base/log.h"
+#include "migrate/internal/errno.h"
+
+namespace pk::migrate {
+
+using internal::ErrnoError;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+const char* P(const std::string& rel) { return rel.empty() ? "." : rel.c_str(); }
+
+// Reads the marker of an open entry; nullopt when it has none.
+Result<std::optional<Marker>> ReadMarker(int fd) {
+  char buf[8192];  // larger than any marker (a path of at most PATH_MAX)
+  ssize_t n = ::fgetxattr(fd, kMarkerXattr, buf, sizeof buf);
+  if (n < 0) {
+    if (errno == ENODATA || errno == ENOTSUP) return std::optional<Marker>();
+    return ErrnoError(errno, "read migration marker");
+  }
+  auto m = Marker::Decode(std::string_view(buf, static_cast<size_t>(n)));
+  if (!m) return Internal("corrupt migration marker");
+  return m;
+}
+
+Status WriteMarker(int fd, const Marker& m) {
+  std::string v = m.Encode();
+  if (::fsetxattr(fd, kMarkerXattr, v.data(), v.size(), 0) != 0) return ErrnoError(errno, "write migration marker");
+  return OkStatus();
+}
+
+Status SetXattrs(int fd, const Xattrs& xs) {
+  for (const auto& [name, value] : xs) {
+    if (name == kMarkerXattr) continue;
+    if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) {
+      return ErrnoError(errno, "set attribute '" + name + "'");
+    }
+  }
+  return OkStatus();
+}
+
+Status WriteWhole(int dirfd, const char* name, std::string_view data) {
+  std::string tmp = std::string(name) + ".tmp";
+  int fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError(errno, fmt::format("write '{}'", name));
+  ssize_t n = ::write(fd, data.data(), data.size());
+  int e = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(data.size())) return ErrnoError(n < 0 ? e : EIO, fmt::format("write '{}'", name));
+  if (::renameat(dirfd, tmp.c_str(), dirfd, name) != 0) return ErrnoError(errno, fmt::format("rename '{}'", name));
+  return OkStatus();
+}
+
+Result<std::string> ReadWhole(int dirfd, const char* name) {
+  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, fmt::format("read '{}'", name));
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  int e = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoError(e, fmt::format("read '{}'", name));
+  return out;
+}
+
+// Names in an open directory (without . and ..). Takes ownership of `fd`.
+Result<std::vector<std::pair<std::string, unsigned char>>> ReadNames(int fd) {
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    ::close(fd);
+    return ErrnoError(e, "list directory");
+  }
+  ::rewinddir(d);  // `fd` may be a dup sharing its offset with an earlier listing
+  std::vector<std::pair<std::string, unsigned char>> out;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    out.emplace_back(e->d_name, e->d_type);
+  }
+  ::closedir(d);
+  return out;
+}
+
+// rm -r of the directory `name` in `parent`.
+Status RemoveTree(int parent, const std::string& name) {
+  int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OkStatus();
+    return ErrnoError(errno, "open '" + name + "' to remove it");
+  }
+  int keep = ::dup(fd);
+  PK_ASSIGN_OR_RETURN(auto names, ReadNames(fd));
+  for (const auto& [n, type] : names) {
+    if (::unlinkat(keep, n.c_str(), 0) != 0) {
+      if (errno == EISDIR || errno == EPERM) {
+        auto r = RemoveTree(keep, n);
+        if (!r) {
+          ::close(keep);
+          return r;
+        }
+      } else if (errno != ENOENT) {
+        int e = errno;
+        ::close(keep);
+        return ErrnoError(e, "remove '" + n + "'");
+      }
+    }
+  }
+  ::close(keep);
+  if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return ErrnoError(errno, "remove directory '" + name + "'");
+  }
+  return OkStatus();
+}
+
+bool AllZero(const char* p, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<Marker> Marker::Decode(std::string_view text) {
+  size_t nl = text.find('\n');
+  if (nl == std::string_view::npos || text.empty()) return std::nullopt;
+  Marker m;
+  if (text[0] == 'D' && nl == 1) {
+    m.kind = Kind::kDir;
+  } else if (text[0] == 'F' && nl > 1) {
+    m.kind = Kind::kFile;
+    m.key = std::string(text.substr(1, nl - 1));
+  } else {
+    return std::nullopt;
+  }
+  m.rel = std::string(text.substr(nl + 1));
+  return m;
+}
+
+std::string Marker::Encode() const {
+  return (kind == Kind::kDir ? std::string("D") : "F" + key) + "\n" + rel;
+}
+
+Result<Meta> Meta::FromJson(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Internal("meta.json is not a JSON object");
+  Meta m;
+  m.source = j.value("source", "");
+  m.started_at = j.value("started_at", int64_t{0});
+  m.concurrency = j.value("concurrency", 4);
+  m.bwlimit = j.value("bwlimit", uint64_t{0});
+  if (m.source.empty()) return Internal("meta.json has no source");
+  return m;
+}
+
+std::string Meta::ToJson() const {
+  return json{{"source", source}, {"started_at", started_at}, {"concurrency", concurrency}, {"bwlimit", bwlimit}}.dump();
+}
+
+Status ShadowTree::Init(int root_fd, Source& source, const Meta& meta) {
+  PK_ASSIGN_OR_RETURN(auto names, ReadNames(::dup(root_fd)));
+  for (const auto& [n, t] : names) {
+    if (n == kStateDirName) return FailedPrecondition("a shadow migration was already started on this filesystem");
+  }
+  if (!names.empty()) {
+    return FailedPrecondition(fmt::format("the filesystem is not empty ({} entries, e.g. '{}')", names.size(),
+                                          names.front().first));
+  }
+  PK_ASSIGN_OR_RETURN(auto root, source.Stat(""));
+  if (!S_ISDIR(root.mode)) return FailedPrecondition(fmt::format("source '{}' is not a directory", source.uri().text));
+  PK_ASSIGN_OR_RETURN(auto xattrs, source.ListXattrs(""));
+  PK_TRY(source.List(""));
+
+  auto undo = [&](Error e) {
+    (void)RemoveTree(root_fd, kStateDirName);
+    return std::unexpected(e);
+  };
+  if (::mkdirat(root_fd, kStateDirName, 0700) != 0) return ErrnoError(errno, "create the state directory");
+  int st = ::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (st < 0) return undo(ErrnoError(errno, "open the state directory").error());
+  for (const char* d : {"pending", "links", "staging"}) {
+    if (::mkdirat(st, d, 0700) != 0) {
+      int e = errno;
+      ::close(st);
+      return undo(ErrnoError(e, fmt::format("create '{}'", d)).error());
+    }
+  }
+  auto wrote = WriteWhole(st, "meta.json", meta.ToJson());
+  if (wrote) wrote = WriteWhole(st, "copied.log", "");
+  ::close(st);
+  if (!wrote) return undo(wrote.error());
+  // The root takes the source root's owner, mode and attributes; its marker last.
+  if (::fchown(root_fd, root.uid, root.gid) != 0 || ::fchmod(root_fd, root.mode & 07777) != 0) {
+    return undo(ErrnoError(errno, "set owner and mode of the filesystem root").error());
+  }
+  if (auto s = SetXattrs(root_fd, xattrs); !s) return undo(s.error());
+  if (auto s = WriteMarker(root_fd, Marker{Marker::Kind::kDir, "", ""}); !s) return undo(s.error());
+  return OkStatus();
+}
+
+Result<bool> ShadowTree::HasState(int root_fd) {
+  struct stat st;
+  if (::fstatat(root_fd, kStateDirName, &st, AT_SYMLINK_NOFOLLOW) == 0) return S_ISDIR(st.st_mode);
+  if (errno == ENOENT) return false;
+  return ErrnoError(errno, "look for the state directory");
+}
+
+Status ShadowTree::Abandon(int root_fd) {
+  // Walk the whole local tree and drop every marker.
+  std::deque<std::string> dirs{""};
+  while (!dirs.empty()) {
+    std::string rel = std::move(dirs.front());
+    dirs.pop_front();
+    int fd = ::openat(root_fd, P(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::fremovexattr(fd, kMarkerXattr) != 0 && errno != ENODATA) {
+      int e = errno;
+      ::close(fd);
+      return ErrnoError(e, "remove marker of '" + rel + "'");
+    }
+    int keep = ::dup(fd);
+    PK_ASSIGN_OR_RETURN(auto names, ReadNames(fd));
+    for (const auto& [n, type] : names) {
+      if (rel.empty() && n == kStateDirName) continue;
+      std::string child = JoinRel(rel, n);
+      struct stat st;
+      if (::fstatat(keep, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        dirs.push_back(child);
+      } else if (S_ISREG(st.st_mode)) {
+        int f = ::openat(keep, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (f >= 0) {
+          (void)::fremovexattr(f, kMarkerXattr);
+          ::close(f);
+        }
+      }
+    }
+    ::close(keep);
+  }
+  return RemoveTree(root_fd, kStateDirName);
+}
+
+ShadowTree::ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta)
+    : root_fd_(root_fd), source_(std::move(source)), meta_(std::move(meta)) {}
+
+ShadowTree::~ShadowTree() {
+  for (int fd : {state_fd_, pending_fd_, links_fd_, staging_fd_, log_fd_, root_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+Result<std::unique_ptr<ShadowTree>> ShadowTree::Open(int root_fd, std::unique_ptr<Source> source) {
+  int st = ::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (st < 0) {
+    int e = errno;
+    ::close(root_fd);
+    return ErrnoError(e, "open the migration state directory");
+  }
+  auto text = ReadWhole(st, "meta.json");
+  if (!text) {
+    ::close(st);
+    ::close(root_fd);
+    return std::unexpected(text.error());
+  }
+  auto meta = Meta::FromJson(*text);
+  if (!meta) {
+    ::close(st);
+    ::close(root_fd);
+    return std::unexpected(meta.error());
+  }
+  std::unique_ptr<ShadowTree> t(new ShadowTree(root_fd, std::move(source), *meta));
+  t->state_fd_ = st;
+  PK_TRY(t->Load());
+  return t;
+}
+
+Status ShadowTree::Load() {
+  auto sub = [&](const char* name, int* fd) -> Status {
+    *fd = ::openat(state_fd_, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0) return ErrnoError(errno, fmt::format("open state '{}'", name));
+    return OkStatus();
+  };
+  PK_TRY(sub("pending", &pending_fd_));
+  PK_TRY(sub("links", &links_fd_));
+  // Entries left half-built by an interrupted run are dropped and rebuilt.
+  PK_TRY(RemoveTree(state_fd_, "staging"));
+  if (::mkdirat(state_fd_, "staging", 0700) != 0) return ErrnoError(errno, "create staging");
+  PK_TRY(sub("staging", &staging_fd_));
+  log_fd_ = ::openat(state_fd_, "copied.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (log_fd_ < 0) return ErrnoError(errno, "open copied.log");
+  PK_ASSIGN_OR_RETURN(auto log, ReadWhole(state_fd_, "copied.log"));
+  size_t pos = 0;
+  while (pos < log.size()) {
+    size_t nl = log.find('\n', pos);
+    if (nl == std::string::npos) break;  // a torn last line: the copy is counted when redone
+    std::string_view line(log.data() + pos, nl - pos);
+    size_t sp = line.rfind(' ');
+    if (sp != std::string_view::npos) {
+      counters_.files_done++;
+      counters_.bytes_done += std::strtoull(std::string(line.substr(sp + 1)).c_str(), nullptr, 10);
+    }
+    pos = nl + 1;
+  }
+  if (auto failed = ReadWhole(state_fd_, "failed.json")) {
+    auto j = json::parse(*failed, nullptr, false);
+    if (j.is_array()) {
+      for (const auto& f : j) {
+        FailedEntry e{f.value("path", ""), f.value("error", ""), f.value("retries", 0), f.value("key", "")};
+        failed_[e.path] = e;
+      }
+    }
+  }
+  return OkStatus();
+}
+
+void ShadowTree::SetPendingListener(std::function<void(const std::string&)> fn) { on_pending_ = std::move(fn); }
+
+void ShadowTree::ForgetDir(ino_t ino) {
+  std::lock_guard lock(mu_);
+  populated_.erase(ino);
+}
+
+TreeCounters ShadowTree::counters() const {
+  std::lock_guard lock(mu_);
+  return counters_;
+}
+
+std::vector<FailedEntry> ShadowTree::failed() const {
+  std::lock_guard lock(mu_);
+  std::vector<FailedEntry> out;
+  for (const auto& [p, e] : failed_) out.push_back(e);
+  return out;
+}
+
+size_t ShadowTree::failed_dirs() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [p, e] : failed_) n += e.key.empty();
+  return n;
+}
+
+void ShadowTree::RecordFailure(const std::string& path, const std::string& key, const Error& e) {
+  GetLogger("shadow")->warn("migrate '{}': {}", path, e.message());
+  {
+    std::lock_guard lock(mu_);
+    auto& f = failed_[path];
+    if (!f.path.empty()) f.retries++;
+    f.path = path;
+    f.key = key;
+    f.error = e.message();
+  }
+  SaveFailures();
+}
+
+void ShadowTree::ClearFailure(const std::string& path) {
+  {
+    std::lock_guard lock(mu_);
+    if (failed_.erase(path) == 0) return;
+  }
+  SaveFailures();
+}
+
+void ShadowTree::SaveFailures() {
+  json arr = json::array();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, f] : failed_) {
+      arr.push_back({{"path", f.path}, {"error", f.error}, {"retries", f.retries}, {"key", f.key}});
+    }
+  }
+  static std::mutex save_mu;
+  std::lock_guard lock(save_mu);
+  if (auto s = WriteWhole(state_fd_, "failed.json", arr.dump()); !s) {
+    GetLogger("shadow")->warn("cannot save failed.json: {}", s.error().message());
+  }
+}
+
+std::string ShadowTree::StagingName() { return fmt::format("s{}-{}", ::getpid(), staging_seq_.fetch_add(1)); }
+
+Result<bool> ShadowTree::EnsureDir(const std::string& local_rel) {
+  int fd = ::openat(root_fd_, P(local_rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, "open directory '" + local_rel + "'");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return ErrnoError(e, "stat directory '" + local_rel + "'");
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (populated_.count(st.st_ino)) {
+      ::close(fd);
+      return false;
+    }
+  }
+  std::lock_guard dir_lock(dir_locks_[st.st_ino % dir_locks_.size()]);
+  auto finish = [&](Result<bool> r) {
+    ::close(fd);
+    return r;
+  };
+  auto marker = ReadMarker(fd);
+  if (!marker) return finish(std::unexpected(marker.error().WithContext("directory '" + local_rel + "'")));
+  if (!*marker || (*marker)->kind != Marker::Kind::kDir) {
+    std::lock_guard lock(mu_);
+    populated_.insert(st.st_ino);
+    return finish(false);
+  }
+  const std::string src = (*marker)->rel;
+  auto fail = [&](const Error& e) {
+    RecordFailure(src.empty() ? "." : src, "", e);
+    return finish(std::unexpected(e));
+  };
+  auto entries = source_->List(src);
+  if (!entries) return fail(entries.error());
+  for (const auto& e : *entries) {
+    if (stopping_) return finish(MakeError(ErrorCode::kCancelled, "stopping"));  // resumes at the next start
+    if (local_rel.empty() && e.name == kStateDirName) continue;  // cannot be migrated; see README
+    struct stat cst;
+    if (::fstatat(fd, e.name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) == 0) continue;  // made before a crash
+    if (errno != ENOENT) return fail(ErrnoError(errno, "stat '" + JoinRel(local_rel, e.name) + "'").error());
+    if (auto s = CreateEntry(fd, e, JoinRel(src, e.name)); !s) return fail(s.error());
+  }
+  auto sst = source_->Stat(src);
+  if (!sst) return fail(sst.error());
+  timespec times[2] = {sst->atime, sst->mtime};
+  if (::futimens(fd, times) != 0) return fail(ErrnoError(errno, "set times of '" + local_rel + "'").error());
+  if (::fremovexattr(fd, kMarkerXattr) != 0 && errno != ENODATA) {
+    return fail(ErrnoError(errno, "remove marker of '" + local_rel + "'").error());
+  }
+  {
+    std::lock_guard lock(mu_);
+    populated_.insert(st.st_ino);
+    counters_.dirs_populated++;
+  }
+  ClearFailure(src.empty() ? "." : src);
+  return finish(true);
+}
+
+Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel) {
+  const auto& s = e.st;
+  const std::string tmp = StagingName();
+  const char* t = tmp.c_str();
+  timespec times[2] = {s.atime, s.mtime};
+  auto err = [&](const char* what) { return ErrnoError(errno, fmt::format("{} '{}'", what, src_rel)); };
+  const bool linked = !S_ISDIR(s.mode) && s.nlink > 1;
+  if (linked && ::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) == 0) return OkStatus();
+
+  if (S_ISDIR(s.mode)) {
+    PK_ASSIGN_OR_RETURN(auto xs, source_->ListXattrs(src_rel));
+    if (::mkdirat(staging_fd_, t, 0700) != 0) return err("create directory");
+    int fd = ::openat(staging_fd_, t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return err("open new directory");
+    Status r = OkStatus();
+    if (::fchown(fd, s.uid, s.gid) != 0 || ::fchmod(fd, s.mode & 07777) != 0) r = err("set owner and mode of");
+    if (r) r = SetXattrs(fd, xs);
+    if (r) r = WriteMarker(fd, Marker{Marker::Kind::kDir, "", src_rel});
+    if (r && ::futimens(fd, times) != 0) r = err("set times of");
+    ::close(fd);
+    PK_TRY(r);
+    if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) return err("move into place");
+    return OkStatus();
+  }
+  if (S_ISREG(s.mode)) {
+    PK_ASSIGN_OR_RETURN(auto xs, source_->ListXattrs(src_rel));
+    int fd = ::openat(staging_fd_, t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return err("create file");
+    Status r = OkStatus();
+    if (::ftruncate(fd, static_cast<off_t>(s.size)) != 0) r = err("size placeholder");
+    if (r && (::fchown(fd, s.uid, s.gid) != 0 || ::fchmod(fd, s.mode & 07777) != 0)) r = err("set owner and mode of");
+    if (r) r = SetXattrs(fd, xs);
+    const bool pending = s.size > 0;
+    if (r && pending) r = WriteMarker(fd, Marker{Marker::Kind::kFile, s.key, src_rel});
+    if (r && ::futimens(fd, times) != 0) r = err("set times of");
+    ::close(fd);
+    PK_TRY(r);
+    if (pending) {
+      // A pending name left by a crash belongs to an inode that never got a
+      // visible name (staging is emptied at start): replace it.
+      if (::unlinkat(pending_fd_, s.key.c_str(), 0) != 0 && errno != ENOENT) return err("replace pending entry of");
+      if (::linkat(staging_fd_, t, pending_fd_, s.key.c_str(), 0) != 0) return err("add to pending");
+    }
+  } else if (S_ISLNK(s.mode)) {
+    PK_ASSIGN_OR_RETURN(auto target, source_->ReadLink(src_rel));
+    if (::symlinkat(target.c_str(), staging_fd_, t) != 0) return err("create symlink");
+    if (::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
+    if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
+  } else {
+    // FIFOs, sockets and device nodes are created whole.
+    if (::mknodat(staging_fd_, t, s.mode, s.rdev) != 0) return err("create node");
+    if (::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
+    if (::fchmodat(staging_fd_, t, s.mode & 07777, 0) != 0) return err("set mode of");
+    if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
+  }
+  if (linked) {
+    if (::renameat(staging_fd_, t, links_fd_, s.key.c_str()) != 0) return err("add to links");
+    if (::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
+  } else if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) {
+    return err("move into place");
+  }
+  if (S_ISREG(s.mode) && s.size > 0 && on_pending_) on_pending_(s.key);
+  return OkStatus();
+}
+
+Status ShadowTree::EnsureFile(const std::string& local_rel) {
+  int fd = ::openat(root_fd_, P(local_rel), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP || errno == ENXIO) return OkStatus();  // symlink, socket
+    return ErrnoError(errno, "open '" + local_rel + "'");
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return OkStatus();
+  }
+  auto marker = ReadMarker(fd);
+  if (!marker || !*marker || (*marker)->kind != Marker::Kind::kFile) {
+    ::close(fd);
+    if (!marker) return std::unexpected(marker.error());
+    return OkStatus();
+  }
+  const Marker m = **marker;
+  // A background copy of this file under way stops throttling: a client waits.
+  {
+    std::lock_guard l(mu_);
+    urgent_[m.key]++;
+  }
+  struct Unmark {
+    ShadowTree* t;
+    std::string key;
+    ~Unmark() {
+      std::lock_guard l(t->mu_);
+      if (--t->urgent_[key] == 0) t->urgent_.erase(key);
+    }
+  } unmark{this, m.key};
+  std::lock_guard lock(file_locks_[std::hash<std::string>{}(m.key) % file_locks_.size()]);
+  // Another open may have copied it while this one waited.
+  marker = ReadMarker(fd);
+  ::close(fd);
+  if (!marker) return std::unexpected(marker.error());
+  if (!*marker) return OkStatus();
+  int wfd = ::openat(pending_fd_, m.key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (wfd < 0) wfd = ::openat(root_fd_, P(local_rel), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (wfd < 0) return ErrnoError(errno, "open '" + local_rel + "' for copying");
+  auto r = CopyInto(wfd, m, nullptr);
+  ::close(wfd);
+  return r;
+}
+
+Status ShadowTree::CopyPending(const std::string& key, BandwidthLimiter* limiter) {
+  std::lock_guard lock(file_locks_[std::hash<std::string>{}(key) % file_locks_.size()]);
+  int fd = ::openat(pending_fd_, key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OkStatus();  // copied meanwhile
+    return ErrnoError(errno, "open pending '" + key + "'");
+  }
+  auto marker = ReadMarker(fd);
+  if (!marker) {
+    ::close(fd);
+    return std::unexpected(marker.error());
+  }
+  struct stat st;
+  bool orphan = ::fstat(fd, &st) == 0 && st.st_nlink <= 1;
+  if (!*marker || orphan) {
+    // Copied (the crash came before the pending name went), or deleted by a
+    // client before its data was needed: nothing to copy.
+    ::close(fd);
+    if (*marker) ClearFailure((*marker)->rel);
+    if (::unlinkat(pending_fd_, key.c_str(), 0) != 0 && errno != ENOENT) {
+      return ErrnoError(errno, "remove pending '" + key + "'");
+    }
+    return OkStatus();
+  }
+  auto r = CopyInto(fd, **marker, limiter);
+  ::close(fd);
+  return r;
+}
+
+Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) {
+  auto fail = [&](const Error& e) {
+    if (!stopping_) RecordFailure(m.rel, m.key, e);
+    return std::unexpected(e);
+  };
+  // Throttled copies go in pieces of about 1/8 s, so that a stop is noticed soon.
+  const size_t piece = limiter && limiter->rate() ? static_cast<size_t>(std::clamp<uint64_t>(limiter->rate() / 8, 4096, kChunk))
+                                                   : kChunk;
+  auto sst = source_->Stat(m.rel);
+  if (!sst) return fail(sst.error());
+  auto src = source_->Open(m.rel);
+  if (!src) return fail(src.error());
+  const uint64_t size = sst->size;
+  struct stat before;
+  if (::fstat(fd, &before) != 0) return fail(ErrnoError(errno, "stat '" + m.rel + "'").error());
+  std::string buf(kChunk, '\0');
+  uint64_t off = 0;
+  while (true) {
+    auto range = (*src)->NextData(off, size);
+    if (!range) return fail(range.error());
+    if (!*range) break;
+    auto [begin, end] = **range;
+    for (uint64_t pos = begin; pos < end;) {
+      if (stopping_) return fail(Error(ErrorCode::kCancelled, "stopping"));  // redone at the next start
+      if (limiter) {
+        std::lock_guard l(mu_);
+        if (urgent_.count(m.key)) limiter = nullptr;
+      }
+      size_t want = static_cast<size_t>(std::min<uint64_t>(limiter ? piece : kChunk, end - pos));
+      if (limiter) limiter->Acquire(want);
+      auto n = (*src)->Read(pos, buf.data(), want);
+      if (!n) return fail(n.error());
+      if (*n == 0) {
+        end = pos;  // the source is shorter than it said
+        break;
+      }
+      // Zero runs stay holes: the placeholder is sparse already.
+      if (!AllZero(buf.data(), *n)) {
+        size_t done = 0;
+        while (done < *n) {
+          ssize_t w = ::pwrite(fd, buf.data() + done, *n - done, static_cast<off_t>(pos + done));
+          if (w < 0) {
+            if (errno == EINTR) continue;
+            return fail(ErrnoError(errno, "write '" + m.rel + "'").error());
+          }
+          done += static_cast<size_t>(w);
+        }
+      }
+      pos += *n;
+    }
+    off = end;
+    if (off >= size) break;
+  }
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) != size &&
+      ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    return fail(ErrnoError(errno, "size '" + m.rel + "'").error());
+  }
+  // ZFS drops set-user-ID and set-group-ID on a write: give the mode back.
+  if ((before.st_mode & (S_ISUID | S_ISGID)) && ::fchmod(fd, before.st_mode & 07777) != 0) {
+    return fail(ErrnoError(errno, "restore mode of '" + m.rel + "'").error());
+  }
+  timespec times[2] = {sst->atime, sst->mtime};
+  if (::futimens(fd, times) != 0) return fail(ErrnoError(errno, "set times of '" + m.rel + "'").error());
+  if (::fremovexattr(fd, kMarkerXattr) != 0 && errno != ENODATA) {
+    return fail(ErrnoError(errno, "remove marker of '" + m.rel + "'").error());
+  }
+  std::string line = fmt::format("{} {}\n", m.key, size);
+  {
+    std::lock_guard lock(mu_);
+    (void)!::write(log_fd_, line.data(), line.size());
+    counters_.files_done++;
+    counters_.bytes_done += size;
+    counters_.copies_this_run++;
+    counters_.bytes_this_run += size;
+  }
+  if (::unlinkat(pending_fd_, m.key.c_str(), 0) != 0 && errno != ENOENT) {
+    GetLogger("shadow")->warn("remove pending '{}': {}", m.key, std::strerror(errno));
+  }
+  ClearFailure(m.rel);
+  return OkStatus();
+}
+
+Result<std::vector<std::string>> ShadowTree::ListPending() {
+  PK_ASSIGN_OR_RETURN(auto names, ReadNames(::dup(pending_fd_)));
+  std::vector<std::string> out;
+  for (auto& [n, t] : names) out.push_back(std::move(n));
+  return out;
+}
+
+Result<std::string> ShadowTree::ReadStateFile(const char* name) { return ReadWhole(state_fd_, name); }
+
+Status ShadowTree::WriteStateFile(const char* name, std::string_view data) { return WriteWhole(state_fd_, name, data); }
+
+Status ShadowTree::RemoveState() {
+  PK_ASSIGN_OR_RETURN(auto pending, ListPending());
+  if (!pending.empty()) return FailedPrecondition(fmt::format("{} files are still pending", pending.size()));
+  for (int* fd : {&pending_fd_, &links_fd_, &staging_fd_, &log_fd_, &state_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+  PK_TRY(RemoveTree(root_fd_, kStateDirName));
+  // Removing the state directory touched the root: give it the source root's times back.
+  PK_ASSIGN_OR_RETURN(auto root, source_->Stat(""));
+  timespec times[2] = {root.atime, root.mtime};
+  if (::futimens(root_fd_, times) != 0) return ErrnoError(errno, "set times of the filesystem root");
+  ::fsync(root_fd_);
+  return OkStatus();
+}
+
+}  // namespace pk::migrate

@@ -1,0 +1,183 @@
+// migrate::ShadowTree: the state of one shadow migration, kept in the dataset
+// itself so that it moves with the pool (BRIEF: the pool carries its own
+// configuration).
+//
+// Layout inside the dataset (root = the dataset's own mount, reached only
+// through a descriptor opened before the shadow layer was mounted over it):
+//   .poolkeeper-shadow/meta.json     source URI, start time, concurrency, bandwidth limit
+//   .poolkeeper-shadow/pending/KEY   a hard link to every file whose data is not copied yet
+//   .poolkeeper-shadow/links/KEY     one name per multiply-linked source inode (hard links)
+//   .poolkeeper-shadow/staging/      entries being created (renamed into place when complete)
+//   .poolkeeper-shadow/copied.log    "KEY SIZE" per completed copy (never repeated)
+//   .poolkeeper-shadow/failed.json   entries that failed, with error and retry count
+//   .poolkeeper-shadow/estimate.json bytes and files of the source (from one walk)
+// Markers: xattr `user.pkshadow` on every entry not migrated yet:
+//   "D\n<source-relative path>" on a directory not yet listed,
+//   "F<key>\n<source-relative path>" on a file whose data is not copied yet.
+// The path travels with the entry, so renames of unmigrated entries work.
+//
+// Crash safety: every entry is built complete in staging/ and renamed into
+// place, so a directory re-populated after a crash only creates the names
+// still missing; a file's marker goes after its data is written, and ZFS
+// commits operations in transaction-group order, so a marker is never gone
+// on disk while the data written before it is not. A copy interrupted half
+// way is redone from the start; a completed one (marker gone) never is.
+//
+// Thread-safety: all public methods may be called concurrently (FUSE worker
+// threads and the background migrator). Directory population and file copies
+// are serialised per directory inode and per source key (striped locks), so
+// concurrent opens of one file wait for one copy.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "base/error.h"
+#include "migrate/bandwidth.h"
+#include "migrate/source.h"
+
+namespace pk::migrate {
+
+inline constexpr const char* kShadowProperty = "org.poolkeeper:shadow";
+inline constexpr const char* kStateDirName = ".poolkeeper-shadow";
+inline constexpr const char* kMarkerXattr = "user.pkshadow";
+
+struct Marker {
+  enum class Kind { kDir, kFile };
+  Kind kind = Kind::kDir;
+  std::string key;  // files only
+  std::string rel;  // path relative to the source root
+
+  static std::optional<Marker> Decode(std::string_view text);
+  std::string Encode() const;
+};
+
+// meta.json: written once by Init().
+struct Meta {
+  std::string source;
+  int64_t started_at = 0;  // unix seconds
+  int concurrency = 4;
+  uint64_t bwlimit = 0;  // bytes per second, 0 = unlimited
+
+  static Result<Meta> FromJson(std::string_view text);
+  std::string ToJson() const;
+};
+
+struct FailedEntry {
+  std::string path;  // source-relative
+  std::string error;
+  int retries = 0;
+  std::string key;   // files: the pending key; directories: empty
+};
+
+struct TreeCounters {
+  uint64_t files_done = 0;   // copies completed (all runs, from copied.log)
+  uint64_t bytes_done = 0;
+  uint64_t dirs_populated = 0;  // this run
+  uint64_t copies_this_run = 0;
+  uint64_t bytes_this_run = 0;
+};
+
+class ShadowTree {
+ public:
+  // Prepares the empty dataset root `root_fd` for migration from `source`:
+  // checks it is empty, copies the source root's owner, mode and xattrs, and
+  // writes the state directory and the root's marker. FailedPrecondition
+  // when not empty or already prepared.
+  static Status Init(int root_fd, Source& source, const Meta& meta);
+
+  // Whether the state directory exists (false: migration finalized or never started).
+  static Result<bool> HasState(int root_fd);
+
+  // Opens an initialised tree; takes ownership of `root_fd`. Clears staging/.
+  static Result<std::unique_ptr<ShadowTree>> Open(int root_fd, std::unique_ptr<Source> source);
+
+  // Cancel: removes every marker and the state directory (the data copied so
+  // far stays; unmigrated files stay empty placeholders).
+  static Status Abandon(int root_fd);
+
+  ~ShadowTree();
+
+  int root_fd() const { return root_fd_; }
+  const Meta& meta() const { return meta_; }
+  Source& source() { return *source_; }
+
+  // Makes sure the directory at `local_rel` ("" = root) has all its entries.
+  // Returns true when this call populated it.
+  Result<bool> EnsureDir(const std::string& local_rel);
+  // Makes sure the file at `local_rel` has its data (no-op for other types).
+  Status EnsureFile(const std::string& local_rel);
+  // Copies the pending file `key` (background migrator). `limiter` may be null.
+  Status CopyPending(const std::string& key, BandwidthLimiter* limiter);
+  // The keys in pending/.
+  Result<std::vector<std::string>> ListPending();
+
+  // Called for every key added to pending/ (so the migrator can queue it).
+  void SetPendingListener(std::function<void(const std::string&)> fn);
+  // The FUSE layer reports renames and removals of directories: a walk that
+  // saw a rename cannot prove completion, and a removed inode number can be
+  // reused by a new unpopulated directory.
+  void NoteDirRenamed() { dir_renames_.fetch_add(1); }
+  uint64_t dir_renames() const { return dir_renames_.load(); }
+  void ForgetDir(ino_t ino);
+
+  // Makes directory population give up (Cancelled, marker kept) so that a
+  // stopping helper does not finish a 10,000-entry directory first.
+  void RequestStop() { stopping_ = true; }
+
+  TreeCounters counters() const;
+  std::vector<FailedEntry> failed() const;
+  size_t failed_dirs() const;
+  // Called after a successful retry or when the entry went away.
+  void ClearFailure(const std::string& path);
+
+  // Small files of the state directory (estimate.json).
+  Result<std::string> ReadStateFile(const char* name);
+  Status WriteStateFile(const char* name, std::string_view data);
+
+  // Finalize: removes the state directory (every marker must be gone).
+  Status RemoveState();
+
+  // Whether `text` (a name at the dataset root) is the hidden state directory.
+  static bool IsStateName(std::string_view name) { return name == kStateDirName; }
+
+ private:
+  ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta);
+  Status Load();
+  Status CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel);
+  Status CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter);
+  void RecordFailure(const std::string& path, const std::string& key, const Error& e);
+  void SaveFailures();
+  std::string StagingName();
+
+  int root_fd_;
+  int state_fd_ = -1, pending_fd_ = -1, links_fd_ = -1, staging_fd_ = -1, log_fd_ = -1;
+  std::unique_ptr<Source> source_;
+  Meta meta_;
+
+  std::array<std::mutex, 256> dir_locks_;
+  std::array<std::mutex, 1024> file_locks_;
+
+  mutable std::mutex mu_;
+  std::unordered_set<ino_t> populated_;            // guarded by mu_
+  std::map<std::string, int> urgent_;              // keys a client waits for; guarded by mu_
+  std::map<std::string, FailedEntry> failed_;      // by source path; guarded by mu_
+  TreeCounters counters_;                          // guarded by mu_
+  std::function<void(const std::string&)> on_pending_;  // set before use
+  std::atomic<uint64_t> dir_renames_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> staging_seq_{0};
+};
+
+}  // namespace pk::migrate
