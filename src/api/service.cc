@@ -88,12 +88,6 @@ json InventoryMeta(const inventory::Snapshot& view) {
           {"last_error", view.last_error}};
 }
 
-// A change already made stays made when the view cannot be refreshed
-// afterwards: the failure is logged and the periodic refresh catches up.
-void LogRefresh(const Status& refreshed) {
-  if (!refreshed) GetLogger("api")->warn("inventory refresh after a change failed: {}", refreshed.error().message());
-}
-
 HttpResponse Created(const std::string& what, const std::string& name) {
   return JsonResponse({{"ok", true}, {what, name}}, 200);
 }
@@ -117,9 +111,9 @@ Result<Route> SplitPath(const std::string& path) {
 
 ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
                        service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options,
-                       sys::UserDirectory* users)
+                       sys::UserDirectory* users, share::ShareManager* shares)
     : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), fs_(fs), options_(std::move(options)),
-      users_(users) {}
+      users_(users), shares_(shares) {}
 
 HttpResponse ApiService::Handle(const HttpRequest& request) {
   auto log = GetLogger("api");
@@ -190,6 +184,8 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (!name.empty() && m == "POST" && action == "inherit") return InheritProperty(name, r);
     if (!name.empty() && m == "POST" && action == "rename") return RenameDataset(name, r);
   }
+  if (c == "shares") return ShareRoute(name, r);
+  if (c == "smb-users" && !name.empty()) return SmbUserRoute(name, r);
   if (c == "quotas" && !name.empty()) {
     if (m == "GET") return GetQuotas(name, r);
     if (m == "PUT") return SetQuota(name, r);
@@ -289,6 +285,7 @@ Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
 Result<HttpResponse> ApiService::DestroyPool(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   PK_ASSIGN_OR_RETURN(bool force, QueryBool(r, "force", false));
+  if (shares_) PK_TRY(shares_->UnservePool(pool));
   PK_TRY(zfs_.DestroyPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("destroyed", pool.str());
@@ -298,6 +295,8 @@ Result<HttpResponse> ApiService::ExportPool(const std::string& name, const HttpR
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
+  // Nothing of the pool stays configured here: its shares stop first.
+  if (shares_) PK_TRY(shares_->UnservePool(pool));
   PK_TRY(zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("exported", pool.str());
@@ -366,6 +365,12 @@ Result<HttpResponse> ApiService::ImportPool(const HttpRequest& r) {
     }
   }
   LogRefresh(inventory_.RefreshPool(imported));
+  // Shares travel with the pool: serve them now (their problems show per share).
+  if (shares_ && !no_mount) {
+    if (auto served = shares_->ServePool(*zfs::PoolName::Parse(imported)); !served) {
+      GetLogger("api")->warn("pool={} serve shares: {}", imported, served.error().message());
+    }
+  }
   return Created("imported", imported);
 }
 

@@ -34,6 +34,9 @@
 //   GET    /v1/quotas/{dataset}?user=NAME|UID  or ?group=NAME|GID    (one subject: one zfs get, no listing)
 //   PUT    /v1/quotas/{dataset}               (body {"user"|"group": NAME|ID, "quota": "10G", "objects": N})
 //   DELETE /v1/quotas/{dataset}?user=NAME|UID or ?group=NAME|GID
+//   GET    /v1/shares?pool=&protocol=      POST /v1/shares (body {"protocol","dataset", definition fields})
+//   GET|PATCH|DELETE /v1/shares/{protocol}/{dataset}   (PATCH: fields to change, null resets one)
+//   PUT    /v1/smb-users/{user}  (body {"password"})    DELETE /v1/smb-users/{user}
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -47,6 +50,7 @@
 #include "layout/planner.h"
 #include "service/event_log.h"
 #include "service/supervisor.h"
+#include "share/manager.h"
 #include "sys/files.h"
 #include "sys/users.h"
 #include "zfs/zfs.h"
@@ -60,10 +64,10 @@ struct ApiServiceOptions {
 
 class ApiService {
  public:
-  // `supervisor`, `events`, `fs` and `users` may be null (then their routes answer unavailable).
+  // `supervisor`, `events`, `fs`, `users` and `shares` may be null (then their routes answer unavailable).
   ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
              service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options,
-             sys::UserDirectory* users = nullptr);
+             sys::UserDirectory* users = nullptr, share::ShareManager* shares = nullptr);
 
   HttpResponse Handle(const HttpRequest& request);
 
@@ -118,6 +122,11 @@ class ApiService {
   Result<zfs::QuotaSubject> ResolveSubject(zfs::QuotaKind kind, const std::string& text);
   Result<zfs::QuotaSubject> SubjectOf(const std::string& user, const std::string& group, const std::string& context);
 
+  // Shares (share_routes.cc).
+  Result<HttpResponse> ShareRoute(const std::string& name, const HttpRequest& request);
+  Result<HttpResponse> SmbUserRoute(const std::string& name, const HttpRequest& request);
+  Result<share::ShareManager*> RequireShares();
+
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
@@ -128,6 +137,7 @@ class ApiService {
   sys::FileSystem* fs_;
   ApiServiceOptions options_;
   sys::UserDirectory* users_;
+  share::ShareManager* shares_;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

@@ -13,33 +13,13 @@
 #include <fmt/format.h>
 
 #include "api/client.h"
+#include "cli/cli.h"
 #include "cli/render.h"
 
 namespace pk::cli {
 namespace {
 
 using nlohmann::json;
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitNotFound = 3;
-constexpr int kExitUnavailable = 4;
-
-int ExitCodeFor(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kOutOfRange: return kExitUsage;
-    case ErrorCode::kNotFound: return kExitNotFound;
-    case ErrorCode::kUnavailable: return kExitUnavailable;
-    default: return kExitFailure;
-  }
-}
-
-struct Globals {
-  bool json = false;
-  std::string socket = "/run/poolkeeper/poolkeeperd.sock";
-};
 
 // Options of every command, filled by CLI11 and read by the command's action.
 struct Args {
@@ -58,7 +38,6 @@ struct Args {
   std::optional<uint64_t> objects;
 };
 
-std::string Seg(const std::string& s) { return api::PercentEncode(s); }
 
 // Parses "k=v" words into a JSON object; a word without '=' is bad usage.
 Result<json> PropertyObject(const std::vector<std::string>& words) {
@@ -77,42 +56,6 @@ std::string Prop(const json& d, const char* name) {
   return (*props)[name].value("value", "-");
 }
 
-class Cli {
- public:
-  // Keeps a reference: the globals are complete only once parsing has finished,
-  // which is before any command's callback runs.
-  explicit Cli(const Globals& g) : g_(g) {}
-
-  // Runs `call`; prints its JSON (--json: indented on a terminal, as the daemon
-  // sent it otherwise), or `human(json)`.
-  int Run(const std::function<Result<std::string>()>& call, const std::function<std::string(const json&)>& human) {
-    auto r = call();
-    if (!r) {
-      fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
-      return ExitCodeFor(r.error());
-    }
-    if (g_.json && !::isatty(STDOUT_FILENO)) {
-      std::fwrite(r->data(), 1, r->size(), stdout);
-      std::fputc('\n', stdout);
-      return kExitOk;
-    }
-    auto parsed = json::parse(*r, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) {
-      fmt::print(stderr, "poolkeeper: the daemon sent an answer that is not JSON\n");
-      return kExitFailure;
-    }
-    fmt::print("{}", g_.json ? parsed.dump(2) + "\n" : human(parsed));
-    return kExitOk;
-  }
-
-  Result<std::string> Call(std::string_view method, const std::string& target, const json& body = nullptr) {
-    api::ApiClient client(api::Endpoint{api::Transport::kUnix, g_.socket, "", 0}, "");
-    return client.CallRaw(method, target, body);
-  }
-
- private:
-  const Globals& g_;
-};
 
 std::string Done(const json& j, const std::string& verb) {
   for (const char* k : {"pool", "dataset", "snapshot", "destroyed", "exported", "imported", "rolled_back"}) {
@@ -792,6 +735,7 @@ int main(int argc, char** argv) {
   AddResourceCommands(app, cli, a, rc);
   AddEventCommands(app, cli, a, rc, g);
   AddQuotaCommands(app, cli, a, rc);
+  AddShareCommands(app, cli, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

@@ -24,6 +24,16 @@ Result<int> PositiveInt(const std::string& value, const std::string& where) {
   return v;
 }
 
+// A TCP port (or a tgt control port): 1..65535, or 0 when `zero_ok`.
+Result<int> Port(const std::string& value, const std::string& where, bool zero_ok) {
+  int v = -1;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || p != value.data() + value.size() || v < (zero_ok ? 0 : 1) || v > 65535) {
+    return InvalidArgument(fmt::format("{}: '{}' is not a port number ({}..65535)", where, value, zero_ok ? 0 : 1));
+  }
+  return v;
+}
+
 }  // namespace
 
 Result<Config> Config::Parse(const std::string& text, const std::string& origin) {
@@ -64,6 +74,27 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       c.zpool_path = value;
     } else if (key == "zfs_path") {
       c.zfs_path = value;
+    } else if (key == "iscsi_server" || key == "nfs_server" || key == "smb_server") {
+      if (value != "auto" && value != "on" && value != "off") {
+        return InvalidArgument(fmt::format("{}: {} must be auto, on or off (not '{}')", where, key, value));
+      }
+      (key == "iscsi_server" ? c.iscsi_server : key == "nfs_server" ? c.nfs_server : c.smb_server) = value;
+    } else if (key == "iscsi_portal") {
+      c.iscsi_portal = value;
+    } else if (key == "tgt_control_port") {
+      PK_ASSIGN_OR_RETURN(c.tgt_control_port, Port(value, where, /*zero_ok=*/true));
+    } else if (key == "nfs_netns") {
+      c.nfs_netns = value;
+    } else if (key == "nfs_port") {
+      PK_ASSIGN_OR_RETURN(c.nfs_port, Port(value, where, false));
+    } else if (key == "nfs_mount_port") {
+      PK_ASSIGN_OR_RETURN(c.nfs_mount_port, Port(value, where, false));
+    } else if (key == "smb_interfaces") {
+      c.smb_interfaces = value;
+    } else if (key == "smb_port") {
+      PK_ASSIGN_OR_RETURN(c.smb_port, Port(value, where, false));
+    } else if (key == "smb_netbios_name") {
+      c.smb_netbios_name = value;
     } else {
       return InvalidArgument(fmt::format("{}: unknown key '{}'", where, key));
     }

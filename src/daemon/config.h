@@ -35,6 +35,25 @@ struct Config {
   std::string zpool_path;
   std::string zfs_path;
 
+  // Share servers (issue 4), each one of: auto (run it when its program is
+  // installed), on (run it; a missing program fails its shares), off.
+  // Their files live in state_dir/tgt, state_dir/ganesha, state_dir/samba.
+  std::string iscsi_server = "auto";
+  // tgtd's portal "ADDRESS:PORT" and its private control port (tgtd -C N).
+  std::string iscsi_portal = "0.0.0.0:3260";
+  int tgt_control_port = 0;
+  std::string nfs_server = "auto";
+  // Network namespace for ganesha + rpcbind (the lab's way to keep rpcbind
+  // off the host); empty: the host's namespace and rpcbind (production).
+  std::string nfs_netns;
+  int nfs_port = 2049;
+  int nfs_mount_port = 20048;
+  std::string smb_server = "auto";
+  // smb.conf "interfaces" (bind interfaces only); empty: every interface.
+  std::string smb_interfaces;
+  int smb_port = 445;
+  std::string smb_netbios_name = "POOLKEEPER";
+
   // Reads `path` over the defaults. Unknown keys and bad values are errors naming the line.
   static Result<Config> Load(const std::string& path);
   static Result<Config> Parse(const std::string& text, const std::string& origin);

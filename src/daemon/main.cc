@@ -5,6 +5,7 @@
 #include <sys/random.h>
 
 #include <cstdio>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -18,6 +19,10 @@
 #include "service/event_log.h"
 #include "service/policy.h"
 #include "service/supervisor.h"
+#include "share/manager.h"
+#include "share/nfs_ganesha.h"
+#include "share/smb_samba.h"
+#include "sys/daemon.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
 #include "sys/users.h"
@@ -67,6 +72,41 @@ std::string ParentDir(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// Whether a share server set to `mode` (auto, on, off) runs: "auto" when its
+// program is installed.
+bool Wanted(const std::string& mode, const std::string& program) {
+  return mode == "on" || (mode == "auto" && ::access(program.c_str(), X_OK) == 0);
+}
+
+share::SambaOptions SambaOptionsFor(const Config& config) {
+  share::SambaOptions smb;
+  smb.root_dir = config.state_dir + "/samba";
+  smb.interfaces = config.smb_interfaces;
+  smb.port = static_cast<uint16_t>(config.smb_port);
+  smb.netbios_name = config.smb_netbios_name;
+  return smb;
+}
+
+// The share servers this head runs, from the configuration.
+Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Config& config, sys::ProcessRunner& runner,
+                                                                      sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
+  std::vector<std::unique_ptr<share::Backend>> out;
+  share::GaneshaOptions nfs;
+  if (Wanted(config.nfs_server, nfs.ganesha_path)) {
+    nfs.runtime_dir = config.state_dir + "/ganesha";
+    nfs.netns = config.nfs_netns;
+    nfs.nfs_port = static_cast<uint16_t>(config.nfs_port);
+    nfs.mnt_port = static_cast<uint16_t>(config.nfs_mount_port);
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeGaneshaBackend(nfs, runner, launcher, fs));
+    out.push_back(std::move(backend));
+  }
+  if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeSambaBackend(SambaOptionsFor(config), runner, launcher, fs));
+    out.push_back(std::move(backend));
+  }
+  return out;
+}
+
 Status Serve(const Config& config) {
   auto log = GetLogger("daemon");
   auto fs = sys::MakeRealFileSystem();
@@ -100,7 +140,34 @@ Status Serve(const Config& config) {
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
   sup_options.on_pool_changed = [&inventory](const std::string& pool) { inventory.RefreshPoolSoon(pool); };
+  // Shares and the supervisor refer to each other: the sharing phase serves
+  // through the manager, and the manager reports share problems to the
+  // supervisor. `supervisor_ptr` is set before anything can call back.
+  service::Supervisor* supervisor_ptr = nullptr;
+  auto launcher = sys::MakePosixDaemonLauncher();
+  share::ShareManagerOptions share_options;
+  share_options.on_event = [&events](const std::string& resource, const std::string& state, const std::string& reason) {
+    if (auto appended = events->Append({0, {}, resource, state, "", reason}); !appended) {
+      GetLogger("daemon")->error("event log: {}", appended.error().message());
+    }
+  };
+  share_options.on_pool_shares = [&supervisor_ptr](const std::string& pool, const std::vector<std::string>& problems) {
+    if (supervisor_ptr) supervisor_ptr->ReportShares(pool, problems);
+  };
+  PK_ASSIGN_OR_RETURN(auto backends, MakeShareBackends(config, *runner, *launcher, *fs));
+  if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
+    share_options.smb_set_password = [&](const sys::AccountName& user, std::string_view password) {
+      return share::SetSmbPassword(SambaOptionsFor(config), *runner, *fs, user, password);
+    };
+    share_options.smb_remove_user = [&](const sys::AccountName& user) {
+      return share::RemoveSmbUser(SambaOptionsFor(config), *runner, *fs, user);
+    };
+  }
+  share::ShareManager shares(*zfs, *fs, std::move(backends), share_options);
+  sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
+  sup_options.unserve_shares = [&shares](const std::string& pool) { return shares.UnservePool(*zfs::PoolName::Parse(pool)); };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
+  supervisor_ptr = &supervisor;
 
   auto users = sys::MakePosixUserDirectory();
   // Quota warning thresholds: the filesystems that carry them, from the inventory.
@@ -118,7 +185,7 @@ Status Serve(const Config& config) {
     return targets;
   });
 
-  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get());
+  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get(), &shares);
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
@@ -139,6 +206,18 @@ Status Serve(const Config& config) {
   PK_TRY(server->Start());
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
+  // Shares of pools imported without a service (by hand, or before this
+  // daemon started) are served too; managed pools are served by their service.
+  std::thread serve_unmanaged([&] {
+    auto pools = zfs->ListPools();
+    if (!pools) return;
+    for (const auto& p : *pools) {
+      if (supervisor.Get(p.name)) continue;
+      if (auto served = shares.ServePool(*zfs::PoolName::Parse(p.name)); !served) {
+        log->warn("pool={} serve shares: {}", p.name, served.error().message());
+      }
+    }
+  });
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
@@ -149,7 +228,9 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
+  serve_unmanaged.join();
   supervisor.Stop();
+  shares.Shutdown();
   quota_watcher.Stop();
   inventory.Stop();
   events->Close();

@@ -44,6 +44,9 @@ class FlakyFileSystem final : public sys::FileSystem {
     return real_->AppendDurably(path, data);
   }
 
+  Status CreateSparseFile(const std::string& path, uint64_t size, mode_t mode) override {
+    return real_->CreateSparseFile(path, size, mode);
+  }
   Result<DeviceInfo> StatDevice(const std::string& path) override { return real_->StatDevice(path); }
 
   bool fail_writes = false;

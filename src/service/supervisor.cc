@@ -601,19 +601,52 @@ void Supervisor::RunImport(PoolPolicy policy) {
       if (p.name == policy.pool) health = p.health;
     }
   }
-  Post([this, pool = policy.pool, note = *mounted, health, mountpoints] {
+  Post([this, pool = policy.pool, mountpoints] {
     Service* s = Find(pool);
     if (!s) return;
-    s->busy = false;
-    s->status.health = health;
     // Remember where its filesystems live, for nested-pool edges at the next start.
     if (s->status.policy.known_mountpoints != mountpoints) {
       s->status.policy.known_mountpoints = mountpoints;
       if (auto saved = SavePolicy(*s); !saved) GetLogger("service")->error("pool={} save policy: {}", pool, saved.error().message());
     }
-    SetState(*s, State::kSharing, "no shares defined yet");
-    SetState(*s, health == "DEGRADED" ? State::kDegraded : State::kOnline, note);
+    SetState(*s, State::kSharing, options_.serve_shares ? "mounted; serving shares" : "mounted; no share servers on this head");
+  });
+  std::vector<std::string> problems;
+  if (options_.serve_shares) {
+    auto served = options_.serve_shares(policy.pool);
+    if (served) {
+      problems = std::move(*served);
+    } else {
+      problems.push_back(served.error().WithContext("read share definitions").message());
+    }
+  }
+  Post([this, pool = policy.pool, note = *mounted, health, problems] {
+    Service* s = Find(pool);
+    if (!s) return;
+    s->busy = false;
+    s->status.health = health;
+    s->share_problems = problems;
+    SettleServing(*s, note);
     Advance();
+  });
+}
+
+void Supervisor::SettleServing(Service& s, std::string online_reason) {
+  if (s.status.health == "DEGRADED") {
+    SetState(s, State::kDegraded, "pool health DEGRADED ('poolkeeper pool status' shows which device)");
+  } else if (!s.share_problems.empty()) {
+    SetState(s, State::kDegraded, fmt::format("{} share(s) not served: {}", s.share_problems.size(), fmt::join(s.share_problems, "; ")));
+  } else {
+    SetState(s, State::kOnline, std::move(online_reason));
+  }
+}
+
+void Supervisor::ReportShares(const std::string& pool, std::vector<std::string> problems) {
+  Post([this, pool, problems = std::move(problems)] {
+    Service* s = Find(pool);
+    if (!s) return;
+    s->share_problems = problems;
+    if (!s->busy && IsServing(s->status.state)) SettleServing(*s, problems.empty() ? "all shares served" : "");
   });
 }
 
@@ -713,6 +746,12 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
 }
 
 void Supervisor::RunExport(PoolPolicy policy) {
+  // Shares stop before their pool: nothing of it stays configured on this head.
+  if (options_.unserve_shares) {
+    if (auto unserved = options_.unserve_shares(policy.pool); !unserved) {
+      GetLogger("service")->error("pool={} stop serving shares: {}", policy.pool, unserved.error().message());
+    }
+  }
   auto zfs = zfs_factory_(std::chrono::seconds(policy.export_timeout_seconds));
   auto done = zfs->ExportPool(*zfs::PoolName::Parse(policy.pool), zfs::Force::kNo);
   if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
@@ -789,10 +828,8 @@ void Supervisor::ApplyHealth(const std::vector<zfs::PoolSummary>& pools) {
       continue;
     }
     s.status.health = it->health;
-    if (it->health == "ONLINE") {
-      SetState(s, State::kOnline, s.status.state == State::kOnline ? s.status.reason : "pool health back to ONLINE");
-    } else if (it->health == "DEGRADED") {
-      SetState(s, State::kDegraded, "pool health DEGRADED ('poolkeeper pool status' shows which device)");
+    if (it->health == "ONLINE" || it->health == "DEGRADED") {
+      SettleServing(s, s.status.state == State::kOnline ? s.status.reason : "pool health back to ONLINE");
     } else {
       SetState(s, State::kFailed, fmt::format("pool health {}", it->health));
     }

@@ -76,6 +76,13 @@ struct SupervisorOptions {
   sys::ProcessRunner* runner = nullptr;
   // Called (on a worker or loop thread) after a pool was imported, mounted or exported.
   std::function<void(const std::string& pool)> on_pool_changed;
+  // The sharing phase (issue 4), run on worker threads. `serve_shares` runs
+  // after the pool's filesystems are mounted and returns the problems (one
+  // reason per share not served): they degrade the pool's service, never fail
+  // it. `unserve_shares` runs before an export; its failure is logged and the
+  // export goes on. Without them the phase only notes that no shares are served.
+  std::function<Result<std::vector<std::string>>(const std::string& pool)> serve_shares;
+  std::function<Status(const std::string& pool)> unserve_shares;
 };
 
 class Supervisor {
@@ -108,6 +115,10 @@ class Supervisor {
   Status SetDelay(const zfs::PoolName& pool, int seconds);
   Status Unlock(const zfs::PoolName& pool);
 
+  // The shares of `pool` changed outside the sharing phase (created, changed,
+  // deleted, or a server failed): `problems` as for serve_shares. Does not wait.
+  void ReportShares(const std::string& pool, std::vector<std::string> problems);
+
   // Exec resources ("exec:NAME"): added (or updated) and started; removed only
   // when stopped. A cycle through them is refused like one between pools.
   Status AddExec(ExecPolicy exec);
@@ -125,6 +136,7 @@ class Supervisor {
     // same moment on the injected wall clock, for display only, so a frozen or
     // stepped wall clock cannot keep a pool waiting.
     std::optional<std::chrono::steady_clock::time_point> start_deadline;
+    std::vector<std::string> share_problems;  // shares of the pool not served, with reasons
   };
   struct Worker {
     std::thread thread;
@@ -171,6 +183,8 @@ class Supervisor {
   void RequestDown(Service& s, const DependencyGraph& graph);
   void ScheduleHealth();
   void ApplyHealth(const std::vector<zfs::PoolSummary>& pools);
+  // Online, or degraded by the pool's health or by shares not served.
+  void SettleServing(Service& s, std::string online_reason);
   Status SavePolicy(Service& s);
 
   // Worker-thread work.

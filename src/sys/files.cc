@@ -84,6 +84,14 @@ std::string DirName(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// Makes a new directory entry of `path` durable: fsync of its directory.
+Status SyncParent(const std::string& path) {
+  Fd dir_fd(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir_fd.get() < 0) return PathError("open directory of", path, errno);
+  if (::fsync(dir_fd.get()) != 0) return PathError("fsync directory of", path, errno);
+  return OkStatus();
+}
+
 class RealFileSystem final : public FileSystem {
  public:
   Result<std::string> ReadFile(const std::string& path) override {
@@ -111,7 +119,6 @@ class RealFileSystem final : public FileSystem {
     if (path.empty() || path.back() == '/') {
       return InvalidArgument(fmt::format("write '{}': not a file path", path));
     }
-    const std::string dir = DirName(path);
     const auto slash = path.find_last_of('/');
     const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
     // Hidden and in the same directory, so rename() is atomic and globs skip it.
@@ -134,10 +141,7 @@ class RealFileSystem final : public FileSystem {
     if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename into place", errno);
 
     // Make the rename itself durable.
-    Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir_fd.get() < 0) return PathError("open directory of", path, errno);
-    if (::fsync(dir_fd.get()) != 0) return PathError("fsync directory of", path, errno);
-    return OkStatus();
+    return SyncParent(path);
   }
 
   Result<bool> Exists(const std::string& path) override {
@@ -180,6 +184,17 @@ class RealFileSystem final : public FileSystem {
       if (errno != ENOTDIR) err = errno;
     }
     return PathError("remove", path, err);
+  }
+
+  Status CreateSparseFile(const std::string& path, uint64_t size, mode_t mode) override {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (fd.get() < 0) return PathError("create", path, errno);
+    if (::fchmod(fd.get(), mode) != 0 || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0 || ::fsync(fd.get()) != 0) {
+      int err = errno;
+      ::unlink(path.c_str());
+      return PathError("size", path, err);
+    }
+    return SyncParent(path);
   }
 
   Result<DeviceInfo> StatDevice(const std::string& path) override {

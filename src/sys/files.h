@@ -53,6 +53,11 @@ class FileSystem {
   // written; callers that need whole records must repair (e.g. rewrite).
   virtual Status AppendDurably(const std::string& path, std::string_view data) = 0;
 
+  // Creates a sparse regular file of `size` bytes (ftruncate) with `mode`,
+  // durable once this returns (file and directory fsynced). AlreadyExists when
+  // something is at `path`: an existing file is never resized or replaced.
+  virtual Status CreateSparseFile(const std::string& path, uint64_t size, mode_t mode) = 0;
+
   // Size and kind of a disk: a block device (size from BLKGETSIZE64, rotation
   // from /sys/dev/block/MAJ:MIN/queue/rotational) or a regular file used as a
   // disk (size from stat; reported as not rotational). Anything else is

@@ -71,9 +71,14 @@ bool PoolImported(sys::ProcessRunner& runner, const std::string& pool) {
 // ---- CliClient ---------------------------------------------------------------
 
 CliResult CliClient::Run(std::vector<std::string> args, std::optional<std::string> socket) const {
+  return RunWithStdin(std::move(args), std::nullopt, std::move(socket));
+}
+
+CliResult CliClient::RunWithStdin(std::vector<std::string> args, std::optional<std::string> stdin_data,
+                                  std::optional<std::string> socket) const {
   std::vector<std::string> env = ToolEnv();
   env.push_back("POOLKEEPER_SOCKET=" + socket.value_or(socket_));
-  sys::Command cmd{binary_, std::move(args), env, std::nullopt, std::chrono::seconds(120)};
+  sys::Command cmd{binary_, std::move(args), env, std::move(stdin_data), std::chrono::seconds(120)};
   CliResult out;
   auto r = runner_->Run(cmd);
   if (!r) {
@@ -259,6 +264,34 @@ void KeepWorkIfFailed(const std::string& work, const std::string& log_path) {
   size_t from = log.size() > 8000 ? log.find('\n', log.size() - 8000) + 1 : 0;
   std::fprintf(stderr, "e2e: daemon state and log kept in %s; the log ends:\n%s\n", work.c_str(),
                log.substr(from).c_str());
+}
+
+std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
+                          off_t bytes) {
+  out->name = name;
+  out->disk_dir = lab + "/disks/" + name;
+  out->disk = out->disk_dir + "/d0.img";
+  out->mnt = lab + "/mnt/" + name;
+  if (auto made = MakeDirectories({out->disk_dir, out->mnt}); !made.empty()) return made;
+  if (auto made = CreateSparseFile(out->disk, bytes); !made.empty()) return made;
+  auto cmd = ZfsTool("zpool", {"create", "-m", out->mnt, name, out->disk});
+  auto r = runner.Run(cmd);
+  if (!r) return cmd.ToString() + ": " + r.error().message();
+  if (!r->status.Success()) return cmd.ToString() + ": " + r->status.ToString() + ": " + r->err;
+  return "";
+}
+
+std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
+  if (pool.name.empty()) return "";
+  for (int i = 0; i < 50 && PoolImported(runner, pool.name); ++i) {
+    (void)runner.Run(ZfsTool("zpool", {"destroy", "-f", pool.name}));
+    if (PoolImported(runner, pool.name)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (PoolImported(runner, pool.name)) return "pool " + pool.name + " could not be destroyed";
+  std::error_code ec;
+  std::filesystem::remove_all(pool.disk_dir, ec);
+  std::filesystem::remove_all(pool.mnt, ec);
+  return "";
 }
 
 }  // namespace pk::e2e

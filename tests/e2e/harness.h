@@ -67,6 +67,9 @@ class CliClient {
 
   // POOLKEEPER_SOCKET is `socket` if given, else the client's socket.
   CliResult Run(std::vector<std::string> args, std::optional<std::string> socket = std::nullopt) const;
+  // As Run, with `stdin_data` on the CLI's stdin (secrets, passwords).
+  CliResult RunWithStdin(std::vector<std::string> args, std::optional<std::string> stdin_data,
+                         std::optional<std::string> socket = std::nullopt) const;
   // Runs with --json first and parses stdout; a non-zero exit or bad JSON fails
   // the current test (EXPECT) and gives an empty object.
   nlohmann::json Json(std::vector<std::string> args) const;
@@ -122,6 +125,22 @@ class Daemon {
   int stdout_fd_ = -1;
   std::chrono::steady_clock::time_point spawned_at_;
 };
+
+// A single-disk pool of the lab for one suite: its disk file in
+// LAB/disks/NAME/, its mountpoint LAB/mnt/NAME.
+struct LabPool {
+  std::string name;
+  std::string disk_dir;
+  std::string disk;
+  std::string mnt;
+};
+// Creates the disk file and the pool (`zpool create -m MNT NAME DISK`). Empty
+// on success, else what went wrong (whatever was made is left for DestroyLabPool).
+std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
+                          off_t bytes = kDiskBytes);
+// Destroys the pool if imported (retrying while zfs-fuse says busy), then
+// removes its disk and mountpoint directories. Empty on success.
+std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
 
 // Creates each directory (with parents). Empty on success, else which and why.
 std::string MakeDirectories(const std::vector<std::string>& dirs);

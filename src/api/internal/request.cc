@@ -5,10 +5,15 @@
 #include <fmt/format.h>
 
 #include "api/json_codec.h"
+#include "base/log.h"
 
 namespace pk::api::internal {
 
 using nlohmann::json;
+
+void LogRefresh(const Status& refreshed) {
+  if (!refreshed) GetLogger("api")->warn("inventory refresh after a change failed: {}", refreshed.error().message());
+}
 
 HttpResponse JsonResponse(const json& body, int status) {
   HttpResponse r;

@@ -12,6 +12,10 @@
 
 namespace pk::api::internal {
 
+// A change already made stays made when the view cannot be refreshed
+// afterwards: the failure is logged and the periodic refresh catches up.
+void LogRefresh(const Status& refreshed);
+
 HttpResponse JsonResponse(const nlohmann::json& body, int status = 200);
 HttpResponse ErrorResponse(const Error& error);
 

@@ -1,0 +1,115 @@
+#include "share/definition.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace pk::share {
+namespace {
+
+using ::testing::HasSubstr;
+using nlohmann::json;
+
+zfs::DatasetName Ds(std::string_view name) { return *zfs::DatasetName::Parse(name); }
+
+TEST(IqnTest, AcceptsRfc3720Names) {
+  EXPECT_TRUE(Iqn::Parse("iqn.2026-11.org.example:target0"));
+  EXPECT_TRUE(Iqn::Parse("iqn.2001-04.com.example"));
+  EXPECT_TRUE(Iqn::Parse("eui.02004567A425678D"));
+}
+
+TEST(IqnTest, RefusesMalformedNamesWithTheReason) {
+  EXPECT_THAT(Iqn::Parse("iqn.2026-13.org.example:x").error().message(), HasSubstr("month"));
+  EXPECT_THAT(Iqn::Parse("iqn.2026-11.org.Example:x").error().message(), HasSubstr("upper-case"));
+  EXPECT_THAT(Iqn::Parse("iqn.2026-11.org.example:a;rm -rf").error().message(), HasSubstr("';' is not allowed"));
+  EXPECT_THAT(Iqn::Parse("target0").error().message(), HasSubstr("must start with 'iqn.'"));
+  EXPECT_THAT(Iqn::Parse("iqn.26-11.org").error().message(), HasSubstr("YYYY-MM"));
+  EXPECT_THAT(Iqn::Parse("eui.123").error().message(), HasSubstr("16 hex"));
+  EXPECT_FALSE(Iqn::Parse("iqn.2026-11.org.example:" + std::string(220, 'a')));
+}
+
+TEST(IqnTest, DefaultIqnIsDerivedFromTheDatasetAndValid) {
+  EXPECT_EQ(DefaultIqn(Ds("tank/VMs/disk 1")).str(), "iqn.2026-11.org.poolkeeper:tank.vms.disk-1");
+}
+
+TEST(NfsClientTest, ParsesExportsStyleSpecs) {
+  auto c = NfsClient::Parse("10.0.0.0/8(rw,no_root_squash,sec=sys:krb5)");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->match, "10.0.0.0/8");
+  EXPECT_EQ(c->access, NfsAccess::kReadWrite);
+  EXPECT_EQ(c->squash, NfsSquash::kNoRootSquash);
+  EXPECT_EQ(c->ToString(), "10.0.0.0/8(rw,no_root_squash,sec=sys:krb5)");
+  EXPECT_EQ(NfsClient::Parse("*")->ToString(), "*(ro,root_squash,sec=sys)");
+  EXPECT_EQ(NfsClient::Parse("host-1.example(rw)")->ToString(), "host-1.example(rw,root_squash,sec=sys)");
+}
+
+TEST(NfsClientTest, RefusesWhatDoesNotParse) {
+  EXPECT_THAT(NfsClient::Parse("10.0.0.1(rw,bogus)").error().message(), HasSubstr("unknown option 'bogus'"));
+  EXPECT_THAT(NfsClient::Parse("10.0.0.1(rw,ro)").error().message(), HasSubstr("given twice"));
+  EXPECT_THAT(NfsClient::Parse("10.0.0.1(rw").error().message(), HasSubstr("expected MATCH("));
+  EXPECT_THAT(NfsClient::Parse("a;b(rw)").error().message(), HasSubstr("is not *"));
+  EXPECT_THAT(NfsClient::Parse("1.2.3.4/33").error().message(), HasSubstr("is not *"));
+  EXPECT_THAT(NfsClient::Parse("*(sec=none)").error().message(), HasSubstr("flavour 'none'"));
+}
+
+TEST(DefinitionTest, IscsiDefaultsAndRoundTrip) {
+  auto d = FromJson(Protocol::kIscsi, json{{"size", 1 << 20}}, Ds("tank/vm1"));
+  ASSERT_TRUE(d) << d.error().message();
+  auto& i = std::get<IscsiDefinition>(*d);
+  EXPECT_EQ(i.iqn.str(), "iqn.2026-11.org.poolkeeper:tank.vm1");
+  EXPECT_EQ(i.lun, 1);
+  EXPECT_EQ(i.initiators.size(), 1u);
+  auto back = Decode(Protocol::kIscsi, Encode(*d), Ds("tank/vm1"));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(*back, *d);
+}
+
+TEST(DefinitionTest, ChapSecretIsRedacted) {
+  auto d = FromJson(Protocol::kIscsi, json{{"chap_user", "alice"}, {"chap_secret", "0123456789ab"}}, Ds("tank/vm1"));
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(RedactedJson(*d)["chap_secret"], "***");
+  EXPECT_EQ(ToJson(*d)["chap_secret"], "0123456789ab");
+}
+
+TEST(DefinitionTest, BadFieldsAreNamed) {
+  auto ds = Ds("tank/vm1");
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"lun", 0}}, ds).error().message(), HasSubstr("field 'lun'"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"lun", "1"}}, ds).error().message(), HasSubstr("must be an integer"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"chap_user", "a"}}, ds).error().message(), HasSubstr("together"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"chap_user", "a"}, {"chap_secret", "short"}}, ds).error().message(),
+              HasSubstr("12..16"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"initiators", {"ALL", "10.0.0.1"}}}, ds).error().message(), HasSubstr("mixes"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"file", "../x"}}, ds).error().message(), HasSubstr("plain file name"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"colour", "red"}}, ds).error().message(), HasSubstr("unknown field 'colour'"));
+  EXPECT_THAT(FromJson(Protocol::kNfs, json{{"clients", json::array()}}, ds).error().message(), HasSubstr("at least one"));
+  EXPECT_THAT(FromJson(Protocol::kNfs, json{{"clients", {"*"}}, {"pseudo", "/a\";x"}}, ds).error().message(), HasSubstr("pseudo path"));
+  EXPECT_THAT(FromJson(Protocol::kSmb, json{{"name", "a/b"}}, ds).error().message(), HasSubstr("contains '/'"));
+  EXPECT_THAT(FromJson(Protocol::kSmb, json{{"name", "Global"}}, ds).error().message(), HasSubstr("reserved"));
+  EXPECT_THAT(FromJson(Protocol::kSmb, json{{"valid_users", {"a;b"}}}, ds).error().message(), HasSubstr("valid_users"));
+}
+
+TEST(DefinitionTest, NfsAndSmbDefaults) {
+  auto nfs = FromJson(Protocol::kNfs, json{{"clients", {"127.0.0.1(rw)"}}}, Ds("tank/home"));
+  ASSERT_TRUE(nfs);
+  EXPECT_EQ(std::get<NfsDefinition>(*nfs).pseudo, "/tank/home");
+  auto smb = FromJson(Protocol::kSmb, json::object(), Ds("tank/projects/web"));
+  ASSERT_TRUE(smb);
+  EXPECT_EQ(std::get<SmbDefinition>(*smb).name, "web");
+}
+
+TEST(DefinitionTest, DecodeChecksTheSchemaVersion) {
+  auto ds = Ds("tank/a");
+  EXPECT_THAT(Decode(Protocol::kSmb, R"({"v":2,"name":"a"})", ds).error().message(), HasSubstr("schema version 2"));
+  EXPECT_THAT(Decode(Protocol::kSmb, R"({"name":"a"})", ds).error().message(), HasSubstr("no schema version"));
+  EXPECT_THAT(Decode(Protocol::kSmb, "garbage", ds).error().message(), HasSubstr("not a JSON object"));
+}
+
+TEST(IdentityTest, DerivedFromGuidDeterministically) {
+  auto id = IdentityFor(0x1234'5678'9ABC'DEF0ULL);
+  EXPECT_EQ(id.serial, "PK123456789ABCDEF0");
+  EXPECT_EQ(id.naa, "0x3234567" "89abcdef0");
+  EXPECT_EQ(IdentityFor(0x1234'5678'9ABC'DEF0ULL).naa, id.naa);
+  EXPECT_NE(IdentityFor(1).serial, id.serial);
+}
+
+}  // namespace
+}  // namespace pk::share

@@ -1,0 +1,154 @@
+// share::ShareManager: reads the share definitions a pool carries and has the
+// protocol backends serve them (issue 4).
+//
+// A pool's shares are served from when its pool service reaches the sharing
+// phase (ServePool, after import and mount) until it stops (UnservePool,
+// before export), or from when a share is defined on an imported pool.
+// Desired state per protocol = the valid shares of every served pool; each
+// change (pool served or unserved, share created, changed or deleted) calls
+// the protocol's Backend::Reconcile with it, so exporting a pool removes every
+// target, LUN, export and share it had.
+//
+// Writes validate everything before touching anything: the dataset exists in
+// an imported pool and has the right type, the definition decodes, it does
+// not collide with a share of any served pool (IQN + LUN, target settings,
+// SMB name, NFS pseudo path), the property fits. Only then is the backing
+// file created (iSCSI on a filesystem) and the property written, in one
+// `zfs set`; a failure after the file was created removes it again.
+//
+// A share that is valid but cannot be served (backend missing or failing, a
+// collision with a pool imported later) is reported, with the reason, through
+// `on_pool_shares` (the supervisor then shows its pool degraded) and as an
+// event; the other shares and the pool stay up.
+//
+// Thread-safety: every public method may be called from any thread; one
+// mutex serialises them (backend calls included), so reconciles never interleave.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "share/backend.h"
+#include "share/definition.h"
+#include "sys/files.h"
+#include "sys/users.h"
+#include "zfs/zfs.h"
+
+namespace pk::share {
+
+enum class ShareState {
+  kServing,    // the backend serves it
+  kFailed,     // valid, but serving it failed (reason says why)
+  kInvalid,    // the property does not decode: never served
+  kNotServed,  // its pool is imported but not served (no service reached sharing)
+};
+std::string_view ShareStateName(ShareState state);  // "serving", "failed", "invalid", "not-served"
+
+struct ShareView {
+  Protocol protocol = Protocol::kNfs;
+  std::string dataset;
+  std::string pool;
+  std::optional<Definition> definition;  // nullopt when invalid
+  uint64_t guid = 0;
+  std::string path;
+  bool volume = false;
+  ShareState state = ShareState::kNotServed;
+  std::string reason;
+
+  std::string Id() const;  // "nfs:tank/home"
+  // {"id","protocol","dataset","pool","path","state","reason","definition"(redacted),
+  //  "identity" (iSCSI: serial, naa, scsi_id)}.
+  nlohmann::json ToJson() const;
+};
+
+struct ShareManagerOptions {
+  // A share's state changed: resource "share:nfs:tank/home", new state, reason.
+  std::function<void(const std::string& resource, const std::string& state, const std::string& reason)> on_event;
+  // After each reconcile touching `pool`: the reasons of its shares that are
+  // not served (empty when all are).
+  std::function<void(const std::string& pool, const std::vector<std::string>& problems)> on_pool_shares;
+  // SMB accounts of this head's smbd (its own passdb; not carried by pools):
+  // set (add or change the password) and remove. Unset: no SMB server here.
+  std::function<Status(const sys::AccountName& user, std::string_view password)> smb_set_password;
+  std::function<Status(const sys::AccountName& user)> smb_remove_user;
+};
+
+class ShareManager {
+ public:
+  // `backends`: at most one per protocol; a protocol without one reports its
+  // shares failed ("no nfs server configured on this head").
+  ShareManager(zfs::Zfs& zfs, sys::FileSystem& fs, std::vector<std::unique_ptr<Backend>> backends,
+               ShareManagerOptions options);
+  ~ShareManager();
+
+  // Reads `pool`'s share definitions and serves them. Returns the problems
+  // (one reason per share not served); an error only when the definitions
+  // cannot be read at all.
+  Result<std::vector<std::string>> ServePool(const zfs::PoolName& pool);
+  // Stops serving every share of `pool` (before it is exported).
+  Status UnservePool(const zfs::PoolName& pool);
+
+  Result<ShareView> Create(const zfs::DatasetName& dataset, Protocol protocol, const nlohmann::json& fields);
+  // `changes` override the current fields; a null value resets a field to its default.
+  Result<ShareView> Update(const zfs::DatasetName& dataset, Protocol protocol, const nlohmann::json& changes);
+  Status Delete(const zfs::DatasetName& dataset, Protocol protocol);
+
+  // Shares of every imported pool (or of `pool`), optionally of one protocol,
+  // read from the pools' properties (so a share of a pool not served shows too).
+  Result<std::vector<ShareView>> List(const std::optional<zfs::PoolName>& pool, std::optional<Protocol> protocol);
+  Result<ShareView> Get(const zfs::DatasetName& dataset, Protocol protocol);
+
+  // SMB accounts (ShareManagerOptions::smb_*); Unavailable without an SMB server.
+  Status SetSmbPassword(const sys::AccountName& user, std::string_view password);
+  Status RemoveSmbUser(const sys::AccountName& user);
+
+  // Stops every backend (daemon shutdown).
+  void Shutdown();
+
+ private:
+  struct PoolShares {
+    std::vector<Share> valid;
+    std::vector<ShareView> invalid;  // undecodable or unusable, with the reason
+  };
+  struct Outcome {
+    ShareState state = ShareState::kNotServed;
+    std::string reason;
+  };
+
+  Result<std::vector<std::string>> ServeLocked(const zfs::PoolName& pool);
+  Result<std::vector<ShareView>> ListLocked(const std::optional<zfs::PoolName>& pool, std::optional<Protocol> protocol);
+  // Share definitions of `pool` (or of one dataset's subtree), from ZFS. Lock held.
+  Result<PoolShares> ReadShares(const std::string& root, bool recursive);
+  // Served shares of other datasets, for collision checks. Lock held.
+  std::vector<Share> ServedExcept(const std::string& dataset, Protocol protocol) const;
+  // Serves the current desired state of `protocol`; reports every pool touched. Lock held.
+  void Reconcile(Protocol protocol);
+  void Report(const std::string& pool);
+  void SetOutcome(const std::string& id, ShareState state, std::string reason);
+  ShareView ViewOf(const Share& share) const;
+  // Validates `definition` for `dataset` (type, path, collisions); fills the share. Lock held.
+  Result<Share> Prepare(const zfs::Dataset& dataset, Definition definition);
+  // Reads one dataset with the properties shares need; NotFound/FailedPrecondition with the reason.
+  Result<zfs::Dataset> ReadDataset(const zfs::DatasetName& dataset);
+  // Writes (or with nullopt removes) the property, then reconciles the dataset's pool.
+  Result<ShareView> Commit(const Share& share, const std::string& created_file);
+
+  zfs::Zfs& zfs_;
+  sys::FileSystem& fs_;
+  std::map<Protocol, std::unique_ptr<Backend>> backends_;
+  ShareManagerOptions options_;
+
+  std::mutex mu_;
+  std::map<std::string, PoolShares> served_;    // by pool; guarded by mu_
+  std::map<std::string, Outcome> outcomes_;     // by share id; guarded by mu_
+};
+
+}  // namespace pk::share

@@ -1,0 +1,29 @@
+// e2e::share_lab: what the share suites need beside the harness: the share
+// servers' ports and namespaces of one "head" (a poolkeeperd of its own),
+// chosen from the test's pid so parallel runs do not collide, and the daemon
+// configuration that points the head's servers at them.
+#pragma once
+
+#include <string>
+
+#include "tests/e2e/harness.h"
+
+namespace pk::e2e {
+
+struct ShareHead {
+  int index = 0;
+  int tgt_control_port = 0;  // tgtd -C N
+  int iscsi_port = 0;        // portal 127.0.0.1:PORT
+  std::string nfs_netns;     // ganesha + rpcbind run in this network namespace
+  int smb_port = 0;          // smbd on 127.0.0.1:PORT
+
+  std::string IscsiPortal() const { return "127.0.0.1:" + std::to_string(iscsi_port); }
+};
+
+// Head `index` (0, 1, ...) of this test process.
+ShareHead ShareHeadFor(int index);
+
+// Writes `options.config` with the head's share servers. Empty on success.
+std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head);
+
+}  // namespace pk::e2e

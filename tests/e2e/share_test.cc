@@ -1,0 +1,266 @@
+// End-to-end tests of shares bound to pools (issue 4), with the real servers
+// (tgtd, nfs-ganesha + rpcbind in a private network namespace, smbd on a
+// loopback port) run by poolkeeperd, and real protocol clients:
+//
+//  - PortableBetweenHeads: two daemons ("heads") with their own state
+//    directories, server ports and namespaces. Head 1 serves the pool through
+//    its pool service; shares are defined on it through the CLI; clients write
+//    through head 1 (libiscsi 64 MiB, libnfs 64 MiB, smbclient put). Head 1
+//    stops the service (shares removed, then export): nothing of the pool
+//    stays configured there. Head 2 imports the pool through its own service
+//    and serves the same identities (IQN, LUN, LU serial and NAA, NFS path,
+//    SMB share name); the data written through head 1 reads back through head 2.
+//  - AShareThatCannotBeServedDegradesItsPool: a share whose server refuses it
+//    leaves the pool imported and its other shares served; the service says
+//    degraded with the share and the cause.
+//
+// No assertion rests on a sleep: waiting is bounded polling of the daemon.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "sys/process_runner.h"
+#include "tests/e2e/harness.h"
+#include "tests/e2e/share_lab.h"
+
+namespace pk::e2e {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kPassword = "Share-pass-1";
+
+struct Head {
+  ShareHead ports;
+  DaemonOptions options;
+  Daemon daemon;
+  CliClient cli;
+};
+
+class ShareTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    runner_ = sys::MakePosixProcessRunner();
+    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
+    build_ = EnvOr("PK_BUILD_DIR", "");
+    if (build_.empty()) {
+      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
+      return;
+    }
+    user_ = "pkshr" + std::to_string(::getpid());
+    auto added = runner_->Run({.program = "/usr/sbin/useradd", .args = {"-M", "-s", "/usr/sbin/nologin", user_},
+                               .env = ToolEnv()});
+    if (!added || !added->status.Success()) {
+      setup_error_ = "useradd " + user_ + " failed";
+      return;
+    }
+    user_created_ = true;
+  }
+
+  static void TearDownTestSuite() {
+    if (user_created_) (void)runner_->Run({.program = "/usr/sbin/userdel", .args = {user_}, .env = ToolEnv()});
+  }
+
+  void SetUp() override {
+    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
+    std::string name = "shr" + std::to_string(::getpid()) + "t" + std::to_string(++counter_);
+    ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
+    ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
+  }
+
+  void TearDown() override {
+    for (auto& h : heads_) h->daemon.Stop();
+    // The pool may have been exported by the test: bring it back to destroy it.
+    if (!PoolImported(*runner_, pool_.name)) {
+      (void)runner_->Run(ZfsTool("zpool", {"import", "-d", pool_.disk_dir, pool_.name}));
+    }
+    EXPECT_EQ(DestroyLabPool(*runner_, pool_), "");
+    for (auto& h : heads_) {
+      EXPECT_FALSE(fs::exists("/run/netns/" + h->ports.nfs_netns)) << "namespace " << h->ports.nfs_netns << " left behind";
+    }
+    KeepWorkIfFailed(work_, heads_.empty() ? "" : heads_.front()->options.log_path);
+    heads_.clear();
+  }
+
+  // Starts head `index` with its own state, socket, config and servers.
+  Head& StartHead(int index) {
+    auto h = std::make_unique<Head>();
+    h->ports = ShareHeadFor(index);
+    std::string dir = work_ + "/head" + std::to_string(index);
+    h->options = SuiteDaemonOptions(build_, dir);
+    h->options.config = dir + "/poolkeeperd.conf";
+    EXPECT_EQ(MakeDirectories({dir}), "");
+    EXPECT_EQ(WriteShareConfig(h->options, h->ports), "");
+    EXPECT_EQ(StartSuiteDaemon(h->daemon, h->options), "");
+    h->cli = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", h->options.socket);
+    heads_.push_back(std::move(h));
+    return *heads_.back();
+  }
+
+  // Polls `what` (a CLI --json command) until `done` holds; the last answer.
+  static json WaitFor(const CliClient& cli, std::vector<std::string> what, const std::function<bool(const json&)>& done,
+                      milliseconds limit = seconds(60)) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    json last;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::vector<std::string> args = {"--json"};
+      args.insert(args.end(), what.begin(), what.end());
+      CliResult r = cli.Run(args);
+      last = json::parse(r.out, nullptr, false);
+      if (r.code == kExitOk && !last.is_discarded() && done(last)) return last;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "timed out waiting; last answer: " << last.dump(2);
+    return last;
+  }
+  json WaitForService(const Head& h, const std::string& state) {
+    return WaitFor(h.cli, {"service", "status", pool_.name}, [&](const json& j) { return j.value("state", "") == state; });
+  }
+
+  sys::ProcessResult Run(sys::Command c) {
+    if (c.env.empty()) c.env = ToolEnv();
+    c.timeout = seconds(300);
+    auto r = runner_->Run(c);
+    EXPECT_TRUE(r) << c.ToString() << ": " << r.error().message();
+    if (!r) return {};
+    std::fprintf(stderr, "[ client   ] %s -> %s\n%s%s", c.ToString().c_str(), r->status.ToString().c_str(), r->out.c_str(),
+                 r->err.c_str());
+    return *r;
+  }
+
+  // pk_nfs_rw inside the head's namespace.
+  sys::ProcessResult NfsRw(const Head& h, const std::string& export_path, std::vector<std::string> flags, int mib) {
+    std::vector<std::string> args = {"--net=/run/netns/" + h.ports.nfs_netns, "--", build_ + "/tests/tools/pk_nfs_rw"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back("nfs://127.0.0.1" + export_path + "/data.bin?mountport=20048&nfsport=2049&version=3");
+    args.push_back(std::to_string(mib));
+    return Run({.program = "/usr/bin/nsenter", .args = args});
+  }
+
+  sys::ProcessResult Smb(const Head& h, const std::string& share, const std::string& password, const std::string& commands) {
+    return Run({.program = "/usr/bin/smbclient",
+                .args = {"//127.0.0.1/" + share, "-p", std::to_string(h.ports.smb_port), "-U", user_ + "%" + password,
+                         "-m", "SMB3", "--configfile=/dev/null", "-c", commands}});
+  }
+
+  std::string Dataset(const std::string& leaf) const { return pool_.name + "/" + leaf; }
+  void CreateDataset(const std::string& leaf) {
+    auto r = runner_->Run(ZfsTool("zfs", {"create", Dataset(leaf)}));
+    ASSERT_TRUE(r && r->status.Success()) << "zfs create " << Dataset(leaf);
+  }
+
+  static inline std::unique_ptr<sys::ProcessRunner> runner_;
+  static inline std::string lab_, build_, user_, setup_error_;
+  static inline bool user_created_ = false;
+  static inline int counter_ = 0;
+  LabPool pool_;
+  std::string work_;
+  std::vector<std::unique_ptr<Head>> heads_;
+};
+
+TEST_F(ShareTest, PortableBetweenHeads) {
+  CreateDataset("exports");
+  CreateDataset("office");
+  ASSERT_FALSE(HasFailure());
+  // The SMB user owns the share's directory.
+  fs::permissions(pool_.mnt + "/office", fs::perms::all);
+
+  Head& h1 = StartHead(1);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(h1.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  WaitForService(h1, "online");
+  ASSERT_EQ(h1.cli.Run({"share", "create", "nfs", Dataset("exports"), "--client", "127.0.0.1(rw,no_root_squash)"}).code, kExitOk);
+  ASSERT_EQ(h1.cli.Run({"share", "create", "smb", Dataset("office"), "--name", "Office", "--valid-user", user_}).code, kExitOk);
+  ASSERT_EQ(h1.cli.RunWithStdin({"share", "smb-user", "set", user_}, std::string(kPassword) + "\n").code, kExitOk);
+  json list1 = WaitFor(h1.cli, {"share", "list", "--pool", pool_.name}, [](const json& j) {
+    for (const auto& s : j["shares"]) {
+      if (s.value("state", "") != "serving") return false;
+    }
+    return j["shares"].size() == 2;
+  });
+
+  // Writes through head 1.
+  EXPECT_EQ(NfsRw(h1, pool_.mnt + "/exports", {"--seed", "7", "--keep"}, 64).status.code, 0);
+  std::string payload = work_ + "/payload.bin";
+  ASSERT_EQ(Run({.program = "/usr/bin/dd", .args = {"if=/dev/urandom", "of=" + payload, "bs=1M", "count=20", "status=none"}})
+                .status.code,
+            0);
+  EXPECT_EQ(Smb(h1, "Office", kPassword, "put " + payload + " payload.bin").status.code, 0);
+  EXPECT_NE(Smb(h1, "Office", "wrong-password", "ls").status.code, 0) << "a wrong password was accepted";
+
+  // Head 1 stops serving the pool: shares first, then the export.
+  ASSERT_EQ(h1.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService(h1, "exported");
+  EXPECT_FALSE(PoolImported(*runner_, pool_.name));
+  EXPECT_FALSE(fs::exists("/run/netns/" + h1.ports.nfs_netns)) << "head 1 still runs its NFS server";
+  EXPECT_NE(Smb(h1, "Office", kPassword, "ls").status.code, 0) << "head 1 still serves the SMB share";
+  h1.daemon.Stop();
+
+  // Head 2 imports it through its own service and serves the same shares.
+  Head& h2 = StartHead(2);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(h2.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  WaitForService(h2, "online");
+  ASSERT_EQ(h2.cli.RunWithStdin({"share", "smb-user", "set", user_}, std::string(kPassword) + "\n").code, kExitOk);
+  json list2 = WaitFor(h2.cli, {"share", "list", "--pool", pool_.name}, [](const json& j) {
+    for (const auto& s : j["shares"]) {
+      if (s.value("state", "") != "serving") return false;
+    }
+    return j["shares"].size() == 2;
+  });
+  ASSERT_EQ(list2["shares"].size(), list1["shares"].size());
+  for (size_t i = 0; i < list1["shares"].size(); ++i) {
+    EXPECT_EQ(list2["shares"][i]["definition"], list1["shares"][i]["definition"]);
+    EXPECT_EQ(list2["shares"][i].value("identity", json()), list1["shares"][i].value("identity", json()));
+  }
+  EXPECT_EQ(NfsRw(h2, pool_.mnt + "/exports", {"--seed", "7", "--verify-only"}, 64).status.code, 0);
+  std::string back = work_ + "/payload.back";
+  EXPECT_EQ(Smb(h2, "Office", kPassword, "get payload.bin " + back).status.code, 0);
+  EXPECT_EQ(Run({.program = "/usr/bin/cmp", .args = {payload, back}}).status.code, 0) << "SMB data differs";
+
+  ASSERT_EQ(h2.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService(h2, "exported");
+}
+
+TEST_F(ShareTest, AShareThatCannotBeServedDegradesItsPool) {
+  CreateDataset("good");
+  // smb.conf substitutes '%': a share at such a path cannot be served by smbd.
+  auto r = runner_->Run(ZfsTool("zfs", {"create", "-o", "mountpoint=" + pool_.mnt + "/100%", Dataset("odd")}));
+  ASSERT_TRUE(r && r->status.Success());
+  Head& h = StartHead(3);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  WaitForService(h, "online");
+  ASSERT_EQ(h.cli.Run({"share", "create", "nfs", Dataset("good"), "--client", "127.0.0.1(rw)"}).code, kExitOk);
+  CliResult created = h.cli.Run({"share", "create", "smb", Dataset("odd"), "--name", "Odd"});
+  EXPECT_EQ(created.code, kExitOk) << created;  // the definition is valid; serving it is what fails
+  json s = WaitForService(h, "degraded");
+  EXPECT_THAT(s.value("reason", ""), HasSubstr("smb:" + Dataset("odd"))) << s.dump(2);
+  EXPECT_TRUE(PoolImported(*runner_, pool_.name));
+  json good = h.cli.Json({"share", "show", "nfs", Dataset("good")});
+  EXPECT_EQ(good.value("state", ""), "serving") << good.dump(2);
+  json odd = h.cli.Json({"share", "show", "smb", Dataset("odd")});
+  EXPECT_EQ(odd.value("state", ""), "failed") << odd.dump(2);
+  // Deleting the failing share brings the pool back online.
+  ASSERT_EQ(h.cli.Run({"share", "delete", "smb", Dataset("odd")}).code, kExitOk);
+  WaitForService(h, "online");
+  ASSERT_EQ(h.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService(h, "exported");
+}
+
+}  // namespace
+}  // namespace pk::e2e
