@@ -55,6 +55,7 @@ class KernelNfsBackend : public Backend {
     if (!r.status.Success()) {
       return Unavailable(fmt::format("withdraw kernel NFS exports: exportfs -ra {}: {}", r.status.ToString(), r.err));
     }
+    PK_TRY(FlushIfWithdrawn({}));
     return OkStatus();
   }
 
@@ -93,6 +94,9 @@ class KernelNfsBackend : public Backend {
     if (auto st = WriteExports(RenderKernelExports(nfs)); !st) return fail_all(st.error());
     auto applied = Exportfs({"-ra"});
     if (!applied) return fail_all(applied.error());
+    std::set<std::string> wanted;
+    for (const auto& s : nfs) wanted.insert(s.path);
+    if (auto st = FlushIfWithdrawn(wanted); !st) return fail_all(st.error());
     auto listed = Exportfs({"-v"});
     if (!listed) return fail_all(listed.error());
     if (!listed->status.Success()) {
@@ -156,6 +160,21 @@ class KernelNfsBackend : public Backend {
     return lines;
   }
 
+  // The kernel's export cache keeps a withdrawn path's filesystem busy (a
+  // dataset that was exported cannot be unmounted, so its pool cannot be
+  // exported) until the cache entry expires: when a path Poolkeeper exported
+  // is no longer wanted, `exportfs -f` flushes the cache now.
+  Status FlushIfWithdrawn(const std::set<std::string>& wanted) {
+    bool withdrawn = std::any_of(exported_.begin(), exported_.end(), [&](const auto& p) { return !wanted.contains(p); });
+    exported_ = wanted;
+    if (!withdrawn) return OkStatus();
+    PK_ASSIGN_OR_RETURN(auto r, Exportfs({"-f"}));
+    if (!r.status.Success()) {
+      return Unavailable(fmt::format("flush the kernel's export cache: exportfs -f {}: {}", r.status.ToString(), r.err));
+    }
+    return OkStatus();
+  }
+
   Status WriteExports(const std::string& contents) {
     auto slash = options_.exports_file.rfind('/');
     PK_TRY(fs_.MakeDirs(options_.exports_file.substr(0, slash), 0755));
@@ -171,6 +190,7 @@ class KernelNfsBackend : public Backend {
   KernelNfsOptions options_;
   sys::ProcessRunner& runner_;
   sys::FileSystem& fs_;
+  std::set<std::string> exported_;  // paths written by the last reconcile
 };
 
 }  // namespace

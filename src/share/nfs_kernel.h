@@ -8,7 +8,10 @@
 // `no_subtree_check`), writes it atomically, runs `exportfs -ra`, and then
 // reads what the kernel really exports (`exportfs -v`): a desired share whose
 // path is not exported gets an error carrying exportfs's own words about that
-// path; the others are served. exportfs re-reads /etc/exports and every file
+// path; the others are served. When a path it exported before is withdrawn,
+// `exportfs -f` flushes the kernel's export cache, which otherwise keeps that
+// filesystem busy (no unmount, no pool export) until the entry expires.
+// exportfs re-reads /etc/exports and every file
 // of /etc/exports.d, so exports Poolkeeper did not write are left as they are.
 //
 // The server itself (nfsd threads, rpc.mountd, rpcbind) belongs to the

@@ -115,8 +115,26 @@ TEST_F(KernelNfsBackendTest, StopWithdrawsOnlyPoolkeepersExports) {
   runner_.Expect({"exportfs", "-ra"}, FakeProcessRunner::Exited(0), FakeProcessRunner::Times::kAlways);
   runner_.Expect({"exportfs", "-v"}, FakeProcessRunner::Exited(0, std::string(kExportfsV)));
   ASSERT_TRUE(backend_->Reconcile({NfsShare("tank/home", "/tank/home", {"*"})})[0].status);
+  // Withdrawing a path flushes the kernel's export cache (it keeps the filesystem busy).
+  runner_.Expect({"exportfs", "-f"}, FakeProcessRunner::Exited(0));
   ASSERT_TRUE(backend_->Stop());
   EXPECT_EQ(Exports(), "");
+  EXPECT_TRUE(runner_.UnmetExpectations().empty());
+}
+
+TEST_F(KernelNfsBackendTest, ReconcileFlushesOnlyWhenAPathIsWithdrawn) {
+  runner_.Expect({"exportfs", "-ra"}, FakeProcessRunner::Exited(0), FakeProcessRunner::Times::kAlways);
+  runner_.Expect({"exportfs", "-v"}, FakeProcessRunner::Exited(0, std::string(kExportfsV)),
+                 FakeProcessRunner::Times::kAlways);
+  auto home = NfsShare("tank/home", "/tank/home", {"*"});
+  auto other = NfsShare("tank/other", "/tank/other", {"*"});
+  backend_->Reconcile({home, other});
+  backend_->Reconcile({home, other});  // nothing withdrawn: no flush (an unexpected -f would fail)
+  runner_.Expect({"exportfs", "-f"}, FakeProcessRunner::Exited(0));
+  auto results = backend_->Reconcile({home});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].status) << results[0].status.error().ToString();
+  EXPECT_TRUE(runner_.UnmetExpectations().empty());
 }
 
 TEST(KernelNfsOptionsTest, RelativePathsAreRefused) {

@@ -82,6 +82,9 @@ TEST_F(KernelNfsTest, ExportedDatasetIsMountedBackReadAndWritten) {
   ASSERT_TRUE(listed) << listed.error().ToString();
   EXPECT_THAT(listed->out, ::testing::Not(HasSubstr(path)));
   ::unlink(link.c_str());
+  // Withdrawn means released: the dataset unmounts (its pool could be exported).
+  auto released = RetryWhileBusy("unmount after unexport", [&] { return zfs().UnmountDataset(ds, zfs::Force::kNo); });
+  EXPECT_TRUE(released) << released.error().ToString();
 }
 
 }  // namespace
