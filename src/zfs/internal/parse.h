@@ -1,6 +1,6 @@
 // Parsers for zpool/zfs machine-readable output. Pure functions over text,
-// tested on golden files under tests/data/ (zfs-fuse captured here, OpenZFS 2.x
-// in the documented formats). Internal to the zfs module.
+// tested on golden files under tests/data/ (zfs-fuse captured here, OpenZFS
+// 2.1 captured in the qemu guest). Internal to the zfs module.
 #pragma once
 
 #include <string>
