@@ -1,14 +1,13 @@
 #include "migrate/manager.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -17,6 +16,7 @@
 #include "migrate/shadow_fs.h"
 #include "migrate/shadow_tree.h"
 #include "migrate/source.h"
+#include "sys/daemon.h"
 
 extern char** environ;
 
@@ -26,64 +26,43 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-class PosixHelperProcesses : public HelperProcesses {
+// Helpers are long-running children: sys::DaemonLauncher starts them (own
+// process group, signals unblocked and at their defaults, so SIGTERM reaches
+// libfuse's handler although the daemon blocks it) and reaps them.
+class LaunchedHelperProcesses : public HelperProcesses {
  public:
   Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) override {
     if (argv.empty() || argv[0].empty() || argv[0][0] != '/') return InvalidArgument("helper path must be absolute");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    // The daemon blocks its stop signals in every thread; the helper must not
-    // inherit that, or SIGTERM would never reach libfuse's handler.
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    for (int s : {SIGTERM, SIGINT, SIGHUP, SIGPIPE}) sigaddset(&defaults, s);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    auto env_s = sys::DefaultToolEnvironment();
-    std::vector<char*> env;
-    for (auto& e : env_s) env.push_back(e.data());
-    env.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), env.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return Internal(fmt::format("spawn '{}': {}", argv[0], std::strerror(rc)));
+    sys::Command command{.program = argv[0],
+                         .args = std::vector<std::string>(argv.begin() + 1, argv.end()),
+                         .env = sys::DefaultToolEnvironment()};
+    PK_ASSIGN_OR_RETURN(auto daemon, launcher_->Launch(command, log_path));
+    pid_t pid = daemon->pid();
+    std::lock_guard lock(mu_);
+    daemons_[pid] = std::move(daemon);
     return pid;
   }
 
   void Signal(pid_t pid, int sig) override {
-    if (pid > 0) ::kill(pid, sig);
+    std::lock_guard lock(mu_);
+    if (auto it = daemons_.find(pid); it != daemons_.end()) (void)it->second->Signal(sig);
   }
 
   std::optional<sys::ExitStatus> Poll(pid_t pid) override {
-    int st = 0;
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == 0) return std::nullopt;
-    sys::ExitStatus s;
-    if (r < 0) {  // not our child any more: treat as gone
-      s.kind = sys::ExitStatus::Kind::kSignaled;
-      s.signal = SIGKILL;
-      return s;
+    std::lock_guard lock(mu_);
+    auto it = daemons_.find(pid);
+    if (it == daemons_.end()) {  // not our child: treat as gone
+      return sys::ExitStatus{.kind = sys::ExitStatus::Kind::kSignaled, .signal = SIGKILL};
     }
-    if (WIFSIGNALED(st)) {
-      s.kind = sys::ExitStatus::Kind::kSignaled;
-      s.signal = WTERMSIG(st);
-    } else {
-      s.code = WEXITSTATUS(st);
-    }
-    return s;
+    auto exit = it->second->Exit();
+    if (exit) daemons_.erase(it);
+    return exit;
   }
+
+ private:
+  std::unique_ptr<sys::DaemonLauncher> launcher_ = sys::MakePosixDaemonLauncher();
+  std::mutex mu_;
+  std::map<pid_t, std::unique_ptr<sys::Daemon>> daemons_;  // guarded by mu_
 };
 
 std::string Escape(const std::string& name) {
@@ -117,7 +96,7 @@ std::string ShadowSource(const zfs::Dataset& d) {
 
 }  // namespace
 
-std::unique_ptr<HelperProcesses> MakePosixHelperProcesses() { return std::make_unique<PosixHelperProcesses>(); }
+std::unique_ptr<HelperProcesses> MakePosixHelperProcesses() { return std::make_unique<LaunchedHelperProcesses>(); }
 
 Manager::Manager(zfs::Zfs& zfs, sys::ProcessRunner& runner, HelperProcesses& helpers, ManagerOptions options)
     : zfs_(zfs), runner_(runner), helpers_(helpers), options_(std::move(options)) {}
@@ -485,3 +464,4 @@ void Manager::Loop() {
 }
 
 }  // namespace pk::migrate
+
