@@ -197,7 +197,6 @@ void ShareManager::SetOutcome(const std::string& id, ShareState state, std::stri
 
 void ShareManager::Reconcile(Protocol protocol) {
   std::vector<Share> desired;
-  std::set<std::string> pools;
   for (const auto& [pool, shares] : served_) {
     for (const auto& s : shares.valid) {
       if (s.protocol() == protocol) desired.push_back(s);
@@ -223,7 +222,10 @@ void ShareManager::Reconcile(Protocol protocol) {
 }
 
 void ShareManager::Report(const std::string& pool) {
-  if (!options_.on_pool_shares) return;
+  if (options_.on_pool_shares) options_.on_pool_shares(pool, Problems(pool));
+}
+
+std::vector<std::string> ShareManager::Problems(const std::string& pool) const {
   std::vector<std::string> problems;
   auto it = served_.find(pool);
   if (it != served_.end()) {
@@ -235,7 +237,7 @@ void ShareManager::Report(const std::string& pool) {
       }
     }
   }
-  options_.on_pool_shares(pool, problems);
+  return problems;
 }
 
 Result<std::vector<std::string>> ShareManager::ServePool(const zfs::PoolName& pool) {
@@ -248,7 +250,7 @@ Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& 
   // A share colliding with one already served (by another pool, or earlier
   // in this one) is not served: first come, first served.
   served_.erase(pool.str());
-  std::vector<Share> others = ServedExcept("", Protocol::kIscsi);  // every served share
+  std::vector<Share> others = ServedExcept("", Protocol::kIscsi);  // "" excepts nothing: every served share
   std::set<Protocol> touched;
   PoolShares accepted;
   accepted.invalid = std::move(shares.invalid);
@@ -271,14 +273,10 @@ Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& 
     if (PoolOf(id.substr(colon + 1)) == pool.str()) touched.insert(*ParseProtocol(id.substr(0, colon)));
   }
   served_[pool.str()] = std::move(accepted);
+  // Each reconcile reports every served pool; a pool without shares is reported here.
   for (Protocol p : touched) Reconcile(p);
-  Report(pool.str());
-  std::vector<std::string> problems;
-  for (const auto& v : served_[pool.str()].invalid) problems.push_back(fmt::format("{}: {}", v.Id(), v.reason));
-  for (const auto& s : served_[pool.str()].valid) {
-    if (outcomes_[s.Id()].state == ShareState::kFailed) problems.push_back(fmt::format("{}: {}", s.Id(), outcomes_[s.Id()].reason));
-  }
-  return problems;
+  if (touched.empty()) Report(pool.str());
+  return Problems(pool.str());
 }
 
 Status ShareManager::UnservePool(const zfs::PoolName& pool) {

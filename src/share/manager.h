@@ -131,7 +131,10 @@ class ShareManager {
   std::vector<Share> ServedExcept(const std::string& dataset, Protocol protocol) const;
   // Serves the current desired state of `protocol`; reports every pool touched. Lock held.
   void Reconcile(Protocol protocol);
+  // Tells on_pool_shares the pool's Problems(). Lock held.
   void Report(const std::string& pool);
+  // One reason per share of a served pool that is not served. Lock held.
+  std::vector<std::string> Problems(const std::string& pool) const;
   void SetOutcome(const std::string& id, ShareState state, std::string reason);
   ShareView ViewOf(const Share& share) const;
   // Validates `definition` for `dataset` (type, path, collisions); fills the share. Lock held.

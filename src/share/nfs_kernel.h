@@ -15,7 +15,7 @@
 // of /etc/exports.d, so exports Poolkeeper did not write are left as they are.
 //
 // The server itself (nfsd threads, rpc.mountd, rpcbind) belongs to the
-// system (nfs-server.service): Start() only checks that it runs
+// host's init (nfs-server.service): Start() only checks that it runs
 // (/proc/fs/nfsd/threads above 0) and Stop() withdraws Poolkeeper's exports
 // (an empty file, `exportfs -ra`) without stopping it. NFSv4 clients see the
 // real paths: the kernel builds its pseudo root from the exports, so a
