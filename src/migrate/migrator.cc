@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <unordered_set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,7 +16,10 @@
 namespace pk::migrate {
 
 Migrator::Migrator(ShadowTree& tree, int concurrency, uint64_t bwlimit)
-    : tree_(tree), concurrency_(concurrency < 1 ? 1 : concurrency), limiter_(bwlimit) {}
+    : tree_(tree),
+      concurrency_(concurrency < 1 ? 1 : concurrency),
+      limiter_(bwlimit),
+      fill_(bwlimit == 0 ? ShadowTree::Fill::kWithData : ShadowTree::Fill::kPlaceholders) {}
 
 Migrator::~Migrator() {
   Stop();
@@ -48,56 +52,73 @@ void Migrator::Enqueue(const std::string& key) {
 
 void Migrator::Worker() {
   while (true) {
-    std::string key;
+    std::string item;
+    bool dir = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !dirs_.empty() || !queue_.empty(); });
       if (stopping_) return;
-      key = std::move(queue_.front());
-      queue_.pop_front();
+      // Directories first: each one visited can give every worker work.
+      dir = !dirs_.empty();
+      auto& q = dir ? dirs_ : queue_;
+      item = std::move(q.front());
+      q.pop_front();
       active_++;
     }
-    (void)tree_.CopyPending(key, &limiter_);  // failures are recorded by the tree
+    if (dir) {
+      VisitDir(item);
+    } else {
+      (void)tree_.CopyPending(item, &limiter_);  // failures are recorded by the tree
+    }
     std::lock_guard lock(mu_);
-    queued_.erase(key);
+    if (!dir) queued_.erase(item);
     active_--;
-    if (queue_.empty() && active_ == 0) idle_cv_.notify_all();
+    if (dirs_.empty() && queue_.empty() && active_ == 0) idle_cv_.notify_all();
   }
 }
 
-// One breadth-first walk of the local tree; returns how many directories it populated.
-Result<size_t> Migrator::WalkPass() {
-  size_t populated = 0;
-  std::deque<std::string> dirs{""};
-  while (!dirs.empty() && !stopping_) {
-    std::string rel = std::move(dirs.front());
-    dirs.pop_front();
-    auto did = tree_.EnsureDir(rel);
-    if (!did) {
-      if (did.error().code() != ErrorCode::kNotFound) populated++;  // failed: not proven; retried next pass
-      continue;
-    }
-    populated += *did;
-    int fd = ::openat(tree_.root_fd(), rel.empty() ? "." : rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;  // removed or renamed by a client meanwhile
-    DIR* d = ::fdopendir(fd);
-    if (!d) {
-      ::close(fd);
-      continue;
-    }
-    while (dirent* e = ::readdir(d)) {
-      if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-      if (rel.empty() && ShadowTree::IsStateName(e->d_name)) continue;
-      bool is_dir = e->d_type == DT_DIR;
-      if (e->d_type == DT_UNKNOWN) {
-        struct stat st;
-        is_dir = ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
-      }
-      if (is_dir) dirs.push_back(JoinRel(rel, e->d_name));
-    }
-    ::closedir(d);
+// Populates `rel` and queues its subdirectories.
+void Migrator::VisitDir(const std::string& rel) {
+  auto did = tree_.EnsureDir(rel, fill_, nullptr);
+  if (!did) {
+    if (did.error().code() != ErrorCode::kNotFound) populated_++;  // failed: not proven; retried next pass
+    return;
   }
-  return populated;
+  populated_ += *did;
+  int fd = ::openat(tree_.root_fd(), rel.empty() ? "." : rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;  // removed or renamed by a client meanwhile
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> subdirs;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (rel.empty() && ShadowTree::IsStateName(e->d_name)) continue;
+    bool is_dir = e->d_type == DT_DIR;
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st;
+      is_dir = ::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    }
+    if (is_dir) subdirs.push_back(JoinRel(rel, e->d_name));
+  }
+  ::closedir(d);
+  if (subdirs.empty()) return;
+  std::lock_guard lock(mu_);
+  for (auto& s : subdirs) dirs_.push_back(std::move(s));
+  cv_.notify_all();
+}
+
+// One walk of the local tree by the workers, waiting until it and every copy
+// it queued are done; returns how many directories it populated (or failed).
+size_t Migrator::WalkPass() {
+  populated_ = 0;
+  std::unique_lock lock(mu_);
+  dirs_.push_back("");
+  cv_.notify_all();
+  idle_cv_.wait(lock, [&] { return stopping_ || (dirs_.empty() && queue_.empty() && active_ == 0); });
+  return populated_.load();
 }
 
 Status Migrator::Run() {
@@ -109,11 +130,7 @@ Status Migrator::Run() {
     PK_ASSIGN_OR_RETURN(auto pending, tree_.ListPending());
     for (const auto& k : pending) Enqueue(k);
     uint64_t renames = tree_.dir_renames();
-    PK_ASSIGN_OR_RETURN(size_t populated, WalkPass());
-    {
-      std::unique_lock lock(mu_);
-      idle_cv_.wait(lock, [&] { return stopping_ || (queue_.empty() && active_ == 0); });
-    }
+    size_t populated = WalkPass();
     if (stopping_) break;
     passes_++;
     PK_ASSIGN_OR_RETURN(pending, tree_.ListPending());

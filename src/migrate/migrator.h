@@ -1,9 +1,13 @@
 // migrate::Migrator: the background walk of one shadow migration.
 //
-// Run() repeats passes until one proves completion: a breadth-first walk of
-// the local tree populates every directory still carrying a marker (and
-// queues its files), while `concurrency` workers copy pending files under a
-// shared bandwidth limit. A pass proves completion when it populated no
+// Run() repeats passes until one proves completion: a walk of the local tree
+// populates every directory still carrying a marker and queues its pending
+// files. `concurrency` workers share the walk (directories) and the copies
+// (pending files) under one bandwidth limit. Without a limit the walk creates
+// small files with their data (ShadowTree::Fill::kWithData), so most files
+// cost one creation instead of a placeholder plus a copy; with a limit it
+// creates placeholders only, so the namespace is complete soon while the data
+// trickles in. A pass proves completion when it populated no
 // directory, no directory was renamed while it ran (a rename can move an
 // unvisited directory behind the walk), pending/ is empty and no directory
 // failed. Failed entries are retried with a growing delay. Everything it
@@ -53,7 +57,8 @@ class Migrator {
  private:
   void Enqueue(const std::string& key);
   void Worker();
-  Result<size_t> WalkPass();
+  void VisitDir(const std::string& rel);
+  size_t WalkPass();
   bool SleepFor(std::chrono::milliseconds d);
 
   ShadowTree& tree_;
@@ -61,11 +66,14 @@ class Migrator {
   BandwidthLimiter limiter_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> passes_{0};
+  std::atomic<size_t> populated_{0};  // directories populated (or failed) in this pass
+  const ShadowTree::Fill fill_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // work queued, or stopping
   std::condition_variable idle_cv_;  // queue drained
-  std::deque<std::string> queue_;    // guarded by mu_
+  std::deque<std::string> dirs_;     // directories to visit; guarded by mu_
+  std::deque<std::string> queue_;    // pending keys to copy; guarded by mu_
   std::set<std::string> queued_;     // guarded by mu_
   int active_ = 0;                   // guarded by mu_
   SourceEstimate estimate_;          // guarded by mu_

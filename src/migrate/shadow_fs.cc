@@ -53,6 +53,12 @@ int ReadyParent(const std::string& rel) {
   auto r = Tree()->EnsureDir(Parent(rel));
   return r ? 0 : Err(r.error());
 }
+// Makes `rel` exist when it exists in the source (a lookup creates only that
+// entry, not its whole directory); 0 or -errno.
+int ReadyEntry(const std::string& rel) {
+  auto r = Tree()->EnsureEntry(rel);
+  return r ? 0 : Err(r.error());
+}
 int ReadyDir(const std::string& rel) {
   auto r = Tree()->EnsureDir(rel);
   return r ? 0 : Err(r.error());
@@ -67,20 +73,23 @@ void Own(const std::string& rel) {
   (void)::fchownat(Root(), At(rel), ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
 }
 
-void* OpInit(fuse_conn_info*, fuse_config* cfg) {
-  cfg->use_ino = 1;
-  cfg->attr_timeout = 1.0;
-  cfg->entry_timeout = 1.0;
-  cfg->negative_timeout = 0;
-  return fuse_get_context()->private_data;
-}
-
+// Link counts as a normal filesystem shows them: without the tree's private
+// names (pending/, links/, the state directory in the root).
 int OpGetattr(const char* path, struct stat* st, fuse_file_info* fi) {
-  if (fi) return ::fstat(static_cast<int>(fi->fh), st) == 0 ? 0 : Errno();
+  if (fi) {
+    int fd = static_cast<int>(fi->fh);
+    if (::fstat(fd, st) != 0) return Errno();
+    st->st_nlink -= Tree()->PrivateLinks(*st, fd, nullptr);
+    return 0;
+  }
   std::string rel = Rel(path);
   if (Hidden(rel)) return -ENOENT;
-  if (int r = ReadyParent(rel)) return r;
-  return ::fstatat(Root(), At(rel), st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : Errno();
+  if (int r = ReadyEntry(rel)) return r;
+  if (::fstatat(Root(), At(rel), st, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+  if (S_ISDIR(st->st_mode) || (S_ISREG(st->st_mode) && st->st_nlink > 1)) {
+    st->st_nlink -= Tree()->PrivateLinks(*st, -1, Direct(rel).c_str());
+  }
+  return 0;
 }
 
 int OpReadlink(const char* path, char* buf, size_t size) {
@@ -327,9 +336,22 @@ int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_f
   return 0;
 }
 
+}  // namespace
+
+// The loop's first request: from here on private_data is the tree.
+void* ShadowMount::Init(fuse_conn_info*, fuse_config* cfg) {
+  cfg->use_ino = 1;
+  cfg->attr_timeout = 1.0;
+  cfg->entry_timeout = 1.0;
+  cfg->negative_timeout = 0;
+  return static_cast<ShadowMount*>(fuse_get_context()->private_data)->tree_;
+}
+
+namespace {
+
 fuse_operations MakeOps() {
   fuse_operations ops{};
-  ops.init = OpInit;
+  ops.init = ShadowMount::Init;
   ops.getattr = OpGetattr;
   ops.readlink = OpReadlink;
   ops.mknod = OpMknod;
@@ -420,8 +442,7 @@ Result<int> DetachStaleShadowMounts(const std::string& mountpoint) {
   return n;
 }
 
-Result<std::unique_ptr<ShadowMount>> ShadowMount::Create(ShadowTree& tree, const std::string& mountpoint,
-                                                         const std::string& fsname) {
+Result<std::unique_ptr<ShadowMount>> ShadowMount::Create(const std::string& mountpoint, const std::string& fsname) {
   std::unique_ptr<ShadowMount> m(new ShadowMount());
   m->mountpoint_ = mountpoint;
   // fsname must not contain ',' (option syntax).
@@ -435,7 +456,7 @@ Result<std::unique_ptr<ShadowMount>> ShadowMount::Create(ShadowTree& tree, const
   for (auto& s : argv_s) argv.push_back(s.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   static const fuse_operations ops = MakeOps();
-  m->fuse_ = fuse_new(&args, &ops, sizeof ops, &tree);
+  m->fuse_ = fuse_new(&args, &ops, sizeof ops, m.get());
   if (!m->fuse_) return Internal("fuse_new failed for the shadow layer on '" + mountpoint + "'");
   if (fuse_mount(m->fuse_, mountpoint.c_str()) != 0) {
     return Internal("cannot mount the shadow layer on '" + mountpoint + "' (see the helper's log)");
@@ -451,7 +472,8 @@ ShadowMount::~ShadowMount() {
   }
 }
 
-Status ShadowMount::Serve() {
+Status ShadowMount::Serve(ShadowTree& tree) {
+  tree_ = &tree;
   fuse_session* se = fuse_get_session(fuse_);
   if (fuse_set_signal_handlers(se) != 0) return Internal("cannot install FUSE signal handlers");
   fuse_loop_config* cfg = fuse_loop_cfg_create();

@@ -19,25 +19,34 @@
 #include "migrate/shadow_tree.h"
 
 struct fuse;
+struct fuse_conn_info;
+struct fuse_config;
 
 namespace pk::migrate {
 
 class ShadowMount {
  public:
-  // Mounts over `mountpoint` (whose dataset `tree` holds open). `fsname` shows in /proc/mounts.
-  static Result<std::unique_ptr<ShadowMount>> Create(ShadowTree& tree, const std::string& mountpoint,
-                                                     const std::string& fsname);
+  // Mounts over `mountpoint` (the dataset, which the caller has open).
+  // `fsname` shows in /proc/mounts. Until Serve() runs, clients' requests
+  // wait in the kernel: a restarted helper mounts as soon as it has the
+  // dataset open, so clients never see the raw dataset while it loads.
+  static Result<std::unique_ptr<ShadowMount>> Create(const std::string& mountpoint, const std::string& fsname);
   ~ShadowMount();
 
-  // Serves until Unmount() or a signal (SIGTERM/SIGINT/SIGHUP). Multi-threaded.
-  Status Serve();
+  // Serves `tree` (the dataset under the mount) until Unmount() or a signal
+  // (SIGTERM/SIGINT/SIGHUP). Multi-threaded.
+  Status Serve(ShadowTree& tree);
   // From another thread: unmounts (waiting while clients keep it busy), which
   // ends Serve(). False when it could not (or a signal ended Serve() first).
   bool Unmount();
 
+  // The FUSE init handler (the operations table names it): hands the loop the tree.
+  static void* Init(::fuse_conn_info* conn, ::fuse_config* cfg);
+
  private:
   ShadowMount() = default;
   ::fuse* fuse_ = nullptr;
+  ShadowTree* tree_ = nullptr;  // set by Serve() before the loop starts
   std::string mountpoint_;
   std::atomic<bool> mounted_{false};
 };

@@ -301,6 +301,19 @@ Status ShadowTree::Load() {
   };
   PK_TRY(sub("pending", &pending_fd_));
   PK_TRY(sub("links", &links_fd_));
+  umask_ = ::umask(0);
+  ::umask(umask_);
+  euid_ = ::geteuid();
+  egid_ = ::getegid();
+  struct stat rst;
+  if (::fstat(root_fd_, &rst) != 0) return ErrnoError(errno, "stat the filesystem root");
+  root_ino_ = rst.st_ino;
+  // The inodes behind links/ (one per multiply-linked source inode: few).
+  PK_ASSIGN_OR_RETURN(auto links, ReadNames(::dup(links_fd_)));
+  for (const auto& [n, t] : links) {
+    struct stat lst;
+    if (::fstatat(links_fd_, n.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0) link_inodes_.insert(lst.st_ino);
+  }
   // Entries left half-built by an interrupted run are dropped and rebuilt.
   PK_TRY(RemoveTree(state_fd_, "staging"));
   if (::mkdirat(state_fd_, "staging", 0700) != 0) return ErrnoError(errno, "create staging");
@@ -396,7 +409,7 @@ void ShadowTree::SaveFailures() {
 
 std::string ShadowTree::StagingName() { return fmt::format("s{}-{}", ::getpid(), staging_seq_.fetch_add(1)); }
 
-Result<bool> ShadowTree::EnsureDir(const std::string& local_rel) {
+Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, BandwidthLimiter* limiter) {
   int fd = ::openat(root_fd_, P(local_rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open directory '" + local_rel + "'");
   struct stat st;
@@ -431,13 +444,27 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel) {
   };
   auto entries = source_->List(src);
   if (!entries) return fail(entries.error());
+  // The names already here (made before a crash, or by lookups so far): one
+  // listing instead of a lookup per entry. Lookups made while this runs are
+  // in looked_up_ (clients cannot create names here before it is populated).
+  std::unordered_set<std::string> have;
+  {
+    auto names = ReadNames(::dup(fd));
+    if (!names) return fail(names.error().WithContext("directory '" + local_rel + "'"));
+    for (auto& [n, t] : *names) have.insert(std::move(n));
+  }
+  std::mutex& entry_lock = entry_locks_[st.st_ino % entry_locks_.size()];
   for (const auto& e : *entries) {
     if (stopping_) return finish(MakeError(ErrorCode::kCancelled, "stopping"));  // resumes at the next start
     if (local_rel.empty() && e.name == kStateDirName) continue;  // cannot be migrated; see README
-    struct stat cst;
-    if (::fstatat(fd, e.name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) == 0) continue;  // made before a crash
-    if (errno != ENOENT) return fail(ErrnoError(errno, "stat '" + JoinRel(local_rel, e.name) + "'").error());
-    if (auto s = CreateEntry(fd, e, JoinRel(src, e.name)); !s) return fail(s.error());
+    if (have.count(e.name)) continue;
+    std::lock_guard lock(entry_lock);
+    {
+      std::lock_guard l(mu_);
+      auto it = looked_up_.find(st.st_ino);
+      if (it != looked_up_.end() && it->second.count(e.name)) continue;
+    }
+    if (auto s = CreateEntry(fd, e, JoinRel(src, e.name), fill, limiter); !s) return fail(s.error());
   }
   auto sst = source_->Stat(src);
   if (!sst) return fail(sst.error());
@@ -449,13 +476,75 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel) {
   {
     std::lock_guard lock(mu_);
     populated_.insert(st.st_ino);
+    looked_up_.erase(st.st_ino);
     counters_.dirs_populated++;
   }
   ClearFailure(src.empty() ? "." : src);
   return finish(true);
 }
 
-Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel) {
+Status ShadowTree::EnsureEntry(const std::string& local_rel) {
+  if (local_rel.empty()) return OkStatus();
+  const size_t slash = local_rel.rfind('/');
+  const std::string parent = slash == std::string::npos ? "" : local_rel.substr(0, slash);
+  const std::string name = slash == std::string::npos ? local_rel : local_rel.substr(slash + 1);
+  if (parent.empty() && name == kStateDirName) return OkStatus();
+  int fd = ::openat(root_fd_, P(parent), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return OkStatus();  // no such directory: the caller's own lookup answers
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return ErrnoError(e, "stat directory '" + parent + "'");
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (populated_.count(st.st_ino)) {
+      ::close(fd);
+      return OkStatus();
+    }
+  }
+  std::lock_guard lock(entry_locks_[st.st_ino % entry_locks_.size()]);
+  auto finish = [&](Status r) {
+    ::close(fd);
+    return r;
+  };
+  struct stat cst;
+  if (::fstatat(fd, name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) == 0) return finish(OkStatus());
+  if (errno != ENOENT) return finish(ErrnoError(errno, "stat '" + local_rel + "'"));
+  auto marker = ReadMarker(fd);
+  if (!marker) return finish(std::unexpected(marker.error().WithContext("directory '" + parent + "'")));
+  if (!*marker || (*marker)->kind != Marker::Kind::kDir) return finish(OkStatus());  // populated: no such name
+  const std::string src = JoinRel((*marker)->rel, name);
+  auto sst = source_->Stat(src);
+  if (!sst) {
+    if (sst.error().code() == ErrorCode::kNotFound) return finish(OkStatus());
+    return finish(std::unexpected(sst.error()));
+  }
+  if (auto s = CreateEntry(fd, SourceEntry{name, *sst}, src, Fill::kPlaceholders, nullptr); !s) {
+    return finish(std::unexpected(s.error()));
+  }
+  std::lock_guard l(mu_);
+  looked_up_[st.st_ino].insert(name);
+  return finish(OkStatus());
+}
+
+nlink_t ShadowTree::PrivateLinks(const struct stat& st, int fd, const char* path) {
+  if (S_ISDIR(st.st_mode)) return st.st_ino == root_ino_ && st.st_nlink > 2 ? 1 : 0;  // .poolkeeper-shadow
+  if (!S_ISREG(st.st_mode) || st.st_nlink < 2) return 0;
+  nlink_t n = 0;
+  {
+    std::lock_guard lock(mu_);
+    n += link_inodes_.count(st.st_ino);
+  }
+  // A file with a marker also has its pending/ name.
+  ssize_t m = fd >= 0 ? ::fgetxattr(fd, kMarkerXattr, nullptr, 0) : ::lgetxattr(path, kMarkerXattr, nullptr, 0);
+  n += m > 0;
+  return std::min<nlink_t>(n, st.st_nlink - 1);
+}
+
+Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel, Fill fill,
+                               BandwidthLimiter* limiter) {
   const auto& s = e.st;
   const std::string tmp = StagingName();
   const char* t = tmp.c_str();
@@ -463,14 +552,20 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
   auto err = [&](const char* what) { return ErrnoError(errno, fmt::format("{} '{}'", what, src_rel)); };
   const bool linked = !S_ISDIR(s.mode) && s.nlink > 1;
   if (linked && ::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) == 0) return OkStatus();
+  // New entries are made with the source's permission bits where the umask
+  // lets them through, owned by this process: change only what differs.
+  const mode_t perm = s.mode & 07777;
+  const bool chmod_needed = ((perm & 0777 & ~umask_) != perm);
+  const bool chown_needed = s.uid != euid_ || s.gid != egid_;
 
   if (S_ISDIR(s.mode)) {
     PK_ASSIGN_OR_RETURN(auto xs, source_->ListXattrs(src_rel));
-    if (::mkdirat(staging_fd_, t, 0700) != 0) return err("create directory");
+    if (::mkdirat(staging_fd_, t, perm & 0777) != 0) return err("create directory");
     int fd = ::openat(staging_fd_, t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return err("open new directory");
     Status r = OkStatus();
-    if (::fchown(fd, s.uid, s.gid) != 0 || ::fchmod(fd, s.mode & 07777) != 0) r = err("set owner and mode of");
+    if (chown_needed && ::fchown(fd, s.uid, s.gid) != 0) r = err("set owner of");
+    if (r && chmod_needed && ::fchmod(fd, perm) != 0) r = err("set mode of");
     if (r) r = SetXattrs(fd, xs);
     if (r) r = WriteMarker(fd, Marker{Marker::Kind::kDir, "", src_rel});
     if (r && ::futimens(fd, times) != 0) r = err("set times of");
@@ -479,19 +574,46 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
     if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) return err("move into place");
     return OkStatus();
   }
+  bool copied = false;  // created with its data
   if (S_ISREG(s.mode)) {
     PK_ASSIGN_OR_RETURN(auto xs, source_->ListXattrs(src_rel));
-    int fd = ::openat(staging_fd_, t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = ::openat(staging_fd_, t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, perm & 0777);
     if (fd < 0) return err("create file");
+    if (fill == Fill::kWithData && s.size > 0 && s.size <= kInlineCopyMax) {
+      auto end = CopyData(fd, src_rel, s.key, s.size, limiter);
+      if (!end && stopping_) {
+        ::close(fd);
+        return std::unexpected(end.error());
+      }
+      if (!end) {
+        // Read errors are reported, and retried, by the copy of a placeholder.
+        ::close(fd);
+        (void)::unlinkat(staging_fd_, t, 0);
+        return CreateEntry(dirfd, e, src_rel, Fill::kPlaceholders, nullptr);
+      }
+      copied = true;
+      if (*end < s.size && ::ftruncate(fd, static_cast<off_t>(s.size)) != 0) {
+        ::close(fd);
+        return err("size");
+      }
+    }
     Status r = OkStatus();
-    if (::ftruncate(fd, static_cast<off_t>(s.size)) != 0) r = err("size placeholder");
-    if (r && (::fchown(fd, s.uid, s.gid) != 0 || ::fchmod(fd, s.mode & 07777) != 0)) r = err("set owner and mode of");
+    if (!copied && s.size > 0 && ::ftruncate(fd, static_cast<off_t>(s.size)) != 0) r = err("size placeholder");
+    if (r && chown_needed && ::fchown(fd, s.uid, s.gid) != 0) r = err("set owner of");
+    // Set-ID bits go last: a change of owner or a write clears them.
+    if (r && (chmod_needed || (copied && (perm & 06000))) && ::fchmod(fd, perm) != 0) r = err("set mode of");
     if (r) r = SetXattrs(fd, xs);
-    const bool pending = s.size > 0;
+    const bool pending = s.size > 0 && !copied;
     if (r && pending) r = WriteMarker(fd, Marker{Marker::Kind::kFile, s.key, src_rel});
     if (r && ::futimens(fd, times) != 0) r = err("set times of");
+    struct stat made;
+    if (r && linked && ::fstat(fd, &made) != 0) r = err("stat new file");
     ::close(fd);
     PK_TRY(r);
+    if (linked) {
+      std::lock_guard lock(mu_);
+      link_inodes_.insert(made.st_ino);
+    }
     if (pending) {
       // A pending name left by a crash belongs to an inode that never got a
       // visible name (staging is emptied at start): replace it.
@@ -501,13 +623,13 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
   } else if (S_ISLNK(s.mode)) {
     PK_ASSIGN_OR_RETURN(auto target, source_->ReadLink(src_rel));
     if (::symlinkat(target.c_str(), staging_fd_, t) != 0) return err("create symlink");
-    if (::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
+    if (chown_needed && ::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
     if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
   } else {
     // FIFOs, sockets and device nodes are created whole.
-    if (::mknodat(staging_fd_, t, s.mode, s.rdev) != 0) return err("create node");
-    if (::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
-    if (::fchmodat(staging_fd_, t, s.mode & 07777, 0) != 0) return err("set mode of");
+    if (::mknodat(staging_fd_, t, (s.mode & S_IFMT) | (perm & 0777), s.rdev) != 0) return err("create node");
+    if (chown_needed && ::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
+    if (chmod_needed && ::fchmodat(staging_fd_, t, perm, 0) != 0) return err("set mode of");
     if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
   }
   if (linked) {
@@ -516,7 +638,8 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
   } else if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) {
     return err("move into place");
   }
-  if (S_ISREG(s.mode) && s.size > 0 && on_pending_) on_pending_(s.key);
+  if (copied) LogCopied(s.key, s.size);
+  if (S_ISREG(s.mode) && s.size > 0 && !copied && on_pending_) on_pending_(s.key);
   return OkStatus();
 }
 
@@ -594,59 +717,73 @@ Status ShadowTree::CopyPending(const std::string& key, BandwidthLimiter* limiter
   return r;
 }
 
+Result<uint64_t> ShadowTree::CopyData(int fd, const std::string& rel, const std::string& key, uint64_t size,
+                                       BandwidthLimiter* limiter) {
+  // Throttled copies go in pieces of about 1/8 s, so that a stop is noticed soon.
+  const size_t piece = limiter && limiter->rate() ? static_cast<size_t>(std::clamp<uint64_t>(limiter->rate() / 8, 4096, kChunk))
+                                                   : kChunk;
+  PK_ASSIGN_OR_RETURN(auto src, source_->Open(rel));
+  std::string buf(static_cast<size_t>(std::min<uint64_t>(kChunk, std::max<uint64_t>(size, 1))), '\0');
+  uint64_t off = 0, written_end = 0;
+  while (true) {
+    PK_ASSIGN_OR_RETURN(auto range, src->NextData(off, size));
+    if (!range) break;
+    auto [begin, end] = *range;
+    for (uint64_t pos = begin; pos < end;) {
+      if (stopping_) return MakeError(ErrorCode::kCancelled, "stopping");  // redone at the next start
+      if (limiter) {
+        std::lock_guard l(mu_);
+        if (urgent_.count(key)) limiter = nullptr;
+      }
+      size_t want = static_cast<size_t>(std::min<uint64_t>({limiter ? piece : kChunk, end - pos, buf.size()}));
+      if (limiter) limiter->Acquire(want);
+      PK_ASSIGN_OR_RETURN(size_t n, src->Read(pos, buf.data(), want));
+      if (n == 0) {
+        end = pos;  // the source is shorter than it said
+        break;
+      }
+      // Zero runs stay holes: the placeholder is sparse already.
+      if (!AllZero(buf.data(), n)) {
+        size_t done = 0;
+        while (done < n) {
+          ssize_t w = ::pwrite(fd, buf.data() + done, n - done, static_cast<off_t>(pos + done));
+          if (w < 0) {
+            if (errno == EINTR) continue;
+            return ErrnoError(errno, "write '" + rel + "'");
+          }
+          done += static_cast<size_t>(w);
+        }
+        written_end = pos + n;
+      }
+      pos += n;
+    }
+    off = end;
+    if (off >= size) break;
+  }
+  return written_end;
+}
+
+void ShadowTree::LogCopied(const std::string& key, uint64_t size) {
+  std::string line = fmt::format("{} {}\n", key, size);
+  std::lock_guard lock(mu_);
+  (void)!::write(log_fd_, line.data(), line.size());
+  counters_.files_done++;
+  counters_.bytes_done += size;
+  counters_.copies_this_run++;
+  counters_.bytes_this_run += size;
+}
+
 Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) {
   auto fail = [&](const Error& e) {
     if (!stopping_) RecordFailure(m.rel, m.key, e);
     return std::unexpected(e);
   };
-  // Throttled copies go in pieces of about 1/8 s, so that a stop is noticed soon.
-  const size_t piece = limiter && limiter->rate() ? static_cast<size_t>(std::clamp<uint64_t>(limiter->rate() / 8, 4096, kChunk))
-                                                   : kChunk;
   auto sst = source_->Stat(m.rel);
   if (!sst) return fail(sst.error());
-  auto src = source_->Open(m.rel);
-  if (!src) return fail(src.error());
   const uint64_t size = sst->size;
   struct stat before;
   if (::fstat(fd, &before) != 0) return fail(ErrnoError(errno, "stat '" + m.rel + "'").error());
-  std::string buf(kChunk, '\0');
-  uint64_t off = 0;
-  while (true) {
-    auto range = (*src)->NextData(off, size);
-    if (!range) return fail(range.error());
-    if (!*range) break;
-    auto [begin, end] = **range;
-    for (uint64_t pos = begin; pos < end;) {
-      if (stopping_) return fail(Error(ErrorCode::kCancelled, "stopping"));  // redone at the next start
-      if (limiter) {
-        std::lock_guard l(mu_);
-        if (urgent_.count(m.key)) limiter = nullptr;
-      }
-      size_t want = static_cast<size_t>(std::min<uint64_t>(limiter ? piece : kChunk, end - pos));
-      if (limiter) limiter->Acquire(want);
-      auto n = (*src)->Read(pos, buf.data(), want);
-      if (!n) return fail(n.error());
-      if (*n == 0) {
-        end = pos;  // the source is shorter than it said
-        break;
-      }
-      // Zero runs stay holes: the placeholder is sparse already.
-      if (!AllZero(buf.data(), *n)) {
-        size_t done = 0;
-        while (done < *n) {
-          ssize_t w = ::pwrite(fd, buf.data() + done, *n - done, static_cast<off_t>(pos + done));
-          if (w < 0) {
-            if (errno == EINTR) continue;
-            return fail(ErrnoError(errno, "write '" + m.rel + "'").error());
-          }
-          done += static_cast<size_t>(w);
-        }
-      }
-      pos += *n;
-    }
-    off = end;
-    if (off >= size) break;
-  }
+  if (auto copied = CopyData(fd, m.rel, m.key, size, limiter); !copied) return fail(copied.error());
   struct stat st;
   if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) != size &&
       ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -661,15 +798,7 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
   if (::fremovexattr(fd, kMarkerXattr) != 0 && errno != ENODATA) {
     return fail(ErrnoError(errno, "remove marker of '" + m.rel + "'").error());
   }
-  std::string line = fmt::format("{} {}\n", m.key, size);
-  {
-    std::lock_guard lock(mu_);
-    (void)!::write(log_fd_, line.data(), line.size());
-    counters_.files_done++;
-    counters_.bytes_done += size;
-    counters_.copies_this_run++;
-    counters_.bytes_this_run += size;
-  }
+  LogCopied(m.key, size);
   if (::unlinkat(pending_fd_, m.key.c_str(), 0) != 0 && errno != ENOENT) {
     GetLogger("shadow")->warn("remove pending '{}': {}", m.key, std::strerror(errno));
   }

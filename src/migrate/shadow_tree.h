@@ -11,6 +11,10 @@
 //   .poolkeeper-shadow/copied.log    "KEY SIZE" per completed copy (never repeated)
 //   .poolkeeper-shadow/failed.json   entries that failed, with error and retry count
 //   .poolkeeper-shadow/estimate.json bytes and files of the source (from one walk)
+// Files up to kInlineCopyMax bytes met by the background walk are created
+// with their data at once (built in staging/ like any entry, so they never
+// need a marker or a pending name); larger ones, and every file created by a
+// client's lookup or listing, are placeholders copied later.
 // Markers: xattr `user.pkshadow` on every entry not migrated yet:
 //   "D\n<source-relative path>" on a directory not yet listed,
 //   "F<key>\n<source-relative path>" on a file whose data is not copied yet.
@@ -24,11 +28,15 @@
 // way is redone from the start; a completed one (marker gone) never is.
 //
 // Thread-safety: all public methods may be called concurrently (FUSE worker
-// threads and the background migrator). Directory population and file copies
-// are serialised per directory inode and per source key (striped locks), so
-// concurrent opens of one file wait for one copy.
+// threads and the background migrator). Populations of one directory are
+// serialised per directory inode; each entry's creation (by a population or a
+// lookup, EnsureEntry) is serialised per directory inode too, but only for
+// that entry, so a lookup waits for one entry, not for the directory. File
+// copies are serialised per source key, so concurrent opens of one file wait
+// for one copy.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <array>
@@ -40,6 +48,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -52,6 +61,8 @@ namespace pk::migrate {
 inline constexpr const char* kShadowProperty = "org.poolkeeper:shadow";
 inline constexpr const char* kStateDirName = ".poolkeeper-shadow";
 inline constexpr const char* kMarkerXattr = "user.pkshadow";
+// Files up to this size are copied while the background walk creates them.
+inline constexpr uint64_t kInlineCopyMax = 1 << 20;
 
 struct Marker {
   enum class Kind { kDir, kFile };
@@ -114,8 +125,22 @@ class ShadowTree {
   Source& source() { return *source_; }
 
   // Makes sure the directory at `local_rel` ("" = root) has all its entries.
-  // Returns true when this call populated it.
-  Result<bool> EnsureDir(const std::string& local_rel);
+  // Returns true when this call populated it. With Fill::kWithData small
+  // files are created with their data (the background walk; `limiter` may be
+  // null); with Fill::kPlaceholders every file is a placeholder (clients).
+  enum class Fill { kPlaceholders, kWithData };
+  Result<bool> EnsureDir(const std::string& local_rel, Fill fill = Fill::kPlaceholders,
+                         BandwidthLimiter* limiter = nullptr);
+  // Makes sure the entry `local_rel` exists locally when it exists in the
+  // source, creating only that entry when its directory was never listed (a
+  // lookup). Entries are only ever created here: names a client removed from
+  // a directory were removed after the directory was populated (mutations
+  // populate first), so they cannot come back.
+  Status EnsureEntry(const std::string& local_rel);
+  // How many of the names of the local inode `st` are the tree's own private
+  // names (pending/KEY, links/KEY), which stat through the layer must not
+  // count. `fd` is the entry open (any mode), or -1 with `path` reaching it.
+  nlink_t PrivateLinks(const struct stat& st, int fd, const char* path);
   // Makes sure the file at `local_rel` has its data (no-op for other types).
   Status EnsureFile(const std::string& local_rel);
   // Copies the pending file `key` (background migrator). `limiter` may be null.
@@ -155,22 +180,35 @@ class ShadowTree {
  private:
   ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta);
   Status Load();
-  Status CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel);
+  Status CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel, Fill fill,
+                     BandwidthLimiter* limiter);
+  // Writes the data of source file `rel` (`size` bytes) into `fd`, sparse;
+  // returns the end of the last data written (0: all holes).
+  Result<uint64_t> CopyData(int fd, const std::string& rel, const std::string& key, uint64_t size, BandwidthLimiter* limiter);
   Status CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter);
+  void LogCopied(const std::string& key, uint64_t size);
   void RecordFailure(const std::string& path, const std::string& key, const Error& e);
   void SaveFailures();
   std::string StagingName();
 
   int root_fd_;
+  ino_t root_ino_ = 0;
+  mode_t umask_ = 022;   // this process's, read at Open
+  uid_t euid_ = 0;       // owner of the entries this process creates
+  gid_t egid_ = 0;
   int state_fd_ = -1, pending_fd_ = -1, links_fd_ = -1, staging_fd_ = -1, log_fd_ = -1;
   std::unique_ptr<Source> source_;
   Meta meta_;
 
-  std::array<std::mutex, 256> dir_locks_;
+  std::array<std::mutex, 256> dir_locks_;    // a directory's population
+  std::array<std::mutex, 256> entry_locks_;  // one entry's creation in a directory
   std::array<std::mutex, 1024> file_locks_;
 
   mutable std::mutex mu_;
   std::unordered_set<ino_t> populated_;            // guarded by mu_
+  std::unordered_set<ino_t> link_inodes_;          // inodes named in links/; guarded by mu_
+  // Names EnsureEntry created in directories not populated yet; guarded by mu_.
+  std::unordered_map<ino_t, std::unordered_set<std::string>> looked_up_;
   std::map<std::string, int> urgent_;              // keys a client waits for; guarded by mu_
   std::map<std::string, FailedEntry> failed_;      // by source path; guarded by mu_
   TreeCounters counters_;                          // guarded by mu_

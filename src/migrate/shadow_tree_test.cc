@@ -139,6 +139,82 @@ TEST_F(ShadowTreeTest, ListingCreatesPlaceholdersWithMetadata) {
   EXPECT_EQ(st.st_mode & 07777, 0751u);
 }
 
+TEST_F(ShadowTreeTest, LookupCreatesOnlyThatEntryAndListingAddsTheRest) {
+  InitTree();
+  auto t = OpenTree();
+  ASSERT_TRUE(t->EnsureEntry("a"));
+  ASSERT_TRUE(t->EnsureEntry("a/hello.txt"));
+  ASSERT_TRUE(t->EnsureEntry("not-in-source"));
+  ASSERT_TRUE(t->EnsureEntry("a/nothing/below"));  // no such directory: nothing to do
+  EXPECT_TRUE(fs::exists(dst_ + "/a/hello.txt"));
+  EXPECT_FALSE(fs::exists(dst_ + "/b"));
+  EXPECT_FALSE(fs::exists(dst_ + "/not-in-source"));
+  EXPECT_FALSE(fs::exists(dst_ + "/a/deep"));
+  EXPECT_EQ(Xattr(dst_, kMarkerXattr), "D\n");  // the root is still to be listed
+  EXPECT_EQ(Xattr(dst_ + "/a", kMarkerXattr), "D\na");
+  ASSERT_TRUE(t->EnsureFile("a/hello.txt"));
+  ASSERT_TRUE(t->EnsureDir(""));
+  ASSERT_TRUE(t->EnsureDir("a"));
+  ASSERT_TRUE(t->EnsureDir("b"));
+  EXPECT_TRUE(fs::exists(dst_ + "/a/deep"));
+  EXPECT_EQ(ReadFile(dst_ + "/a/hello.txt"), "hello world");  // not replaced by a placeholder
+  struct stat x, y;
+  ASSERT_EQ(::stat((dst_ + "/a/hello.txt").c_str(), &x), 0);
+  ASSERT_EQ(::stat((dst_ + "/b/hard").c_str(), &y), 0);
+  EXPECT_EQ(x.st_ino, y.st_ino);
+  EXPECT_EQ(CountLines(Log()), 1);
+}
+
+TEST_F(ShadowTreeTest, TheWalkCreatesSmallFilesWithTheirData) {
+  InitTree();
+  auto t = OpenTree();
+  ASSERT_TRUE(t->EnsureDir("", ShadowTree::Fill::kWithData));
+  ASSERT_TRUE(t->EnsureDir("a", ShadowTree::Fill::kWithData));
+  EXPECT_EQ(ReadFile(dst_ + "/a/hello.txt"), "hello world");
+  EXPECT_EQ(Xattr(dst_ + "/a/hello.txt", kMarkerXattr), "<none>");
+  EXPECT_EQ(Xattr(dst_ + "/a/hello.txt", "user.color"), "blue");
+  struct stat st;
+  ASSERT_EQ(::lstat((dst_ + "/a/hello.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1234u);
+  EXPECT_EQ(st.st_gid, 5678u);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1100000000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 7);
+  // Larger files stay placeholders for the copy workers.
+  auto pending = t->ListPending();
+  ASSERT_TRUE(pending);
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_NE(Xattr(dst_ + "/sparse", kMarkerXattr), "<none>");
+  EXPECT_EQ(CountLines(Log()), 1);
+  EXPECT_EQ(t->counters().files_done, 1u);
+}
+
+TEST_F(ShadowTreeTest, PrivateNamesAreNotCountedAsLinks) {
+  InitTree();
+  auto t = OpenTree();
+  ASSERT_TRUE(t->EnsureDir(""));
+  ASSERT_TRUE(t->EnsureDir("a"));
+  auto visible = [&](const std::string& rel) {
+    std::string p = dst_ + "/" + rel;
+    struct stat st;
+    EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+    return st.st_nlink - t->PrivateLinks(st, -1, p.c_str());
+  };
+  EXPECT_EQ(visible("sparse"), 1u);     // + pending/
+  EXPECT_EQ(visible("a/hello.txt"), 1u);  // + pending/ + links/ (b/hard is not listed yet)
+  ASSERT_TRUE(t->EnsureDir("b"));
+  EXPECT_EQ(visible("a/hello.txt"), 2u);
+  ASSERT_TRUE(t->EnsureFile("a/hello.txt"));
+  EXPECT_EQ(visible("b/hard"), 2u);  // + links/ only
+  EXPECT_EQ(visible("empty"), 1u);
+  struct stat root;
+  ASSERT_EQ(::stat(dst_.c_str(), &root), 0);
+  EXPECT_EQ(root.st_nlink - t->PrivateLinks(root, -1, dst_.c_str()), 4u);  // ., .., a, b: not the state directory
+  t.reset();
+  t = OpenTree();  // links/ is read again at start
+  EXPECT_EQ(visible("b/hard"), 2u);
+}
+
 TEST_F(ShadowTreeTest, ConcurrentOpensCopyOnceAndHardLinksShareTheInode) {
   InitTree();
   auto t = OpenTree();

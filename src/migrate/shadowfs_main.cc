@@ -174,6 +174,14 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
     WriteStatus(status_path, {{"dataset", dataset}, {"state", "complete"}});
     return kExitFinalized;  // finalized earlier; the daemon only has to drop the property
   }
+  // Mount at once: after a crash of the last helper the dataset is bare
+  // between the detach above and this mount; everything slow (the source,
+  // the state) comes after it, while clients wait in the kernel.
+  auto mount = ShadowMount::Create(dir, dataset);
+  if (!mount) {
+    WriteStatus(status_path, {{"dataset", dataset}, {"state", "failed"}, {"error", mount.error().message()}});
+    return Fail(mount.error());
+  }
   int st = ::openat(*root, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   Meta meta;
   {
@@ -195,11 +203,6 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
   if (!tree) return Fail(tree.error());
   Migrator migrator(**tree, meta.concurrency, meta.bwlimit);
   Reporter reporter(**tree, migrator, dataset, status_path);
-  auto mount = ShadowMount::Create(**tree, dir, dataset);
-  if (!mount) {
-    reporter.Write("failed", mount.error().message());
-    return Fail(mount.error());
-  }
   log->info("serving '{}' at '{}' from '{}'", dataset, dir, meta.source);
 
   std::atomic<bool> complete{false}, done{false};
@@ -219,7 +222,7 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
       for (int i = 0; i < 10 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
-  auto served = (*mount)->Serve();
+  auto served = (*mount)->Serve(**tree);
   migrator.Stop();
   walker.join();
   estimator.join();
