@@ -139,7 +139,9 @@ int OpRmdir(const char* path) {
   std::string rel = Rel(path);
   if (Hidden(rel)) return -ENOENT;
   // An unlisted directory is empty locally but not in the source: list it
-  // first, so rmdir fails with ENOTEMPTY as it would on the old server.
+  // first, so rmdir fails with ENOTEMPTY as it would on the old server. Its
+  // parent too, so that the name cannot come back.
+  if (int r = ReadyParent(rel)) return r;
   if (int r = ReadyDir(rel)) return r;
   struct stat st;
   if (::fstatat(Root(), At(rel), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno();

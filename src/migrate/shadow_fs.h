@@ -1,11 +1,12 @@
 // migrate::RunShadowFs: the FUSE layer of a shadow migration (libfuse3,
 // high-level API), mounted over the dataset's own mountpoint. Every access
-// by clients, local or through NFS/SMB servers, passes through it: lookups
-// and listings populate directories first, opens (and truncates) copy the
-// file's data first, and everything else goes straight to the dataset
+// by clients, local or through NFS/SMB servers, passes through it: a lookup
+// creates the looked-up entry first, listings and changes (create, unlink,
+// rename, link) populate the whole directory first (so a removed name can
+// never come back), opens (and truncates) copy the file's data first, and everything else goes straight to the dataset
 // through the descriptor the tree holds (never through the mountpoint,
-// which is this filesystem). The state directory is invisible, and so is
-// the marker attribute.
+// which is this filesystem). The state directory is invisible, and so are
+// the marker attribute and the private names in link counts.
 //
 // One handler per FUSE operation; errno conversion in internal/errno.cc.
 #pragma once

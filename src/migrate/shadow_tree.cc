@@ -409,7 +409,7 @@ void ShadowTree::SaveFailures() {
 
 std::string ShadowTree::StagingName() { return fmt::format("s{}-{}", ::getpid(), staging_seq_.fetch_add(1)); }
 
-Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, BandwidthLimiter* limiter) {
+Result<std::optional<ShadowTree::OpenDir>> ShadowTree::OpenUnpopulated(const std::string& local_rel) {
   int fd = ::openat(root_fd_, P(local_rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, "open directory '" + local_rel + "'");
   struct stat st;
@@ -418,13 +418,20 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, Band
     ::close(fd);
     return ErrnoError(e, "stat directory '" + local_rel + "'");
   }
-  {
-    std::lock_guard lock(mu_);
-    if (populated_.count(st.st_ino)) {
-      ::close(fd);
-      return false;
-    }
+  std::lock_guard lock(mu_);
+  if (populated_.count(st.st_ino)) {
+    ::close(fd);
+    return std::optional<OpenDir>();
   }
+  return OpenDir{fd, st.st_ino};
+}
+
+Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, BandwidthLimiter* limiter) {
+  PK_ASSIGN_OR_RETURN(auto dir, OpenUnpopulated(local_rel));
+  if (!dir) return false;
+  const int fd = dir->fd;
+  struct stat st;
+  st.st_ino = dir->ino;
   std::lock_guard dir_lock(dir_locks_[st.st_ino % dir_locks_.size()]);
   auto finish = [&](Result<bool> r) {
     ::close(fd);
@@ -489,21 +496,11 @@ Status ShadowTree::EnsureEntry(const std::string& local_rel) {
   const std::string parent = slash == std::string::npos ? "" : local_rel.substr(0, slash);
   const std::string name = slash == std::string::npos ? local_rel : local_rel.substr(slash + 1);
   if (parent.empty() && name == kStateDirName) return OkStatus();
-  int fd = ::openat(root_fd_, P(parent), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return OkStatus();  // no such directory: the caller's own lookup answers
+  auto dir = OpenUnpopulated(parent);
+  if (!dir || !*dir) return OkStatus();  // populated, or no such directory: the caller's own lookup answers
+  const int fd = (*dir)->fd;
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return ErrnoError(e, "stat directory '" + parent + "'");
-  }
-  {
-    std::lock_guard lock(mu_);
-    if (populated_.count(st.st_ino)) {
-      ::close(fd);
-      return OkStatus();
-    }
-  }
+  st.st_ino = (*dir)->ino;
   std::lock_guard lock(entry_locks_[st.st_ino % entry_locks_.size()]);
   auto finish = [&](Status r) {
     ::close(fd);

@@ -180,6 +180,12 @@ class ShadowTree {
  private:
   ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta);
   Status Load();
+  struct OpenDir {
+    int fd;  // the caller closes it
+    ino_t ino;
+  };
+  // Opens the directory `local_rel`; nullopt when it is known to be populated.
+  Result<std::optional<OpenDir>> OpenUnpopulated(const std::string& local_rel);
   Status CreateEntry(int dirfd, const SourceEntry& e, const std::string& src_rel, Fill fill,
                      BandwidthLimiter* limiter);
   // Writes the data of source file `rel` (`size` bytes) into `fd`, sparse;
