@@ -195,11 +195,15 @@ Result<Changes> ClusterAdmin::Init(const InitRequest& req) {
   PK_ASSIGN_OR_RETURN(auto out, Install(conf, *key, me));
   out.insert(out.begin() + 1, fmt::format("wrote the join bundle {} (corosync.conf + authkey: copy it to the other heads "
                                           "and run `poolkeeper cluster join {}` there)", bundle_path, bundle_path));
-  // Cluster-wide defaults; fencing devices come with `fence add`.
-  PK_TRY(Tool(o_.crm_attribute, {"--type", "crm_config", "--name", "stonith-enabled", "--update", "true"},
-              "enable fencing"));
-  PK_TRY(Tool(o_.crm_attribute, {"--type", "rsc_defaults", "--name", "resource-stickiness", "--update", "100"},
-              "set resource stickiness"));
+  // Cluster-wide defaults; fencing devices come with `fence add`. crm_attribute
+  // needs the controller, which starts a moment after the CIB answers.
+  PK_TRY(WaitFor([&]() -> Result<bool> {
+    PK_TRY(Tool(o_.crm_attribute, {"--type", "crm_config", "--name", "stonith-enabled", "--update", "true"},
+                "enable fencing"));
+    PK_TRY(Tool(o_.crm_attribute, {"--type", "rsc_defaults", "--name", "resource-stickiness", "--update", "100"},
+                "set resource stickiness"));
+    return true;
+  }, "set the cluster's defaults"));
   out.push_back("set stonith-enabled=true and resource-stickiness=100 (a moved pool stays until failback)");
   std::vector<std::string> names;
   for (const auto& h : req.spec.heads) names.push_back(h.name.str());
@@ -333,17 +337,34 @@ Result<Changes> ClusterAdmin::PoolAdd(const PoolAddRequest& req) {
     }
   }
   PK_ASSIGN_OR_RETURN(auto xml, PoolGroupXml(g));
+  // The group is created stopped: a constraint may only name an existing
+  // resource, and a group started before its preference would stay wherever
+  // it started (stickiness). Then the preference, then it may start.
+  const std::string stopped = fmt::format(R"(<meta_attributes id="{0}-meta"><nvpair id="{0}-meta-target-role" )"
+                                          R"(name="target-role" value="Stopped"/></meta_attributes>)", group_id);
+  xml.insert(xml.find('>') + 1, stopped);
   Changes out;
+  PK_TRY(Tool(o_.cibadmin, {"--create", "--scope", "resources", "--xml-text", xml}, what + ": add the resource group"));
+  auto rollback = [&](const Error& e) -> Result<Changes> {
+    (void)Tool(o_.cibadmin, {"--delete", "--scope", "resources", "--xml-text", fmt::format(R"(<group id="{}"/>)", group_id)},
+               what + ": roll back");
+    return std::unexpected(e);
+  };
   if (req.prefer) {
-    PK_TRY(Tool(o_.cibadmin, {"--create", "--scope", "constraints", "--xml-text", PreferenceXml(group_id, *req.prefer)},
-                what + ": add the location preference"));
+    if (auto c = Tool(o_.cibadmin, {"--create", "--scope", "constraints", "--xml-text", PreferenceXml(group_id, *req.prefer)},
+                      what + ": add the location preference");
+        !c) {
+      return rollback(c.error());
+    }
   }
-  if (auto c = Tool(o_.cibadmin, {"--create", "--scope", "resources", "--xml-text", xml}, what + ": add the resource group"); !c) {
+  if (auto c = Tool(o_.crm_resource, {"--resource", group_id, "--meta", "--delete-parameter", "target-role"},
+                    what + ": let the group start");
+      !c) {
     if (req.prefer) {
       (void)Tool(o_.cibadmin, {"--delete", "--scope", "constraints", "--xml-text",
                                fmt::format(R"(<rsc_location id="{}"/>)", PreferenceId(group_id, *req.prefer))}, "roll back");
     }
-    return std::unexpected(c.error());
+    return rollback(c.error());
   }
   std::vector<std::string> vips;
   for (const auto& v : g.vips) vips.push_back(v.str());

@@ -4,6 +4,7 @@
 #include "cluster/admin.h"
 
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -63,6 +64,7 @@ class Sim {
   std::vector<std::string> resources, constraints;  // CIB elements
   std::map<std::string, std::string> owner;          // pool primitive -> head
   std::vector<std::string> changes;                  // every mutating call
+  std::set<std::string> stopped;                     // resources with target-role Stopped
   FakeProcessRunner runner;
 
   std::string ConfigXml() const {
@@ -74,6 +76,10 @@ class Sim {
     auto cfg = ParseCibConfig(ConfigXml());
     for (const auto& p : cfg->pools) {
       std::string& o = owner[p.primitive];
+      if (stopped.contains(p.resource())) {
+        o.clear();
+        continue;
+      }
       if (!o.empty() && CanRun(o)) continue;
       o.clear();
       if (!p.preferred_head.empty() && CanRun(p.preferred_head)) o = p.preferred_head;
@@ -116,6 +122,10 @@ class Sim {
     if (tool == "cibadmin" && has("--create")) {
       std::string xml = has("--xml-text") ? after("--xml-text") : c.stdin_data.value_or("");
       (after("--scope") == "resources" ? resources : constraints).push_back(xml);
+      if (xml.find(R"(name="target-role" value="Stopped")") != std::string::npos) {
+        std::string id = xml.substr(xml.find("id=\"") + 4);
+        stopped.insert(id.substr(0, id.find('"')));
+      }
       Place();
     } else if (tool == "cibadmin" && has("--delete")) {
       std::string xml = after("--xml-text");
@@ -132,11 +142,12 @@ class Sim {
                                         after("--resource"), after("--node")));
     } else if (tool == "crm_resource" && has("--clear")) {
       std::erase_if(constraints, [&](const std::string& e) { return e.find("cli-prefer-" + after("--resource")) != std::string::npos; });
+    } else if (tool == "crm_resource" && has("--delete-parameter")) {
+      stopped.erase(after("--resource"));
+      Place();
     } else if (tool == "crm_resource" && has("target-role")) {
-      auto cfg = ParseCibConfig(ConfigXml());
-      for (const auto& p : cfg->pools) {
-        if (p.resource() == after("--resource")) owner[p.primitive] = "";
-      }
+      stopped.insert(after("--resource"));
+      Place();
     } else if (tool == "crm_attribute" && has("standby")) {
       heads[after("--node")].standby = after("--update") == "on";
       Place();
@@ -171,9 +182,11 @@ TEST_F(AdminTest, PoolAddCreatesPreferenceThenGroupAndWaitsForTheOwner) {
   auto r = AddTank();
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(sim_.owner["pool-tank-pool"], "h1");
-  ASSERT_EQ(sim_.changes.size(), 2u);
-  EXPECT_NE(sim_.changes[0].find("pool-tank-prefers-h1"), std::string::npos);
-  EXPECT_NE(sim_.changes[1].find("IPaddr2"), std::string::npos);
+  ASSERT_EQ(sim_.changes.size(), 3u);
+  EXPECT_NE(sim_.changes[0].find("IPaddr2"), std::string::npos);
+  EXPECT_NE(sim_.changes[0].find(R"(name="target-role" value="Stopped")"), std::string::npos);
+  EXPECT_NE(sim_.changes[1].find("pool-tank-prefers-h1"), std::string::npos);
+  EXPECT_NE(sim_.changes[2].find("--delete-parameter target-role"), std::string::npos);
   EXPECT_NE(r->back().find("runs on h1"), std::string::npos);
 }
 
