@@ -381,8 +381,9 @@ Result<Changes> ClusterAdmin::PoolAdd(const PoolAddRequest& req) {
       return FailedPrecondition(fmt::format("start failed on {}: {}", ps->last_failure->head, ps->last_failure->exit_reason));
     }
     owner = Owner(ps);
-    return !owner.empty() && ps->active;
-  }, what + ": wait for the pool to start");
+    if (owner.empty()) return false;
+    return GroupRunsOn(*p, owner);
+  }, what + ": wait for the pool and its IPs to start");
   if (!started) return std::unexpected(started.error().WithContext("the group is added (`poolkeeper cluster status` shows why it does not run)"));
   out.push_back(fmt::format("pool {} runs on {}", g.pool.str(), owner));
   return out;
@@ -417,14 +418,21 @@ Result<Changes> ClusterAdmin::PoolRemove(const zfs::PoolName& pool) {
   return out;
 }
 
+Result<bool> ClusterAdmin::GroupRunsOn(const CibPool& p, const std::string& head) {
+  PK_ASSIGN_OR_RETURN(auto st, ReadStatus());
+  const auto* ps = FindPoolStatus(st, p);
+  if (!ps || !ps->active || Owner(ps) != head) return false;
+  for (const auto& ip : p.vip_resources) {
+    PK_ASSIGN_OR_RETURN(auto out, Tool(o_.crm_resource, {"--locate", "--resource", ip}, "locate " + ip));
+    if (out.find("is running on: " + head) == std::string::npos) return false;
+  }
+  return true;
+}
+
 Result<std::string> ClusterAdmin::MoveAndWait(const CibPool& p, const std::string& from, const std::string& to) {
   auto t0 = o_.now();
   PK_TRY(Tool(o_.crm_resource, {"--move", "--resource", p.resource(), "--node", to}, fmt::format("move {} to {}", p.resource(), to)));
-  PK_TRY(WaitFor([&]() -> Result<bool> {
-    PK_ASSIGN_OR_RETURN(auto st, ReadStatus());
-    const auto* ps = FindPoolStatus(st, p);
-    return ps && ps->active && Owner(ps) == to;
-  }, fmt::format("wait for pool {} to run on {}", p.pool, to)));
+  PK_TRY(WaitFor([&] { return GroupRunsOn(p, to); }, fmt::format("wait for pool {} and its IPs to run on {}", p.pool, to)));
   double secs = std::chrono::duration<double>(o_.now() - t0).count();
   return fmt::format("pool {}: moved from {} to {} in {:.1f} s", p.pool, from.empty() ? "nowhere" : from, to, secs);
 }
@@ -532,6 +540,8 @@ Result<Changes> ClusterAdmin::Standby(const HeadName& head) {
     for (const auto* p : leaving) {
       const auto* ps = FindPoolStatus(st, *p);
       if (!ps || !ps->active || Owner(ps).empty() || Owner(ps) == head.str()) return false;
+      PK_ASSIGN_OR_RETURN(bool there, GroupRunsOn(*p, Owner(ps)));
+      if (!there) return false;
     }
     return true;
   }, what + ": wait for its pools to move"));

@@ -97,6 +97,9 @@ class ClusterAdmin {
   Result<Changes> Install(const std::string& conf, const std::string& authkey, const CorosyncHead& me);
   // Polls `done` until true or `wait` passes; DeadlineExceeded naming `what`.
   Status WaitFor(const std::function<Result<bool>()>& done, const std::string& what);
+  // Whether the pool's primitive and every IP of its group run on `head`
+  // (the IPs through `crm_resource --locate`: crm_mon's view is of pools).
+  Result<bool> GroupRunsOn(const CibPool& p, const std::string& head);
   // Moves `p` to `to` and waits until it runs there.
   Result<std::string> MoveAndWait(const CibPool& p, const std::string& from, const std::string& to);
 

@@ -114,6 +114,17 @@ class Sim {
     auto has = [&](const std::string& w) { return std::find(a.begin(), a.end(), w) != a.end(); };
     auto after = [&](const std::string& w) { return std::string(*(std::find(a.begin(), a.end(), w) + 1)); };
     if (tool == "crm_mon") return FakeProcessRunner::Exited(0, MonXml());
+    if (tool == "crm_resource" && has("--locate")) {
+      auto cfg = ParseCibConfig(ConfigXml());
+      for (const auto& p : cfg->pools) {
+        for (const auto& ip : p.vip_resources) {
+          if (ip == after("--resource") && !owner[p.primitive].empty()) {
+            return FakeProcessRunner::Exited(0, fmt::format("resource {} is running on: {}\n", ip, owner[p.primitive]));
+          }
+        }
+      }
+      return FakeProcessRunner::Exited(0, "resource is NOT running\n");
+    }
     if (tool == "cibadmin" && has("--query")) {
       if (after("--scope") == "resources") return FakeProcessRunner::Exited(0, "<resources>" + fmt::format("{}", fmt::join(resources, "")) + "</resources>");
       return FakeProcessRunner::Exited(0, ConfigXml());

@@ -106,6 +106,7 @@ Result<CibConfig> ParseCibConfig(std::string_view xml) {
         if (IsIpPrimitive(*m)) {
           std::string mask = Nvpair(*m, "instance_attributes", "cidr_netmask");
           pool.vips.push_back(IpOf(*m) + (mask.empty() ? "" : "/" + mask));
+          pool.vip_resources.push_back(m->Attr("id"));
         }
       }
     }

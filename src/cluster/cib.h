@@ -26,6 +26,7 @@ struct CibPool {
   std::string primitive;  // the ocf:poolkeeper:pool resource
   std::string pool;
   std::vector<std::string> vips;  // "ADDR/PREFIX" of its IPaddr2 members
+  std::vector<std::string> vip_resources;  // their resource ids, in the same order
   std::string preferred_head;     // from its positive location constraint, "" if none
   // The id to move, ban or stop: the group when there is one.
   const std::string& resource() const { return group.empty() ? primitive : group; }

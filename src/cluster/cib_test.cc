@@ -42,6 +42,7 @@ TEST(CibTest, ReadsPoolsVipsPreferencesAndFenceDevices) {
   EXPECT_EQ(tank->resource(), "pool-tank");
   EXPECT_EQ(tank->primitive, "pool-tank-pool");
   EXPECT_EQ(tank->vips, std::vector<std::string>{"10.88.0.50/24"});
+  EXPECT_EQ(tank->vip_resources, std::vector<std::string>{"pool-tank-vip1"});
   EXPECT_EQ(tank->preferred_head, "h1");  // not the cli- move, not a ban
   const auto* old = cfg->FindPool("old");
   ASSERT_NE(old, nullptr);
