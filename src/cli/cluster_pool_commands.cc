@@ -32,6 +32,19 @@ void AddClusterPoolCommands(CLI::App& cluster, const Globals& g, const ClusterCl
         PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(add_args->prefer));
         req.prefer = head;
       }
+      // The pool must be on this head's disks: imported here, or importable.
+      req.check_pool = [&g](const cluster::PoolGroupSpec& spec) -> Status {
+        Cli cli(g);
+        if (cli.Call("GET", "/v1/pools/" + Seg(spec.pool.str()))) return OkStatus();
+        PK_ASSIGN_OR_RETURN(auto raw, cli.Call("POST", "/v1/import-scan", {{"search_dirs", spec.search_dirs}}));
+        auto j = json::parse(raw, nullptr, false);
+        for (const auto& p : j.is_object() ? j.value("pools", json::array()) : json::array()) {
+          if (p.value("name", "") == spec.pool.str()) return OkStatus();
+        }
+        return NotFound(fmt::format("no pool '{}' is imported on this head or importable from {}; nothing changed",
+                                    spec.pool.str(),
+                                    spec.search_dirs.empty() ? "the default directories" : fmt::format("{}", fmt::join(spec.search_dirs, ", "))));
+      };
       return admin.PoolAdd(req);
     });
   });

@@ -336,6 +336,9 @@ Result<Changes> ClusterAdmin::PoolAdd(const PoolAddRequest& req) {
                                             what, vip.address()));
     }
   }
+  if (req.check_pool) {
+    if (auto c = req.check_pool(g); !c) return std::unexpected(c.error().WithContext(what));
+  }
   PK_ASSIGN_OR_RETURN(auto xml, PoolGroupXml(g));
   // The group is created stopped: a constraint may only name an existing
   // resource, and a group started before its preference would stay wherever

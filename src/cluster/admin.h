@@ -65,6 +65,9 @@ constexpr int kDefaultFenceDelaySeconds = 2;
 struct PoolAddRequest {
   PoolGroupSpec group;
   std::optional<HeadName> prefer;
+  // Whether this head sees the pool (imported here, or importable from the
+  // search directories); unset: not checked. NotFound when it does not.
+  std::function<Status(const PoolGroupSpec&)> check_pool;
 };
 
 class ClusterAdmin {

@@ -88,7 +88,9 @@ class ClusterCliTest : public ::testing::Test {
                       std::chrono::seconds wait = 90s) {
     auto deadline = Clock::now() + wait;
     while (Owners(head, pool) != std::vector<std::string>{head} && Clock::now() < deadline) std::this_thread::sleep_for(500ms);
-    EXPECT_EQ(Owners(head, pool), std::vector<std::string>{head}) << pool;
+    EXPECT_EQ(Owners(head, pool), std::vector<std::string>{head})
+        << pool << "\n" << Pk(head, {"cluster", "status"}, 30s).out
+        << lab_.Exec(head, {"crm_mon", "-1", "--include=failcounts"}, 30s).out;
     for (const auto& h : kHeads) {
       bool here = h == head;
       EXPECT_EQ(lab_.ImportedGuid(h, pool), here ? guid : "") << pool << " on " << h;
@@ -230,6 +232,8 @@ TEST_F(ClusterCliTest, C_BadInputLeavesTheClusterConfigurationUnchanged) {
       {"h1", {"pool", "add", "clitwo", "--vip", "10.88.0.51/24", "--prefer", "h9"}, 3, "head 'h9' is not in the cluster"},
       {"h1", {"pool", "add", "clitank", "--vip", "10.88.0.51/24"}, 1, "already in the cluster as pool-clitank"},
       {"h1", {"pool", "add", "bad/name", "--vip", "10.88.0.51/24"}, 2, "bad/name"},
+      {"h1", {"pool", "add", "nosuch", "--vip", "10.88.0.52/24", "-d", lab_.dir() + "/disks"}, 3,
+       "no pool 'nosuch' is imported on this head or importable from"},
       {"h1", {"init", "--name", "x", "--head", "h1=10.88.0.11", "--head", "h2=10.88.0.12"}, 1, "already initialised"},
   };
   for (const auto& c : cases) {
@@ -263,6 +267,7 @@ TEST_F(ClusterCliTest, D_ActiveActiveAndAHeadPoweredOff) {
   auto add = Pk("h1", {"cluster", "pool", "add", "clitwo", "--vip", "10.88.0.51/24", "--prefer", "h2", "-d",
                        lab_.dir() + "/disks"});
   ASSERT_TRUE(add.status.Success()) << Describe(add);
+  std::cout << add.out;
   ExpectServedBy("h1", "clitank", g_tank_guid, "10.88.0.50");
   ExpectServedBy("h2", "clitwo", two_guid, "10.88.0.51");
 
