@@ -84,7 +84,7 @@ class Cli {
 void AddShareCommands(CLI::App& app, Cli& cli, int& rc);
 // `ocf pool ACTION`: the OCF resource agent (ocf_commands.cc); rc is the OCF exit code.
 void AddOcfCommands(CLI::App& app, int& rc);
-// `cluster status` (cluster_commands.cc), from Pacemaker's tools on this head.
+// `cluster ...` (cluster_commands.cc, cluster_pool_commands.cc), through Pacemaker's tools on this head.
 void AddClusterCommands(CLI::App& app, const Globals& g, int& rc);
 
 }  // namespace pk::cli

@@ -17,14 +17,16 @@ Result<bool> ParsePacemakerBool(std::string_view text) {
   return InvalidArgument(fmt::format("'{}' is not a Pacemaker boolean", text));
 }
 
-Result<std::string> PacemakerFacts::Run(const std::string& program, std::vector<std::string> args,
-                                        const std::string& what) {
+Result<std::string> RunTool(sys::ProcessRunner& runner, const std::string& program, std::vector<std::string> args,
+                            std::chrono::milliseconds timeout, const std::string& what,
+                            std::optional<std::string> stdin_data) {
   sys::Command c;
+  c.stdin_data = std::move(stdin_data);
   c.program = program;
   c.args = std::move(args);
   c.env = sys::DefaultToolEnvironment();
-  c.timeout = tools_.timeout;
-  auto r = runner_.Run(c);
+  c.timeout = timeout;
+  auto r = runner.Run(c);
   if (!r) return std::unexpected(r.error().WithContext(what));
   if (r->timed_out || !r->status.Success()) {
     // crm_mon --output-as=xml reports its errors on stdout, as XML.
@@ -34,6 +36,11 @@ Result<std::string> PacemakerFacts::Run(const std::string& program, std::vector<
                                    r->timed_out ? " (timed out)" : "", err));
   }
   return std::move(r->out);
+}
+
+Result<std::string> PacemakerFacts::Run(const std::string& program, std::vector<std::string> args,
+                                        const std::string& what) {
+  return RunTool(runner_, program, std::move(args), tools_.timeout, what);
 }
 
 Result<bool> PacemakerFacts::FencingEnabled() {

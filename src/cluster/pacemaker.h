@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "cluster/crm_mon.h"
@@ -39,6 +40,14 @@ class PacemakerFacts : public ClusterFacts {
   sys::ProcessRunner& runner_;
   PacemakerTools tools_;
 };
+
+// Runs `program args` with the tool environment and `timeout`; returns its
+// stdout (`stdin_data`, e.g. XML carrying a secret, goes to its stdin, never
+// its argv). Unavailable naming `what`, the tool, its exit and its stderr (or
+// stdout, where crm_mon --output-as=xml reports) when it fails.
+Result<std::string> RunTool(sys::ProcessRunner& runner, const std::string& program, std::vector<std::string> args,
+                            std::chrono::milliseconds timeout, const std::string& what,
+                            std::optional<std::string> stdin_data = std::nullopt);
 
 // Pacemaker's boolean spellings (crm_is_true): true/on/yes/y/1 and false/off/no/n/0.
 Result<bool> ParsePacemakerBool(std::string_view text);

@@ -27,86 +27,13 @@
 #include <nlohmann/json.hpp>
 
 #include "sys/process_runner.h"
+#include "tests/ha/ha_lab.h"
 
 namespace pk {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-std::string Env(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? v : fallback;
-}
-
-class HaLab {
- public:
-  HaLab()
-      : runner_(sys::MakePosixProcessRunner()),
-        lab_(Env("PK_HA_LAB_DIR", "/var/tmp/pk-ha-lab")),
-        script_(Env("PK_SOURCE_DIR", ".") + "/scripts/lab") {}
-
-  const std::string& dir() const { return lab_; }
-
-  sys::ProcessResult Lab(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) const {
-    sys::Command c;
-    c.program = script_;
-    c.args = {"ha"};
-    c.args.insert(c.args.end(), args.begin(), args.end());
-    c.env = sys::DefaultToolEnvironment();
-    c.env.push_back("PK_HA_LAB_DIR=" + lab_);
-    c.env.push_back("PK_HA_BIN_DIR=" + Env("PK_HA_BIN_DIR", Env("PK_BUILD_DIR", "build") + "/src"));
-    c.timeout = timeout;
-    auto r = runner_->Run(c);
-    if (!r) {
-      sys::ProcessResult failed;
-      failed.status.code = 127;
-      failed.err = r.error().message();
-      return failed;
-    }
-    return *r;
-  }
-  sys::ProcessResult Exec(const std::string& head, std::vector<std::string> argv,
-                          std::chrono::milliseconds timeout = 60s) const {
-    argv.insert(argv.begin(), {"exec", head});
-    return Lab(argv, timeout);
-  }
-
-  // GUID of `pool` if `head` has it imported, "" if not (or the head is off).
-  std::string ImportedGuid(const std::string& head, const std::string& pool) const {
-    auto r = Exec(head, {"zpool", "list", "-H", "-o", "name,guid", pool}, 20s);
-    if (!r.status.Success()) return "";
-    std::istringstream in(r.out);
-    std::string name, guid;
-    in >> name >> guid;
-    return name == pool ? guid : "";
-  }
-
-  // The head Pacemaker reports `resource` started on, "" if none.
-  std::string RunningOn(const std::string& from, const std::string& resource) const {
-    auto r = Exec(from, {"crm_resource", "--locate", "--resource", resource}, 20s);
-    auto at = r.out.find("is running on: ");
-    if (!r.status.Success() || at == std::string::npos) return "";
-    std::string rest = r.out.substr(at + 15);
-    return rest.substr(0, rest.find_first_of(" \n"));
-  }
-
-  std::string ServiceState(const std::string& head, const std::string& pool) const {
-    auto r = Exec(head, {lab_ + "/bin/poolkeeper", "--json", "service", "status", pool}, 20s);
-    auto at = r.out.find("\"state\":\"");
-    if (!r.status.Success() || at == std::string::npos) return "";
-    return r.out.substr(at + 9, r.out.find('"', at + 9) - at - 9);
-  }
-
- private:
-  std::unique_ptr<sys::ProcessRunner> runner_;
-  std::string lab_;
-  std::string script_;
-};
-
-std::string Describe(const sys::ProcessResult& r) {
-  return fmt::format("{}; stdout: {}; stderr: {}", r.status.ToString(), r.out, r.err);
-}
 
 // Records every round in which both heads had the pool imported (same GUID).
 class GuidWatcher {
