@@ -623,6 +623,8 @@ class ClientFailoverTest : public HaPoolTest {
 
   // Both writers running and acknowledged through h1.
   void StartWriters() {
+    auto vip_deadline = Clock::now() + 60s;
+    while (!HasVip("h1") && Clock::now() < vip_deadline) std::this_thread::sleep_for(200ms);
     ASSERT_TRUE(HasVip("h1")) << "the floating IP is not on h1";
     iscsi_ = std::make_unique<Writer>(lab_, tool_, IscsiUrl(), work_, "iscsi");
     nfs_ = std::make_unique<Writer>(lab_, tool_, NfsUrl(), work_, "nfs");
