@@ -44,6 +44,7 @@
 //                            file's NFSv3 handle)
 //   ack SEQ EPOCH            record SEQ acknowledged
 //   fail SEQ EPOCH REASON    record SEQ failed (then reconnect attempts)
+//   retry EPOCH REASON       a reconnect attempt failed (each new reason once)
 //   stop EPOCH REASON        end of the write loop
 // verify prints "verified: N records (SEQ 1..M)" or names the first bad record.
 //
@@ -277,9 +278,11 @@ class IscsiTarget : public Target {
     return Identity();
   }
 
+  // Drops the connection without a logout: after a failure the peer may be
+  // gone without a reset (its address moved away), and a logout would wait
+  // on the dead connection. The new head has no session to log out of.
   void Disconnect() override {
     if (ctx_) {
-      if (iscsi_is_logged_in(ctx_)) iscsi_logout_sync(ctx_);
       iscsi_destroy_context(ctx_);
       ctx_ = nullptr;
     }
@@ -431,7 +434,8 @@ std::unique_ptr<Target> MakeTarget(const Options& o) {
 int WriteLoop(const Options& o, Target& target) {
   FILE* j = std::fopen(o.journal.c_str(), "a");
   if (!j) Usage("cannot open journal " + o.journal + ": " + std::strerror(errno));
-  auto note = [j](const std::string& line) {
+  auto note = [j](std::string line) {
+    for (char& c : line) if (c == '\n') c = ' ';  // one event, one line
     std::fprintf(j, "%s\n", line.c_str());
     std::fflush(j);
   };
@@ -450,6 +454,7 @@ int WriteLoop(const Options& o, Target& target) {
   uint64_t seq = 1, acked = 0, failures = 0, reconnects = 0;
   bool connected = true;
   std::string reason = "done";
+  std::string last_retry_error;
   while (true) {
     if (g_stop) { reason = "signal"; break; }
     if (!o.stop_file.empty() && ::access(o.stop_file.c_str(), F_OK) == 0) { reason = "stop file"; break; }
@@ -464,9 +469,14 @@ int WriteLoop(const Options& o, Target& target) {
     if (!connected) {
       id = target.Connect(false, error);
       if (id.empty()) {
+        if (error != last_retry_error) {  // each new reason once, not every attempt
+          note("retry " + std::to_string(Now()) + " " + error);
+          last_retry_error = error;
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
+      last_retry_error.clear();
       connected = true;
       ++reconnects;
       note("connect " + std::to_string(Now()) + " " + id);
@@ -480,7 +490,6 @@ int WriteLoop(const Options& o, Target& target) {
       if (o.interval_ms) std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
     } else {
       ++failures;
-      for (char& c : error) if (c == '\n') c = ' ';
       note("fail " + std::to_string(seq) + " " + std::to_string(Now()) + " " + error);
       target.Disconnect();
       connected = false;
