@@ -250,6 +250,10 @@ class IscsiTarget : public Target {
     }
     if (!Reachable(host, port, kProbeMs)) return error = "portal " + portal + " unreachable", "";
     iscsi_set_timeout(ctx_, timeout_);
+    // libiscsi's own reconnect retries a dead session inside a synchronous
+    // call with no bound (seen hanging for minutes after a head's power-off);
+    // this client reconnects itself, so a failure must surface.
+    iscsi_set_noautoreconnect(ctx_, 1);
     iscsi_set_targetname(ctx_, target.c_str());
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
