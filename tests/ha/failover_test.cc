@@ -13,6 +13,7 @@
 // when the cluster stack is not installed or the lab is not up.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -92,16 +93,16 @@ class HaPoolTest : public ::testing::Test {
   void TearDown() override {
     if (pool_.empty()) return;
     for (const char* head : {"h2", "h1"}) {
-      auto r = lab_.Exec(head, {"crm_resource", "--resource", resource_, "--meta", "--set-parameter",
+      auto r = lab_.Exec(head, {"crm_resource", "--resource", placed(), "--meta", "--set-parameter",
                                 "target-role", "--parameter-value", "Stopped"}, 30s);
       if (!r.status.Success()) continue;
       auto deadline = Clock::now() + 60s;
       while (!lab_.RunningOn(head, resource_).empty() && Clock::now() < deadline) std::this_thread::sleep_for(300ms);
-      lab_.Exec(head, {"crm_resource", "--clear", "--resource", resource_});
+      lab_.Exec(head, {"crm_resource", "--clear", "--resource", placed()});
       lab_.Exec(head, {"cibadmin", "--delete", "-o", "constraints", "--xml-text",
-                       fmt::format("<rsc_location id=\"{}-prefers-h1\"/>", resource_)});
+                       fmt::format("<rsc_location id=\"{}-prefers-h1\"/>", placed())});
       lab_.Exec(head, {"cibadmin", "--delete", "-o", "resources", "--xml-text",
-                       fmt::format("<primitive id=\"{}\"/>", resource_)});
+                       fmt::format("<{} id=\"{}\"/>", group_.empty() ? "primitive" : "group", placed())});
       break;
     }
     for (const char* head : {"h1", "h2"}) {
@@ -135,10 +136,39 @@ class HaPoolTest : public ::testing::Test {
     EXPECT_TRUE(created.status.Success()) << Describe(created);
     const std::string guid = lab_.ImportedGuid("h1", pool_);
     EXPECT_FALSE(guid.empty());
-    auto exported = lab_.Exec("h1", {"zpool", "export", pool_});
-    EXPECT_TRUE(exported.status.Success()) << Describe(exported);
+    BeforeExport();
+    if (!lab_.ImportedGuid("h1", pool_).empty()) {
+      auto exported = lab_.Exec("h1", {"zpool", "export", pool_});
+      EXPECT_TRUE(exported.status.Success()) << Describe(exported);
+    }
 
-    auto rsc = lab_.Exec("h1", {"cibadmin", "--create", "-o", "resources", "--xml-text", fmt::format(R"(
+    auto rsc = lab_.Exec("h1", {"cibadmin", "--create", "-o", "resources", "--xml-text", ResourceXml()});
+    EXPECT_TRUE(rsc.status.Success()) << Describe(rsc);
+    auto pref = lab_.Exec("h1", {"cibadmin", "--create", "-o", "constraints", "--xml-text",
+                                 fmt::format(R"(<rsc_location id="{0}-prefers-h1" rsc="{0}" node="h1" score="50"/>)", placed())});
+    EXPECT_TRUE(pref.status.Success()) << Describe(pref);
+
+    auto deadline = Clock::now() + 90s;
+    while (!(lab_.RunningOn("h1", placed()) == "h1" && lab_.ServiceState("h1", pool_) == "online") &&
+           Clock::now() < deadline) {
+      std::this_thread::sleep_for(300ms);
+    }
+    EXPECT_EQ(lab_.RunningOn("h1", placed()), "h1");
+    EXPECT_EQ(lab_.ServiceState("h1", pool_), "online");
+    EXPECT_EQ(lab_.ImportedGuid("h1", pool_), guid);
+    EXPECT_EQ(lab_.ImportedGuid("h2", pool_), "");
+    return ::testing::Test::HasFailure() ? "" : guid;
+  }
+
+  // Called with the new pool imported on h1 (outside the cluster), before it
+  // is exported for Pacemaker; may export it itself.
+  virtual void BeforeExport() {}
+
+  // The resource Pacemaker runs: the pool alone.
+  virtual std::string ResourceXml() const { return PoolPrimitiveXml(); }
+
+  std::string PoolPrimitiveXml() const {
+    return fmt::format(R"(
 <primitive id="{0}" class="ocf" provider="poolkeeper" type="pool">
   <instance_attributes id="{0}-ia">
     <nvpair id="{0}-pool" name="pool" value="{1}"/>
@@ -149,23 +179,11 @@ class HaPoolTest : public ::testing::Test {
     <op id="{0}-stop" name="stop" interval="0" timeout="30s"/>
     <op id="{0}-monitor" name="monitor" interval="2s" timeout="20s"/>
   </operations>
-</primitive>)", resource_, pool_, disks)});
-    EXPECT_TRUE(rsc.status.Success()) << Describe(rsc);
-    auto pref = lab_.Exec("h1", {"cibadmin", "--create", "-o", "constraints", "--xml-text",
-                                 fmt::format(R"(<rsc_location id="{0}-prefers-h1" rsc="{0}" node="h1" score="50"/>)", resource_)});
-    EXPECT_TRUE(pref.status.Success()) << Describe(pref);
-
-    auto deadline = Clock::now() + 90s;
-    while (!(lab_.RunningOn("h1", resource_) == "h1" && lab_.ServiceState("h1", pool_) == "online") &&
-           Clock::now() < deadline) {
-      std::this_thread::sleep_for(300ms);
-    }
-    EXPECT_EQ(lab_.RunningOn("h1", resource_), "h1");
-    EXPECT_EQ(lab_.ServiceState("h1", pool_), "online");
-    EXPECT_EQ(lab_.ImportedGuid("h1", pool_), guid);
-    EXPECT_EQ(lab_.ImportedGuid("h2", pool_), "");
-    return ::testing::Test::HasFailure() ? "" : guid;
+</primitive>)", resource_, pool_, lab_.dir() + "/disks");
   }
+
+  // What placement constraints and moves name: the group when there is one.
+  const std::string& placed() const { return group_.empty() ? resource_ : group_; }
 
   std::string mountpoint() const { return lab_.dir() + "/mnt/" + pool_; }
   // The lab's fence log (a host file: the heads may be off).
@@ -230,6 +248,7 @@ class HaPoolTest : public ::testing::Test {
   HaLab lab_;
   std::string pool_;
   std::string resource_;
+  std::string group_;  // set by fixtures that run the pool in a group
 };
 
 struct Scenario {
@@ -357,6 +376,298 @@ TEST_F(HaPoolTest, PartitionsNeverLeaveThePoolOnTwoHeads) {
   auto both = watcher.both();
   EXPECT_TRUE(both.empty()) << "imported on both heads: " << both.front();
   std::printf("%zu partitions, %d watcher rounds: pool never imported on both heads\n", times.size(), watcher.rounds());
+}
+
+
+// ---- Real clients through a floating IP (issue 5) ----
+//
+// The pool carries an iSCSI LUN (tgt) and an NFS export (ganesha) and runs in
+// a Pacemaker group with a floating IP (ocf:heartbeat:IPaddr2) after it.
+// Two pk_seq_client writers in the client namespace write sequence-numbered
+// records through the floating IP (iSCSI WRITE with FUA; NFSv3 WRITE then
+// COMMIT), journal every acknowledged record, and reconnect when the head
+// goes away. After the pool moved, every acknowledged record must read back
+// through the floating IP from the other head, the LU must show the same
+// identity (serial, NAA) and the head left must hold nothing of the pool.
+
+constexpr const char* kVip = "10.88.0.200";
+
+// A pk_seq_client journal (format at the top of tests/tools/pk_seq_client.cc).
+struct Journal {
+  std::vector<std::pair<uint64_t, double>> acks;  // seq, time
+  std::vector<double> fails;
+  std::vector<std::pair<double, std::string>> connects;  // time, identity
+
+  static Journal Read(const std::string& path) {
+    Journal j;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream s(line);
+      std::string kind;
+      s >> kind;
+      if (kind == "ack") {
+        uint64_t seq = 0;
+        double t = 0;
+        if (s >> seq >> t) j.acks.emplace_back(seq, t);
+      } else if (kind == "fail") {
+        uint64_t seq = 0;
+        double t = 0;
+        if (s >> seq >> t) j.fails.push_back(t);
+      } else if (kind == "connect") {
+        double t = 0;
+        std::string id;
+        if (s >> t) {
+          std::getline(s >> std::ws, id);
+          j.connects.emplace_back(t, id);
+        }
+      }
+    }
+    return j;
+  }
+  size_t AcksAfter(double t) const {
+    return static_cast<size_t>(std::count_if(acks.begin(), acks.end(), [t](const auto& a) { return a.second > t; }));
+  }
+  bool ReconnectedAfter(double t) const {
+    return std::any_of(connects.begin(), connects.end(), [t](const auto& c) { return c.first > t; });
+  }
+  // Seconds from `t` to the first acknowledged write after the first failure
+  // following `t` (the client's outage end); 0 when no write failed.
+  double OutageEnd(double t) const {
+    auto fail = std::find_if(fails.begin(), fails.end(), [t](double f) { return f > t; });
+    if (fail == fails.end()) return 0;
+    for (const auto& a : acks) {
+      if (a.second > *fail) return a.second - t;
+    }
+    return -1;
+  }
+};
+
+double WallNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// One pk_seq_client writer running in the client namespace until Stop().
+class Writer {
+ public:
+  Writer(const HaLab& lab, std::string tool, std::string url, std::string dir, std::string name)
+      : lab_(lab), tool_(std::move(tool)), url_(std::move(url)), journal_(dir + "/" + name + ".journal"),
+        stop_file_(dir + "/" + name + ".stop") {
+    std::filesystem::remove(journal_);
+    std::filesystem::remove(stop_file_);
+    thread_ = std::thread([this] {
+      result_ = lab_.Client({tool_, "write", url_, "--journal", journal_, "--stop-file", stop_file_, "--timeout", "3",
+                             "--give-up", "150"},
+                            600s);
+    });
+  }
+  ~Writer() { Stop(); }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    std::ofstream(stop_file_).put('\n');
+    thread_.join();
+  }
+  Journal journal() const { return Journal::Read(journal_); }
+  const sys::ProcessResult& result() const { return result_; }  // after Stop()
+  sys::ProcessResult Verify() const { return lab_.Client({tool_, "verify", url_, "--journal", journal_}, 120s); }
+
+ private:
+  const HaLab& lab_;
+  std::string tool_, url_, journal_, stop_file_;
+  sys::ProcessResult result_;
+  std::thread thread_;
+};
+
+class ClientFailoverTest : public HaPoolTest {
+ protected:
+  void SetUp() override {
+    HaPoolTest::SetUp();
+    if (IsSkipped() || pool_.empty()) return;
+    group_ = "grp-" + pool_;
+    tool_ = std::filesystem::absolute(Env("PK_BUILD_DIR", "build") + "/tests/tools/pk_seq_client").string();
+    if (::access(tool_.c_str(), X_OK) != 0) GTEST_SKIP() << tool_ << " is not built";
+    work_ = lab_.dir() + "/client/" + pool_;
+    std::filesystem::create_directories(work_);
+    iqn_ = "iqn.2026-12.org.poolkeeper.lab:" + pool_;
+  }
+
+  void TearDown() override {
+    iscsi_.reset();
+    nfs_.reset();
+    HaPoolTest::TearDown();
+    if (!work_.empty()) std::filesystem::remove_all(work_);
+  }
+
+  sys::ProcessResult Pk(const std::string& head, std::vector<std::string> args) {
+    args.insert(args.begin(), lab_.dir() + "/bin/poolkeeper");
+    return lab_.Exec(head, args, 60s);
+  }
+
+  // The shares, defined in the pool while h1 has it imported; then exported
+  // through h1's poolkeeperd (shares first).
+  void BeforeExport() override {
+    for (const char* fs : {"lun", "nfs"}) {
+      auto c = lab_.Exec("h1", {"zfs", "create", pool_ + "/" + fs});
+      EXPECT_TRUE(c.status.Success()) << Describe(c);
+    }
+    auto lun = Pk("h1", {"share", "create", "iscsi", pool_ + "/lun", "--size", "32M", "--iqn", iqn_});
+    EXPECT_TRUE(lun.status.Success()) << Describe(lun);
+    auto nfs = Pk("h1", {"share", "create", "nfs", pool_ + "/nfs", "--client", "10.88.0.0/24(rw,no_root_squash)"});
+    EXPECT_TRUE(nfs.status.Success()) << Describe(nfs);
+    auto exported = Pk("h1", {"pool", "export", pool_});
+    EXPECT_TRUE(exported.status.Success()) << Describe(exported);
+  }
+
+  // The pool, then its floating IP: Pacemaker starts a group's members in
+  // order and stops them in reverse, so the IP is up only while the pool
+  // and its targets are served.
+  std::string ResourceXml() const override {
+    return fmt::format(R"(<group id="{0}">{1}
+<primitive id="vip-{2}" class="ocf" provider="heartbeat" type="IPaddr2">
+  <instance_attributes id="vip-{2}-ia">
+    <nvpair id="vip-{2}-ip" name="ip" value="{3}"/>
+    <nvpair id="vip-{2}-mask" name="cidr_netmask" value="24"/>
+    <nvpair id="vip-{2}-nic" name="nic" value="eth0"/>
+  </instance_attributes>
+  <operations><op id="vip-{2}-monitor" name="monitor" interval="5s" timeout="20s"/></operations>
+</primitive></group>)", group_, PoolPrimitiveXml(), pool_, kVip);
+  }
+
+  std::string IscsiUrl() const { return fmt::format("iscsi://{}/{}/1", kVip, iqn_); }
+  std::string NfsUrl() const {
+    return fmt::format("nfs://{}{}/nfs/seq.bin?mountport=20048&nfsport=2049&version=3", kVip, mountpoint());
+  }
+
+  bool HasVip(const std::string& head) {
+    return lab_.Exec(head, {"ip", "-o", "addr", "show", "dev", "eth0"}, 20s).out.find(std::string(kVip) + "/") !=
+           std::string::npos;
+  }
+
+  // Both writers running and acknowledged through h1.
+  void StartWriters() {
+    auto vip_deadline = Clock::now() + 60s;
+    while (!HasVip("h1") && Clock::now() < vip_deadline) std::this_thread::sleep_for(200ms);
+    ASSERT_TRUE(HasVip("h1")) << "the floating IP is not on h1";
+    iscsi_ = std::make_unique<Writer>(lab_, tool_, IscsiUrl(), work_, "iscsi");
+    nfs_ = std::make_unique<Writer>(lab_, tool_, NfsUrl(), work_, "nfs");
+    auto deadline = Clock::now() + 60s;
+    while ((iscsi_->journal().acks.size() < 20 || nfs_->journal().acks.size() < 20) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(200ms);
+    }
+    ASSERT_GE(iscsi_->journal().acks.size(), 20u) << "iSCSI writer: " << Describe(iscsi_->result());
+    ASSERT_GE(nfs_->journal().acks.size(), 20u) << "NFS writer: " << Describe(nfs_->result());
+  }
+
+  // Waits until both writers reconnected after `t0` and wrote 20 more records.
+  void WaitClientsBack(double t0) {
+    auto deadline = Clock::now() + 150s;
+    auto back = [&](const Writer& w) {
+      Journal j = w.journal();
+      if (!j.ReconnectedAfter(t0)) return false;
+      return j.AcksAfter(j.connects.back().first) >= 20;
+    };
+    while (!(back(*iscsi_) && back(*nfs_)) && Clock::now() < deadline) std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(back(*iscsi_)) << "the iSCSI client did not come back through " << kVip;
+    EXPECT_TRUE(back(*nfs_)) << "the NFS client did not come back through " << kVip;
+  }
+
+  // Stops the writers; every acknowledged record reads back through the
+  // floating IP; the LU kept its identity; prints the outages.
+  void StopAndVerify(double t0, const std::string& what) {
+    iscsi_->Stop();
+    nfs_->Stop();
+    for (const auto* w : {iscsi_.get(), nfs_.get()}) {
+      EXPECT_TRUE(w->result().status.Success()) << Describe(w->result());
+      auto v = w->Verify();
+      EXPECT_TRUE(v.status.Success()) << Describe(v);
+      std::printf("%s", v.out.c_str());
+    }
+    Journal ji = iscsi_->journal(), jn = nfs_->journal();
+    ASSERT_GE(ji.connects.size(), 2u);
+    for (const auto& c : ji.connects) EXPECT_EQ(c.second, ji.connects.front().second) << "the LU's identity changed";
+    EXPECT_NE(ji.connects.front().second.find("naa=0x6"), std::string::npos) << ji.connects.front().second;
+    ASSERT_GE(jn.connects.size(), 2u);
+    const bool same_fh = jn.connects.back().second == jn.connects.front().second;
+    std::printf("%s: iSCSI %zu records acknowledged, %zu failed attempts, outage ended %.2f s after t0; LU %s\n",
+                what.c_str(), ji.acks.size(), ji.fails.size(), ji.OutageEnd(t0), ji.connects.front().second.c_str());
+    std::printf("%s: NFS %zu records acknowledged, %zu failed attempts, outage ended %.2f s after t0; file handle %s "
+                "after the move (%s -> %s)\n",
+                what.c_str(), jn.acks.size(), jn.fails.size(), jn.OutageEnd(t0),
+                same_fh ? "unchanged" : "CHANGED", jn.connects.front().second.c_str(), jn.connects.back().second.c_str());
+    RecordProperty("nfs_handle_survives", same_fh ? "yes" : "no");
+  }
+
+  // Nothing of the pool is left on `head`: not imported, no tgt target, no
+  // NFS export, no floating IP.
+  void ExpectNothingLeftOn(const std::string& head) {
+    EXPECT_EQ(lab_.ImportedGuid(head, pool_), "");
+    EXPECT_FALSE(HasVip(head)) << head << " still has " << kVip;
+    auto targets = lab_.Exec(head, {"tgtadm", "-C", "20", "--lld", "iscsi", "--mode", "target", "--op", "show"});
+    EXPECT_EQ(targets.out.find(iqn_), std::string::npos) << head << " still has the target: " << targets.out;
+    auto exports = lab_.Exec(head, {"showmount", "--no-headers", "-e", "127.0.0.1"}, 20s);
+    EXPECT_EQ(exports.out.find(mountpoint()), std::string::npos) << head << " still exports: " << exports.out;
+    auto shares = Pk(head, {"--json", "share", "list"});
+    EXPECT_EQ(shares.out.find(pool_), std::string::npos) << head << " still lists shares: " << shares.out;
+  }
+
+  std::string tool_, work_, iqn_;
+  std::unique_ptr<Writer> iscsi_, nfs_;
+};
+
+class ClientUnplannedTest : public ClientFailoverTest, public ::testing::WithParamInterface<Scenario> {};
+
+// kill / poweroff of the owner: h2 fences h1 and takes the pool, its target
+// (same IQN and LU identity), its export and the floating IP; both clients
+// reconnect and lose no acknowledged write.
+TEST_P(ClientUnplannedTest, ClientsReconnectThroughTheFloatingIpAndLoseNoAcknowledgedWrite) {
+  const Scenario& sc = GetParam();
+  const std::string guid = StartPoolOnH1();
+  ASSERT_FALSE(guid.empty());
+  ASSERT_NO_FATAL_FAILURE(StartWriters());
+  GuidWatcher watcher(lab_, pool_);
+  const size_t fence_log_before = FenceLog().size();
+  const double t0 = WallNow();
+  auto failed = lab_.Lab({sc.action, "h1"});
+  ASSERT_TRUE(failed.status.Success()) << Describe(failed);
+  WaitServedBy(sc.survivor, sc.fenced, guid, Clock::now() + 120s);
+  WaitClientsBack(t0);
+  watcher.Stop();
+  ExpectOneOwner(sc.survivor, sc.fenced, guid, watcher, fence_log_before);
+  EXPECT_TRUE(HasVip(sc.survivor)) << kVip << " is not on " << sc.survivor;
+  EXPECT_EQ(lab_.RunningOn(sc.survivor, "vip-" + pool_), sc.survivor);
+  StopAndVerify(t0, std::string(sc.action) + " h1");
+}
+
+INSTANTIATE_TEST_SUITE_P(Failures, ClientUnplannedTest,
+                         ::testing::Values(Scenario{"Kill", "kill", "h2", "h1"},
+                                           Scenario{"PowerOff", "poweroff", "h2", "h1"}),
+                         [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
+
+// A planned move (crm_resource --move of the group): the IP goes first, then
+// the shares, then the pool is exported; h2 imports, serves, takes the IP.
+// No acknowledged write is lost and nothing of the pool stays on h1.
+TEST_F(ClientFailoverTest, PlannedMoveLosesNoAcknowledgedWriteAndLeavesNothingBehind) {
+  const std::string guid = StartPoolOnH1();
+  ASSERT_FALSE(guid.empty());
+  ASSERT_NO_FATAL_FAILURE(StartWriters());
+  GuidWatcher watcher(lab_, pool_);
+  const double t0 = WallNow();
+  auto moved = lab_.Exec("h1", {"crm_resource", "--move", "--resource", group_, "--node", "h2"});
+  ASSERT_TRUE(moved.status.Success()) << Describe(moved);
+  auto deadline = Clock::now() + 90s;
+  while (!(lab_.RunningOn("h1", "vip-" + pool_) == "h2" && lab_.ServiceState("h2", pool_) == "online") &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_EQ(lab_.ServiceState("h2", pool_), "online");
+  EXPECT_EQ(lab_.ImportedGuid("h2", pool_), guid);
+  EXPECT_TRUE(HasVip("h2"));
+  WaitClientsBack(t0);
+  watcher.Stop();
+  EXPECT_TRUE(watcher.both().empty()) << watcher.both().front();
+  ExpectNothingLeftOn("h1");
+  StopAndVerify(t0, "planned move h1 -> h2");
+  lab_.Exec("h1", {"crm_resource", "--clear", "--resource", group_});
 }
 
 }  // namespace

@@ -55,6 +55,11 @@ class HaLab {
     argv.insert(argv.begin(), {"exec", head});
     return Lab(argv, timeout);
   }
+  // Runs argv in the lab's client namespace.
+  sys::ProcessResult Client(std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s) const {
+    argv.insert(argv.begin(), "client");
+    return Lab(argv, timeout);
+  }
 
   // GUID of `pool` if `head` has it imported, "" if not (or the head is off).
   std::string ImportedGuid(const std::string& head, const std::string& pool) const {
