@@ -94,7 +94,9 @@ class KernelShareTest : public ::testing::Test {
     if (c.env.empty()) c.env = ToolEnv();
     c.timeout = seconds(120);
     auto r = runner_->Run(c);
-    if (!quiet) EXPECT_TRUE(r) << c.ToString() << ": " << r.error().message();
+    if (!quiet) {
+      EXPECT_TRUE(r) << c.ToString() << ": " << r.error().message();
+    }
     if (!r) return {};
     if (!quiet) {
       std::fprintf(stderr, "[ client   ] %s -> %s\n%s%s", c.ToString().c_str(), r->status.ToString().c_str(),
