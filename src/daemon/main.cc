@@ -156,7 +156,7 @@ Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Con
   } else if (nfs_server == NfsServer::kKernel) {
     share::KernelNfsOptions nfs;
     nfs.exports_file = config.nfs_exports_file;
-    PK_ASSIGN_OR_RETURN(auto backend, share::MakeKernelNfsBackend(nfs, runner, fs));
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeKernelNfsBackend(nfs, runner, fs, configfs));
     out.push_back(std::move(backend));
   }
   if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
