@@ -309,13 +309,9 @@ class LioBackend final : public Backend {
 };
 
 std::vector<ShareResult> LioBackend::Reconcile(const std::vector<Share>& desired) {
-  std::vector<ShareResult> results;
-  results.reserve(desired.size());
-  for (const auto& s : desired) results.push_back({s.Id(), OkStatus()});
+  std::vector<ShareResult> results = internal::OkResults(desired);
   auto fail_all = [&](const Error& e) {
-    for (auto& r : results) {
-      if (r.status) r.status = std::unexpected(e);
-    }
+    internal::FailRemaining(results, e);
     served_ids_.clear();
     return results;
   };

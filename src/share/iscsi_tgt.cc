@@ -378,13 +378,9 @@ class TgtBackend final : public Backend {
 };
 
 std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired) {
-  std::vector<ShareResult> results;
-  results.reserve(desired.size());
-  for (const auto& s : desired) results.push_back({s.Id(), OkStatus()});
+  std::vector<ShareResult> results = internal::OkResults(desired);
   auto fail_all = [&](const Error& e) {
-    for (auto& r : results) {
-      if (r.status) r.status = std::unexpected(e);
-    }
+    internal::FailRemaining(results, e);
     return results;
   };
 

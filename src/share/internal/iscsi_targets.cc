@@ -17,6 +17,19 @@ std::vector<std::string> SortedInitiators(const IscsiDefinition& def) {
 
 }  // namespace
 
+std::vector<ShareResult> OkResults(const std::vector<Share>& desired) {
+  std::vector<ShareResult> results;
+  results.reserve(desired.size());
+  for (const auto& s : desired) results.push_back({s.Id(), OkStatus()});
+  return results;
+}
+
+void FailRemaining(std::vector<ShareResult>& results, const Error& error) {
+  for (auto& r : results) {
+    if (r.status) r.status = std::unexpected(error);
+  }
+}
+
 std::vector<IscsiTargetPlan> PlanIscsiTargets(const std::vector<Share>& desired, std::vector<ShareResult>& results) {
   std::vector<IscsiTargetPlan> plans;
   std::map<std::string, size_t> plan_of;

@@ -26,6 +26,11 @@ struct IscsiTargetPlan {
   std::string chap_secret;
 };
 
+// One OK result per desired share, in order (what Reconcile starts from).
+std::vector<ShareResult> OkResults(const std::vector<Share>& desired);
+// Sets every result still OK to `error` (the whole protocol failed).
+void FailRemaining(std::vector<ShareResult>& results, const Error& error);
+
 // Groups `desired` (every share of the protocol) by IQN. `results` holds one
 // entry per desired share (OK on entry); a share that is not iSCSI, whose
 // initiators or CHAP account differ from its target's first share, or whose
