@@ -181,7 +181,9 @@ class KernelNfsBackend : public Backend {
     if (kind != sys::ConfigFs::Kind::kAttribute) return OkStatus();
     for (const auto& path : withdrawn) {
       // A path that is gone (dataset destroyed) has nothing left to release.
-      if (auto st = attributes_.Write(options_.unlock_filesystem_file, path); !st && st.error().code() != ErrorCode::kNotFound) {
+      // nfsd takes one path ending in a newline (EINVAL without it).
+      if (auto st = attributes_.Write(options_.unlock_filesystem_file, path + "\n");
+          !st && st.error().code() != ErrorCode::kNotFound) {
         GetLogger("share")->warn("nfs: release nfsd's state on {}: {}", path, st.error().message());
       }
     }

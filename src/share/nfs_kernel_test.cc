@@ -125,7 +125,7 @@ TEST_F(KernelNfsBackendTest, StopWithdrawsOnlyPoolkeepersExports) {
   ASSERT_TRUE(backend_->Stop());
   EXPECT_EQ(Exports(), "");
   EXPECT_TRUE(runner_.UnmetExpectations().empty());
-  EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/home"));
+  EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/home\n"));
 }
 
 TEST_F(KernelNfsBackendTest, ReconcileFlushesOnlyWhenAPathIsWithdrawn) {
@@ -142,7 +142,7 @@ TEST_F(KernelNfsBackendTest, ReconcileFlushesOnlyWhenAPathIsWithdrawn) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(results[0].status) << results[0].status.error().ToString();
   EXPECT_TRUE(runner_.UnmetExpectations().empty());
-  EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/other"));
+  EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/other\n"));
 }
 
 TEST(KernelNfsOptionsTest, RelativePathsAreRefused) {
