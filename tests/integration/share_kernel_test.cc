@@ -195,9 +195,10 @@ TEST_F(LioTest, ZvolLunFromThePoolsPropertyServedLoggedIntoWrittenReadAndRemoved
     GTEST_SKIP() << "no configfs or no open-iscsi here";
   }
   constexpr size_t kBytes = 64 << 20;
-  auto pool = MustCreatePool({NewDisk()});
+  // Two 128 MiB disks: one fills up (ENOSPC as I/O errors at ~56 MiB) under 64 MiB of writes.
+  auto pool = MustCreatePool({NewDisk(), NewDisk()});
   auto vol = Ds(pool.str() + "/lun0");
-  // Sparse (no refreservation): the lab's 128 MiB pool has no room to reserve 96 MiB.
+  // Sparse (no refreservation): the pool has no room to reserve 96 MiB besides the data.
   auto made = zfs().CreateVolume(vol, 96ull << 20, {Assign("volblocksize=16384"), Assign("refreservation=none")});
   ASSERT_TRUE(made) << made.error().ToString();
   const std::string iqn = "iqn.2026-11.org.poolkeeper:" + pool.str() + ".lun0";
