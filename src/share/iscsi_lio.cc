@@ -584,16 +584,7 @@ Status CheckOptions(const LioOptions& o) {
   for (const auto* p : {&o.configfs_root, &o.modprobe_path}) {
     if (!p->starts_with('/')) return InvalidArgument(fmt::format("LIO options: path '{}' is not absolute", *p));
   }
-  size_t colon = o.portal.rfind(':');
-  std::string host = colon == std::string::npos ? "" : o.portal.substr(0, colon);
-  int port = 0;
-  if (colon != std::string::npos) {
-    auto [p, ec] = std::from_chars(o.portal.data() + colon + 1, o.portal.data() + o.portal.size(), port);
-    if (ec != std::errc() || p != o.portal.data() + o.portal.size()) port = 0;
-  }
-  bool host_ok = !host.empty() && (host.front() == '[' ? host.back() == ']'
-                                                        : host.find_first_not_of("0123456789.") == std::string::npos);
-  if (!host_ok || port < 1 || port > 65535) {
+  if (!internal::IsIscsiPortal(o.portal)) {
     return InvalidArgument(fmt::format("LIO options: portal '{}' is not IPV4:PORT or [IPV6]:PORT", o.portal));
   }
   if (o.hba_index < 0) return InvalidArgument(fmt::format("LIO options: HBA index {} is negative", o.hba_index));

@@ -613,13 +613,7 @@ Status CheckOptions(const TgtOptions& o) {
   if (o.control_port < 1 || o.control_port > 1023) {
     return InvalidArgument(fmt::format("tgt options: control port {} is not in 1..1023", o.control_port));
   }
-  size_t colon = o.portal.rfind(':');
-  std::string host = colon == std::string::npos ? "" : o.portal.substr(0, colon);
-  int port = 0;
-  if (colon != std::string::npos) port = ParseInt(std::string_view(o.portal).substr(colon + 1)).value_or(0);
-  bool host_ok = !host.empty() && (host.front() == '[' ? host.back() == ']'
-                                                        : host.find_first_not_of("0123456789.") == std::string::npos);
-  if (!host_ok || port < 1 || port > 65535) {
+  if (!internal::IsIscsiPortal(o.portal)) {
     return InvalidArgument(fmt::format("tgt options: portal '{}' is not IPV4:PORT or [IPV6]:PORT", o.portal));
   }
   if (o.command_timeout.count() <= 0 || o.start_timeout.count() <= 0) {

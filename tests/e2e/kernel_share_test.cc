@@ -61,7 +61,8 @@ class KernelShareTest : public ::testing::Test {
     lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
     build_ = EnvOr("PK_BUILD_DIR", "");
     ASSERT_FALSE(build_.empty()) << "PK_BUILD_DIR is not set (run through ctest)";
-    std::string name = "kshr" + std::to_string(::getpid());
+    static int counter = 0;  // a pool left busy by one test must not block the next
+    std::string name = "kshr" + std::to_string(::getpid()) + "t" + std::to_string(++counter);
     ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
     ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
     options_ = SuiteDaemonOptions(build_, work_);

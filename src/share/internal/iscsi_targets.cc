@@ -1,6 +1,7 @@
 #include "share/internal/iscsi_targets.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -80,6 +81,18 @@ void FailPlan(IscsiTargetPlan& plan, const std::vector<Share>& desired, std::vec
   }
   plan.shares.clear();
   plan.luns.clear();
+}
+
+bool IsIscsiPortal(const std::string& portal) {
+  size_t colon = portal.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = portal.substr(0, colon);
+  int port = 0;
+  auto [p, ec] = std::from_chars(portal.data() + colon + 1, portal.data() + portal.size(), port);
+  if (ec != std::errc() || p != portal.data() + portal.size()) return false;
+  bool host_ok = !host.empty() && (host.front() == '[' ? host.back() == ']'
+                                                        : host.find_first_not_of("0123456789.") == std::string::npos);
+  return host_ok && port >= 1 && port <= 65535;
 }
 
 std::string IscsiBackingPath(const Share& share) {

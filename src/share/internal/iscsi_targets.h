@@ -44,6 +44,9 @@ std::vector<IscsiTargetPlan> PlanIscsiTargets(const std::vector<Share>& desired,
 void FailPlan(IscsiTargetPlan& plan, const std::vector<Share>& desired, std::vector<ShareResult>& results,
               const Error& error);
 
+// Whether `portal` is "IPV4:PORT" or "[IPV6]:PORT" (numeric, port 1..65535).
+bool IsIscsiPortal(const std::string& portal);
+
 // Where a LUN's data is: the volume's device node, or the file in the filesystem.
 std::string IscsiBackingPath(const Share& share);
 
