@@ -74,11 +74,22 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       c.zpool_path = value;
     } else if (key == "zfs_path") {
       c.zfs_path = value;
-    } else if (key == "iscsi_server" || key == "nfs_server" || key == "smb_server") {
-      if (value != "auto" && value != "on" && value != "off") {
-        return InvalidArgument(fmt::format("{}: {} must be auto, on or off (not '{}')", where, key, value));
+    } else if (key == "iscsi_server") {
+      if (value != "auto" && value != "on" && value != "off" && value != "tgt" && value != "lio") {
+        return InvalidArgument(fmt::format("{}: iscsi_server must be auto, on, tgt, lio or off (not '{}')", where, value));
       }
-      (key == "iscsi_server" ? c.iscsi_server : key == "nfs_server" ? c.nfs_server : c.smb_server) = value;
+      c.iscsi_server = value;
+    } else if (key == "nfs_server") {
+      if (value != "auto" && value != "on" && value != "off" && value != "ganesha" && value != "kernel") {
+        return InvalidArgument(
+            fmt::format("{}: nfs_server must be auto, on, ganesha, kernel or off (not '{}')", where, value));
+      }
+      c.nfs_server = value;
+    } else if (key == "smb_server") {
+      if (value != "auto" && value != "on" && value != "off") {
+        return InvalidArgument(fmt::format("{}: smb_server must be auto, on or off (not '{}')", where, value));
+      }
+      c.smb_server = value;
     } else if (key == "iscsi_portal") {
       c.iscsi_portal = value;
     } else if (key == "tgt_control_port") {
@@ -89,6 +100,8 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       PK_ASSIGN_OR_RETURN(c.nfs_port, Port(value, where));
     } else if (key == "nfs_mount_port") {
       PK_ASSIGN_OR_RETURN(c.nfs_mount_port, Port(value, where));
+    } else if (key == "nfs_exports_file") {
+      c.nfs_exports_file = value;
     } else if (key == "smb_interfaces") {
       c.smb_interfaces = value;
     } else if (key == "smb_port") {
@@ -100,10 +113,48 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
     }
   }
   if (c.state_dir.empty() || c.socket.empty()) return InvalidArgument(origin + ": state_dir and socket may not be empty");
-  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path}) {
+  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path, &c.nfs_exports_file}) {
     if (!path->empty() && !path->starts_with('/')) return InvalidArgument(fmt::format("{}: '{}' must be an absolute path", origin, *path));
   }
   return c;
+}
+
+std::string_view IscsiServerName(IscsiServer server) {
+  switch (server) {
+    case IscsiServer::kTgt: return "tgt";
+    case IscsiServer::kLio: return "lio";
+    case IscsiServer::kOff: break;
+  }
+  return "off";
+}
+
+std::string_view NfsServerName(NfsServer server) {
+  switch (server) {
+    case NfsServer::kGanesha: return "ganesha";
+    case NfsServer::kKernel: return "kernel";
+    case NfsServer::kOff: break;
+  }
+  return "off";
+}
+
+IscsiServer ChooseIscsiServer(std::string_view mode, const ServerFacts& facts) {
+  if (mode == "tgt") return IscsiServer::kTgt;
+  if (mode == "lio") return IscsiServer::kLio;
+  if (mode == "auto" || mode == "on") {
+    if (facts.lio_present) return IscsiServer::kLio;
+    if (facts.tgt_installed || mode == "on") return IscsiServer::kTgt;
+  }
+  return IscsiServer::kOff;
+}
+
+NfsServer ChooseNfsServer(std::string_view mode, const ServerFacts& facts) {
+  if (mode == "ganesha") return NfsServer::kGanesha;
+  if (mode == "kernel") return NfsServer::kKernel;
+  if (mode == "auto" || mode == "on") {
+    if (facts.kernel_nfs_present) return NfsServer::kKernel;
+    if (facts.ganesha_installed || mode == "on") return NfsServer::kGanesha;
+  }
+  return NfsServer::kOff;
 }
 
 Result<Config> Config::Load(const std::string& path) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 #include "base/error.h"
 
@@ -35,8 +36,15 @@ struct Config {
   std::string zpool_path;
   std::string zfs_path;
 
-  // Share servers (issue 4), each one of: auto (run it when its program is
-  // installed), on (run it; a missing program fails its shares), off.
+  // Share servers (issue 4). Each is auto, on, off, or a named server:
+  //   iscsi_server: auto | on | tgt | lio | off
+  //   nfs_server:   auto | on | ganesha | kernel | off
+  //   smb_server:   auto | on | off
+  // auto: the kernel's server when this head has it (LIO; nfsd with
+  // exportfs), else the userspace one when installed (tgtd; ganesha), else
+  // none. on: as auto, but falls back to the userspace server even when it is
+  // missing, so that shares fail with the reason (the meaning `on` had when
+  // tgt and ganesha were the only servers). ChooseIscsiServer/ChooseNfsServer.
   // Their files live in state_dir/tgt, state_dir/ganesha, state_dir/samba.
   std::string iscsi_server = "auto";
   // tgtd's portal "ADDRESS:PORT" and its private control port (tgtd -C N,
@@ -49,6 +57,9 @@ struct Config {
   std::string nfs_netns;
   int nfs_port = 2049;
   int nfs_mount_port = 20048;
+  // The exports file the kernel NFS server's backend owns (exportfs reads
+  // every *.exports file of /etc/exports.d).
+  std::string nfs_exports_file = "/etc/exports.d/poolkeeper.exports";
   std::string smb_server = "auto";
   // smb.conf "interfaces" (bind interfaces only); empty: every interface.
   std::string smb_interfaces;
@@ -59,5 +70,21 @@ struct Config {
   static Result<Config> Load(const std::string& path);
   static Result<Config> Parse(const std::string& text, const std::string& origin);
 };
+
+enum class IscsiServer { kOff, kTgt, kLio };
+enum class NfsServer { kOff, kGanesha, kKernel };
+std::string_view IscsiServerName(IscsiServer server);  // "off", "tgt", "lio"
+std::string_view NfsServerName(NfsServer server);      // "off", "ganesha", "kernel"
+
+// What this head has, found by the daemon at start (main.cc).
+struct ServerFacts {
+  bool tgt_installed = false;      // tgtd is executable
+  bool lio_present = false;        // the kernel has LIO (loaded, or its iSCSI module installed)
+  bool ganesha_installed = false;  // ganesha.nfsd is executable
+  bool kernel_nfs_present = false; // exportfs is executable and the kernel has nfsd
+};
+// The server a mode (a validated config value) selects on a head with `facts`.
+IscsiServer ChooseIscsiServer(std::string_view mode, const ServerFacts& facts);
+NfsServer ChooseNfsServer(std::string_view mode, const ServerFacts& facts);
 
 }  // namespace pk::daemon

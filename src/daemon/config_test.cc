@@ -38,5 +38,46 @@ TEST(ConfigTest, ErrorsNameTheLine) {
   EXPECT_FALSE(Config::Parse("no equals sign\n", "f"));
 }
 
+TEST(ConfigTest, ShareServersAreNamedOrChosen) {
+  auto c = Config::Parse("iscsi_server = lio\nnfs_server = kernel\nnfs_exports_file = /etc/exports.d/pk.exports\n", "f");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->iscsi_server, "lio");
+  EXPECT_EQ(c->nfs_server, "kernel");
+  EXPECT_EQ(c->nfs_exports_file, "/etc/exports.d/pk.exports");
+  auto bad = Config::Parse("\niscsi_server = scst\n", "f.conf");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "f.conf line 2: iscsi_server must be auto, on, tgt, lio or off (not 'scst')");
+  bad = Config::Parse("nfs_server = lio\n", "f.conf");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "f.conf line 1: nfs_server must be auto, on, ganesha, kernel or off (not 'lio')");
+  EXPECT_FALSE(Config::Parse("smb_server = kernel\n", "f"));
+  EXPECT_FALSE(Config::Parse("nfs_exports_file = exports\n", "f"));
+}
+
+TEST(ConfigTest, AutoPicksTheKernelServersWhenTheHeadHasThem) {
+  ServerFacts none;
+  ServerFacts userspace{.tgt_installed = true, .ganesha_installed = true};
+  ServerFacts kernel{.tgt_installed = true, .lio_present = true, .ganesha_installed = true, .kernel_nfs_present = true};
+  EXPECT_EQ(ChooseIscsiServer("auto", kernel), IscsiServer::kLio);
+  EXPECT_EQ(ChooseIscsiServer("auto", userspace), IscsiServer::kTgt);
+  EXPECT_EQ(ChooseIscsiServer("auto", none), IscsiServer::kOff);
+  EXPECT_EQ(ChooseNfsServer("auto", kernel), NfsServer::kKernel);
+  EXPECT_EQ(ChooseNfsServer("auto", userspace), NfsServer::kGanesha);
+  EXPECT_EQ(ChooseNfsServer("auto", none), NfsServer::kOff);
+  // on: as auto, but a missing userspace server is still configured (its shares fail with the reason).
+  EXPECT_EQ(ChooseIscsiServer("on", none), IscsiServer::kTgt);
+  EXPECT_EQ(ChooseNfsServer("on", none), NfsServer::kGanesha);
+  EXPECT_EQ(ChooseIscsiServer("on", kernel), IscsiServer::kLio);
+  // A named server is used whatever the head has; off is off.
+  EXPECT_EQ(ChooseIscsiServer("tgt", kernel), IscsiServer::kTgt);
+  EXPECT_EQ(ChooseIscsiServer("lio", none), IscsiServer::kLio);
+  EXPECT_EQ(ChooseNfsServer("ganesha", kernel), NfsServer::kGanesha);
+  EXPECT_EQ(ChooseNfsServer("kernel", none), NfsServer::kKernel);
+  EXPECT_EQ(ChooseIscsiServer("off", kernel), IscsiServer::kOff);
+  EXPECT_EQ(ChooseNfsServer("off", kernel), NfsServer::kOff);
+  EXPECT_EQ(IscsiServerName(IscsiServer::kLio), "lio");
+  EXPECT_EQ(NfsServerName(NfsServer::kKernel), "kernel");
+}
+
 }  // namespace
 }  // namespace pk::daemon

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/random.h>
+#include <sys/utsname.h>
 
 #include <cstdio>
 #include <thread>
@@ -20,10 +21,13 @@
 #include "service/event_log.h"
 #include "service/policy.h"
 #include "service/supervisor.h"
+#include "share/iscsi_lio.h"
 #include "share/iscsi_tgt.h"
 #include "share/manager.h"
 #include "share/nfs_ganesha.h"
+#include "share/nfs_kernel.h"
 #include "share/smb_samba.h"
+#include "sys/configfs.h"
 #include "sys/daemon.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
@@ -89,25 +93,70 @@ share::SambaOptions SambaOptionsFor(const Config& config) {
   return smb;
 }
 
+bool Executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+bool Present(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// A kernel module loaded, built in (/sys/module/NAME), or installed for the
+// running kernel (MODULE_PATH with any compression suffix).
+bool KernelHas(const std::string& name, const std::string& module_path) {
+  if (Present("/sys/module/" + name)) return true;
+  struct utsname u {};
+  if (::uname(&u) != 0) return false;
+  std::string base = fmt::format("/lib/modules/{}/kernel/{}", u.release, module_path);
+  for (const char* suffix : {".ko", ".ko.xz", ".ko.zst", ".ko.gz"}) {
+    if (Present(base + suffix)) return true;
+  }
+  return false;
+}
+
+// What this head has for ChooseIscsiServer/ChooseNfsServer.
+ServerFacts FindServerFacts() {
+  ServerFacts f;
+  f.tgt_installed = Executable(share::TgtOptions().tgtd_path);
+  f.lio_present = Present("/sys/kernel/config/target") ||
+                  KernelHas("iscsi_target_mod", "drivers/target/iscsi/iscsi_target_mod");
+  f.ganesha_installed = Executable(share::GaneshaOptions().ganesha_path);
+  f.kernel_nfs_present = Executable(share::KernelNfsOptions().exportfs_path) &&
+                         (Present("/proc/fs/nfsd/threads") || KernelHas("nfsd", "fs/nfsd/nfsd"));
+  return f;
+}
+
 // The share servers this head runs, from the configuration.
 Result<std::vector<std::unique_ptr<share::Backend>>> MakeShareBackends(const Config& config, sys::ProcessRunner& runner,
-                                                                      sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
+                                                                      sys::DaemonLauncher& launcher, sys::FileSystem& fs,
+                                                                      sys::ConfigFs& configfs) {
+  auto log = GetLogger("daemon");
   std::vector<std::unique_ptr<share::Backend>> out;
-  share::TgtOptions iscsi;
-  if (Wanted(config.iscsi_server, iscsi.tgtd_path)) {
+  const ServerFacts facts = FindServerFacts();
+  IscsiServer iscsi_server = ChooseIscsiServer(config.iscsi_server, facts);
+  NfsServer nfs_server = ChooseNfsServer(config.nfs_server, facts);
+  log->info("share servers: iscsi={} (iscsi_server={}) nfs={} (nfs_server={})", IscsiServerName(iscsi_server),
+            config.iscsi_server, NfsServerName(nfs_server), config.nfs_server);
+  if (iscsi_server == IscsiServer::kTgt) {
+    share::TgtOptions iscsi;
     iscsi.runtime_dir = config.state_dir + "/tgt";
     iscsi.portal = config.iscsi_portal;
     iscsi.control_port = config.tgt_control_port;
     PK_ASSIGN_OR_RETURN(auto backend, share::MakeTgtBackend(iscsi, runner, launcher, fs));
     out.push_back(std::move(backend));
+  } else if (iscsi_server == IscsiServer::kLio) {
+    share::LioOptions lio;
+    lio.portal = config.iscsi_portal;
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeLioBackend(lio, configfs, runner, fs));
+    out.push_back(std::move(backend));
   }
-  share::GaneshaOptions nfs;
-  if (Wanted(config.nfs_server, nfs.ganesha_path)) {
+  if (nfs_server == NfsServer::kGanesha) {
+    share::GaneshaOptions nfs;
     nfs.runtime_dir = config.state_dir + "/ganesha";
     nfs.netns = config.nfs_netns;
     nfs.nfs_port = static_cast<uint16_t>(config.nfs_port);
     nfs.mnt_port = static_cast<uint16_t>(config.nfs_mount_port);
     PK_ASSIGN_OR_RETURN(auto backend, share::MakeGaneshaBackend(nfs, runner, launcher, fs));
+    out.push_back(std::move(backend));
+  } else if (nfs_server == NfsServer::kKernel) {
+    share::KernelNfsOptions nfs;
+    nfs.exports_file = config.nfs_exports_file;
+    PK_ASSIGN_OR_RETURN(auto backend, share::MakeKernelNfsBackend(nfs, runner, fs, configfs));
     out.push_back(std::move(backend));
   }
   if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
@@ -183,7 +232,8 @@ Status Serve(const Config& config) {
   share_options.on_pool_shares = [&supervisor_ptr](const std::string& pool, const std::vector<std::string>& problems) {
     if (supervisor_ptr) supervisor_ptr->ReportShares(pool, problems);
   };
-  PK_ASSIGN_OR_RETURN(auto backends, MakeShareBackends(config, *runner, *launcher, *fs));
+  auto configfs = sys::MakeRealConfigFs();
+  PK_ASSIGN_OR_RETURN(auto backends, MakeShareBackends(config, *runner, *launcher, *fs, *configfs));
   if (Wanted(config.smb_server, share::SambaOptions().smbd_path)) {
     share_options.smb_set_password = [&](const sys::AccountName& user, std::string_view password) {
       return share::SetSmbPassword(SambaOptionsFor(config), *runner, *fs, user, password);

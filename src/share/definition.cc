@@ -458,11 +458,24 @@ Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::
 }
 
 IscsiIdentity IdentityFor(uint64_t dataset_guid) {
-  return IscsiIdentity{
+  IscsiIdentity id{
       .serial = fmt::format("PK{:016X}", dataset_guid),
       .scsi_id = fmt::format("pk{:016x}", dataset_guid),
       .naa = fmt::format("0x6000000000000000{:016x}", dataset_guid),
   };
+  id.naa_lio = LioNaaFor(id.serial);
+  return id;
+}
+
+std::string LioNaaFor(const std::string& serial) {
+  std::string digits;
+  for (char c : serial) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) && digits.size() < 25) {
+      digits.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  digits.resize(25, '0');
+  return "0x6001405" + digits;
 }
 
 std::string Share::Id() const { return fmt::format("{}:{}", ProtocolName(protocol()), dataset); }

@@ -141,10 +141,20 @@ struct IscsiIdentity {
   std::string scsi_id;  // "pk" + 16 hex digits (T10 vendor designator, VPD 0x83)
   // NAA 6 designator (VPD 0x83): "0x6000000000000000" + the guid's 16 hex
   // digits. tgt derives its NAA 6 from scsi_id (one nibble per character,
-  // 0 for "pk"), so this is what tgt presents (TgtNaaFor); LIO sets it directly.
+  // 0 for "pk"), so this is what tgt presents (TgtNaaFor).
   std::string naa;
+  // The NAA 6 designator LIO presents: LIO has no NAA setting and derives it
+  // from the unit serial (LioNaaFor): "0x6001405" (its company id) + the
+  // guid's 16 hex digits + 9 zeros. The serial is the LU identity both
+  // servers share; each server's NAA is stable across heads and restarts.
+  std::string naa_lio;
 };
 IscsiIdentity IdentityFor(uint64_t dataset_guid);
+// LIO's NAA 6 for a LU with unit serial `serial` (target_core_spc.c,
+// spc_gen_naa_6h_vendor_specific): 0x6, the 24-bit company id (0x001405 by
+// default), then the first 25 hex digits of the serial (other characters
+// skipped), zero-padded.
+std::string LioNaaFor(const std::string& serial);
 
 // A share resolved for serving: the definition plus where its data is now.
 struct Share {

@@ -17,6 +17,7 @@
 #include <fmt/ranges.h>
 
 #include "base/log.h"
+#include "share/internal/iscsi_targets.h"
 
 namespace pk::share {
 namespace {
@@ -67,29 +68,10 @@ uint64_t Fnv1a(std::string_view s) {
   return h;
 }
 
-std::string BackingPath(const Share& share, const IscsiDefinition& def) {
-  return share.volume ? share.path : share.path + "/" + def.file;
-}
-
-std::vector<std::string> SortedInitiators(const IscsiDefinition& def) {
-  std::vector<std::string> out;
-  for (const auto& i : def.initiators) out.push_back(i.text);
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
 bool IsInitiatorName(const std::string& acl) { return acl.starts_with("iqn.") || acl.starts_with("eui."); }
 
 // The shares of one IQN, as one tgt target.
-struct WantTarget {
-  std::string iqn;
-  std::vector<size_t> shares;           // indexes into `desired`
-  std::map<int, size_t> luns;           // LUN -> index into `desired`
-  std::vector<std::string> initiators;  // sorted
-  std::string chap_user;
-  std::string chap_secret;
-};
+using WantTarget = internal::IscsiTargetPlan;
 
 class TgtBackend final : public Backend {
  public:
@@ -396,56 +378,16 @@ class TgtBackend final : public Backend {
 };
 
 std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired) {
-  std::vector<ShareResult> results;
-  results.reserve(desired.size());
-  for (const auto& s : desired) results.push_back({s.Id(), OkStatus()});
+  std::vector<ShareResult> results = internal::OkResults(desired);
   auto fail_all = [&](const Error& e) {
-    for (auto& r : results) {
-      if (r.status) r.status = std::unexpected(e);
-    }
+    internal::FailRemaining(results, e);
     return results;
   };
 
   // Group the shares by IQN; target-wide settings come from the first share.
-  std::vector<WantTarget> wants;
-  std::map<std::string, size_t> want_of;
-  for (size_t i = 0; i < desired.size(); ++i) {
-    const auto* def = std::get_if<IscsiDefinition>(&desired[i].definition);
-    if (def == nullptr) {
-      results[i].status = InvalidArgument(fmt::format("share {}: not an iSCSI share", desired[i].Id()));
-      continue;
-    }
-    auto [it, fresh] = want_of.try_emplace(def->iqn.str(), wants.size());
-    if (fresh) {
-      wants.push_back({.iqn = def->iqn.str(), .initiators = SortedInitiators(*def), .chap_user = def->chap_user,
-                       .chap_secret = def->chap_secret});
-    }
-    WantTarget& w = wants[it->second];
-    if (!fresh) {
-      const Share& first = desired[w.shares.front()];
-      if (SortedInitiators(*def) != w.initiators) {
-        results[i].status = FailedPrecondition(fmt::format(
-            "share {}: target {} is served with the initiator ACL of {}; the shares of one target need the same "
-            "initiators",
-            desired[i].Id(), w.iqn, first.Id()));
-        continue;
-      }
-      if (def->chap_user != w.chap_user || def->chap_secret != w.chap_secret) {
-        results[i].status = FailedPrecondition(
-            fmt::format("share {}: target {} is served with the CHAP account of {}; the shares of one target need "
-                        "the same CHAP user and secret",
-                        desired[i].Id(), w.iqn, first.Id()));
-        continue;
-      }
-    }
-    if (auto l = w.luns.find(def->lun); l != w.luns.end()) {
-      results[i].status = FailedPrecondition(fmt::format("share {}: LUN {} of target {} is already share {}",
-                                                         desired[i].Id(), def->lun, w.iqn, desired[l->second].Id()));
-      continue;
-    }
-    w.shares.push_back(i);
-    w.luns[def->lun] = i;
-  }
+  std::vector<WantTarget> wants = internal::PlanIscsiTargets(desired, results);
+  std::set<std::string> want_of;
+  for (const auto& w : wants) want_of.insert(w.iqn);
 
   bool nothing_wanted = wants.empty();
   if (nothing_wanted && !daemon_ && !adopted_ && !ControlAnswers()) {
@@ -625,7 +567,7 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
     const Share& share = desired[index];
     const auto& def = std::get<IscsiDefinition>(share.definition);
     const IscsiIdentity id = IdentityFor(share.guid);
-    const std::string backing = BackingPath(share, def);
+    const std::string backing = internal::IscsiBackingPath(share);
     const std::string l = std::to_string(lun);
     const TgtLun* have = nullptr;
     if (served != nullptr) {
@@ -671,13 +613,7 @@ Status CheckOptions(const TgtOptions& o) {
   if (o.control_port < 1 || o.control_port > 1023) {
     return InvalidArgument(fmt::format("tgt options: control port {} is not in 1..1023", o.control_port));
   }
-  size_t colon = o.portal.rfind(':');
-  std::string host = colon == std::string::npos ? "" : o.portal.substr(0, colon);
-  int port = 0;
-  if (colon != std::string::npos) port = ParseInt(std::string_view(o.portal).substr(colon + 1)).value_or(0);
-  bool host_ok = !host.empty() && (host.front() == '[' ? host.back() == ']'
-                                                        : host.find_first_not_of("0123456789.") == std::string::npos);
-  if (!host_ok || port < 1 || port > 65535) {
+  if (!internal::IsIscsiPortal(o.portal)) {
     return InvalidArgument(fmt::format("tgt options: portal '{}' is not IPV4:PORT or [IPV6]:PORT", o.portal));
   }
   if (o.command_timeout.count() <= 0 || o.start_timeout.count() <= 0) {

@@ -81,7 +81,7 @@ json ShareView::ToJson() const {
   if (definition) j["definition"] = RedactedJson(*definition);
   if (protocol == Protocol::kIscsi && guid != 0) {
     IscsiIdentity id = IdentityFor(guid);
-    j["identity"] = {{"serial", id.serial}, {"naa", id.naa}, {"scsi_id", id.scsi_id}};
+    j["identity"] = {{"serial", id.serial}, {"naa", id.naa}, {"naa_lio", id.naa_lio}, {"scsi_id", id.scsi_id}};
   }
   return j;
 }

@@ -42,8 +42,9 @@ std::string Unescape(std::string_view text) {
 
 class KernelNfsBackend : public Backend {
  public:
-  KernelNfsBackend(KernelNfsOptions options, sys::ProcessRunner& runner, sys::FileSystem& fs)
-      : options_(std::move(options)), runner_(runner), fs_(fs) {}
+  KernelNfsBackend(KernelNfsOptions options, sys::ProcessRunner& runner, sys::FileSystem& fs,
+                   sys::ConfigFs& attributes)
+      : options_(std::move(options)), runner_(runner), fs_(fs), attributes_(attributes) {}
 
   Protocol protocol() const override { return Protocol::kNfs; }
 
@@ -163,14 +164,28 @@ class KernelNfsBackend : public Backend {
   // The kernel's export cache keeps a withdrawn path's filesystem busy (a
   // dataset that was exported cannot be unmounted, so its pool cannot be
   // exported) until the cache entry expires: when a path Poolkeeper exported
-  // is no longer wanted, `exportfs -f` flushes the cache now.
+  // is no longer wanted, `exportfs -f` flushes the cache now, and
+  // unlock_filesystem releases what nfsd holds on the path's filesystem.
   Status FlushIfWithdrawn(const std::set<std::string>& wanted) {
-    bool withdrawn = std::any_of(exported_.begin(), exported_.end(), [&](const auto& p) { return !wanted.contains(p); });
+    std::vector<std::string> withdrawn;
+    for (const auto& p : exported_) {
+      if (!wanted.contains(p)) withdrawn.push_back(p);
+    }
     exported_ = wanted;
-    if (!withdrawn) return OkStatus();
+    if (withdrawn.empty()) return OkStatus();
     PK_ASSIGN_OR_RETURN(auto r, Exportfs({"-f"}));
     if (!r.status.Success()) {
       return Unavailable(fmt::format("flush the kernel's export cache: exportfs -f {}: {}", r.status.ToString(), r.err));
+    }
+    PK_ASSIGN_OR_RETURN(auto kind, attributes_.KindOf(options_.unlock_filesystem_file));
+    if (kind != sys::ConfigFs::Kind::kAttribute) return OkStatus();
+    for (const auto& path : withdrawn) {
+      // A path that is gone (dataset destroyed) has nothing left to release.
+      // nfsd takes one path ending in a newline (EINVAL without it).
+      if (auto st = attributes_.Write(options_.unlock_filesystem_file, path + "\n");
+          !st && st.error().code() != ErrorCode::kNotFound) {
+        GetLogger("share")->warn("nfs: release nfsd's state on {}: {}", path, st.error().message());
+      }
     }
     return OkStatus();
   }
@@ -190,6 +205,7 @@ class KernelNfsBackend : public Backend {
   KernelNfsOptions options_;
   sys::ProcessRunner& runner_;
   sys::FileSystem& fs_;
+  sys::ConfigFs& attributes_;
   std::set<std::string> exported_;  // paths written by the last reconcile
 };
 
@@ -229,11 +245,12 @@ std::vector<std::string> ParseExportfsPaths(std::string_view text) {
 }
 
 Result<std::unique_ptr<Backend>> MakeKernelNfsBackend(KernelNfsOptions options, sys::ProcessRunner& runner,
-                                                      sys::FileSystem& fs) {
-  for (const auto* p : {&options.exportfs_path, &options.exports_file, &options.threads_file}) {
+                                                      sys::FileSystem& fs, sys::ConfigFs& attributes) {
+  for (const auto* p : {&options.exportfs_path, &options.exports_file, &options.threads_file,
+                        &options.unlock_filesystem_file}) {
     if (!p->starts_with('/')) return InvalidArgument(fmt::format("kernel NFS backend: '{}' is not an absolute path", *p));
   }
-  return std::unique_ptr<Backend>(new KernelNfsBackend(std::move(options), runner, fs));
+  return std::unique_ptr<Backend>(new KernelNfsBackend(std::move(options), runner, fs, attributes));
 }
 
 }  // namespace pk::share

@@ -10,7 +10,10 @@
 // path is not exported gets an error carrying exportfs's own words about that
 // path; the others are served. When a path it exported before is withdrawn,
 // `exportfs -f` flushes the kernel's export cache, which otherwise keeps that
-// filesystem busy (no unmount, no pool export) until the entry expires.
+// filesystem busy (no unmount, no pool export) until the entry expires, and
+// the path is written to nfsd's unlock_filesystem, which releases the state
+// nfsd still holds on that filesystem (NLM locks, and on kernels that have
+// it, NFSv4 state), so that a pool export right after unserving succeeds.
 // exportfs re-reads /etc/exports and every file
 // of /etc/exports.d, so exports Poolkeeper did not write are left as they are.
 //
@@ -30,6 +33,7 @@
 
 #include "base/error.h"
 #include "share/backend.h"
+#include "sys/configfs.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
 
@@ -41,6 +45,9 @@ struct KernelNfsOptions {
   std::string exports_file = "/etc/exports.d/poolkeeper.exports";
   // Where the running server tells its thread count (0 or missing: not running).
   std::string threads_file = "/proc/fs/nfsd/threads";
+  // Where a withdrawn path is written to release nfsd's state on its
+  // filesystem (skipped when the file is absent).
+  std::string unlock_filesystem_file = "/proc/fs/nfsd/unlock_filesystem";
 };
 
 // The exports file for `desired` (pure; exposed for tests). Paths are written
@@ -51,8 +58,9 @@ std::string RenderKernelExports(const std::vector<Share>& desired);
 // long path on a line of its own and the client on the next.
 std::vector<std::string> ParseExportfsPaths(std::string_view text);
 
-// InvalidArgument when options are unusable (relative paths).
+// InvalidArgument when options are unusable (relative paths). `attributes`
+// writes unlock_filesystem (a kernel attribute file, written in place).
 Result<std::unique_ptr<Backend>> MakeKernelNfsBackend(KernelNfsOptions options, sys::ProcessRunner& runner,
-                                                      sys::FileSystem& fs);
+                                                      sys::FileSystem& fs, sys::ConfigFs& attributes);
 
 }  // namespace pk::share

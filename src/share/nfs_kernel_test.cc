@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_configfs.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::share {
@@ -60,8 +61,10 @@ class KernelNfsBackendTest : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     options_.exports_file = (dir_ / "exports.d/poolkeeper.exports").string();
     options_.threads_file = (dir_ / "threads").string();
+    options_.unlock_filesystem_file = "/proc/fs/nfsd/unlock_filesystem";
+    attributes_.AddKernelAttribute(options_.unlock_filesystem_file, "");
     SetThreads("8\n");
-    backend_ = *MakeKernelNfsBackend(options_, runner_, *fs_);
+    backend_ = *MakeKernelNfsBackend(options_, runner_, *fs_, attributes_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void SetThreads(const std::string& text) { std::ofstream(options_.threads_file) << text; }
@@ -73,6 +76,7 @@ class KernelNfsBackendTest : public ::testing::Test {
   std::filesystem::path dir_;
   KernelNfsOptions options_;
   FakeProcessRunner runner_;
+  pk::testing::FakeConfigFs attributes_;
   std::unique_ptr<sys::FileSystem> fs_ = sys::MakeRealFileSystem();
   std::unique_ptr<Backend> backend_;
 };
@@ -115,11 +119,13 @@ TEST_F(KernelNfsBackendTest, StopWithdrawsOnlyPoolkeepersExports) {
   runner_.Expect({"exportfs", "-ra"}, FakeProcessRunner::Exited(0), FakeProcessRunner::Times::kAlways);
   runner_.Expect({"exportfs", "-v"}, FakeProcessRunner::Exited(0, std::string(kExportfsV)));
   ASSERT_TRUE(backend_->Reconcile({NfsShare("tank/home", "/tank/home", {"*"})})[0].status);
-  // Withdrawing a path flushes the kernel's export cache (it keeps the filesystem busy).
+  // Withdrawing a path flushes the kernel's export cache and releases nfsd's
+  // state on its filesystem (both keep it busy).
   runner_.Expect({"exportfs", "-f"}, FakeProcessRunner::Exited(0));
   ASSERT_TRUE(backend_->Stop());
   EXPECT_EQ(Exports(), "");
   EXPECT_TRUE(runner_.UnmetExpectations().empty());
+  EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/home\n"));
 }
 
 TEST_F(KernelNfsBackendTest, ReconcileFlushesOnlyWhenAPathIsWithdrawn) {
@@ -131,10 +137,12 @@ TEST_F(KernelNfsBackendTest, ReconcileFlushesOnlyWhenAPathIsWithdrawn) {
   backend_->Reconcile({home, other});
   backend_->Reconcile({home, other});  // nothing withdrawn: no flush (an unexpected -f would fail)
   runner_.Expect({"exportfs", "-f"}, FakeProcessRunner::Exited(0));
+  EXPECT_TRUE(attributes_.mutations().empty());
   auto results = backend_->Reconcile({home});
   ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(results[0].status) << results[0].status.error().ToString();
   EXPECT_TRUE(runner_.UnmetExpectations().empty());
+  EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/other\n"));
 }
 
 TEST(KernelNfsOptionsTest, RelativePathsAreRefused) {
@@ -142,7 +150,8 @@ TEST(KernelNfsOptionsTest, RelativePathsAreRefused) {
   auto fs = sys::MakeRealFileSystem();
   KernelNfsOptions o;
   o.exportfs_path = "exportfs";
-  auto b = MakeKernelNfsBackend(o, runner, *fs);
+  pk::testing::FakeConfigFs attributes;
+  auto b = MakeKernelNfsBackend(o, runner, *fs, attributes);
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code(), ErrorCode::kInvalidArgument);
 }

@@ -1,5 +1,7 @@
+// The real sys::FileSystem and sys::ConfigFs (one place for errno mapping).
 #include "sys/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
@@ -7,12 +9,16 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
+
+#include "sys/configfs.h"
 
 namespace pk::sys {
 namespace {
@@ -241,5 +247,102 @@ class RealFileSystem final : public FileSystem {
 }  // namespace
 
 std::unique_ptr<FileSystem> MakeRealFileSystem() { return std::make_unique<RealFileSystem>(); }
+
+namespace {
+
+// configfs answers "in use" and "has children" with EBUSY/ENOTEMPTY, and a
+// value it does not accept with EINVAL.
+std::unexpected<Error> ConfigError(std::string_view what, const std::string& path, int err) {
+  if (err == EBUSY || err == ENOTEMPTY) {
+    return FailedPrecondition(fmt::format("{} '{}': {}", what, path, ErrnoText(err)));
+  }
+  if (err == EINVAL) return InvalidArgument(fmt::format("{} '{}': {}", what, path, ErrnoText(err)));
+  return PathError(what, path, err);
+}
+
+class RealConfigFs final : public ConfigFs {
+ public:
+  Result<Kind> KindOf(const std::string& path) override {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) return Kind::kMissing;
+      return ConfigError("stat", path, errno);
+    }
+    if (S_ISLNK(st.st_mode)) return Kind::kLink;
+    return S_ISDIR(st.st_mode) ? Kind::kDirectory : Kind::kAttribute;
+  }
+
+  Result<std::vector<std::string>> List(const std::string& path) override {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return ConfigError("list", path, errno);
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(dir)) {
+      std::string_view name = e->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    ::closedir(dir);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<std::string> Read(const std::string& path) override {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return ConfigError("read", path, errno);
+    std::string text;
+    char buf[4096];
+    while (true) {
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ConfigError("read", path, errno);
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    return text;
+  }
+
+  Status Write(const std::string& path, std::string_view value) override {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (fd.get() < 0) return ConfigError("open for writing", path, errno);
+    ssize_t n = 0;
+    do {
+      n = ::write(fd.get(), value.data(), value.size());
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return ConfigError(fmt::format("write {} bytes to", value.size()), path, errno);
+    if (static_cast<size_t>(n) != value.size()) {
+      return Internal(fmt::format("write '{}': {} of {} bytes taken", path, n, value.size()));
+    }
+    if (fd.Close() != 0) return ConfigError("close", path, errno);
+    return OkStatus();
+  }
+
+  Status MakeDir(const std::string& path) override {
+    if (::mkdir(path.c_str(), 0755) != 0) return ConfigError("mkdir", path, errno);
+    return OkStatus();
+  }
+  Status RemoveDir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) return ConfigError("rmdir", path, errno);
+    return OkStatus();
+  }
+  Status Link(const std::string& target, const std::string& link) override {
+    if (::symlink(target.c_str(), link.c_str()) != 0) return ConfigError(fmt::format("link '{}' as", target), link, errno);
+    return OkStatus();
+  }
+  Status Unlink(const std::string& link) override {
+    if (::unlink(link.c_str()) != 0) return ConfigError("unlink", link, errno);
+    return OkStatus();
+  }
+  Result<std::string> ReadLink(const std::string& link) override {
+    char buf[4096];
+    ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+    if (n < 0) return ConfigError("readlink", link, errno);
+    return std::string(buf, static_cast<size_t>(n));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ConfigFs> MakeRealConfigFs() { return std::make_unique<RealConfigFs>(); }
 
 }  // namespace pk::sys

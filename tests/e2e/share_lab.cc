@@ -25,10 +25,10 @@ std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head
   std::ofstream out(options.config, std::ios::trunc);
   out << fmt::format(
       "# share servers of test head {}\n"
-      "iscsi_server = on\n"
+      "iscsi_server = tgt\n"
       "iscsi_portal = 127.0.0.1:{}\n"
       "tgt_control_port = {}\n"
-      "nfs_server = on\n"
+      "nfs_server = ganesha\n"
       "nfs_netns = {}\n"
       "smb_server = on\n"
       "smb_interfaces = lo\n"
