@@ -100,6 +100,7 @@ nlohmann::json PoolAgentParams::PolicyJson() const {
   int import_s = std::max<int>(1, static_cast<int>(op_timeout.count() * 8 / 10 / 1000));
   return {{"search_dirs", search_dirs},
           {"force", force_import == ForceImportParam::kIfFenced ? "if-fenced" : "never"},
+          {"cluster", true},
           {"import_timeout_seconds", import_s},
           {"export_timeout_seconds", export_timeout_seconds}};
 }

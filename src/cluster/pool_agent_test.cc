@@ -156,6 +156,7 @@ TEST(PoolAgentParamsTest, ReadsEveryParameterAndBuildsThePolicy) {
     EXPECT_EQ(policy->force, params.force_import == ForceImportParam::kIfFenced ? service::ForceImport::kIfFenced
                                                                                  : service::ForceImport::kNever);
     EXPECT_EQ(policy->search_dirs, params.search_dirs);
+    EXPECT_TRUE(policy->cluster) << "a cluster pool is never imported by its daemon at boot";
   }
   EXPECT_EQ(d->op_timeout, 60000ms);
   EXPECT_EQ(d->socket, "/run/poolkeeper/poolkeeperd.sock");

@@ -80,6 +80,7 @@ json PoolPolicy::ToJson() const {
           {"altroot", altroot},
           {"read_only", read_only},
           {"force", force == ForceImport::kNever ? "never" : "if-fenced"},
+          {"cluster", cluster},
           {"import_timeout_seconds", import_timeout_seconds},
           {"mount_timeout_seconds", mount_timeout_seconds},
           {"export_timeout_seconds", export_timeout_seconds},
@@ -108,6 +109,7 @@ Result<PoolPolicy> PoolPolicy::FromJson(const json& j) {
   } else {
     return InvalidArgument(fmt::format("pool '{}': force must be 'never' or 'if-fenced', not '{}'", p.pool, force));
   }
+  PK_TRY(ReadField(j, "cluster", p.cluster, p.pool));
   PK_TRY(ReadField(j, "import_timeout_seconds", p.import_timeout_seconds, p.pool));
   PK_TRY(ReadField(j, "mount_timeout_seconds", p.mount_timeout_seconds, p.pool));
   PK_TRY(ReadField(j, "export_timeout_seconds", p.export_timeout_seconds, p.pool));

@@ -38,6 +38,11 @@ struct PoolPolicy {
   std::string altroot;             // empty: none
   bool read_only = false;
   ForceImport force = ForceImport::kNever;
+  // Placed by the cluster (the OCF agent sets it): at daemon start the pool is
+  // adopted when it is already imported here (a daemon restart), never
+  // imported, so a head that crashed and rebooted cannot import a pool the
+  // cluster has moved on or not yet fenced for. Explicit starts still import.
+  bool cluster = false;
   int import_timeout_seconds = 300;
   int mount_timeout_seconds = 300;   // per filesystem
   int export_timeout_seconds = 300;

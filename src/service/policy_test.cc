@@ -26,6 +26,7 @@ PoolPolicy FullPolicy() {
   p.altroot = "/mnt/alt";
   p.read_only = true;
   p.force = ForceImport::kIfFenced;
+  p.cluster = true;
   p.import_timeout_seconds = 60;
   p.mount_timeout_seconds = 70;
   p.export_timeout_seconds = 80;
@@ -45,6 +46,7 @@ void ExpectSame(const PoolPolicy& a, const PoolPolicy& b) {
   EXPECT_EQ(a.altroot, b.altroot);
   EXPECT_EQ(a.read_only, b.read_only);
   EXPECT_EQ(a.force, b.force);
+  EXPECT_EQ(a.cluster, b.cluster);
   EXPECT_EQ(a.import_timeout_seconds, b.import_timeout_seconds);
   EXPECT_EQ(a.mount_timeout_seconds, b.mount_timeout_seconds);
   EXPECT_EQ(a.export_timeout_seconds, b.export_timeout_seconds);
@@ -69,6 +71,7 @@ TEST(PoolPolicyTest, DefaultsRoundTripAndFillMissingFields) {
   ExpectSame(defaults, *minimal);
   EXPECT_EQ(minimal->cachefile, "none");
   EXPECT_EQ(minimal->force, ForceImport::kNever);
+  EXPECT_FALSE(minimal->cluster);
   auto back = PoolPolicy::FromJson(defaults.ToJson());
   ASSERT_TRUE(back);
   ExpectSame(defaults, *back);

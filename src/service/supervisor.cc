@@ -188,8 +188,10 @@ Status Supervisor::Start() {
       s.status.reason = "not imported at start (service disabled)";
     } else {
       s.status.state = State::kWaiting;
-      s.status.reason = "starting";
+      s.status.reason = p.cluster ? "managed by the cluster: served if already imported here, never imported at start"
+                                  : "starting";
       s.want_up = true;
+      s.adopt_only = p.cluster;
     }
     services_.emplace(p.pool, std::move(s));
   }
@@ -350,6 +352,7 @@ void Supervisor::Advance() {
 
 void Supervisor::RequestUp(Service& s, const DependencyGraph& graph) {
   s.want_up = true;
+  s.adopt_only = false;  // an explicit start imports
   for (const auto& dep : graph.Dependencies(s.status.resource)) {
     if (Service* d = FindResource(dep); d && !d->want_up && !IsServing(d->status.state)) RequestUp(*d, graph);
   }
@@ -389,7 +392,8 @@ void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
   SetState(s, State::kImporting, p.search_dirs.empty() ? "importing" : fmt::format("importing from {}", fmt::join(p.search_dirs, ", ")));
   zfs::Force force = s.force_next_import;
   s.force_next_import = zfs::Force::kNo;
-  Spawn([this, p, force] { RunImport(p, force); });
+  bool adopt_only = std::exchange(s.adopt_only, false);
+  Spawn([this, p, force, adopt_only] { RunImport(p, force, adopt_only); });
 }
 
 bool Supervisor::DependenciesServing(Service& s, const DependencyGraph& graph) {
@@ -562,7 +566,7 @@ Status Supervisor::StopExec(const std::string& name) {
 
 // ---- worker work -----------------------------------------------------------
 
-void Supervisor::RunImport(PoolPolicy policy, zfs::Force force) {
+void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only) {
   auto pool = *zfs::PoolName::Parse(policy.pool);
   auto fail = [this, pool = policy.pool](std::string reason) {
     Post([this, pool, reason] {
@@ -578,6 +582,16 @@ void Supervisor::RunImport(PoolPolicy policy, zfs::Force force) {
   auto pools = zfs->ListPools();
   if (!pools) return fail(pools.error().message());
   bool imported = std::any_of(pools->begin(), pools->end(), [&](const auto& p) { return p.name == policy.pool; });
+  if (!imported && adopt_only) {
+    return Post([this, pool = policy.pool] {
+      if (Service* s = Find(pool)) {
+        s->busy = false;
+        s->want_up = false;
+        SetState(*s, State::kExported, "managed by the cluster: not imported at daemon start (Pacemaker starts it on the head it chooses)");
+        Advance();
+      }
+    });
+  }
   if (!imported) {
     // The lock record is durable before the import starts: if we die during
     // it, the next start finds it and does not try again by itself.

@@ -141,6 +141,7 @@ class Supervisor {
     std::optional<std::chrono::steady_clock::time_point> start_deadline;
     std::vector<std::string> share_problems;  // shares of the pool not served, with reasons
     zfs::Force force_next_import = zfs::Force::kNo;  // asserted fenced by StartService, used once
+    bool adopt_only = false;  // cluster pool at daemon start: serve it if imported, never import it
   };
   struct Worker {
     std::thread thread;
@@ -192,7 +193,7 @@ class Supervisor {
   Status SavePolicy(Service& s);
 
   // Worker-thread work.
-  void RunImport(PoolPolicy policy, zfs::Force force);
+  void RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only);
   void RunExport(PoolPolicy policy);
   Result<std::string> MountAll(zfs::Zfs& zfs, const PoolPolicy& policy, std::vector<std::string>& mountpoints);
 

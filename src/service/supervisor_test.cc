@@ -262,6 +262,35 @@ TEST_F(SupervisorTest, HungImportDoesNotBlockOtherPoolsOrCommands) {
   WaitFor("slow", State::kOnline);
 }
 
+// A head that crashed with a cluster pool online reboots: its daemon must not
+// import the pool (the cluster may have moved it, or not fenced this head
+// yet); a daemon restart with the pool still imported adopts it; an explicit
+// start (the OCF agent's) imports.
+TEST_F(SupervisorTest, ClusterPoolIsAdoptedAtStartButNeverImported) {
+  zfs_->AddPool("tank");
+  zfs_->AddImportedPool("held");
+  zfs_->AddPool("local");
+  for (const char* name : {"tank", "held"}) {
+    PoolPolicy p = Policy(name);
+    p.cluster = true;
+    p.force = ForceImport::kIfFenced;
+    ASSERT_TRUE(store_->Save(p));
+  }
+  ASSERT_TRUE(store_->Save(Policy("local")));
+  Supervisor& sup = StartSupervisor();
+  auto s = WaitFor("tank", State::kExported);
+  EXPECT_THAT(s.reason, HasSubstr("managed by the cluster: not imported at daemon start"));
+  WaitFor("held", State::kOnline);
+  WaitFor("local", State::kOnline);
+  EXPECT_EQ(zfs_->CountCalls("import tank"), 0u);
+  EXPECT_EQ(zfs_->CountCalls("import held"), 0u);
+  EXPECT_EQ(zfs_->CountCalls("import local"), 1u);
+
+  ASSERT_TRUE(sup.StartService(Name("tank")));
+  WaitFor("tank", State::kOnline);
+  EXPECT_EQ(zfs_->CountCalls("import tank"), 1u);
+}
+
 TEST_F(SupervisorTest, SkipSwitchAtStartMeansSkippedAndNoImport) {
   zfs_->AddPool("tank");
   zfs_->AddPool("other");
