@@ -52,6 +52,30 @@ int IntAttr(const XmlElement& e, const std::string& key) {
   return ec == std::errc() && end == v.data() + v.size() ? out : 0;
 }
 
+// crm_mon 2.1.5 escapes an operation's exit reason once more than XML needs
+// (the CIB holds `'` as `&apos;`, and crm_mon prints `&amp;apos;`), so the
+// parsed attribute still carries entities: decoded here, once.
+std::string DecodeEntities(std::string_view s) {
+  static constexpr std::pair<std::string_view, char> kEntities[] = {
+      {"&apos;", '\''}, {"&quot;", '"'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}};
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    bool decoded = false;
+    if (s[i] == '&') {
+      for (const auto& [entity, c] : kEntities) {
+        if (s.substr(i, entity.size()) == entity) {
+          out += c;
+          i += entity.size();
+          decoded = true;
+          break;
+        }
+      }
+    }
+    if (!decoded) out += s[i++];
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::string_view cib_resources_xml) {
@@ -118,7 +142,7 @@ Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::stri
       r.task = f->Attr("task");
       r.exit_status = f->Attr("exitstatus");
       r.exit_code = IntAttr(*f, "exitcode");
-      r.exit_reason = f->Attr("exitreason");
+      r.exit_reason = DecodeEntities(f->Attr("exitreason"));
       r.when = f->Attr("last-rc-change");
       bool dup = std::any_of(s.failures.begin(), s.failures.end(), [&](const ResourceFailure& o) {
         return o.resource == r.resource && o.head == r.head && o.task == r.task && o.when == r.when;

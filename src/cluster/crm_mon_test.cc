@@ -24,6 +24,29 @@ std::string Golden(const std::string& name) {
   return ss.str();
 }
 
+// A pool on no disk (pool-gone, pool `gone`): its start failed on both heads
+// with the agent's reason, which crm_mon escapes twice; the pool is stopped.
+TEST(CrmMonTest, PoolOnNoDiskIsStoppedWithItsStartFailureAndReason) {
+  auto s = ParseClusterStatus(Golden("crm_mon-no-such-pool.xml"), Golden("cib-resources-no-such-pool.xml"));
+  ASSERT_TRUE(s) << s.error().message();
+  const PoolStatus* gone = nullptr;
+  for (const auto& p : s->pools) {
+    if (p.pool == "gone") gone = &p;
+  }
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->role, "Stopped");
+  EXPECT_FALSE(gone->active);
+  EXPECT_TRUE(gone->owners.empty());
+  ASSERT_TRUE(gone->last_failure);
+  EXPECT_EQ(gone->last_failure->task, "start");
+  EXPECT_EQ(gone->last_failure->exit_code, 1);
+  EXPECT_EQ(gone->last_failure->exit_reason,
+            "start pool 'gone': import pool 'gone': zpool exited 1: cannot import 'gone': no such pool available");
+  int starts = 0;
+  for (const auto& f : s->failures) starts += f.resource == "pool-gone" && f.task == "start";
+  EXPECT_EQ(starts, 2) << "one failed start per head";
+}
+
 TEST(CrmMonTest, TwoHeadsWithThePoolOnH1) {
   auto s = ParseClusterStatus(Golden("crm_mon-two-heads.xml"), Golden("cib-resources.xml"));
   ASSERT_TRUE(s) << s.error().message();
