@@ -64,7 +64,7 @@ Result<std::string> ClusterAdmin::Tool(const std::string& program, std::vector<s
 
 Result<ClusterStatus> ClusterAdmin::ReadStatus() {
   PK_ASSIGN_OR_RETURN(auto mon, Tool(o_.crm_mon, {"-1", "--output-as=xml"}, "read cluster status"));
-  PK_ASSIGN_OR_RETURN(auto cib, Tool(o_.cibadmin, {"--query", "--scope", "resources"}, "read cluster resources"));
+  PK_ASSIGN_OR_RETURN(auto cib, Tool(o_.cibadmin, {"--query", "--scope", "configuration"}, "read cluster configuration"));
   return ParseClusterStatus(mon, cib);
 }
 

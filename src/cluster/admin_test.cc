@@ -366,6 +366,21 @@ TEST_F(AdminTest, FenceAddDelaysTheFirstHeadsDeviceOnly) {
   }
 }
 
+// A floating IP that was on the other head leaves an entry with its MAC (its
+// gratuitous ARP updates an entry this head's earlier probe of the address
+// created): STALE, then DELAY after a connect nobody answers. In the HA lab
+// that made `pool add` refuse a free VIP as "answers on the network".
+TEST(HeadEnvTest, OnlyAConfirmedNeighbourEntryAnswers) {
+  EXPECT_TRUE(NeighbourConfirmed("10.88.0.100 dev eth0 lladdr 82:66:bd:fa:c4:7d REACHABLE \n"));
+  EXPECT_TRUE(NeighbourConfirmed("10.88.0.1 dev eth0 lladdr 82:66:bd:fa:c4:7e PERMANENT\n"));
+  EXPECT_FALSE(NeighbourConfirmed("10.88.0.200 dev eth0 lladdr 82:66:bd:fa:c4:7d STALE \n"));
+  EXPECT_FALSE(NeighbourConfirmed("10.88.0.200 dev eth0 lladdr 82:66:bd:fa:c4:7d DELAY \n"));
+  EXPECT_FALSE(NeighbourConfirmed("10.88.0.200 dev eth0 lladdr 82:66:bd:fa:c4:7d PROBE \n"));
+  EXPECT_FALSE(NeighbourConfirmed("10.88.0.11 dev eth0 INCOMPLETE \n"));
+  EXPECT_FALSE(NeighbourConfirmed("10.88.0.11 dev eth0 FAILED \n"));
+  EXPECT_FALSE(NeighbourConfirmed(""));
+}
+
 TEST(HeadEnvTest, ParsesIpAddrOutput) {
   auto a = ParseIpAddrOutput(
       "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
