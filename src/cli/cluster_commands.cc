@@ -48,10 +48,15 @@ std::string RenderClusterStatus(const cluster::ClusterStatus& s) {
       failure = fmt::format("{} on {} at {}: {} ({}){}", f.task, f.head, f.when, f.exit_status, f.exit_code,
                             f.exit_reason.empty() ? "" : ": " + f.exit_reason);
     }
-    pools.push_back({p.pool, p.resource, owner, state, failure});
+    // Where it goes on failback, and whether a takeover pinned it elsewhere.
+    std::string prefers = p.preferred_head.empty() ? "-" : p.preferred_head;
+    if (!p.moved_to.empty()) prefers += fmt::format(" (taken over to {})", p.moved_to);
+    std::string vips = p.vips.empty() ? "-" : fmt::format("{}", fmt::join(p.vips, ","));
+    pools.push_back({p.pool, p.group.empty() ? p.resource : p.group, owner, state, prefers, vips, failure});
   }
   out += "\n";
-  out += pools.empty() ? "no pools in the cluster\n" : RenderTable({"POOL", "RESOURCE", "OWNER", "STATE", "LAST FAILURE"}, pools);
+  out += pools.empty() ? "no pools in the cluster\n"
+                       : RenderTable({"POOL", "RESOURCE", "OWNER", "STATE", "PREFERS", "VIPS", "LAST FAILURE"}, pools);
   std::vector<std::vector<std::string>> devices;
   for (const auto& d : s.fence_devices) {
     devices.push_back({d.id, d.agent, d.targets.empty() ? "-" : d.targets, d.running_on.empty() ? "stopped" : d.running_on});

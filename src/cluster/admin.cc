@@ -64,7 +64,7 @@ Result<std::string> ClusterAdmin::Tool(const std::string& program, std::vector<s
 
 Result<ClusterStatus> ClusterAdmin::ReadStatus() {
   PK_ASSIGN_OR_RETURN(auto mon, Tool(o_.crm_mon, {"-1", "--output-as=xml"}, "read cluster status"));
-  PK_ASSIGN_OR_RETURN(auto cib, Tool(o_.cibadmin, {"--query", "--scope", "resources"}, "read cluster resources"));
+  PK_ASSIGN_OR_RETURN(auto cib, Tool(o_.cibadmin, {"--query", "--scope", "configuration"}, "read cluster configuration"));
   return ParseClusterStatus(mon, cib);
 }
 
@@ -353,6 +353,12 @@ Result<Changes> ClusterAdmin::PoolAdd(const PoolAddRequest& req) {
                what + ": roll back");
     return std::unexpected(e);
   };
+  // Pacemaker keeps the fail counts of a removed resource: a pool removed
+  // after failed starts and added again would never start. The group starts clean.
+  if (auto c = Tool(o_.crm_resource, {"--cleanup", "--resource", group_id}, what + ": clear old failures of " + group_id);
+      !c) {
+    return rollback(c.error());
+  }
   if (req.prefer) {
     if (auto c = Tool(o_.cibadmin, {"--create", "--scope", "constraints", "--xml-text", PreferenceXml(group_id, *req.prefer)},
                       what + ": add the location preference");
@@ -408,6 +414,10 @@ Result<Changes> ClusterAdmin::PoolRemove(const zfs::PoolName& pool) {
     return !ps || ps->owners.empty();
   }, what + ": wait for the pool to stop"));
   Changes out{fmt::format("stopped {}{} (its IPs went down, then the pool was exported)", rsc, was.empty() ? "" : " on " + was)};
+  // Its failures and fail counts would outlive the resource (and keep a pool
+  // added again under the same name from starting).
+  PK_TRY(Tool(o_.crm_resource, {"--cleanup", "--resource", rsc}, what + ": clear the failures of " + rsc));
+  out.push_back("cleared the failure history of " + rsc);
   for (const auto& l : cfg.locations) {
     if (l.rsc != rsc) continue;
     PK_TRY(Tool(o_.cibadmin, {"--delete", "--scope", "constraints", "--xml-text", fmt::format(R"(<rsc_location id="{}"/>)", l.id)},

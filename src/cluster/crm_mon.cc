@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/cib.h"
 #include "cluster/internal/xml.h"
 
 namespace pk::cluster {
@@ -52,9 +53,33 @@ int IntAttr(const XmlElement& e, const std::string& key) {
   return ec == std::errc() && end == v.data() + v.size() ? out : 0;
 }
 
+// crm_mon 2.1.5 escapes an operation's exit reason once more than XML needs
+// (the CIB holds `'` as `&apos;`, and crm_mon prints `&amp;apos;`), so the
+// parsed attribute still carries entities: decoded here, once.
+std::string DecodeEntities(std::string_view s) {
+  static constexpr std::pair<std::string_view, char> kEntities[] = {
+      {"&apos;", '\''}, {"&quot;", '"'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}};
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    bool decoded = false;
+    if (s[i] == '&') {
+      for (const auto& [entity, c] : kEntities) {
+        if (s.substr(i, entity.size()) == entity) {
+          out += c;
+          i += entity.size();
+          decoded = true;
+          break;
+        }
+      }
+    }
+    if (!decoded) out += s[i++];
+  }
+  return out;
+}
+
 }  // namespace
 
-Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::string_view cib_resources_xml) {
+Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::string_view cib_xml) {
   auto mon = internal::ParseXml(crm_mon_xml);
   if (!mon) return std::unexpected(mon.error().WithContext("crm_mon XML"));
   if ((*mon)->name != "pacemaker-result") {
@@ -68,8 +93,9 @@ Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::stri
     return Unavailable(fmt::format("crm_mon: {} (code {}){}{}", st->Attr("message", "error"), st->Attr("code"),
                                    errors.empty() ? "" : ": ", fmt::join(errors, "; ")));
   }
-  auto cib = internal::ParseXml(cib_resources_xml);
+  auto cib = internal::ParseXml(cib_xml);
   if (!cib) return std::unexpected(cib.error().WithContext("CIB resources XML"));
+  PK_ASSIGN_OR_RETURN(auto config, ParseCibConfig(cib_xml));
 
   std::map<std::string, const XmlElement*> primitives;
   {
@@ -118,7 +144,7 @@ Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::stri
       r.task = f->Attr("task");
       r.exit_status = f->Attr("exitstatus");
       r.exit_code = IntAttr(*f, "exitcode");
-      r.exit_reason = f->Attr("exitreason");
+      r.exit_reason = DecodeEntities(f->Attr("exitreason"));
       r.when = f->Attr("last-rc-change");
       bool dup = std::any_of(s.failures.begin(), s.failures.end(), [&](const ResourceFailure& o) {
         return o.resource == r.resource && o.head == r.head && o.task == r.task && o.when == r.when;
@@ -159,8 +185,20 @@ Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::stri
     p.failed = r->BoolAttr("failed");
     p.managed = r->BoolAttr("managed", true);
     p.blocked = r->BoolAttr("blocked");
+    std::vector<std::string> members = {id};
+    for (const auto& c : config.pools) {
+      if (c.primitive != id) continue;
+      p.group = c.group;
+      p.vips = c.vips;
+      p.preferred_head = c.preferred_head;
+      members.insert(members.end(), c.vip_resources.begin(), c.vip_resources.end());
+      for (const auto& l : config.locations) {
+        if (l.rsc == c.resource() && l.id.starts_with("cli-prefer-")) p.moved_to = l.node;
+      }
+    }
     for (const auto& f : s.failures) {
-      if (f.resource == id && (!p.last_failure || f.when > p.last_failure->when)) p.last_failure = f;
+      if (std::find(members.begin(), members.end(), f.resource) == members.end()) continue;
+      if (!p.last_failure || f.when > p.last_failure->when) p.last_failure = f;
     }
     s.pools.push_back(std::move(p));
   }
@@ -191,6 +229,8 @@ nlohmann::json ClusterStatus::ToJson() const {
   for (const auto& p : pools) {
     j["pools"].push_back({{"pool", p.pool}, {"resource", p.resource}, {"owners", p.owners}, {"role", p.role},
                           {"active", p.active}, {"failed", p.failed}, {"managed", p.managed}, {"blocked", p.blocked},
+                          {"group", p.group}, {"vips", p.vips}, {"preferred_head", p.preferred_head},
+                          {"moved_to", p.moved_to},
                           {"last_failure", p.last_failure ? failure(*p.last_failure) : json(nullptr)}});
   }
   for (const auto& d : fence_devices) {

@@ -1,8 +1,9 @@
 // cluster::ClusterStatus: what `poolkeeper cluster status` shows (heads,
 // quorum, fencing, each pool's owner, state and last failure), parsed from
 // `crm_mon -1 --output-as=xml --fence-history=2` plus `cibadmin --query
-// --scope resources` (crm_mon does not print instance attributes, so the pool
-// behind each ocf:poolkeeper:pool resource comes from the CIB).
+// --scope configuration` (crm_mon does not print instance attributes or
+// constraints, so the pool behind each ocf:poolkeeper:pool resource, its
+// floating IPs and its preferred head come from the CIB).
 // Golden files: tests/data/pacemaker/. Thread-safety: plain values.
 #pragma once
 
@@ -47,6 +48,11 @@ struct PoolStatus {
   bool failed = false;
   bool managed = true;
   bool blocked = false;
+  std::string group;                // its resource group, "" for a bare primitive
+  std::vector<std::string> vips;    // the group's floating IPs, ADDR/PREFIX
+  std::string preferred_head;       // from its location preference, "" if none
+  std::string moved_to;             // the head a takeover pinned it to (until failback), "" if none
+  // The newest failed action of the pool or of its group's IPs.
   std::optional<ResourceFailure> last_failure;
 };
 
@@ -80,7 +86,9 @@ struct ClusterStatus {
   nlohmann::json ToJson() const;
 };
 
-// InvalidArgument naming which document and what is wrong.
-Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::string_view cib_resources_xml);
+// `cib_xml` is the CIB's configuration section (or its resources section
+// only: then no preferences). InvalidArgument naming which document and what
+// is wrong.
+Result<ClusterStatus> ParseClusterStatus(std::string_view crm_mon_xml, std::string_view cib_xml);
 
 }  // namespace pk::cluster

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cluster/cib.h"
 #include "cluster/internal/xml.h"
 #include "cluster/pacemaker.h"
 #include "testing/fake_process_runner.h"
@@ -22,6 +23,67 @@ std::string Golden(const std::string& name) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A pool on no disk (pool-gone, pool `gone`): its start failed on both heads
+// with the agent's reason, which crm_mon escapes twice; the pool is stopped.
+TEST(CrmMonTest, PoolOnNoDiskIsStoppedWithItsStartFailureAndReason) {
+  auto s = ParseClusterStatus(Golden("crm_mon-no-such-pool.xml"), Golden("cib-resources-no-such-pool.xml"));
+  ASSERT_TRUE(s) << s.error().message();
+  const PoolStatus* gone = nullptr;
+  for (const auto& p : s->pools) {
+    if (p.pool == "gone") gone = &p;
+  }
+  ASSERT_NE(gone, nullptr);
+  EXPECT_EQ(gone->role, "Stopped");
+  EXPECT_FALSE(gone->active);
+  EXPECT_TRUE(gone->owners.empty());
+  ASSERT_TRUE(gone->last_failure);
+  EXPECT_EQ(gone->last_failure->task, "start");
+  EXPECT_EQ(gone->last_failure->exit_code, 1);
+  EXPECT_EQ(gone->last_failure->exit_reason,
+            "start pool 'gone': import pool 'gone': zpool exited 1: cannot import 'gone': no such pool available");
+  int starts = 0;
+  for (const auto& f : s->failures) starts += f.resource == "pool-gone" && f.task == "start";
+  EXPECT_EQ(starts, 2) << "one failed start per head";
+}
+
+// A pool group as `cluster pool add` makes it, preferring h1, moved to h2 by
+// a takeover; its IP failed a monitor on h1 before: status shows the group,
+// its floating IP, the preference, the takeover and the IP's failure.
+TEST(CrmMonTest, PoolGroupShowsItsIpsPreferenceTakeoverAndTheIpsFailure) {
+  auto group = PoolGroupXml({*zfs::PoolName::Parse("tank"), {*Vip::Parse("10.88.0.50/24")}, {}, ""});
+  ASSERT_TRUE(group);
+  const std::string config =
+      "<configuration><resources>" + *group + "</resources><constraints>" + PreferenceXml("pool-tank", *HeadName::Parse("h1")) +
+      R"(<rsc_location id="cli-prefer-pool-tank" rsc="pool-tank" role="Started" node="h2" score="INFINITY"/>)"
+      "</constraints></configuration>";
+  const std::string mon = R"(<pacemaker-result><summary><current_dc present="true" name="h1" with_quorum="true"/></summary>
+<resources><group id="pool-tank" number_resources="2">
+<resource id="pool-tank-pool" resource_agent="ocf:poolkeeper:pool" role="Started" active="true"><node name="h2"/></resource>
+<resource id="pool-tank-vip1" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true"><node name="h2"/></resource>
+</group></resources><failures>
+<failure op_key="pool-tank-pool_start_0" node="h1" exitstatus="error" exitreason="older" exitcode="1" last-rc-change="2026-12-04 17:00:00Z" task="start"/>
+<failure op_key="pool-tank-vip1_monitor_10000" node="h1" exitstatus="not running" exitreason="" exitcode="7" last-rc-change="2026-12-04 17:05:00Z" task="monitor"/>
+</failures></pacemaker-result>)";
+  auto s = ParseClusterStatus(mon, config);
+  ASSERT_TRUE(s) << s.error().message();
+  ASSERT_EQ(s->pools.size(), 1u);
+  const auto& p = s->pools[0];
+  EXPECT_EQ(p.pool, "tank");
+  EXPECT_EQ(p.group, "pool-tank");
+  EXPECT_THAT(p.vips, ElementsAre("10.88.0.50/24"));
+  EXPECT_EQ(p.preferred_head, "h1");
+  EXPECT_EQ(p.moved_to, "h2");
+  EXPECT_THAT(p.owners, ElementsAre("h2"));
+  ASSERT_TRUE(p.last_failure);
+  EXPECT_EQ(p.last_failure->resource, "pool-tank-vip1");
+  EXPECT_EQ(p.last_failure->task, "monitor");
+  auto j = s->ToJson()["pools"][0];
+  EXPECT_EQ(j["vips"], nlohmann::json::array({"10.88.0.50/24"}));
+  EXPECT_EQ(j["preferred_head"], "h1");
+  EXPECT_EQ(j["moved_to"], "h2");
+  EXPECT_EQ(j["group"], "pool-tank");
 }
 
 TEST(CrmMonTest, TwoHeadsWithThePoolOnH1) {
@@ -153,7 +215,7 @@ TEST(CrmMonTest, StatusRunsCrmMonAndCibadmin) {
   testing::FakeProcessRunner runner;
   runner.Expect({"/usr/sbin/crm_mon", "-1", "--output-as=xml", "--fence-history=2"},
                 testing::FakeProcessRunner::Exited(0, Golden("crm_mon-failover.xml")));
-  runner.Expect({"/usr/sbin/cibadmin", "--query", "--scope", "resources"},
+  runner.Expect({"/usr/sbin/cibadmin", "--query", "--scope", "configuration"},
                 testing::FakeProcessRunner::Exited(0, Golden("cib-resources.xml")));
   PacemakerFacts pcmk(runner);
   auto s = pcmk.Status();

@@ -31,12 +31,13 @@ class RealHeadEnvironment : public HeadEnvironment {
   }
 
   Result<bool> AddressAnswers(const std::string& address) override {
-    PK_TRY(Connect(address));
-    // A host that drops TCP still answered ARP/ND if it is there.
+    PK_ASSIGN_OR_RETURN(bool connected, Connect(address));
+    if (connected) return true;
+    // A host that drops TCP still answered ARP/ND if it is there: the entry is
+    // then confirmed. One left from an earlier holder stays STALE/DELAY.
     PK_ASSIGN_OR_RETURN(auto out, RunTool(runner_, ip_, {"neigh", "show", "to", address}, std::chrono::seconds(10),
                                           fmt::format("read the neighbour entry of {}", address)));
-    return out.find("lladdr") != std::string::npos && out.find("FAILED") == std::string::npos &&
-           out.find("INCOMPLETE") == std::string::npos;
+    return NeighbourConfirmed(out);
   }
 
   bool SystemdRunning() override {
@@ -87,6 +88,15 @@ class RealHeadEnvironment : public HeadEnvironment {
 };
 
 }  // namespace
+
+bool NeighbourConfirmed(std::string_view ip_neigh_output) {
+  std::istringstream in{std::string(ip_neigh_output)};
+  std::string word;
+  while (in >> word) {
+    if (word == "REACHABLE" || word == "PERMANENT" || word == "NOARP") return true;
+  }
+  return false;
+}
 
 std::vector<LocalAddress> ParseIpAddrOutput(std::string_view text) {
   std::vector<LocalAddress> out;

@@ -27,12 +27,18 @@ class HeadEnvironment {
   virtual ~HeadEnvironment() = default;
   virtual Result<std::vector<LocalAddress>> LocalAddresses() = 0;
   // True when something at `address` (on a directly connected subnet)
-  // accepts or refuses a TCP connection, or has a link-layer address in the
-  // neighbour table afterwards.
+  // accepts or refuses a TCP connection, or its neighbour entry is confirmed
+  // (REACHABLE, PERMANENT, NOARP) afterwards. An unconfirmed entry (STALE,
+  // DELAY, PROBE: a link-layer address remembered from an earlier holder of
+  // the address, e.g. a floating IP that moved or was removed) does not count.
   virtual Result<bool> AddressAnswers(const std::string& address) = 0;
   // sd_booted(): /run/systemd/system exists.
   virtual bool SystemdRunning() = 0;
 };
+
+// Whether `ip neigh show to ADDR` shows a confirmed entry (REACHABLE,
+// PERMANENT, NOARP); STALE, DELAY, PROBE, FAILED, INCOMPLETE or none: false.
+bool NeighbourConfirmed(std::string_view ip_neigh_output);
 
 // Parses `ip -o addr show` (inet and inet6 lines; others skipped).
 std::vector<LocalAddress> ParseIpAddrOutput(std::string_view text);

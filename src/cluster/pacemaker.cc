@@ -64,7 +64,7 @@ Result<ClusterStatus> PacemakerFacts::Status() {
     }
     return std::unexpected(mon.error());
   }
-  PK_ASSIGN_OR_RETURN(auto cib, Run(tools_.cibadmin, {"--query", "--scope", "resources"}, "read cluster resources"));
+  PK_ASSIGN_OR_RETURN(auto cib, Run(tools_.cibadmin, {"--query", "--scope", "configuration"}, "read cluster configuration"));
   return ParseClusterStatus(*mon, cib);
 }
 

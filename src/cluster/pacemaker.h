@@ -30,7 +30,7 @@ class PacemakerFacts : public ClusterFacts {
   Result<bool> FencingEnabled() override;
 
   // `crm_mon -1 --output-as=xml --fence-history=2` and `cibadmin --query
-  // --scope resources`, parsed. Unavailable when the cluster cannot be reached.
+  // --scope configuration`, parsed. Unavailable when the cluster cannot be reached.
   Result<ClusterStatus> Status();
 
  private:

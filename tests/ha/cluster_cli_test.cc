@@ -42,17 +42,10 @@ class ClusterCliTest : public ::testing::Test {
     }
   }
 
-  std::string Poolkeeper() const { return lab_.dir() + "/bin/poolkeeper"; }
   sys::ProcessResult Pk(const std::string& head, std::vector<std::string> args, std::chrono::milliseconds t = 200s) const {
-    args.insert(args.begin(), Poolkeeper());
-    return lab_.Exec(head, args, t);
+    return lab_.Pk(head, std::move(args), t);
   }
-
-  nlohmann::json Status(const std::string& head) const {
-    auto r = Pk(head, {"--json", "cluster", "status"}, 30s);
-    auto j = nlohmann::json::parse(r.out, nullptr, false);
-    return j.is_discarded() ? nlohmann::json::object() : j;
-  }
+  nlohmann::json Status(const std::string& head) const { return lab_.ClusterStatus(head); }
   // The pool's owners according to crm_mon, asked on `head`.
   std::vector<std::string> Owners(const std::string& head, const std::string& pool) const {
     auto s = Status(head);

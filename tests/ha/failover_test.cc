@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -27,8 +28,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster/cib.h"
+#include "cluster/names.h"
 #include "sys/process_runner.h"
 #include "tests/ha/ha_lab.h"
+#include "zfs/names.h"
 
 namespace pk {
 namespace {
@@ -36,7 +40,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Records every round in which both heads had the pool imported (same GUID).
+// Records every moment both heads had the pool imported (same GUID).
 class GuidWatcher {
  public:
   GuidWatcher(const HaLab& lab, std::string pool) : lab_(lab), pool_(std::move(pool)), thread_([this] { Run(); }) {}
@@ -55,13 +59,26 @@ class GuidWatcher {
   }
 
  private:
+  // Reads h1, h2, h1, h2, ... (each read takes a moment). Two reads in a row
+  // that both show the pool cannot tell an overlap from a move between them
+  // (the first head exported right after its read, the second imported
+  // before its own). So a read showing the pool on one head counts as "both"
+  // when the other head's reads just before and just after it show the pool
+  // too: that head had it throughout (no head exports and imports the same
+  // pool again within one read), so both had it at that moment.
   void Run() {
-    while (!stop_) {
-      std::string a = lab_.ImportedGuid("h1", pool_);
-      std::string b = lab_.ImportedGuid("h2", pool_);
+    const char* heads[2] = {"h1", "h2"};
+    std::string before, middle;  // the two previous reads
+    for (int i = 0; !stop_; ++i) {
+      std::string now = lab_.ImportedGuid(heads[i % 2], pool_);
       std::lock_guard lock(mu_);
-      ++rounds_;
-      if (!a.empty() && a == b) both_.push_back(fmt::format("round {}: guid {} on h1 and h2", rounds_, a));
+      if (i % 2 == 1) ++rounds_;
+      if (i >= 2 && !now.empty() && before == now && middle == now) {
+        both_.push_back(fmt::format("round {}: guid {} on {} (read before and after) and on {}", rounds_, now,
+                                    heads[i % 2], heads[(i + 1) % 2]));
+      }
+      before = std::move(middle);
+      middle = now;
     }
   }
   const HaLab& lab_;
@@ -73,8 +90,12 @@ class GuidWatcher {
   std::thread thread_;             // last: starts once the rest is built
 };
 
-// A pool on two shared disks run by Pacemaker through ocf:poolkeeper:pool,
-// preferring h1; removed afterwards with both heads up again, whatever happened.
+constexpr const char* kVip = "10.88.0.200";
+
+// A pool on two shared disks run by the cluster as `poolkeeper cluster pool
+// add` makes it (the group pool-POOL: ocf:poolkeeper:pool, then an IPaddr2
+// floating IP), preferring h1; removed afterwards with `cluster pool remove`
+// and both heads up again, whatever happened.
 class HaPoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -87,43 +108,53 @@ class HaPoolTest : public ::testing::Test {
       GTEST_SKIP() << "the HA lab is not up with both heads online ('scripts/lab ha up'): " << status.out << status.err;
     }
     pool_ = fmt::format("hafo{}", ::getpid() % 100000);
-    resource_ = "pool-" + pool_;
+    group_ = "pool-" + pool_;       // cluster::PoolGroupId
+    resource_ = group_ + "-pool";  // its ocf:poolkeeper:pool member
   }
 
   void TearDown() override {
     if (pool_.empty()) return;
-    for (const char* head : {"h2", "h1"}) {
-      auto r = lab_.Exec(head, {"crm_resource", "--resource", placed(), "--meta", "--set-parameter",
-                                "target-role", "--parameter-value", "Stopped"}, 30s);
-      if (!r.status.Success()) continue;
-      auto deadline = Clock::now() + 60s;
-      while (!lab_.RunningOn(head, resource_).empty() && Clock::now() < deadline) std::this_thread::sleep_for(300ms);
-      lab_.Exec(head, {"crm_resource", "--clear", "--resource", placed()});
-      lab_.Exec(head, {"cibadmin", "--delete", "-o", "constraints", "--xml-text",
-                       fmt::format("<rsc_location id=\"{}-prefers-h1\"/>", placed())});
-      lab_.Exec(head, {"cibadmin", "--delete", "-o", "resources", "--xml-text",
-                       fmt::format("<{} id=\"{}\"/>", group_.empty() ? "primitive" : "group", placed())});
-      break;
-    }
-    for (const char* head : {"h1", "h2"}) {
-      if (!lab_.ImportedGuid(head, pool_).empty()) lab_.Exec(head, {"zpool", "destroy", "-f", pool_});
-    }
-    lab_.Lab({"heal", "h1"});
+    // Both heads members again first: `cluster pool remove` needs quorum, and
+    // a head that boots later must find nothing to stop.
+    for (const char* head : {"h1", "h2"}) lab_.Lab({"heal", head});
     auto status = lab_.Lab({"status"}).out;
     for (const char* head : {"h1", "h2"}) {
       if (status.find(std::string(head) + ": off") == std::string::npos) continue;
       auto booted = lab_.Lab({"boot", head}, 120s);
       EXPECT_TRUE(booted.status.Success()) << "boot " << head << ": " << Describe(booted);
     }
-    // Both heads members again before the next test.
     auto deadline = Clock::now() + 60s;
     while (lab_.Lab({"status"}).out.find("Online: [ h1 h2 ]") == std::string::npos && Clock::now() < deadline) {
       std::this_thread::sleep_for(500ms);
     }
+    // The product's removal, on a head that runs (one may still be going
+    // down): IPs down, pool exported, failures cleared, constraints and group deleted.
+    std::string on = "h1";
+    if (lab_.Lab({"status"}).out.find("h1: off") != std::string::npos) on = "h2";
+    auto removed = lab_.Pk(on, {"cluster", "pool", "remove", pool_}, 150s);
+    if (removed.err.find("is not running") != std::string::npos) {
+      on = on == "h1" ? "h2" : "h1";
+      removed = lab_.Pk(on, {"cluster", "pool", "remove", pool_}, 150s);
+    }
+    if (!removed.status.Success() && removed.err.find("the pool is not in the cluster") == std::string::npos) {
+      ADD_FAILURE() << "cluster pool remove " << pool_ << " on " << on << ": " << Describe(removed);
+      // Still leave a clean cluster: Pacemaker stops a deleted (orphaned) group.
+      lab_.Exec(on, {"cibadmin", "--delete-all", "--xpath", fmt::format("//rsc_location[@rsc='{}']", group_)});
+      lab_.Exec(on, {"cibadmin", "--delete", "-o", "resources", "--xml-text", fmt::format("<group id=\"{}\"/>", group_)});
+      auto stopped = Clock::now() + 60s;
+      while ((!lab_.ImportedGuid("h1", pool_).empty() || !lab_.ImportedGuid("h2", pool_).empty()) &&
+             Clock::now() < stopped) {
+        std::this_thread::sleep_for(500ms);
+      }
+    }
+    for (const char* head : {"h1", "h2"}) {
+      if (!lab_.ImportedGuid(head, pool_).empty()) lab_.Exec(head, {"zpool", "destroy", "-f", pool_});
+    }
   }
 
-  // Creates the pool on h1, exports it, defines the resource and waits until
-  // h1 serves it. Returns the pool's GUID ("" after a failed assertion).
+  // Creates the pool on h1, exports it, and adds it to the cluster with
+  // `poolkeeper cluster pool add POOL --vip VIP --prefer h1`; waits until h1
+  // serves it. Returns the pool's GUID ("" after a failed assertion).
   std::string StartPoolOnH1() {
     const std::string disks = lab_.dir() + "/disks";
     for (const char* d : {"d2.img", "d3.img"}) {
@@ -142,21 +173,21 @@ class HaPoolTest : public ::testing::Test {
       EXPECT_TRUE(exported.status.Success()) << Describe(exported);
     }
 
-    auto rsc = lab_.Exec("h1", {"cibadmin", "--create", "-o", "resources", "--xml-text", ResourceXml()});
-    EXPECT_TRUE(rsc.status.Success()) << Describe(rsc);
-    auto pref = lab_.Exec("h1", {"cibadmin", "--create", "-o", "constraints", "--xml-text",
-                                 fmt::format(R"(<rsc_location id="{0}-prefers-h1" rsc="{0}" node="h1" score="50"/>)", placed())});
-    EXPECT_TRUE(pref.status.Success()) << Describe(pref);
+    auto added = lab_.Pk("h1", {"cluster", "pool", "add", pool_, "--vip", std::string(kVip) + "/24", "--prefer", "h1",
+                                "-d", disks}, 150s);
+    EXPECT_TRUE(added.status.Success()) << Describe(added);
+    std::printf("%s", added.out.c_str());
 
     auto deadline = Clock::now() + 90s;
-    while (!(lab_.RunningOn("h1", placed()) == "h1" && lab_.ServiceState("h1", pool_) == "online") &&
+    while (!(lab_.RunningOn("h1", group_) == "h1" && lab_.ServiceState("h1", pool_) == "online") &&
            Clock::now() < deadline) {
       std::this_thread::sleep_for(300ms);
     }
-    EXPECT_EQ(lab_.RunningOn("h1", placed()), "h1");
+    EXPECT_EQ(lab_.RunningOn("h1", group_), "h1");
     EXPECT_EQ(lab_.ServiceState("h1", pool_), "online");
     EXPECT_EQ(lab_.ImportedGuid("h1", pool_), guid);
     EXPECT_EQ(lab_.ImportedGuid("h2", pool_), "");
+    EXPECT_TRUE(HasVip("h1")) << kVip << " is not on h1";
     return ::testing::Test::HasFailure() ? "" : guid;
   }
 
@@ -164,26 +195,10 @@ class HaPoolTest : public ::testing::Test {
   // is exported for Pacemaker; may export it itself.
   virtual void BeforeExport() {}
 
-  // The resource Pacemaker runs: the pool alone.
-  virtual std::string ResourceXml() const { return PoolPrimitiveXml(); }
-
-  std::string PoolPrimitiveXml() const {
-    return fmt::format(R"(
-<primitive id="{0}" class="ocf" provider="poolkeeper" type="pool">
-  <instance_attributes id="{0}-ia">
-    <nvpair id="{0}-pool" name="pool" value="{1}"/>
-    <nvpair id="{0}-dirs" name="search_dirs" value="{2}"/>
-  </instance_attributes>
-  <operations>
-    <op id="{0}-start" name="start" interval="0" timeout="60s"/>
-    <op id="{0}-stop" name="stop" interval="0" timeout="30s"/>
-    <op id="{0}-monitor" name="monitor" interval="2s" timeout="20s"/>
-  </operations>
-</primitive>)", resource_, pool_, lab_.dir() + "/disks");
+  bool HasVip(const std::string& head) const {
+    return lab_.Exec(head, {"ip", "-o", "addr", "show", "dev", "eth0"}, 20s).out.find(std::string(kVip) + "/") !=
+           std::string::npos;
   }
-
-  // What placement constraints and moves name: the group when there is one.
-  const std::string& placed() const { return group_.empty() ? resource_ : group_; }
 
   std::string mountpoint() const { return lab_.dir() + "/mnt/" + pool_; }
   // The lab's fence log (a host file: the heads may be off).
@@ -247,8 +262,8 @@ class HaPoolTest : public ::testing::Test {
 
   HaLab lab_;
   std::string pool_;
-  std::string resource_;
-  std::string group_;  // set by fixtures that run the pool in a group
+  std::string group_;     // the pool's resource group (what moves)
+  std::string resource_;  // its ocf:poolkeeper:pool member
 };
 
 struct Scenario {
@@ -308,8 +323,11 @@ TEST_F(HaPoolTest, StopThatCannotExportEscalatesAndThePoolEndsOnOneHead) {
   GuidWatcher watcher(lab_, pool_);
   const size_t fence_log_before = FenceLog().size();
   const auto t0 = Clock::now();
-  auto moved = lab_.Exec("h1", {"crm_resource", "--move", "--resource", resource_, "--node", "h2"});
-  ASSERT_TRUE(moved.status.Success()) << Describe(moved);
+  // The planned move, asked on h2: the command returns once h2 runs the
+  // group, here only after h1's stop failed and h1 was fenced.
+  auto moved = lab_.Pk("h2", {"cluster", "takeover", pool_, "--to", "h2"}, 150s);
+  EXPECT_TRUE(moved.status.Success()) << Describe(moved);
+  std::printf("%s", moved.out.c_str());
   const auto t1 = WaitServedBy("h2", "h1", guid, t0 + 120s);
   std::this_thread::sleep_for(2s);
   watcher.Stop();
@@ -322,6 +340,85 @@ TEST_F(HaPoolTest, StopThatCannotExportEscalatesAndThePoolEndsOnOneHead) {
   EXPECT_NE(text.find("forced export failed"), std::string::npos);
   std::printf("busy stop on h1: escalated, h1 fenced, pool served by h2 after %.2f s\n",
               std::chrono::duration<double>(t1 - t0).count());
+}
+
+// A pool that is on no disk (its JBOD gone, or added by hand past `pool
+// add`'s check): the agent's start fails at once with the reason, and
+// Pacemaker shows the pool failed on each head and stopped, never started;
+// nothing of it (IP, service) stays on either head.
+TEST_F(HaPoolTest, StartOfAPoolOnNoDiskFailsWithTheReasonAndPacemakerShowsItStopped) {
+  // A name of its own: Pacemaker keeps a resource's failures after it is removed.
+  pool_ = fmt::format("hagh{}", ::getpid() % 100000);
+  group_ = "pool-" + pool_;
+  resource_ = group_ + "-pool";
+  const std::string disks = lab_.dir() + "/disks";
+  // The agent alone, as Pacemaker runs it: start fails (OCF_ERR_GENERIC)
+  // naming the pool and the cause, monitor says not running, stop succeeds.
+  auto agent = [&](const std::string& action) {
+    return lab_.Exec("h1", {"/usr/bin/env", "OCF_RESKEY_pool=" + pool_, "OCF_RESKEY_search_dirs=" + disks,
+                            "OCF_RESKEY_CRM_meta_timeout=30000", lab_.dir() + "/bin/poolkeeper", "ocf", "pool", action}, 40s);
+  };
+  auto start = agent("start");
+  EXPECT_EQ(start.status.code, 1) << Describe(start);
+  const std::string reason_prefix = "ocf-exit-reason:start pool '" + pool_ + "': ";
+  EXPECT_NE(start.err.find(reason_prefix), std::string::npos) << start.err;
+  EXPECT_NE(start.err.find("no such pool"), std::string::npos) << start.err;
+  auto monitor = agent("monitor");
+  EXPECT_EQ(monitor.status.code, 7) << Describe(monitor);
+  auto stop = agent("stop");
+  EXPECT_EQ(stop.status.code, 0) << Describe(stop);
+  EXPECT_NE(lab_.ServiceState("h1", pool_), "failed") << "the stop left the service enabled";
+
+  // In the cluster: the group as `pool add` builds it (without its pool check).
+  auto vip = cluster::Vip::Parse(std::string(kVip) + "/24");
+  auto name = zfs::PoolName::Parse(pool_);
+  ASSERT_TRUE(vip && name);
+  auto xml = cluster::PoolGroupXml({*name, {*vip}, {disks}, ""});
+  ASSERT_TRUE(xml) << xml.error().message();
+  auto created = lab_.Exec("h1", {"cibadmin", "--create", "-o", "resources", "--xml-text", *xml});
+  ASSERT_TRUE(created.status.Success()) << Describe(created);
+  // Until it failed on both heads, the pool must never be shown started.
+  std::vector<std::string> seen_started;
+  nlohmann::json pool;
+  auto deadline = Clock::now() + 90s;
+  while (Clock::now() < deadline) {
+    auto s = lab_.ClusterStatus("h2");
+    pool = nullptr;
+    for (const auto& p : s.value("pools", nlohmann::json::array())) {
+      if (p.value("pool", "") == pool_) pool = p;
+    }
+    if (pool.is_object() && pool.value("role", "") == "Started" && !pool.value("failed", false)) {
+      seen_started.push_back(pool.dump());
+    }
+    std::set<std::string> failed_on;
+    for (const auto& f : s.value("failures", nlohmann::json::array())) {
+      if (f.value("resource", "") == resource_ && f.value("task", "") == "start") failed_on.insert(f.value("head", ""));
+    }
+    if (failed_on.size() == 2 && pool.is_object() && pool.value("role", "") == "Stopped") break;
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_TRUE(seen_started.empty()) << "shown started: " << seen_started.front();
+  ASSERT_TRUE(pool.is_object()) << "the pool is not in `cluster status`";
+  EXPECT_EQ(pool.value("role", ""), "Stopped") << pool.dump();
+  EXPECT_FALSE(pool.value("active", true)) << pool.dump();
+  EXPECT_EQ(pool["owners"], nlohmann::json::array()) << pool.dump();
+  ASSERT_TRUE(pool["last_failure"].is_object()) << pool.dump();
+  EXPECT_EQ(pool["last_failure"].value("task", ""), "start");
+  EXPECT_EQ(pool["last_failure"].value("exit_code", 0), 1);
+  const std::string reason = pool["last_failure"].value("exit_reason", "");
+  EXPECT_NE(reason.find("start pool '" + pool_ + "'"), std::string::npos) << pool.dump();
+  EXPECT_NE(reason.find("no such pool"), std::string::npos) << pool.dump();
+  EXPECT_EQ(lab_.RunningOn("h1", group_), "");
+  EXPECT_EQ(lab_.RunningOn("h1", group_ + "-vip1"), "");
+  for (const char* head : {"h1", "h2"}) {
+    EXPECT_FALSE(HasVip(head)) << kVip << " on " << head;
+    const std::string state = lab_.ServiceState(head, pool_);
+    EXPECT_TRUE(state.empty() || state == "disabled") << pool_ << " as a service on " << head << ": " << state;
+  }
+  auto text = lab_.Pk("h1", {"cluster", "status"}, 30s);
+  std::printf("%s", text.out.c_str());
+  EXPECT_NE(text.out.find("Stopped"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("no such pool"), std::string::npos) << text.out;
 }
 
 // Partitions, PK_HA_CUT_ROUNDS rounds (default 10): each round puts the pool
@@ -338,15 +435,15 @@ TEST_F(HaPoolTest, PartitionsNeverLeaveThePoolOnTwoHeads) {
   for (int round = 0; round < rounds; ++round) {
     const std::string owner = round % 2 == 0 ? "h1" : "h2";
     const std::string victim = (round / 2) % 2 == 0 ? "h1" : "h2";
-    if (lab_.RunningOn("h1", resource_) != owner) {
-      auto moved = lab_.Exec("h1", {"crm_resource", "--move", "--resource", resource_, "--node", owner});
+    if (lab_.RunningOn("h1", group_) != owner) {
+      auto moved = lab_.Exec("h1", {"crm_resource", "--move", "--resource", group_, "--node", owner});
       ASSERT_TRUE(moved.status.Success()) << Describe(moved);
       auto deadline = Clock::now() + 60s;
-      while (!(lab_.RunningOn("h1", resource_) == owner && lab_.ServiceState(owner, pool_) == "online") &&
+      while (!(lab_.RunningOn("h1", group_) == owner && lab_.ServiceState(owner, pool_) == "online") &&
              Clock::now() < deadline) {
         std::this_thread::sleep_for(200ms);
       }
-      lab_.Exec("h1", {"crm_resource", "--clear", "--resource", resource_});
+      lab_.Exec("h1", {"crm_resource", "--clear", "--resource", group_});
       ASSERT_EQ(lab_.ServiceState(owner, pool_), "online") << "round " << round << ": the move to " << owner;
     }
     const size_t fence_log_before = FenceLog().size();
@@ -389,8 +486,6 @@ TEST_F(HaPoolTest, PartitionsNeverLeaveThePoolOnTwoHeads) {
 // goes away. After the pool moved, every acknowledged record must read back
 // through the floating IP from the other head, the LU must show the same
 // identity (serial, NAA) and the head left must hold nothing of the pool.
-
-constexpr const char* kVip = "10.88.0.200";
 
 // A pk_seq_client journal (format at the top of tests/tools/pk_seq_client.cc).
 struct Journal {
@@ -483,7 +578,6 @@ class ClientFailoverTest : public HaPoolTest {
   void SetUp() override {
     HaPoolTest::SetUp();
     if (IsSkipped() || pool_.empty()) return;
-    group_ = "grp-" + pool_;
     tool_ = std::filesystem::absolute(Env("PK_BUILD_DIR", "build") + "/tests/tools/pk_seq_client").string();
     if (::access(tool_.c_str(), X_OK) != 0) GTEST_SKIP() << tool_ << " is not built";
     work_ = lab_.dir() + "/client/" + pool_;
@@ -498,11 +592,6 @@ class ClientFailoverTest : public HaPoolTest {
     if (!work_.empty()) std::filesystem::remove_all(work_);
   }
 
-  sys::ProcessResult Pk(const std::string& head, std::vector<std::string> args) {
-    args.insert(args.begin(), lab_.dir() + "/bin/poolkeeper");
-    return lab_.Exec(head, args, 60s);
-  }
-
   // The shares, defined in the pool while h1 has it imported; then exported
   // through h1's poolkeeperd (shares first).
   void BeforeExport() override {
@@ -510,37 +599,17 @@ class ClientFailoverTest : public HaPoolTest {
       auto c = lab_.Exec("h1", {"zfs", "create", pool_ + "/" + fs});
       EXPECT_TRUE(c.status.Success()) << Describe(c);
     }
-    auto lun = Pk("h1", {"share", "create", "iscsi", pool_ + "/lun", "--size", "32M", "--iqn", iqn_});
+    auto lun = lab_.Pk("h1", {"share", "create", "iscsi", pool_ + "/lun", "--size", lun_size_, "--iqn", iqn_});
     EXPECT_TRUE(lun.status.Success()) << Describe(lun);
-    auto nfs = Pk("h1", {"share", "create", "nfs", pool_ + "/nfs", "--client", "10.88.0.0/24(rw,no_root_squash)"});
+    auto nfs = lab_.Pk("h1", {"share", "create", "nfs", pool_ + "/nfs", "--client", "10.88.0.0/24(rw,no_root_squash)"});
     EXPECT_TRUE(nfs.status.Success()) << Describe(nfs);
-    auto exported = Pk("h1", {"pool", "export", pool_});
+    auto exported = lab_.Pk("h1", {"pool", "export", pool_});
     EXPECT_TRUE(exported.status.Success()) << Describe(exported);
-  }
-
-  // The pool, then its floating IP: Pacemaker starts a group's members in
-  // order and stops them in reverse, so the IP is up only while the pool
-  // and its targets are served.
-  std::string ResourceXml() const override {
-    return fmt::format(R"(<group id="{0}">{1}
-<primitive id="vip-{2}" class="ocf" provider="heartbeat" type="IPaddr2">
-  <instance_attributes id="vip-{2}-ia">
-    <nvpair id="vip-{2}-ip" name="ip" value="{3}"/>
-    <nvpair id="vip-{2}-mask" name="cidr_netmask" value="24"/>
-    <nvpair id="vip-{2}-nic" name="nic" value="eth0"/>
-  </instance_attributes>
-  <operations><op id="vip-{2}-monitor" name="monitor" interval="5s" timeout="20s"/></operations>
-</primitive></group>)", group_, PoolPrimitiveXml(), pool_, kVip);
   }
 
   std::string IscsiUrl() const { return fmt::format("iscsi://{}/{}/1", kVip, iqn_); }
   std::string NfsUrl() const {
     return fmt::format("nfs://{}{}/nfs/seq.bin?mountport=20048&nfsport=2049&version=3", kVip, mountpoint());
-  }
-
-  bool HasVip(const std::string& head) {
-    return lab_.Exec(head, {"ip", "-o", "addr", "show", "dev", "eth0"}, 20s).out.find(std::string(kVip) + "/") !=
-           std::string::npos;
   }
 
   // Both writers running and acknowledged through h1.
@@ -606,11 +675,12 @@ class ClientFailoverTest : public HaPoolTest {
     EXPECT_EQ(targets.out.find(iqn_), std::string::npos) << head << " still has the target: " << targets.out;
     auto exports = lab_.Exec(head, {"showmount", "--no-headers", "-e", "127.0.0.1"}, 20s);
     EXPECT_EQ(exports.out.find(mountpoint()), std::string::npos) << head << " still exports: " << exports.out;
-    auto shares = Pk(head, {"--json", "share", "list"});
+    auto shares = lab_.Pk(head, {"--json", "share", "list"});
     EXPECT_EQ(shares.out.find(pool_), std::string::npos) << head << " still lists shares: " << shares.out;
   }
 
   std::string tool_, work_, iqn_;
+  std::string lun_size_ = "32M";  // set before StartPoolOnH1
   std::unique_ptr<Writer> iscsi_, nfs_;
 };
 
@@ -634,7 +704,7 @@ TEST_P(ClientUnplannedTest, ClientsReconnectThroughTheFloatingIpAndLoseNoAcknowl
   watcher.Stop();
   ExpectOneOwner(sc.survivor, sc.fenced, guid, watcher, fence_log_before);
   EXPECT_TRUE(HasVip(sc.survivor)) << kVip << " is not on " << sc.survivor;
-  EXPECT_EQ(lab_.RunningOn(sc.survivor, "vip-" + pool_), sc.survivor);
+  EXPECT_EQ(lab_.RunningOn(sc.survivor, group_ + "-vip1"), sc.survivor);
   StopAndVerify(t0, std::string(sc.action) + " h1");
 }
 
@@ -643,31 +713,100 @@ INSTANTIATE_TEST_SUITE_P(Failures, ClientUnplannedTest,
                                            Scenario{"PowerOff", "poweroff", "h2", "h1"}),
                          [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
 
-// A planned move (crm_resource --move of the group): the IP goes first, then
-// the shares, then the pool is exported; h2 imports, serves, takes the IP.
-// No acknowledged write is lost and nothing of the pool stays on h1.
-TEST_F(ClientFailoverTest, PlannedMoveLosesNoAcknowledgedWriteAndLeavesNothingBehind) {
+// The planned moves of `poolkeeper cluster`, with both writers running across
+// all of them: takeover h1 -> h2, failback (h2 -> h1), standby h1 (-> h2),
+// unstandby h1 (nothing moves), standby h2 (-> h1: h1 runs pools again),
+// unstandby h2. Each command is run on one head or the other. After each
+// move the new head serves the pool (its GUID, the floating IP, Pacemaker and
+// `cluster status` agree), the head it left holds nothing of it (not
+// imported, no target, no export, no IP), both clients came back through the
+// floating IP to the same IQN and LU (serial, NAA), and every record
+// acknowledged so far reads back; a watcher never sees the pool on both heads.
+TEST_F(ClientFailoverTest, PlannedTakeoverFailbackStandbyLoseNoAcknowledgedWriteAndLeaveNothingBehind) {
+  lun_size_ = "64M";  // room for the records of five moves
   const std::string guid = StartPoolOnH1();
   ASSERT_FALSE(guid.empty());
   ASSERT_NO_FATAL_FAILURE(StartWriters());
   GuidWatcher watcher(lab_, pool_);
-  const double t0 = WallNow();
-  auto moved = lab_.Exec("h1", {"crm_resource", "--move", "--resource", group_, "--node", "h2"});
-  ASSERT_TRUE(moved.status.Success()) << Describe(moved);
-  auto deadline = Clock::now() + 90s;
-  while (!(lab_.RunningOn("h1", "vip-" + pool_) == "h2" && lab_.ServiceState("h2", pool_) == "online") &&
-         Clock::now() < deadline) {
-    std::this_thread::sleep_for(200ms);
+  struct Step {
+    std::string on;                 // the head the command runs on
+    std::vector<std::string> args;  // after `poolkeeper cluster`
+    std::string from, to;           // from == to: nothing moves
+  };
+  const Step steps[] = {
+      {"h1", {"takeover", pool_, "--to", "h2"}, "h1", "h2"},
+      {"h2", {"failback"}, "h2", "h1"},
+      {"h2", {"standby", "h1"}, "h1", "h2"},
+      {"h1", {"unstandby", "h1"}, "h2", "h2"},
+      {"h1", {"standby", "h2"}, "h2", "h1"},
+      {"h2", {"unstandby", "h2"}, "h1", "h1"},
+  };
+  const double first = WallNow();
+  for (const auto& step : steps) {
+    std::vector<std::string> args = {"cluster"};
+    args.insert(args.end(), step.args.begin(), step.args.end());
+    const std::string what = fmt::format("cluster {} (on {})", fmt::join(step.args, " "), step.on);
+    const size_t reconnects_before = iscsi_->journal().connects.size();
+    const double t0 = WallNow();
+    auto r = lab_.Pk(step.on, args, 150s);
+    ASSERT_TRUE(r.status.Success()) << what << ": " << Describe(r);
+    std::printf("%s:\n%s", what.c_str(), r.out.c_str());
+    const std::string& to = step.to;
+    const std::string other = to == "h1" ? "h2" : "h1";
+    auto deadline = Clock::now() + 60s;
+    while (!(lab_.ServiceState(to, pool_) == "online" && HasVip(to)) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(200ms);
+    }
+    EXPECT_EQ(lab_.ServiceState(to, pool_), "online") << what;
+    EXPECT_EQ(lab_.ImportedGuid(to, pool_), guid) << what;
+    EXPECT_TRUE(HasVip(to)) << what << ": " << kVip << " is not on " << to;
+    auto status = lab_.ClusterStatus(other);
+    bool listed = false;
+    for (const auto& p : status.value("pools", nlohmann::json::array())) {
+      if (p.value("pool", "") != pool_) continue;
+      listed = true;
+      EXPECT_EQ(p.value("owners", std::vector<std::string>{}), std::vector<std::string>{to}) << what << ": " << p.dump();
+      EXPECT_EQ(p.value("role", ""), "Started") << what << ": " << p.dump();
+      // What an admin reads there besides: the group, its floating IP, the
+      // preferred head, and the head a takeover pinned it to (until failback).
+      EXPECT_EQ(p.value("group", ""), group_) << what;
+      EXPECT_EQ(p.value("vips", std::vector<std::string>{}), std::vector<std::string>{std::string(kVip) + "/24"}) << what;
+      EXPECT_EQ(p.value("preferred_head", ""), "h1") << what;
+      EXPECT_EQ(p.value("moved_to", ""), step.args[0] == "takeover" ? "h2" : "") << what << ": " << p.dump();
+    }
+    EXPECT_TRUE(listed) << what << ": cluster status: " << status.dump();
+    if (step.args[0] == "takeover") {
+      auto text = lab_.Pk(other, {"cluster", "status"}, 30s);
+      EXPECT_NE(text.out.find("h1 (taken over to h2)"), std::string::npos) << text.out;
+      EXPECT_NE(text.out.find(std::string(kVip) + "/24"), std::string::npos) << text.out;
+      std::printf("%s", text.out.c_str());
+    }
+    if (step.from != step.to) {
+      WaitClientsBack(t0);
+      ExpectNothingLeftOn(step.from);
+    } else {
+      // Nothing moved: the clients kept their connections and kept writing.
+      std::this_thread::sleep_for(2s);
+      EXPECT_EQ(iscsi_->journal().connects.size(), reconnects_before) << what << " moved the pool";
+      EXPECT_GE(iscsi_->journal().AcksAfter(t0), 20u) << what;
+      EXPECT_GE(nfs_->journal().AcksAfter(t0), 20u) << what;
+    }
+    // Every record acknowledged so far reads back through the floating IP.
+    for (const auto* w : {iscsi_.get(), nfs_.get()}) {
+      auto v = w->Verify();
+      EXPECT_TRUE(v.status.Success()) << what << ": " << Describe(v);
+    }
+    Journal ji = iscsi_->journal(), jn = nfs_->journal();
+    for (const auto& c : ji.connects) EXPECT_EQ(c.second, ji.connects.front().second) << what << ": the LU's identity changed";
+    std::printf("%s: pool on %s; outage iSCSI %.2f s, NFS %.2f s; %zu + %zu records acknowledged so far, all read back\n",
+                what.c_str(), to.c_str(), ji.OutageEnd(t0), jn.OutageEnd(t0), ji.acks.size(), jn.acks.size());
+    if (::testing::Test::HasFatalFailure()) break;
   }
-  EXPECT_EQ(lab_.ServiceState("h2", pool_), "online");
-  EXPECT_EQ(lab_.ImportedGuid("h2", pool_), guid);
-  EXPECT_TRUE(HasVip("h2"));
-  WaitClientsBack(t0);
   watcher.Stop();
-  EXPECT_TRUE(watcher.both().empty()) << watcher.both().front();
-  ExpectNothingLeftOn("h1");
-  StopAndVerify(t0, "planned move h1 -> h2");
-  lab_.Exec("h1", {"crm_resource", "--clear", "--resource", group_});
+  auto both = watcher.both();
+  EXPECT_TRUE(both.empty()) << "imported on both heads: " << both.front();
+  std::printf("watcher: %d rounds polling both heads, pool never imported on both\n", watcher.rounds());
+  StopAndVerify(first, "planned moves");
 }
 
 }  // namespace

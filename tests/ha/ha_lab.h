@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "sys/process_runner.h"
 
@@ -61,6 +62,19 @@ class HaLab {
     return Lab(argv, timeout);
   }
 
+  // The heads' copy of the `poolkeeper` CLI, run inside `head`.
+  sys::ProcessResult Pk(const std::string& head, std::vector<std::string> args,
+                        std::chrono::milliseconds timeout = 200s) const {
+    args.insert(args.begin(), lab_ + "/bin/poolkeeper");
+    return Exec(head, args, timeout);
+  }
+  // `poolkeeper --json cluster status` on `head`; an empty object when it fails.
+  nlohmann::json ClusterStatus(const std::string& head) const {
+    auto r = Pk(head, {"--json", "cluster", "status"}, 30s);
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    return r.status.Success() && j.is_object() ? j : nlohmann::json::object();
+  }
+
   // GUID of `pool` if `head` has it imported, "" if not (or the head is off).
   std::string ImportedGuid(const std::string& head, const std::string& pool) const {
     auto r = Exec(head, {"zpool", "list", "-H", "-o", "name,guid", pool}, 20s);
@@ -81,7 +95,7 @@ class HaLab {
   }
 
   std::string ServiceState(const std::string& head, const std::string& pool) const {
-    auto r = Exec(head, {lab_ + "/bin/poolkeeper", "--json", "service", "status", pool}, 20s);
+    auto r = Pk(head, {"--json", "service", "status", pool}, 20s);
     auto at = r.out.find("\"state\":\"");
     if (!r.status.Success() || at == std::string::npos) return "";
     return r.out.substr(at + 9, r.out.find('"', at + 9) - at - 9);
