@@ -48,9 +48,15 @@ std::string RenderClusterStatus(const cluster::ClusterStatus& s) {
       failure = fmt::format("{} on {} at {}: {} ({}){}", f.task, f.head, f.when, f.exit_status, f.exit_code,
                             f.exit_reason.empty() ? "" : ": " + f.exit_reason);
     }
-    // Where it goes on failback, and whether a takeover pinned it elsewhere.
+    // Where it goes on failback; whether a move (crm_resource --move) pinned
+    // it elsewhere, or it runs away from its preferred head (a takeover or a
+    // failover: stickiness keeps it there until failback).
     std::string prefers = p.preferred_head.empty() ? "-" : p.preferred_head;
-    if (!p.moved_to.empty()) prefers += fmt::format(" (taken over to {})", p.moved_to);
+    if (!p.moved_to.empty()) {
+      prefers += fmt::format(" (pinned to {})", p.moved_to);
+    } else if (!p.preferred_head.empty() && p.owners.size() == 1 && p.owners[0] != p.preferred_head) {
+      prefers += fmt::format(" (away: on {})", p.owners[0]);
+    }
     std::string vips = p.vips.empty() ? "-" : fmt::format("{}", fmt::join(p.vips, ","));
     pools.push_back({p.pool, p.group.empty() ? p.resource : p.group, owner, state, prefers, vips, failure});
   }

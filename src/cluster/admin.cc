@@ -483,7 +483,12 @@ Result<Changes> ClusterAdmin::Takeover(const zfs::PoolName& pool, const std::opt
   }
   if (target == owner) return Changes{fmt::format("pool {} already runs on {}; nothing changed", pool.str(), owner)};
   PK_ASSIGN_OR_RETURN(auto line, MoveAndWait(*p, owner, target));
-  return Changes{line, fmt::format("pool {} stays on {} until `poolkeeper cluster failback`", pool.str(), target)};
+  // The move's constraint goes at once (as pcs does): resource stickiness
+  // keeps the pool where it is now, and a pinned pool would return to the
+  // target by itself after a later failure there, a second outage nobody asked for.
+  PK_TRY(Tool(o_.crm_resource, {"--clear", "--resource", p->resource()}, "clear moves of " + p->resource()));
+  return Changes{line, fmt::format("pool {} stays on {} until `poolkeeper cluster failback` (or a failure of {})",
+                                   pool.str(), target, target)};
 }
 
 Result<Changes> ClusterAdmin::Failback() {
