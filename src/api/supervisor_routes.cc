@@ -30,7 +30,7 @@ json ServiceToJson(const service::ServiceStatus& s) {
 // Fields an `enable` body may set; anything else is refused so a typo is not ignored.
 constexpr std::string_view kPolicyFields[] = {
     "search_dirs", "cachefile", "altroot", "read_only", "force", "import_timeout_seconds",
-    "mount_timeout_seconds", "export_timeout_seconds", "mount_parallelism", "after", "delay_seconds"};
+    "mount_timeout_seconds", "export_timeout_seconds", "mount_parallelism", "after", "delay_seconds", "cluster"};
 
 }  // namespace
 
