@@ -190,6 +190,14 @@ void PoolAgent::AwaitChange(Clock::time_point deadline) {
 AgentOutcome PoolAgent::Start() {
   const std::string& pool = params_.pool.str();
   const auto deadline = Deadline();
+  // The daemon may still be starting on a head that just booted.
+  auto first = ServiceUntil(std::min(deadline, started_ + std::chrono::seconds(10)));
+  if (!first && first.error().code() != ErrorCode::kNotFound) {
+    return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}': {}", pool, first.error().message()));
+  }
+  if (first && Serving(first->state) && HealthServes(first->health)) {
+    return {OcfCode::kSuccess, fmt::format("pool '{}' already {}", pool, first->state)};
+  }
   // Whether the cluster fences decides a forced import, which is needed after
   // every failover from a head that did not export (it was fenced): asked of
   // Pacemaker now (crm_attribute, 0.1-0.3 s on a loaded head) while the
@@ -198,14 +206,6 @@ AgentOutcome PoolAgent::Start() {
   std::future<Result<bool>> fencing_answer;
   if (params_.force_import == ForceImportParam::kIfFenced) {
     fencing_answer = std::async(std::launch::async, [this] { return cluster_.FencingEnabled(); });
-  }
-  // The daemon may still be starting on a head that just booted.
-  auto first = ServiceUntil(std::min(deadline, started_ + std::chrono::seconds(10)));
-  if (!first && first.error().code() != ErrorCode::kNotFound) {
-    return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}': {}", pool, first.error().message()));
-  }
-  if (first && Serving(first->state) && HealthServes(first->health)) {
-    return {OcfCode::kSuccess, fmt::format("pool '{}' already {}", pool, first->state)};
   }
   MarkEvents();
   // Enable saves the policy and starts the service (never forced).

@@ -215,6 +215,7 @@ TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess);
   EXPECT_THAT(daemon_.calls, ElementsAre("service"));
+  EXPECT_EQ(facts_.asked, 0) << "nothing to import: Pacemaker is not asked";
 }
 
 TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFences) {
