@@ -10,8 +10,9 @@
 //            only when it is refused because another system used the pool last,
 //            force_import=if_fenced is set and the cluster has fencing enabled
 //            (asked of Pacemaker while the import runs, so that the answer is
-//            there when it is needed) is it retried once with -f: Pacemaker starts a resource on a head
-//            only after it stopped it elsewhere or fenced its previous owner,
+//            there when it is needed) is it retried once with -f: Pacemaker
+//            starts a resource on a head only after it stopped it elsewhere or
+//            fenced its previous owner,
 //            and a clean stop exports, so a pool still marked in use by another
 //            head means that head was fenced.
 //   stop     stop the service (shares, then export) and disable it, so the head
@@ -31,7 +32,9 @@
 // (a start or stop ends as soon as the service is online or exported); with a
 // daemon that cannot be long-polled, the agent polls every kPoll.
 //
-// Thread-safety: one PoolAgent per agent run, used from one thread.
+// Thread-safety: one PoolAgent per agent run, used from one thread; Start()
+// calls ClusterFacts::FencingEnabled on a second thread (std::async), joined
+// before it returns, while its own thread talks only to the PoolDaemon.
 #pragma once
 
 #include <chrono>
