@@ -54,6 +54,17 @@ class ApiPoolDaemon : public cluster::PoolDaemon {
   Status Export(const zfs::PoolName& pool, zfs::Force force, std::chrono::milliseconds timeout) override {
     return Post("/v1/pools/" + Seg(pool.str()) + "?action=export", json{{"force", force == zfs::Force::kYes}}, timeout);
   }
+  // GET /v1/events: `after` past the newest event answers at once with none.
+  Result<uint64_t> LastEventSeq() override {
+    PK_ASSIGN_OR_RETURN(auto j, Client(10s).Call("GET", fmt::format("/v1/events?after={}&limit=1", INT64_MAX)));
+    return j.value("last_seq", uint64_t{0});
+  }
+  // The long poll (wait in whole seconds: kEventWait).
+  Result<uint64_t> WaitForEvent(uint64_t after_seq) override {
+    static_assert(cluster::PoolDaemon::kEventWait == 1s);
+    PK_ASSIGN_OR_RETURN(auto j, Client(10s).Call("GET", fmt::format("/v1/events?after={}&wait=1&limit=1", after_seq)));
+    return j.value("last_seq", after_seq);
+  }
 
  private:
   api::ApiClient Client(std::chrono::milliseconds timeout) const {

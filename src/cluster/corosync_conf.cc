@@ -103,9 +103,11 @@ Result<std::string> RenderCorosyncConf(const CorosyncSpec& spec) {
       "    transport: knet\n"
       "    crypto_cipher: aes256\n"
       "    crypto_hash: sha256\n"
+      "    # one LAN: a head is lost after {} ms without the token (corosync's default is 3000)\n"
+      "    token: {}\n"
       "}}\n"
       "nodelist {{\n",
-      spec.cluster_name);
+      spec.cluster_name, kCorosyncTokenMs, kCorosyncTokenMs);
   for (size_t i = 0; i < spec.heads.size(); ++i) {
     out += fmt::format("    node {{\n        name: {}\n        nodeid: {}\n        ring0_addr: {}\n    }}\n",
                        spec.heads[i].name.str(), i + 1, spec.heads[i].address);
@@ -114,9 +116,10 @@ Result<std::string> RenderCorosyncConf(const CorosyncSpec& spec) {
   if (spec.qdevice) {
     // ffsplit: on a split the quorum device's vote goes to one half only.
     out += fmt::format(
-        "    device {{\n        model: net\n        votes: 1\n        net {{\n            host: {}\n"
+        "    device {{\n        model: net\n        votes: 1\n        timeout: {}\n        sync_timeout: {}\n"
+        "        net {{\n            host: {}\n"
         "            port: {}\n            algorithm: ffsplit\n            tls: off\n        }}\n    }}\n",
-        spec.qdevice->host, spec.qdevice->port);
+        kQdeviceTimeoutMs, kQdeviceSyncTimeoutMs, spec.qdevice->host, spec.qdevice->port);
   } else if (spec.heads.size() == 2) {
     // two_node: one head keeps quorum when the other is gone (fencing decides
     // who survives a split); it implies wait_for_all at start.

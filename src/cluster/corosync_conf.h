@@ -27,6 +27,21 @@ struct QuorumDevice {
   int port = 5403;
 };
 
+// Failure detection timing that `init` writes, for heads on one LAN (the HA
+// lab's corosync.conf uses the same values; bench/failover measures them).
+// token: a head is declared lost after 1 s without the token (corosync 3's
+// default is 3 s); a new membership forms consensus = 1.2 * token later, so
+// about 2.2 s after the last token instead of 6.6 s.
+inline constexpr int kCorosyncTokenMs = 1000;
+// The quorum device (corosync-qdevice): `timeout` is how often it must vote
+// (its heartbeat to qnetd is 0.8 of it, qnetd drops a silent head after 1.5
+// heartbeats, so about 3.6 s instead of 12 s); `sync_timeout` bounds how long
+// a membership change waits for its vote (5 s instead of 30 s: a head that
+// cannot reach qnetd gives up quorum after 5 s). A LAN answers in
+// milliseconds; both stay well above the token.
+inline constexpr int kQdeviceTimeoutMs = 3000;
+inline constexpr int kQdeviceSyncTimeoutMs = 5000;
+
 struct CorosyncSpec {
   std::string cluster_name;  // 1-32 of [A-Za-z0-9_-]
   std::vector<CorosyncHead> heads;  // nodeid = position + 1

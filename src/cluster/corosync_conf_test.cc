@@ -23,6 +23,43 @@ TEST(CorosyncConfTest, TwoHeadsGetTwoNodeAndReadBack) {
   EXPECT_FALSE(back->qdevice);
 }
 
+// The text of section `name` (from "name {" to its closing brace, one level).
+std::string Section(const std::string& text, const std::string& name) {
+  size_t open = text.find(name + " {");
+  if (open == std::string::npos) return "";
+  int depth = 0;
+  for (size_t i = text.find('{', open); i < text.size(); ++i) {
+    if (text[i] == '{') ++depth;
+    if (text[i] == '}' && --depth == 0) return text.substr(open, i + 1 - open);
+  }
+  return "";
+}
+
+TEST(CorosyncConfTest, DetectionTimingIsForOneLan) {
+  CorosyncSpec two{"c2", {Head("a", "10.0.0.1"), Head("b", "10.0.0.2")}, std::nullopt};
+  auto t = RenderCorosyncConf(two);
+  ASSERT_TRUE(t) << t.error().message();
+  // A head is lost after 1 s without the token, not corosync's default 3 s.
+  EXPECT_NE(Section(*t, "totem").find("\n    token: 1000\n"), std::string::npos) << *t;
+  EXPECT_EQ(t->find("consensus"), std::string::npos) << "consensus stays 1.2 * token";
+  EXPECT_EQ(t->find("timeout"), std::string::npos) << "no quorum device, no device timeouts";
+
+  CorosyncSpec qd{"c2", {Head("a", "10.0.0.1"), Head("b", "10.0.0.2")}, QuorumDevice{"10.0.0.9", 5403}};
+  auto q = RenderCorosyncConf(qd);
+  ASSERT_TRUE(q) << q.error().message();
+  EXPECT_NE(Section(*q, "totem").find("\n    token: 1000\n"), std::string::npos) << *q;
+  std::string device = Section(Section(*q, "quorum"), "device");
+  EXPECT_NE(device.find("\n        timeout: 3000\n"), std::string::npos) << *q;
+  EXPECT_NE(device.find("\n        sync_timeout: 5000\n"), std::string::npos) << *q;
+  // The device's timeouts stay above the token, as corosync-qdevice needs.
+  EXPECT_GT(kQdeviceTimeoutMs, kCorosyncTokenMs);
+  EXPECT_GT(kQdeviceSyncTimeoutMs, kQdeviceTimeoutMs);
+  // The reader still finds the device.
+  auto back = ParseCorosyncConf(*q);
+  ASSERT_TRUE(back && back->qdevice);
+  EXPECT_EQ(back->qdevice->host, "10.0.0.9");
+}
+
 TEST(CorosyncConfTest, ThreeHeadsHaveNoTwoNodeAndTwoPlusQdeviceHaveADevice) {
   CorosyncSpec three{"c3", {Head("a", "10.0.0.1"), Head("b", "10.0.0.2"), Head("c", "10.0.0.3")}, std::nullopt};
   auto t = RenderCorosyncConf(three);

@@ -9,8 +9,10 @@
 //            and wait until it serves. The import is never forced at first;
 //            only when it is refused because another system used the pool last,
 //            force_import=if_fenced is set and the cluster has fencing enabled
-//            is it retried once with -f: Pacemaker starts a resource on a head
-//            only after it stopped it elsewhere or fenced its previous owner,
+//            (asked of Pacemaker while the import runs, so that the answer is
+//            there when it is needed) is it retried once with -f: Pacemaker
+//            starts a resource on a head only after it stopped it elsewhere or
+//            fenced its previous owner,
 //            and a clean stop exports, so a pool still marked in use by another
 //            head means that head was fenced.
 //   stop     stop the service (shares, then export) and disable it, so the head
@@ -25,13 +27,19 @@
 //            a pool not imported here is OCF_NOT_RUNNING.
 //
 // Every wait is bounded by the operation's timeout (OCF_RESKEY_CRM_meta_timeout)
-// minus a margin, on an injected clock.
+// minus a margin, on an injected clock. Waits for a state change are long
+// polls of the daemon's event log, so the agent reacts within milliseconds
+// (a start or stop ends as soon as the service is online or exported); with a
+// daemon that cannot be long-polled, the agent polls every kPoll.
 //
-// Thread-safety: one PoolAgent per agent run, used from one thread.
+// Thread-safety: one PoolAgent per agent run, used from one thread; Start()
+// calls ClusterFacts::FencingEnabled on a second thread (std::async), joined
+// before it returns, while its own thread talks only to the PoolDaemon.
 #pragma once
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +108,13 @@ class PoolDaemon {
   virtual Status Disable(const zfs::PoolName& pool) = 0;
   // The pool API's export (shares of the pool stop first), bounded by `timeout`.
   virtual Status Export(const zfs::PoolName& pool, zfs::Force force, std::chrono::milliseconds timeout) = 0;
+  // The daemon's event log, which gets an event at every service state
+  // change: the newest event's seq, and a long poll that returns the newest
+  // seq once there is an event after `after_seq`, or after at most
+  // kEventWait. The agent waits on these instead of polling the service.
+  virtual Result<uint64_t> LastEventSeq() = 0;
+  virtual Result<uint64_t> WaitForEvent(uint64_t after_seq) = 0;
+  static constexpr std::chrono::milliseconds kEventWait{1000};
 };
 
 // What the agent needs to know of the cluster.
@@ -136,7 +151,8 @@ class PoolAgent {
   AgentOutcome Stop();
   AgentOutcome Monitor();
 
-  // Polling period while waiting for the daemon.
+  // Polling period while waiting for the daemon when its events cannot be
+  // long-polled (and while it does not answer at all).
   static constexpr std::chrono::milliseconds kPoll{200};
 
  private:
@@ -144,6 +160,11 @@ class PoolAgent {
   std::chrono::steady_clock::time_point Deadline() const;
   // Service(), retried while the daemon is unreachable (it may still be starting) until `deadline`.
   Result<ServiceView> ServiceUntil(std::chrono::steady_clock::time_point deadline);
+  // Remembers the daemon's newest event, before the service is read: a change
+  // after that read then ends the next AwaitChange at once.
+  void MarkEvents();
+  // Until the daemon's next event (a long poll) or kPoll, never past `deadline`.
+  void AwaitChange(std::chrono::steady_clock::time_point deadline);
   AgentOutcome Fail(OcfCode code, std::string message) const;
 
   PoolAgentParams params_;
@@ -151,6 +172,7 @@ class PoolAgent {
   ClusterFacts& cluster_;
   AgentClock& clock_;
   std::chrono::steady_clock::time_point started_ = clock_.Now();
+  std::optional<uint64_t> event_seq_;  // set by MarkEvents while the daemon's events can be read
 };
 
 // The agent's meta-data XML (OCF 1.1).

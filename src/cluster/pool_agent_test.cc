@@ -1,5 +1,6 @@
 #include "cluster/pool_agent.h"
 
+#include <atomic>
 #include <deque>
 
 #include <gmock/gmock.h>
@@ -61,6 +62,19 @@ class FakeDaemon : public PoolDaemon {
     calls.push_back("disable");
     return OkStatus();
   }
+  // The event log: without `events`, it does not answer (the agent polls).
+  // With it, each wait returns the next seq after `event_delay` on `clock`.
+  Result<uint64_t> LastEventSeq() override {
+    if (!events) return Unavailable("no event log");
+    return seq;
+  }
+  Result<uint64_t> WaitForEvent(uint64_t after) override {
+    calls.push_back("wait-event");
+    if (!events || wait_fails) return Unavailable("poolkeeperd: connection reset");
+    if (clock) clock->now += event_delay;
+    seq = std::max(seq, after) + 1;
+    return seq;
+  }
   Status Export(const zfs::PoolName&, zfs::Force force, std::chrono::milliseconds timeout) override {
     calls.push_back(force == zfs::Force::kYes ? "force-export" : "export");
     Status result = force == zfs::Force::kYes ? force_export_result : export_result;
@@ -84,16 +98,22 @@ class FakeDaemon : public PoolDaemon {
   std::chrono::milliseconds force_export_timeout{0};
   nlohmann::json enabled_with;
   std::vector<std::string> calls;
+  bool events = false;
+  bool wait_fails = false;
+  uint64_t seq = 40;
+  FakeClock* clock = nullptr;
+  std::chrono::milliseconds event_delay{5};
 };
 
 class FakeFacts : public ClusterFacts {
  public:
+  // Called on the agent's prefetch thread; read after the agent returned.
   Result<bool> FencingEnabled() override {
     ++asked;
     return fencing;
   }
   Result<bool> fencing = true;
-  int asked = 0;
+  std::atomic<int> asked = 0;
 };
 
 ServiceView View(std::string state, std::string reason = "", std::string health = "") {
@@ -187,7 +207,8 @@ TEST_F(PoolAgentTest, StartEnablesAndWaitsUntilTheServiceServes) {
   EXPECT_THAT(out.message, HasSubstr("online"));
   EXPECT_EQ(daemon_.enabled_with["search_dirs"], nlohmann::json::array({"/lab/disks"}));
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
-  EXPECT_EQ(facts_.asked, 0);
+  // Asked once, while the import ran (force_import=if_fenced), never acted on.
+  EXPECT_EQ(facts_.asked, 1);
 }
 
 TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
@@ -195,6 +216,7 @@ TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess);
   EXPECT_THAT(daemon_.calls, ElementsAre("service"));
+  EXPECT_EQ(facts_.asked, 0) << "nothing to import: Pacemaker is not asked";
 }
 
 TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFences) {
@@ -223,13 +245,13 @@ TEST_F(PoolAgentTest, StartNeverForcesWhenAskedNeverOrForOtherFailures) {
   auto never = Agent({{"OCF_RESKEY_force_import", "never"}}).Start();
   EXPECT_EQ(never.code, OcfCode::kErrGeneric);
   EXPECT_THAT(never.message, HasSubstr("in use from other system"));
+  EXPECT_EQ(facts_.asked, 0) << "force_import=never: Pacemaker is not even asked";
 
   daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': I/O error")};
   auto io = Agent().Start();
   EXPECT_EQ(io.code, OcfCode::kErrGeneric);
   EXPECT_THAT(io.message, HasSubstr("I/O error"));
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
-  EXPECT_EQ(facts_.asked, 0);
 }
 
 TEST_F(PoolAgentTest, StartForcesAtMostOnce) {
@@ -265,6 +287,59 @@ TEST_F(PoolAgentTest, StartWaitsForADaemonThatIsStillStarting) {
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
 }
 
+TEST_F(PoolAgentTest, StartWaitsOnTheEventLogNotOnAPollingPeriod) {
+  daemon_.events = true;
+  daemon_.clock = &clock_;
+  daemon_.on_enable = FakeDaemon::Script{View("importing"), View("mounting"), View("sharing"),
+                                         View("online", "2 filesystems mounted", "ONLINE")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  // One long poll per state change, each ending when the event arrives (5 ms
+  // here); no 200 ms polling period between them.
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "wait-event"), 3);
+  EXPECT_EQ(Elapsed(), 15ms);
+}
+
+TEST_F(PoolAgentTest, ForcedStartAfterFencingWaitsOnEventsAndAsksPacemakerOnce) {
+  daemon_.events = true;
+  daemon_.clock = &clock_;
+  daemon_.on_enable = FakeDaemon::Script{
+      View("importing"), View("failed", "cannot import 'tank': pool may be in use from other system")};
+  daemon_.on_start = FakeDaemon::Script{View("importing"), View("online", "", "ONLINE")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(out.message, HasSubstr("forced import"));
+  EXPECT_EQ(facts_.asked, 1);
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "enable", "service", "wait-event", "service", "start-forced",
+                                         "service", "wait-event", "service"));
+  EXPECT_EQ(Elapsed(), 10ms);
+}
+
+TEST_F(PoolAgentTest, StartPollsWhenTheEventLogStopsAnswering) {
+  daemon_.events = true;
+  daemon_.wait_fails = true;
+  daemon_.on_enable = FakeDaemon::Script{View("importing"), View("mounting"), View("online", "", "ONLINE")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  // The first failed wait switches to polling for the rest of the operation.
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "wait-event"), 1);
+  EXPECT_EQ(Elapsed(), 2 * PoolAgent::kPoll);
+}
+
+TEST_F(PoolAgentTest, LongPollsStopBeforeTheDeadline) {
+  // No event ever comes: each long poll lasts its full second. The agent
+  // must still report before Pacemaker's timeout (30 s, 3 s margin).
+  daemon_.events = true;
+  daemon_.clock = &clock_;
+  daemon_.event_delay = PoolDaemon::kEventWait;
+  daemon_.on_enable = FakeDaemon::Script{View("importing", "importing from /lab")};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("not serving within 30000 ms"));
+  EXPECT_LE(Elapsed(), 27000ms);
+  EXPECT_GE(Elapsed(), 26000ms);
+}
+
 // ---- stop -------------------------------------------------------------------
 
 TEST_F(PoolAgentTest, StopExportsCleanlyAndDisables) {
@@ -274,6 +349,18 @@ TEST_F(PoolAgentTest, StopExportsCleanlyAndDisables) {
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(daemon_.calls, ElementsAre("service", "stop", "service", "service", "service", "disable"));
+}
+
+TEST_F(PoolAgentTest, StopWaitsOnTheEventLog) {
+  daemon_.events = true;
+  daemon_.clock = &clock_;
+  daemon_.views = {View("online", "", "ONLINE")};
+  daemon_.imported = true;
+  daemon_.on_stop = FakeDaemon::Script{View("stopping"), View("exported", "exported")};
+  auto out = Agent().Stop();
+  EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  EXPECT_THAT(daemon_.calls, ElementsAre("service", "stop", "service", "wait-event", "service", "disable"));
+  EXPECT_EQ(Elapsed(), 5ms);
 }
 
 TEST_F(PoolAgentTest, StopEscalatesToAForcedExportWhenTheExportFails) {
