@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <set>
 #include <thread>
 
@@ -98,7 +97,7 @@ class KernelNfsBackend : public Backend {
     if (!r.status.Success()) {
       return Unavailable(fmt::format("withdraw kernel NFS exports: exportfs -ra {}: {}", r.status.ToString(), r.err));
     }
-    PK_TRY(FlushIfWithdrawn({}));
+    PK_TRY(ReleaseWithdrawn({}));
     return OkStatus();
   }
 
@@ -139,7 +138,7 @@ class KernelNfsBackend : public Backend {
     if (!applied) return fail_all(applied.error());
     std::set<std::string> wanted;
     for (const auto& s : nfs) wanted.insert(s.path);
-    if (auto st = FlushIfWithdrawn(wanted); !st) return fail_all(st.error());
+    if (auto st = ReleaseWithdrawn(wanted); !st) return fail_all(st.error());
     auto listed = Exportfs({"-v"});
     if (!listed) return fail_all(listed.error());
     if (!listed->status.Success()) {
@@ -193,7 +192,7 @@ class KernelNfsBackend : public Backend {
  private:
   // Releases what nfsd holds on the filesystems of paths no longer wanted
   // (the header says what and why); bounded by options_.release_timeout.
-  Status FlushIfWithdrawn(const std::set<std::string>& wanted) {
+  Status ReleaseWithdrawn(const std::set<std::string>& wanted) {
     std::vector<std::string> withdrawn;
     for (const auto& p : exported_) {
       if (!wanted.contains(p)) withdrawn.push_back(p);
@@ -390,6 +389,11 @@ bool StatesHoldDevice(std::string_view states, DeviceNumber dev) {
 
 bool ExportCacheLists(std::string_view content, std::string_view path) {
   for (auto line : SplitLines(content)) {
+    // "# PATH CLIENT(...)" is an entry the cache no longer trusts (expired,
+    // negative or pending) but still holds, path included: it pins the
+    // filesystem as much as a valid one (seen in the guest). Only the header
+    // ("#path domain(flags)") is not an entry.
+    if (line.starts_with("# ")) line.remove_prefix(2);
     if (line.empty() || line[0] == '#') continue;
     auto f = Fields(line);
     if (!f.empty() && Unescape(f[0]) == path) return true;

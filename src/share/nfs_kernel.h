@@ -18,7 +18,9 @@
 // OpenZFS guest, kernel 6.1):
 //   1. the export cache (svc_export / expkey entries hold the path):
 //      `exportfs -f`, repeated while /proc/net/rpc/nfsd.export/content still
-//      lists the path (entries can be re-created by requests in flight);
+//      lists the path, valid or behind "# " (an expired entry still in the
+//      cache holds its path too; entries can be re-created by requests of
+//      clients still mounted);
 //   2. NFSv4 state (opens, locks, delegations, layouts) of clients: a
 //      "courteous" server (5.19+) keeps an expired client's state for as long
 //      as no one conflicts with it, so a client that had a file open holds the

@@ -184,7 +184,10 @@ TEST(KernelNfsTest, ParsesTheKernelsViewsOfMountsStatesCachesAndFiles) {
       "/var/tmp/pk\\040lab/tank/home\t127.0.0.1(rw,no_root_squash,sync,wdelay,no_subtree_check,sec=1)\n"
       "# /tank/gone\t127.0.0.1(rw)\n";
   EXPECT_TRUE(ExportCacheLists(kExportCache, "/var/tmp/pk lab/tank/home"));
-  EXPECT_FALSE(ExportCacheLists(kExportCache, "/tank/gone"));  // a comment: a negative entry
+  // An expired entry is listed behind "# " and still holds its path.
+  EXPECT_TRUE(ExportCacheLists(kExportCache, "/tank/gone"));
+  EXPECT_FALSE(ExportCacheLists(kExportCache, "/tank"));
+  EXPECT_FALSE(ExportCacheLists("#path domain(flags)\n", "path"));
 
   EXPECT_EQ(FileCacheInodes("total inodes:  1\nhash buckets:  256\nlru entries:   2\n"), 1);
   EXPECT_EQ(FileCacheInodes("total entries: 7\n"), 7);
