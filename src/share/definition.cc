@@ -458,12 +458,10 @@ Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::
 }
 
 IscsiIdentity IdentityFor(uint64_t dataset_guid) {
-  IscsiIdentity id{
-      .serial = fmt::format("PK{:016X}", dataset_guid),
-      .scsi_id = fmt::format("pk{:016x}", dataset_guid),
-      .naa = fmt::format("0x6000000000000000{:016x}", dataset_guid),
-  };
-  id.naa_lio = LioNaaFor(id.serial);
+  IscsiIdentity id{.serial = fmt::format("PK{:016X}", dataset_guid)};
+  id.naa = LioNaaFor(id.serial);
+  id.scsi_id = "pk" + id.naa.substr(2);
+  id.naa_lio = id.naa;
   return id;
 }
 

@@ -138,15 +138,17 @@ Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::
 // What an initiator sees, on every head and after a rename of the dataset.
 struct IscsiIdentity {
   std::string serial;   // "PK" + 16 upper-case hex digits of the guid (VPD page 0x80)
-  std::string scsi_id;  // "pk" + 16 hex digits (T10 vendor designator, VPD 0x83)
-  // NAA 6 designator (VPD 0x83): "0x6000000000000000" + the guid's 16 hex
-  // digits. tgt derives its NAA 6 from scsi_id (one nibble per character,
-  // 0 for "pk"), so this is what tgt presents (TgtNaaFor).
+  // NAA 6 designator (VPD 0x83), the same with tgt and LIO: LIO has no NAA
+  // setting and derives it from the unit serial (LioNaaFor): "0x6001405"
+  // (its company id) + the guid's 16 hex digits + 9 zeros. tgt has no NAA
+  // setting either but derives its NAA 6 from scsi_id (TgtNaaFor: one nibble
+  // per character, the last 32 kept, the first forced to 6), so scsi_id is
+  // chosen to make tgt present this same NAA.
   std::string naa;
-  // The NAA 6 designator LIO presents: LIO has no NAA setting and derives it
-  // from the unit serial (LioNaaFor): "0x6001405" (its company id) + the
-  // guid's 16 hex digits + 9 zeros. The serial is the LU identity both
-  // servers share; each server's NAA is stable across heads and restarts.
+  // "pk" + the NAA's 32 hex digits (34 characters; tgt takes up to 36): the
+  // T10 vendor designator tgt presents (VPD 0x83). LIO presents its own.
+  std::string scsi_id;
+  // LIO's NAA, kept as a field of its own for the API: equal to `naa`.
   std::string naa_lio;
 };
 IscsiIdentity IdentityFor(uint64_t dataset_guid);

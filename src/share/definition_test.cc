@@ -109,8 +109,9 @@ TEST(DefinitionTest, DecodeChecksTheSchemaVersion) {
 TEST(IdentityTest, DerivedFromGuidDeterministically) {
   auto id = IdentityFor(0x1234'5678'9ABC'DEF0ULL);
   EXPECT_EQ(id.serial, "PK123456789ABCDEF0");
-  EXPECT_EQ(id.naa, "0x6000000000000000123456789abcdef0");
-  EXPECT_EQ(id.scsi_id, "pk123456789abcdef0");
+  EXPECT_EQ(id.naa, "0x6001405123456789abcdef0000000000");
+  EXPECT_EQ(id.naa_lio, id.naa);
+  EXPECT_EQ(id.scsi_id, "pk6001405123456789abcdef0000000000");
   EXPECT_EQ(IdentityFor(0x1234'5678'9ABC'DEF0ULL).naa, id.naa);
   EXPECT_NE(IdentityFor(1).serial, id.serial);
 }

@@ -38,9 +38,9 @@
 //   - VPD 0x80: IdentityFor(guid).serial;
 //   - VPD 0x83 NAA 6: LIO derives it from the unit serial: 0x6, the IEEE
 //     company id (LIO's 0x001405), then the serial's hex digits ("PK" is not
-//     hex: the guid's 16), zero-padded: LioNaaFor(serial) = IdentityFor(guid).naa_lio (definition.h). tgt's NAA 6 has
-//     another layout (TgtNaaFor): the serial is the same LU identity across
-//     both servers, the NAA is each server's own and stable across heads.
+//     hex: the guid's 16), zero-padded: LioNaaFor(serial) = IdentityFor(guid).naa
+//     (definition.h). The tgt backend sets its scsi_id so that tgt presents
+//     this same NAA (TgtNaaFor): one LU identity on both servers.
 //
 // Removal (a share gone, Stop()) cleans configfs fully: mapped LUNs, node
 // ACLs, LUN links, LUNs, portals, the portal group (disabled first, which

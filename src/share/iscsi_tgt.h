@@ -49,16 +49,18 @@
 //       T10 vendor ID (ASCII): IdentityFor(guid).scsi_id;
 //       NAA 6 IEEE Registered Extended (16 bytes): tgt derives it from the
 //         scsi_id, one nibble per character (its hex value, 0 for non-hex
-//         characters), right-aligned, first nibble forced to 6. Poolkeeper's
-//         scsi_id is "pk" + the guid's 16 hex digits, so this is
-//         0x6000000000000000 followed by the guid: IdentityFor(guid).naa,
-//         stable across heads, renames and restarts (TgtNaaFor() computes it);
+//         characters), the last 32 kept right-aligned, first nibble forced
+//         to 6 (TgtNaaFor() computes it). Poolkeeper's scsi_id is "pk" + the
+//         32 hex digits of the NAA LIO derives from the serial, so tgt
+//         presents IdentityFor(guid).naa = 0x6001405 + guid + 9 zeros, the
+//         same NAA as the LIO backend, stable across heads, renames,
+//         restarts and a change of target server;
 //       NAA 3 locally assigned (8 bytes): tgt's numeric id 0x3 | tid << 32 |
 //         lun (tgt 1.0.85 has no parameter to set it); the tid is the IQN
 //         hash above, hence the same on every head unless a hash collision
 //         moved it.
 //   Linux (udev scsi_id, multipath) prefers the NAA 6 designator, so its
-//   wwn-0x6000000000ee0e00<guid> name is the stable one.
+//   wwn-0x6001405<guid>000000000 name is the stable one, with tgt or LIO.
 //
 // Thread-safety: as share::Backend (calls are serialised by the caller).
 #pragma once

@@ -96,7 +96,10 @@ TEST(TgtParseTest, RefusesTextNotInTgtadmsFormatNamingTheLine) {
 TEST(TgtNaaTest, FollowsTgtsRuleAsSeenByLibiscsi) {
   // Observed with pk_iscsi_rw --identify against tgtd 1.0.85 for this scsi_id.
   EXPECT_EQ(TgtNaaFor("poolkeeper-0123456789abcdef"), "0x6000000000ee0e000123456789abcdef");
-  EXPECT_EQ(TgtNaaFor(IdentityFor(0xFEDCBA9876543210ull).scsi_id), "0x6000000000000000fedcba9876543210");
+  EXPECT_EQ(TgtNaaFor("pkfedcba9876543210"), "0x6000000000000000fedcba9876543210");
+  // Only the last 32 characters count; the first nibble is always 6.
+  EXPECT_EQ(TgtNaaFor("pk6001405fedcba9876543210000000000"), "0x6001405fedcba9876543210000000000");
+  EXPECT_EQ(TgtNaaFor("ff1001405fedcba9876543210000000000"), "0x6001405fedcba9876543210000000000");
 }
 
 // ---------------------------------------------------------------- model
@@ -426,7 +429,7 @@ TEST_F(TgtBackendTest, FirstReconcileStartsTgtdAndConfiguresTargetLunIdentityAnd
                           "target bind tid=" + t + " initiator-name=iqn.2026-11.org.example:host1",
                           "logicalunit new tid=" + t + " lun=1 backing-store=/mnt/tank/a/lun.img",
                           "logicalunit update tid=" + t +
-                              " lun=1 params=scsi_id=pk0123456789abcdef,scsi_sn=PK0123456789ABCDEF,readonly=0"));
+                              " lun=1 params=scsi_id=pk60014050123456789abcdef000000000,scsi_sn=PK0123456789ABCDEF,readonly=0"));
   auto served = backend_->Served();
   ASSERT_TRUE(served);
   EXPECT_THAT(*served, ElementsAre("iscsi:tank/a"));
@@ -469,7 +472,7 @@ TEST_F(TgtBackendTest, ChangesOfReadOnlyAclChapAndBackingTakeEffect) {
   Def(a).read_only = true;
   ReconcileOk({a});
   EXPECT_THAT(TakeMutations(), ElementsAre("logicalunit update tid=" + t + " lun=1 params=scsi_id=pk"
-                                           "0000000000000001,scsi_sn=PK0000000000000001,readonly=1"));
+                                           "60014050000000000000001000000000,scsi_sn=PK0000000000000001,readonly=1"));
 
   // Bind the new ACL before unbinding the old: never a moment without an ACL.
   Def(a).initiators = {{"10.1.0.0/16"}};
@@ -500,7 +503,7 @@ TEST_F(TgtBackendTest, ChangesOfReadOnlyAclChapAndBackingTakeEffect) {
   EXPECT_THAT(TakeMutations(), ElementsAre("logicalunit delete tid=" + t + " lun=1",
                                            "logicalunit new tid=" + t + " lun=1 backing-store=/mnt/tank/a/disk2.img",
                                            "logicalunit update tid=" + t + " lun=1 params=scsi_id=pk"
-                                           "0000000000000001,scsi_sn=PK0000000000000001,readonly=1"));
+                                           "60014050000000000000001000000000,scsi_sn=PK0000000000000001,readonly=1"));
 }
 
 TEST_F(TgtBackendTest, VolumeSharesUseTheDeviceItself) {
@@ -660,7 +663,7 @@ TEST_F(TgtBackendTest, TgtdFoundDeadIsRestartedAndEverythingReapplied) {
                                            "account bind tid=" + t + " user=alice",
                                            "logicalunit new tid=" + t + " lun=1 backing-store=/mnt/tank/a/lun.img",
                                            "logicalunit update tid=" + t +
-                                               " lun=1 params=scsi_id=pk0000000000000001,scsi_sn="
+                                               " lun=1 params=scsi_id=pk60014050000000000000001000000000,scsi_sn="
                                                "PK0000000000000001,readonly=0"));
   EXPECT_TRUE(backend_->Health());
 }
@@ -743,11 +746,14 @@ TEST_F(TgtBackendTest, ACommandFailureFailsOnlyItsShare) {
 }
 
 
-// The NAA a share promises (IdentityFor) is the one tgt presents for its scsi_id.
-TEST(TgtNaaTest, TgtPresentsTheIdentityNaa) {
+// The NAA a share promises (IdentityFor) is the one tgt presents for its
+// scsi_id, and the one LIO derives from the serial: one identity on both.
+TEST(TgtNaaTest, TgtPresentsTheIdentityNaaWhichIsLios) {
   for (uint64_t guid : {1ULL, 0x1234'5678'9ABC'DEF0ULL, ~0ULL}) {
     IscsiIdentity id = IdentityFor(guid);
     EXPECT_EQ(TgtNaaFor(id.scsi_id), id.naa) << guid;
+    EXPECT_EQ(LioNaaFor(id.serial), id.naa) << guid;
+    EXPECT_LE(id.scsi_id.size(), 36u) << "tgt's SCSI_ID_LEN";
   }
 }
 

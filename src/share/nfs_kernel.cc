@@ -1,7 +1,9 @@
 #include "share/nfs_kernel.h"
 
 #include <algorithm>
+#include <charconv>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -40,6 +42,45 @@ std::string Unescape(std::string_view text) {
   return out;
 }
 
+std::vector<std::string_view> SplitLines(std::string_view text) {
+  std::vector<std::string_view> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+// The whitespace-separated fields of a line.
+std::vector<std::string_view> Fields(std::string_view line) {
+  std::vector<std::string_view> fields;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+    if (j > i) fields.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return fields;
+}
+
+// "MM:mm" with both numbers in `base` (nullopt when malformed).
+std::optional<DeviceNumber> ParseDevice(std::string_view text, int base) {
+  auto colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 >= text.size()) return std::nullopt;
+  DeviceNumber dev;
+  auto parse = [base](std::string_view part, unsigned& out) {
+    auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), out, base);
+    return ec == std::errc() && ptr == part.data() + part.size();
+  };
+  if (!parse(text.substr(0, colon), dev.major) || !parse(text.substr(colon + 1), dev.minor)) return std::nullopt;
+  return dev;
+}
+
 class KernelNfsBackend : public Backend {
  public:
   KernelNfsBackend(KernelNfsOptions options, sys::ProcessRunner& runner, sys::FileSystem& fs,
@@ -56,7 +97,7 @@ class KernelNfsBackend : public Backend {
     if (!r.status.Success()) {
       return Unavailable(fmt::format("withdraw kernel NFS exports: exportfs -ra {}: {}", r.status.ToString(), r.err));
     }
-    PK_TRY(FlushIfWithdrawn({}));
+    PK_TRY(ReleaseWithdrawn({}));
     return OkStatus();
   }
 
@@ -97,7 +138,7 @@ class KernelNfsBackend : public Backend {
     if (!applied) return fail_all(applied.error());
     std::set<std::string> wanted;
     for (const auto& s : nfs) wanted.insert(s.path);
-    if (auto st = FlushIfWithdrawn(wanted); !st) return fail_all(st.error());
+    if (auto st = ReleaseWithdrawn(wanted); !st) return fail_all(st.error());
     auto listed = Exportfs({"-v"});
     if (!listed) return fail_all(listed.error());
     if (!listed->status.Success()) {
@@ -149,45 +190,121 @@ class KernelNfsBackend : public Backend {
   }
 
  private:
-  static std::vector<std::string_view> SplitLines(std::string_view text) {
-    std::vector<std::string_view> lines;
-    size_t start = 0;
-    while (start < text.size()) {
-      size_t end = text.find('\n', start);
-      if (end == std::string_view::npos) end = text.size();
-      lines.push_back(text.substr(start, end - start));
-      start = end + 1;
-    }
-    return lines;
-  }
-
-  // The kernel's export cache keeps a withdrawn path's filesystem busy (a
-  // dataset that was exported cannot be unmounted, so its pool cannot be
-  // exported) until the cache entry expires: when a path Poolkeeper exported
-  // is no longer wanted, `exportfs -f` flushes the cache now, and
-  // unlock_filesystem releases what nfsd holds on the path's filesystem.
-  Status FlushIfWithdrawn(const std::set<std::string>& wanted) {
+  // Releases what nfsd holds on the filesystems of paths no longer wanted
+  // (the header says what and why); bounded by options_.release_timeout.
+  Status ReleaseWithdrawn(const std::set<std::string>& wanted) {
     std::vector<std::string> withdrawn;
     for (const auto& p : exported_) {
       if (!wanted.contains(p)) withdrawn.push_back(p);
     }
     exported_ = wanted;
     if (withdrawn.empty()) return OkStatus();
+    auto log = GetLogger("share");
+    // The devices first: a withdrawn dataset is still mounted here.
+    std::vector<std::pair<std::string, DeviceNumber>> devices;
+    if (auto mountinfo = ReadIfPresent(options_.mountinfo_file)) {
+      for (const auto& path : withdrawn) {
+        if (auto dev = MountDeviceOf(*mountinfo, path)) devices.emplace_back(path, *dev);
+      }
+    }
+    PK_TRY(FlushExportCache());
+    if (auto kind = attributes_.KindOf(options_.unlock_filesystem_file); kind && *kind == sys::ConfigFs::Kind::kAttribute) {
+      for (const auto& path : withdrawn) {
+        // A path that is gone (dataset destroyed) has nothing left to release.
+        // nfsd takes one path ending in a newline (EINVAL without it).
+        if (auto st = attributes_.Write(options_.unlock_filesystem_file, path + "\n");
+            !st && st.error().code() != ErrorCode::kNotFound) {
+          log->warn("nfs: release nfsd's NLM locks on {}: {}", path, st.error().message());
+        }
+      }
+    }
+    const int attempts = std::max<int>(1, static_cast<int>(options_.release_timeout / options_.poll));
+    const int filecache_attempts = static_cast<int>(options_.filecache_settle / options_.poll);
+    std::vector<std::string> holding;
+    for (int attempt = 0;; ++attempt) {
+      holding.clear();
+      for (const auto& [path, dev] : devices) {
+        for (auto& who : ExpireClientsHolding(path, dev)) holding.push_back(std::move(who));
+      }
+      bool cached = false;
+      if (auto content = ReadIfPresent(options_.export_cache_file)) {
+        for (const auto& path : withdrawn) {
+          if (ExportCacheLists(*content, path)) {
+            cached = true;
+            holding.push_back("the export cache (" + path + ")");
+          }
+        }
+      }
+      if (cached) PK_TRY(FlushExportCache());
+      std::optional<long> files;
+      if (auto stats = ReadIfPresent(options_.filecache_file)) files = FileCacheInodes(*stats);
+      bool settling = files && *files > 0 && attempt < filecache_attempts;
+      if (holding.empty() && !settling) break;
+      if (attempt + 1 >= attempts) {
+        if (!holding.empty()) {
+          log->warn("nfs: withdrawn {} still held by nfsd after {} ms: {}", fmt::join(withdrawn, ", "),
+                    options_.release_timeout.count(), fmt::join(holding, "; "));
+        }
+        break;
+      }
+      Sleep(options_.poll);
+    }
+    return OkStatus();
+  }
+
+  // Expires the NFSv4 clients whose state holds a file on `dev`; returns the
+  // clients that still did (for the log when the release runs out of time).
+  std::vector<std::string> ExpireClientsHolding(const std::string& path, DeviceNumber dev) {
+    std::vector<std::string> held;
+    auto kind = attributes_.KindOf(options_.clients_dir);
+    if (!kind || *kind != sys::ConfigFs::Kind::kDirectory) return held;
+    auto ids = attributes_.List(options_.clients_dir);
+    if (!ids) return held;
+    for (const auto& id : *ids) {
+      std::string dir = options_.clients_dir + "/" + id;
+      auto states = attributes_.Read(dir + "/states");
+      if (!states || !StatesHoldDevice(*states, dev)) continue;  // gone meanwhile, or not holding
+      std::string name = ClientName(dir);
+      GetLogger("share")->info("nfs: expiring NFSv4 client {} ({}): it holds state on withdrawn {}", id, name, path);
+      if (auto st = attributes_.Write(dir + "/ctl", "expire\n"); !st && st.error().code() != ErrorCode::kNotFound) {
+        held.push_back(fmt::format("NFSv4 client {} ({}): expire: {}", id, name, st.error().message()));
+        continue;
+      }
+      held.push_back(fmt::format("NFSv4 client {} ({})", id, name));
+    }
+    return held;
+  }
+
+  // The client's name from its info file ("name: \"Linux NFSv4.2 host\""), or "".
+  std::string ClientName(const std::string& dir) {
+    auto info = attributes_.Read(dir + "/info");
+    if (!info) return "";
+    for (auto line : SplitLines(*info)) {
+      if (line.starts_with("name: ")) return std::string(line.substr(6));
+    }
+    return "";
+  }
+
+  Status FlushExportCache() {
     PK_ASSIGN_OR_RETURN(auto r, Exportfs({"-f"}));
     if (!r.status.Success()) {
       return Unavailable(fmt::format("flush the kernel's export cache: exportfs -f {}: {}", r.status.ToString(), r.err));
     }
-    PK_ASSIGN_OR_RETURN(auto kind, attributes_.KindOf(options_.unlock_filesystem_file));
-    if (kind != sys::ConfigFs::Kind::kAttribute) return OkStatus();
-    for (const auto& path : withdrawn) {
-      // A path that is gone (dataset destroyed) has nothing left to release.
-      // nfsd takes one path ending in a newline (EINVAL without it).
-      if (auto st = attributes_.Write(options_.unlock_filesystem_file, path + "\n");
-          !st && st.error().code() != ErrorCode::kNotFound) {
-        GetLogger("share")->warn("nfs: release nfsd's state on {}: {}", path, st.error().message());
-      }
-    }
     return OkStatus();
+  }
+
+  std::optional<std::string> ReadIfPresent(const std::string& path) {
+    auto text = attributes_.Read(path);
+    if (!text) return std::nullopt;
+    return *text;
+  }
+
+  void Sleep(std::chrono::milliseconds d) {
+    if (options_.sleep) {
+      options_.sleep(d);
+    } else {
+      std::this_thread::sleep_for(d);
+    }
   }
 
   Status WriteExports(const std::string& contents) {
@@ -219,7 +336,7 @@ std::string RenderKernelExports(const std::vector<Share>& desired) {
     std::vector<std::string> clients;
     for (const auto& c : nfs->clients) {
       std::string text = c.ToString();  // "MATCH(rw,root_squash,sec=sys)"
-      text.insert(text.size() - 1, ",no_subtree_check");
+      text.insert(text.size() - 1, ",no_subtree_check,fsid=" + KernelNfsFsid(s.guid));
       clients.push_back(std::move(text));
     }
     out += fmt::format("# share {}\n{} {}\n", s.Id(), Escape(s.path), fmt::join(clients, " "));
@@ -244,11 +361,76 @@ std::vector<std::string> ParseExportfsPaths(std::string_view text) {
   return paths;
 }
 
+std::optional<DeviceNumber> MountDeviceOf(std::string_view mountinfo, std::string_view path) {
+  // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - TYPE SOURCE SUPER": the
+  // last line for a mount point is the mount on top.
+  std::optional<DeviceNumber> found;
+  for (auto line : SplitLines(mountinfo)) {
+    auto f = Fields(line);
+    if (f.size() < 5 || Unescape(f[4]) != path) continue;
+    if (auto dev = ParseDevice(f[2], 10)) found = dev;
+  }
+  return found;
+}
+
+bool StatesHoldDevice(std::string_view states, DeviceNumber dev) {
+  // "- 0x...: { type: open, access: rw, deny: --, superblock: "00:2a:3", filename: ... }"
+  constexpr std::string_view kKey = "superblock: \"";
+  for (auto line : SplitLines(states)) {
+    auto at = line.find(kKey);
+    if (at == std::string_view::npos) continue;
+    auto rest = line.substr(at + kKey.size());
+    auto second = rest.find(':', rest.find(':') + 1);  // "MM:mm:INO"
+    if (second == std::string_view::npos) continue;
+    if (auto d = ParseDevice(rest.substr(0, second), 16); d && *d == dev) return true;
+  }
+  return false;
+}
+
+bool ExportCacheLists(std::string_view content, std::string_view path) {
+  for (auto line : SplitLines(content)) {
+    // "# PATH CLIENT(...)" is an entry the cache no longer trusts (expired,
+    // negative or pending) but still holds, path included: it pins the
+    // filesystem as much as a valid one (seen in the guest). Only the header
+    // ("#path domain(flags)") is not an entry.
+    if (line.starts_with("# ")) line.remove_prefix(2);
+    if (line.empty() || line[0] == '#') continue;
+    auto f = Fields(line);
+    if (!f.empty() && Unescape(f[0]) == path) return true;
+  }
+  return false;
+}
+
+std::optional<long> FileCacheInodes(std::string_view stats) {
+  // "total inodes: N" (6.x); older kernels say "total entries: N".
+  for (auto line : SplitLines(stats)) {
+    for (std::string_view key : {"total inodes:", "total entries:"}) {
+      if (!line.starts_with(key)) continue;
+      auto f = Fields(line.substr(key.size()));
+      long n = 0;
+      if (f.empty()) return std::nullopt;
+      auto [ptr, ec] = std::from_chars(f[0].data(), f[0].data() + f[0].size(), n);
+      if (ec != std::errc() || ptr != f[0].data() + f[0].size()) return std::nullopt;
+      return n;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string KernelNfsFsid(uint64_t guid) {
+  // 32 hex digits (exports(5) takes any UUID for fsid=): "pknf" and the guid.
+  return fmt::format("706b6e66-0000-0000-{:04x}-{:012x}", guid >> 48, guid & 0xffffffffffffULL);
+}
+
 Result<std::unique_ptr<Backend>> MakeKernelNfsBackend(KernelNfsOptions options, sys::ProcessRunner& runner,
                                                       sys::FileSystem& fs, sys::ConfigFs& attributes) {
   for (const auto* p : {&options.exportfs_path, &options.exports_file, &options.threads_file,
-                        &options.unlock_filesystem_file}) {
+                        &options.unlock_filesystem_file, &options.clients_dir, &options.export_cache_file,
+                        &options.filecache_file, &options.mountinfo_file}) {
     if (!p->starts_with('/')) return InvalidArgument(fmt::format("kernel NFS backend: '{}' is not an absolute path", *p));
+  }
+  if (options.poll.count() <= 0 || options.release_timeout.count() < 0 || options.filecache_settle.count() < 0) {
+    return InvalidArgument("kernel NFS backend: the release poll must be positive and its bounds not negative");
   }
   return std::unique_ptr<Backend>(new KernelNfsBackend(std::move(options), runner, fs, attributes));
 }

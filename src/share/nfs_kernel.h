@@ -5,17 +5,42 @@
 //
 // Reconcile() renders the file from the desired shares (one line per share, a
 // comment naming the share above it, every client spec spelled out plus
-// `no_subtree_check`), writes it atomically, runs `exportfs -ra`, and then
-// reads what the kernel really exports (`exportfs -v`): a desired share whose
-// path is not exported gets an error carrying exportfs's own words about that
-// path; the others are served. When a path it exported before is withdrawn,
-// `exportfs -f` flushes the kernel's export cache, which otherwise keeps that
-// filesystem busy (no unmount, no pool export) until the entry expires, and
-// the path is written to nfsd's unlock_filesystem, which releases the state
-// nfsd still holds on that filesystem (NLM locks, and on kernels that have
-// it, NFSv4 state), so that a pool export right after unserving succeeds.
-// exportfs re-reads /etc/exports and every file
-// of /etc/exports.d, so exports Poolkeeper did not write are left as they are.
+// `no_subtree_check` and an `fsid=` UUID derived from the dataset guid, so
+// that file handles stay valid when the pool is imported on another head),
+// writes it atomically, runs `exportfs -ra`, and then reads what the kernel
+// really exports (`exportfs -v`): a desired share whose path is not exported
+// gets an error carrying exportfs's own words about that path; the others are
+// served.
+//
+// Releasing a withdrawn path. nfsd keeps a filesystem it exported busy (no
+// unmount, so no pool export) through three kinds of references, and
+// withdrawing the export drops none of them by itself (measured in the
+// OpenZFS guest, kernel 6.1):
+//   1. the export cache (svc_export / expkey entries hold the path):
+//      `exportfs -f`, repeated while /proc/net/rpc/nfsd.export/content still
+//      lists the path, valid or behind "# " (an expired entry still in the
+//      cache holds its path too; entries can be re-created by requests of
+//      clients still mounted);
+//   2. NFSv4 state (opens, locks, delegations, layouts) of clients: a
+//      "courteous" server (5.19+) keeps an expired client's state for as long
+//      as no one conflicts with it, so a client that had a file open holds the
+//      dataset indefinitely. Each client's states file
+//      (/proc/fs/nfsd/clients/ID/states) names the superblock (major:minor,
+//      hex) of every file it holds; only the clients holding state on a
+//      withdrawn filesystem (its device from /proc/self/mountinfo) are
+//      expired, by writing `expire` to their ctl file. NLM locks go through
+//      unlock_filesystem, as before;
+//   3. the NFSv2/3 file cache: files opened for v3 requests are closed by
+//      nfsd's laundrette two passes (2 s apart) after their last use; nothing
+//      reaches them once the export is withdrawn, so the backend waits while
+//      /proc/fs/nfsd/filecache counts open files, at most `filecache_settle`.
+// All of this is bounded by `release_timeout`; what still holds the path then
+// is logged (the pool export that follows fails "busy" with the reason).
+// Nothing restarts nfsd: stopping its threads (`rpc.nfsd 0`) would release
+// everything but drop every client's state on every export of the head.
+//
+// exportfs re-reads /etc/exports and every file of /etc/exports.d, so
+// exports Poolkeeper did not write are left as they are.
 //
 // The server itself (nfsd threads, rpc.mountd, rpcbind) belongs to the
 // host's init (nfs-server.service): Start() only checks that it runs
@@ -27,8 +52,13 @@
 // Thread-safety: as every Backend, calls are serialised by the ShareManager.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -48,7 +78,46 @@ struct KernelNfsOptions {
   // Where a withdrawn path is written to release nfsd's state on its
   // filesystem (skipped when the file is absent).
   std::string unlock_filesystem_file = "/proc/fs/nfsd/unlock_filesystem";
+  // NFSv4 clients: ID/info, ID/states, ID/ctl (skipped when absent: no v4).
+  std::string clients_dir = "/proc/fs/nfsd/clients";
+  // The export cache's content, nfsd's file cache statistics, and the mount
+  // table that gives a withdrawn path's device (all skipped when absent).
+  std::string export_cache_file = "/proc/net/rpc/nfsd.export/content";
+  std::string filecache_file = "/proc/fs/nfsd/filecache";
+  std::string mountinfo_file = "/proc/self/mountinfo";
+  // Bound on releasing withdrawn paths, and on waiting for the v3 file cache
+  // within it (two laundrette passes plus a margin); polled every `poll`.
+  std::chrono::milliseconds release_timeout{10000};
+  std::chrono::milliseconds filecache_settle{5000};
+  std::chrono::milliseconds poll{250};
+  // How the backend waits between polls (tests pass one that returns at once).
+  std::function<void(std::chrono::milliseconds)> sleep;
 };
+
+// A mount's device as /proc/self/mountinfo gives it (decimal major:minor).
+struct DeviceNumber {
+  unsigned major = 0;
+  unsigned minor = 0;
+  bool operator==(const DeviceNumber&) const = default;
+};
+
+// The device of the filesystem mounted at `path` (the topmost mount there),
+// nullopt when nothing is mounted exactly there.
+std::optional<DeviceNumber> MountDeviceOf(std::string_view mountinfo, std::string_view path);
+
+// Whether an nfsd client's states file lists state on a file of `dev`
+// (`superblock: "MM:mm:INO"`, major and minor in hex).
+bool StatesHoldDevice(std::string_view states, DeviceNumber dev);
+
+// Whether the export cache's content lists `path` (octal escapes decoded).
+bool ExportCacheLists(std::string_view content, std::string_view path);
+
+// "total inodes" of /proc/fs/nfsd/filecache (nullopt when not found).
+std::optional<long> FileCacheInodes(std::string_view stats);
+
+// The exports(5) fsid of a dataset: a UUID carrying the guid, the same on
+// every head that imports the pool.
+std::string KernelNfsFsid(uint64_t guid);
 
 // The exports file for `desired` (pure; exposed for tests). Paths are written
 // with exports(5)'s octal escapes for blanks, tabs, newlines, '#' and '\'.

@@ -222,6 +222,7 @@ TEST_F(IscsiTest, LoginCapacityWriteReadVerify64MiBAndIdentityFromTheGuid) {
   const std::string& designators = run.facts["designator"];
   EXPECT_THAT(designators, HasSubstr("t10 ascii lu " + id.scsi_id));
   EXPECT_THAT(designators, HasSubstr("naa binary lu " + share::TgtNaaFor(id.scsi_id)));
+  EXPECT_THAT(designators, HasSubstr("naa binary lu " + id.naa_lio)) << "tgt presents LIO's NAA";
   EXPECT_THAT(share::TgtNaaFor(id.scsi_id), HasSubstr(fmt::format("{:016x}", s.guid)));
   std::printf("[ iscsi    ] guid %llu -> initiator sees serial %s and designators:\n%s\n",
               static_cast<unsigned long long>(s.guid), run.facts["serial"].c_str(), designators.c_str());

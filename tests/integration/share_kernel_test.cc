@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -44,6 +45,19 @@ std::string ReadAll(const std::string& path) {
 }
 
 using KernelNfsTest = LabTest;
+
+// What nfsd holds, for a failure message: each NFSv4 client's states, the
+// file cache and the export cache.
+std::string NfsdHolders() {
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/fs/nfsd/clients", ec)) {
+    out += "client " + e.path().filename().string() + ":\n" + ReadAll(e.path().string() + "/states");
+  }
+  out += "filecache:\n" + ReadAll("/proc/fs/nfsd/filecache");
+  out += "export cache:\n" + ReadAll("/proc/net/rpc/nfsd.export/content");
+  return out;
+}
 
 TEST_F(KernelNfsTest, ExportedDatasetIsMountedBackReadAndWritten) {
   if (zfs().dialect() != zfs::Dialect::kOpenZfs2) GTEST_SKIP() << "kernel NFS is tested in the OpenZFS guest only";
@@ -73,7 +87,8 @@ TEST_F(KernelNfsTest, ExportedDatasetIsMountedBackReadAndWritten) {
 
   share::NfsDefinition def;
   def.clients.push_back(*share::NfsClient::Parse("127.0.0.1(rw,no_root_squash)"));
-  share::Share share{.pool = pool.str(), .dataset = ds.str(), .guid = 1, .path = path, .volume = false,
+  constexpr uint64_t kGuid = 0x1234567890abcdefULL;
+  share::Share share{.pool = pool.str(), .dataset = ds.str(), .guid = kGuid, .path = path, .volume = false,
                      .definition = def};
   auto results = (*backend)->Reconcile({share});
   ASSERT_EQ(results.size(), 1u);
@@ -81,44 +96,80 @@ TEST_F(KernelNfsTest, ExportedDatasetIsMountedBackReadAndWritten) {
   auto served = (*backend)->Served();
   ASSERT_TRUE(served) << served.error().ToString();
   EXPECT_EQ(*served, std::vector<std::string>{"nfs:" + ds.str()});
+  // The fsid carries the guid: file handles are the same on every head.
+  auto listed = RunOk("/usr/sbin/exportfs", {"-v"});
+  ASSERT_TRUE(listed) << listed.error().ToString();
+  std::string fsid = share::KernelNfsFsid(kGuid);
+  EXPECT_THAT(listed->out, HasSubstr("fsid=" + fsid)) << listed->out;
+  EXPECT_THAT(ReadAll("/proc/net/rpc/nfsd.fh/content"), ::testing::Not(HasSubstr(path)))
+      << "no handle issued yet";
 
-  std::string client = MountDir("nfs-client");
-  ASSERT_TRUE(fs->MakeDirs(client, 0755));
-  // NFSv3: no client state on the server that outlives the unmount (an NFSv4
-  // client's lease and opens keep the dataset busy until they expire).
-  auto mounted = RunOk("/usr/bin/mount", {"-t", "nfs", "-o", "vers=3,nolock,soft,timeo=50", "127.0.0.1:" + path, client});
-  ASSERT_TRUE(mounted) << mounted.error().ToString();
-  EXPECT_EQ(ReadAll(client + "/from-server"), "written on the server\n");
-  auto written = WriteFileSynced(client + "/from-client", std::string(1 << 20, 'n'));
+  // Two clients, as a failover finds them: an NFSv3 mount with a file open,
+  // and an NFSv4.2 mount with a file open (open state on the server, kept by
+  // a courteous server after the lease expires). Both stay mounted and open
+  // while the export is withdrawn; they are cleaned up whatever happens.
+  std::string client3 = MountDir("nfs-client3");
+  std::string client4 = MountDir("nfs-client4");
+  ASSERT_TRUE(fs->MakeDirs(client3, 0755));
+  ASSERT_TRUE(fs->MakeDirs(client4, 0755));
+  struct Clients {
+    std::function<void(const std::string&)> unmount;
+    std::vector<std::string> mounts;
+    std::vector<int> fds;
+    ~Clients() {
+      for (int fd : fds) ::close(fd);
+      for (const auto& m : mounts) unmount(m);
+    }
+  } clients{[this](const std::string& m) { (void)RunOk("/usr/bin/umount", {"-f", "-l", m}); }, {}, {}};
+  auto mounted3 = RunOk("/usr/bin/mount", {"-t", "nfs", "-o", "vers=3,nolock,soft,timeo=50", "127.0.0.1:" + path, client3});
+  ASSERT_TRUE(mounted3) << mounted3.error().ToString();
+  clients.mounts.push_back(client3);
+  auto mounted4 = RunOk("/usr/bin/mount", {"-t", "nfs", "-o", "vers=4.2,soft,timeo=50", "127.0.0.1:" + path, client4});
+  ASSERT_TRUE(mounted4) << mounted4.error().ToString();
+  clients.mounts.push_back(client4);
+  EXPECT_EQ(ReadAll(client3 + "/from-server"), "written on the server\n");
+  EXPECT_EQ(ReadAll(client4 + "/from-server"), "written on the server\n");
+  auto written = WriteFileSynced(client3 + "/from-client", std::string(1 << 20, 'n'));
   EXPECT_TRUE(written) << written.error().ToString();
-  auto unmounted = RunOk("/usr/bin/umount", {client});
-  ASSERT_TRUE(unmounted) << unmounted.error().ToString();
+  int fd3 = ::open((client3 + "/open-v3").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd3, 0) << std::strerror(errno);
+  clients.fds.push_back(fd3);
+  int fd4 = ::open((client4 + "/open-v4").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd4, 0) << std::strerror(errno);
+  clients.fds.push_back(fd4);
+  ASSERT_EQ(::write(fd3, "v3\n", 3), 3);
+  ASSERT_EQ(::write(fd4, "v4\n", 3), 3);
+  ASSERT_EQ(::fsync(fd3), 0);
+  ASSERT_EQ(::fsync(fd4), 0);
   EXPECT_EQ(ReadAll(path + "/from-client"), std::string(1 << 20, 'n'));
+  EXPECT_THAT(ReadAll("/proc/net/rpc/nfsd.fh/content"), HasSubstr(path));
 
-  // Stop withdraws the export: the kernel no longer lists the path.
-  ASSERT_TRUE((*backend)->Stop());
+  // Withdrawing the export releases everything nfsd holds on the dataset:
+  // the NFSv4 client holding state on it is expired, the export cache
+  // flushed, the v3 file cache left to close its files. Then the pool exports
+  // at once (RetryWhileBusy allows 5 s for the last v3 file to close).
+  auto t0 = std::chrono::steady_clock::now();
+  results = (*backend)->Reconcile({});
+  EXPECT_TRUE(results.empty());
+  double release_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   served = (*backend)->Served();
   ASSERT_TRUE(served) << served.error().ToString();
   EXPECT_TRUE(served->empty());
-  auto listed = RunOk("/usr/sbin/exportfs", {"-v"});
+  listed = RunOk("/usr/sbin/exportfs", {"-v"});
   ASSERT_TRUE(listed) << listed.error().ToString();
   EXPECT_THAT(listed->out, ::testing::Not(HasSubstr(path)));
   ::unlink(link.c_str());
-  // Withdrawn is not always released: the backend flushes the export cache
-  // and writes the path to unlock_filesystem; in the guest the dataset was
-  // sometimes unmountable at once, sometimes still busy after 100 s (known
-  // gap, kernel 6.1: only stopping nfsd's threads has freed it). How long it
-  // stays busy is printed, not asserted; then nfsd's threads are stopped and
-  // the dataset must be released.
-  auto unmount = [&] { return zfs().UnmountDataset(ds, zfs::Force::kNo); };
-  auto t0 = std::chrono::steady_clock::now();
-  Status released = RetryWhileBusy("unmount after the export was withdrawn", unmount);
-  std::fprintf(stderr, "[ nfs      ] dataset %s %.1f s after the export was withdrawn\n",
-               released ? "unmounted" : "still busy",
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (!released) {
+  auto t1 = std::chrono::steady_clock::now();
+  Status exported = RetryWhileBusy("export after the NFS export was withdrawn",
+                                   [&] { return zfs().ExportPool(pool, zfs::Force::kNo); });
+  std::fprintf(stderr, "[ nfs      ] withdrawal took %.1f s; pool %s %.1f s after it\n", release_s,
+               exported ? "exported" : "still busy",
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+  EXPECT_TRUE(exported) << exported.error().ToString() << "\n" << NfsdHolders();
+  if (!exported) {
+    // Only so that the test leaves nothing behind: nfsd's threads stop (every client's state goes).
     ASSERT_TRUE(RunOk("/usr/sbin/rpc.nfsd", {"0"}));
-    EXPECT_TRUE(RetryWhileBusy("unmount after nfsd stopped", unmount));
+    EXPECT_TRUE(RetryWhileBusy("export after nfsd stopped", [&] { return zfs().ExportPool(pool, zfs::Force::kNo); }));
     EXPECT_TRUE(RunOk("/usr/sbin/rpc.nfsd", {"4"}));
   }
 }
