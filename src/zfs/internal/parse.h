@@ -8,12 +8,12 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/text.h"
 #include "zfs/types.h"
 
 namespace pk::zfs::internal {
 
-// Splits text into lines without the trailing '\n'; drops a final empty line.
-std::vector<std::string_view> SplitLines(std::string_view text);
+using ::pk::SplitLines;
 std::vector<std::string_view> SplitTabs(std::string_view line);
 
 // "1.98G" / "512" / "1,5M" -> bytes (zfs-fuse prints sizes only this way).
