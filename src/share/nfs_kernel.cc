@@ -335,12 +335,7 @@ std::string RenderKernelExports(const std::vector<Share>& desired) {
 
 std::vector<std::string> ParseExportfsPaths(std::string_view text) {
   std::vector<std::string> paths;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
+  for (std::string_view line : SplitLines(text)) {
     // A path line starts at column 0; client lines of a long path are indented.
     if (line.empty() || line[0] != '/') continue;
     size_t blank = line.find_first_of(" \t");

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/text.h"
 
 namespace pk::share {
 namespace {
@@ -45,12 +46,7 @@ std::string Trimmed(std::string s) {
 // Disk shares of `smbclient -L -g` output ("Disk|name|comment"), lower-cased.
 std::set<std::string> ListedDiskShares(std::string_view out) {
   std::set<std::string> names;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t eol = out.find('\n', pos);
-    if (eol == std::string_view::npos) eol = out.size();
-    std::string_view line = out.substr(pos, eol - pos);
-    pos = eol + 1;
+  for (std::string_view line : SplitLines(out)) {
     if (!line.starts_with("Disk|")) continue;
     line.remove_prefix(5);
     names.insert(Lower(line.substr(0, line.find('|'))));
