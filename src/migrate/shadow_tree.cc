@@ -549,6 +549,16 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
   auto err = [&](const char* what) { return ErrnoError(errno, fmt::format("{} '{}'", what, src_rel)); };
   const bool linked = !S_ISDIR(s.mode) && s.nlink > 1;
   if (linked && ::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) == 0) return OkStatus();
+  // Workers may create several names of one multiply-linked inode at once:
+  // the first to link its copy under links/ wins (link(2) never replaces, as
+  // rename(2) would), the others discard their copy and link the winner's.
+  auto claim_link = [&]() -> Result<bool> {
+    if (::linkat(staging_fd_, t, links_fd_, s.key.c_str(), 0) == 0) return true;
+    if (errno != EEXIST) return err("add to links");
+    (void)::unlinkat(staging_fd_, t, 0);
+    if (::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
+    return false;
+  };
   // New entries are made with the source's permission bits where the umask
   // lets them through, owned by this process: change only what differs.
   const mode_t perm = s.mode & 07777;
@@ -608,6 +618,8 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
     ::close(fd);
     PK_TRY(r);
     if (linked) {
+      PK_ASSIGN_OR_RETURN(bool claimed, claim_link());
+      if (!claimed) return OkStatus();
       std::lock_guard lock(mu_);
       link_inodes_.insert(made.st_ino);
     }
@@ -630,8 +642,12 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
     if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
   }
   if (linked) {
-    if (::renameat(staging_fd_, t, links_fd_, s.key.c_str()) != 0) return err("add to links");
+    if (!S_ISREG(s.mode)) {
+      PK_ASSIGN_OR_RETURN(bool claimed, claim_link());
+      if (!claimed) return OkStatus();
+    }
     if (::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
+    (void)::unlinkat(staging_fd_, t, 0);
   } else if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) {
     return err("move into place");
   }

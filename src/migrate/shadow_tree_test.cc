@@ -235,6 +235,32 @@ TEST_F(ShadowTreeTest, ConcurrentOpensCopyOnceAndHardLinksShareTheInode) {
   EXPECT_EQ(x.st_mtim.tv_sec, 1100000000);  // the copy keeps the source's times
 }
 
+TEST_F(ShadowTreeTest, NamesOfOneInodeMigratedConcurrentlyStayOneInode) {
+  // Each directory holds one name of the same 1 MiB inode: the migrator's
+  // workers walk the directories at once and race to create (and copy) it.
+  constexpr int kDirs = 16;
+  WriteFile(src_ + "/shared", std::string(kInlineCopyMax, 's'));
+  for (int i = 0; i < kDirs; ++i) {
+    fs::create_directories(src_ + "/d" + std::to_string(i));
+    ::link((src_ + "/shared").c_str(), (src_ + "/d" + std::to_string(i) + "/name").c_str());
+  }
+  ::unlink((src_ + "/shared").c_str());  // the root's listing must not create the inode first
+  InitTree();
+  auto t = OpenTree();
+  Migrator m(*t, 8, 0);
+  auto r = m.Run();
+  ASSERT_TRUE(r) << r.error().message();
+  struct stat first;
+  ASSERT_EQ(::stat((dst_ + "/d0/name").c_str(), &first), 0);
+  for (int i = 0; i < kDirs; ++i) {
+    struct stat st;
+    ASSERT_EQ(::stat((dst_ + "/d" + std::to_string(i) + "/name").c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, first.st_ino) << "d" << i << "/name is a separate copy";
+  }
+  EXPECT_EQ(ReadFile(dst_ + "/d0/name"), std::string(kInlineCopyMax, 's'));
+  EXPECT_EQ(CountLines(Log()), 4);  // hello.txt, the dashed file, sparse and the shared inode: each once
+}
+
 TEST_F(ShadowTreeTest, RenamedUnmigratedEntriesStillMigrateAndDeletedOnesStayDeleted) {
   InitTree();
   auto t = OpenTree();
