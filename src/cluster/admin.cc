@@ -35,9 +35,16 @@ std::string HeadNames(const ClusterStatus& s) {
 std::string Why(const HeadStatus& h) {
   if (h.unclean) return "unclean (lost, not fenced yet)";
   if (!h.online) return "offline";
+  if (h.pending) return "joining";  // Pacemaker also reports a joining head as in standby
   if (h.standby) return "in standby";
   if (h.maintenance) return "in maintenance";
   return "online";
+}
+
+std::string HeadStates(const ClusterStatus& s) {
+  std::vector<std::string> v;
+  for (const auto& h : s.heads) v.push_back(h.name + " " + Why(h));
+  return fmt::format("{}", fmt::join(v, ", "));
 }
 
 Result<const HeadStatus*> KnownHead(const ClusterStatus& s, const HeadName& head) {
@@ -75,12 +82,27 @@ Result<CibConfig> ClusterAdmin::Config() {
 
 Result<ClusterStatus> ClusterAdmin::QuorateStatus(const std::string& action) {
   PK_ASSIGN_OR_RETURN(auto s, ReadStatus());
+  // A head that has just started (or rejoined) finds or elects the DC and
+  // then joins: until then its view of quorum and of the other heads is not
+  // settled ("no quorum, the other head unclean"). Wait for it, as
+  // crm_resource does, instead of judging a view about to change.
+  auto joining = [](const ClusterStatus& st) {
+    return st.dc.empty() || std::any_of(st.heads.begin(), st.heads.end(), [](const auto& h) { return h.online && h.pending; });
+  };
+  if (joining(s)) {
+    auto joined = WaitFor([&]() -> Result<bool> {
+      PK_ASSIGN_OR_RETURN(s, ReadStatus());
+      return !joining(s);
+    }, action + ": wait for the heads to join the cluster");
+    if (!joined) {
+      return FailedPrecondition(fmt::format("{}: {} after {} s: this head or another is still joining the cluster "
+                                            "(heads: {}); nothing changed", action, s.dc.empty() ? "no DC elected" : "no settled membership",
+                                            std::chrono::duration_cast<std::chrono::seconds>(o_.wait).count(),
+                                            HeadStates(s)));
+    }
+  }
   if (!s.quorum) {
-    return FailedPrecondition(fmt::format("{}: the cluster has no quorum (heads: {}); nothing changed", action, [&] {
-      std::vector<std::string> v;
-      for (const auto& h : s.heads) v.push_back(h.name + " " + Why(h));
-      return fmt::format("{}", fmt::join(v, ", "));
-    }()));
+    return FailedPrecondition(fmt::format("{}: the cluster has no quorum (heads: {}); nothing changed", action, HeadStates(s)));
   }
   return s;
 }

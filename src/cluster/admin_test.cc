@@ -61,6 +61,9 @@ class Sim {
 
   std::map<std::string, SimHead> heads{{"h1", {}}, {"h2", {}}};
   bool quorum = true;
+  // crm_mon reads that still show h1 joining (no DC, h1 pending, the others
+  // unclean, no quorum), as right after h1 started; -1: for ever.
+  int joining_reads = 0;
   std::vector<std::string> resources, constraints;  // CIB elements
   std::map<std::string, std::string> owner;          // pool primitive -> head
   std::vector<std::string> changes;                  // every mutating call
@@ -92,6 +95,16 @@ class Sim {
  private:
   std::string MonXml() {
     std::string nodes, rsc;
+    if (joining_reads != 0) {
+      if (joining_reads > 0) --joining_reads;
+      for (const auto& [n, h] : heads) {
+        nodes += n == "h1" ? R"(<node name="h1" online="true" standby="true" pending="true"/>)"
+                           : fmt::format(R"(<node name="{}" online="true" unclean="true"/>)", n);
+      }
+      return fmt::format(R"(<pacemaker-result><summary><current_dc present="false"/>)"
+                         R"(<cluster_options stonith-enabled="true" maintenance-mode="false"/></summary>)"
+                         R"(<nodes>{}</nodes><resources/></pacemaker-result>)", nodes);
+    }
     for (const auto& [n, h] : heads) {
       nodes += fmt::format(R"(<node name="{}" online="{}" standby="{}"/>)", n, h.online, h.standby);
     }
@@ -251,6 +264,25 @@ TEST_F(AdminTest, TakeoverMovesAndFailbackReturnsToThePreferredHead) {
   auto nothing = admin_->Failback();
   ASSERT_TRUE(nothing);
   EXPECT_NE(nothing->front().find("nothing changed"), std::string::npos);
+}
+
+TEST_F(AdminTest, ACommandRightAfterTheHeadStartedWaitsForItToJoin) {
+  ASSERT_TRUE(AddTank());
+  ASSERT_TRUE(admin_->Takeover(Pool("tank"), Head("h2")));
+  sim_.joining_reads = 4;  // about 2 s of "no DC yet"
+  auto back = admin_->Failback();
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(sim_.owner["pool-tank-pool"], "h1");
+  sim_.joining_reads = -1;
+  sim_.changes.clear();
+  auto never = admin_->Takeover(Pool("tank"), Head("h2"));
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(never.error().message().find("no DC elected after 5 s: this head or another is still joining the cluster "
+                                         "(heads: h1 joining, h2 unclean (lost, not fenced yet)); nothing changed"),
+            std::string::npos)
+      << never.error().message();
+  EXPECT_TRUE(sim_.changes.empty());
 }
 
 TEST_F(AdminTest, TakeoverRefusesStandbyOfflineAndUnknown) {
