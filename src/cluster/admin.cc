@@ -60,19 +60,17 @@ std::string Owner(const PoolStatus* ps) { return ps && ps->owners.size() == 1 ? 
 bool HeadCanRun(const HeadStatus& h) { return h.online && !h.standby && !h.maintenance && !h.unclean && !h.pending; }
 
 ClusterAdmin::ClusterAdmin(sys::ProcessRunner& runner, sys::FileSystem& fs, HeadEnvironment& env, AdminOptions options)
-    : runner_(runner), fs_(fs), env_(env), o_(std::move(options)) {
+    : runner_(runner),
+      fs_(fs),
+      env_(env),
+      o_(std::move(options)),
+      pacemaker_(runner, PacemakerTools{o_.crm_attribute, o_.crm_mon, o_.cibadmin, o_.tool_timeout}) {
   if (!o_.sleep) o_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   if (!o_.now) o_.now = [] { return std::chrono::steady_clock::now(); };
 }
 
 Result<std::string> ClusterAdmin::Tool(const std::string& program, std::vector<std::string> args, const std::string& what) {
   return RunTool(runner_, program, std::move(args), o_.tool_timeout, what);
-}
-
-Result<ClusterStatus> ClusterAdmin::ReadStatus() {
-  PK_ASSIGN_OR_RETURN(auto mon, Tool(o_.crm_mon, {"-1", "--output-as=xml"}, "read cluster status"));
-  PK_ASSIGN_OR_RETURN(auto cib, Tool(o_.cibadmin, {"--query", "--scope", "configuration"}, "read cluster configuration"));
-  return ParseClusterStatus(mon, cib);
 }
 
 Result<CibConfig> ClusterAdmin::Config() {

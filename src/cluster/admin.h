@@ -25,6 +25,7 @@
 #include "cluster/crm_mon.h"
 #include "cluster/head_env.h"
 #include "cluster/names.h"
+#include "cluster/pacemaker.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
 #include "zfs/names.h"
@@ -87,7 +88,7 @@ class ClusterAdmin {
 
  private:
   Result<std::string> Tool(const std::string& program, std::vector<std::string> args, const std::string& what);
-  Result<ClusterStatus> ReadStatus();
+  Result<ClusterStatus> ReadStatus() { return pacemaker_.Status(); }
   Result<CibConfig> Config();
   // Status with quorum, else FailedPrecondition naming `action`.
   Result<ClusterStatus> QuorateStatus(const std::string& action);
@@ -110,6 +111,7 @@ class ClusterAdmin {
   sys::FileSystem& fs_;
   HeadEnvironment& env_;
   AdminOptions o_;
+  PacemakerFacts pacemaker_;  // reads the cluster's status as `cluster status` and the agent do
 };
 
 // Heads a pool may move to: online, not standby, not in maintenance, not unclean.
