@@ -218,25 +218,38 @@ class KernelNfsBackend : public Backend {
       }
     }
     const int attempts = std::max<int>(1, static_cast<int>(options_.release_timeout / options_.poll));
+    const int sweep_attempts = attempts + static_cast<int>(options_.cache_sweep_wait / options_.poll);
     const int filecache_attempts = static_cast<int>(options_.filecache_settle / options_.poll);
     std::vector<std::string> holding;
+    bool told_ahead = false;
     for (int attempt = 0;; ++attempt) {
       holding.clear();
       for (const auto& [path, dev] : devices) {
         for (auto& who : ExpireClientsHolding(path, dev)) holding.push_back(std::move(who));
       }
+      const bool clients_hold = !holding.empty();
+      std::optional<int64_t> ahead;  // seconds the caches' flush time is ahead of the clock
       if (auto cached = CachedHolders(released, wanted); !cached.empty()) {
-        holding.push_back(fmt::format("the export caches ({})", fmt::join(cached, ", ")));
-        FlushExportCachesIfSweeping();
+        ahead = FlushExportCachesIfSweeping();
+        holding.push_back(fmt::format("the export caches ({}{})", fmt::join(cached, ", "),
+                                      ahead ? fmt::format("; flush time {} s ahead of the clock", *ahead) : ""));
+        if (ahead && *ahead > 0 && !told_ahead) {
+          told_ahead = true;
+          log->info("nfs: the export caches hold withdrawn {} and cannot be swept for {} s: their flush time is "
+                    "ahead of the clock (each flush within a second pushes it one second; OpenZFS runs exportfs "
+                    "-ra at every mount and unmount); waiting",
+                    fmt::join(withdrawn_paths, ", "), *ahead);
+        }
       }
       std::optional<long> files;
       if (auto stats = ReadIfPresent(options_.filecache_file)) files = FileCacheInodes(*stats);
       bool settling = files && *files > 0 && attempt < filecache_attempts;
       if (holding.empty() && !settling) break;
-      if (attempt + 1 >= attempts) {
+      // Only the caches hold: nothing but the clock sweeps them, worth a longer wait.
+      if (attempt + 1 >= (clients_hold ? attempts : sweep_attempts)) {
         if (!holding.empty()) {
           log->warn("nfs: withdrawn {} still held by nfsd after {} ms: {}", fmt::join(withdrawn_paths, ", "),
-                    options_.release_timeout.count(), fmt::join(holding, "; "));
+                    (attempt + 1) * options_.poll.count(), fmt::join(holding, "; "));
         }
         break;
       }
@@ -276,25 +289,33 @@ class KernelNfsBackend : public Backend {
   // the wall clock: only then does the kernel sweep the expired entries out
   // (a flush within the same second only marks them, and pushes the sweep a
   // second further; see the header).
-  void FlushExportCachesIfSweeping() {
+  // Returns nullopt when it flushed, else how many seconds the later flush
+  // time is ahead of the clock (0: flushed in this very second).
+  std::optional<int64_t> FlushExportCachesIfSweeping() {
     auto log = GetLogger("share");
     const int64_t now =
         std::chrono::duration_cast<std::chrono::seconds>(Now().time_since_epoch()).count();
     std::vector<const std::string*> flushes;
+    std::optional<int64_t> ahead;
     for (const auto* file : {&options_.fh_flush_file, &options_.export_flush_file}) {
       auto text = ReadIfPresent(*file);
       if (!text) continue;  // no such cache here
       if (auto t = ParseFlushTime(*text); t && *t >= now) {
-        log->debug("nfs: {} flushed at {}, now {}: the next flush waits for the next second", *file, *t, now);
-        return;
+        ahead = std::max(ahead.value_or(0), *t - now);
+        continue;
       }
       flushes.push_back(file);
+    }
+    if (ahead) {
+      log->debug("nfs: export caches flushed up to {} s ahead of the clock: the next flush waits", *ahead);
+      return ahead;
     }
     for (const auto* file : flushes) {
       if (auto st = attributes_.Write(*file, fmt::format("{}\n", now)); !st) {
         log->warn("nfs: flush the kernel's export cache: {}", st.error().message());
       }
     }
+    return std::nullopt;
   }
 
   // Expires the NFSv4 clients whose state holds a file on `dev`; returns the
@@ -491,7 +512,8 @@ Result<std::unique_ptr<Backend>> MakeKernelNfsBackend(KernelNfsOptions options, 
                         &options.filecache_file, &options.mountinfo_file}) {
     if (!p->starts_with('/')) return InvalidArgument(fmt::format("kernel NFS backend: '{}' is not an absolute path", *p));
   }
-  if (options.poll.count() <= 0 || options.release_timeout.count() < 0 || options.filecache_settle.count() < 0) {
+  if (options.poll.count() <= 0 || options.release_timeout.count() < 0 || options.filecache_settle.count() < 0 ||
+      options.cache_sweep_wait.count() < 0) {
     return InvalidArgument("kernel NFS backend: the release poll must be positive and its bounds not negative");
   }
   return std::unique_ptr<Backend>(new KernelNfsBackend(std::move(options), runner, fs, attributes));

@@ -39,7 +39,14 @@
 //      withdrawn filesystem here is the dataset of a withdrawn path and every
 //      other mount of its pool (the pool's root carries NFSv4 pseudo-root
 //      entries), except what a still-served path needs. The nfsd.fh flush
-//      also closes every file of the NFSv2/3 file cache that is not in use;
+//      also closes every file of the NFSv2/3 file cache that is not in use.
+//      Flushes by others push the flush time ahead too (OpenZFS 2.1 runs
+//      `exportfs -ra` at every mount and unmount: a suite of pool tests left
+//      it ~20 s ahead), and until the clock passes it nothing can remove the
+//      entries (only a sweep, an nfsd restart, or a lookup of the same key,
+//      which puts a new entry holding the same path in place): when only the
+//      caches still hold, the release waits for the clock up to
+//      `cache_sweep_wait` beyond `release_timeout`;
 //   2. NFSv4 state (opens, locks, delegations, layouts) of clients: a
 //      "courteous" server (5.19+) keeps an expired client's state for as long
 //      as no one conflicts with it, so a client that had a file open holds the
@@ -112,6 +119,12 @@ struct KernelNfsOptions {
   // within it (two laundrette passes plus a margin); polled every `poll`.
   std::chrono::milliseconds release_timeout{10000};
   std::chrono::milliseconds filecache_settle{5000};
+  // How much longer the release waits when only the export caches still
+  // hold and their flush time is ahead of the clock: nothing but the clock
+  // lets the kernel sweep them (see above; OpenZFS 2.1 runs `exportfs -ra`,
+  // a flush, at every mount and unmount, and a burst of those put it ~20 s
+  // ahead in the guest's suite).
+  std::chrono::milliseconds cache_sweep_wait{30000};
   std::chrono::milliseconds poll{250};
   // How the backend waits between polls and reads the wall clock (compared
   // with the caches' flush times); tests pass a fake pair.

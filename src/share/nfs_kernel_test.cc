@@ -369,6 +369,32 @@ TEST_F(KernelNfsReleaseTest, FlushesAgainAtMostOnceASecondWhileEntriesAreRecreat
                                          fmt::format("write {}={}\n", options_.export_flush_file, kExportTime + 2)));
 }
 
+TEST_F(KernelNfsReleaseTest, WaitsLongerForTheClockWhenOnlyTheCachesHold) {
+  // Others flushed in a burst (OpenZFS's exportfs -ra at every mount and
+  // unmount): the flush time is 20 s ahead, and nothing but the clock lets
+  // the kernel sweep. The release waits past release_timeout, then flushes once.
+  flush_time_[options_.export_flush_file] = flush_time_[options_.fh_flush_file] = kExportTime + 20;
+  attributes_.AddKernelAttribute(options_.export_flush_file, std::to_string(kExportTime + 20) + "\n");
+  attributes_.AddKernelAttribute(options_.fh_flush_file, std::to_string(kExportTime + 20) + "\n");
+  SetCaches("# /tank/home\t127.0.0.1(rw,sec=1)\n", "");
+  EXPECT_TRUE(backend_->Reconcile({other_})[0].status);
+  EXPECT_THAT(FlushWrites(), ElementsAre(fmt::format("write {}={}\n", options_.fh_flush_file, kExportTime + 21),
+                                         fmt::format("write {}={}\n", options_.export_flush_file, kExportTime + 21)));
+  EXPECT_EQ(sweeps_, 2);
+  EXPECT_GT(slept_, options_.release_timeout);
+  EXPECT_LT(slept_, options_.release_timeout + options_.cache_sweep_wait);
+}
+
+TEST_F(KernelNfsReleaseTest, GivesUpWhenTheCachesCannotBeSweptWithinTheLongerWait) {
+  flush_time_[options_.export_flush_file] = flush_time_[options_.fh_flush_file] = kExportTime + 60;
+  attributes_.AddKernelAttribute(options_.export_flush_file, std::to_string(kExportTime + 60) + "\n");
+  attributes_.AddKernelAttribute(options_.fh_flush_file, std::to_string(kExportTime + 60) + "\n");
+  SetCaches("# /tank/home\t127.0.0.1(rw,sec=1)\n", "");
+  EXPECT_TRUE(backend_->Reconcile({other_})[0].status);  // bounded; the pool export that follows fails "busy"
+  EXPECT_TRUE(FlushWrites().empty());
+  EXPECT_EQ(slept_, options_.release_timeout + options_.cache_sweep_wait - options_.poll);
+}
+
 TEST_F(KernelNfsReleaseTest, EntriesOfThePoolsOtherMountsHoldItButThoseAStillServedPathNeedsDoNot) {
   now_ += std::chrono::seconds(1);
   // /tank (the pool's root, an NFSv4 pseudo-root entry) and /tank/other stay
