@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -125,8 +126,8 @@ class KernelNfsBackend : public Backend {
     if (auto st = WriteExports(RenderKernelExports(nfs)); !st) return fail_all(st.error());
     auto applied = Exportfs({"-ra"});
     if (!applied) return fail_all(applied.error());
-    std::set<std::string> wanted;
-    for (const auto& s : nfs) wanted.insert(s.path);
+    std::map<std::string, std::string> wanted;  // path -> pool
+    for (const auto& s : nfs) wanted.emplace(s.path, s.pool);
     if (auto st = ReleaseWithdrawn(wanted); !st) return fail_all(st.error());
     auto listed = Exportfs({"-v"});
     if (!listed) return fail_all(listed.error());
@@ -181,24 +182,33 @@ class KernelNfsBackend : public Backend {
  private:
   // Releases what nfsd holds on the filesystems of paths no longer wanted
   // (the header says what and why); bounded by options_.release_timeout.
-  Status ReleaseWithdrawn(const std::set<std::string>& wanted) {
-    std::vector<std::string> withdrawn;
-    for (const auto& p : exported_) {
-      if (!wanted.contains(p)) withdrawn.push_back(p);
+  Status ReleaseWithdrawn(const std::map<std::string, std::string>& wanted) {
+    std::vector<std::pair<std::string, std::string>> withdrawn;  // path, pool
+    for (const auto& [path, pool] : exported_) {
+      if (!wanted.contains(path)) withdrawn.emplace_back(path, pool);
     }
     exported_ = wanted;
     if (withdrawn.empty()) return OkStatus();
     auto log = GetLogger("share");
-    // The devices first: a withdrawn dataset is still mounted here.
+    // The devices first (a withdrawn dataset is still mounted here), and the
+    // paths whose cache entries hold a withdrawn filesystem: the withdrawn
+    // paths and every mount of their pools ("/" never: it is no pool's to export).
     std::vector<std::pair<std::string, DeviceNumber>> devices;
+    std::set<std::string> released;
     if (auto mountinfo = ReadIfPresent(options_.mountinfo_file)) {
-      for (const auto& path : withdrawn) {
+      for (const auto& [path, pool] : withdrawn) {
         if (auto dev = MountDeviceOf(*mountinfo, path)) devices.emplace_back(path, *dev);
+        for (auto& m : PoolMountPoints(*mountinfo, pool)) {
+          if (m != "/") released.insert(std::move(m));
+        }
       }
     }
-    PK_TRY(FlushExportCache());
+    for (const auto& [path, pool] : withdrawn) released.insert(path);
+    std::vector<std::string> withdrawn_paths;
+    for (const auto& [path, pool] : withdrawn) withdrawn_paths.push_back(path);
+
     if (auto kind = attributes_.KindOf(options_.unlock_filesystem_file); kind && *kind == sys::ConfigFs::Kind::kAttribute) {
-      for (const auto& path : withdrawn) {
+      for (const auto& path : withdrawn_paths) {
         // A path that is gone (dataset destroyed) has nothing left to release.
         // nfsd takes one path ending in a newline (EINVAL without it).
         if (auto st = attributes_.Write(options_.unlock_filesystem_file, path + "\n");
@@ -208,37 +218,104 @@ class KernelNfsBackend : public Backend {
       }
     }
     const int attempts = std::max<int>(1, static_cast<int>(options_.release_timeout / options_.poll));
+    const int sweep_attempts = attempts + static_cast<int>(options_.cache_sweep_wait / options_.poll);
     const int filecache_attempts = static_cast<int>(options_.filecache_settle / options_.poll);
     std::vector<std::string> holding;
+    bool told_ahead = false;
     for (int attempt = 0;; ++attempt) {
       holding.clear();
       for (const auto& [path, dev] : devices) {
         for (auto& who : ExpireClientsHolding(path, dev)) holding.push_back(std::move(who));
       }
-      bool cached = false;
-      if (auto content = ReadIfPresent(options_.export_cache_file)) {
-        for (const auto& path : withdrawn) {
-          if (ExportCacheLists(*content, path)) {
-            cached = true;
-            holding.push_back("the export cache (" + path + ")");
-          }
+      const bool clients_hold = !holding.empty();
+      std::optional<int64_t> ahead;  // seconds the caches' flush time is ahead of the clock
+      if (auto cached = CachedHolders(released, wanted); !cached.empty()) {
+        ahead = FlushExportCachesIfSweeping();
+        holding.push_back(fmt::format("the export caches ({}{})", fmt::join(cached, ", "),
+                                      ahead ? fmt::format("; flush time {} s ahead of the clock", *ahead) : ""));
+        if (ahead && *ahead > 0 && !told_ahead) {
+          told_ahead = true;
+          log->info("nfs: the export caches hold withdrawn {} and cannot be swept for {} s: their flush time is "
+                    "ahead of the clock (each flush within a second pushes it one second; OpenZFS runs exportfs "
+                    "-ra at every mount and unmount); waiting",
+                    fmt::join(withdrawn_paths, ", "), *ahead);
         }
       }
-      if (cached) PK_TRY(FlushExportCache());
       std::optional<long> files;
       if (auto stats = ReadIfPresent(options_.filecache_file)) files = FileCacheInodes(*stats);
       bool settling = files && *files > 0 && attempt < filecache_attempts;
       if (holding.empty() && !settling) break;
-      if (attempt + 1 >= attempts) {
+      // Only the caches hold: nothing but the clock sweeps them, worth a longer wait.
+      if (attempt + 1 >= (clients_hold ? attempts : sweep_attempts)) {
         if (!holding.empty()) {
-          log->warn("nfs: withdrawn {} still held by nfsd after {} ms: {}", fmt::join(withdrawn, ", "),
-                    options_.release_timeout.count(), fmt::join(holding, "; "));
+          log->warn("nfs: withdrawn {} still held by nfsd after {} ms: {}", fmt::join(withdrawn_paths, ", "),
+                    (attempt + 1) * options_.poll.count(), fmt::join(holding, "; "));
         }
         break;
       }
       Sleep(options_.poll);
     }
     return OkStatus();
+  }
+
+  // The paths listed in nfsd.fh and nfsd.export that hold a released
+  // filesystem: at or below a released path, and neither at or below a path
+  // still wanted nor its ancestor (an NFSv4 pseudo-root entry it needs).
+  std::vector<std::string> CachedHolders(const std::set<std::string>& released,
+                                         const std::map<std::string, std::string>& wanted) {
+    std::set<std::string> held;
+    for (auto [file, kind] : {std::pair{&options_.fh_cache_file, ExportCacheKind::kFh},
+                              std::pair{&options_.export_cache_file, ExportCacheKind::kExport}}) {
+      auto content = ReadIfPresent(*file);
+      if (!content) continue;
+      for (auto& path : ExportCachePaths(*content, kind)) {
+        bool on_released = std::any_of(released.begin(), released.end(),
+                                       [&](const std::string& r) { return AtOrBelow(path, r); });
+        bool needed = std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) {
+          return AtOrBelow(path, w.first) || AtOrBelow(w.first, path);
+        });
+        if (on_released && !needed) held.insert(std::move(path));
+      }
+    }
+    return {held.begin(), held.end()};
+  }
+
+  static bool AtOrBelow(std::string_view path, std::string_view dir) {
+    return path == dir || (path.starts_with(dir) && (dir.ends_with('/') || path[dir.size()] == '/'));
+  }
+
+  // Flushes nfsd.fh, then nfsd.export (nfsd.fh entries refer to exports), as
+  // `exportfs -f` would, but only when neither cache's flush time is ahead of
+  // the wall clock: only then does the kernel sweep the expired entries out
+  // (a flush within the same second only marks them, and pushes the sweep a
+  // second further; see the header).
+  // Returns nullopt when it flushed, else how many seconds the later flush
+  // time is ahead of the clock (0: flushed in this very second).
+  std::optional<int64_t> FlushExportCachesIfSweeping() {
+    auto log = GetLogger("share");
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(Now().time_since_epoch()).count();
+    std::vector<const std::string*> flushes;
+    std::optional<int64_t> ahead;
+    for (const auto* file : {&options_.fh_flush_file, &options_.export_flush_file}) {
+      auto text = ReadIfPresent(*file);
+      if (!text) continue;  // no such cache here
+      if (auto t = ParseFlushTime(*text); t && *t >= now) {
+        ahead = std::max(ahead.value_or(0), *t - now);
+        continue;
+      }
+      flushes.push_back(file);
+    }
+    if (ahead) {
+      log->debug("nfs: export caches flushed up to {} s ahead of the clock: the next flush waits", *ahead);
+      return ahead;
+    }
+    for (const auto* file : flushes) {
+      if (auto st = attributes_.Write(*file, fmt::format("{}\n", now)); !st) {
+        log->warn("nfs: flush the kernel's export cache: {}", st.error().message());
+      }
+    }
+    return std::nullopt;
   }
 
   // Expires the NFSv4 clients whose state holds a file on `dev`; returns the
@@ -274,18 +351,14 @@ class KernelNfsBackend : public Backend {
     return "";
   }
 
-  Status FlushExportCache() {
-    PK_ASSIGN_OR_RETURN(auto r, Exportfs({"-f"}));
-    if (!r.status.Success()) {
-      return Unavailable(fmt::format("flush the kernel's export cache: exportfs -f {}: {}", r.status.ToString(), r.err));
-    }
-    return OkStatus();
-  }
-
   std::optional<std::string> ReadIfPresent(const std::string& path) {
     auto text = attributes_.Read(path);
     if (!text) return std::nullopt;
     return *text;
+  }
+
+  std::chrono::system_clock::time_point Now() {
+    return options_.now ? options_.now() : std::chrono::system_clock::now();
   }
 
   void Sleep(std::chrono::milliseconds d) {
@@ -312,7 +385,7 @@ class KernelNfsBackend : public Backend {
   sys::ProcessRunner& runner_;
   sys::FileSystem& fs_;
   sys::ConfigFs& attributes_;
-  std::set<std::string> exported_;  // paths written by the last reconcile
+  std::map<std::string, std::string> exported_;  // path -> pool, written by the last reconcile
 };
 
 }  // namespace
@@ -371,18 +444,43 @@ bool StatesHoldDevice(std::string_view states, DeviceNumber dev) {
   return false;
 }
 
-bool ExportCacheLists(std::string_view content, std::string_view path) {
+std::vector<std::string> ExportCachePaths(std::string_view content, ExportCacheKind kind) {
+  std::vector<std::string> paths;
   for (auto line : SplitLines(content)) {
-    // "# PATH CLIENT(...)" is an entry the cache no longer trusts (expired,
-    // negative or pending) but still holds, path included: it pins the
-    // filesystem as much as a valid one (seen in the guest). Only the header
-    // ("#path domain(flags)") is not an entry.
+    // "# " marks an entry the cache holds without trusting it (expired,
+    // negative or pending): it pins its path as much as a valid one (seen in
+    // the guest). Only the header ("#path domain(flags)", "#domain fsidtype
+    // fsid [path]") is not an entry.
     if (line.starts_with("# ")) line.remove_prefix(2);
     if (line.empty() || line[0] == '#') continue;
     auto f = Fields(line);
-    if (!f.empty() && Unescape(f[0]) == path) return true;
+    size_t at = kind == ExportCacheKind::kExport ? 0 : 3;
+    if (f.size() > at && f[at].starts_with('/')) paths.push_back(Unescape(f[at]));
   }
-  return false;
+  return paths;
+}
+
+std::vector<std::string> PoolMountPoints(std::string_view mountinfo, std::string_view pool) {
+  // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER"
+  std::vector<std::string> points;
+  for (auto line : SplitLines(mountinfo)) {
+    auto f = Fields(line);
+    auto dash = std::find(f.begin(), f.end(), std::string_view("-"));
+    if (f.size() < 5 || std::distance(dash, f.end()) < 3) continue;  // no "- TYPE SOURCE"
+    std::string source = Unescape(*(dash + 2));
+    if (source != pool && !(source.starts_with(pool) && source[pool.size()] == '/')) continue;
+    std::string point = Unescape(f[4]);
+    if (std::find(points.begin(), points.end(), point) == points.end()) points.push_back(std::move(point));
+  }
+  return points;
+}
+
+std::optional<int64_t> ParseFlushTime(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
+  int64_t t = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), t);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return t;
 }
 
 std::optional<long> FileCacheInodes(std::string_view stats) {
@@ -410,10 +508,12 @@ Result<std::unique_ptr<Backend>> MakeKernelNfsBackend(KernelNfsOptions options, 
                                                       sys::FileSystem& fs, sys::ConfigFs& attributes) {
   for (const auto* p : {&options.exportfs_path, &options.exports_file, &options.threads_file,
                         &options.unlock_filesystem_file, &options.clients_dir, &options.export_cache_file,
+                        &options.export_flush_file, &options.fh_cache_file, &options.fh_flush_file,
                         &options.filecache_file, &options.mountinfo_file}) {
     if (!p->starts_with('/')) return InvalidArgument(fmt::format("kernel NFS backend: '{}' is not an absolute path", *p));
   }
-  if (options.poll.count() <= 0 || options.release_timeout.count() < 0 || options.filecache_settle.count() < 0) {
+  if (options.poll.count() <= 0 || options.release_timeout.count() < 0 || options.filecache_settle.count() < 0 ||
+      options.cache_sweep_wait.count() < 0) {
     return InvalidArgument("kernel NFS backend: the release poll must be positive and its bounds not negative");
   }
   return std::unique_ptr<Backend>(new KernelNfsBackend(std::move(options), runner, fs, attributes));
