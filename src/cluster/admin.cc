@@ -447,7 +447,20 @@ Result<Changes> ClusterAdmin::PoolRemove(const zfs::PoolName& pool) {
   std::string elem = p->group.empty() ? "primitive" : "group";
   PK_TRY(Tool(o_.cibadmin, {"--delete", "--scope", "resources", "--xml-text", fmt::format(R"(<{} id="{}"/>)", elem, rsc)},
               what + ": remove " + rsc));
-  out.push_back(fmt::format("removed {} from the cluster; pool {} is exported on every head", rsc, pool.str()));
+  // Pacemaker stopped it (so exported it) on every head it could reach; an
+  // offline head was not checked: say so rather than claim every head.
+  std::vector<std::string> offline;
+  for (const auto& h : s.heads) {
+    if (!h.online) offline.push_back(h.name);
+  }
+  if (offline.empty()) {
+    out.push_back(fmt::format("removed {} from the cluster; pool {} is exported on every head", rsc, pool.str()));
+  } else {
+    out.push_back(fmt::format("removed {} from the cluster; pool {} is exported on every online head; not checked on {} "
+                              "(offline: when it comes back, its poolkeeperd does not import a cluster pool by itself; "
+                              "check there with `poolkeeper pool list`)",
+                              rsc, pool.str(), fmt::join(offline, ", ")));
+  }
   return out;
 }
 

@@ -338,6 +338,20 @@ TEST_F(AdminTest, PoolRemoveStopsThenDeletesConstraintsAndGroup) {
   EXPECT_NE(sim_.changes.back().find("cibadmin --delete --scope resources"), std::string::npos);
 }
 
+TEST_F(AdminTest, PoolRemoveWithAHeadOfflineSaysThatHeadWasNotChecked) {
+  ASSERT_TRUE(AddTank());
+  auto all = admin_->PoolRemove(Pool("tank"));
+  ASSERT_TRUE(all) << all.error().message();
+  EXPECT_NE(all->back().find("pool tank is exported on every head"), std::string::npos) << all->back();
+  ASSERT_TRUE(AddTank());
+  sim_.heads["h2"] = {false, false};
+  auto one = admin_->PoolRemove(Pool("tank"));
+  ASSERT_TRUE(one) << one.error().message();
+  EXPECT_EQ(one->back().find("every head"), std::string::npos) << one->back();
+  EXPECT_NE(one->back().find("exported on every online head; not checked on h2 (offline"), std::string::npos)
+      << one->back();
+}
+
 TEST_F(AdminTest, InitWritesConfigKeyAndBundleAndRefusesASecondTime) {
   sim_.runner.Expect({"corosync-keygen"}, [this](const sys::Command& c) {
     fs_.files[c.args.back()] = std::string(256, 'k');
