@@ -2,6 +2,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -10,5 +11,15 @@ namespace pk {
 // Splits text into lines without the trailing '\n'; drops a final empty line.
 // The views point into `text`.
 std::vector<std::string_view> SplitLines(std::string_view text);
+
+// The fields of a line separated by runs of blanks (' ' or '\t'); no empty
+// fields. The views point into `line`.
+std::vector<std::string_view> SplitFields(std::string_view line);
+
+// Decodes the three-digit octal escapes ("\040" for a space) that
+// /proc/self/mountinfo, exportfs and the sunrpc caches write for blanks,
+// newlines and backslashes. A backslash not followed by three octal digits
+// stays as it is.
+std::string UnescapeOctal(std::string_view text);
 
 }  // namespace pk

@@ -14,12 +14,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/mountinfo.h"
 #include "migrate/internal/errno.h"
 
 namespace pk::migrate {
@@ -384,43 +386,14 @@ fuse_operations MakeOps() {
   return ops;
 }
 
-// /proc/self/mountinfo escapes ' ', '\t', '\n' and '\\' as octal.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() + 0 && i + 3 <= s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // The fstype of the topmost mount at `mountpoint` ("" when none).
 std::string TopFsType(const std::string& mountpoint) {
   std::ifstream in("/proc/self/mountinfo");
-  std::string line, type;
-  while (std::getline(in, line)) {
-    // id parent maj:min root mountpoint options... - fstype source superoptions
-    std::vector<std::string> f;
-    size_t pos = 0;
-    while (pos < line.size()) {
-      size_t sp = line.find(' ', pos);
-      if (sp == std::string::npos) sp = line.size();
-      f.push_back(line.substr(pos, sp - pos));
-      pos = sp + 1;
-    }
-    if (f.size() < 5 || Unescape(f[4]) != mountpoint) continue;
-    for (size_t i = 5; i + 1 < f.size(); ++i) {
-      if (f[i] == "-") {
-        type = f[i + 1];
-        break;
-      }
-    }
-  }
-  return type;
+  std::stringstream text;
+  text << in.rdbuf();
+  auto mounts = ParseMountInfo(text.str());
+  const MountEntry* top = TopMountAt(mounts, mountpoint);
+  return top == nullptr ? "" : top->fs_type;
 }
 
 }  // namespace

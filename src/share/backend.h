@@ -17,6 +17,7 @@
 // Thread-safety: the ShareManager serialises every call to one backend.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,5 +58,13 @@ class Backend {
   // Ids of the shares the server serves now (for status and tests).
   virtual Result<std::vector<std::string>> Served() = 0;
 };
+
+// Start() of a server that serves its shares from a configuration rewritten
+// by each Reconcile (ganesha, smbd): reconciles `last` (what the last
+// Reconcile was given) again, which starts the server. OK once `running()`
+// says the server runs; otherwise the first share's error, or Unavailable
+// with `not_running`.
+Status ServeAgain(Backend& backend, const std::vector<Share>& last, const std::function<bool()>& running,
+                  std::string not_running);
 
 }  // namespace pk::share

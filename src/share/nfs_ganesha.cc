@@ -148,14 +148,8 @@ class GaneshaBackend final : public Backend {
   Status Start() override {
     if (ServersRunning()) return OkStatus();
     if (!last_desired_.empty()) {
-      // Serve again what the last Reconcile asked for.
-      std::vector<Share> desired = last_desired_;
-      auto results = Reconcile(desired);
-      if (ServersRunning()) return OkStatus();
-      for (const auto& r : results) {
-        if (!r.status) return std::unexpected(r.status.error());
-      }
-      return Unavailable("nfs: ganesha is not running after a reconcile");
+      return ServeAgain(*this, last_desired_, [this] { return ServersRunning(); },
+                        "nfs: ganesha is not running after a reconcile");
     }
     // No shares yet: serve an empty export list.
     std::vector<GaneshaExport> none;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/mountinfo.h"
 #include "base/text.h"
 
 namespace pk::share {
@@ -28,34 +29,6 @@ std::string Escape(std::string_view path) {
     }
   }
   return out;
-}
-
-std::string Unescape(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 4 <= text.size() &&
-        std::all_of(text.begin() + i + 1, text.begin() + i + 4, [](char c) { return c >= '0' && c <= '7'; })) {
-      out.push_back(static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 + (text[i + 3] - '0')));
-      i += 3;
-    } else {
-      out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
-// The whitespace-separated fields of a line.
-std::vector<std::string_view> Fields(std::string_view line) {
-  std::vector<std::string_view> fields;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
-    if (j > i) fields.push_back(line.substr(i, j - i));
-    i = j;
-  }
-  return fields;
 }
 
 // "MM:mm" with both numbers in `base` (nullopt when malformed).
@@ -172,7 +145,7 @@ class KernelNfsBackend : public Backend {
         id = std::string(line.substr(8));
       } else if (!id.empty() && !line.empty() && line[0] != '#') {
         std::string_view path = line.substr(0, line.find(' '));
-        if (exported.contains(Unescape(path))) served.push_back(id);
+        if (exported.contains(UnescapeOctal(path))) served.push_back(id);
         id.clear();
       }
     }
@@ -412,22 +385,17 @@ std::vector<std::string> ParseExportfsPaths(std::string_view text) {
     // A path line starts at column 0; client lines of a long path are indented.
     if (line.empty() || line[0] != '/') continue;
     size_t blank = line.find_first_of(" \t");
-    std::string path = Unescape(line.substr(0, blank));
+    std::string path = UnescapeOctal(line.substr(0, blank));
     if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(std::move(path));
   }
   return paths;
 }
 
 std::optional<DeviceNumber> MountDeviceOf(std::string_view mountinfo, std::string_view path) {
-  // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - TYPE SOURCE SUPER": the
-  // last line for a mount point is the mount on top.
-  std::optional<DeviceNumber> found;
-  for (auto line : SplitLines(mountinfo)) {
-    auto f = Fields(line);
-    if (f.size() < 5 || Unescape(f[4]) != path) continue;
-    if (auto dev = ParseDevice(f[2], 10)) found = dev;
-  }
-  return found;
+  auto mounts = ParseMountInfo(mountinfo);
+  const MountEntry* top = TopMountAt(mounts, path);
+  if (top == nullptr) return std::nullopt;
+  return ParseDevice(top->device, 10);
 }
 
 bool StatesHoldDevice(std::string_view states, DeviceNumber dev) {
@@ -453,24 +421,18 @@ std::vector<std::string> ExportCachePaths(std::string_view content, ExportCacheK
     // fsid [path]") is not an entry.
     if (line.starts_with("# ")) line.remove_prefix(2);
     if (line.empty() || line[0] == '#') continue;
-    auto f = Fields(line);
+    auto f = SplitFields(line);
     size_t at = kind == ExportCacheKind::kExport ? 0 : 3;
-    if (f.size() > at && f[at].starts_with('/')) paths.push_back(Unescape(f[at]));
+    if (f.size() > at && f[at].starts_with('/')) paths.push_back(UnescapeOctal(f[at]));
   }
   return paths;
 }
 
 std::vector<std::string> PoolMountPoints(std::string_view mountinfo, std::string_view pool) {
-  // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - TYPE SOURCE SUPER"
   std::vector<std::string> points;
-  for (auto line : SplitLines(mountinfo)) {
-    auto f = Fields(line);
-    auto dash = std::find(f.begin(), f.end(), std::string_view("-"));
-    if (f.size() < 5 || std::distance(dash, f.end()) < 3) continue;  // no "- TYPE SOURCE"
-    std::string source = Unescape(*(dash + 2));
-    if (source != pool && !(source.starts_with(pool) && source[pool.size()] == '/')) continue;
-    std::string point = Unescape(f[4]);
-    if (std::find(points.begin(), points.end(), point) == points.end()) points.push_back(std::move(point));
+  for (auto& m : ParseMountInfo(mountinfo)) {
+    if (m.source != pool && !(m.source.starts_with(pool) && m.source[pool.size()] == '/')) continue;
+    if (std::find(points.begin(), points.end(), m.mount_point) == points.end()) points.push_back(std::move(m.mount_point));
   }
   return points;
 }
@@ -488,7 +450,7 @@ std::optional<long> FileCacheInodes(std::string_view stats) {
   for (auto line : SplitLines(stats)) {
     for (std::string_view key : {"total inodes:", "total entries:"}) {
       if (!line.starts_with(key)) continue;
-      auto f = Fields(line.substr(key.size()));
+      auto f = SplitFields(line.substr(key.size()));
       long n = 0;
       if (f.empty()) return std::nullopt;
       auto [ptr, ec] = std::from_chars(f[0].data(), f[0].data() + f[0].size(), n);

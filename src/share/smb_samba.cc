@@ -92,14 +92,8 @@ class SambaBackend final : public Backend {
   Status Start() override {
     if (smbd_ && smbd_->Running()) return OkStatus();
     if (!last_desired_.empty()) {
-      // Serve again what the last Reconcile asked for.
-      std::vector<Share> desired = last_desired_;
-      auto results = Reconcile(desired);
-      if (smbd_ && smbd_->Running()) return OkStatus();
-      for (const auto& r : results) {
-        if (!r.status) return std::unexpected(r.status.error());
-      }
-      return Unavailable("smb: smbd is not running after a reconcile");
+      return ServeAgain(*this, last_desired_, [this] { return smbd_ && smbd_->Running(); },
+                        "smb: smbd is not running after a reconcile");
     }
     PK_TRY(EnsureTree(o_, fs_));
     return StartSmbd();

@@ -458,14 +458,7 @@ std::vector<std::string> ParseZfsFuseUserspaceNames(std::string_view text, Quota
   std::set<std::string, std::less<>> seen;
   std::string_view want = QuotaKindName(kind);
   for (auto line : SplitLines(text)) {
-    std::vector<std::string_view> words;
-    size_t i = 0;
-    while (i < line.size()) {
-      while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-      size_t start = i;
-      while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-      if (i > start) words.push_back(line.substr(start, i - start));
-    }
+    auto words = SplitFields(line);
     if (words.size() != 4 || (words[0] != "used" && words[0] != "quota") || words[1] != want) continue;
     std::string_view name = words[2];
     if (name.find(',') != std::string_view::npos) continue;

@@ -13,6 +13,7 @@
 
 namespace pk::zfs::internal {
 
+using ::pk::SplitFields;
 using ::pk::SplitLines;
 std::vector<std::string_view> SplitTabs(std::string_view line);
 
