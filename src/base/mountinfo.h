@@ -21,7 +21,8 @@ struct MountEntry {
 
 // One entry per well-formed line, in the file's order (for one mount point
 // the last entry is the mount on top). Lines without "- TYPE SOURCE" after
-// at least the five leading fields are skipped.
+// the six leading fields (ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS) are
+// skipped.
 std::vector<MountEntry> ParseMountInfo(std::string_view text);
 
 // The topmost mount at exactly `mount_point`, nullptr when none.
