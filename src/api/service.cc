@@ -156,6 +156,7 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
     if (!name.empty() && m == "GET") return GetPool(name);
     if (!name.empty() && m == "DELETE") return DestroyPool(name, r);
     if (!name.empty() && m == "POST" && action == "export") return ExportPool(name, r);
+    if (!name.empty() && (m == "GET" || m == "POST") && action == "adopt") return AdoptRoute(name, r);
     if (!name.empty() && m == "POST" &&
         (action == "skip" || action == "unskip" || action == "unlock" || action == "delay")) {
       return PoolSwitch(name, action, r);
@@ -240,6 +241,11 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
                      {"snapshots", snapshots},
                      {"dialect", zfs::DialectName(zfs_.dialect())},
                      {"inventory", InventoryMeta(*view)}};
+  if (ownership_) {
+    auto held = ownership_->Held(pool.str());
+    j["poolkeeper"]["adopted"] = !held.has_value();
+    if (held) j["poolkeeper"]["held"] = *held;
+  }
   return JsonResponse(j);
 }
 
@@ -279,6 +285,8 @@ Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
   options.force = force ? zfs::Force::kYes : zfs::Force::kNo;
   PK_TRY(zfs_.CreatePool(pool, spec, options));
+  // A pool made here is this head's (or cluster's): adopted by that act.
+  if (ownership_) PK_TRY(ownership_->Adopt(pool));
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("pool", pool.str());
 }

@@ -53,6 +53,7 @@
 #include "layout/planner.h"
 #include "migrate/manager.h"
 #include "service/event_log.h"
+#include "service/ownership.h"
 #include "service/supervisor.h"
 #include "share/manager.h"
 #include "sys/files.h"
@@ -78,6 +79,9 @@ class ApiService {
   // Shadow migration (migrate_routes.cc); without it those routes answer unavailable.
   // Set before serving.
   void SetMigrations(migrate::Manager* migrations) { migrations_ = migrations; }
+  // Pool adoption (adopt_routes.cc, issue 17 item 6); without it every pool is
+  // served and `?action=adopt` answers unavailable. Set before serving.
+  void SetOwnership(service::Ownership* ownership) { ownership_ = ownership; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -137,6 +141,10 @@ class ApiService {
   // Shadow migration (migrate_routes.cc).
   Result<HttpResponse> MigrationRoute(const std::string& dataset, const HttpRequest& request);
   Result<migrate::Manager*> RequireMigrations();
+  // Pool adoption (adopt_routes.cc): GET shows what adopting would serve, POST adopts and serves it.
+  Result<HttpResponse> AdoptRoute(const std::string& pool, const HttpRequest& request);
+  // {"shares": [...], "migrations": [...]} of `pool`, each with its definition or source.
+  Result<nlohmann::json> PoolConfiguration(const zfs::PoolName& pool);
 
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
@@ -150,6 +158,7 @@ class ApiService {
   sys::UserDirectory* users_;
   share::ShareManager* shares_;
   migrate::Manager* migrations_ = nullptr;
+  service::Ownership* ownership_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

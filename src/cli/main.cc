@@ -127,6 +127,33 @@ std::string PropertyTable(const json& d) {
   return RenderTable({"NAME", "PROPERTY", "VALUE", "SOURCE"}, rows);
 }
 
+// What `pool adopt` shows: each share per protocol with its definition, each
+// migration with its source (issue 17 item 6).
+std::string AdoptText(const json& j, bool done) {
+  const std::string pool = j.value("pool", "");
+  std::string out;
+  if (done) {
+    out = fmt::format("adopted pool '{}'\n", pool);
+  } else if (j.value("adopted", false)) {
+    out = fmt::format("pool '{}' is adopted here already; it serves:\n", pool);
+  } else {
+    out = fmt::format("pool '{}' is not adopted here; adopting it serves:\n", pool);
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : j["shares"]) {
+    rows.push_back({s.value("protocol", ""), s.value("dataset", ""), s.value("state", ""),
+                    s.contains("definition") && !s["definition"].is_null() ? s["definition"].dump() : "-"});
+  }
+  for (const auto& m : j["migrations"]) {
+    rows.push_back({"migration", m.value("dataset", ""), m.value("state", ""), "from " + m.value("source", "")});
+  }
+  out += rows.empty() ? "  no shares and no migrations\n" : RenderTable({"WHAT", "DATASET", "STATE", "DEFINITION"}, rows);
+  if (!done && !j.value("adopted", false)) {
+    out += fmt::format("run 'poolkeeper pool adopt {} --yes' to adopt it and serve them\n", pool);
+  }
+  return out;
+}
+
 void AddSwitchCommands(CLI::App& pool, Cli& cli, Args& a, int& rc);
 
 // Options shared by `pool plan` and `pool create --profile`.
@@ -230,7 +257,7 @@ void AddPlanCommand(CLI::App& pool, Cli& cli, Args& a, int& rc) {
 }
 
 void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
-  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, export, destroy, skip, unskip, delay, unlock")
+  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, adopt, export, destroy, skip, unskip, delay, unlock")
                    ->require_subcommand(1);
   AddSwitchCommands(*pool, cli, a, rc);
   AddPlanCommand(*pool, cli, a, rc);
@@ -293,6 +320,17 @@ void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
     if (!a.altroot.empty()) body["altroot"] = a.altroot;
     rc = cli.Run([&] { return cli.Call("POST", "/v1/imports", body); },
                  [](const json& j) { return Done(j, "imported pool"); });
+  });
+
+  auto* adopt = pool->add_subcommand(
+      "adopt", "show what a pool made elsewhere would serve here; with --yes, adopt it and serve it");
+  adopt->add_option("pool", a.name, "pool name")->required();
+  adopt->add_flag("-y,--yes", a.force, "adopt the pool: serve its shares and run its migrations");
+  adopt->callback([&] {
+    const std::string target = "/v1/pools/" + Seg(a.name) + "?action=adopt";
+    const bool yes = a.force;
+    rc = cli.Run([&] { return yes ? cli.Call("POST", target, json::object()) : cli.Call("GET", target); },
+                 [yes](const json& j) { return AdoptText(j, yes); });
   });
 
   auto* exp = pool->add_subcommand("export", "export a pool");

@@ -132,6 +132,9 @@ std::string RenderPoolStatus(const json& pool) {
                        HumanSize(pool.value("size", 0ULL)), HumanSize(pool.value("free", 0ULL)));
     out += fmt::format("  guid: {}\n", pool.value("guid", ""));
     out += fmt::format("  zfs: {}\n", pk.value("dialect", ""));
+    if (pk.contains("adopted")) {
+      out += fmt::format("  adopted: {}\n", pk.value("adopted", false) ? "yes" : "no, " + pk.value("held", std::string("held")));
+    }
     out += fmt::format("  inventory: generation {}, refreshed {:.0f} s ago{}\n", inv.value("generation", 0),
                        inv.value("age_seconds", 0.0),
                        inv.value("last_error", "").empty() ? "" : ", last refresh failed: " + inv.value("last_error", ""));

@@ -108,12 +108,14 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       PK_ASSIGN_OR_RETURN(c.smb_port, Port(value, where));
     } else if (key == "smb_netbios_name") {
       c.smb_netbios_name = value;
+    } else if (key == "cluster_authkey") {
+      c.cluster_authkey = value;
     } else {
       return InvalidArgument(fmt::format("{}: unknown key '{}'", where, key));
     }
   }
   if (c.state_dir.empty() || c.socket.empty()) return InvalidArgument(origin + ": state_dir and socket may not be empty");
-  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path, &c.nfs_exports_file}) {
+  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path, &c.nfs_exports_file, &c.cluster_authkey}) {
     if (!path->empty() && !path->starts_with('/')) return InvalidArgument(fmt::format("{}: '{}' must be an absolute path", origin, *path));
   }
   return c;

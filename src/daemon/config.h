@@ -65,6 +65,10 @@ struct Config {
   std::string smb_interfaces;
   int smb_port = 445;
   std::string smb_netbios_name = "POOLKEEPER";
+  // The corosync authkey, from which the cluster's pool adoption key is
+  // derived (service/ownership.h): heads sharing it serve each other's
+  // adopted pools. Absent file: this head's own key only.
+  std::string cluster_authkey = "/etc/corosync/authkey";
 
   // Reads `path` over the defaults. Unknown keys and bad values are errors naming the line.
   static Result<Config> Load(const std::string& path);

@@ -19,6 +19,7 @@
 #include "migrate/manager.h"
 #include "quota/watcher.h"
 #include "service/event_log.h"
+#include "service/ownership.h"
 #include "service/policy.h"
 #include "service/supervisor.h"
 #include "share/iscsi_lio.h"
@@ -204,6 +205,17 @@ Status Serve(const Config& config) {
 
   service::PolicyStore store(*fs, config.state_dir);
   PK_TRY(store.Init());
+  // Pools made elsewhere are held until adopted (issue 17 item 6); pools this
+  // head already runs as services are adopted on the upgrade that adds this.
+  service::Ownership ownership(*zfs, *fs, {config.state_dir, config.cluster_authkey});
+  {
+    std::vector<std::string> managed;
+    if (auto policies = store.LoadAll(); policies) {
+      for (const auto& p : *policies) managed.push_back(p.pool);
+    }
+    PK_TRY(ownership.Init(managed));
+  }
+  auto held = [&ownership](const std::string& pool) { return ownership.Held(pool); };
   service::EventLogOptions ev_options;
   ev_options.max_events = static_cast<size_t>(config.event_log_max);
   PK_ASSIGN_OR_RETURN(auto events, service::EventLog::Open(*fs, config.state_dir + "/events.jsonl", ev_options));
@@ -229,6 +241,7 @@ Status Serve(const Config& config) {
       GetLogger("daemon")->error("event log: {}", appended.error().message());
     }
   };
+  share_options.held = held;
   share_options.on_pool_shares = [&supervisor_ptr](const std::string& pool, const std::vector<std::string>& problems) {
     if (supervisor_ptr) supervisor_ptr->ReportShares(pool, problems);
   };
@@ -251,6 +264,12 @@ Status Serve(const Config& config) {
     auto unserved = shares.UnservePool(*zfs::PoolName::Parse(pool));
     if (migrations_ptr) PK_TRY(migrations_ptr->HoldPool(pool));
     return unserved;
+  };
+  sup_options.adopt_cluster_pool = [&ownership](const std::string& pool) -> Status {
+    auto name = zfs::PoolName::Parse(pool);
+    if (!name) return std::unexpected(name.error());
+    PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(*name));
+    return adopted ? OkStatus() : ownership.Adopt(*name);
   };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
   supervisor_ptr = &supervisor;
@@ -280,6 +299,7 @@ Status Serve(const Config& config) {
     mo.helper_path = *helper;
     mo.runtime_dir = config.state_dir + "/migrate";
     mo.log_level = config.log_level;
+    mo.held = held;
     migrations = std::make_unique<migrate::Manager>(*zfs, *runner, *helpers, mo);
   } else {
     log->warn("shadow migration disabled: {}", helper.error().message());
@@ -288,6 +308,7 @@ Status Serve(const Config& config) {
   migrations_ptr = migrations.get();
   api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get(), &shares);
   service.SetMigrations(migrations.get());
+  service.SetOwnership(&ownership);
   PK_ASSIGN_OR_RETURN(auto server,
                       api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));

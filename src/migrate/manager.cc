@@ -162,6 +162,9 @@ Result<json> Manager::Start(const StartRequest& req) {
     return FailedPrecondition(fmt::format("{}: the filesystem must be mounted (mounted={}, mountpoint={})", ctx,
                                           d->Get("mounted"), mp));
   }
+  if (auto held = options_.held ? options_.held(PoolOf(ds)) : std::nullopt) {
+    return FailedPrecondition(fmt::format("{}: pool '{}' is {}", ctx, PoolOf(ds), *held));
+  }
   {
     std::lock_guard lock(mu_);
     if (held_pools_.count(PoolOf(ds))) return FailedPrecondition(ctx + ": its pool is being exported");
@@ -215,7 +218,10 @@ Result<json> Manager::GetStatus(const zfs::DatasetName& dataset) {
   // property is gone (which is what the caller sees next).
   if (j.value("state", "") == "complete") j["state"] = "finalizing";
   if (!running) {
-    if (held_pools_.count(PoolOf(ds)) || held_datasets_.count(ds)) {
+    if (auto held = options_.held ? options_.held(PoolOf(ds)) : std::nullopt) {
+      j["state"] = "held";
+      j["reason"] = *held;
+    } else if (held_pools_.count(PoolOf(ds)) || held_datasets_.count(ds)) {
       j["state"] = "paused";
     } else if (j.value("state", "") != "finalizing") {
       j["state"] = "resuming";
@@ -409,6 +415,19 @@ void Manager::ScanOnce() {
     running_.erase(ds);
     GetLogger("migrate")->info("migration of '{}' finalized: the dataset is served natively", ds);
   }
+  // Pools whose migrations are held (not adopted here), asked once per scan
+  // and before taking the lock (the answer reads ZFS).
+  std::set<std::string> held;
+  if (options_.held) {
+    std::set<std::string> asked;
+    for (const auto& d : *all) {
+      if (ShadowSource(d).empty() || !asked.insert(PoolOf(d.name)).second) continue;
+      if (auto reason = options_.held(PoolOf(d.name))) {
+        GetLogger("migrate")->debug("pool={} migrations {}", PoolOf(d.name), *reason);
+        held.insert(PoolOf(d.name));
+      }
+    }
+  }
   std::lock_guard lock(mu_);
   std::set<std::string> seen;
   auto now = Clock::now();
@@ -416,6 +435,7 @@ void Manager::ScanOnce() {
     if (ShadowSource(d).empty()) continue;
     if (std::find(finalize.begin(), finalize.end(), d.name) != finalize.end()) continue;
     seen.insert(d.name);
+    if (held.count(PoolOf(d.name))) continue;
     if (held_pools_.count(PoolOf(d.name)) || held_datasets_.count(d.name)) continue;
     auto& h = running_[d.name];
     h.dataset = d.name;

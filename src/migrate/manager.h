@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -67,6 +68,11 @@ struct ManagerOptions {
   std::chrono::milliseconds restart_delay{std::chrono::seconds(2)};
   int default_concurrency = 4;
   std::string log_level = "info";
+  // Why migrations of `pool` may not run (issue 17 item 6: the pool was made
+  // elsewhere and is not adopted here), or nullopt. A held pool's migrations
+  // get no helper and are listed "held" with the reason; starting one on it
+  // is refused. Unset: every pool may run them.
+  std::function<std::optional<std::string>(const std::string& pool)> held;
 };
 
 struct StartRequest {

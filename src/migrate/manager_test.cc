@@ -195,3 +195,39 @@ TEST_F(ManagerTest, CancelRunsTheHelperAndRemovesTheProperty) {
 
 }  // namespace
 }  // namespace pk::migrate
+
+namespace pk::migrate {
+namespace {
+
+// Issue 17 item 6: a migration found in a pool that is not adopted here
+// (state and property written elsewhere, e.g. from file:///etc) gets no
+// helper and is listed held; starting one on such a pool is refused.
+TEST_F(ManagerTest, HeldPoolGetsNoHelperUntilReleased) {
+  std::optional<std::string> hold = "held: pool not adopted (run poolkeeper pool adopt tank)";
+  ManagerOptions o;
+  o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
+  o.runtime_dir = "/nonexistent-runtime";
+  o.restart_delay = std::chrono::milliseconds(0);
+  o.held = [&](const std::string& pool) { return pool == "tank" ? hold : std::nullopt; };
+  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  zfs_.shadow["tank/new"] = "file:///etc";  // as a crafted pool carries it
+
+  manager_->ScanOnce();
+  EXPECT_TRUE(helpers_.spawned.empty());
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)["state"], "held");
+  EXPECT_EQ((*s)["reason"], *hold);
+  auto started = Start("tank", "file:///src");
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(started.error().message(), HasSubstr("pool 'tank' is held: pool not adopted"));
+
+  hold.reset();  // adopted
+  manager_->ScanOnce();
+  ASSERT_EQ(helpers_.spawned.size(), 1u);
+  EXPECT_THAT(helpers_.spawned[0], ::testing::Contains(std::string("tank/new")));
+}
+
+}  // namespace
+}  // namespace pk::migrate

@@ -247,6 +247,28 @@ Result<std::vector<PoolPolicy>> PolicyStore::LoadAll() const {
   return out;
 }
 
+Result<LoadedPolicies> PolicyStore::LoadEach() const {
+  LoadedPolicies out;
+  PK_ASSIGN_OR_RETURN(bool exists, fs_.Exists(PoliciesPath()));
+  if (!exists) return out;
+  PK_ASSIGN_OR_RETURN(auto text, fs_.ReadFile(PoliciesPath()));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("pools") || !j["pools"].is_array()) {
+    return MakeError(ErrorCode::kDataLoss, fmt::format("'{}' is not a valid policy file", PoliciesPath()));
+  }
+  for (const auto& p : j["pools"]) {
+    auto policy = PoolPolicy::FromJson(p);
+    if (policy) {
+      out.policies.push_back(std::move(*policy));
+      continue;
+    }
+    std::string name;
+    if (p.is_object() && p.contains("pool") && p["pool"].is_string()) name = p["pool"].get<std::string>();
+    out.broken.push_back({name, policy.error().WithContext(PoliciesPath()).message()});
+  }
+  return out;
+}
+
 Result<std::optional<PoolPolicy>> PolicyStore::Load(const zfs::PoolName& pool) const {
   PK_ASSIGN_OR_RETURN(auto all, LoadAll());
   for (auto& p : all) {
@@ -297,11 +319,18 @@ Result<std::optional<LockRecord>> PolicyStore::ReadLock(const zfs::PoolName& poo
   r.pool = pool.str();
   r.operation = "import";
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  // A torn lock file still means "an import was under way": keep the lock.
+  // A torn lock file, or one with a field of the wrong type (issue 17 item 8:
+  // json::value threw, and the daemon exited), still means "an import was
+  // under way": keep the lock, with what can be read of it.
   if (!j.is_discarded() && j.is_object()) {
-    r.operation = j.value("operation", "import");
-    r.started = std::chrono::system_clock::time_point(std::chrono::milliseconds(j.value("started_ms", int64_t{0})));
-    r.pid = j.value("pid", 0);
+    if (auto it = j.find("operation"); it != j.end() && it->is_string()) r.operation = it->get<std::string>();
+    if (auto it = j.find("started_ms"); it != j.end() && it->is_number_integer()) {
+      r.started = std::chrono::system_clock::time_point(std::chrono::milliseconds(it->get<int64_t>()));
+    }
+    if (auto it = j.find("pid"); it != j.end() && it->is_number_integer()) {
+      int64_t pid = it->get<int64_t>();
+      if (pid > 0 && pid <= INT32_MAX) r.pid = static_cast<int>(pid);
+    }
   }
   return std::optional<LockRecord>(r);
 }

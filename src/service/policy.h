@@ -80,6 +80,17 @@ struct LockRecord {
   int pid = 0;            // the daemon that wrote it
 };
 
+// pools.json read entry by entry: one bad entry (a field of the wrong type,
+// a value out of range) does not hide the others (issue 17 item 8).
+struct LoadedPolicies {
+  std::vector<PoolPolicy> policies;
+  struct Broken {
+    std::string pool;   // the entry's "pool" when it is a string, else ""
+    std::string error;  // names the file, the pool and the field
+  };
+  std::vector<Broken> broken;
+};
+
 class PolicyStore {
  public:
   PolicyStore(sys::FileSystem& fs, std::string state_dir) : fs_(fs), dir_(std::move(state_dir)) {}
@@ -87,7 +98,12 @@ class PolicyStore {
   // Creates the state and locks/ directories.
   Status Init();
 
+  // Every policy, or an error naming the first bad entry (writes go through
+  // it, so a bad file is never silently rewritten without that entry).
   Result<std::vector<PoolPolicy>> LoadAll() const;
+  // Every good policy, and the bad entries with their errors; an error only
+  // when the file as a whole is unreadable.
+  Result<LoadedPolicies> LoadEach() const;
   Result<std::optional<PoolPolicy>> Load(const zfs::PoolName& pool) const;
   Status Save(const PoolPolicy& policy);
   Status Remove(const zfs::PoolName& pool);

@@ -255,5 +255,39 @@ TEST_F(PolicyStoreTest, TornLockFileStillReadsAsLocked) {
   EXPECT_TRUE(empty->has_value());
 }
 
+// Issue 17 item 8: a lock file whose fields have the wrong types threw out of
+// ReadLock (and the daemon exited); it reads as locked.
+TEST_F(PolicyStoreTest, WrongTypedLockFieldsStillReadAsLocked) {
+  std::ofstream(dir_ + "/locks/tank.json") << R"({"pool":7,"operation":["import"],"started_ms":"soon","pid":"x"})";
+  auto lock = store_->ReadLock(Pool("tank"));
+  ASSERT_TRUE(lock) << lock.error().message();
+  ASSERT_TRUE(lock->has_value());
+  EXPECT_EQ((*lock)->operation, "import");
+  EXPECT_EQ((*lock)->pid, 0);
+  std::ofstream(dir_ + "/locks/other.json") << R"({"operation":"import","started_ms":1.5e300,"pid":99999999999})";
+  auto other = store_->ReadLock(Pool("other"));
+  ASSERT_TRUE(other) << other.error().message();
+  ASSERT_TRUE(other->has_value());
+  EXPECT_EQ((*other)->pid, 0);
+}
+
+// Issue 17 item 8: one entry with a wrong-typed field is reported for its own
+// pool; the other pools' policies still load.
+TEST_F(PolicyStoreTest, LoadEachKeepsGoodEntriesAndNamesTheBadOne) {
+  std::ofstream(dir_ + "/pools.json")
+      << R"({"version":1,"pools":[{"pool":"good"},{"pool":"tank","delay_seconds":"ten"},{"pool":["x"]}]})";
+  auto loaded = store_->LoadEach();
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  ASSERT_EQ(loaded->policies.size(), 1u);
+  EXPECT_EQ(loaded->policies[0].pool, "good");
+  ASSERT_EQ(loaded->broken.size(), 2u);
+  EXPECT_EQ(loaded->broken[0].pool, "tank");
+  EXPECT_THAT(loaded->broken[0].error, HasSubstr("field 'delay_seconds' has the wrong type"));
+  EXPECT_THAT(loaded->broken[0].error, HasSubstr("pools.json"));
+  EXPECT_EQ(loaded->broken[1].pool, "");
+  // Writes keep refusing until the file is fixed: nothing is dropped silently.
+  EXPECT_FALSE(store_->Save(PoolPolicy{.pool = "new"}));
+}
+
 }  // namespace
 }  // namespace pk::service

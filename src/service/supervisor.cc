@@ -166,7 +166,28 @@ void Supervisor::Loop() {
 }
 
 Status Supervisor::Start() {
-  PK_ASSIGN_OR_RETURN(auto policies, store_.LoadAll());
+  PK_ASSIGN_OR_RETURN(auto loaded, store_.LoadEach());
+  auto& policies = loaded.policies;
+  // A bad entry fails its own pool's service, never the daemon (issue 17 item 8).
+  for (const auto& b : loaded.broken) {
+    auto name = zfs::PoolName::Parse(b.pool);
+    if (!name || services_.count(b.pool) ||
+        std::any_of(policies.begin(), policies.end(), [&](const PoolPolicy& p) { return p.pool == b.pool; })) {
+      GetLogger("service")->error("{} (entry not shown as a service)", b.error);
+      continue;
+    }
+    Service s;
+    s.status.resource = Resource(b.pool);
+    s.status.pool = b.pool;
+    s.status.policy.pool = b.pool;
+    s.status.policy.enabled = false;
+    s.status.since = options_.now();
+    s.status.state = State::kFailed;
+    s.status.reason = fmt::format("its policy cannot be read, so it is not started: {} (fix the file and restart "
+                                  "poolkeeperd, or 'poolkeeper service enable {}' once the entry is removed)",
+                                  b.error, b.pool);
+    services_.emplace(b.pool, std::move(s));
+  }
   for (auto& p : policies) {
     Service s;
     s.status.resource = Resource(p.pool);
@@ -174,8 +195,12 @@ Status Supervisor::Start() {
     s.status.policy = p;
     s.status.since = options_.now();
     auto lock = store_.ReadLock(*zfs::PoolName::Parse(p.pool));
-    if (!lock) return std::unexpected(lock.error());
-    if (*lock) {
+    if (!lock) {
+      // Cannot tell whether an import was under way: treat it as one.
+      s.status.state = State::kLocked;
+      s.status.reason = fmt::format("its crash-loop lock cannot be read ({}); 'poolkeeper pool unlock {}' to try again",
+                                    lock.error().message(), p.pool);
+    } else if (*lock) {
       s.status.state = State::kLocked;
       s.status.reason = fmt::format("an {} started at {} (daemon pid {}) never finished: the daemon or the machine "
                                     "died during it; 'poolkeeper pool unlock {}' to try again",
@@ -629,6 +654,11 @@ void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only)
     SetState(*s, State::kSharing, options_.serve_shares ? "mounted; serving shares" : "mounted; no share servers on this head");
   });
   std::vector<std::string> problems;
+  // A cluster pool (placed by Pacemaker, whose resources only `cluster pool
+  // add` on a head creates) is the cluster's: adopted by that act (issue 17 item 6).
+  if (policy.cluster && options_.adopt_cluster_pool) {
+    if (auto adopted = options_.adopt_cluster_pool(policy.pool); !adopted) problems.push_back(adopted.error().message());
+  }
   if (options_.serve_shares) {
     auto served = options_.serve_shares(policy.pool);
     if (served) {

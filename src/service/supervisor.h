@@ -83,6 +83,10 @@ struct SupervisorOptions {
   // export goes on. Without them the phase only notes that no shares are served.
   std::function<Result<std::vector<std::string>>(const std::string& pool)> serve_shares;
   std::function<Status(const std::string& pool)> unserve_shares;
+  // Run before the sharing phase of a pool whose policy says `cluster`: marks
+  // it adopted (service::Ownership) unless it is already. Its failure is a
+  // problem of the pool (degraded), and the pool's shares stay held.
+  std::function<Status(const std::string& pool)> adopt_cluster_pool;
 };
 
 class Supervisor {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <string>
@@ -401,6 +402,26 @@ TEST_F(SupervisorTest, StartDelayDoesNotDependOnTheInjectedClock) {
   ASSERT_TRUE(s && s->start_at.has_value());
   EXPECT_EQ(*s->start_at, frozen + 1s);
   WaitFor("tank", State::kOnline);
+}
+
+// Issue 17 item 8: a pools.json entry with a wrong-typed field, and a lock
+// file with wrong-typed fields, give that pool a failed or locked service;
+// the supervisor starts and serves the other pools.
+TEST_F(SupervisorTest, BadStateFilesAffectOnlyTheirPool) {
+  zfs_->AddPool("tank");
+  zfs_->AddPool("good");
+  zfs_->AddPool("locked");
+  {
+    std::ofstream(dir_ + "/pools.json") << R"({"version":1,"pools":[{"pool":"good"},{"pool":"locked"},)"
+                                        << R"({"pool":"tank","import_timeout_seconds":"slow"}]})";
+    std::ofstream(dir_ + "/locks/locked.json") << R"({"operation":42,"pid":"me"})";
+  }
+  StartSupervisor();  // its Start() succeeds
+  auto tank = WaitFor("tank", State::kFailed);
+  EXPECT_THAT(tank.reason, HasSubstr("field 'import_timeout_seconds' has the wrong type"));
+  WaitFor("locked", State::kLocked);
+  WaitFor("good", State::kOnline);
+  EXPECT_EQ(zfs_->CountCalls("import tank"), 0u);
 }
 
 TEST_F(SupervisorTest, LockRecordAtStartMeansLockedUntilUnlock) {

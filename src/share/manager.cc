@@ -68,6 +68,7 @@ std::string_view ShareStateName(ShareState state) {
     case ShareState::kFailed: return "failed";
     case ShareState::kInvalid: return "invalid";
     case ShareState::kNotServed: return "not-served";
+    case ShareState::kHeld: return "held";
   }
   return "?";
 }
@@ -127,6 +128,14 @@ Result<ShareManager::PoolShares> ShareManager::ReadShares(const std::string& roo
       view.protocol = p;
       view.dataset = d.name;
       view.pool = PoolOf(d.name);
+      // A received definition came with a stream from elsewhere (issue 17
+      // item 6): listed, never served; defining the share here replaces it.
+      if (it->second.source == zfs::PropertySource::kReceived) {
+        view.state = ShareState::kInvalid;
+        view.reason = fmt::format("received with zfs receive: never served (define the share on '{}' here to serve it)", d.name);
+        out.invalid.push_back(std::move(view));
+        continue;
+      }
       auto decoded = Decode(p, it->second.value, *name);
       if (!decoded) {
         view.state = ShareState::kInvalid;
@@ -247,6 +256,15 @@ Result<std::vector<std::string>> ShareManager::ServePool(const zfs::PoolName& po
 
 Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& pool) {
   PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(pool.str(), /*recursive=*/true));
+  if (auto held = Held(pool.str())) {
+    for (const auto& s : shares.valid) {
+      ShareView v = ViewOf(s);
+      v.state = ShareState::kHeld;
+      v.reason = *held;
+      shares.invalid.push_back(std::move(v));
+    }
+    shares.valid.clear();
+  }
   // A share colliding with one already served (by another pool, or earlier
   // in this one) is not served: first come, first served.
   served_.erase(pool.str());
@@ -309,6 +327,19 @@ Status ShareManager::UnservePool(const zfs::PoolName& pool) {
     outcomes_.erase(id);
   }
   if (!failures.empty()) return Internal(fmt::format("stop serving the shares of pool '{}': {}", pool.str(), failures));
+  return OkStatus();
+}
+
+std::optional<std::string> ShareManager::Held(const std::string& pool) const {
+  if (!options_.held) return std::nullopt;
+  return options_.held(pool);
+}
+
+Status ShareManager::CheckNotHeld(const zfs::DatasetName& dataset, Protocol protocol) const {
+  if (auto held = Held(dataset.pool().str())) {
+    return FailedPrecondition(fmt::format("{} share of '{}': pool '{}' is {}", ProtocolName(protocol), dataset.str(),
+                                          dataset.pool().str(), *held));
+  }
   return OkStatus();
 }
 
@@ -381,6 +412,7 @@ Result<ShareView> ShareManager::Commit(const Share& share, const std::string& cr
 Result<ShareView> ShareManager::Create(const zfs::DatasetName& dataset, Protocol protocol, const json& fields) {
   std::lock_guard lock(mu_);
   PK_ASSIGN_OR_RETURN(zfs::Dataset d, ReadDataset(dataset));
+  PK_TRY(CheckNotHeld(dataset, protocol));
   auto existing = d.properties.find(std::string(PropertyFor(protocol)));
   if (existing != d.properties.end() && existing->second.source == zfs::PropertySource::kLocal) {
     return AlreadyExists(fmt::format("'{}' already has an {} share (change it with 'share set', or delete it first)",
@@ -423,6 +455,7 @@ Result<ShareView> ShareManager::Update(const zfs::DatasetName& dataset, Protocol
   std::lock_guard lock(mu_);
   if (!changes.is_object()) return InvalidArgument("share set: the changes must be a JSON object");
   PK_ASSIGN_OR_RETURN(zfs::Dataset d, ReadDataset(dataset));
+  PK_TRY(CheckNotHeld(dataset, protocol));
   auto existing = d.properties.find(std::string(PropertyFor(protocol)));
   if (existing == d.properties.end() || existing->second.source != zfs::PropertySource::kLocal) {
     return NotFound(fmt::format("'{}' has no {} share", dataset.str(), ProtocolName(protocol)));
@@ -486,10 +519,19 @@ Result<std::vector<ShareView>> ShareManager::ListLocked(const std::optional<zfs:
   std::vector<ShareView> out;
   for (const auto& name : pools) {
     PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(name, /*recursive=*/true));
+    const size_t first = out.size();
     for (const auto& s : shares.valid) out.push_back(ViewOf(s));
     for (auto v : shares.invalid) {
       if (auto o = outcomes_.find(v.Id()); o != outcomes_.end() && o->second.state == ShareState::kFailed) v.reason = o->second.reason;
       out.push_back(std::move(v));
+    }
+    if (first == out.size()) continue;
+    if (auto held = Held(name)) {
+      for (size_t i = first; i < out.size(); ++i) {
+        if (out[i].state == ShareState::kInvalid) continue;  // never served in any case
+        out[i].state = ShareState::kHeld;
+        out[i].reason = *held;
+      }
     }
   }
   std::erase_if(out, [&](const ShareView& v) { return protocol && v.protocol != *protocol; });

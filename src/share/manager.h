@@ -49,8 +49,9 @@ enum class ShareState {
   kFailed,     // valid, but serving it failed (reason says why)
   kInvalid,    // the property does not decode: never served
   kNotServed,  // its pool is imported but not served (no service reached sharing)
+  kHeld,       // its pool is not adopted here (issue 17 item 6): never served until it is
 };
-std::string_view ShareStateName(ShareState state);  // "serving", "failed", "invalid", "not-served"
+std::string_view ShareStateName(ShareState state);  // "serving", "failed", "invalid", "not-served", "held"
 
 struct ShareView {
   Protocol protocol = Protocol::kNfs;
@@ -79,6 +80,11 @@ struct ShareManagerOptions {
   // set (add or change the password) and remove. Unset: no SMB server here.
   std::function<Status(const sys::AccountName& user, std::string_view password)> smb_set_password;
   std::function<Status(const sys::AccountName& user)> smb_remove_user;
+  // Why `pool` may not be served (issue 17 item 6: it was made elsewhere and
+  // is not adopted here), or nullopt when it may. A held pool's shares are
+  // listed as held with this reason and never reach a backend; creating or
+  // changing one is refused. Unset: every pool may be served.
+  std::function<std::optional<std::string>(const std::string& pool)> held;
 };
 
 class ShareManager {
@@ -90,8 +96,10 @@ class ShareManager {
   ~ShareManager();
 
   // Reads `pool`'s share definitions and serves them. Returns the problems
-  // (one reason per share not served); an error only when the definitions
-  // cannot be read at all.
+  // (one reason per share not served; every share of a held pool, with the
+  // hold's reason); an error only when the definitions cannot be read at all.
+  // Only definitions set locally are served: a `received` one (zfs receive)
+  // is listed invalid, never served.
   Result<std::vector<std::string>> ServePool(const zfs::PoolName& pool);
   // Stops serving every share of `pool` (before it is exported).
   Status UnservePool(const zfs::PoolName& pool);
@@ -137,6 +145,10 @@ class ShareManager {
   std::vector<std::string> Problems(const std::string& pool) const;
   void SetOutcome(const std::string& id, ShareState state, std::string reason);
   ShareView ViewOf(const Share& share) const;
+  // options_.held, or nullopt without one.
+  std::optional<std::string> Held(const std::string& pool) const;
+  // FailedPrecondition naming the share and the hold when its pool is held.
+  Status CheckNotHeld(const zfs::DatasetName& dataset, Protocol protocol) const;
   // Validates `definition` for `dataset` (type, path, collisions); fills the share. Lock held.
   Result<Share> Prepare(const zfs::Dataset& dataset, Definition definition);
   // Reads one dataset with the properties shares need; NotFound/FailedPrecondition with the reason.

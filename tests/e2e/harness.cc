@@ -281,6 +281,14 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
   return "";
 }
 
+std::string AdoptPool(const CliClient& cli, const std::string& pool) {
+  CliResult r = cli.Run({"pool", "adopt", pool, "--yes"});
+  if (r.code == kExitOk) return "";
+  std::ostringstream os;
+  os << "pool adopt " << pool << " --yes: " << r;
+  return os.str();
+}
+
 std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
   if (pool.name.empty()) return "";
   for (int i = 0; i < 50 && PoolImported(runner, pool.name); ++i) {

@@ -142,6 +142,10 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
 // removes its disk and mountpoint directories. Empty on success.
 std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
 
+// `poolkeeper pool adopt POOL --yes` (issue 17 item 6): a pool the test made
+// with zpool/zfs is this head's from now on. Empty on success, else the CLI's answer.
+std::string AdoptPool(const CliClient& cli, const std::string& pool);
+
 // Creates each directory (with parents). Empty on success, else which and why.
 std::string MakeDirectories(const std::vector<std::string>& dirs);
 // A fresh "PARENT/PREFIX-daemon-XXXXXX" directory for a suite's daemon, in *work.

@@ -77,6 +77,7 @@ class KernelShareTest : public ::testing::Test {
         exports_file_);
     ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
     cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
+    ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
   }
 
   void TearDown() override {

@@ -150,6 +150,7 @@ class MigrateTest : public ::testing::Test {
     options_ = SuiteDaemonOptions(build_, work_);
     cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
     setup_error_ = StartSuiteDaemon(daemon_, options_);
+    if (setup_error_.empty()) setup_error_ = AdoptPool(cli_, pool_);  // made with zpool create
   }
 
   static void TearDownTestSuite() {

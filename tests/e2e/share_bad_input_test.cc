@@ -55,6 +55,7 @@ class ShareBadInputTest : public ::testing::Test {
       log_path_ = options.log_path;
       cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", options.socket);
       setup_error_ = StartSuiteDaemon(daemon_, options);
+      if (setup_error_.empty()) setup_error_ = AdoptPool(cli_, name);  // made with zpool create
     }
   }
 

@@ -21,7 +21,7 @@ ShareHead ShareHeadFor(int index) {
   return h;
 }
 
-std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head) {
+std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head, const std::string& cluster_authkey) {
   std::ofstream out(options.config, std::ios::trunc);
   out << fmt::format(
       "# share servers of test head {}\n"
@@ -33,8 +33,10 @@ std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head
       "smb_server = on\n"
       "smb_interfaces = lo\n"
       "smb_port = {}\n"
-      "smb_netbios_name = PKHEAD{}\n",
-      head.index, head.iscsi_port, head.tgt_control_port, head.nfs_netns, head.smb_port, head.index);
+      "smb_netbios_name = PKHEAD{}\n"
+      "cluster_authkey = {}\n",
+      head.index, head.iscsi_port, head.tgt_control_port, head.nfs_netns, head.smb_port, head.index,
+      cluster_authkey.empty() ? options.state_dir + "/no-cluster-authkey" : cluster_authkey);
   out.close();
   if (!out) return "write " + options.config + " failed";
   return "";

@@ -24,6 +24,9 @@ struct ShareHead {
 ShareHead ShareHeadFor(int index);
 
 // Writes `options.config` with the head's share servers. Empty on success.
-std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head);
+// `cluster_authkey`: heads given the same file are one cluster for pool
+// adoption (issue 17 item 6); empty: a path that does not exist, so the
+// host's own /etc/corosync/authkey never plays a part in a test.
+std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head, const std::string& cluster_authkey = "");
 
 }  // namespace pk::e2e

@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -83,6 +84,7 @@ class ShareTest : public ::testing::Test {
     std::string name = "shr" + std::to_string(::getpid()) + "t" + std::to_string(++counter_);
     ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
     ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
+    std::ofstream(work_ + "/cluster-authkey") << "test cluster key " << name << " " << ::getpid() << "\n";
   }
 
   void TearDown() override {
@@ -107,7 +109,8 @@ class ShareTest : public ::testing::Test {
     h->options = SuiteDaemonOptions(build_, dir);
     h->options.config = dir + "/poolkeeperd.conf";
     EXPECT_EQ(MakeDirectories({dir}), "");
-    EXPECT_EQ(WriteShareConfig(h->options, h->ports), "");
+    // The heads are one cluster for pool adoption: they share a cluster authkey.
+    EXPECT_EQ(WriteShareConfig(h->options, h->ports, work_ + "/cluster-authkey"), "");
     EXPECT_EQ(StartSuiteDaemon(h->daemon, h->options), "");
     h->cli = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", h->options.socket);
     heads_.push_back(std::move(h));
@@ -205,6 +208,9 @@ TEST_F(ShareTest, PortableBetweenHeads) {
   ASSERT_FALSE(HasFailure());
   ASSERT_EQ(h1.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService(h1, "online");
+  // Made with zpool create (not through a head): adopted once, by head 1;
+  // head 2, of the same cluster, serves it without adopting it again.
+  ASSERT_EQ(AdoptPool(h1.cli, pool_.name), "");
   ASSERT_EQ(h1.cli.RunWithStdin({"share", "create", "iscsi", Dataset("vm"), "--size", "96M", "--chap-user", "vmhost",
                                  "--chap-secret-stdin"},
                                 std::string(kChapSecret) + "\n")
@@ -285,6 +291,7 @@ TEST_F(ShareTest, AShareThatCannotBeServedDegradesItsPool) {
   ASSERT_FALSE(HasFailure());
   ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService(h, "online");
+  ASSERT_EQ(AdoptPool(h.cli, pool_.name), "");
   ASSERT_EQ(h.cli.Run({"share", "create", "nfs", Dataset("good"), "--client", "127.0.0.1(rw)"}).code, kExitOk);
   CliResult created = h.cli.Run({"share", "create", "smb", Dataset("odd"), "--name", "Odd"});
   EXPECT_EQ(created.code, kExitOk) << created;  // the definition is valid; serving it is what fails

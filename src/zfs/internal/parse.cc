@@ -1,5 +1,7 @@
 #include "zfs/internal/parse.h"
 
+#include "zfs/names.h"
+
 #include <charconv>
 #include <cmath>
 #include <optional>
@@ -356,14 +358,28 @@ PropertyValue ParseSource(std::string_view value, std::string_view source) {
   return pv;
 }
 
+namespace {
+
+// The source column of `zfs get` (see ParseSource).
+bool IsSourceColumn(std::string_view s) {
+  return s == "-" || s == "local" || s == "default" || s == "received" || s == "temporary" || s == "none" ||
+         s.starts_with("inherited from ");
+}
+
+}  // namespace
+
 Result<std::vector<Dataset>> ParseGetOutput(std::string_view text) {
   std::vector<Dataset> out;
-  for (auto line : SplitLines(text)) {
-    if (line.empty()) continue;
-    auto f = SplitTabs(line);
-    if (f.size() < 4) {
-      return Internal(fmt::format("zfs get line '{}' has {} fields, expected 4", line, f.size()));
-    }
+  // zfs prints a value as it is, so a value holding "\n" spans lines (issue
+  // 17 item 8: one such user property failed the whole inventory). A record
+  // is complete once it has four columns and ends with a source; lines before
+  // that belong to its value and are joined back with "\n". A line that
+  // cannot start a record (fewer than three columns, or no dataset name and
+  // property first) is the tail of a value that itself held "\tSOURCE\n": it
+  // is dropped rather than failing every other dataset.
+  std::string pending;
+  auto emit = [&](std::string_view record) {
+    auto f = SplitTabs(record);
     // A value may itself hold tabs (set by another tool): rejoin the middle.
     std::string value(f[2]);
     for (size_t i = 3; i + 1 < f.size(); ++i) value += "\t" + std::string(f[i]);
@@ -380,6 +396,25 @@ Result<std::vector<Dataset>> ParseGetOutput(std::string_view text) {
       if (auto t = ParseDatasetType(value)) ds.type = *t;
     }
     ds.properties[property] = ParseSource(value, f.back());
+  };
+  for (auto line : SplitLines(text)) {
+    if (pending.empty() && line.empty()) continue;
+    std::string candidate = pending.empty() ? std::string(line) : pending + "\n" + std::string(line);
+    auto f = SplitTabs(candidate);
+    if (pending.empty() && (f.size() < 3 || !AnyName::Parse(f[0]) || !PropertyName::Parse(f[1]))) {
+      // Before any record this is not `zfs get -H` output at all (wrong columns, the human table).
+      if (out.empty()) return Internal(fmt::format("zfs get line '{}' has {} fields, expected 4", line, f.size()));
+      continue;
+    }
+    if (f.size() >= 4 && IsSourceColumn(f.back())) {
+      emit(candidate);
+      pending.clear();
+    } else {
+      pending = std::move(candidate);
+    }
+  }
+  if (!pending.empty()) {
+    return Internal(fmt::format("zfs get output ends inside a record: '{}'", pending.substr(0, 200)));
   }
   return out;
 }

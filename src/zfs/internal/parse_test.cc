@@ -872,6 +872,32 @@ TEST(ParseGetOutputTest, EmptyValuesAndValuesWithTabs) {
   EXPECT_EQ(Prop((*all)[0], "com.x:tab").source, PropertySource::kLocal);
 }
 
+// Issue 17 item 8: a user property whose value holds newlines (and tabs) is
+// read back exactly, and every other dataset of the listing is still there.
+TEST(ParseGetOutputTest, ValuesWithNewlinesDoNotFailTheListing) {
+  auto all = ParseGetOutput(
+      "t\ttype\tfilesystem\t-\n"
+      "t\tcom.x:bad\tline1\n\tline2\tend\n\tlocal\n"
+      "t\tmountpoint\t/t\tdefault\n"
+      "t/a\ttype\tfilesystem\t-\n"
+      "t/a\tcom.x:bad\tone\ntwo\tinherited from t\n"
+      "t/b\ttype\tfilesystem\t-\n");
+  ASSERT_TRUE(all) << all.error().message();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ(Prop((*all)[0], "com.x:bad").value, "line1\n\tline2\tend\n");
+  EXPECT_EQ(Prop((*all)[0], "com.x:bad").source, PropertySource::kLocal);
+  EXPECT_EQ(Prop((*all)[0], "mountpoint").value, "/t");
+  EXPECT_EQ(Prop((*all)[1], "com.x:bad").value, "one\ntwo");
+  EXPECT_EQ(Prop((*all)[1], "com.x:bad").inherited_from, "t");
+  EXPECT_EQ((*all)[2].name, "t/b");
+  // A value holding "\tlocal\n" ends its record early; the rest of it is
+  // dropped, never taken for a dataset, and the next dataset still shows.
+  auto tricky = ParseGetOutput("t\tcom.x:bad\tx\tlocal\ny\tlocal\nt/b\ttype\tfilesystem\t-\n");
+  ASSERT_TRUE(tricky) << tricky.error().message();
+  ASSERT_EQ(tricky->size(), 2u);
+  EXPECT_EQ((*tricky)[1].name, "t/b");
+}
+
 TEST(ParseGetOutputTest, TypeVolumeFromTheTypeProperty) {
   auto all = ParseGetOutput("t/v\ttype\tvolume\t-\nt/v\tvolsize\t1073741824\tlocal\n");
   ASSERT_TRUE(all) << all.error().message();
