@@ -1,5 +1,7 @@
 #include "cluster/pacemaker.h"
 
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -51,6 +53,14 @@ Result<bool> PacemakerFacts::FencingEnabled() {
   auto value = ParsePacemakerBool(out);
   if (!value) return std::unexpected(value.error().WithContext("cluster property stonith-enabled"));
   return *value;
+}
+
+std::string PacemakerFacts::LocalHead() {
+  struct utsname u {};
+  if (::uname(&u) != 0) return "";
+  std::string name = u.nodename;
+  if (size_t dot = name.find('.'); dot != std::string::npos) name.resize(dot);
+  return name;
 }
 
 Result<ClusterStatus> PacemakerFacts::Status() {

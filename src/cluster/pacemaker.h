@@ -31,7 +31,9 @@ class PacemakerFacts : public ClusterFacts {
 
   // `crm_mon -1 --output-as=xml --fence-history=2` and `cibadmin --query
   // --scope configuration`, parsed. Unavailable when the cluster cannot be reached.
-  Result<ClusterStatus> Status();
+  Result<ClusterStatus> Status() override;
+  // uname's nodename up to the first '.'.
+  std::string LocalHead() override;
 
  private:
   // Runs `program args` and returns its stdout; Unavailable (with the tool's stderr) when it fails.

@@ -125,6 +125,68 @@ bool ImportRefusedAsInUse(const std::string& reason) {
          r.find("last accessed by another system") != std::string::npos;
 }
 
+std::optional<LastImporter> ParseLastImporter(const std::string& refusal) {
+  std::string lower = Lower(refusal);
+  static constexpr std::string_view kBy = "last accessed by ";
+  size_t at = lower.find(kBy);
+  if (at == std::string::npos) return std::nullopt;
+  size_t start = at + kBy.size();
+  size_t end = start;
+  while (end < refusal.size() && !std::isspace(static_cast<unsigned char>(refusal[end])) && refusal[end] != '(') ++end;
+  LastImporter li;
+  li.host = refusal.substr(start, end - start);
+  // "another system" (OpenZFS without a hostname in the label) names nobody.
+  if (li.host.empty() || Lower(li.host) == "another" || Lower(li.host) == "other") return std::nullopt;
+  if (size_t dot = li.host.find('.'); dot != std::string::npos) li.host.resize(dot);
+  size_t id = lower.find("hostid", end);
+  if (id != std::string::npos && id < end + 4) {
+    size_t v = id + 6;
+    while (v < refusal.size() && (refusal[v] == ':' || refusal[v] == '=' || refusal[v] == ' ')) ++v;
+    size_t e = v;
+    while (e < refusal.size() && std::isxdigit(static_cast<unsigned char>(refusal[e])) != 0) ++e;
+    if (e < refusal.size() && (refusal[e] == 'x' || refusal[e] == 'X') && e == v + 1) {
+      ++e;
+      while (e < refusal.size() && std::isxdigit(static_cast<unsigned char>(refusal[e])) != 0) ++e;
+    }
+    li.hostid = refusal.substr(v, e - v);
+  }
+  return li;
+}
+
+ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus& cluster, const std::string& self) {
+  auto no = [](std::string why) { return ForceDecision{false, std::move(why)}; };
+  if (!cluster.fencing_enabled) {
+    return no("the cluster has fencing disabled (stonith-enabled=false), so the other head may still use it");
+  }
+  auto last = ParseLastImporter(refusal);
+  if (!last) return no("the refusal does not name the system that used the pool last, so nothing proves it was fenced");
+  const std::string who = last->hostid.empty() ? fmt::format("'{}'", last->host)
+                                               : fmt::format("'{}' (hostid {})", last->host, last->hostid);
+  if (Lower(last->host) == Lower(self)) {
+    return no(fmt::format("it was last used by this head {} under another hostid: check /etc/hostid", who));
+  }
+  const HeadStatus* head = nullptr;
+  for (const auto& h : cluster.heads) {
+    if (Lower(h.name) == Lower(last->host)) head = &h;
+  }
+  if (!head) return no(fmt::format("it was last used by {}, which is not a head of this cluster", who));
+  if (head->unclean) return no(fmt::format("it was last used by head {}, which is lost but not fenced yet", who));
+  if (head->online) return no(fmt::format("it was last used by head {}, which is online and may still use it", who));
+  const FenceEvent* fenced = nullptr;
+  for (const auto& e : cluster.fence_history) {  // newest first
+    if (Lower(e.target) == Lower(head->name) && e.status == "success" && (e.action == "off" || e.action == "reboot")) {
+      fenced = &e;
+      break;
+    }
+  }
+  if (!fenced) {
+    return no(fmt::format("it was last used by head {}, which is offline, but Pacemaker's fencing history has no "
+                          "successful fencing of it", who));
+  }
+  return {true, fmt::format("it was last used by head {}, which Pacemaker fenced ({} by {}{})", who, fenced->action,
+                            fenced->by, fenced->completed.empty() ? "" : " at " + fenced->completed)};
+}
+
 AgentOutcome MapMonitor(const std::string& pool, const ServiceView& s, bool imported) {
   auto out = [&](OcfCode code, std::string msg) { return AgentOutcome{code, std::move(msg)}; };
   if (Serving(s.state)) {
@@ -204,9 +266,9 @@ AgentOutcome PoolAgent::Start() {
   // Pacemaker now (crm_attribute, 0.1-0.3 s on a loaded head) while the
   // daemon imports, so that the answer is there when the import is refused.
   // ClusterFacts is used by that thread only; the destructor waits for it.
-  std::future<Result<bool>> fencing_answer;
+  std::future<Result<ClusterStatus>> fencing_answer;
   if (params_.force_import == ForceImportParam::kIfFenced) {
-    fencing_answer = std::async(std::launch::async, [this] { return cluster_.FencingEnabled(); });
+    fencing_answer = std::async(std::launch::async, [this] { return cluster_.Status(); });
   }
   MarkEvents();
   // Enable saves the policy and starts the service (never forced).
@@ -214,6 +276,7 @@ AgentOutcome PoolAgent::Start() {
     return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}': {}", pool, enabled.error().message()));
   }
   bool forced = false;
+  std::string forced_why;
   bool restarted = false;
   std::string last = "no answer";
   while (clock_.Now() < deadline) {
@@ -228,21 +291,23 @@ AgentOutcome PoolAgent::Start() {
       if (!HealthServes(s->health)) {
         return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}': imported but {}", pool, s->health));
       }
-      return {OcfCode::kSuccess, fmt::format("pool '{}' {}{}: {}", pool, s->state, forced ? " (forced import)" : "", s->reason)};
+      return {OcfCode::kSuccess, fmt::format("pool '{}' {}{}: {}", pool, s->state,
+                                             forced ? " (forced import: " + forced_why + ")" : "", s->reason)};
     }
     if (s->state == "failed") {
       if (!forced && params_.force_import == ForceImportParam::kIfFenced && ImportRefusedAsInUse(s->reason)) {
-        auto fencing = fencing_answer.valid() ? fencing_answer.get() : cluster_.FencingEnabled();
-        if (!fencing) {
-          return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}': {}; cannot tell whether the cluster fences: {}",
-                                                        pool, s->reason, fencing.error().message()));
+        // Forced only with proof that whoever used the pool last was fenced (issue 17 item 7).
+        auto cluster = fencing_answer.valid() ? fencing_answer.get() : cluster_.Status();
+        if (!cluster) {
+          return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}': {}; not forcing the import: cannot read the "
+                                                        "cluster's state: {}", pool, s->reason, cluster.error().message()));
         }
-        if (!*fencing) {
+        ForceDecision decision = DecideForcedImport(s->reason, *cluster, cluster_.LocalHead());
+        if (!decision.force) {
           return Fail(OcfCode::kErrGeneric,
-                      fmt::format("start pool '{}': {}; not forcing the import: the cluster has fencing disabled "
-                                  "(stonith-enabled=false), so the other head may still use it",
-                                  pool, s->reason));
+                      fmt::format("start pool '{}': {}; not forcing the import: {}", pool, s->reason, decision.why));
         }
+        forced_why = decision.why;
         if (auto again = daemon_.Start(params_.pool, zfs::Force::kYes); !again) {
           return Fail(OcfCode::kErrGeneric, fmt::format("start pool '{}' with a forced import: {}", pool, again.error().message()));
         }

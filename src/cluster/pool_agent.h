@@ -46,6 +46,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "cluster/crm_mon.h"
 #include "zfs/names.h"
 #include "zfs/types.h"
 
@@ -123,6 +124,12 @@ class ClusterFacts {
   virtual ~ClusterFacts() = default;
   // Pacemaker's stonith-enabled (true when unset).
   virtual Result<bool> FencingEnabled() = 0;
+  // crm_mon's view: stonith-enabled, the heads (online, unclean) and the
+  // fencing history; what a forced import must be proven by (issue 17 item 7).
+  virtual Result<ClusterStatus> Status() = 0;
+  // This head's name as Pacemaker and the pool labels know it (the node
+  // name up to the first '.').
+  virtual std::string LocalHead() = 0;
 };
 
 class AgentClock {
@@ -141,6 +148,27 @@ AgentClock& RealAgentClock();
 AgentOutcome MapMonitor(const std::string& pool, const ServiceView& service, bool imported);
 // True when an import failed because another system used the pool last.
 bool ImportRefusedAsInUse(const std::string& reason);
+
+// The system a refused import names as the pool's last user: zfs-fuse "it
+// was last accessed by HOST (hostid: 0x...)", OpenZFS "Last accessed by HOST
+// (hostid=...)". Host up to the first '.'; hostid as printed, "" if absent.
+struct LastImporter {
+  std::string host;
+  std::string hostid;
+};
+std::optional<LastImporter> ParseLastImporter(const std::string& refusal);
+
+// Whether an import refused as "in use" may be forced (issue 17 item 7).
+// Only when the cluster fences, the refusal names the last importer, that
+// importer is a head of this cluster other than `self`, Pacemaker shows it
+// neither online nor unclean (lost, not fenced yet), and its fencing history
+// has a successful fencing of it. Otherwise not, and `why` says which proof
+// is missing. Pure: the decision table, unit-tested branch by branch.
+struct ForceDecision {
+  bool force = false;
+  std::string why;  // the proof, or what is missing
+};
+ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus& cluster, const std::string& self);
 
 class PoolAgent {
  public:

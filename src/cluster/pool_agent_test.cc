@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -112,9 +113,33 @@ class FakeFacts : public ClusterFacts {
     ++asked;
     return fencing;
   }
+  Result<ClusterStatus> Status() override {
+    ++asked;
+    return status;
+  }
+  std::string LocalHead() override { return "h2"; }
   Result<bool> fencing = true;
+  // h1 was powered off by h2's fence device; h2 is this head.
+  Result<ClusterStatus> status = FencedH1();
   std::atomic<int> asked = 0;
+
+  static ClusterStatus FencedH1() {
+    ClusterStatus c;
+    c.fencing_enabled = true;
+    HeadStatus h1, h2;
+    h1.name = "h1";
+    h2.name = "h2";
+    h2.online = true;
+    c.heads = {h1, h2};
+    c.fence_history = {FenceEvent{"off", "h1", "h2", "success", "2026-12-07 03:00:00Z"}};
+    return c;
+  }
 };
+
+// The refusal as zfs-fuse words it when h1 (hostid 0x0a580001) used the pool last.
+constexpr const char* kInUseByH1 =
+    "cannot import 'tank': pool may be in use from other system, it was last accessed by h1 (hostid: 0xa580001) on Mon Dec "
+    " 7 03:00:00 2026";
 
 ServiceView View(std::string state, std::string reason = "", std::string health = "") {
   return ServiceView{std::move(state), std::move(reason), std::move(health)};
@@ -222,18 +247,19 @@ TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
 TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFences) {
   daemon_.on_enable = FakeDaemon::Script{
       View("importing"),
-      View("failed", "import pool 'tank': zpool exited 1: cannot import 'tank': pool may be in use from other system")};
+      View("failed", std::string("import pool 'tank': zpool exited 1: ") + kInUseByH1)};
   daemon_.on_start = FakeDaemon::Script{View("importing"), View("online", "", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(out.message, HasSubstr("forced import"));
+  EXPECT_THAT(out.message, HasSubstr("last used by head 'h1' (hostid 0xa580001), which Pacemaker fenced (off by h2"));
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 1);
   EXPECT_EQ(facts_.asked, 1);
 }
 
 TEST_F(PoolAgentTest, StartNeverForcesWithoutFencing) {
-  facts_.fencing = false;
-  daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': pool may be in use from other system")};
+  facts_.status->fencing_enabled = false;
+  daemon_.on_enable = FakeDaemon::Script{View("failed", kInUseByH1)};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_THAT(out.message, HasSubstr("stonith-enabled=false"));
@@ -255,8 +281,8 @@ TEST_F(PoolAgentTest, StartNeverForcesWhenAskedNeverOrForOtherFailures) {
 }
 
 TEST_F(PoolAgentTest, StartForcesAtMostOnce) {
-  daemon_.on_enable = FakeDaemon::Script{View("failed", "pool may be in use from other system")};
-  daemon_.on_start = FakeDaemon::Script{View("failed", "pool may be in use from other system")};
+  daemon_.on_enable = FakeDaemon::Script{View("failed", kInUseByH1)};
+  daemon_.on_start = FakeDaemon::Script{View("failed", kInUseByH1)};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 1);
@@ -304,7 +330,7 @@ TEST_F(PoolAgentTest, ForcedStartAfterFencingWaitsOnEventsAndAsksPacemakerOnce) 
   daemon_.events = true;
   daemon_.clock = &clock_;
   daemon_.on_enable = FakeDaemon::Script{
-      View("importing"), View("failed", "cannot import 'tank': pool may be in use from other system")};
+      View("importing"), View("failed", kInUseByH1)};
   daemon_.on_start = FakeDaemon::Script{View("importing"), View("online", "", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
@@ -538,6 +564,71 @@ TEST(PoolAgentMetadataTest, DescribesTheActionsAndParameters) {
                         "<action name=\"meta-data\"", "<action name=\"validate-all\""}) {
     EXPECT_THAT(xml, HasSubstr(s));
   }
+}
+
+// Issue 17 item 7: the forced-import decision, branch by branch.
+TEST(DecideForcedImportTest, ForcesOnlyWithProofThatTheLastImporterWasFenced) {
+  const ClusterStatus fenced = FakeFacts::FencedH1();
+  auto yes = DecideForcedImport(kInUseByH1, fenced, "h2");
+  EXPECT_TRUE(yes.force) << yes.why;
+  EXPECT_THAT(yes.why, HasSubstr("Pacemaker fenced (off by h2 at 2026-12-07 03:00:00Z)"));
+  // OpenZFS words it differently; FQDNs compare by their first label.
+  auto openzfs = DecideForcedImport(
+      "cannot import 'tank': pool was previously in use from another system.\nLast accessed by h1.lab (hostid=a580001) at "
+      "Mon Dec  7 03:00:00 2026",
+      fenced, "h2");
+  EXPECT_TRUE(openzfs.force) << openzfs.why;
+
+  struct Case {
+    std::string name;
+    std::string refusal;
+    std::function<void(ClusterStatus&)> change;
+    std::string words;
+  } cases[] = {
+      {"fencing disabled", kInUseByH1, [](ClusterStatus& c) { c.fencing_enabled = false; }, "stonith-enabled=false"},
+      {"no importer named", "cannot import 'tank': pool may be in use from other system", [](ClusterStatus&) {},
+       "does not name the system"},
+      {"OpenZFS without a host", "pool was previously in use from another system. Last accessed by another system",
+       [](ClusterStatus&) {}, "does not name the system"},
+      {"not a head", "it was last accessed by stranger (hostid: 0x1)", [](ClusterStatus&) {}, "not a head of this cluster"},
+      {"this head", "it was last accessed by h2 (hostid: 0x2)", [](ClusterStatus&) {}, "this head"},
+      {"online", kInUseByH1, [](ClusterStatus& c) { c.heads[0].online = true; }, "online and may still use it"},
+      {"unclean", kInUseByH1, [](ClusterStatus& c) { c.heads[0].unclean = true; }, "lost but not fenced yet"},
+      {"never fenced", kInUseByH1, [](ClusterStatus& c) { c.fence_history.clear(); }, "no successful fencing of it"},
+      {"fencing failed", kInUseByH1, [](ClusterStatus& c) { c.fence_history[0].status = "failed"; },
+       "no successful fencing of it"},
+      {"another head fenced", kInUseByH1, [](ClusterStatus& c) { c.fence_history[0].target = "h3"; },
+       "no successful fencing of it"},
+  };
+  for (const auto& c : cases) {
+    ClusterStatus cluster = fenced;
+    c.change(cluster);
+    auto d = DecideForcedImport(c.refusal, cluster, "h2");
+    EXPECT_FALSE(d.force) << c.name;
+    EXPECT_THAT(d.why, HasSubstr(c.words)) << c.name;
+  }
+}
+
+TEST(ParseLastImporterTest, BothDialects) {
+  auto fuse = ParseLastImporter(kInUseByH1);
+  ASSERT_TRUE(fuse);
+  EXPECT_EQ(fuse->host, "h1");
+  EXPECT_EQ(fuse->hostid, "0xa580001");
+  auto ozfs = ParseLastImporter("Last accessed by node-b.example.com (hostid=7f0101aa) at Mon");
+  ASSERT_TRUE(ozfs);
+  EXPECT_EQ(ozfs->host, "node-b");
+  EXPECT_EQ(ozfs->hostid, "7f0101aa");
+  EXPECT_FALSE(ParseLastImporter("pool may be in use from other system"));
+}
+
+// Issue 17 item 7: a pool in use by a head that is online is never forced.
+TEST_F(PoolAgentTest, StartRefusesToForceWhileTheLastImporterIsOnline) {
+  facts_.status->heads[0].online = true;
+  daemon_.on_enable = FakeDaemon::Script{View("failed", kInUseByH1)};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrGeneric);
+  EXPECT_THAT(out.message, HasSubstr("not forcing the import: it was last used by head 'h1'"));
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
 }
 
 }  // namespace
