@@ -368,7 +368,31 @@ Result<HttpResponse> ApiService::ImportPool(const HttpRequest& r) {
   o.read_only = ro ? zfs::ReadOnly::kYes : zfs::ReadOnly::kNo;
   o.force = force ? zfs::Force::kYes : zfs::Force::kNo;
   o.mount = no_mount ? zfs::Mount::kNo : zfs::Mount::kYes;
-  PK_TRY(zfs_.ImportPool(o));
+  bool cluster_pool = false;
+  if (force && o.name && supervisor_) {
+    auto svc = supervisor_->Get(o.name->str());
+    cluster_pool = svc && svc->policy.cluster;
+  }
+  if (cluster_pool) {
+    // The cluster's rule for a forced import (issue 17 item 7): never first,
+    // and then only with proof that the pool's last importer was fenced.
+    o.force = zfs::Force::kNo;
+    auto plain = zfs_.ImportPool(o);
+    if (!plain) {
+      const std::string ctx = fmt::format("forced import of cluster pool '{}'", o.name->str());
+      if (!options_.cluster_force_proof) {
+        return FailedPrecondition(fmt::format("{}: {}; not forcing: use the cluster (Pacemaker forces only with proof "
+                                              "that the last importer was fenced)", ctx, plain.error().message()));
+      }
+      auto proof = options_.cluster_force_proof(o.name->str(), plain.error().message());
+      if (!proof) return std::unexpected(proof.error().WithContext(ctx));
+      GetLogger("api")->warn("pool={} forced import: {}", o.name->str(), *proof);
+      o.force = zfs::Force::kYes;
+      PK_TRY(zfs_.ImportPool(o));
+    }
+  } else {
+    PK_TRY(zfs_.ImportPool(o));
+  }
   // The imported name: the new name, the given name, or (by GUID) found in the pool list.
   std::string imported = o.new_name ? o.new_name->str() : o.name ? o.name->str() : "";
   if (imported.empty()) {

@@ -44,6 +44,7 @@
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -65,6 +66,12 @@ namespace pk::api {
 struct ApiServiceOptions {
   std::string bearer_token;  // required on TCP; empty refuses every TCP request
   std::string version = "0.1.0";
+  // `POST /v1/imports {"force":true}` of a pool whose service the cluster
+  // manages (issue 17 item 7): the import is tried without force first; when
+  // it is refused, this gets the refusal and returns the proof that forcing
+  // is safe (the last importer is a fenced head), or FailedPrecondition with
+  // what is missing. Unset: such a forced import is refused.
+  std::function<Result<std::string>(const std::string& pool, const std::string& refusal)> cluster_force_proof;
 };
 
 class ApiService {

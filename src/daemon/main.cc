@@ -14,6 +14,8 @@
 #include "api/http.h"
 #include "api/service.h"
 #include "base/log.h"
+#include "cluster/pacemaker.h"
+#include "cluster/pool_agent.h"
 #include "daemon/config.h"
 #include "inventory/inventory.h"
 #include "migrate/manager.h"
@@ -306,7 +308,16 @@ Status Serve(const Config& config) {
   }
 
   migrations_ptr = migrations.get();
-  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), {token, "0.1.0"}, users.get(), &shares);
+  api::ApiServiceOptions api_options{token, "0.1.0"};
+  api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
+    if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
+    cluster::PacemakerFacts pacemaker(*runner);
+    PK_ASSIGN_OR_RETURN(auto status, pacemaker.Status());
+    auto decision = cluster::DecideForcedImport(refusal, status, pacemaker.LocalHead());
+    if (!decision.force) return FailedPrecondition(fmt::format("pool '{}': {}; not forcing: {}", pool, refusal, decision.why));
+    return decision.why;
+  };
+  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), api_options, users.get(), &shares);
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
   PK_ASSIGN_OR_RETURN(auto server,
