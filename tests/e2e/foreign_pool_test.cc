@@ -8,7 +8,8 @@
 //    state directory as the helper writes them). Its service imports it and
 //    serves nothing: the share is listed held, ganesha exports nothing for
 //    it, no poolkeeper-shadowfs runs for it. `pool adopt` lists both;
-//    `pool adopt --yes` serves them.
+//    `pool adopt --yes` serves them. A share definition received with
+//    `zfs send -p | zfs receive` is listed but never served.
 //  - NewlineValuesAndBadStateFiles (item 8): a user property set with "\n"
 //    and "\t" does not fail the listing (every dataset shows, the value
 //    exact); a pools.json entry and a lock file with wrong-typed fields leave
@@ -214,6 +215,30 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   }
   EXPECT_THAT(ShadowHelpersFor(mig), ::testing::Not(::testing::IsEmpty())) << "no helper after adoption";
   EXPECT_EQ(cli_.Json({"pool", "status", pool_.name})["poolkeeper"].value("adopted", false), true);
+
+  // A definition that arrives with `zfs send -p | zfs receive` is `received`:
+  // listed, never served, even on an adopted pool.
+  Zfs({"snapshot", exp + "@s"});
+  auto stream = runner_->Run(ZfsTool("zfs", {"send", "-p", exp + "@s"}));
+  ASSERT_TRUE(stream && stream->status.Success()) << (stream ? stream->err : stream.error().message());
+  sys::Command receive = ZfsTool("zfs", {"receive", pool_.name + "/recv"});
+  receive.stdin_data = stream->out;
+  auto received = runner_->Run(receive);
+  ASSERT_TRUE(received && received->status.Success()) << (received ? received->err : received.error().message());
+  json recv = cli_.Json({"dataset", "get", pool_.name + "/recv"});
+  ASSERT_EQ(recv["properties"]["org.poolkeeper:share.nfs"].value("source", ""), "received") << recv.dump(2);
+  CliResult served_again = cli_.Run({"pool", "adopt", pool_.name, "--yes"});  // serves the pool's shares anew
+  ASSERT_EQ(served_again.code, kExitOk) << served_again;
+  json after = cli_.Json({"share", "list", "--pool", pool_.name});
+  bool listed = false;
+  for (const auto& sh : after["shares"]) {
+    if (sh.value("dataset", "") != pool_.name + "/recv") continue;
+    listed = true;
+    EXPECT_EQ(sh.value("state", ""), "invalid");
+    EXPECT_THAT(sh.value("reason", ""), HasSubstr("received with zfs receive: never served"));
+  }
+  EXPECT_TRUE(listed) << after.dump(2);
+  EXPECT_NE(NfsWrite(pool_.mnt + "/recv"), 0) << "a received share definition was served";
   // The adoption is in the pool: it survives a daemon restart.
   daemon_.Stop();
   ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
