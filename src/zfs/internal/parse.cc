@@ -397,7 +397,18 @@ Result<std::vector<Dataset>> ParseGetOutput(std::string_view text) {
     }
     ds.properties[property] = ParseSource(value, f.back());
   };
+  // A whole record on one line, with a source zfs prints today.
+  auto complete_record = [](std::string_view line) {
+    auto f = SplitTabs(line);
+    return f.size() >= 4 && IsSourceColumn(f.back()) && AnyName::Parse(f[0]) && PropertyName::Parse(f[1]);
+  };
   for (auto line : SplitLines(text)) {
+    // A pending record of four columns with a source this parser does not
+    // know (a newer ZFS) ends where the next whole record starts.
+    if (!pending.empty() && SplitTabs(pending).size() >= 4 && complete_record(line)) {
+      emit(pending);
+      pending.clear();
+    }
     if (pending.empty() && line.empty()) continue;
     std::string candidate = pending.empty() ? std::string(line) : pending + "\n" + std::string(line);
     auto f = SplitTabs(candidate);
@@ -412,6 +423,10 @@ Result<std::vector<Dataset>> ParseGetOutput(std::string_view text) {
     } else {
       pending = std::move(candidate);
     }
+  }
+  if (!pending.empty() && SplitTabs(pending).size() >= 4) {
+    emit(pending);
+    pending.clear();
   }
   if (!pending.empty()) {
     return Internal(fmt::format("zfs get output ends inside a record: '{}'", pending.substr(0, 200)));
