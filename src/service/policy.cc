@@ -231,20 +231,10 @@ Status PolicyStore::Init() {
 }
 
 Result<std::vector<PoolPolicy>> PolicyStore::LoadAll() const {
-  std::vector<PoolPolicy> out;
-  PK_ASSIGN_OR_RETURN(bool exists, fs_.Exists(PoliciesPath()));
-  if (!exists) return out;
-  PK_ASSIGN_OR_RETURN(auto text, fs_.ReadFile(PoliciesPath()));
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("pools") || !j["pools"].is_array()) {
-    return MakeError(ErrorCode::kDataLoss, fmt::format("'{}' is not a valid policy file", PoliciesPath()));
-  }
-  for (const auto& p : j["pools"]) {
-    auto policy = PoolPolicy::FromJson(p);
-    if (!policy) return std::unexpected(policy.error().WithContext(PoliciesPath()));
-    out.push_back(std::move(*policy));
-  }
-  return out;
+  PK_ASSIGN_OR_RETURN(LoadedPolicies loaded, LoadEach());
+  // Every entry's errors are InvalidArgument (PoolPolicy::FromJson).
+  if (!loaded.broken.empty()) return InvalidArgument(loaded.broken.front().error);
+  return std::move(loaded.policies);
 }
 
 Result<LoadedPolicies> PolicyStore::LoadEach() const {

@@ -101,18 +101,7 @@ class ForeignPoolTest : public ::testing::Test {
   }
 
   json WaitFor(std::vector<std::string> what, const std::function<bool(const json&)>& done, milliseconds limit = seconds(60)) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    json last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::vector<std::string> args = {"--json"};
-      args.insert(args.end(), what.begin(), what.end());
-      CliResult r = cli_.Run(args);
-      last = json::parse(r.out, nullptr, false);
-      if (r.code == kExitOk && !last.is_discarded() && done(last)) return last;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    ADD_FAILURE() << "timed out waiting for " << ::testing::PrintToString(what) << "; last answer: " << last.dump(2);
-    return last;
+    return WaitForJson(cli_, what, done, limit);
   }
 
   // pk_nfs_rw inside the head's namespace: writes and reads back 1 MiB.

@@ -281,6 +281,22 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
   return "";
 }
 
+nlohmann::json WaitForJson(const CliClient& cli, const std::vector<std::string>& what,
+                           const std::function<bool(const nlohmann::json&)>& done, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  nlohmann::json last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::vector<std::string> args = {"--json"};
+    args.insert(args.end(), what.begin(), what.end());
+    CliResult r = cli.Run(args);
+    last = nlohmann::json::parse(r.out, nullptr, false);
+    if (r.code == kExitOk && !last.is_discarded() && done(last)) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ADD_FAILURE() << "timed out waiting for " << ::testing::PrintToString(what) << "; last answer: " << last.dump(2);
+  return last;
+}
+
 std::string AdoptPool(const CliClient& cli, const std::string& pool) {
   CliResult r = cli.Run({"pool", "adopt", pool, "--yes"});
   if (r.code == kExitOk) return "";

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -141,6 +142,13 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
 // Destroys the pool if imported (retrying while zfs-fuse says busy), then
 // removes its disk and mountpoint directories. Empty on success.
 std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
+
+// Polls `what` (a CLI command, run with --json) every 100 ms until `done`
+// holds of its answer, at most `limit`; the last answer (a timeout fails the
+// current test, naming the command and that answer).
+nlohmann::json WaitForJson(const CliClient& cli, const std::vector<std::string>& what,
+                           const std::function<bool(const nlohmann::json&)>& done,
+                           std::chrono::milliseconds limit = std::chrono::seconds(60));
 
 // `poolkeeper pool adopt POOL --yes` (issue 17 item 6): a pool the test made
 // with zpool/zfs is this head's from now on. Empty on success, else the CLI's answer.

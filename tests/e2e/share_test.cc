@@ -120,18 +120,7 @@ class ShareTest : public ::testing::Test {
   // Polls `what` (a CLI --json command) until `done` holds; the last answer.
   static json WaitFor(const CliClient& cli, std::vector<std::string> what, const std::function<bool(const json&)>& done,
                       milliseconds limit = seconds(60)) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    json last;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::vector<std::string> args = {"--json"};
-      args.insert(args.end(), what.begin(), what.end());
-      CliResult r = cli.Run(args);
-      last = json::parse(r.out, nullptr, false);
-      if (r.code == kExitOk && !last.is_discarded() && done(last)) return last;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    ADD_FAILURE() << "timed out waiting; last answer: " << last.dump(2);
-    return last;
+    return WaitForJson(cli, what, done, limit);
   }
   json WaitForService(const Head& h, const std::string& state) {
     return WaitFor(h.cli, {"service", "status", pool_.name}, [&](const json& j) { return j.value("state", "") == state; });
