@@ -212,8 +212,8 @@ Status Serve(const Config& config) {
   service::Ownership ownership(*zfs, *fs, {config.state_dir, config.cluster_authkey});
   {
     std::vector<std::string> managed;
-    if (auto policies = store.LoadAll(); policies) {
-      for (const auto& p : *policies) managed.push_back(p.pool);
+    if (auto loaded = store.LoadEach(); loaded) {
+      for (const auto& p : loaded->policies) managed.push_back(p.pool);
     }
     PK_TRY(ownership.Init(managed));
   }
