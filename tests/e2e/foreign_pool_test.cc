@@ -231,8 +231,12 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   // The adoption is in the pool: it survives a daemon restart.
   daemon_.Stop();
   ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
-  WaitFor({"share", "list", "--pool", pool_.name},
-          [](const json& j) { return j["shares"].size() == 1 && j["shares"][0].value("state", "") == "serving"; });
+  WaitFor({"share", "list", "--pool", pool_.name}, [&](const json& j) {
+    for (const auto& sh : j["shares"]) {
+      if (sh.value("dataset", "") == exp) return sh.value("state", "") == "serving";
+    }
+    return false;
+  });
 }
 
 // Issue 17 item 8: a value with "\n" and "\t" in a property fails no listing;
