@@ -97,7 +97,8 @@ class ForeignPoolTest : public ::testing::Test {
 
   void Zfs(std::vector<std::string> args) {
     auto r = runner_->Run(ZfsTool("zfs", args));
-    ASSERT_TRUE(r && r->status.Success()) << "zfs " << ::testing::PrintToString(args) << ": " << (r ? r->err : r.error().message());
+    ASSERT_TRUE(r && r->status.Success()) << "zfs " << ::testing::PrintToString(args) << ": "
+                                          << (r ? r->status.ToString() + " " + r->err : r.error().message());
   }
 
   json WaitFor(std::vector<std::string> what, const std::function<bool(const json&)>& done, milliseconds limit = seconds(60)) {
@@ -133,7 +134,7 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   // "Another lab head" made the pool: an open NFS share and a migration from
   // file:///etc, property and state directory as its helper writes them.
   Zfs({"create", exp});
-  Zfs({"set", R"(org.poolkeeper:share.nfs={"v":1,"clients":["*(rw,no_root_squash)"]})", exp});
+  Zfs({"set", R"js(org.poolkeeper:share.nfs={"v":1,"clients":["*(rw,no_root_squash)"]})js", exp});
   Zfs({"create", mig});
   auto init = runner_->Run({.program = build_ + "/src/migrate/poolkeeper-shadowfs",
                             .args = {"init", "--dir", pool_.mnt + "/mig", "--source", "file:///etc"},
