@@ -91,6 +91,15 @@ class ShadowTreeTest : public ::testing::Test {
     EXPECT_TRUE(t) << t.error().message();
     return std::move(*t);
   }
+  // The tree over a HostileSource (defined below) around the real source.
+  template <typename H>
+  std::unique_ptr<ShadowTree> OpenHostileTree(H** hostile) {
+    return OpenTree([&](std::unique_ptr<Source> s) {
+      auto h = std::make_unique<H>(std::move(s));
+      *hostile = h.get();
+      return std::unique_ptr<Source>(std::move(h));
+    });
+  }
   void InitTree(bool preserve_special = false) {
     auto uri = SourceUri::Parse("file://" + src_);
     auto src = OpenSource(*uri);
@@ -542,11 +551,7 @@ TEST_F(ShadowTreeTest, ADirectorySwappedForASymlinkCopiesNothingOutside) {
 TEST_F(ShadowTreeTest, HostileNamesAreRefusedAndTheDirectoryCompletes) {
   InitTree();
   HostileSource* hostile = nullptr;
-  auto t = OpenTree([&](std::unique_ptr<Source> s) {
-    auto h = std::make_unique<HostileSource>(std::move(s));
-    hostile = h.get();
-    return h;
-  });
+  auto t = OpenHostileTree(&hostile);
   hostile->extra_names = {"../escape", "evil/name", "..", ".", "", std::string("nul\0byte", 8)};
   auto did = t->EnsureDir("", ShadowTree::Fill::kWithData);
   ASSERT_TRUE(did) << did.error().message();
@@ -624,11 +629,7 @@ TEST_F(ShadowTreeTest, PosixAclsAreCopied) {
 TEST_F(ShadowTreeTest, AFileThatChangesDuringItsCopyIsCopiedAgainOrReported) {
   InitTree();
   HostileSource* hostile = nullptr;
-  auto t = OpenTree([&](std::unique_ptr<Source> s) {
-    auto h = std::make_unique<HostileSource>(std::move(s));
-    hostile = h.get();
-    return h;
-  });
+  auto t = OpenHostileTree(&hostile);
   ASSERT_TRUE(t->EnsureDir(""));
   ASSERT_TRUE(t->EnsureDir("a"));
   int opens = 0;

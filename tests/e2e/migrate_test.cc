@@ -634,7 +634,9 @@ TEST_F(MigrateTest, ForgedMarkersAndADirectorySwapCopyNothingFromOutside) {
   const json* f = FailedEntryOf(status, "home/crafted");
   ASSERT_NE(f, nullptr) << status.dump(2);
   EXPECT_THAT(f->value("error", ""), HasSubstr("marker refused"));
-  if (unlisted) EXPECT_NE(FailedEntryOf(status, "swap/l1/l2"), nullptr) << status.dump(2);
+  if (unlisted) {
+    EXPECT_NE(FailedEntryOf(status, "swap/l1/l2"), nullptr) << status.dump(2);
+  }
 }
 
 // Issue 17 item 3, from a local source and from ganesha as the NFS source:
