@@ -52,6 +52,10 @@ Result<HttpResponse> ApiService::MigrationRoute(const std::string& name, const H
         return InvalidArgument(ctx + ": field 'bwlimit' must be bytes per second (a number or a size like 20M)");
       }
     }
+    if (auto it = body.find("preserve_special"); it != body.end()) {
+      if (!it->is_boolean()) return InvalidArgument(ctx + ": field 'preserve_special' must be true or false");
+      req.preserve_special = it->get<bool>();
+    }
     PK_ASSIGN_OR_RETURN(auto started, m->Start(req));
     return JsonResponse(started);
   }

@@ -38,7 +38,7 @@
 //   GET    /v1/shares?pool=&protocol=      POST /v1/shares (body {"protocol","dataset", definition fields})
 //   GET|PATCH|DELETE /v1/shares/{protocol}/{dataset}   (PATCH: fields to change, null resets one)
 //   PUT    /v1/smb-users/{user}  (body {"password"})    DELETE /v1/smb-users/{user}
-//   POST   /v1/migrations                 (body {"dataset","source","concurrency","bwlimit"}) shadow migration start
+//   POST   /v1/migrations                 (body {"dataset","source","concurrency","bwlimit","preserve_special"}) shadow migration start
 //   GET    /v1/migrations                 GET /v1/migrations/{dataset} (status)   DELETE /v1/migrations/{dataset} (cancel)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.

@@ -76,7 +76,7 @@ std::string RenderStatus(const json& j) {
 struct MigrateArgs {
   std::string dataset, source, bwlimit;
   int concurrency = 0;
-  bool follow = false, yes = false;
+  bool follow = false, yes = false, preserve_special = false;
   double interval = 2.0;
 };
 
@@ -113,10 +113,13 @@ void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& js
   start->add_option("--source", a.source, "file:///path or nfs://host/export (NFSv3)")->required();
   start->add_option("--concurrency", a.concurrency, "background copies at once (default 4)")->check(CLI::Range(1, 64));
   start->add_option("--bwlimit", a.bwlimit, "background bandwidth limit per second, e.g. 50M (default unlimited)");
+  start->add_flag("--preserve-special", a.preserve_special,
+                  "keep set-user/group-ID bits and create device nodes from the source (default: dropped, each reported)");
   start->callback([=, &rc] {
     json body = {{"dataset", a.dataset}, {"source", a.source}};
     if (a.concurrency) body["concurrency"] = a.concurrency;
     if (!a.bwlimit.empty()) body["bwlimit"] = a.bwlimit;
+    if (a.preserve_special) body["preserve_special"] = true;
     run(call("POST", "/v1/migrations", body), [](const json& j) {
       return fmt::format("migration of '{}' from '{}' started; clients can use it now\n", j.value("dataset", ""),
                          j.value("source", ""));

@@ -169,9 +169,10 @@ Result<json> Manager::Start(const StartRequest& req) {
     std::lock_guard lock(mu_);
     if (held_pools_.count(PoolOf(ds))) return FailedPrecondition(ctx + ": its pool is being exported");
   }
-  auto init = RunHelper({"init", "--dir", mp, "--source", uri->text, "--concurrency", std::to_string(concurrency),
-                         "--bwlimit", std::to_string(req.bwlimit)},
-                        std::chrono::seconds(120));
+  std::vector<std::string> init_args = {"init", "--dir", mp, "--source", uri->text, "--concurrency",
+                                        std::to_string(concurrency), "--bwlimit", std::to_string(req.bwlimit)};
+  if (req.preserve_special) init_args.push_back("--preserve-special");
+  auto init = RunHelper(init_args, std::chrono::seconds(120));
   if (!init) return std::unexpected(init.error().WithContext(ctx));
   PK_ASSIGN_OR_RETURN(auto prop, zfs::PropertyName::Parse(kShadowProperty));
   if (auto s = zfs_.SetProperties(ds, {{prop, uri->text}}); !s) {
@@ -188,7 +189,7 @@ Result<json> Manager::Start(const StartRequest& req) {
     cv_.notify_all();
   }
   return json{{"ok", true}, {"dataset", ds}, {"source", uri->text}, {"state", "starting"},
-              {"concurrency", concurrency}, {"bwlimit", req.bwlimit}};
+              {"concurrency", concurrency}, {"bwlimit", req.bwlimit}, {"preserve_special", req.preserve_special}};
 }
 
 Result<json> Manager::GetStatus(const zfs::DatasetName& dataset) {

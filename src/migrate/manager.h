@@ -80,6 +80,9 @@ struct StartRequest {
   std::string source;
   int concurrency = 0;   // 0: the default
   uint64_t bwlimit = 0;  // bytes per second, 0: unlimited
+  // Keep set-ID bits and create device nodes from the source (default: drop
+  // and report them; a source controls owners, modes and device numbers).
+  bool preserve_special = false;
 };
 
 class Manager {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <exception>
 #include <unordered_set>
 #include <vector>
 
@@ -65,10 +66,17 @@ void Migrator::Worker() {
       q.pop_front();
       active_++;
     }
-    if (dir) {
-      VisitDir(item);
-    } else {
-      (void)tree_.CopyPending(item, &limiter_);  // failures are recorded by the tree
+    // An exception (a bug, or bad_alloc) is reported and the worker goes on:
+    // one entry must not terminate the helper under its clients.
+    try {
+      if (dir) {
+        VisitDir(item);
+      } else {
+        (void)tree_.CopyPending(item, &limiter_);  // failures are recorded by the tree
+      }
+    } catch (const std::exception& e) {
+      GetLogger("migrator")->error("{} '{}': unexpected exception: {}", dir ? "directory" : "pending file", item, e.what());
+      if (dir) populated_++;  // not proven: retried at the next pass
     }
     std::lock_guard lock(mu_);
     if (!dir) queued_.erase(item);
@@ -134,6 +142,11 @@ Status Migrator::Run() {
     if (stopping_) break;
     passes_++;
     PK_ASSIGN_OR_RETURN(pending, tree_.ListPending());
+    // Files whose source vanished are reported and given up once nothing else is left.
+    if (!pending.empty() && populated == 0 && renames == tree_.dir_renames() && tree_.failed_dirs() == 0 &&
+        tree_.GiveUpVanished(pending) == 0) {
+      pending.clear();
+    }
     bool proven = populated == 0 && renames == tree_.dir_renames() && pending.empty() && tree_.failed_dirs() == 0;
     log->info("pass {}: {} directories populated, {} files pending, {} failed", passes_.load(), populated,
               pending.size(), tree_.failed().size());
@@ -182,7 +195,7 @@ void Migrator::Estimate() {
   if (stopping_) return;
   e.known = true;
   (void)tree_.WriteStateFile("estimate.json",
-                             json{{"bytes", e.bytes}, {"files", e.files}, {"entries", e.entries}}.dump());
+                             json{{"bytes", e.bytes}, {"files", e.files}, {"entries", e.entries}}.dump());  // numbers only
   std::lock_guard lock(mu_);
   estimate_ = e;
 }

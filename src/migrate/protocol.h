@@ -1,7 +1,7 @@
 // The contract between poolkeeperd (migrate::Manager) and its helper
 // `poolkeeper-shadowfs`: subcommands, exit codes and the status file.
 //
-//   poolkeeper-shadowfs init  --dir MOUNTPOINT --source URI [--concurrency N] [--bwlimit BYTES]
+//   poolkeeper-shadowfs init  --dir MOUNTPOINT --source URI [--concurrency N] [--bwlimit BYTES] [--preserve-special]
 //   poolkeeper-shadowfs serve --dir MOUNTPOINT --dataset NAME --status FILE [--parent-pid PID]
 //   poolkeeper-shadowfs cancel --dir MOUNTPOINT
 //

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -37,7 +38,8 @@ Result<std::optional<Marker>> ReadMarker(int fd) {
     return ErrnoError(errno, "read migration marker");
   }
   auto m = Marker::Decode(std::string_view(buf, static_cast<size_t>(n)));
-  if (!m) return Internal("corrupt migration marker");
+  // InvalidArgument: the callers report and remove such a marker (RefuseMarker).
+  if (!m) return InvalidArgument("migration marker refused: malformed, or its source path is not strictly relative");
   return m;
 }
 
@@ -51,10 +53,40 @@ Status SetXattrs(int fd, const Xattrs& xs) {
   for (const auto& [name, value] : xs) {
     if (name == kMarkerXattr) continue;
     if (::fsetxattr(fd, name.c_str(), value.data(), value.size(), 0) != 0) {
+      if (name.starts_with("system.posix_acl")) {
+        // Never widen access silently: without its ACL the entry is not migrated.
+        return FailedPrecondition(fmt::format("has a POSIX ACL ({}) the target cannot keep ({}): not migrated", name,
+                                              std::strerror(errno)));
+      }
       return ErrnoError(errno, "set attribute '" + name + "'");
     }
   }
   return OkStatus();
+}
+
+// JSON text of names and messages from outside (source names need not be
+// UTF-8): invalid bytes become U+FFFD instead of an exception.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+bool IsUtf8(const std::string& s) {
+  try {
+    (void)json(s).dump();
+    return true;
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
+std::string Hex(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+std::string Unhex(const std::string& h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+  return out;
 }
 
 Status WriteWhole(int dirfd, const char* name, std::string_view data) {
@@ -153,6 +185,10 @@ std::optional<Marker> Marker::Decode(std::string_view text) {
     return std::nullopt;
   }
   m.rel = std::string(text.substr(nl + 1));
+  if (!CheckRel(m.rel)) return std::nullopt;
+  for (char c : m.key) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return std::nullopt;
+  }
   return m;
 }
 
@@ -168,12 +204,19 @@ Result<Meta> Meta::FromJson(std::string_view text) {
   m.started_at = j.value("started_at", int64_t{0});
   m.concurrency = j.value("concurrency", 4);
   m.bwlimit = j.value("bwlimit", uint64_t{0});
+  m.preserve_special = j.value("preserve_special", false);
+  m.markers = j.value("markers", "user");
   if (m.source.empty()) return Internal("meta.json has no source");
   return m;
 }
 
 std::string Meta::ToJson() const {
-  return json{{"source", source}, {"started_at", started_at}, {"concurrency", concurrency}, {"bwlimit", bwlimit}}.dump();
+  return Dump(json{{"source", source},
+                   {"started_at", started_at},
+                   {"concurrency", concurrency},
+                   {"bwlimit", bwlimit},
+                   {"preserve_special", preserve_special},
+                   {"markers", markers}});
 }
 
 Status ShadowTree::Init(int root_fd, Source& source, const Meta& meta) {
@@ -237,6 +280,7 @@ Status ShadowTree::Abandon(int root_fd) {
       ::close(fd);
       return ErrnoError(e, "remove marker of '" + rel + "'");
     }
+    (void)::fremovexattr(fd, kLegacyMarkerXattr);  // cancelling a migration of an older helper
     int keep = ::dup(fd);
     PK_ASSIGN_OR_RETURN(auto names, ReadNames(fd));
     for (const auto& [n, type] : names) {
@@ -250,6 +294,7 @@ Status ShadowTree::Abandon(int root_fd) {
         int f = ::openat(keep, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         if (f >= 0) {
           (void)::fremovexattr(f, kMarkerXattr);
+          (void)::fremovexattr(f, kLegacyMarkerXattr);
           ::close(f);
         }
       }
@@ -282,6 +327,13 @@ Result<std::unique_ptr<ShadowTree>> ShadowTree::Open(int root_fd, std::unique_pt
     return std::unexpected(text.error());
   }
   auto meta = Meta::FromJson(*text);
+  if (meta && meta->markers != "trusted") {
+    // user.* markers may have been forged by any file owner while the layer
+    // was down, and cannot be told from real ones: refuse rather than guess.
+    meta = std::unexpected(FailedPrecondition(
+        "this migration was started by an older poolkeeper whose markers (user.pkshadow) any file owner can "
+        "forge; it cannot be resumed safely: cancel it and start it again"));
+  }
   if (!meta) {
     ::close(st);
     ::close(root_fd);
@@ -337,7 +389,9 @@ Status ShadowTree::Load() {
     auto j = json::parse(*failed, nullptr, false);
     if (j.is_array()) {
       for (const auto& f : j) {
-        FailedEntry e{f.value("path", ""), f.value("error", ""), f.value("retries", 0), f.value("key", "")};
+        FailedEntry e{f.value("path", ""), f.value("error", ""), f.value("retries", 0), f.value("key", ""),
+                      f.value("final", false), f.value("vanished", false)};
+        if (f.contains("path_hex")) e.path = Unhex(f.value("path_hex", ""));  // byte-exact (not UTF-8)
         failed_[e.path] = e;
       }
     }
@@ -367,7 +421,7 @@ std::vector<FailedEntry> ShadowTree::failed() const {
 size_t ShadowTree::failed_dirs() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
-  for (const auto& [p, e] : failed_) n += e.key.empty();
+  for (const auto& [p, e] : failed_) n += e.key.empty() && !e.final;
   return n;
 }
 
@@ -380,14 +434,33 @@ void ShadowTree::RecordFailure(const std::string& path, const std::string& key, 
     f.path = path;
     f.key = key;
     f.error = e.message();
+    f.final = false;
+    f.vanished = e.code() == ErrorCode::kNotFound;
   }
   SaveFailures();
+}
+
+void ShadowTree::RecordFinal(const std::string& path, const std::string& key, const std::string& why) {
+  GetLogger("shadow")->warn("migrate '{}': {}", path, why);
+  {
+    std::lock_guard lock(mu_);
+    auto& f = failed_[path];
+    f = FailedEntry{path, why, 0, key, true, false};
+  }
+  SaveFailures();
+}
+
+void ShadowTree::RefuseMarker(int fd, const std::string& where, const Error& e) {
+  RecordFinal(where.empty() ? "." : where, "", e.message() + " (local entry; nothing read from the source)");
+  (void)::fremovexattr(fd, kMarkerXattr);
 }
 
 void ShadowTree::ClearFailure(const std::string& path) {
   {
     std::lock_guard lock(mu_);
-    if (failed_.erase(path) == 0) return;
+    auto it = failed_.find(path);
+    if (it == failed_.end() || it->second.final) return;  // reports of final entries stay
+    failed_.erase(it);
   }
   SaveFailures();
 }
@@ -397,12 +470,15 @@ void ShadowTree::SaveFailures() {
   {
     std::lock_guard lock(mu_);
     for (const auto& [p, f] : failed_) {
-      arr.push_back({{"path", f.path}, {"error", f.error}, {"retries", f.retries}, {"key", f.key}});
+      json e = {{"path", f.path}, {"error", f.error}, {"retries", f.retries}, {"key", f.key},
+                {"final", f.final}, {"vanished", f.vanished}};
+      if (!IsUtf8(f.path)) e["path_hex"] = Hex(f.path);
+      arr.push_back(std::move(e));
     }
   }
   static std::mutex save_mu;
   std::lock_guard lock(save_mu);
-  if (auto s = WriteWhole(state_fd_, "failed.json", arr.dump()); !s) {
+  if (auto s = WriteWhole(state_fd_, "failed.json", Dump(arr)); !s) {
     GetLogger("shadow")->warn("cannot save failed.json: {}", s.error().message());
   }
 }
@@ -438,8 +514,11 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, Band
     return r;
   };
   auto marker = ReadMarker(fd);
-  if (!marker) return finish(std::unexpected(marker.error().WithContext("directory '" + local_rel + "'")));
-  if (!*marker || (*marker)->kind != Marker::Kind::kDir) {
+  if (!marker && marker.error().code() == ErrorCode::kInvalidArgument) RefuseMarker(fd, local_rel, marker.error());
+  if (!marker && marker.error().code() != ErrorCode::kInvalidArgument) {
+    return finish(std::unexpected(marker.error().WithContext("directory '" + local_rel + "'")));
+  }
+  if (!marker || !*marker || (*marker)->kind != Marker::Kind::kDir) {
     std::lock_guard lock(mu_);
     populated_.insert(st.st_ino);
     return finish(false);
@@ -450,7 +529,24 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, Band
     return finish(std::unexpected(e));
   };
   auto entries = source_->List(src);
-  if (!entries) return fail(entries.error());
+  if (!entries) {
+    // Gone from the source, or no longer a directory (a symlink swapped in
+    // is never followed): reported, the local directory stays as it is.
+    auto now = source_->Stat(src);
+    const bool vanished = !now && now.error().code() == ErrorCode::kNotFound;
+    const bool moved = (now && !S_ISDIR(now->mode)) || (!now && now.error().code() == ErrorCode::kFailedPrecondition);
+    if (vanished || moved) {
+      RecordFinal(src.empty() ? "." : src, "",
+                  vanished ? "vanished from the source during the migration: " + now.error().message()
+                           : "no longer a directory in the source (a symlink is never followed): not listed (" +
+                                 entries.error().message() + ")");
+      (void)::fremovexattr(fd, kMarkerXattr);
+      std::lock_guard lock(mu_);
+      populated_.insert(st.st_ino);
+      return finish(false);
+    }
+    return fail(entries.error());
+  }
   // The names already here (made before a crash, or by lookups so far): one
   // listing instead of a lookup per entry. Lookups made while this runs are
   // in looked_up_ (clients cannot create names here before it is populated).
@@ -464,6 +560,13 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, Band
   for (const auto& e : *entries) {
     if (stopping_) return finish(MakeError(ErrorCode::kCancelled, "stopping"));  // resumes at the next start
     if (local_rel.empty() && e.name == kStateDirName) continue;  // cannot be migrated; see README
+    if (!IsEntryName(e.name)) {
+      std::string shown = e.name;
+      for (auto& c : shown) c = c == '\0' ? '?' : c;
+      RecordFinal(JoinRel(src, shown), "", "name refused: a directory entry from the source may not be empty, '.', "
+                                           "'..' or contain '/' or NUL");
+      continue;
+    }
     if (have.count(e.name)) continue;
     std::lock_guard lock(entry_lock);
     {
@@ -471,7 +574,17 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, Band
       auto it = looked_up_.find(st.st_ino);
       if (it != looked_up_.end() && it->second.count(e.name)) continue;
     }
-    if (auto s = CreateEntry(fd, e, JoinRel(src, e.name), fill, limiter); !s) return fail(s.error());
+    if (auto s = CreateEntry(fd, e, JoinRel(src, e.name), fill, limiter); !s) {
+      if (s.error().code() == ErrorCode::kFailedPrecondition) {  // this entry cannot be migrated as it is
+        RecordFinal(JoinRel(src, e.name), "", s.error().message());
+        continue;
+      }
+      if (s.error().code() == ErrorCode::kNotFound && !source_->Stat(JoinRel(src, e.name))) {
+        RecordFinal(JoinRel(src, e.name), "", "vanished from the source during the migration: " + s.error().message());
+        continue;
+      }
+      return fail(s.error());
+    }
   }
   auto sst = source_->Stat(src);
   if (!sst) return fail(sst.error());
@@ -510,6 +623,10 @@ Status ShadowTree::EnsureEntry(const std::string& local_rel) {
   if (::fstatat(fd, name.c_str(), &cst, AT_SYMLINK_NOFOLLOW) == 0) return finish(OkStatus());
   if (errno != ENOENT) return finish(ErrnoError(errno, "stat '" + local_rel + "'"));
   auto marker = ReadMarker(fd);
+  if (!marker && marker.error().code() == ErrorCode::kInvalidArgument) {
+    RefuseMarker(fd, parent, marker.error());
+    return finish(OkStatus());
+  }
   if (!marker) return finish(std::unexpected(marker.error().WithContext("directory '" + parent + "'")));
   if (!*marker || (*marker)->kind != Marker::Kind::kDir) return finish(OkStatus());  // populated: no such name
   const std::string src = JoinRel((*marker)->rel, name);
@@ -559,9 +676,20 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
     if (::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
     return false;
   };
+  // A source controls owners, modes and device numbers: without
+  // preserve_special, set-ID bits of non-directories are dropped and device
+  // nodes are not created (each reported).
+  mode_t perm = s.mode & 07777;
+  if (!meta_.preserve_special && (S_ISBLK(s.mode) || S_ISCHR(s.mode))) {
+    RecordFinal(src_rel, "", "device node not created (start the migration with --preserve-special to keep device nodes)");
+    return OkStatus();
+  }
+  if (!meta_.preserve_special && !S_ISDIR(s.mode) && (perm & (S_ISUID | S_ISGID))) {
+    perm &= ~static_cast<mode_t>(S_ISUID | S_ISGID);
+    RecordFinal(src_rel, "", "set-user-ID/set-group-ID bits dropped (start the migration with --preserve-special to keep them)");
+  }
   // New entries are made with the source's permission bits where the umask
   // lets them through, owned by this process: change only what differs.
-  const mode_t perm = s.mode & 07777;
   const bool chmod_needed = ((perm & 0777 & ~umask_) != perm);
   const bool chown_needed = s.uid != euid_ || s.gid != egid_;
 
@@ -668,6 +796,11 @@ Status ShadowTree::EnsureFile(const std::string& local_rel) {
     return OkStatus();
   }
   auto marker = ReadMarker(fd);
+  if (!marker && marker.error().code() == ErrorCode::kInvalidArgument) {
+    RefuseMarker(fd, local_rel, marker.error());
+    ::close(fd);
+    return OkStatus();  // the file is served as it is
+  }
   if (!marker || !*marker || (*marker)->kind != Marker::Kind::kFile) {
     ::close(fd);
     if (!marker) return std::unexpected(marker.error());
@@ -709,6 +842,10 @@ Status ShadowTree::CopyPending(const std::string& key, BandwidthLimiter* limiter
     return ErrnoError(errno, "open pending '" + key + "'");
   }
   auto marker = ReadMarker(fd);
+  if (!marker && marker.error().code() == ErrorCode::kInvalidArgument) {
+    RefuseMarker(fd, kStateDirName + std::string("/pending/") + key, marker.error());
+    marker = std::optional<Marker>();  // as copied: the pending name goes
+  }
   if (!marker) {
     ::close(fd);
     return std::unexpected(marker.error());
@@ -791,17 +928,40 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
     if (!stopping_) RecordFailure(m.rel, m.key, e);
     return std::unexpected(e);
   };
+  // The source object must still be the one the marker was made for (a
+  // rename or a swap in the source puts another object at the path).
+  auto not_it = [&](const SourceStat& now) {
+    Error e = FailedPrecondition(fmt::format(
+        "source '{}' is not the file this entry was made from (identity {}, now {}{}): nothing copied", m.rel, m.key,
+        now.key.empty() ? "behind a symlink" : now.key, S_ISREG(now.mode) || now.key.empty() ? "" : ", not a regular file")).error();
+    RecordFinal(m.rel, m.key, e.message());
+    (void)::fremovexattr(fd, kMarkerXattr);
+    (void)::unlinkat(pending_fd_, m.key.c_str(), 0);
+    return std::unexpected(e);
+  };
   auto sst = source_->Stat(m.rel);
+  if (!sst && sst.error().code() == ErrorCode::kFailedPrecondition) return not_it(SourceStat{});  // a symlink on the path
   if (!sst) return fail(sst.error());
-  const uint64_t size = sst->size;
+  if (sst->key != m.key || !S_ISREG(sst->mode)) return not_it(*sst);
   struct stat before;
   if (::fstat(fd, &before) != 0) return fail(ErrnoError(errno, "stat '" + m.rel + "'").error());
-  if (auto copied = CopyData(fd, m.rel, m.key, size, limiter); !copied) return fail(copied.error());
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) != size &&
-      ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    return fail(ErrnoError(errno, "size '" + m.rel + "'").error());
+  // A file that changes while it is copied is copied again (three tries).
+  constexpr int kTries = 3;
+  for (int attempt = 1;; ++attempt) {
+    if (auto s = CopyOnce(fd, m, *sst, limiter); !s) return fail(s.error());
+    auto after = source_->Stat(m.rel);
+    if (!after) return fail(after.error());
+    if (after->key != m.key || !S_ISREG(after->mode)) return not_it(*after);
+    const bool same = after->size == sst->size && after->mtime.tv_sec == sst->mtime.tv_sec &&
+                      after->mtime.tv_nsec == sst->mtime.tv_nsec;
+    sst = after;
+    if (same) break;
+    if (attempt == kTries) {
+      return fail(Unavailable(fmt::format("source '{}' changed during each of {} copies; copied again later", m.rel, kTries))
+                      .error());
+    }
   }
+  const uint64_t size = sst->size;
   // ZFS drops set-user-ID and set-group-ID on a write: give the mode back.
   if ((before.st_mode & (S_ISUID | S_ISGID)) && ::fchmod(fd, before.st_mode & 07777) != 0) {
     return fail(ErrnoError(errno, "restore mode of '" + m.rel + "'").error());
@@ -817,6 +977,44 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
   }
   ClearFailure(m.rel);
   return OkStatus();
+}
+
+Status ShadowTree::CopyOnce(int fd, const Marker& m, const SourceStat& sst, BandwidthLimiter* limiter) {
+  // Zero runs are skipped on write, so an earlier try's data must go first.
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && st.st_blocks > 0 && ::ftruncate(fd, 0) != 0) {
+    return ErrnoError(errno, "empty '" + m.rel + "' for its copy");
+  }
+  PK_TRY(CopyData(fd, m.rel, m.key, sst.size, limiter));
+  if (::fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) != sst.size &&
+      ::ftruncate(fd, static_cast<off_t>(sst.size)) != 0) {
+    return ErrnoError(errno, "size '" + m.rel + "'");
+  }
+  return OkStatus();
+}
+
+size_t ShadowTree::GiveUpVanished(const std::vector<std::string>& keys) {
+  std::vector<FailedEntry> gone;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [p, f] : failed_) {
+      if (f.vanished && !f.final && std::find(keys.begin(), keys.end(), f.key) != keys.end()) gone.push_back(f);
+    }
+  }
+  size_t left = keys.size();
+  for (const auto& f : gone) {
+    std::lock_guard lock(file_locks_[std::hash<std::string>{}(f.key) % file_locks_.size()]);
+    int fd = ::openat(pending_fd_, f.key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)::fremovexattr(fd, kMarkerXattr);
+      ::close(fd);
+    }
+    if (::unlinkat(pending_fd_, f.key.c_str(), 0) == 0 || errno == ENOENT) {
+      left--;
+      RecordFinal(f.path, f.key, "vanished from the source during the migration; the placeholder stays: " + f.error);
+    }
+  }
+  return left;
 }
 
 Result<std::vector<std::string>> ShadowTree::ListPending() {

@@ -15,10 +15,28 @@
 // with their data at once (built in staging/ like any entry, so they never
 // need a marker or a pending name); larger ones, and every file created by a
 // client's lookup or listing, are placeholders copied later.
-// Markers: xattr `user.pkshadow` on every entry not migrated yet:
+// Markers: xattr `trusted.pkshadow` on every entry not migrated yet:
 //   "D\n<source-relative path>" on a directory not yet listed,
 //   "F<key>\n<source-relative path>" on a file whose data is not copied yet.
 // The path travels with the entry, so renames of unmigrated entries work.
+// Only root can write trusted.* attributes (zfs-fuse -x keeps them; the
+// kernel refuses them to everyone without CAP_SYS_ADMIN), so a tenant cannot
+// forge a marker while the layer is down; a marker whose path is not
+// strictly relative is refused (the entry is reported, nothing is read), and
+// a file's key (the source identity: dev+inode for file://, fileid for
+// nfs://) must still be the source object's before anything is copied.
+// Migrations started with `user.pkshadow` markers (meta.json without
+// "markers":"trusted") are refused at Open: such markers may be forged and
+// cannot be told from real ones; cancel and start again.
+//
+// Hostile sources: names that cannot be a directory entry ("", ".", "..",
+// '/' or NUL in them) are refused and reported, set-user/group-ID bits are
+// dropped and device nodes not created unless the migration was started
+// with preserve_special (each reported), POSIX ACLs are copied or the entry
+// is refused, a file that changes during its copy is copied again (three
+// tries per copy, then reported and retried at the next pass), and a source
+// entry that vanished is reported and given up so that it does not block
+// completion. Reported entries that will not be retried are `final`.
 //
 // Crash safety: every entry is built complete in staging/ and renamed into
 // place, so a directory re-populated after a crash only creates the names
@@ -60,7 +78,9 @@ namespace pk::migrate {
 
 inline constexpr const char* kShadowProperty = "org.poolkeeper:shadow";
 inline constexpr const char* kStateDirName = ".poolkeeper-shadow";
-inline constexpr const char* kMarkerXattr = "user.pkshadow";
+inline constexpr const char* kMarkerXattr = "trusted.pkshadow";
+// The marker of migrations started before issue 17 (any file owner could write it).
+inline constexpr const char* kLegacyMarkerXattr = "user.pkshadow";
 // Files up to this size are copied while the background walk creates them.
 inline constexpr uint64_t kInlineCopyMax = 1 << 20;
 
@@ -70,6 +90,8 @@ struct Marker {
   std::string key;  // files only
   std::string rel;  // path relative to the source root
 
+  // nullopt for anything but a well-formed marker whose path is strictly
+  // relative (CheckRel) and whose key is made of [A-Za-z0-9-].
   static std::optional<Marker> Decode(std::string_view text);
   std::string Encode() const;
 };
@@ -80,6 +102,8 @@ struct Meta {
   int64_t started_at = 0;  // unix seconds
   int concurrency = 4;
   uint64_t bwlimit = 0;  // bytes per second, 0 = unlimited
+  bool preserve_special = false;  // keep set-ID bits and create device nodes
+  std::string markers = "trusted";  // marker xattr namespace; absent (older helpers): "user"
 
   static Result<Meta> FromJson(std::string_view text);
   std::string ToJson() const;
@@ -90,6 +114,8 @@ struct FailedEntry {
   std::string error;
   int retries = 0;
   std::string key;   // files: the pending key; directories: empty
+  bool final = false;  // reported only: not retried, does not block completion
+  bool vanished = false;  // the source said NotFound: given up at the end of a pass
 };
 
 struct TreeCounters {
@@ -147,6 +173,11 @@ class ShadowTree {
   Status CopyPending(const std::string& key, BandwidthLimiter* limiter);
   // The keys in pending/.
   Result<std::vector<std::string>> ListPending();
+  // Gives up the pending files among `keys` whose source vanished (their
+  // last copy failed with NotFound): marker and pending name go, the
+  // placeholder stays, the entry stays reported (final). Returns how many of
+  // `keys` are still pending.
+  size_t GiveUpVanished(const std::vector<std::string>& keys);
 
   // Called for every key added to pending/ (so the migrator can queue it).
   void SetPendingListener(std::function<void(const std::string&)> fn);
@@ -192,8 +223,14 @@ class ShadowTree {
   // returns the end of the last data written (0: all holes).
   Result<uint64_t> CopyData(int fd, const std::string& rel, const std::string& key, uint64_t size, BandwidthLimiter* limiter);
   Status CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter);
+  Status CopyOnce(int fd, const Marker& m, const SourceStat& sst, BandwidthLimiter* limiter);
   void LogCopied(const std::string& key, uint64_t size);
   void RecordFailure(const std::string& path, const std::string& key, const Error& e);
+  // Reports `path` as not migrated (or migrated with a change) for good.
+  void RecordFinal(const std::string& path, const std::string& key, const std::string& why);
+  // A marker that fails Decode at the open entry `fd` (`where`: its local
+  // path): reported, removed, nothing read from the source.
+  void RefuseMarker(int fd, const std::string& where, const Error& e);
   void SaveFailures();
   std::string StagingName();
 

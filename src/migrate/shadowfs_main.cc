@@ -32,8 +32,12 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// Names from a source need not be UTF-8: every JSON this helper writes
+// replaces invalid bytes (U+FFFD) instead of throwing.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 int Fail(const Error& e) {
-  std::printf("%s\n", json{{"code", std::string(ErrorCodeName(e.code()))}, {"message", e.message()}}.dump().c_str());
+  std::printf("%s\n", Dump(json{{"code", std::string(ErrorCodeName(e.code()))}, {"message", e.message()}}).c_str());
   std::fflush(stdout);
   fmt::print(stderr, "poolkeeper-shadowfs: {}\n", e.message());
   return kExitFailed;
@@ -45,7 +49,7 @@ Result<int> OpenRoot(const std::string& dir) {
   return fd;
 }
 
-int Init(const std::string& dir, const std::string& uri_text, int concurrency, uint64_t bwlimit) {
+int Init(const std::string& dir, const std::string& uri_text, int concurrency, uint64_t bwlimit, bool preserve_special) {
   if (IsShadowMounted(dir)) return Fail(Error(ErrorCode::kAlreadyExists, "a shadow migration is already serving '" + dir + "'"));
   auto uri = SourceUri::Parse(uri_text);
   if (!uri) return Fail(uri.error());
@@ -53,7 +57,7 @@ int Init(const std::string& dir, const std::string& uri_text, int concurrency, u
   if (!source) return Fail(source.error());
   auto root = OpenRoot(dir);
   if (!root) return Fail(root.error());
-  Meta meta{uri->text, static_cast<int64_t>(::time(nullptr)), concurrency, bwlimit};
+  Meta meta{uri->text, static_cast<int64_t>(::time(nullptr)), concurrency, bwlimit, preserve_special};
   auto s = ShadowTree::Init(*root, **source, meta);
   ::close(*root);
   if (!s) return Fail(s.error());
@@ -76,7 +80,7 @@ void WriteStatus(const std::string& path, const json& j) {
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) return;
-  std::string text = j.dump();
+  std::string text = Dump(j);
   std::fwrite(text.data(), 1, text.size(), f);
   std::fclose(f);
   std::rename(tmp.c_str(), path.c_str());
@@ -100,7 +104,9 @@ class Reporter {
       if (dt > 0) rate = static_cast<double>(samples_.back().second - samples_.front().second) / dt;
     }
     json failed = json::array();
-    for (const auto& f : tree_.failed()) failed.push_back({{"path", f.path}, {"error", f.error}, {"retries", f.retries}});
+    for (const auto& f : tree_.failed()) {
+      failed.push_back({{"path", f.path}, {"error", f.error}, {"retries", f.retries}, {"final", f.final}});
+    }
     int64_t elapsed = static_cast<int64_t>(::time(nullptr)) - tree_.meta().started_at;
     json j = {{"dataset", dataset_},
               {"source", tree_.meta().source},
@@ -117,6 +123,7 @@ class Reporter {
               {"rate_bytes_per_second", rate},
               {"concurrency", tree_.meta().concurrency},
               {"bwlimit", tree_.meta().bwlimit},
+              {"preserve_special", tree_.meta().preserve_special},
               {"failed", failed},
               {"updated_at", static_cast<int64_t>(::time(nullptr))}};
     if (est.known) {
@@ -206,8 +213,19 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
   log->info("serving '{}' at '{}' from '{}'", dataset, dir, meta.source);
 
   std::atomic<bool> complete{false}, done{false};
-  std::thread estimator([&] { migrator.Estimate(); });
-  std::thread walker([&] {
+  // The helper's threads report an exception instead of terminating the
+  // process (and with it the layer its clients are using).
+  auto guarded = [&log](const char* what, auto fn) {
+    return [&log, what, fn] {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        log->error("{}: unexpected exception: {}", what, e.what());
+      }
+    };
+  };
+  std::thread estimator(guarded("estimate", [&] { migrator.Estimate(); }));
+  std::thread walker(guarded("migrator", [&] {
     auto r = migrator.Run();
     if (r) {
       complete = true;
@@ -215,13 +233,13 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
       // Not complete after all when a stop came first: the next start proves it again.
       if (!(*mount)->Unmount()) complete = false;
     }
-  });
-  std::thread status([&] {
+  }));
+  std::thread status(guarded("status", [&] {
     while (!done) {
       reporter.Write(complete ? "finalizing" : "migrating");
       for (int i = 0; i < 10 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-  });
+  }));
   auto served = (*mount)->Serve(**tree);
   migrator.Stop();
   walker.join();
@@ -265,12 +283,14 @@ int main(int argc, char** argv) {
   std::string dir, source, dataset, status, log_level = "info";
   int concurrency = 4, parent_pid = 0;
   uint64_t bwlimit = 0;
+  bool preserve_special = false;
   app.add_option("--log-level", log_level);
   auto* init = app.add_subcommand("init", "prepare an empty dataset for migration from a source");
   init->add_option("--dir", dir)->required();
   init->add_option("--source", source)->required();
   init->add_option("--concurrency", concurrency)->check(CLI::Range(1, 64));
   init->add_option("--bwlimit", bwlimit);
+  init->add_flag("--preserve-special", preserve_special, "keep set-ID bits and create device nodes");
   auto* serve = app.add_subcommand("serve", "mount the shadow layer and migrate until complete or stopped");
   serve->add_option("--dir", dir)->required();
   serve->add_option("--dataset", dataset)->required();
@@ -281,7 +301,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   pk::SetLogLevel(log_level);
   try {
-    if (*init) return pk::migrate::Init(dir, source, concurrency, bwlimit);
+    if (*init) return pk::migrate::Init(dir, source, concurrency, bwlimit, preserve_special);
     if (*serve) return pk::migrate::Serve(dir, dataset, status, parent_pid);
     if (*cancel) return pk::migrate::Cancel(dir);
   } catch (const std::exception& e) {

@@ -80,7 +80,8 @@ class Source {
   // The entries of directory `rel` (without "." and ".."), each lstat'ed.
   virtual Result<std::vector<SourceEntry>> List(const std::string& rel) = 0;
   virtual Result<std::string> ReadLink(const std::string& rel) = 0;
-  // The user.* extended attributes of `rel` (none for NFSv3, symlinks, devices).
+  // The user.* extended attributes of `rel` (none for NFSv3, symlinks,
+  // devices), and its POSIX ACLs as system.posix_acl_access/default.
   virtual Result<Xattrs> ListXattrs(const std::string& rel) = 0;
   virtual Result<std::unique_ptr<SourceFile>> Open(const std::string& rel) = 0;
 };
@@ -88,6 +89,16 @@ class Source {
 // Opens (and checks: the root must be a readable directory) the source of `uri`.
 // `connections` bounds the NFS connection pool.
 Result<std::unique_ptr<Source>> OpenSource(const SourceUri& uri, int connections = 4);
+
+// Tests: false makes file:// sources use the O_NOFOLLOW walk kernels without
+// openat2 get (process-wide); true goes back to openat2.
+void UseOpenat2ForTesting(bool use);
+
+// Whether `rel` is a path a Source accepts (see above); InvalidArgument naming it if not.
+Status CheckRel(std::string_view rel);
+// Whether `name` can be one entry of a directory: not empty, ".", ".." and
+// without '/' or NUL (a hostile NFS server's READDIR can send such names).
+bool IsEntryName(std::string_view name);
 
 // "a/b" + "c" -> "a/b/c"; "" + "c" -> "c".
 std::string JoinRel(const std::string& dir, const std::string& name);

@@ -27,12 +27,16 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
@@ -271,7 +275,8 @@ TEST_F(MigrateTest, FileMigrationIsCompleteAndEqual) {
   std::string ds = pool_ + "/full", mp = mnt_ + "/full";
   ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", ds})), "");
   auto t0 = Clock::now();
-  auto started = cli_.Run({"migrate", "start", ds, "--source", "file://" + src_, "--concurrency", "4"});
+  // The generated tree has set-ID files and device nodes: kept only on request (issue 17 item 3).
+  auto started = cli_.Run({"migrate", "start", ds, "--source", "file://" + src_, "--concurrency", "4", "--preserve-special"});
   ASSERT_EQ(started.code, kExitOk) << started;
   EXPECT_EQ(ZfsValue(ds, "org.poolkeeper:shadow"), "file://" + src_);
   // Wait for the layer, then read a file 100 levels down that nobody listed.
@@ -299,7 +304,7 @@ TEST_F(MigrateTest, ResumesAfterSigkillAndExportImport) {
   std::string ds = pool_ + "/resume", mp = mnt_ + "/resume";
   ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", ds})), "");
   auto t0 = Clock::now();
-  auto started = cli_.Run({"migrate", "start", ds, "--source", "file://" + src_, "--concurrency", "3"});
+  auto started = cli_.Run({"migrate", "start", ds, "--source", "file://" + src_, "--concurrency", "3", "--preserve-special"});
   ASSERT_EQ(started.code, kExitOk) << started;
   std::mt19937 rnd(static_cast<unsigned>(::getpid()));
   std::uniform_int_distribution<int> delay_ms(1500, 6000);
@@ -453,33 +458,54 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
   EXPECT_EQ(Slurp(mp + "/renamed f00010"), Slurp(src_ + big + "f00010"));  // kept what was migrated
 }
 
-TEST_F(MigrateTest, NfsSourceMigrates) {
-  if (!Exists("/usr/bin/ganesha.nfsd") || !Exists("/usr/sbin/rpcbind")) GTEST_SKIP() << "nfs-ganesha or rpcbind missing";
-  const int id = ::getpid();
-  const std::string dir = mnt_ + "-nfs", exported = dir + "/export";
-  const std::string ns = fmt::format("pkm{}", id % 100000);
-  const std::string host_ip = fmt::format("10.251.{}.1", id % 250), ns_ip = fmt::format("10.251.{}.2", id % 250);
-  ASSERT_EQ(MakeDirectories({dir}), "");
-  std::string out;
-  ASSERT_EQ(RunOk(Tree({"gen", exported, "--small"}), &out), "");
-  json small = json::parse(out, nullptr, false);
-  sys::Command server{source_dir_ + "/tests/e2e/migrate-nfs-server", {"up", dir, ns, host_ip, ns_ip, exported},
-                      ToolEnv(), std::nullopt, std::chrono::seconds(60)};
-  struct Down {
-    std::string script, dir, ns;
-    ~Down() {
-      (void)runner_->Run({script, {"down", dir, ns}, ToolEnv(), std::nullopt, std::chrono::seconds(30)});
-      std::error_code ec;
-      fs::remove_all(dir, ec);
+// nfs-ganesha serving DIR/export (made by the caller through `fill`) in a
+// private network namespace (tests/e2e/migrate-nfs-server); down and removed
+// when destroyed. `uri` is empty when the server did not come up (`error`).
+struct NfsServer {
+  std::string script, dir, ns, uri, error;
+  NfsServer(const std::string& source_dir, const std::string& d, int slot, const std::function<std::string(const std::string&)>& fill)
+      : script(source_dir + "/tests/e2e/migrate-nfs-server"), dir(d) {
+    const int id = ::getpid() + slot;
+    ns = fmt::format("pkm{}", id % 100000);
+    const std::string host_ip = fmt::format("10.251.{}.1", id % 250), ns_ip = fmt::format("10.251.{}.2", id % 250);
+    const std::string exported = dir + "/export";
+    if ((error = MakeDirectories({dir})) != "" || (error = fill(exported)) != "") return;
+    auto runner = sys::MakePosixProcessRunner();
+    auto r = runner->Run({script, {"up", dir, ns, host_ip, ns_ip, exported}, ToolEnv(), std::nullopt, std::chrono::seconds(60)});
+    if (!r || !r->status.Success()) {
+      error = "NFS server did not come up: " + (r ? r->out + r->err : r.error().message()) + Slurp(dir + "/ganesha.log");
+      return;
     }
-  } down{server.program, dir, ns};
-  ASSERT_EQ(RunOk(server), "") << Slurp(dir + "/ganesha.log");
+    uri = "nfs://" + ns_ip + exported;
+  }
+  ~NfsServer() {
+    auto runner = sys::MakePosixProcessRunner();
+    (void)runner->Run({script, {"down", dir, ns}, ToolEnv(), std::nullopt, std::chrono::seconds(30)});
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+bool HaveGanesha() { return Exists("/usr/bin/ganesha.nfsd") && Exists("/usr/sbin/rpcbind"); }
+
+TEST_F(MigrateTest, NfsSourceMigrates) {
+  if (!HaveGanesha()) GTEST_SKIP() << "nfs-ganesha or rpcbind missing";
+  const std::string exported = mnt_ + "-nfs/export";
+  json small;
+  NfsServer server(source_dir_, mnt_ + "-nfs", 0, [&](const std::string& dir) {
+    std::string out;
+    auto e = RunOk(Tree({"gen", dir, "--small"}), &out);
+    small = json::parse(out, nullptr, false);
+    return e;
+  });
+  ASSERT_NE(server.uri, "") << server.error;
 
   std::string ds = pool_ + "/nfs", mp = mnt_ + "/nfs";
   ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", ds})), "");
   auto t0 = Clock::now();
-  std::string uri = "nfs://" + ns_ip + exported;
-  auto started = cli_.Run({"migrate", "start", ds, "--source", uri});
+  const std::string& uri = server.uri;
+  const std::string ns_ip = uri.substr(6, uri.find('/', 6) - 6);
+  auto started = cli_.Run({"migrate", "start", ds, "--source", uri, "--preserve-special"});
   ASSERT_EQ(started.code, kExitOk) << started;
   auto status = WaitComplete(ds, std::chrono::seconds(900));
   ASSERT_EQ(status.value("state", ""), "complete") << status.dump(2);
@@ -495,6 +521,197 @@ TEST_F(MigrateTest, NfsSourceMigrates) {
   EXPECT_NE(bad.code, kExitOk) << bad;
   EXPECT_THAT(bad.err, HasSubstr("NFSv3 mount")) << bad;
   EXPECT_EQ(ZfsValue(other, "org.poolkeeper:shadow"), "-");
+}
+
+std::string RawXattr(const std::string& path, const char* name) {
+  char buf[8192];
+  ssize_t n = ::lgetxattr(path.c_str(), name, buf, sizeof buf);
+  return n < 0 ? "<none>" : std::string(buf, static_cast<size_t>(n));
+}
+
+std::string Hex(const std::string& s) {
+  std::string out = "0x";
+  for (unsigned char c : s) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+// Names of everything below `root` (symlinks not followed).
+std::set<std::string> NamesBelow(const std::string& root) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    out.insert(it->path().filename().string());
+  }
+  return out;
+}
+
+const json* FailedEntryOf(const json& status, const std::string& path) {
+  if (!status.contains("failed")) return nullptr;
+  for (const auto& f : status["failed"]) {
+    if (f.value("path", "") == path) return &f;
+  }
+  return nullptr;
+}
+
+// Issue 17 item 2, with the real daemon, helper and zfs-fuse. While the
+// layer is down (daemon stopped) a tenant writes markers naming
+// /etc/hostname and ../../etc/hostname (with its real identity) on files it
+// owns, a crafted pool brings a root-written one, and the source swaps a
+// directory the migration has made but not listed for a symlink to a tree
+// outside the source. After the restart the tenant's files are as the tenant
+// made them, the crafted marker is reported, and nothing from outside the
+// source is in the dataset.
+TEST_F(MigrateTest, ForgedMarkersAndADirectorySwapCopyNothingFromOutside) {
+  const std::string hsrc = src_ + "-hostile", outside = src_ + "-outside";
+  struct Cleanup {
+    std::vector<std::string> dirs;
+    ~Cleanup() {
+      std::error_code ec;
+      for (const auto& d : dirs) fs::remove_all(d, ec);
+    }
+  } cleanup{{hsrc, outside}};
+  fs::create_directories(hsrc + "/home");
+  fs::create_directories(hsrc + "/swap/l1/l2");
+  { std::ofstream(hsrc + "/swap/l1/l2/inside") << "inside"; }
+  fs::create_directories(outside + "/l2");
+  { std::ofstream(outside + "/OUTSIDE-TOP") << "secret"; }
+  { std::ofstream(outside + "/l2/OUTSIDE-DEEP") << "secret"; }
+  fs::create_directories(hsrc + "/big");  // keeps the walk busy for a while
+  for (int i = 0; i < 3000; ++i) std::ofstream(hsrc + fmt::format("/big/f{:05d}", i)) << i;
+  ASSERT_EQ(::chown((hsrc + "/home").c_str(), 65534, 65534), 0);
+
+  std::string ds = pool_ + "/hostile", mp = mnt_ + "/hostile";
+  ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", ds})), "");
+  auto started = cli_.Run({"migrate", "start", ds, "--source", "file://" + hsrc, "--concurrency", "1", "--bwlimit", "64K"});
+  ASSERT_EQ(started.code, kExitOk) << started;
+  ASSERT_TRUE(WaitLayer(mp));
+  EXPECT_TRUE(Exists(mp + "/swap/l1/l2"));  // lookups make these entries without listing them
+  for (const char* name : {"forged-abs", "forged-rel", "crafted"}) {
+    std::string p = mp + "/home/" + name;
+    { std::ofstream(p) << std::string(64, 'T'); }
+    ASSERT_EQ(::chown(p.c_str(), 65534, 65534), 0) << p;
+  }
+  daemon_.Stop();
+  struct Restart {  // the next tests need the daemon whatever happens here
+    bool needed = true;
+    ~Restart() {
+      if (needed) (void)StartSuiteDaemon(daemon_, options_);
+    }
+  } restart;
+  ASSERT_TRUE(ShadowMounts(mp).empty());
+  const bool unlisted = RawXattr(mp + "/swap/l1/l2", "trusted.pkshadow") != "<none>";
+  if (!unlisted) std::printf("migrate e2e: NOTE: the walk listed swap/l1/l2 before the stop; the swap is not exercised\n");
+
+  struct stat host;
+  ASSERT_EQ(::stat("/etc/hostname", &host), 0);
+  const std::string key = fmt::format("f{}-{}", static_cast<uint64_t>(host.st_dev), static_cast<uint64_t>(host.st_ino));
+  auto as_tenant = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"--reuid=65534", "--regid=65534", "--clear-groups"});
+    return runner_->Run({"/usr/bin/setpriv", argv, ToolEnv()});
+  };
+  for (auto [name, target] : {std::pair{"forged-abs", "/etc/hostname"}, std::pair{"forged-rel", "../../etc/hostname"}}) {
+    std::string p = mp + "/home/" + name, marker = "F" + key + "\n" + target;
+    // The user.* marker older helpers read (any owner with write access can
+    // set one; written here directly, whoever writes it is not trusted).
+    ASSERT_EQ(::lsetxattr(p.c_str(), "user.pkshadow", marker.data(), marker.size(), 0), 0) << p;
+    auto r = as_tenant({"/usr/bin/setfattr", "-n", "trusted.pkshadow", "-v", Hex(marker), p});
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r->status.Success()) << "a tenant wrote a trusted.* attribute on " << p;
+  }
+  std::string crafted = "F" + key + "\n../../etc/hostname";
+  ASSERT_EQ(::lsetxattr((mp + "/home/crafted").c_str(), "trusted.pkshadow", crafted.data(), crafted.size(), 0), 0);
+  fs::rename(hsrc + "/swap/l1", hsrc + "/swap/l1.real");
+  ASSERT_EQ(::symlink(outside.c_str(), (hsrc + "/swap/l1").c_str()), 0);
+
+  restart.needed = false;
+  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_TRUE(WaitLayer(mp));
+  for (const char* name : {"forged-abs", "forged-rel", "crafted"}) {
+    EXPECT_EQ(Slurp(mp + "/home/" + name), std::string(64, 'T')) << name;
+  }
+  auto status = WaitComplete(ds, std::chrono::seconds(600));
+  ASSERT_EQ(status.value("state", ""), "complete") << status.dump(2);
+  for (const char* name : {"forged-abs", "forged-rel", "crafted"}) {
+    EXPECT_EQ(Slurp(mp + "/home/" + name), std::string(64, 'T')) << name;
+  }
+  auto names = NamesBelow(mp);
+  EXPECT_EQ(names.count("OUTSIDE-TOP"), 0u);
+  EXPECT_EQ(names.count("OUTSIDE-DEEP"), 0u);
+  EXPECT_EQ(names.count("f02999"), 1u);
+  const json* f = FailedEntryOf(status, "home/crafted");
+  ASSERT_NE(f, nullptr) << status.dump(2);
+  EXPECT_THAT(f->value("error", ""), HasSubstr("marker refused"));
+  if (unlisted) {
+    EXPECT_NE(FailedEntryOf(status, "swap/l1/l2"), nullptr) << status.dump(2);
+  }
+}
+
+// Issue 17 item 3, from a local source and from ganesha as the NFS source:
+// set-ID bits are dropped and device nodes not created without
+// --preserve-special (each reported), names that are not UTF-8 migrate byte
+// for byte and the status (helper's file, API, CLI) still reads.
+TEST_F(MigrateTest, HostileSourceEntriesAreDroppedAndReported) {
+  auto fill = [](const std::string& dir) -> std::string {
+    std::error_code ec;
+    fs::create_directories(dir + "/ok", ec);
+    if (ec) return ec.message();
+    { std::ofstream(dir + "/suid") << "suid"; }
+    { std::ofstream(dir + "/sgid") << "sgid"; }
+    { std::ofstream(dir + "/bad\xff\xfename") << "not utf-8"; }
+    { std::ofstream(dir + "/ok/file") << "ok"; }
+    ::chmod((dir + "/suid").c_str(), 04755);
+    ::chmod((dir + "/sgid").c_str(), 02755);
+    if (::mknod((dir + "/mem").c_str(), S_IFCHR | 0666, ::makedev(1, 1)) != 0) return "mknod: " + std::string(std::strerror(errno));
+    return "";
+  };
+  const std::string local = src_ + "-special";
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{local};
+  ASSERT_EQ(fill(local), "");
+  std::vector<std::pair<std::string, std::string>> sources = {{"special-file", "file://" + local}};
+  std::unique_ptr<NfsServer> server;
+  if (HaveGanesha()) {
+    server = std::make_unique<NfsServer>(source_dir_, mnt_ + "-nfs-special", 7, fill);
+    ASSERT_NE(server->uri, "") << server->error;
+    sources.push_back({"special-nfs", server->uri});
+  } else {
+    std::printf("migrate e2e: NOTE: nfs-ganesha missing: the NFS source case is not run\n");
+  }
+  for (const auto& [name, uri] : sources) {
+    SCOPED_TRACE(uri);
+    std::string ds = pool_ + "/" + name, mp = mnt_ + "/" + name;
+    ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", ds})), "");
+    auto started = cli_.Run({"migrate", "start", ds, "--source", uri});
+    ASSERT_EQ(started.code, kExitOk) << started;
+    auto status = WaitComplete(ds, std::chrono::seconds(300));
+    ASSERT_EQ(status.value("state", ""), "complete") << status.dump(2);
+    struct stat st;
+    ASSERT_EQ(::lstat((mp + "/suid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    ASSERT_EQ(::lstat((mp + "/sgid").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
+    EXPECT_EQ(Slurp(mp + "/suid"), "suid");
+    EXPECT_FALSE(Exists(mp + "/mem"));
+    EXPECT_EQ(Slurp(mp + "/bad\xff\xfename"), "not utf-8");
+    EXPECT_EQ(Slurp(mp + "/ok/file"), "ok");
+    for (const char* p : {"suid", "sgid"}) {
+      const json* f = FailedEntryOf(status, p);
+      ASSERT_NE(f, nullptr) << p << status.dump(2);
+      EXPECT_THAT(f->value("error", ""), HasSubstr("--preserve-special"));
+    }
+    const json* f = FailedEntryOf(status, "mem");
+    ASSERT_NE(f, nullptr) << status.dump(2);
+    EXPECT_THAT(f->value("error", ""), HasSubstr("device node not created"));
+    auto human = cli_.Run({"migrate", "status", ds});
+    EXPECT_EQ(human.code, kExitOk) << human;
+  }
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ std::unexpected<Error> ErrnoError(int err, const std::string& what) {
     case EEXIST: case ENOTEMPTY: return AlreadyExists(msg);
     case ENOSPC: case EDQUOT: return MakeError(ErrorCode::kResourceExhausted, msg);
     case EINVAL: return InvalidArgument(msg);
+    case ELOOP: return FailedPrecondition(msg);  // a symlink where a path is never to follow one
     case ETIMEDOUT: case ENOTCONN: case ECONNREFUSED: case EIO: case EAGAIN: return Unavailable(msg);
     default: return Internal(msg);
   }

@@ -164,6 +164,7 @@ class NfsSource : public Source {
 
   Result<SourceStat> Stat(const std::string& rel) override {
     PK_ASSIGN_OR_RETURN(auto l, pool_->Get());
+    PK_TRY(CheckPath(l, rel, Last::kAny));
     nfs_stat_64 st{};
     int rc = nfs_lstat64(l.get(), Abs(rel).c_str(), &st);
     if (rc != 0) return NfsError(rc, l, "stat source '" + Show(rel) + "'");
@@ -172,6 +173,7 @@ class NfsSource : public Source {
 
   Result<std::vector<SourceEntry>> List(const std::string& rel) override {
     PK_ASSIGN_OR_RETURN(auto l, pool_->Get());
+    PK_TRY(CheckPath(l, rel, Last::kDirectory));
     nfsdir* dir = nullptr;
     int rc = nfs_opendir(l.get(), Abs(rel).c_str(), &dir);
     if (rc != 0) return NfsError(rc, l, "list source directory '" + Show(rel) + "'");
@@ -197,6 +199,7 @@ class NfsSource : public Source {
 
   Result<std::string> ReadLink(const std::string& rel) override {
     PK_ASSIGN_OR_RETURN(auto l, pool_->Get());
+    PK_TRY(CheckPath(l, rel, Last::kAny));
     std::string buf(4096, '\0');
     int rc = nfs_readlink(l.get(), Abs(rel).c_str(), buf.data(), static_cast<int>(buf.size()));
     if (rc != 0) return NfsError(rc, l, "read source symlink '" + Show(rel) + "'");
@@ -208,13 +211,36 @@ class NfsSource : public Source {
 
   Result<std::unique_ptr<SourceFile>> Open(const std::string& rel) override {
     PK_ASSIGN_OR_RETURN(auto l, pool_->Get());
+    PK_TRY(CheckPath(l, rel, Last::kAny));
     nfsfh* fh = nullptr;
-    int rc = nfs_open(l.get(), Abs(rel).c_str(), O_RDONLY, &fh);
+    int rc = nfs_open(l.get(), Abs(rel).c_str(), O_RDONLY | O_NOFOLLOW, &fh);
     if (rc != 0) return NfsError(rc, l, "open source file '" + Show(rel) + "'");
     return std::make_unique<NfsFile>(std::move(l), fh, Show(rel));
   }
 
  private:
+  enum class Last { kAny, kDirectory };
+  // libnfs resolves a path by LOOKUPs from the export root and follows a
+  // symlink met on the way; the server is not trusted, so the path is
+  // checked first (strictly relative) and every directory on it must be one
+  // (lstat of each prefix; with Last::kDirectory the whole path too). A
+  // server that swaps one in between serves only its own export either way.
+  Status CheckPath(const Lease& l, const std::string& rel, Last last) {
+    PK_TRY(CheckRel(rel));
+    for (size_t end = rel.find('/');; end = rel.find('/', end + 1)) {
+      if (end == std::string::npos && last != Last::kDirectory) return OkStatus();
+      std::string dir = end == std::string::npos ? rel : rel.substr(0, end);
+      if (dir.empty()) return OkStatus();
+      nfs_stat_64 st{};
+      int rc = nfs_lstat64(l.get(), Abs(dir).c_str(), &st);
+      if (rc != 0) return NfsError(rc, l, "stat source '" + Show(dir) + "'");
+      if (!S_ISDIR(st.nfs_mode)) {
+        return FailedPrecondition("source '" + Show(dir) + "' is not a directory (a symlink is never followed)");
+      }
+      if (end == std::string::npos) return OkStatus();
+    }
+  }
+
   std::string Show(const std::string& rel) const { return pool_->uri().text + (rel.empty() ? "" : "/" + rel); }
 
   std::unique_ptr<NfsPool> pool_;
