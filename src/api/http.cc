@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "api/internal/http_parse.h"
 #include "base/log.h"
 
 namespace pk::api {
@@ -736,4 +737,16 @@ HttpResponse HttpServer::InvokeHandler(const HttpRequest& request) {
                    fmt::format("internal error while handling {} {}", request.method, request.path));
 }
 
+namespace internal {
+
+std::expected<RequestHead, HeadReject> ParseRequestHead(std::string_view head, size_t max_body_bytes,
+                                                        HttpRequest& request) {
+  RequestHead out;
+  auto length = ParseHead(head, max_body_bytes, request, out.expect_continue);
+  if (!length) return std::unexpected(HeadReject{length.error().status, length.error().message});
+  out.content_length = *length;
+  return out;
+}
+
+}  // namespace internal
 }  // namespace pk::api
