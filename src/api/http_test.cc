@@ -37,19 +37,32 @@ HttpResponse Echo(const HttpRequest& req) {
   return HttpResponse{.body = j.dump()};
 }
 
-// Connects a blocking unix socket (5 s receive timeout so a bug cannot hang the test).
-int ConnectRaw(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+// Connects a blocking socket (5 s receive timeout so a bug cannot hang the test); -1 on failure.
+int ConnectBlocking(const sockaddr* addr, socklen_t length) {
+  int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd, addr, length) != 0) {
     ::close(fd);
     return -1;
   }
   timeval tv{.tv_sec = 5, .tv_usec = 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
+}
+
+int ConnectRaw(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  return ConnectBlocking(reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+}
+
+// 127.0.0.1:port.
+int ConnectTcp(uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ConnectBlocking(reinterpret_cast<sockaddr*>(&addr), sizeof addr);
 }
 
 std::string ReadAll(int fd) {
@@ -410,22 +423,6 @@ TEST_F(HttpTest, ManyConcurrentClientsWithFewWorkers) {
 }
 
 // ---- issue 17 item 1: starvation, disconnects, authentication before the body ----
-
-// Connects a blocking TCP socket to 127.0.0.1:port (5 s receive timeout).
-int ConnectTcp(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
 
 // issue 17 item 1: a client that hangs up while its long request is handled
 // fires the request's cancel signal at once, so the handler returns and its
