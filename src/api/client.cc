@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "base/json.h"
+
 namespace pk::api {
 
 Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::string& target,
@@ -16,7 +18,7 @@ Result<std::string> ApiClient::CallRaw(std::string_view method, const std::strin
                                        const nlohmann::json& body) const {
   std::vector<std::pair<std::string, std::string>> headers;
   if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
-  std::string payload = body.is_null() ? std::string() : body.dump();
+  std::string payload = body.is_null() ? std::string() : DumpJson(body);
   if (!payload.empty()) headers.emplace_back("Content-Type", "application/json");
   PK_ASSIGN_OR_RETURN(auto resp, HttpRequestTo(endpoint_, method, target, payload, headers, timeout_));
   if (resp.status >= 200 && resp.status < 300) return std::move(resp.body);

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/internal/http_parse.h"
+#include "base/json.h"
 #include "base/log.h"
 
 namespace pk::api {
@@ -208,7 +209,7 @@ std::string_view ReasonPhrase(int status) {
 HttpResponse JsonError(int status, ErrorCode code, std::string_view message) {
   nlohmann::json body = {{"error", {{"code", ErrorCodeName(code)}, {"message", message}}}};
   return HttpResponse{.status = status,
-                      .body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+                      .body = DumpJson(body)};
 }
 
 HttpResponse RejectResponse(const Reject& reject) {
@@ -275,41 +276,6 @@ std::expected<uint64_t, Reject> ParseHead(std::string_view head, size_t max_body
   return length;
 }
 
-// How reading a request ended: with a request, an answer of our own, or nothing to say.
-struct ReadOutcome {
-  std::optional<HttpRequest> request;
-  std::optional<Reject> reject;
-};
-
-ReadOutcome ReadRequest(int fd, int stop_fd, const HttpServerOptions& options) {
-  const auto deadline = Clock::now() + options.read_timeout;
-  std::string buf;
-  size_t head_end, scanned = 0;  // the terminator cannot start before `scanned`
-  while ((head_end = buf.find("\r\n\r\n", scanned)) == std::string::npos) {
-    if (buf.size() >= options.max_header_bytes) return {.reject = Reject{431, "request head too large"}};
-    scanned = buf.size() < 3 ? 0 : buf.size() - 3;
-    if (ReadMore(fd, stop_fd, deadline, buf) != IoStatus::kOk) return {};
-  }
-  if (head_end + 4 > options.max_header_bytes) return {.reject = Reject{431, "request head too large"}};
-
-  HttpRequest req;
-  bool expect_continue = false;
-  auto length =
-      ParseHead(std::string_view(buf).substr(0, head_end), options.max_body_bytes, req, expect_continue);
-  if (!length) return {.reject = length.error()};
-
-  req.body = buf.substr(head_end + 4);
-  if (expect_continue && req.body.size() < *length) {
-    if (!SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n", 0, deadline, options.read_timeout)) return {};
-  }
-  req.body.reserve(*length);
-  while (req.body.size() < *length) {
-    if (ReadMore(fd, stop_fd, deadline, req.body) != IoStatus::kOk) return {};
-  }
-  req.body.resize(*length);  // ignore anything pipelined after the body
-  return {.request = std::move(req)};
-}
-
 bool AllowedExtraHeader(const std::pair<std::string, std::string>& h) {
   static constexpr std::string_view kReserved[] = {"content-length", "content-type", "connection",
                                                    "transfer-encoding"};
@@ -318,7 +284,12 @@ bool AllowedExtraHeader(const std::pair<std::string, std::string>& h) {
          std::find(std::begin(kReserved), std::end(kReserved), Lower(h.first)) == std::end(kReserved);
 }
 
-void WriteResponse(int fd, const HttpResponse& resp, bool head_only, Clock::duration idle) {
+bool BodyIsSent(const HttpResponse& resp, bool head_only) {
+  bool no_body = resp.status < 200 || resp.status == 204 || resp.status == 304;
+  return !no_body && !head_only && !resp.body.empty();
+}
+
+std::string RenderHead(const HttpResponse& resp, bool /*head_only*/) {
   bool no_body = resp.status < 200 || resp.status == 204 || resp.status == 304;
   std::string head =
       fmt::format("HTTP/1.1 {} {}\r\nConnection: close\r\n", resp.status, ReasonPhrase(resp.status));
@@ -328,19 +299,13 @@ void WriteResponse(int fd, const HttpResponse& resp, bool head_only, Clock::dura
     if (AllowedExtraHeader(h)) head += fmt::format("{}: {}\r\n", h.first, h.second);
   }
   head += "\r\n";
-  bool send_body = !no_body && !head_only && !resp.body.empty();
-  if (!SendAll(fd, head, send_body ? MSG_MORE : 0, Clock::time_point::max(), idle)) return;
-  if (send_body) (void)SendAll(fd, resp.body, 0, Clock::time_point::max(), idle);
+  return head;
 }
 
-// After answering without reading the whole request, drain what the client is
-// still sending for a moment, so closing does not reset the connection before
-// the client has read our answer.
-void LingeringClose(int fd, int stop_fd) {
-  ::shutdown(fd, SHUT_WR);
-  const auto deadline = Clock::now() + kLingerTime;
-  std::string discard;
-  while (ReadMore(fd, stop_fd, deadline, discard) == IoStatus::kOk) discard.clear();
+void WriteResponse(int fd, const HttpResponse& resp, bool head_only, Clock::duration idle) {
+  bool send_body = BodyIsSent(resp, head_only);
+  if (!SendAll(fd, RenderHead(resp, head_only), send_body ? MSG_MORE : 0, Clock::time_point::max(), idle)) return;
+  if (send_body) (void)SendAll(fd, resp.body, 0, Clock::time_point::max(), idle);
 }
 
 // ---- Addresses ----
@@ -523,16 +488,110 @@ Result<HttpResponse> HttpRequestTo(const Endpoint& endpoint, std::string_view me
 
 // ---- HttpServer ----
 
+bool CancelSignal::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+void CancelSignal::OnCancel(std::function<void()> callback) {
+  {
+    std::lock_guard lock(mu_);
+    if (!cancelled_) {
+      callbacks_.push_back(std::move(callback));
+      return;
+    }
+  }
+  callback();
+}
+
+void CancelSignal::Cancel() {
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(mu_);
+    if (cancelled_) return;
+    cancelled_ = true;
+    callbacks.swap(callbacks_);
+  }
+  for (auto& callback : callbacks) callback();
+}
+
+namespace {
+
+// Bytes read from one connection per wake-up, so one fast sender cannot
+// starve the others on the I/O thread.
+constexpr size_t kMaxReadPerWakeup = 256 * 1024;
+
+int TransportIndex(Transport t) { return t == Transport::kTcp ? 1 : 0; }
+int LaneOf(Transport t, RequestClass c) { return TransportIndex(t) * 2 + (c == RequestClass::kLong ? 1 : 0); }
+
+// Who is on the other end, for logs; sets `uid` from SO_PEERCRED on unix
+// sockets (left unset when that fails: the caller must then deny).
+std::string PeerOf(int fd, Transport transport, std::optional<uid_t>& uid) {
+  if (transport == Transport::kUnix) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) {
+      return fmt::format("unix peer of unknown uid (SO_PEERCRED: {})", Errno(errno));
+    }
+    uid = cred.uid;
+    return fmt::format("uid {} pid {}", cred.uid, cred.pid);
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "tcp peer of unknown address";
+  if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return fmt::format("[{}]:{}", host, ntohs(in6->sin6_port));
+  }
+  auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+  ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+  return fmt::format("{}:{}", host, ntohs(in->sin_port));
+}
+
+// Sends what the socket takes now: the I/O thread never waits for a client.
+// Used for refusals and 100 Continue, which are small.
+void SendNow(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+// One accepted socket while the I/O thread reads its request.
+struct HttpServer::Connection {
+  int fd = -1;
+  Transport transport = Transport::kUnix;
+  Clock::time_point deadline;
+  std::string buf;           // the head so far; after the head, the body so far
+  size_t scanned = 0;        // the head's terminator cannot start before this
+  bool head_done = false;
+  uint64_t body_length = 0;
+  bool draining = false;     // answered from the I/O thread: input is discarded until EOF or deadline
+  HttpRequest request;
+};
+
 Result<std::unique_ptr<HttpServer>> HttpServer::Create(HttpHandler handler, HttpServerOptions options) {
   if (!handler) return InvalidArgument("http server: handler is empty");
   if (options.worker_threads < 1) return InvalidArgument("http server: worker_threads must be >= 1");
+  if (options.long_threads < 1) return InvalidArgument("http server: long_threads must be >= 1");
+  if (options.max_connections < 1) return InvalidArgument("http server: max_connections must be >= 1");
   int wake[2];
   if (::pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return Internal("http server: pipe2: " + Errno(errno));
-  return std::unique_ptr<HttpServer>(new HttpServer(std::move(handler), options, wake[0], wake[1]));
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(handler), std::move(options), wake[0], wake[1]));
 }
 
 HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options, int wake_read, int wake_write)
-    : handler_(std::move(handler)), options_(options), wake_read_(wake_read), wake_write_(wake_write) {}
+    : handler_(std::move(handler)), options_(std::move(options)), wake_read_(wake_read), wake_write_(wake_write) {}
 
 HttpServer::~HttpServer() {
   Stop();
@@ -613,8 +672,12 @@ Status HttpServer::Start() {
   if (started_ || stopping_) return FailedPrecondition("http server: already started or stopped");
   if (listeners_.empty()) return FailedPrecondition("http server: Start() without a listener");
   started_ = true;
-  acceptor_ = std::thread([this] { AcceptLoop(); });
-  for (int i = 0; i < options_.worker_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (Transport t : {Transport::kUnix, Transport::kTcp}) {
+    lanes_[LaneOf(t, RequestClass::kShort)].max_threads = options_.worker_threads;
+    lanes_[LaneOf(t, RequestClass::kLong)].max_threads = options_.long_threads;
+    for (int i = 0; i < options_.worker_threads; ++i) StartWorkerLocked(LaneOf(t, RequestClass::kShort));
+  }
+  io_thread_ = std::thread([this] { IoLoop(); });
   return OkStatus();
 }
 
@@ -624,13 +687,18 @@ void HttpServer::Stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  char byte = 1;
-  (void)!::write(wake_write_, &byte, 1);
+  Wake();
   cv_.notify_all();
-  if (acceptor_.joinable()) acceptor_.join();
+  if (io_thread_.joinable()) io_thread_.join();
   CloseListeners();  // new clients are refused from here on
+  // Only the I/O thread starts workers, and it has exited.
   for (auto& worker : workers_) worker.join();
   workers_.clear();
+}
+
+void HttpServer::Wake() {
+  char byte = 1;
+  (void)!::write(wake_write_, &byte, 1);  // a full pipe is already readable
 }
 
 void HttpServer::CloseListeners() {
@@ -645,83 +713,259 @@ void HttpServer::CloseListeners() {
   listeners_.clear();
 }
 
-void HttpServer::AcceptLoop() {
-  // listeners_ does not change after Start() until this thread is joined.
+void HttpServer::CloseConnection(int fd, Transport transport) {
+  ::close(fd);
+  --open_[TransportIndex(transport)];
+}
+
+void HttpServer::IoLoop() {
+  auto log = GetLogger("http");
+  std::map<int, Connection> connections;  // being read (or drained) by this thread
   std::vector<pollfd> fds;
-  for (const Listener& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
-  fds.push_back({wake_read_, POLLIN, 0});
   for (;;) {
+    std::vector<std::pair<int, Transport>> finished;
+    std::vector<std::pair<int, std::shared_ptr<CancelSignal>>> watched;
+    bool stopping;
     {
-      std::unique_lock lock(mu_);
-      auto capacity = static_cast<size_t>(options_.worker_threads);
-      cv_.wait(lock, [&] { return stopping_ || pending_.size() < capacity; });
-      if (stopping_) return;
+      std::lock_guard lock(mu_);
+      stopping = stopping_;
+      finished.swap(finished_);
+      for (const auto& [fd, entry] : handled_) {
+        if (!entry.second->cancelled()) watched.emplace_back(fd, entry.second);
+      }
     }
-    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) {
-      GetLogger("http")->error("poll on listeners failed: {}", Errno(errno));
+    for (auto [fd, transport] : finished) CloseConnection(fd, transport);
+    if (stopping) {
+      // Requests not fully received are dropped; handled ones finish, and a
+      // long-poll among them is told to return now.
+      for (auto& [fd, c] : connections) CloseConnection(fd, c.transport);
+      for (auto& [fd, signal] : watched) signal->Cancel();
+      std::lock_guard lock(mu_);
+      io_done_ = true;
+      for (auto [fd, transport] : finished_) CloseConnection(fd, transport);
+      finished_.clear();
       return;
     }
-    if (fds.back().revents != 0) return;
-    for (size_t i = 0; i + 1 < fds.size(); ++i) {
-      if (fds[i].revents != 0) AcceptFrom(listeners_[i]);
+
+    // listeners_ does not change after Start() until this thread is joined.
+    fds.clear();
+    for (const Listener& l : listeners_) {
+      bool room = open_[TransportIndex(l.transport)] < options_.max_connections;
+      fds.push_back({room ? l.fd : -1, POLLIN, 0});  // full: clients wait in the backlog
+    }
+    const size_t wake_index = fds.size();
+    fds.push_back({wake_read_, POLLIN, 0});
+    const size_t first_connection = fds.size();
+    auto next_deadline = Clock::time_point::max();
+    for (const auto& [fd, c] : connections) {
+      fds.push_back({fd, POLLIN | POLLRDHUP, 0});
+      next_deadline = std::min(next_deadline, c.deadline);
+    }
+    const size_t first_watched = fds.size();
+    for (const auto& [fd, signal] : watched) fds.push_back({fd, POLLRDHUP, 0});
+
+    if (::poll(fds.data(), fds.size(), MillisUntil(next_deadline)) < 0) {
+      if (errno != EINTR) {
+        log->error("poll failed: {}", Errno(errno));
+        pollfd wake{wake_read_, POLLIN, 0};
+        ::poll(&wake, 1, 100);
+      }
+      continue;
+    }
+    if (fds[wake_index].revents != 0) {
+      char drain[256];
+      while (::read(wake_read_, drain, sizeof drain) > 0) {
+      }
+    }
+    // A hang-up of a client whose request is being handled.
+    for (size_t i = first_watched; i < fds.size(); ++i) {
+      if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) watched[i - first_watched].second->Cancel();
+    }
+    for (size_t i = first_connection; i < first_watched; ++i) {
+      if (fds[i].revents == 0) continue;
+      auto it = connections.find(fds[i].fd);
+      if (!ReadFrom(it->second)) connections.erase(it);
+    }
+    for (size_t i = 0; i < wake_index; ++i) {
+      if (fds[i].revents == 0) continue;
+      const Listener& l = listeners_[i];
+      const int t = TransportIndex(l.transport);
+      while (open_[t] < options_.max_connections) {
+        int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            log->warn("accept failed: {}; backing off", Errno(errno));
+            pollfd wake{wake_read_, POLLIN, 0};
+            ::poll(&wake, 1, 100);  // avoid spinning while out of descriptors
+          }
+          break;  // EAGAIN, EINTR, ECONNABORTED, ...: try again on the next poll
+        }
+        ++open_[t];
+        Connection c{.fd = fd, .transport = l.transport, .deadline = Clock::now() + options_.read_timeout};
+        c.request.transport = l.transport;
+        c.request.peer = PeerOf(fd, l.transport, c.request.peer_uid);
+        connections.emplace(fd, std::move(c));
+      }
+    }
+    // Whoever has not delivered a request in time is closed without an answer.
+    const auto now = Clock::now();
+    for (auto it = connections.begin(); it != connections.end();) {
+      if (it->second.deadline <= now) {
+        CloseConnection(it->first, it->second.transport);
+        it = connections.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
 }
 
-void HttpServer::AcceptFrom(const Listener& listener) {
-  int fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (fd < 0) {
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-      GetLogger("http")->warn("accept failed: {}; backing off", Errno(errno));
-      pollfd wake{wake_read_, POLLIN, 0};
-      ::poll(&wake, 1, 100);  // avoid spinning while out of descriptors
+bool HttpServer::ReadFrom(Connection& c) {
+  char buf[kReadChunk];
+  size_t taken = 0;
+  while (taken < kMaxReadPerWakeup) {
+    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n <= 0) {  // the client went away (or finished sending after our answer)
+      CloseConnection(c.fd, c.transport);
+      return false;
     }
-    return;  // EAGAIN, EINTR, ECONNABORTED, ...: try again on the next poll
+    taken += static_cast<size_t>(n);
+    if (c.draining) continue;
+    c.buf.append(buf, static_cast<size_t>(n));
+    if (!c.head_done) {
+      size_t head_end = c.buf.find("\r\n\r\n", c.scanned);
+      if (head_end == std::string::npos) {
+        if (c.buf.size() >= options_.max_header_bytes) {
+          AnswerAndDrain(c, RejectResponse(Reject{431, "request head too large"}));
+        } else {
+          c.scanned = c.buf.size() < 3 ? 0 : c.buf.size() - 3;
+        }
+        continue;
+      }
+      if (head_end + 4 > options_.max_header_bytes) {
+        AnswerAndDrain(c, RejectResponse(Reject{431, "request head too large"}));
+        continue;
+      }
+      bool expect_continue = false;
+      auto length = ParseHead(std::string_view(c.buf).substr(0, head_end), options_.max_body_bytes, c.request,
+                              expect_continue);
+      if (!length) {
+        AnswerAndDrain(c, RejectResponse(length.error()));
+        continue;
+      }
+      c.head_done = true;
+      c.body_length = *length;
+      c.buf.erase(0, head_end + 4);
+      // Authentication comes before the body: a refused client never gets to send it.
+      if (options_.authorize) {
+        std::optional<HttpResponse> refused;
+        try {
+          refused = options_.authorize(c.request);
+        } catch (const std::exception& e) {
+          GetLogger("http")->error("authorizing {} {} threw: {}", c.request.method, c.request.path, e.what());
+          refused = JsonError(500, ErrorCode::kInternal, "internal error while authorizing the request");
+        }
+        if (refused) {
+          AnswerAndDrain(c, *refused);
+          continue;
+        }
+      }
+      if (expect_continue && c.buf.size() < c.body_length) SendNow(c.fd, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    if (c.buf.size() >= c.body_length) {
+      c.buf.resize(c.body_length);  // ignore anything pipelined after the body
+      c.request.body = std::move(c.buf);
+      Dispatch(c);
+      return false;
+    }
   }
+  return true;
+}
+
+void HttpServer::AnswerAndDrain(Connection& c, const HttpResponse& response) {
+  std::string head = RenderHead(response, c.request.method == "HEAD");
+  SendNow(c.fd, head + (BodyIsSent(response, c.request.method == "HEAD") ? response.body : std::string()));
+  // Drain what the client still sends for a moment, so closing does not reset
+  // the connection before the client has read the answer.
+  ::shutdown(c.fd, SHUT_WR);
+  c.draining = true;
+  c.buf.clear();
+  c.buf.shrink_to_fit();
+  c.deadline = std::min(c.deadline, Clock::now() + kLingerTime);
+}
+
+void HttpServer::Dispatch(Connection& c) {
+  auto signal = std::make_shared<CancelSignal>();
+  c.request.cancel = signal;
+  RequestClass cls = RequestClass::kShort;
+  if (options_.classify) {
+    try {
+      cls = options_.classify(c.request);
+    } catch (const std::exception& e) {
+      GetLogger("http")->error("classifying {} {} threw: {}", c.request.method, c.request.path, e.what());
+    }
+  }
+  const int index = LaneOf(c.transport, cls);
   {
     std::lock_guard lock(mu_);
-    pending_.push_back({fd, listener.transport});
+    if (stopping_) {  // the workers may be gone: drop it like any request not yet handled
+      CloseConnection(c.fd, c.transport);
+      return;
+    }
+    handled_[c.fd] = {c.transport, std::move(signal)};
+    Lane& lane = lanes_[index];
+    lane.queue.push_back(Job{c.fd, std::move(c.request)});
+    if (lane.queue.size() > static_cast<size_t>(lane.idle) && lane.threads < lane.max_threads) {
+      StartWorkerLocked(index);
+    }
   }
   cv_.notify_all();
 }
 
-void HttpServer::WorkerLoop() {
+void HttpServer::StartWorkerLocked(int lane) {
+  ++lanes_[lane].threads;
+  workers_.emplace_back([this, lane] { WorkerLoop(lane); });
+}
+
+void HttpServer::WorkerLoop(int index) {
+  Lane& lane = lanes_[index];
   for (;;) {
-    Connection connection;
+    Job job;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping, and nothing left
-      connection = pending_.front();
-      pending_.pop_front();
+      ++lane.idle;
+      cv_.wait(lock, [&] { return stopping_ || !lane.queue.empty(); });
+      --lane.idle;
+      if (lane.queue.empty()) return;  // stopping, and nothing left
+      job = std::move(lane.queue.front());
+      lane.queue.pop_front();
     }
-    cv_.notify_all();  // the accept thread may be waiting for room
     try {
-      ServeConnection(connection);
-    } catch (const std::exception& e) {  // e.g. bad_alloc; the Fd in ServeConnection closed the socket
+      HttpResponse response = InvokeHandler(job.request);
+      WriteResponse(job.fd, response, job.request.method == "HEAD", options_.read_timeout);
+      ::shutdown(job.fd, SHUT_WR);
+    } catch (const std::exception& e) {  // e.g. bad_alloc
       GetLogger("http")->error("connection failed: {}", e.what());
     }
+    Finished(job.fd);
   }
 }
 
-void HttpServer::ServeConnection(Connection connection) {
-  Fd fd(connection.fd);
-  ReadOutcome outcome = ReadRequest(fd.get(), wake_read_, options_);
-  if (outcome.reject) {
-    WriteResponse(fd.get(), RejectResponse(*outcome.reject), false, options_.read_timeout);
-    LingeringClose(fd.get(), wake_read_);
-    return;
+void HttpServer::Finished(int fd) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = handled_.find(fd);
+    Transport transport = it->second.first;
+    handled_.erase(it);
+    if (!io_done_) {
+      finished_.emplace_back(fd, transport);
+      Wake();
+      return;
+    }
   }
-  if (!outcome.request) return;  // timeout, client went away, or stopping
-  HttpRequest& req = *outcome.request;
-  req.transport = connection.transport;
-  if (connection.transport == Transport::kUnix) {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) req.peer_uid = cred.uid;
-  }
-  WriteResponse(fd.get(), InvokeHandler(req), req.method == "HEAD", options_.read_timeout);
-  ::shutdown(fd.get(), SHUT_WR);
+  ::close(fd);  // the I/O thread has exited: nobody polls this descriptor any more
 }
 
 HttpResponse HttpServer::InvokeHandler(const HttpRequest& request) {

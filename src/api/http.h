@@ -5,14 +5,35 @@
 // Content-Length and "Connection: close", and the server closes afterwards.
 // Request bodies need Content-Length; chunked requests are refused with 411.
 //
-// Threading: HttpServer runs one accept thread and a fixed pool of
-// `worker_threads` workers fed through a queue holding at most that many
-// accepted connections; while the queue is full the accept thread stops
-// accepting, so further clients wait in the kernel backlog. Listen*() and
-// Start() must be called from one thread, before/at startup; Stop() may be
-// called from any thread but a handler (it joins the workers), is idempotent,
-// and runs from the destructor.
-// HttpRequestTo() is a free function with no shared state.
+// Threading and admission (issue 17 item 1: no client, however slow, many or
+// gone, may starve the root-only socket the OCF agent and the CLI use):
+// - One I/O thread accepts and reads every request (head and body) with
+//   non-blocking sockets and poll, so a slow-byte client costs a descriptor and
+//   a buffer, never a worker; each connection must deliver its request within
+//   `read_timeout` of its accept or is closed.
+// - Each transport has its own admission limit (`max_connections`, counting
+//   every open connection from accept to close), so TCP clients can never use
+//   up the unix socket's capacity.
+// - Right after the head, before any of the body is read, `authorize` decides:
+//   a refused request is answered at once and its body never read.
+// - A complete request goes to one of four lanes: (unix, TCP) x (short, long).
+//   `classify` tells long requests (long-polls, streams, reads that run a tool)
+//   from short ones. Short lanes have `worker_threads` fixed workers each; long
+//   lanes grow on demand up to `long_threads` each. So neither long requests
+//   nor TCP clients ever take a worker a short unix request needs.
+// - While a request is handled the I/O thread watches its socket for a hang-up
+//   (POLLRDHUP/POLLHUP); then HttpRequest::cancel fires, so a long-poll whose
+//   client has gone returns at once and frees its thread.
+// The design carries over to a library server (issue 21, cpp-httplib): the
+// lanes are thread pools chosen per request before the handler runs, the
+// authorize hook is a pre-routing handler, admission is per listener, and the
+// hang-up watch is a per-connection cancellation flag.
+//
+// Listen*() and Start() must be called from one thread, before/at startup;
+// Stop() may be called from any thread but a handler (it joins the workers), is
+// idempotent, and runs from the destructor. Handlers, `authorize` and
+// `classify` may run concurrently. HttpRequestTo() is a free function with no
+// shared state.
 #pragma once
 
 #include <sys/types.h>
@@ -38,6 +59,25 @@ namespace pk::api {
 
 enum class Transport { kUnix, kTcp };
 
+// Which lane serves a request (see the header comment).
+enum class RequestClass { kShort, kLong };
+
+// Fires when the client of a request hangs up while the request is handled.
+// Thread-safe; callbacks run on the server's I/O thread (or at once in
+// OnCancel when already cancelled) and must be quick and not block.
+class CancelSignal {
+ public:
+  bool cancelled() const;
+  void OnCancel(std::function<void()> callback);
+  // Marks the signal cancelled and runs the callbacks (once).
+  void Cancel();
+
+ private:
+  mutable std::mutex mu_;
+  bool cancelled_ = false;                       // guarded by mu_
+  std::vector<std::function<void()>> callbacks_;  // guarded by mu_
+};
+
 struct HttpRequest {
   std::string method;                          // "GET"
   std::string target;                          // raw "/v1/pools?x=1"
@@ -46,7 +86,11 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // keys lower-cased; duplicates joined with ", "
   std::string body;
   Transport transport = Transport::kUnix;
-  std::optional<uid_t> peer_uid;  // SO_PEERCRED, set on unix sockets only
+  std::optional<uid_t> peer_uid;  // SO_PEERCRED on unix sockets; unset on TCP or when SO_PEERCRED failed
+  std::string peer;               // for logs: "uid 0 pid 123" (unix), "127.0.0.1:40000" (TCP)
+  // Set by HttpServer for the handler: fires when the client hangs up. Null
+  // for requests built elsewhere (tests).
+  std::shared_ptr<CancelSignal> cancel;
 
   // The value of header `lower_name`, or "" when absent.
   std::string Header(std::string_view lower_name) const;
@@ -65,6 +109,12 @@ struct HttpResponse {
 // Called on a worker thread for each well-formed request. Exceptions are caught
 // and turned into a 500 JSON error; they never reach the server.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Called on the I/O thread with a request whose head is parsed (body empty,
+// transport and peer set): a response refuses it before its body is read.
+// Must be quick.
+using HttpAuthorizer = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
+// Called on the I/O thread with a complete request: which lane serves it. Must be quick.
+using HttpClassifier = std::function<RequestClass(const HttpRequest&)>;
 
 struct HttpServerOptions {
   // Request line plus headers, including the blank line. Larger: 431.
@@ -75,8 +125,17 @@ struct HttpServerOptions {
   // expiry the connection is closed without a response. While writing a
   // response it is the longest wait for the client to make progress.
   std::chrono::milliseconds read_timeout{10000};
-  // Connections handled concurrently; must be >= 1.
+  // Workers of each short lane (one per transport); must be >= 1.
   int worker_threads = 8;
+  // Most threads of each long lane (one per transport), started on demand; must be >= 1.
+  int long_threads = 128;
+  // Most open connections per transport, from accept to close (reading,
+  // queued, handled); a connection beyond it is closed at once. Must be >= 1.
+  int max_connections = 512;
+  // Optional: see HttpAuthorizer. Unset: every request is read whole.
+  HttpAuthorizer authorize;
+  // Optional: see HttpClassifier. Unset: every request is short.
+  HttpClassifier classify;
 };
 
 class HttpServer {
@@ -110,36 +169,59 @@ class HttpServer {
     dev_t dev = 0;
     ino_t ino = 0;
   };
-  struct Connection {
+  struct Connection;  // one accepted socket while the I/O thread reads it (http.cc)
+  // A complete request waiting for, or in, a worker.
+  struct Job {
     int fd = -1;
-    Transport transport = Transport::kUnix;
+    HttpRequest request;
+  };
+  struct Lane {
+    std::deque<Job> queue;  // guarded by mu_
+    int threads = 0;        // guarded by mu_
+    int idle = 0;           // guarded by mu_
+    int max_threads = 0;    // fixed at Start()
   };
 
   HttpServer(HttpHandler handler, HttpServerOptions options, int wake_read, int wake_write);
   Status AddListener(Listener listener);
   void CloseListeners();
-  void AcceptLoop();
-  void AcceptFrom(const Listener& listener);
-  void WorkerLoop();
-  void ServeConnection(Connection connection);
+  void IoLoop();
+  // Reads what `c` has sent; false when the connection is finished with here
+  // (closed, answered, or handed to a lane).
+  bool ReadFrom(Connection& c);
+  // Answers `c` from the I/O thread (refusals), then drains it briefly.
+  void AnswerAndDrain(Connection& c, const HttpResponse& response);
+  void Dispatch(Connection& c);
+  void StartWorkerLocked(int lane);
+  void WorkerLoop(int lane);
+  // A worker is done with `fd`: the I/O thread stops watching and closes it.
+  void Finished(int fd);
+  // Closes a connection and frees its admission slot. I/O thread only.
+  void CloseConnection(int fd, Transport transport);
+  void Wake();
   HttpResponse InvokeHandler(const HttpRequest& request);
 
   const HttpHandler handler_;
   const HttpServerOptions options_;
-  // Stop() writes one byte to wake_write_; wake_read_ then stays readable,
-  // which wakes the accept thread and aborts reads of unfinished requests.
+  // Stop() and Wake() write a byte to wake_write_, which wakes the I/O
+  // thread; stopping_ tells them apart.
   const int wake_read_;
   const int wake_write_;
 
   std::mutex stop_mu_;  // serialises Stop()
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Listener> listeners_;  // guarded by mu_; read without it by the accept thread
-  std::deque<Connection> pending_;   // guarded by mu_; at most worker_threads entries
+  std::vector<Listener> listeners_;  // guarded by mu_; read without it by the I/O thread
+  Lane lanes_[4];                    // [transport * 2 + class], see LaneOf in http.cc
+  // Sockets handed to workers, with their hang-up signals. Guarded by mu_.
+  std::map<int, std::pair<Transport, std::shared_ptr<CancelSignal>>> handled_;
+  std::vector<std::pair<int, Transport>> finished_;  // guarded by mu_: fds the I/O thread closes next
+  int open_[2] = {0, 0};             // open connections per transport; owned by the I/O thread
   bool started_ = false;             // guarded by mu_
   bool stopping_ = false;            // guarded by mu_
-  std::thread acceptor_;
-  std::vector<std::thread> workers_;
+  bool io_done_ = false;             // guarded by mu_: the I/O thread has exited
+  std::thread io_thread_;
+  std::vector<std::thread> workers_;  // grows under mu_ (I/O thread); joined by Stop()
 };
 
 struct Endpoint {

@@ -1,5 +1,7 @@
 #include "api/http.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -35,19 +37,32 @@ HttpResponse Echo(const HttpRequest& req) {
   return HttpResponse{.body = j.dump()};
 }
 
-// Connects a blocking unix socket (5 s receive timeout so a bug cannot hang the test).
-int ConnectRaw(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+// Connects a blocking socket (5 s receive timeout so a bug cannot hang the test); -1 on failure.
+int ConnectBlocking(const sockaddr* addr, socklen_t length) {
+  int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (::connect(fd, addr, length) != 0) {
     ::close(fd);
     return -1;
   }
   timeval tv{.tv_sec = 5, .tv_usec = 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
+}
+
+int ConnectRaw(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  return ConnectBlocking(reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+}
+
+// 127.0.0.1:port.
+int ConnectTcp(uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ConnectBlocking(reinterpret_cast<sockaddr*>(&addr), sizeof addr);
 }
 
 std::string ReadAll(int fd) {
@@ -407,12 +422,150 @@ TEST_F(HttpTest, ManyConcurrentClientsWithFewWorkers) {
   EXPECT_EQ(ok.load(), 16);
 }
 
+// ---- issue 17 item 1: starvation, disconnects, authentication before the body ----
+
+// issue 17 item 1: a client that hangs up while its long request is handled
+// fires the request's cancel signal at once, so the handler returns and its
+// thread serves the next request. With one long thread, the second request is
+// served only if the first one's hang-up was noticed.
+TEST_F(HttpTest, DisconnectFreesTheSlot) {
+  std::promise<void> parked;
+  std::atomic<bool> saw_cancel{false};
+  HttpServerOptions options{.long_threads = 1};
+  options.classify = [](const HttpRequest&) { return RequestClass::kLong; };
+  StartUnix(
+      [&](const HttpRequest& req) {
+        if (req.path != "/park") return HttpResponse{.body = "\"quick\""};
+        auto gone = std::make_shared<std::promise<void>>();
+        auto gone_future = gone->get_future();
+        req.cancel->OnCancel([gone] { gone->set_value(); });
+        parked.set_value();
+        // Bounded so a broken server cannot hang the test: 30 s, far beyond the 5 s the client waits.
+        if (gone_future.wait_for(std::chrono::seconds(30)) == std::future_status::ready) saw_cancel = true;
+        return HttpResponse{.body = "\"parked\""};
+      },
+      options);
+  int fd = ConnectRaw(socket_path_);
+  ASSERT_GE(fd, 0);
+  std::string req = "GET /park HTTP/1.1\r\nHost: a\r\n\r\n";
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  parked.get_future().wait();
+  ::close(fd);  // the client goes away
+  auto start = std::chrono::steady_clock::now();
+  auto resp = HttpRequestTo(UnixEndpoint(), "GET", "/quick", {}, {}, std::chrono::seconds(5));
+  ASSERT_TRUE(resp.has_value()) << resp.error().ToString();
+  EXPECT_EQ(resp->body, "\"quick\"");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_TRUE(saw_cancel.load());
+}
+
+// issue 17 item 1: the token is checked right after the headers. A client
+// announcing a 16 MiB body with a bad token gets its 401 without sending a
+// byte of the body (the server would otherwise wait for it until read_timeout
+// and close without an answer, and this client gives up after 5 s).
+TEST_F(HttpTest, AuthorizationComesBeforeTheBody) {
+  std::atomic<int> handled{0};
+  HttpServerOptions options;
+  options.authorize = [](const HttpRequest& req) -> std::optional<HttpResponse> {
+    if (req.Header("authorization") == "Bearer good") return std::nullopt;
+    EXPECT_TRUE(req.body.empty());
+    return HttpResponse{.status = 401, .body = "{\"error\":\"token\"}"};
+  };
+  auto server = HttpServer::Create(
+      [&](const HttpRequest&) {
+        ++handled;
+        return HttpResponse{.body = "\"handled\""};
+      },
+      options);
+  ASSERT_TRUE(server.has_value());
+  server_ = std::move(*server);
+  auto port = server_->ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.has_value());
+  ASSERT_TRUE(server_->Start().has_value());
+
+  int fd = ConnectTcp(*port);
+  ASSERT_GE(fd, 0);
+  std::string head = "POST /v1/pools HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer bad\r\nContent-Length: 16777216\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  std::string answer = ReadAll(fd);  // no body sent at all
+  ::close(fd);
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 401 "));
+  EXPECT_THAT(answer, HasSubstr("{\"error\":\"token\"}"));
+  EXPECT_EQ(handled.load(), 0);
+
+  auto ok = HttpRequestTo(Endpoint{.transport = Transport::kTcp, .host = "127.0.0.1", .port = *port}, "POST",
+                          "/v1/pools", "{}", {{"Authorization", "Bearer good"}});
+  ASSERT_TRUE(ok.has_value()) << ok.error().ToString();
+  EXPECT_EQ(ok->body, "\"handled\"");
+}
+
+// issue 17 item 1: TCP clients, however many and however slow, never take the
+// unix socket's capacity: with TCP's one worker blocked, its connection limit
+// reached by slow-byte clients, and slow-byte clients on the unix socket too,
+// unix requests are answered at once, 50 times in a row.
+TEST_F(HttpTest, UnixCapacityIsReservedWhileTcpIsSaturated) {
+  std::promise<void> blocked;
+  std::atomic<int> entered{0};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  HttpServerOptions options{.worker_threads = 1, .max_connections = 8};
+  auto server = HttpServer::Create(
+      [&](const HttpRequest& req) {
+        if (req.path == "/block") {
+          if (entered++ == 0) blocked.set_value();
+          released.wait();
+        }
+        return HttpResponse{.body = "\"ok\""};
+      },
+      options);
+  ASSERT_TRUE(server.has_value());
+  server_ = std::move(*server);
+  ASSERT_TRUE(server_->ListenUnix(socket_path_, 0600).has_value());
+  auto port = server_->ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.has_value());
+  ASSERT_TRUE(server_->Start().has_value());
+
+  Endpoint tcp{.transport = Transport::kTcp, .host = "127.0.0.1", .port = *port};
+  // More blockers than the server has short workers in all: TCP's only worker
+  // is busy and two more wait for it; a pool shared with unix would be used up.
+  std::vector<std::future<Result<HttpResponse>>> blockers;
+  for (int i = 0; i < 3; ++i) {
+    blockers.push_back(std::async(std::launch::async, [&] { return HttpRequestTo(tcp, "GET", "/block"); }));
+  }
+  blocked.get_future().wait();
+  std::vector<int> slow;
+  for (int i = 0; i < 5; ++i) {  // with the blockers: TCP's 8 connections are used up
+    int fd = ConnectTcp(*port);
+    ASSERT_GE(fd, 0);
+    ::send(fd, "G", 1, MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  for (int i = 0; i < 3; ++i) {  // slow-byte clients on the unix socket as well
+    int fd = ConnectRaw(socket_path_);
+    ASSERT_GE(fd, 0);
+    ::send(fd, "GET /x HT", 9, MSG_NOSIGNAL);
+    slow.push_back(fd);
+  }
+  for (int i = 0; i < 50; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    auto resp = HttpRequestTo(UnixEndpoint(), "GET", "/quick", {}, {}, std::chrono::seconds(2));
+    ASSERT_TRUE(resp.has_value()) << "round " << i << ": " << resp.error().ToString();
+    EXPECT_EQ(resp->body, "\"ok\"");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << "round " << i;
+  }
+  release.set_value();
+  for (auto& blocker : blockers) ASSERT_TRUE(blocker.get().has_value());
+  for (int fd : slow) ::close(fd);
+}
+
 TEST(HttpServerTest, StartNeedsListenerAndCreateValidates) {
   auto server = HttpServer::Create(Echo);
   ASSERT_TRUE(server.has_value());
   EXPECT_FALSE((*server)->Start().has_value());
   EXPECT_FALSE(HttpServer::Create(Echo, HttpServerOptions{.worker_threads = 0}).has_value());
   EXPECT_FALSE(HttpServer::Create(nullptr).has_value());
+  EXPECT_FALSE(HttpServer::Create(Echo, HttpServerOptions{.long_threads = 0}).has_value());
+  EXPECT_FALSE(HttpServer::Create(Echo, HttpServerOptions{.max_connections = 0}).has_value());
 }
 
 }  // namespace

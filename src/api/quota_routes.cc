@@ -69,7 +69,7 @@ Result<HttpResponse> ApiService::GetQuotas(const std::string& name, const HttpRe
   std::string user = Query(r, "user"), group = Query(r, "group");
   if (!user.empty() || !group.empty()) {
     PK_ASSIGN_OR_RETURN(auto subject, SubjectOf(user, group, fmt::format("quota on '{}'", ds.str())));
-    PK_ASSIGN_OR_RETURN(auto usage, zfs_.GetQuota(ds, subject));
+    PK_ASSIGN_OR_RETURN(auto usage, ToolReads().GetQuota(ds, subject));
     NamedUsage n{usage, users->NameOf(AccountKindOf(subject.kind), subject.id).value_or(std::to_string(subject.id))};
     json j = UsageToJson(n);
     j["dataset"] = ds.str();
@@ -85,7 +85,7 @@ Result<HttpResponse> ApiService::GetQuotas(const std::string& name, const HttpRe
     return InvalidArgument(fmt::format("sort must be name, used, quota or percent, not '{}'", sort));
   }
   std::string filter = Query(r, "filter");
-  PK_ASSIGN_OR_RETURN(auto all, zfs_.ListQuotas(ds, kind));
+  PK_ASSIGN_OR_RETURN(auto all, ToolReads().ListQuotas(ds, kind));
   std::vector<NamedUsage> rows;
   for (auto& u : all) {
     NamedUsage n{std::move(u), ""};

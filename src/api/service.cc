@@ -9,6 +9,7 @@
 #include "api/internal/request.h"
 #include "api/json_codec.h"
 #include "quota/watcher.h"
+#include "base/json.h"
 #include "base/log.h"
 
 namespace pk::api {
@@ -117,7 +118,7 @@ ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::
 
 HttpResponse ApiService::Handle(const HttpRequest& request) {
   auto log = GetLogger("api");
-  if (auto auth = Authorize(request); !auth) return ErrorResponse(auth.error());
+  if (auto refused = AuthorizeHead(request)) return std::move(*refused);
   auto result = Route(request);
   if (!result) {
     log->info("{} {} -> {}", request.method, request.path, result.error().ToString());
@@ -126,9 +127,41 @@ HttpResponse ApiService::Handle(const HttpRequest& request) {
   return std::move(*result);
 }
 
+std::optional<HttpResponse> ApiService::AuthorizeHead(const HttpRequest& request) const {
+  auto allowed = Authorize(request);
+  if (allowed) return std::nullopt;
+  // Who and what, never the token (issue 17 item 8).
+  GetLogger("api")->warn("authentication failed: transport={} peer={} method={} path={}: {}",
+                         request.transport == Transport::kUnix ? "unix" : "tcp",
+                         request.peer.empty() ? "unknown" : request.peer, request.method,
+                         DumpJson(request.path), allowed.error().message());
+  return ErrorResponse(allowed.error());
+}
+
+RequestClass ApiService::Classify(const HttpRequest& r) {
+  auto route = SplitPath(r.path);
+  if (!route) return RequestClass::kShort;  // answered at once: 404
+  const std::string& c = route->collection;
+  const bool get = r.method == "GET" || r.method == "HEAD";
+  if (c == "events") {
+    auto wait = r.query.find("wait");
+    bool long_poll = wait != r.query.end() && !wait->second.empty() && wait->second != "0";
+    return long_poll ? RequestClass::kLong : RequestClass::kShort;
+  }
+  // Served from memory (the inventory, the supervisor's state, the policy store).
+  if (get && route->name.empty() &&
+      (c == "health" || c == "pools" || c == "datasets" || c == "snapshots" || c == "services" || c == "resources")) {
+    return RequestClass::kShort;
+  }
+  if (c == "services") return RequestClass::kShort;  // one service's state, or an action handed to the supervisor
+  return RequestClass::kLong;                        // may run zpool/zfs or another tool
+}
+
 Status ApiService::Authorize(const HttpRequest& request) const {
   if (request.transport == Transport::kUnix) {
-    if (request.peer_uid && *request.peer_uid != 0) {
+    // No credentials is no access: never treated as root (issue 17 item 8).
+    if (!request.peer_uid) return PermissionDenied("the API socket serves root only (caller's uid unknown: SO_PEERCRED failed)");
+    if (*request.peer_uid != 0) {
       return PermissionDenied(fmt::format("the API socket serves root only (caller uid {})", *request.peer_uid));
     }
     return OkStatus();
@@ -144,6 +177,18 @@ Status ApiService::Authorize(const HttpRequest& request) const {
 }
 
 Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
+  // Names are UTF-8 (issue 17 item 8): '/v1/datasets/tank%FF' is refused here,
+  // before any name reaches a tool, a log or a JSON answer.
+  if (!IsValidUtf8(r.path)) {
+    return InvalidArgument(fmt::format("{} {}: the path is not valid UTF-8 after percent-decoding", r.method,
+                                       DumpJson(r.target)));
+  }
+  for (const auto& [key, value] : r.query) {
+    if (!IsValidUtf8(key) || !IsValidUtf8(value)) {
+      return InvalidArgument(fmt::format("{} {}: query parameter {} is not valid UTF-8 after percent-decoding",
+                                         r.method, DumpJson(r.target), DumpJson(key)));
+    }
+  }
   PK_ASSIGN_OR_RETURN(auto route, SplitPath(r.path));
   const std::string& m = r.method;
   const std::string action = Query(r, "action");
@@ -230,9 +275,11 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
     entry = view->FindPool(pool.str());
     if (!entry) return NotFound(fmt::format("pool '{}' is not imported", pool.str()));
   }
-  // Status is read live: health must never be stale in `pool status`.
-  PK_ASSIGN_OR_RETURN(auto status, zfs_.GetPoolStatus(pool));
-  json j = PoolToJson(entry->summary, status);
+  // Status is read live: health must never be stale in `pool status`. A tool
+  // that does not answer in time is a 504 naming the pool, not a held worker.
+  auto status = ToolReads().GetPoolStatus(pool);
+  if (!status) return std::unexpected(status.error().WithContext(fmt::format("pool '{}': live status", pool.str())));
+  json j = PoolToJson(entry->summary, *status);
   size_t filesystems = 0, snapshots = 0;
   ForEachInTree(*view, pool.str(), [&](const zfs::Dataset& d) {
     (d.type == zfs::DatasetType::kSnapshot ? snapshots : filesystems)++;
@@ -421,7 +468,7 @@ std::shared_ptr<const std::string> ApiService::AllDatasetsJson(const inventory::
   for (const auto& [name, d] : view.datasets) {
     if (!first) out += ',';
     first = false;
-    out += DatasetToJson(d).dump();
+    out += DumpJson(DatasetToJson(d));
   }
   out += ']';
   rendered_ = std::make_shared<const std::string>(std::move(out));
@@ -439,7 +486,7 @@ Result<HttpResponse> ApiService::ListDatasets(const HttpRequest& r, zfs::Dataset
     PK_ASSIGN_OR_RETURN(types, TypesParam(Query(r, "type")));
   }
   auto view = inventory_.Current();
-  std::string meta = InventoryMeta(*view).dump();
+  std::string meta = DumpJson(InventoryMeta(*view));
   std::string key = snapshots ? "snapshots" : "datasets";
   if (root.empty() && types.size() == 3) {
     // The whole inventory: served from the per-generation rendering.
@@ -458,7 +505,7 @@ Result<HttpResponse> ApiService::ListDatasets(const HttpRequest& r, zfs::Dataset
     if (std::find(types.begin(), types.end(), d.type) == types.end()) return;
     if (!first) out += ',';
     first = false;
-    out += DatasetToJson(d).dump();
+    out += DumpJson(DatasetToJson(d));
   });
   out += ']';
   HttpResponse resp;
@@ -478,7 +525,9 @@ Result<HttpResponse> ApiService::GetDataset(const std::string& name, const HttpR
     props.push_back(p.str());
     start = comma + 1;
   }
-  PK_ASSIGN_OR_RETURN(auto d, zfs_.GetDataset(any.str, props));
+  auto read = ToolReads().GetDataset(any.str, props);
+  if (!read) return std::unexpected(read.error().WithContext(fmt::format("dataset '{}'", any.str)));
+  zfs::Dataset d = std::move(*read);
   // The adapter always reads `type`; show only what was asked for.
   if (!props.empty() && std::find(props.begin(), props.end(), "type") == props.end()) d.properties.erase("type");
   return JsonResponse(DatasetToJson(d));

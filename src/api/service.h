@@ -6,8 +6,18 @@
 // the inventory; every change goes to ZFS and is followed by a targeted
 // inventory refresh, so the next read sees it.
 //
-// Access: on the unix socket only root (SO_PEERCRED uid 0) is served; on TCP
-// every request needs "Authorization: Bearer <token>".
+// Access: on the unix socket only root (SO_PEERCRED uid 0) is served, and a
+// caller whose credentials cannot be read is refused; on TCP every request
+// needs "Authorization: Bearer <token>". Refusals are logged (transport, peer,
+// path and cause; never the token). The server asks AuthorizeHead right after
+// a request's head, before its body is read.
+//
+// Every name in a path or query must be UTF-8: anything else is a 400 naming
+// the request. Reads that run a zpool/zfs tool (a pool's live status, one
+// dataset's properties, quotas) use `tool_reads`, an adapter with a short
+// per-run timeout: a tool that does not answer in time is a 504 naming the pool
+// or dataset, not a worker held for minutes. Classify() puts long-polls and
+// tool runs in the server's long lane (see http.h).
 //
 // Routes (names are percent-encoded path segments; '/' inside a name is %2F
 // or plain '/', both work):
@@ -47,6 +57,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "api/http.h"
@@ -72,6 +83,9 @@ struct ApiServiceOptions {
   // is safe (the last importer is a fenced head), or FailedPrecondition with
   // what is missing. Unset: such a forced import is refused.
   std::function<Result<std::string>(const std::string& pool, const std::string& refusal)> cluster_force_proof;
+  // Adapter for tool-backed reads (pool status, dataset get, quota reads), built
+  // with a short timeout (the daemon's `api_read_timeout`). Null: the main adapter.
+  zfs::Zfs* tool_reads = nullptr;
 };
 
 class ApiService {
@@ -83,6 +97,12 @@ class ApiService {
 
   HttpResponse Handle(const HttpRequest& request);
 
+  // For HttpServerOptions::authorize: a refusal (401/403) or nullopt to go on.
+  std::optional<HttpResponse> AuthorizeHead(const HttpRequest& request) const;
+  // For HttpServerOptions::classify: long-polls and requests that may run a
+  // tool are kLong; reads from memory and service actions are kShort.
+  static RequestClass Classify(const HttpRequest& request);
+
   // Shadow migration (migrate_routes.cc); without it those routes answer unavailable.
   // Set before serving.
   void SetMigrations(migrate::Manager* migrations) { migrations_ = migrations; }
@@ -93,6 +113,7 @@ class ApiService {
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
   Status Authorize(const HttpRequest& request) const;
+  zfs::Zfs& ToolReads() { return options_.tool_reads ? *options_.tool_reads : zfs_; }
 
   Result<HttpResponse> Health();
   Result<HttpResponse> ListPools();

@@ -3,9 +3,13 @@
 // that reads come from the inventory, and that access rules hold.
 #include "api/service.h"
 
+#include <sstream>
+
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <nlohmann/json.hpp>
 
+#include "base/log.h"
 #include "testing/fake_process_runner.h"
 #include "testing/fake_user_directory.h"
 #include "testing/fake_zfs.h"
@@ -168,6 +172,117 @@ TEST_F(ApiServiceTest, UnixSocketServesRootOnly) {
   r.transport = Transport::kUnix;
   r.peer_uid = 1000;
   EXPECT_EQ(service_.Handle(r).status, 403);
+}
+
+// issue 17 item 8: a unix caller whose SO_PEERCRED could not be read is denied,
+// never taken for root.
+TEST_F(ApiServiceTest, UnknownUnixPeerIsDenied) {
+  HttpRequest r;
+  r.method = "GET";
+  r.path = r.target = "/v1/health";
+  r.transport = Transport::kUnix;
+  r.peer = "unix peer of unknown uid";
+  auto resp = service_.Handle(r);
+  EXPECT_EQ(resp.status, 403);
+  EXPECT_NE(Body(resp)["error"]["message"].get<std::string>().find("SO_PEERCRED"), std::string::npos) << resp.body;
+  EXPECT_TRUE(service_.AuthorizeHead(r).has_value());
+}
+
+// issue 17 item 8: failed authentications are logged with transport, peer and
+// path, and never with token material.
+TEST_F(ApiServiceTest, FailedAuthenticationIsLoggedWithoutTheToken) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  auto logger = GetLogger("api");
+  logger->sinks().push_back(sink);
+  HttpRequest r;
+  r.method = "POST";
+  r.path = r.target = "/v1/pools";
+  r.transport = Transport::kTcp;
+  r.peer = "192.0.2.7:41000";
+  r.headers["authorization"] = "Bearer guessed-token-AAAABBBBCCCC";
+  EXPECT_EQ(service_.Handle(r).status, 401);
+  HttpRequest u;
+  u.method = "GET";
+  u.path = u.target = "/v1/services";
+  u.transport = Transport::kUnix;
+  u.peer_uid = 1000;
+  u.peer = "uid 1000 pid 4242";
+  EXPECT_EQ(service_.Handle(u).status, 403);
+  logger->sinks().pop_back();
+  std::string log = captured.str();
+  EXPECT_NE(log.find("authentication failed: transport=tcp peer=192.0.2.7:41000 method=POST path=\"/v1/pools\""),
+            std::string::npos) << log;
+  EXPECT_NE(log.find("transport=unix peer=uid 1000 pid 4242 method=GET path=\"/v1/services\""), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("guessed-token"), std::string::npos) << log;
+  EXPECT_EQ(log.find("secret-token"), std::string::npos) << log;
+}
+
+// issue 17 item 8: a percent-decoded name that is not UTF-8 is a 400 naming the
+// request (it used to reach a JSON dump that threw: 500), and starts no tool.
+TEST_F(ApiServiceTest, NonUtf8NameIs400) {
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/v1/datasets/tank\xFF";
+  r.target = "/v1/datasets/tank%FF";
+  r.transport = Transport::kUnix;
+  r.peer_uid = 0;
+  auto resp = service_.Handle(r);
+  ExpectRefused(resp, 400, "/v1/datasets/tank%FF");
+  EXPECT_NE(resp.body.find("not valid UTF-8"), std::string::npos) << resp.body;
+  r.path = "/v1/datasets";
+  r.target = "/v1/datasets?root=tank%FE";
+  r.query["root"] = "tank\xFE";
+  ExpectRefused(service_.Handle(r), 400, "query parameter");
+}
+
+// issue 17 item 1: a read that runs a tool goes through the short-timeout
+// adapter; a tool that does not answer in time is a 504 naming the pool and
+// the cause, not a request held for the main adapter's minutes.
+TEST_F(ApiServiceTest, ToolBackedReadPastItsDeadlineIs504NamingThePool) {
+  FakeProcessRunner slow_runner;
+  slow_runner.Expect({"zpool", "status"}, FakeProcessRunner::TimedOut(), FakeProcessRunner::Times::kAlways);
+  zfs::ZfsOptions short_timeout;
+  short_timeout.timeout = std::chrono::seconds(2);
+  auto reads = zfs::MakeCliZfsForDialect(slow_runner, zfs::Dialect::kZfsFuse, {"/sbin/zpool", "/sbin/zfs"},
+                                         short_timeout);
+  ApiService service{*zfs_, inventory_, nullptr, nullptr, nullptr,
+                     ApiServiceOptions{.bearer_token = "secret-token-0123456789", .version = "test",
+                                       .tool_reads = reads.get()}};
+  HttpRequest r;
+  r.method = "GET";
+  r.path = r.target = "/v1/pools/tank";
+  r.transport = Transport::kUnix;
+  r.peer_uid = 0;
+  auto resp = service.Handle(r);
+  EXPECT_EQ(resp.status, 504) << resp.body;
+  std::string message = Body(resp)["error"]["message"];
+  EXPECT_NE(message.find("pool 'tank': live status"), std::string::npos) << message;
+  EXPECT_NE(message.find("did not finish within 2000 ms"), std::string::npos) << message;
+  EXPECT_EQ(NewCalls(), 0u) << "the read ran on the main adapter";
+}
+
+// issue 17 item 1: long-polls and tool-backed reads go to the long lane, so
+// they never take a worker that the OCF monitor's reads need.
+TEST(ApiClassifyTest, LongPollsAndToolRunsAreLong) {
+  auto cls = [](std::string method, std::string path, std::map<std::string, std::string> query = {}) {
+    HttpRequest r;
+    r.method = std::move(method);
+    r.path = r.target = std::move(path);
+    r.query = std::move(query);
+    return ApiService::Classify(r);
+  };
+  EXPECT_EQ(cls("GET", "/v1/events", {{"wait", "30"}}), RequestClass::kLong);
+  EXPECT_EQ(cls("GET", "/v1/events", {{"after", "3"}}), RequestClass::kShort);
+  EXPECT_EQ(cls("GET", "/v1/pools/tank"), RequestClass::kLong);  // live zpool status
+  EXPECT_EQ(cls("GET", "/v1/datasets/tank/a"), RequestClass::kLong);
+  EXPECT_EQ(cls("POST", "/v1/pools/tank", {{"action", "export"}}), RequestClass::kLong);
+  EXPECT_EQ(cls("GET", "/v1/pools"), RequestClass::kShort);
+  EXPECT_EQ(cls("GET", "/v1/services"), RequestClass::kShort);
+  EXPECT_EQ(cls("GET", "/v1/services/tank"), RequestClass::kShort);
+  EXPECT_EQ(cls("POST", "/v1/services/tank", {{"action", "start"}}), RequestClass::kShort);
+  EXPECT_EQ(cls("GET", "/v1/datasets"), RequestClass::kShort);
 }
 
 

@@ -169,7 +169,14 @@ Result<HttpResponse> ApiService::Events(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(int64_t after, QueryInt(r, "after", 0, 0, INT64_MAX));
   PK_ASSIGN_OR_RETURN(int64_t wait, QueryInt(r, "wait", 0, 0, 60));
   PK_ASSIGN_OR_RETURN(int64_t limit, QueryInt(r, "limit", 1000, 1, 10000));
-  auto events = wait > 0 ? events_->WaitSince(after, std::chrono::seconds(wait), limit)
+  std::function<bool()> client_gone;
+  if (wait > 0 && r.cancel) {
+    // A client that hangs up ends its long poll at once (issue 17 item 1).
+    service::EventLog* log = events_;
+    r.cancel->OnCancel([log] { log->WakeWaiters(); });
+    client_gone = [cancel = r.cancel] { return cancel->cancelled(); };
+  }
+  auto events = wait > 0 ? events_->WaitSince(after, std::chrono::seconds(wait), limit, client_gone)
                          : events_->Since(after, limit);
   json out = json::array();
   for (const auto& e : events) out.push_back(e.ToJson());

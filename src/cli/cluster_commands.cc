@@ -12,6 +12,7 @@
 #include "cli/render.h"
 #include "cluster/pacemaker.h"
 #include "sys/files.h"
+#include "base/json.h"
 
 namespace pk::cli {
 namespace {
@@ -93,7 +94,7 @@ void RunClusterAdmin(const Globals& g, const ClusterCliOptions& o, int& rc,
     return;
   }
   if (g.json) {
-    fmt::print("{}\n", json{{"changes", *changes}}.dump(2));
+    fmt::print("{}\n", DumpJson(json{{"changes", *changes}}, 2));
   } else {
     for (const auto& line : *changes) fmt::print("{}\n", line);
   }
@@ -112,7 +113,7 @@ void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
       rc = ExitCodeFor(s.error());
       return;
     }
-    fmt::print("{}", g.json ? s->ToJson().dump(2) + "\n" : RenderClusterStatus(*s));
+    fmt::print("{}", g.json ? DumpJson(s->ToJson(), 2) + "\n" : RenderClusterStatus(*s));
     rc = kExitOk;
   });
 

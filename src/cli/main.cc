@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/migrate_commands.h"
 #include "cli/render.h"
+#include "base/json.h"
 
 namespace pk::cli {
 namespace {
@@ -487,7 +488,7 @@ std::string ServiceView(const json& s) {
   out += fmt::format("  {}:\n", section);
   for (const auto& [k, v] : s[section].items()) {
     if (k == "pool") continue;
-    out += fmt::format("    {}: {}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+    out += fmt::format("    {}: {}\n", k, v.is_string() ? v.get<std::string>() : DumpJson(v));
   }
   return out;
 }
@@ -631,7 +632,7 @@ void AddEventCommands(CLI::App& app, Cli& cli, Args& a, int& rc, const Globals& 
         return;
       }
       if (g.json) {
-        for (const auto& e : j["events"]) fmt::print("{}\n", e.dump());
+        for (const auto& e : j["events"]) fmt::print("{}\n", DumpJson(e));
       } else {
         fmt::print("{}", EventLines(j));
       }

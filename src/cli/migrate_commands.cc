@@ -12,6 +12,7 @@
 
 #include "api/client.h"
 #include "cli/render.h"
+#include "base/json.h"
 
 namespace pk::cli {
 namespace {
@@ -97,7 +98,7 @@ void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& js
     }
     auto j = json::parse(*r, nullptr, false);
     if (json_out) {
-      fmt::print("{}\n", ::isatty(STDOUT_FILENO) ? j.dump(2) : *r);
+      fmt::print("{}\n", ::isatty(STDOUT_FILENO) ? DumpJson(j, 2) : *r);
     } else {
       fmt::print("{}", human(j));
     }

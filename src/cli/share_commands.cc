@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/render.h"
+#include "base/json.h"
 
 namespace pk::cli {
 namespace {
@@ -95,7 +96,7 @@ std::string ShareDetail(const json& s) {
                                 s.value("dataset", ""), s.value("state", ""),
                                 s.value("reason", "").empty() ? "" : " (" + s.value("reason", "") + ")", s.value("path", ""));
   if (s["definition"].is_object()) {
-    for (const auto& [k, v] : s["definition"].items()) out += fmt::format("  {}: {}\n", k, v.is_string() ? v.get<std::string>() : v.dump());
+    for (const auto& [k, v] : s["definition"].items()) out += fmt::format("  {}: {}\n", k, v.is_string() ? v.get<std::string>() : DumpJson(v));
   }
   if (s.contains("identity")) {
     for (const auto& [k, v] : s["identity"].items()) out += fmt::format("  {}: {}\n", k, v.get<std::string>());

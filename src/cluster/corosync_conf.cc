@@ -1,4 +1,5 @@
 #include "cluster/corosync_conf.h"
+#include "base/json.h"
 
 #include <cctype>
 #include <set>
@@ -201,7 +202,7 @@ Result<CorosyncHead> ParseHeadAddress(std::string_view text) {
 
 std::string RenderJoinBundle(const JoinBundle& b) {
   nlohmann::json j = {{"format", "poolkeeper-cluster-join/1"}, {"corosync_conf", b.corosync_conf}, {"authkey", Base64(b.authkey)}};
-  return j.dump(2) + "\n";
+  return DumpJson(j, 2) + "\n";
 }
 
 Result<JoinBundle> ParseJoinBundle(std::string_view text) {

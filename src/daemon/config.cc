@@ -64,6 +64,8 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       PK_ASSIGN_OR_RETURN(c.refresh_interval_seconds, PositiveInt(value, where));
     } else if (key == "tool_timeout_seconds") {
       PK_ASSIGN_OR_RETURN(c.tool_timeout_seconds, PositiveInt(value, where));
+    } else if (key == "api_read_timeout_seconds") {
+      PK_ASSIGN_OR_RETURN(c.api_read_timeout_seconds, PositiveInt(value, where));
     } else if (key == "log_level") {
       c.log_level = value;
     } else if (key == "health_interval_seconds") {

@@ -24,6 +24,10 @@ struct Config {
   int refresh_interval_seconds = 30;
   // Longest run of one zpool/zfs command before its process group is killed.
   int tool_timeout_seconds = 300;
+  // Longest run of a zpool/zfs command behind an API read (a pool's live
+  // status, one dataset's properties, quotas); past it the read answers 504
+  // naming the pool or dataset (issue 17 item 1).
+  int api_read_timeout_seconds = 20;
   // trace, debug, info, warn, error. At debug every tool argv is logged.
   std::string log_level = "info";
   // Seconds between health checks of online pools (a check that hangs is

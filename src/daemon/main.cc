@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -40,11 +42,37 @@
 namespace pk::daemon {
 namespace {
 
+// The token file must be a regular file of the daemon's user (root) that
+// nobody else can read or write (issue 17 item 8); otherwise the daemon refuses
+// to start rather than serve TCP with a token others may know.
+Status CheckTokenFile(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    return FailedPrecondition(fmt::format("API token file '{}': {}", path, std::strerror(errno)));
+  }
+  const char* refusing = "poolkeeperd refuses to start";
+  if (!S_ISREG(st.st_mode)) {
+    return FailedPrecondition(fmt::format("API token file '{}' is not a regular file (a symlink?): {}", path, refusing));
+  }
+  if (st.st_uid != ::geteuid()) {
+    return FailedPrecondition(fmt::format("API token file '{}' is owned by uid {}, not by root (uid {}, this daemon): {}; "
+                                          "chown it to root or remove it (a new token is then created)",
+                                          path, st.st_uid, ::geteuid(), refusing));
+  }
+  if ((st.st_mode & 077) != 0) {
+    return FailedPrecondition(fmt::format("API token file '{}' has mode {:04o}: readable or writable by group or others; "
+                                          "{}; chmod 600 it and consider the token leaked (remove the file for a new one)",
+                                          path, st.st_mode & 07777, refusing));
+  }
+  return OkStatus();
+}
+
 // Returns the API token in state_dir/api-token, creating a random one (0600) when absent.
 Result<std::string> LoadOrCreateToken(sys::FileSystem& fs, const std::string& state_dir) {
   std::string path = state_dir + "/api-token";
   PK_ASSIGN_OR_RETURN(bool exists, fs.Exists(path));
   if (exists) {
+    PK_TRY(CheckTokenFile(path));
     PK_ASSIGN_OR_RETURN(auto token, fs.ReadFile(path));
     while (!token.empty() && (token.back() == '\n' || token.back() == ' ')) token.pop_back();
     if (token.size() < 16) return FailedPrecondition(fmt::format("API token in '{}' is shorter than 16 characters", path));
@@ -198,6 +226,7 @@ Status Serve(const Config& config) {
     return zfs::MakeCliZfsForDialect(*runner, setup.dialect, setup.paths, o);
   };
   auto zfs = make_zfs(std::chrono::seconds(config.tool_timeout_seconds));
+  auto tool_reads = make_zfs(std::chrono::seconds(config.api_read_timeout_seconds));
 
   // Nothing here waits for a pool: the inventory's first refresh and every
   // import run in the background, so the API answers at once (issue 3, point 6).
@@ -308,7 +337,7 @@ Status Serve(const Config& config) {
   }
 
   migrations_ptr = migrations.get();
-  api::ApiServiceOptions api_options{token, "0.1.0"};
+  api::ApiServiceOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
     if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
     cluster::PacemakerFacts pacemaker(*runner);
@@ -317,11 +346,16 @@ Status Serve(const Config& config) {
     if (!decision.force) return FailedPrecondition(fmt::format("pool '{}': {}; not forcing: {}", pool, refusal, decision.why));
     return decision.why;
   };
+  api_options.tool_reads = tool_reads.get();
   api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), api_options, users.get(), &shares);
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
-  PK_ASSIGN_OR_RETURN(auto server,
-                      api::HttpServer::Create([&](const api::HttpRequest& r) { return service.Handle(r); }));
+  api::HttpServerOptions server_options;
+  server_options.worker_threads = 4;
+  server_options.authorize = [&service](const api::HttpRequest& r) { return service.AuthorizeHead(r); };
+  server_options.classify = &api::ApiService::Classify;
+  PK_ASSIGN_OR_RETURN(auto server, api::HttpServer::Create(
+                                       [&](const api::HttpRequest& r) { return service.Handle(r); }, server_options));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
   PK_TRY(server->ListenUnix(config.socket, 0600));
   if (!config.tcp_listen.empty()) {

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/json.h"
 
 namespace pk::service {
 namespace {
@@ -42,7 +43,7 @@ std::string FormatRfc3339Ms(system_clock::time_point t) {
 // One line of the file, newline included. Invalid UTF-8 (e.g. from a tool's
 // output quoted in a reason) is replaced rather than thrown on.
 std::string ToLine(const Event& event) {
-  return event.ToJson().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return DumpJson(event.ToJson()) + "\n";
 }
 
 // Reads a string member; absent is "" when `required` is false.
@@ -252,11 +253,18 @@ std::vector<Event> EventLog::Since(uint64_t after_seq, size_t limit) const {
   return Select(events_, after_seq, limit);
 }
 
-std::vector<Event> EventLog::WaitSince(uint64_t after_seq, std::chrono::milliseconds timeout, size_t limit) {
+std::vector<Event> EventLog::WaitSince(uint64_t after_seq, std::chrono::milliseconds timeout, size_t limit,
+                                       const std::function<bool()>& stop) {
   std::unique_lock lock(mu_);
   const auto wait = std::min<std::chrono::milliseconds>(timeout, kMaxWait);
-  changed_.wait_for(lock, wait, [&] { return closed_ || last_seq_ > after_seq; });
+  changed_.wait_for(lock, wait, [&] { return closed_ || last_seq_ > after_seq || (stop && stop()); });
   return Select(events_, after_seq, limit);
+}
+
+void EventLog::WakeWaiters() {
+  // Taking mu_ orders this after a waiter's predicate check: the wake-up is not lost.
+  std::lock_guard lock(mu_);
+  changed_.notify_all();
 }
 
 uint64_t EventLog::LastSeq() const {

@@ -81,8 +81,14 @@ class EventLog {
   std::vector<Event> Since(uint64_t after_seq, size_t limit = 1000) const;
 
   // Like Since, but when there are none waits up to `timeout` for one (or Close()).
-  // The timeout is measured on the steady clock, not the injected one.
-  std::vector<Event> WaitSince(uint64_t after_seq, std::chrono::milliseconds timeout, size_t limit = 1000);
+  // The timeout is measured on the steady clock, not the injected one. A waiter
+  // with a `stop` predicate also returns (with what there is) once it holds
+  // after a WakeWaiters(): how a long-poll ends when its client hangs up.
+  std::vector<Event> WaitSince(uint64_t after_seq, std::chrono::milliseconds timeout, size_t limit = 1000,
+                               const std::function<bool()>& stop = nullptr);
+
+  // Wakes every waiter to re-check its `stop` predicate.
+  void WakeWaiters();
 
   // The seq of the newest event (0 when the log has never held one).
   uint64_t LastSeq() const;

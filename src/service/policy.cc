@@ -1,4 +1,5 @@
 #include "service/policy.h"
+#include "base/json.h"
 
 #include <unistd.h>
 
@@ -198,7 +199,7 @@ Result<std::vector<ExecPolicy>> PolicyStore::LoadExecs() const {
 Status PolicyStore::WriteExecs(const std::vector<ExecPolicy>& execs) {
   json a = json::array();
   for (const auto& e : execs) a.push_back(e.ToJson());
-  return fs_.WriteFileAtomic(ExecsPath(), json{{"version", 1}, {"execs", a}}.dump(2) + "\n", 0600);
+  return fs_.WriteFileAtomic(ExecsPath(), DumpJson(json{{"version", 1}, {"execs", a}}, 2) + "\n", 0600);
 }
 
 Status PolicyStore::SaveExec(const ExecPolicy& exec) {
@@ -270,7 +271,7 @@ Result<std::optional<PoolPolicy>> PolicyStore::Load(const zfs::PoolName& pool) c
 Status PolicyStore::WriteAll(const std::vector<PoolPolicy>& policies) {
   json pools = json::array();
   for (const auto& p : policies) pools.push_back(p.ToJson());
-  return fs_.WriteFileAtomic(PoliciesPath(), json{{"version", 1}, {"pools", pools}}.dump(2) + "\n", 0600);
+  return fs_.WriteFileAtomic(PoliciesPath(), DumpJson(json{{"version", 1}, {"pools", pools}}, 2) + "\n", 0600);
 }
 
 Status PolicyStore::Save(const PoolPolicy& policy) {
@@ -298,7 +299,7 @@ Status PolicyStore::Remove(const zfs::PoolName& pool) {
 Status PolicyStore::WriteLock(const LockRecord& lock) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(lock.started.time_since_epoch()).count();
   json j = {{"pool", lock.pool}, {"operation", lock.operation}, {"started_ms", ms}, {"pid", lock.pid}};
-  return fs_.WriteFileAtomic(LockPath(lock.pool), j.dump() + "\n", 0600);
+  return fs_.WriteFileAtomic(LockPath(lock.pool), DumpJson(j) + "\n", 0600);
 }
 
 Result<std::optional<LockRecord>> PolicyStore::ReadLock(const zfs::PoolName& pool) const {

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "api/json_codec.h"
+#include "base/json.h"
 #include "base/log.h"
 
 namespace pk::api::internal {
@@ -18,7 +19,7 @@ void LogRefresh(const Status& refreshed) {
 HttpResponse JsonResponse(const json& body, int status) {
   HttpResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = DumpJson(body);
   return r;
 }
 
