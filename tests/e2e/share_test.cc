@@ -211,7 +211,8 @@ class ShareTest : public ::testing::Test {
   std::string Dataset(const std::string& leaf) const { return pool_.name + "/" + leaf; }
   void CreateDataset(const std::string& leaf) {
     auto r = runner_->Run(ZfsTool("zfs", {"create", Dataset(leaf)}));
-    ASSERT_TRUE(r && r->status.Success()) << "zfs create " << Dataset(leaf);
+    ASSERT_TRUE(r && r->status.Success()) << "zfs create " << Dataset(leaf) << ": "
+                                          << (r ? r->status.ToString() + " " + r->err : r.error().message());
   }
 
   static inline std::unique_ptr<sys::ProcessRunner> runner_;
@@ -425,7 +426,9 @@ TEST_F(ShareTest, ChapSecretsAreRootOnlyAndFollowThePool) {
     q.insert(q.begin(), "--json");
     CliResult r = h.cli.Run(q);
     EXPECT_EQ(r.code, kExitOk) << r;
-    no_secret("poolkeeper " + q[1] + " " + q[2], r.out + r.err);
+    std::string what = "poolkeeper";
+    for (const auto& a : q) what += " " + a;
+    no_secret(what, r.out + r.err);
   }
   no_secret("the daemon's log", ReadWholeFile(h.options.log_path));
 
