@@ -1,5 +1,7 @@
 #include "api/json_codec.h"
 
+#include "share/definition.h"
+
 namespace pk::api {
 
 using nlohmann::json;
@@ -58,7 +60,9 @@ json ImportableToJson(const zfs::ImportablePool& p) {
 json DatasetToJson(const zfs::Dataset& d) {
   json props = json::object();
   for (const auto& [name, pv] : d.properties) {
-    json p = {{"value", pv.value}, {"source", zfs::PropertySourceName(pv.source)}};
+    // A CHAP secret written into a share property before issue 17 (item 5)
+    // is never answered; it moves to the pool's secret store when served.
+    json p = {{"value", share::RedactPropertyValue(name, pv.value)}, {"source", zfs::PropertySourceName(pv.source)}};
     if (pv.source == zfs::PropertySource::kInherited) p["inherited_from"] = pv.inherited_from;
     props[name] = std::move(p);
   }

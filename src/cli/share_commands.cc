@@ -101,6 +101,10 @@ std::string ShareDetail(const json& s) {
   if (s.contains("identity")) {
     for (const auto& [k, v] : s["identity"].items()) out += fmt::format("  {}: {}\n", k, v.get<std::string>());
   }
+  // issue 17 item 8: e.g. an iSCSI LUN open to every initiator.
+  if (s.contains("warnings") && s["warnings"].is_array()) {
+    for (const auto& w : s["warnings"]) out += fmt::format("warning: {}\n", w.is_string() ? w.get<std::string>() : w.dump());
+  }
   return out;
 }
 

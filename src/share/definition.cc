@@ -120,17 +120,27 @@ class Fields {
 };
 
 Status CheckChap(const IscsiDefinition& d) {
-  if (d.chap_user.empty() != d.chap_secret.empty()) {
+  if (d.chap_user.empty() != (d.chap_secret.empty() && d.chap_secret_ref.empty())) {
     return InvalidArgument("chap_user and chap_secret must be given together");
   }
   if (d.chap_user.empty()) return OkStatus();
+  if (!d.chap_secret_ref.empty() &&
+      (!d.chap_secret_ref.starts_with("guid:") || d.chap_secret_ref.size() == 5 || d.chap_secret_ref.size() > 25 ||
+       !std::all_of(d.chap_secret_ref.begin() + 5, d.chap_secret_ref.end(), ::isdigit))) {
+    return InvalidArgument(fmt::format("chap_secret_ref '{}' is not \"guid:\" and a number", d.chap_secret_ref));
+  }
+  // tgt splits its parameters on ',' (user=U,password=S).
+  if (d.chap_user.find_first_of(",=") != std::string::npos || d.chap_secret.find(',') != std::string::npos) {
+    return InvalidArgument("CHAP user and secret must not contain ',' (and the user no '=')");
+  }
   auto printable = [](std::string_view s) {
     return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 127; });
   };
   if (d.chap_user.size() > 255 || !printable(d.chap_user)) {
     return InvalidArgument(fmt::format("CHAP user '{}' must be 1..255 printable characters without spaces", d.chap_user));
   }
-  if (d.chap_secret.size() < 12 || d.chap_secret.size() > 16 || !printable(d.chap_secret)) {
+  // Empty with a reference: the secret is in the pool's store (filled in when served).
+  if (!d.chap_secret.empty() && (d.chap_secret.size() < 12 || d.chap_secret.size() > 16 || !printable(d.chap_secret))) {
     return InvalidArgument("CHAP secret must be 12..16 printable characters without spaces (RFC 3720 initiators)");
   }
   return OkStatus();
@@ -157,6 +167,7 @@ Result<Definition> IscsiFromJson(const json& j, const zfs::DatasetName& dataset)
   f.GetSize("size", d.size_bytes);
   f.Get("chap_user", d.chap_user);
   f.Get("chap_secret", d.chap_secret);
+  f.Get("chap_secret_ref", d.chap_secret_ref);
   f.Get("initiators", initiators);
   f.Get("read_only", d.read_only);
   if (f.ok() && !iqn.empty()) {
@@ -418,9 +429,11 @@ json ToJson(const Definition& definition) {
         if constexpr (std::is_same_v<T, IscsiDefinition>) {
           json initiators = json::array();
           for (const auto& i : d.initiators) initiators.push_back(i.text);
-          return {{"iqn", d.iqn.str()}, {"lun", d.lun}, {"file", d.file}, {"size", d.size_bytes},
-                  {"chap_user", d.chap_user}, {"chap_secret", d.chap_secret}, {"initiators", initiators},
-                  {"read_only", d.read_only}};
+          json j = {{"iqn", d.iqn.str()}, {"lun", d.lun}, {"file", d.file}, {"size", d.size_bytes},
+                    {"chap_user", d.chap_user}, {"chap_secret", d.chap_secret}, {"initiators", initiators},
+                    {"read_only", d.read_only}};
+          if (!d.chap_secret_ref.empty()) j["chap_secret_ref"] = d.chap_secret_ref;
+          return j;
         } else if constexpr (std::is_same_v<T, NfsDefinition>) {
           json clients = json::array();
           for (const auto& c : d.clients) clients.push_back(c.ToString());
@@ -434,13 +447,24 @@ json ToJson(const Definition& definition) {
 
 json RedactedJson(const Definition& definition) {
   json j = ToJson(definition);
-  if (j.contains("chap_secret") && !j["chap_secret"].get<std::string>().empty()) j["chap_secret"] = "***";
+  if (j.contains("chap_secret") && (!j["chap_secret"].get<std::string>().empty() || j.contains("chap_secret_ref"))) {
+    j["chap_secret"] = "***";
+  }
   return j;
 }
 
 std::string Encode(const Definition& definition) {
   json j = ToJson(definition);
+  j.erase("chap_secret");  // issue 17 item 5: the secret lives in the pool's ChapSecretStore
   j["v"] = kSchemaVersion;
+  return j.dump();
+}
+
+std::string RedactPropertyValue(std::string_view property, const std::string& value) {
+  if (property != PropertyFor(Protocol::kIscsi) || value.find("chap_secret") == std::string::npos) return value;
+  json j = json::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return "(not shown: an unreadable iSCSI share definition)";
+  if (j.contains("chap_secret")) j["chap_secret"] = "***";
   return j.dump();
 }
 

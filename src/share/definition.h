@@ -77,7 +77,14 @@ struct IscsiDefinition {
   std::string file = "lun.img";
   uint64_t size_bytes = 0;
   std::string chap_user;             // empty: no CHAP
-  std::string chap_secret;           // 12..16 characters (RFC 3720 / tgt); never printed back
+  // 12..16 characters (RFC 3720 / tgt); never printed back, never in the
+  // property (issue 17 item 5): in memory only, read from and written to the
+  // pool's root-only ChapSecretStore. A property from before that still
+  // carries it decodes with it and without a reference (moved on first serve).
+  std::string chap_secret;
+  // The key of the secret in the pool's ChapSecretStore ("guid:N"); what the
+  // property carries instead of the secret. Empty: no stored secret (yet).
+  std::string chap_secret_ref;
   std::vector<IscsiInitiator> initiators = {{"ALL"}};
   bool read_only = false;
   bool operator==(const IscsiDefinition&) const = default;
@@ -125,13 +132,18 @@ Protocol ProtocolOf(const Definition& definition);
 // naming the dataset, the field and the cause. This is the only validation
 // path: property decoding, share create and share set all go through it.
 Result<Definition> FromJson(Protocol protocol, const nlohmann::json& fields, const zfs::DatasetName& dataset);
-// Every field (the CHAP secret included), without "v".
+// Every field (the CHAP secret included; chap_secret_ref when set), without "v".
 nlohmann::json ToJson(const Definition& definition);
 // As ToJson, with the CHAP secret replaced by "***" (for the API and the CLI).
 nlohmann::json RedactedJson(const Definition& definition);
 
 // Property value <-> definition. Decode checks the schema version first.
+// Encode never writes the CHAP secret (only chap_user and chap_secret_ref):
+// store the secret first (issue 17 item 5).
 std::string Encode(const Definition& definition);
+// A property value as the API may show it: a share property's CHAP secret
+// (one written before issue 17) replaced by "***"; other values unchanged.
+std::string RedactPropertyValue(std::string_view property, const std::string& value);
 Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::DatasetName& dataset);
 
 // Identities derived from a dataset guid.

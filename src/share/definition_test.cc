@@ -7,6 +7,7 @@ namespace pk::share {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using nlohmann::json;
 
 zfs::DatasetName Ds(std::string_view name) { return *zfs::DatasetName::Parse(name); }
@@ -68,6 +69,38 @@ TEST(DefinitionTest, ChapSecretIsRedacted) {
   ASSERT_TRUE(d) << d.error().message();
   EXPECT_EQ(RedactedJson(*d)["chap_secret"], "***");
   EXPECT_EQ(ToJson(*d)["chap_secret"], "0123456789ab");
+}
+
+// issue 17 item 5: the property carries the CHAP user and a reference to the
+// pool's secret store, never the secret; an old property that still holds
+// one decodes with it (to be moved) and the API shows it as "***".
+TEST(DefinitionTest, EncodeNeverWritesTheChapSecret) {
+  auto d = FromJson(Protocol::kIscsi, json{{"chap_user", "alice"}, {"chap_secret", "0123456789ab"}}, Ds("tank/vm1"));
+  ASSERT_TRUE(d) << d.error().message();
+  std::get<IscsiDefinition>(*d).chap_secret_ref = "guid:42";
+  std::string value = Encode(*d);
+  EXPECT_THAT(value, Not(HasSubstr("0123456789ab")));
+  EXPECT_THAT(value, HasSubstr(R"("chap_secret_ref":"guid:42")"));
+  auto back = Decode(Protocol::kIscsi, value, Ds("tank/vm1"));
+  ASSERT_TRUE(back) << back.error().message();
+  const auto& i = std::get<IscsiDefinition>(*back);
+  EXPECT_EQ(i.chap_user, "alice");
+  EXPECT_EQ(i.chap_secret, "");
+  EXPECT_EQ(i.chap_secret_ref, "guid:42");
+  EXPECT_EQ(RedactedJson(*back)["chap_secret"], "***");
+
+  const std::string old = R"({"v":1,"chap_user":"alice","chap_secret":"0123456789ab"})";
+  auto legacy = Decode(Protocol::kIscsi, old, Ds("tank/vm1"));
+  ASSERT_TRUE(legacy) << legacy.error().message();
+  EXPECT_EQ(std::get<IscsiDefinition>(*legacy).chap_secret, "0123456789ab");
+  EXPECT_EQ(std::get<IscsiDefinition>(*legacy).chap_secret_ref, "");
+  EXPECT_THAT(RedactPropertyValue("org.poolkeeper:share.iscsi", old), Not(HasSubstr("0123456789ab")));
+  EXPECT_THAT(RedactPropertyValue("org.poolkeeper:share.iscsi", old), HasSubstr(R"("chap_secret":"***")"));
+  EXPECT_EQ(RedactPropertyValue("org.poolkeeper:share.nfs", "x"), "x");
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"chap_user", "a"}, {"chap_secret_ref", "/etc/x"}}, Ds("tank/vm1")).error().message(),
+              HasSubstr("chap_secret_ref"));
+  EXPECT_THAT(FromJson(Protocol::kIscsi, json{{"chap_user", "a"}, {"chap_secret", "0123456,89ab"}}, Ds("tank/vm1")).error().message(),
+              HasSubstr("','"));
 }
 
 TEST(DefinitionTest, BadFieldsAreNamed) {

@@ -317,6 +317,7 @@ std::vector<ShareResult> LioBackend::Reconcile(const std::vector<Share>& desired
   };
   last_cleanup_ = OkStatus();
 
+  internal::CheckIscsiBackingFiles(desired, results, options_.lun_file_check);
   std::vector<IscsiTargetPlan> plans = internal::PlanIscsiTargets(desired, results);
   std::vector<std::map<int, WantLun>> plan_luns(plans.size());
   for (size_t p = 0; p < plans.size(); ++p) {
@@ -339,6 +340,10 @@ std::vector<ShareResult> LioBackend::Reconcile(const std::vector<Share>& desired
             "share {}: a read-only LUN on a file needs named initiators with LIO (its fileio backstore has no "
             "read-only mode)",
             share.Id()));
+        continue;
+      }
+      if (auto st = CheckLioParameterPath(internal::IscsiBackingPath(share)); !st) {
+        results[index].status = std::unexpected(st.error().WithContext("share " + share.Id()));
         continue;
       }
       plan_luns[p][lun] = WantLun{.index = index,
@@ -595,6 +600,17 @@ Status CheckOptions(const LioOptions& o) {
 }
 
 }  // namespace
+
+Status CheckLioParameterPath(std::string_view path) {
+  // configfs `control` takes "key=value,key=value\n": a ',' would start
+  // another parameter, a newline end the string.
+  if (path.find_first_of(",\n") != std::string_view::npos) {
+    return InvalidArgument(fmt::format("backing path '{}' contains ',' or a newline, which LIO's control parameters "
+                                       "cannot hold (rename the dataset or change its mountpoint)",
+                                       path.find('\n') == std::string_view::npos ? std::string(path) : "(with a newline)"));
+  }
+  return OkStatus();
+}
 
 Result<std::unique_ptr<Backend>> MakeLioBackend(LioOptions options, sys::ConfigFs& configfs,
                                                 sys::ProcessRunner& runner, sys::FileSystem& fs) {

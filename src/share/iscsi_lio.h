@@ -55,6 +55,7 @@
 
 #include "base/error.h"
 #include "share/backend.h"
+#include "sys/beneath.h"
 #include "sys/configfs.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
@@ -75,12 +76,20 @@ struct LioOptions {
   // TargetAlias of Poolkeeper's targets (the ownership mark).
   std::string alias = "poolkeeper";
   std::chrono::milliseconds command_timeout{std::chrono::seconds(30)};
+  // Checks a LUN file before it is served (issue 17 item 4). Unset:
+  // sys::StatRegularBeneath. Tests inject a fake.
+  sys::RegularFileCheck lun_file_check;
 };
 
 // Checks `options` (absolute paths, portal form, HBA index, alias); nothing is
 // touched until Start() or the first Reconcile(). The backend keeps
 // references to `configfs`, `runner` and `fs` (backing file sizes), which
 // must outlive it.
+// issue 17 item 4: whether `path` can be written into a configfs `control`
+// parameter string ("fd_dev_name=PATH,fd_dev_size=N", "udev_path=PATH"):
+// InvalidArgument when it holds ',' or a newline.
+Status CheckLioParameterPath(std::string_view path);
+
 Result<std::unique_ptr<Backend>> MakeLioBackend(LioOptions options, sys::ConfigFs& configfs,
                                                 sys::ProcessRunner& runner, sys::FileSystem& fs);
 

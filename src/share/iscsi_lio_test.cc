@@ -120,6 +120,12 @@ class FakeFs : public sys::FileSystem {
   Status CreateSparseFile(const std::string&, uint64_t, mode_t) override { return OkStatus(); }
   Result<DeviceInfo> StatDevice(const std::string&) override { return DeviceInfo{.size_bytes = 64 << 20}; }
   std::set<std::string> missing;
+  std::set<std::string> links;
+  // The LUN file check (sys::StatRegularBeneath's fake).
+  Result<sys::RegularFile> CheckLunFile(const std::string& dir, const std::string& name) const {
+    if (links.contains(dir + "/" + name)) return FailedPrecondition("'" + dir + "/" + name + "' is a symbolic link");
+    return sys::RegularFile{.size_bytes = 64 << 20};
+  }
 };
 
 class LioBackendTest : public ::testing::Test {
@@ -134,6 +140,7 @@ class LioBackendTest : public ::testing::Test {
     }, FakeProcessRunner::Times::kAlways);
     options_.configfs_root = kRoot;
     options_.portal = "127.0.0.1:3260";
+    options_.lun_file_check = [this](const std::string& d, const std::string& n) { return fs_.CheckLunFile(d, n); };
     auto b = MakeLioBackend(options_, cfs_, runner_, fs_);
     ASSERT_TRUE(b) << b.error().message();
     backend_ = std::move(*b);
@@ -370,6 +377,28 @@ TEST_F(LioBackendTest, AMissingBackingStoreFailsThatShareOnlyAndLeavesNoObject) 
   EXPECT_TRUE(results[1].status);
   EXPECT_FALSE(cfs_.Has(Object(kGuidB)));
   EXPECT_FALSE(cfs_.Has(Tpg(kIqnB) + "/lun/lun_1"));
+}
+
+// issue 17 item 4: a path with ',' or a newline would inject parameters
+// into configfs `control`; a LUN file swapped for a symlink is never served.
+TEST_F(LioBackendTest, RefusesCommasNewlinesAndLinkedLunFiles) {
+  EXPECT_TRUE(CheckLioParameterPath("/tank/f/lun.img"));
+  EXPECT_EQ(CheckLioParameterPath("/tank/a,fd_dev_size=1/lun.img").error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(CheckLioParameterPath("/tank/a\nudev_path=/dev/sda/lun.img"));
+
+  IscsiDefinition def{.iqn = *Iqn::Parse(kIqnB), .initiators = {{kHost1}}};
+  Share comma{.pool = "tank", .dataset = "tank/f", .guid = kGuidB, .path = "/tank/x,fd_dev_name=/dev/sda", .definition = def};
+  auto results = backend_->Reconcile({comma});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("contains ',' or a newline"));
+  EXPECT_FALSE(cfs_.Has(Object(kGuidB, "fileio")));
+
+  Share linked{.pool = "tank", .dataset = "tank/f", .guid = kGuidB, .path = "/tank/f", .definition = def};
+  fs_.links.insert("/tank/f/lun.img");
+  results = backend_->Reconcile({linked});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("is a symbolic link"));
+  EXPECT_FALSE(cfs_.Has(Object(kGuidB, "fileio")));
 }
 
 TEST_F(LioBackendTest, NoConfigfsIsUnavailableForEveryShare) {

@@ -2,11 +2,16 @@
 // with tgtadm through sys::ProcessRunner. See iscsi_tgt.h for the mapping.
 #include "share/iscsi_tgt.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -383,6 +388,7 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
     internal::FailRemaining(results, e);
     return results;
   };
+  internal::CheckIscsiBackingFiles(desired, results, options_.lun_file_check);
 
   // Group the shares by IQN; target-wide settings come from the first share.
   std::vector<WantTarget> wants = internal::PlanIscsiTargets(desired, results);
@@ -453,9 +459,11 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
       if (!deleted) st = std::unexpected(deleted.error());
     }
     if (st) {
-      auto made = Tgtadm(fmt::format("create CHAP account '{}'", user),
-                         {"--mode", "account", "--op", "new", "--user", user, "--password", secret});
-      if (!made) st = std::unexpected(made.error());
+      // Never through tgtadm: its argv would show the secret (issue 17 item 5).
+      st = options_.new_account
+               ? options_.new_account(options_.control_port, user, secret)
+               : TgtNewAccount(options_.control_port, user, secret, options_.command_timeout);
+      if (!st) st = std::unexpected(st.error().WithContext(fmt::format("create CHAP account '{}'", user)));
     }
     if (!st) {
       secrets_.erase(user);
@@ -628,6 +636,102 @@ Result<std::unique_ptr<Backend>> MakeTgtBackend(TgtOptions options, sys::Process
                                                 sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
   PK_TRY(CheckOptions(options));
   return std::make_unique<TgtBackend>(std::move(options), runner, launcher, fs);
+}
+
+Status TgtNewAccount(int control_port, const std::string& user, const std::string& secret,
+                     std::chrono::milliseconds timeout) {
+  const std::string what = fmt::format("create CHAP account '{}' in tgtd (control port {})", user, control_port);
+  if (user.find_first_of(",=") != std::string::npos || secret.find(',') != std::string::npos ||
+      user.find('\0') != std::string::npos || secret.find('\0') != std::string::npos) {
+    return InvalidArgument(fmt::format("{}: tgt cannot hold ',' in a CHAP user or secret", what));
+  }
+  // tgt 1.0.x usr/tgtadm.h struct tgtadm_req (natural alignment, x86_64).
+  struct Request {
+    uint32_t mode;  // MODE_ACCOUNT = 7
+    uint32_t op;    // OP_NEW = 0
+    char lld[64];
+    uint32_t len;   // header + body
+    int32_t tid;
+    uint64_t sid;
+    uint64_t lun;
+    uint32_t cid;
+    uint32_t host_no;
+    uint32_t device_type;
+    uint32_t ac_dir;  // ACCOUNT_TYPE_INCOMING = 0
+    uint32_t pack;
+    uint32_t force;
+  };
+  static_assert(sizeof(Request) == 120, "tgtadm_req is 120 bytes");
+  struct Response {
+    uint32_t err;
+    uint32_t len;
+  };
+  std::string body = "user=" + user + ",password=" + secret;
+  body.push_back('\0');
+  Request req{};
+  req.mode = 7;
+  req.op = 0;
+  std::memcpy(req.lld, "iscsi", 5);
+  req.len = static_cast<uint32_t>(sizeof(Request) + body.size());
+  req.tid = -1;
+  req.lun = ~0ULL;
+  std::string packet(reinterpret_cast<const char*>(&req), sizeof(req));
+  packet += body;
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Internal(fmt::format("{}: socket: {}", what, std::strerror(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = fmt::format("/var/run/tgtd/socket.{}", control_port);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return Unavailable(fmt::format("{}: connect {}: {}", what, path, std::strerror(errno)));
+  }
+  auto deadline = Clock::now() + timeout;
+  auto wait = [&](short events) -> Status {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd p{.fd = fd, .events = events, .revents = 0};
+    int n = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
+    if (n == 0) return DeadlineExceeded(fmt::format("{}: tgtd did not answer within {} ms", what, timeout.count()));
+    if (n < 0 && errno != EINTR) return Unavailable(fmt::format("{}: poll: {}", what, std::strerror(errno)));
+    return OkStatus();
+  };
+  for (size_t sent = 0; sent < packet.size();) {
+    PK_TRY(wait(POLLOUT));
+    ssize_t n = ::send(fd, packet.data() + sent, packet.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Unavailable(fmt::format("{}: send: {}", what, std::strerror(errno)));
+    sent += static_cast<size_t>(n);
+  }
+  // The answer: {err, len}, then len - 8 bytes of text (none for a new account).
+  std::string answer;
+  size_t want = sizeof(Response);
+  while (answer.size() < want) {
+    PK_TRY(wait(POLLIN));
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, std::min(sizeof(buf), want - answer.size()), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Unavailable(fmt::format("{}: recv: {}", what, std::strerror(errno)));
+    if (n == 0) return Unavailable(fmt::format("{}: tgtd closed the connection", what));
+    answer.append(buf, static_cast<size_t>(n));
+    if (answer.size() == sizeof(Response)) {
+      Response rsp{};
+      std::memcpy(&rsp, answer.data(), sizeof(rsp));
+      if (rsp.len > sizeof(Response) && rsp.len < (1u << 20)) want = rsp.len;
+    }
+  }
+  Response rsp{};
+  std::memcpy(&rsp, answer.data(), sizeof(rsp));
+  if (rsp.err != 0) {
+    // tgtadm_error.h: 11 is TGTADM_USER_EXIST.
+    if (rsp.err == 11) return AlreadyExists(fmt::format("{}: user already exists", what));
+    return FailedPrecondition(fmt::format("{}: tgtd refused it (tgtadm error {})", what, rsp.err));
+  }
+  return OkStatus();
 }
 
 std::string TgtNaaFor(const std::string& scsi_id) {

@@ -67,6 +67,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,7 @@
 
 #include "base/error.h"
 #include "share/backend.h"
+#include "sys/beneath.h"
 #include "sys/daemon.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
@@ -101,7 +103,27 @@ struct TgtOptions {
   // How long Stop() waits for tgtd to exit after `--mode sys --op delete`
   // before it kills the process group.
   std::chrono::milliseconds stop_grace{std::chrono::seconds(5)};
+  // Creates an incoming CHAP account in the tgtd on `control_port`. Unset:
+  // TgtNewAccount (tgtd's management socket, never tgtadm: tgtadm takes the
+  // secret on its command line, which every local user can read in
+  // /proc/PID/cmdline while it runs; issue 17 item 5). Tests inject a fake.
+  std::function<Status(int control_port, const std::string& user, const std::string& secret)> new_account;
+  // Checks a LUN file before it is served (issue 17 item 4). Unset:
+  // sys::StatRegularBeneath. Tests inject a fake.
+  sys::RegularFileCheck lun_file_check;
 };
+
+// `tgtadm -C PORT --lld iscsi --mode account --op new --user U --password S`
+// done without tgtadm: one request on tgtd's management socket
+// (/var/run/tgtd/socket.PORT; tgtd accepts root peers only), the request
+// header of tgt 1.0.x's usr/tgtadm.h (mode, op, lld[64], len, tid, sid, lun,
+// cid, host_no, device_type, ac_dir, pack, force: 120 bytes on x86_64)
+// followed by "user=U,password=S\0", answered by {err, len}. The secret
+// travels only over the socket. Unavailable when tgtd does not answer,
+// FailedPrecondition with tgtd's error number when it refuses. A user or
+// secret holding ',' cannot be expressed (tgtd splits parameters on ',').
+Status TgtNewAccount(int control_port, const std::string& user, const std::string& secret,
+                     std::chrono::milliseconds timeout);
 
 // Checks `options` (absolute paths, port range, portal form); the server is
 // not started until Start() or the first Reconcile(). The backend keeps

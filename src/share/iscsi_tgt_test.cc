@@ -22,6 +22,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using testing::FakeProcessRunner;
 
 std::string ReadGolden(const std::string& relative) {
@@ -329,6 +330,13 @@ class FakeFs : public sys::FileSystem {
   Result<DeviceInfo> StatDevice(const std::string&) override { return DeviceInfo{}; }
   std::vector<std::string> dirs;
   std::set<std::string> missing;
+  std::set<std::string> links;
+  // The LUN file check (sys::StatRegularBeneath's fake).
+  Result<sys::RegularFile> CheckLunFile(const std::string& dir, const std::string& name) const {
+    if (links.contains(dir + "/" + name)) return FailedPrecondition("'" + dir + "/" + name + "' is a symbolic link");
+    if (missing.contains(dir + "/" + name)) return NotFound("open '" + dir + "/" + name + "': No such file or directory");
+    return sys::RegularFile{.size_bytes = 64 << 20};
+  }
 };
 
 Share IscsiShare(const std::string& dataset, uint64_t guid, const std::string& iqn, int lun) {
@@ -353,9 +361,17 @@ class TgtBackendTest : public ::testing::Test {
     runner_.SetDefaultHandler([this](const sys::Command& c) -> Result<sys::ProcessResult> { return model_.Answer(c); });
     options_.control_port = 37;
     options_.portal = "127.0.0.1:13260";
+    options_.lun_file_check = [this](const std::string& d, const std::string& n) { return fs_.CheckLunFile(d, n); };
     options_.runtime_dir = "/state/tgt";
     options_.start_timeout = std::chrono::milliseconds(500);
     options_.stop_grace = std::chrono::milliseconds(50);
+    // What TgtNewAccount sends over tgtd's socket, answered by the model.
+    options_.new_account = [this](int, const std::string& user, const std::string& secret) -> Status {
+      sys::Command c{.program = "socket", .args = {"--mode", "account", "--op", "new", "--user", user, "--password", secret}};
+      auto r = model_.Answer(c);
+      if (r.status.Success()) return OkStatus();
+      return FailedPrecondition("tgtd: " + r.err);
+    };
     auto b = MakeTgtBackend(options_, runner_, launcher_, fs_);
     ASSERT_TRUE(b) << b.error().message();
     backend_ = std::move(*b);
@@ -385,6 +401,33 @@ class TgtBackendTest : public ::testing::Test {
   TgtOptions options_;
   std::unique_ptr<Backend> backend_;
 };
+
+// issue 17 item 5: the CHAP secret goes to tgtd over its management socket,
+// never on a tgtadm command line (readable in /proc/PID/cmdline).
+TEST_F(TgtBackendTest, ChapSecretNeverOnACommandLine) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  Def(a).chap_user = "alice";
+  Def(a).chap_secret = "secretsecret12";
+  ReconcileOk({a});
+  EXPECT_EQ(model_.accounts["alice"], "secretsecret12");
+  for (const auto& c : runner_.calls()) {
+    for (const auto& arg : c.args) EXPECT_THAT(arg, Not(HasSubstr("secretsecret12"))) << c.ToString();
+  }
+}
+
+// issue 17 item 4: a LUN file the filesystem check refuses (a symlink swapped
+// in by a client of the dataset) fails its share with the reason, and the LUN
+// served from it before is removed.
+TEST_F(TgtBackendTest, RefusedLunFileFailsTheShareAndRemovesItsLun) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  ReconcileOk({a});
+  ASSERT_EQ(model_.targets[TidOf(kIqnA)].luns.size(), 1u);
+  fs_.links.insert("/mnt/tank/a/lun.img");
+  auto results = backend_->Reconcile({a});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("is a symbolic link"));
+  for (const auto& [tid, t] : model_.targets) EXPECT_TRUE(t.luns.empty()) << t.iqn;
+}
 
 TEST(TgtOptionsTest, RefusesBadOptionsNamingThem) {
   FakeProcessRunner runner;
@@ -718,8 +761,7 @@ TEST_F(TgtBackendTest, AMissingBackingStoreIsNamed) {
   ASSERT_FALSE(results[0].status);
   EXPECT_EQ(results[0].status.error().code(), ErrorCode::kNotFound);
   EXPECT_THAT(results[0].status.error().message(),
-              HasSubstr("share iscsi:tank/a: add LUN 1 of target " + std::string(kIqnA) +
-                        ": backing store '/mnt/tank/a/lun.img' does not exist"));
+              HasSubstr("share iscsi:tank/a: LUN file: open '/mnt/tank/a/lun.img': No such file or directory"));
   EXPECT_TRUE(results[1].status);
 }
 

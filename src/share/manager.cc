@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "sys/beneath.h"
 
 namespace pk::share {
 namespace {
@@ -80,6 +81,16 @@ json ShareView::ToJson() const {
             {"pool", pool},     {"path", path},                       {"state", ShareStateName(state)},
             {"reason", reason}, {"definition", nullptr}};
   if (definition) j["definition"] = RedactedJson(*definition);
+  // issue 17 item 8: the default (every initiator, no CHAP) stays, and says so.
+  j["warnings"] = json::array();
+  if (const auto* iscsi = definition ? std::get_if<IscsiDefinition>(&*definition) : nullptr;
+      iscsi != nullptr && iscsi->chap_user.empty() &&
+      std::any_of(iscsi->initiators.begin(), iscsi->initiators.end(), [](const auto& i) { return i.text == "ALL"; })) {
+    j["warnings"].push_back(fmt::format(
+        "the LUN of '{}' is open to everyone: any initiator that reaches the portal may log in, read and write "
+        "(no --initiator and no CHAP); restrict it with --initiator or --chap-user",
+        dataset));
+  }
   if (protocol == Protocol::kIscsi && guid != 0) {
     IscsiIdentity id = IdentityFor(guid);
     j["identity"] = {{"serial", id.serial}, {"naa", id.naa}, {"naa_lio", id.naa_lio}, {"scsi_id", id.scsi_id}};
@@ -137,6 +148,14 @@ Result<ShareManager::PoolShares> ShareManager::ReadShares(const std::string& roo
         continue;
       }
       auto decoded = Decode(p, it->second.value, *name);
+      if (decoded) {
+        if (auto loaded = LoadSecret(view.pool, *decoded); !loaded) {
+          view.state = ShareState::kFailed;
+          view.reason = loaded.error().WithContext(fmt::format("iscsi share of '{}'", d.name)).message();
+          out.invalid.push_back(std::move(view));
+          continue;
+        }
+      }
       if (!decoded) {
         view.state = ShareState::kInvalid;
         view.reason = decoded.error().message();
@@ -254,6 +273,52 @@ Result<std::vector<std::string>> ShareManager::ServePool(const zfs::PoolName& po
   return ServeLocked(pool);
 }
 
+Status ShareManager::LoadSecret(const std::string& pool, Definition& definition) {
+  auto* iscsi = std::get_if<IscsiDefinition>(&definition);
+  if (iscsi == nullptr || iscsi->chap_secret_ref.empty() || !iscsi->chap_secret.empty()) return OkStatus();
+  auto pool_name = zfs::PoolName::Parse(pool);
+  if (!pool_name) return std::unexpected(pool_name.error());
+  PK_ASSIGN_OR_RETURN(iscsi->chap_secret, secrets_.Get(*pool_name, iscsi->chap_secret_ref));
+  return OkStatus();
+}
+
+Result<std::function<void()>> ShareManager::StoreSecret(Share& share) {
+  auto* iscsi = std::get_if<IscsiDefinition>(&share.definition);
+  std::function<void()> nothing = [] {};
+  if (iscsi == nullptr || iscsi->chap_secret.empty() || !iscsi->chap_secret_ref.empty()) return nothing;
+  auto pool = zfs::PoolName::Parse(share.pool);
+  if (!pool) return std::unexpected(pool.error());
+  const std::string key = ChapSecretStore::KeyFor(share.guid);
+  auto previous = secrets_.Get(*pool, key);
+  PK_TRY_CONTEXT(secrets_.Put(*pool, key, iscsi->chap_secret), fmt::format("store the CHAP secret of share {}", share.Id()));
+  iscsi->chap_secret_ref = key;
+  return std::function<void()>([this, pool = *pool, key, previous] {
+    auto st = previous ? secrets_.Put(pool, key, *previous) : secrets_.Remove(pool, key);
+    if (!st) GetLogger("share")->error("pool={} restore CHAP secret '{}': {}", pool.str(), key, st.error().message());
+  });
+}
+
+void ShareManager::MoveSecretsOutOfProperties(std::vector<Share>& shares) {
+  for (auto& share : shares) {
+    auto* iscsi = std::get_if<IscsiDefinition>(&share.definition);
+    if (iscsi == nullptr || iscsi->chap_secret.empty() || !iscsi->chap_secret_ref.empty()) continue;
+    auto undo = StoreSecret(share);
+    auto prop = zfs::PropertyName::Parse(PropertyFor(Protocol::kIscsi));
+    Status st = undo ? zfs_.SetProperties(share.dataset, {zfs::PropertyAssignment{*prop, Encode(share.definition)}})
+                     : Status(std::unexpected(undo.error()));
+    if (!st) {
+      // Served all the same (the secret is still where it was); tried again at the next serve.
+      if (undo) (*undo)();
+      iscsi->chap_secret_ref.clear();
+      GetLogger("share")->error("share={} move the CHAP secret out of its property: {}", share.Id(), st.error().message());
+      continue;
+    }
+    GetLogger("share")->warn("share={} the CHAP secret was moved out of property {} into the pool's root-only store {} "
+                             "(the pool's history keeps the old value: change the secret)",
+                             share.Id(), PropertyFor(Protocol::kIscsi), ChapSecretStore::DatasetOf(*zfs::PoolName::Parse(share.pool)));
+  }
+}
+
 Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& pool) {
   PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(pool.str(), /*recursive=*/true));
   if (auto held = Held(pool.str())) {
@@ -265,6 +330,7 @@ Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& 
     }
     shares.valid.clear();
   }
+  MoveSecretsOutOfProperties(shares.valid);
   // A share colliding with one already served (by another pool, or earlier
   // in this one) is not served: first come, first served.
   served_.erase(pool.str());
@@ -418,6 +484,9 @@ Result<ShareView> ShareManager::Create(const zfs::DatasetName& dataset, Protocol
     return AlreadyExists(fmt::format("'{}' already has an {} share (change it with 'share set', or delete it first)",
                                      dataset.str(), ProtocolName(protocol)));
   }
+  if (fields.is_object() && fields.contains("chap_secret_ref")) {
+    return InvalidArgument(fmt::format("iscsi share of '{}': chap_secret_ref is Poolkeeper's (give chap_secret)", dataset.str()));
+  }
   PK_ASSIGN_OR_RETURN(Definition definition, FromJson(protocol, fields, dataset));
   PK_ASSIGN_OR_RETURN(Share share, Prepare(d, std::move(definition)));
   // Collisions with every served share, and with the other shares of this
@@ -429,15 +498,19 @@ Result<ShareView> ShareManager::Create(const zfs::DatasetName& dataset, Protocol
   std::string created;
   if (auto* iscsi = std::get_if<IscsiDefinition>(&share.definition); iscsi && !share.volume) {
     const std::string file = share.path + "/" + iscsi->file;
-    PK_ASSIGN_OR_RETURN(bool exists, fs_.Exists(file));
-    if (!exists) {
+    // Adopting an existing file: never through a symbolic link (issue 17 item 4).
+    auto existing = sys::StatRegularBeneath(share.path, iscsi->file);
+    if (!existing && existing.error().code() != ErrorCode::kNotFound) {
+      return std::unexpected(existing.error().WithContext(fmt::format("iscsi share of '{}'", dataset.str())));
+    }
+    if (!existing) {
       if (iscsi->size_bytes == 0) {
         return InvalidArgument(fmt::format("iscsi share of '{}': give a size for the new LUN file {}", dataset.str(), file));
       }
       PK_TRY(fs_.CreateSparseFile(file, iscsi->size_bytes, 0600));
       created = file;
     } else {
-      PK_ASSIGN_OR_RETURN(auto info, fs_.StatDevice(file));
+      const auto& info = *existing;
       if (iscsi->size_bytes == 0) iscsi->size_bytes = info.size_bytes;
       if (info.size_bytes != iscsi->size_bytes) {
         return InvalidArgument(fmt::format("iscsi share of '{}': {} exists with {} bytes, not the {} asked for", dataset.str(),
@@ -448,7 +521,7 @@ Result<ShareView> ShareManager::Create(const zfs::DatasetName& dataset, Protocol
     return InvalidArgument(fmt::format("iscsi share of volume '{}': the LUN has the volume's size (change volsize instead of size)",
                                        dataset.str()));
   }
-  return Commit(share, created);
+  return CommitWithSecret(share, created);
 }
 
 Result<ShareView> ShareManager::Update(const zfs::DatasetName& dataset, Protocol protocol, const json& changes) {
@@ -469,8 +542,16 @@ Result<ShareView> ShareManager::Update(const zfs::DatasetName& dataset, Protocol
   }
   // A null change stays null: FromJson then applies the default, and still
   // refuses a field it does not know.
+  if (changes.contains("chap_secret_ref")) {
+    return InvalidArgument(fmt::format("iscsi share of '{}': chap_secret_ref is Poolkeeper's (give chap_secret)", dataset.str()));
+  }
+  // A new secret replaces the stored one; no CHAP user drops it.
+  bool no_user = changes.contains("chap_user") && (changes["chap_user"].is_null() || changes["chap_user"] == "");
+  if (changes.contains("chap_secret") || no_user) merged.erase("chap_secret_ref");
+  if (no_user && !changes.contains("chap_secret")) merged.erase("chap_secret");
   for (const auto& [key, value] : changes.items()) merged[key] = value;
   PK_ASSIGN_OR_RETURN(Definition definition, FromJson(protocol, merged, dataset));
+  PK_TRY(LoadSecret(dataset.pool().str(), definition));
   PK_ASSIGN_OR_RETURN(Share share, Prepare(d, std::move(definition)));
   std::vector<Share> others = ServedExcept(dataset.str(), protocol);
   PK_ASSIGN_OR_RETURN(PoolShares mine, ReadShares(dataset.pool().str(), /*recursive=*/true));
@@ -478,14 +559,27 @@ Result<ShareView> ShareManager::Update(const zfs::DatasetName& dataset, Protocol
   PK_TRY(CheckCollisions(share, others));
   if (auto* iscsi = std::get_if<IscsiDefinition>(&share.definition); iscsi && !share.volume) {
     const std::string file = share.path + "/" + iscsi->file;
-    PK_ASSIGN_OR_RETURN(auto info, fs_.StatDevice(file));
+    auto stat = sys::StatRegularBeneath(share.path, iscsi->file);
+    if (!stat) return std::unexpected(stat.error().WithContext(fmt::format("iscsi share of '{}'", dataset.str())));
+    const auto& info = *stat;
     if (changes.contains("size") && info.size_bytes != iscsi->size_bytes) {
       return InvalidArgument(fmt::format("iscsi share of '{}': resizing the LUN file {} is not supported ({} bytes now)",
                                          dataset.str(), file, info.size_bytes));
     }
     iscsi->size_bytes = info.size_bytes;
   }
-  return Commit(share, "");
+  return CommitWithSecret(share, "");
+}
+
+Result<ShareView> ShareManager::CommitWithSecret(Share& share, const std::string& created_file) {
+  auto undo = StoreSecret(share);
+  if (!undo) {
+    if (!created_file.empty()) (void)fs_.Remove(created_file);
+    return std::unexpected(undo.error());
+  }
+  auto view = Commit(share, created_file);
+  if (!view) (*undo)();
+  return view;
 }
 
 Status ShareManager::Delete(const zfs::DatasetName& dataset, Protocol protocol) {
@@ -497,6 +591,16 @@ Status ShareManager::Delete(const zfs::DatasetName& dataset, Protocol protocol) 
   }
   auto prop = zfs::PropertyName::Parse(PropertyFor(protocol));
   PK_TRY(zfs_.InheritProperty(dataset, *prop, zfs::Recursive::kNo));
+  if (protocol == Protocol::kIscsi) {
+    if (auto decoded = Decode(protocol, existing->second.value, dataset)) {
+      const auto& ref = std::get<IscsiDefinition>(*decoded).chap_secret_ref;
+      if (!ref.empty()) {
+        if (auto st = secrets_.Remove(dataset.pool(), ref); !st) {
+          GetLogger("share")->warn("share=iscsi:{} remove its CHAP secret: {}", dataset.str(), st.error().message());
+        }
+      }
+    }
+  }
   PK_TRY(ServeLocked(dataset.pool()));
   outcomes_.erase(fmt::format("{}:{}", ProtocolName(protocol), dataset.str()));
   return OkStatus();

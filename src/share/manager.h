@@ -37,6 +37,7 @@
 
 #include "base/error.h"
 #include "share/backend.h"
+#include "share/chap_secrets.h"
 #include "share/definition.h"
 #include "sys/files.h"
 #include "sys/users.h"
@@ -155,11 +156,25 @@ class ShareManager {
   Result<zfs::Dataset> ReadDataset(const zfs::DatasetName& dataset);
   // Writes (or with nullopt removes) the property, then reconciles the dataset's pool.
   Result<ShareView> Commit(const Share& share, const std::string& created_file);
+  // StoreSecret, then Commit; the secret restored when Commit fails. Lock held.
+  Result<ShareView> CommitWithSecret(Share& share, const std::string& created_file);
+  // issue 17 item 5. Fills an iSCSI definition's secret from the pool's
+  // ChapSecretStore when the property refers to one. Lock held.
+  Status LoadSecret(const std::string& pool, Definition& definition);
+  // Stores a secret the definition carries but the store does not yet
+  // (a new or changed secret, or one from a property written before issue
+  // 17) under the dataset's key and sets the reference. Returns how to undo
+  // it (restore the previous secret) when the write that follows fails. Lock held.
+  Result<std::function<void()>> StoreSecret(Share& share);
+  // Moves secrets still in share properties (written before issue 17) into
+  // the store and rewrites those properties without them. Lock held.
+  void MoveSecretsOutOfProperties(std::vector<Share>& shares);
 
   zfs::Zfs& zfs_;
   sys::FileSystem& fs_;
   std::map<Protocol, std::unique_ptr<Backend>> backends_;
   ShareManagerOptions options_;
+  ChapSecretStore secrets_{zfs_, fs_};  // called under mu_
 
   std::mutex mu_;
   std::map<std::string, PoolShares> served_;    // by pool; guarded by mu_

@@ -19,10 +19,15 @@ constexpr std::string_view kHeader =
     "# Written by poolkeeperd: the NFS shares of the pools this head serves.\n"
     "# Every change here is overwritten; define shares with `poolkeeper share`.\n";
 
+// A path as exports(5) reads it back: octal escapes for the blanks that end
+// the path, '#' (a comment), '\\' (an escape) and '"' (exportfs reads a
+// token from '"' to the next '"' as one quoted string: issue 17 item 4), and
+// any other control character.
 std::string Escape(std::string_view path) {
   std::string out;
   for (char c : path) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '#' || c == '\\') {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || c == '#' || c == '\\' || c == '"') {
       out += fmt::format("\\{:03o}", static_cast<unsigned char>(c));
     } else {
       out.push_back(c);

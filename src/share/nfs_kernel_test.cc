@@ -23,6 +23,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using pk::testing::FakeProcessRunner;
 
 Share NfsShare(const std::string& dataset, const std::string& path, std::vector<std::string> clients) {
@@ -58,6 +59,14 @@ TEST(KernelNfsTest, RendersOneLinePerShareWithEscapes) {
                               "10.0.0.0/8(ro,root_squash,sec=sys,no_subtree_check,fsid=" + kFsid42 + ")\n"));
   EXPECT_THAT(text, HasSubstr("# share nfs:tank/my data\n/tank/my\\040data\\0431 *(ro,root_squash,sec=sys,no_subtree_check,fsid=" +
                               kFsid42 + ")\n"));
+}
+
+// issue 17 item 4: a '"' in a path would make exportfs read a quoted token
+// running into the client list; every such character is an octal escape.
+TEST(KernelNfsTest, EscapesQuotesAndControlCharactersInPaths) {
+  auto text = RenderKernelExports({NfsShare("tank/q", "/tank/a\"b *(rw,no_root_squash)\"\r\x7f", {"10.0.0.1(ro)"})});
+  EXPECT_THAT(text, HasSubstr("\n/tank/a\\042b\\040*(rw,no_root_squash)\\042\\015\\177 10.0.0.1(ro,"));
+  EXPECT_THAT(text, Not(HasSubstr("\"")));
 }
 
 TEST(KernelNfsTest, ParsesExportfsPathsIncludingWrappedAndEscaped) {

@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "sys/beneath.h"
 #include "sys/configfs.h"
 
 namespace pk::sys {
@@ -66,6 +67,11 @@ class Fd {
   int get() const { return fd_; }
   // Closes now and reports the result (close can report delayed write errors).
   int Close() { return ::close(std::exchange(fd_, -1)); }
+  // Takes over `other`'s descriptor, closing the one held.
+  void Take(Fd& other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
 
  private:
   int fd_;
@@ -344,5 +350,56 @@ class RealConfigFs final : public ConfigFs {
 }  // namespace
 
 std::unique_ptr<ConfigFs> MakeRealConfigFs() { return std::make_unique<RealConfigFs>(); }
+
+Result<RegularFile> StatRegularBeneath(const std::string& dir, const std::string& relative) {
+  const std::string path = dir + "/" + relative;
+  auto refused = [&](std::string_view why) {
+    return FailedPrecondition(fmt::format("'{}' {}: a LUN or shared file must be a regular file of the dataset, "
+                                          "reached without following symbolic links",
+                                          path, why));
+  };
+  if (relative.empty() || relative.starts_with('/')) return InvalidArgument(fmt::format("'{}' is not a relative path", relative));
+  Fd base(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (base.get() < 0) return PathError("open", dir, errno);
+  struct stat dir_st {};
+  if (::fstat(base.get(), &dir_st) != 0) return PathError("stat", dir, errno);
+  // One component at a time: O_NOFOLLOW only guards the last component of
+  // the path it is given.
+  std::vector<std::string> parts;
+  for (size_t pos = 0; pos <= relative.size();) {
+    size_t slash = relative.find('/', pos);
+    if (slash == std::string::npos) slash = relative.size();
+    std::string part = relative.substr(pos, slash - pos);
+    if (part == "..") return InvalidArgument(fmt::format("'{}' leaves '{}' ('..')", relative, dir));
+    if (!part.empty() && part != ".") parts.push_back(std::move(part));
+    pos = slash + 1;
+  }
+  if (parts.empty()) return InvalidArgument(fmt::format("'{}' names no file below '{}'", relative, dir));
+  Fd cur(::dup(base.get()));
+  if (cur.get() < 0) return PathError("open", dir, errno);
+  struct stat st {};
+  for (size_t i = 0; i < parts.size(); ++i) {
+    bool last = i + 1 == parts.size();
+    Fd next(::openat(cur.get(), parts[i].c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY)));
+    if (next.get() < 0) {
+      // O_PATH|O_NOFOLLOW opens a final symlink itself; ENOTDIR on a middle
+      // component is a link (or a file) where a directory should be.
+      if (errno == ENOTDIR || errno == ELOOP) return refused("passes through a symbolic link or a non-directory");
+      return PathError("open", path, errno);
+    }
+    if (::fstat(next.get(), &st) != 0) return PathError("stat", path, errno);
+    if (S_ISLNK(st.st_mode)) return refused(last ? "is a symbolic link" : "passes through a symbolic link");
+    if (st.st_dev != dir_st.st_dev) return refused("is on another filesystem than its dataset");
+    cur.Take(next);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    std::string_view kind = S_ISBLK(st.st_mode) ? "block device" : S_ISCHR(st.st_mode) ? "character device"
+                            : S_ISDIR(st.st_mode) ? "directory" : S_ISFIFO(st.st_mode) ? "FIFO" : "special file";
+    return refused(fmt::format("is a {}, not a regular file", kind));
+  }
+  return RegularFile{.size_bytes = static_cast<uint64_t>(st.st_size),
+                     .device = static_cast<uint64_t>(st.st_dev),
+                     .inode = static_cast<uint64_t>(st.st_ino)};
+}
 
 }  // namespace pk::sys

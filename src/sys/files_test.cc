@@ -11,6 +11,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "sys/beneath.h"
+
 namespace pk::sys {
 namespace {
 
@@ -195,6 +197,52 @@ TEST_F(FilesTest, StatDeviceRefusesWhatIsNotADisk) {
   auto missing = fs_->StatDevice(Path("absent"));
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+// issue 17 item 4: a LUN file is checked without following symbolic links,
+// in any component, and only a regular file on the directory's device passes.
+TEST_F(FilesTest, StatRegularBeneathRefusesLinksAndSpecialFiles) {
+  ASSERT_TRUE(fs_->CreateSparseFile(Path("lun.img"), 4096, 0600));
+  auto ok = StatRegularBeneath(dir_, "lun.img");
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->size_bytes, 4096u);
+
+  ASSERT_EQ(::symlink(Path("lun.img").c_str(), Path("link.img").c_str()), 0);
+  auto link = StatRegularBeneath(dir_, "link.img");
+  ASSERT_FALSE(link);
+  EXPECT_EQ(link.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(link.error().message(), HasSubstr("is a symbolic link"));
+  EXPECT_THAT(link.error().message(), HasSubstr(Path("link.img")));
+
+  // A directory swapped for a link: the middle component is refused too.
+  ASSERT_TRUE(fs_->MakeDirs(Path("real"), 0755));
+  ASSERT_TRUE(fs_->CreateSparseFile(Path("real/lun.img"), 512, 0600));
+  ASSERT_EQ(::symlink(Path("real").c_str(), Path("swapped").c_str()), 0);
+  ASSERT_TRUE(StatRegularBeneath(dir_, "real/lun.img"));
+  auto middle = StatRegularBeneath(dir_, "swapped/lun.img");
+  ASSERT_FALSE(middle);
+  EXPECT_THAT(middle.error().message(), HasSubstr("symbolic link"));
+
+  auto dir = StatRegularBeneath(dir_, "real");
+  ASSERT_FALSE(dir);
+  EXPECT_THAT(dir.error().message(), HasSubstr("is a directory, not a regular file"));
+  ASSERT_EQ(::mkfifo(Path("fifo").c_str(), 0600), 0);
+  auto fifo = StatRegularBeneath(dir_, "fifo");
+  ASSERT_FALSE(fifo);
+  EXPECT_THAT(fifo.error().message(), HasSubstr("FIFO"));
+
+  EXPECT_EQ(StatRegularBeneath(dir_, "../etc/hostname").error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(StatRegularBeneath(dir_, "/etc/hostname").error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(StatRegularBeneath(dir_, "missing.img").error().code(), ErrorCode::kNotFound);
+}
+
+// issue 17 item 4: a file on another filesystem than the directory (here a
+// link-free path into /proc, mounted below nothing of ours: /proc/self is a
+// link, so use /proc/version from "/") is refused by device.
+TEST_F(FilesTest, StatRegularBeneathRefusesAnotherDevice) {
+  auto other = StatRegularBeneath("/", "proc/version");
+  ASSERT_FALSE(other);
+  EXPECT_THAT(other.error().message(), HasSubstr("another filesystem"));
 }
 
 }  // namespace

@@ -125,7 +125,14 @@ TEST_F(ShareBadInputTest, RefusedWithTheReasonAndNothingTouched) {
   const std::string a = pool_.name + "/a";
   const std::string b = pool_.name + "/b";
   // Valid shares to collide with.
-  ASSERT_EQ(cli_.Run({"share", "create", "iscsi", a, "--size", "16M", "--iqn", "iqn.2026-11.org.example:t1"}).code, kExitOk);
+  auto open = cli_.Run({"share", "create", "iscsi", a, "--size", "16M", "--iqn", "iqn.2026-11.org.example:t1"});
+  ASSERT_EQ(open.code, kExitOk) << open;
+  // issue 17 item 8: no --initiator and no CHAP keeps the default and says so.
+  EXPECT_THAT(open.out, HasSubstr("warning: the LUN of '" + a + "' is open to everyone")) << open;
+  auto shown = cli_.Json({"share", "show", "iscsi", a});
+  ASSERT_TRUE(shown["warnings"].is_array()) << shown.dump();
+  ASSERT_EQ(shown["warnings"].size(), 1u) << shown.dump();
+  EXPECT_THAT(shown["warnings"][0].get<std::string>(), HasSubstr("open to everyone"));
   ASSERT_EQ(cli_.Run({"share", "create", "smb", a, "--name", "Projects"}).code, kExitOk);
   ASSERT_EQ(cli_.Run({"share", "create", "nfs", a, "--client", "127.0.0.1(rw)", "--pseudo", "/projects"}).code, kExitOk);
 

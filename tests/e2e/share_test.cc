@@ -16,13 +16,16 @@
 //    degraded with the share and the cause.
 //
 // No assertion rests on a sleep: waiting is bounded polling of the daemon.
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,6 +44,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -170,10 +174,37 @@ class ShareTest : public ::testing::Test {
                          "-m", "SMB3", "--configfile=/dev/null", "-c", commands}});
   }
 
+  // pk_iscsi_rw with the CHAP secret in its environment, never on its
+  // command line (the test samples every command line for the secret).
+  sys::ProcessResult IscsiLogin(const Head& h, const std::string& iqn, const std::string& user, const std::string& secret,
+                                std::vector<std::string> flags = {}) {
+    std::vector<std::string> args = {"--chap-user", user, "--chap-secret-env", "PK_TEST_CHAP"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back("iscsi://" + h.ports.IscsiPortal() + "/" + iqn + "/1");
+    std::vector<std::string> env = ToolEnv();
+    env.push_back("PK_TEST_CHAP=" + secret);
+    return Run({.program = build_ + "/tests/tools/pk_iscsi_rw", .args = args, .env = env});
+  }
+  // The output of a tool run as root, for searching.
+  std::string Output(sys::Command c) {
+    auto r = runner_->Run(c);
+    EXPECT_TRUE(r && r->status.Success()) << c.ToString() << ": " << (r ? r->err : r.error().message());
+    return r ? r->out + r->err : "";
+  }
+  // The same, as the unprivileged test user (setpriv drops to its uid and gid).
+  sys::ProcessResult AsUser(const std::string& program, std::vector<std::string> args) {
+    std::vector<std::string> a = {"--reuid=" + user_, "--regid=" + user_, "--init-groups", "--", program};
+    a.insert(a.end(), args.begin(), args.end());
+    auto r = runner_->Run({.program = "/usr/bin/setpriv", .args = a, .env = ToolEnv(), .timeout = seconds(60)});
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : sys::ProcessResult{};
+  }
+
   std::string Dataset(const std::string& leaf) const { return pool_.name + "/" + leaf; }
   void CreateDataset(const std::string& leaf) {
     auto r = runner_->Run(ZfsTool("zfs", {"create", Dataset(leaf)}));
-    ASSERT_TRUE(r && r->status.Success()) << "zfs create " << Dataset(leaf);
+    ASSERT_TRUE(r && r->status.Success()) << "zfs create " << Dataset(leaf) << ": "
+                                          << (r ? r->status.ToString() + " " + r->err : r.error().message());
   }
 
   static inline std::unique_ptr<sys::ProcessRunner> runner_;
@@ -294,6 +325,150 @@ TEST_F(ShareTest, AShareThatCannotBeServedDegradesItsPool) {
   // Deleting the failing share brings the pool back online.
   ASSERT_EQ(h.cli.Run({"share", "delete", "smb", Dataset("odd")}).code, kExitOk);
   WaitForService(h, "online");
+  ASSERT_EQ(h.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService(h, "exported");
+}
+
+// issue 17 item 5: a CHAP secret is readable by root only: not in any property
+// (`zfs get all`), not in `zpool history`, on no command line while shares are
+// served and reconfigured (every /proc/*/cmdline sampled), in no API answer
+// and not in the daemon's log; an unprivileged user cannot read the pool's
+// secret store. It travels with the pool: after an export and an import the
+// initiator logs in with the same CHAP, and a wrong or old secret is refused.
+TEST_F(ShareTest, ChapSecretsAreRootOnlyAndFollowThePool) {
+  const std::string first = "Hidden-chap-41";
+  const std::string second = "Hidden-chap-42";
+  CreateDataset("vault");
+  ASSERT_FALSE(HasFailure());
+  Head& h = StartHead(0);
+  ASSERT_FALSE(HasFailure());
+
+  std::atomic<bool> sampling{true};
+  std::mutex mu;
+  std::vector<std::string> leaks;
+  int samples = 0;
+  std::thread sampler([&] {
+    while (sampling) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator("/proc", ec)) {
+        std::string cmdline = ReadWholeFile(e.path().string() + "/cmdline");
+        std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+        if (cmdline.find(first) != std::string::npos || cmdline.find(second) != std::string::npos) {
+          std::lock_guard lock(mu);
+          leaks.push_back(e.path().filename().string() + ": " + cmdline);
+        }
+      }
+      ++samples;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  });
+  auto serving = [&](const std::string& ds) {
+    WaitFor(h.cli, {"share", "show", "iscsi", ds}, [](const json& j) { return j.value("state", "") == "serving"; });
+  };
+  ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  WaitForService(h, "online");
+  CliResult created = h.cli.RunWithStdin(
+      {"share", "create", "iscsi", Dataset("vault"), "--size", "32M", "--chap-user", "vaultuser", "--chap-secret-stdin"},
+      first + "\n");
+  ASSERT_EQ(created.code, kExitOk) << created;
+  serving(Dataset("vault"));
+  const std::string iqn = h.cli.Json({"share", "show", "iscsi", Dataset("vault")})["definition"].value("iqn", "");
+  EXPECT_EQ(IscsiLogin(h, iqn, "vaultuser", first, {"--mib", "4", "--seed", "11"}).status.code, 0);
+  // Reconfigured: a new secret (tgtd's account recreated) and a read-only flip.
+  CliResult changed = h.cli.RunWithStdin({"share", "set", "iscsi", Dataset("vault"), "--chap-secret-stdin"}, second + "\n");
+  ASSERT_EQ(changed.code, kExitOk) << changed;
+  ASSERT_EQ(h.cli.Run({"share", "set", "iscsi", Dataset("vault"), "--read-only"}).code, kExitOk);
+  ASSERT_EQ(h.cli.Run({"share", "set", "iscsi", Dataset("vault"), "--writable"}).code, kExitOk);
+  serving(Dataset("vault"));
+  EXPECT_EQ(IscsiLogin(h, iqn, "vaultuser", second, {"--mib", "4", "--seed", "11", "--verify-only"}).status.code, 0);
+  EXPECT_EQ(IscsiLogin(h, iqn, "vaultuser", first).status.code, 3) << "the replaced secret was accepted";
+  sampling = false;
+  sampler.join();
+  EXPECT_GT(samples, 10);
+  EXPECT_TRUE(leaks.empty()) << "a command line carried the secret: " << leaks.front();
+
+  auto no_secret = [&](const std::string& where, const std::string& text) {
+    EXPECT_THAT(text, Not(HasSubstr(first))) << where;
+    EXPECT_THAT(text, Not(HasSubstr(second))) << where;
+  };
+  std::string props = Output(ZfsTool("zfs", {"get", "-r", "-H", "-p", "all", pool_.name}));
+  EXPECT_THAT(props, HasSubstr("chap_secret_ref")) << "the property refers to the store";
+  no_secret("zfs get all", props);
+  no_secret("zpool history", Output(ZfsTool("zpool", {"history", "-il", pool_.name})));
+  // The unprivileged user: its own `zfs get` (whatever zfs-fuse lets it see),
+  // the pool's files, and the store itself.
+  sys::Command zfs_get = ZfsTool("zfs", {"get", "-r", "-H", "all", pool_.name});
+  sys::ProcessResult user_get = AsUser(zfs_get.program, zfs_get.args);
+  no_secret("zfs get all as " + user_, user_get.out + user_get.err);
+  sys::ProcessResult user_grep = AsUser("/usr/bin/grep", {"-r", "-l", "Hidden-chap", pool_.mnt});
+  no_secret("grep -r as " + user_, user_grep.out);
+  EXPECT_EQ(user_grep.out, "") << "an unprivileged user found the secret in " << user_grep.out;
+  const std::string store = pool_.mnt + "/.poolkeeper/chap/secrets.json";
+  struct stat st {};
+  ASSERT_EQ(::stat(store.c_str(), &st), 0) << store << " (the pool's CHAP secret store) is missing";
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(::stat((pool_.mnt + "/.poolkeeper/chap").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  sys::ProcessResult user_cat = AsUser("/usr/bin/cat", {store});
+  EXPECT_NE(user_cat.status.code, 0) << "an unprivileged user read the store";
+  no_secret("cat store as " + user_, user_cat.out);
+  // Every API answer (through the CLI's --json) and the daemon's log.
+  for (std::vector<std::string> q : std::vector<std::vector<std::string>>{
+           {"pool", "list"}, {"pool", "status", pool_.name}, {"dataset", "list"}, {"dataset", "get", pool_.name},
+           {"dataset", "get", Dataset("vault")}, {"dataset", "get", Dataset(".poolkeeper")},
+           {"share", "list"}, {"share", "show", "iscsi", Dataset("vault")}, {"service", "list"},
+           {"service", "status", pool_.name}, {"events"}}) {
+    q.insert(q.begin(), "--json");
+    CliResult r = h.cli.Run(q);
+    EXPECT_EQ(r.code, kExitOk) << r;
+    std::string what = "poolkeeper";
+    for (const auto& a : q) what += " " + a;
+    no_secret(what, r.out + r.err);
+  }
+  no_secret("the daemon's log", ReadWholeFile(h.options.log_path));
+
+  // Exported and imported again (a takeover's stand-in on this host): the
+  // same CHAP is served from the pool's own store.
+  ASSERT_EQ(h.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService(h, "exported");
+  EXPECT_NE(IscsiLogin(h, iqn, "vaultuser", second).status.code, 0) << "still served after the export";
+  ASSERT_EQ(h.cli.Run({"service", "start", pool_.name}).code, kExitOk);
+  WaitForService(h, "online");
+  serving(Dataset("vault"));
+  EXPECT_EQ(IscsiLogin(h, iqn, "vaultuser", second, {"--mib", "4", "--seed", "11", "--verify-only"}).status.code, 0)
+      << "the CHAP secret did not come back with the pool";
+  EXPECT_EQ(IscsiLogin(h, iqn, "vaultuser", "Wrong-secret-01").status.code, 3) << "a wrong CHAP secret was accepted";
+  EXPECT_EQ(IscsiLogin(h, iqn, "vaultuser", first).status.code, 3) << "the old CHAP secret was accepted";
+  ASSERT_EQ(h.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService(h, "exported");
+}
+
+// issue 17 item 5: a share property written before the secret store (the
+// secret in clear) is moved on first serve: the property is rewritten with a
+// reference only, and the same secret keeps working.
+TEST_F(ShareTest, AChapSecretInAnOldPropertyMovesToTheStoreOnFirstServe) {
+  const std::string secret = "Legacy-chap-77";
+  CreateDataset("old");
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(CreateSparseFile(pool_.mnt + "/old/lun.img", 16ll << 20), "");
+  const std::string iqn = "iqn.2026-11.org.poolkeeper.test:legacy" + std::to_string(::getpid());
+  json old = {{"v", 1},           {"iqn", iqn},          {"lun", 1},      {"file", "lun.img"}, {"size", 16 << 20},
+              {"chap_user", "olduser"}, {"chap_secret", secret}, {"initiators", {"ALL"}}, {"read_only", false}};
+  auto set = runner_->Run(ZfsTool("zfs", {"set", "org.poolkeeper:share.iscsi=" + old.dump(), Dataset("old")}));
+  ASSERT_TRUE(set && set->status.Success());
+  Head& h = StartHead(0);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  WaitForService(h, "online");
+  WaitFor(h.cli, {"share", "show", "iscsi", Dataset("old")}, [](const json& j) { return j.value("state", "") == "serving"; });
+  std::string value = Output(ZfsTool("zfs", {"get", "-H", "-o", "value", "org.poolkeeper:share.iscsi", Dataset("old")}));
+  EXPECT_THAT(value, Not(HasSubstr(secret))) << "the property still carries the secret";
+  EXPECT_THAT(value, HasSubstr("chap_secret_ref"));
+  EXPECT_EQ(IscsiLogin(h, iqn, "olduser", secret, {"--mib", "1"}).status.code, 0);
+  EXPECT_EQ(IscsiLogin(h, iqn, "olduser", "Wrong-secret-01").status.code, 3);
+  CliResult got = h.cli.Run({"--json", "dataset", "get", Dataset("old")});
+  EXPECT_THAT(got.out, Not(HasSubstr(secret)));
   ASSERT_EQ(h.cli.Run({"service", "stop", pool_.name}).code, kExitOk);
   WaitForService(h, "exported");
 }

@@ -10,6 +10,8 @@
 // `sys delete`, SIGKILL as the fallback) before the lab fixture destroys the
 // pool, also when the test failed.
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -337,6 +339,68 @@ TEST_F(IscsiTest, StopEndsTgtdAndTheNextReconcileStartsItAgain) {
   ReconcileOk({s});
   EXPECT_TRUE(backend_->Health());
   EXPECT_EQ(Tool({"--mib", "2", "--seed", "3", "--verify-only", Url(s)}).code, kToolOk);
+}
+
+// Every LUN (but the controller) tgtd serves, as "IQN lun N -> PATH".
+std::vector<std::string> ServedLuns(sys::ProcessRunner& runner, int control_port) {
+  sys::Command cmd{.program = "/usr/sbin/tgtadm",
+                   .args = {"-C", std::to_string(control_port), "--lld", "iscsi", "--mode", "target", "--op", "show"},
+                   .env = sys::DefaultToolEnvironment(),
+                   .timeout = std::chrono::seconds(10)};
+  auto r = runner.Run(cmd);
+  if (!r || !r->status.Success()) return {"(tgtadm failed)"};
+  auto targets = share::ParseTgtTargets(r->out);
+  if (!targets) return {"(unparsable: " + targets.error().message() + ")"};
+  std::vector<std::string> out;
+  for (const auto& t : *targets) {
+    for (const auto& l : t.luns) {
+      if (l.lun != 0) out.push_back(fmt::format("{} lun {} -> {}", t.iqn, l.lun, l.backing_path));
+    }
+  }
+  return out;
+}
+
+// issue 17 item 4: a client of the dataset swaps the LUN file for a symlink
+// (to another tenant's LUN file, or to a block device) while tgtd is down;
+// the next serve fails that share with the reason, and tgtd never serves the
+// link's target: no LUN in `tgtadm --op show`, no login reaches its data.
+TEST_F(IscsiTest, ALunFileSwappedForASymlinkOrADeviceIsNeverServed) {
+  auto victim = NewShare("victim", IqnFor("victim"), 1, 16ull << 20);
+  auto other = NewShare("other", IqnFor("other"), 1, 24ull << 20);  // another tenant's LU, its own size
+  ReconcileOk({victim, other});
+  ASSERT_EQ(Tool({"--mib", "1", "--seed", "5", Url(victim)}).code, kToolOk);
+  ASSERT_TRUE(backend_->Stop());
+  const std::string theirs = other.path + "/lun.img";
+  const std::vector<std::string> only_theirs = {IqnFor("other") + " lun 1 -> " + theirs};
+
+  const std::string file = victim.path + "/lun.img";
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_EQ(::symlink(theirs.c_str(), file.c_str()), 0);
+  auto results = backend_->Reconcile({victim, other});  // tgtd starts again and serves `other`
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[1].status);
+  ASSERT_FALSE(results[0].status) << "a LUN file that is a symlink was served";
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("is a symbolic link"));
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr(file));
+  EXPECT_EQ(ServedLuns(runner(), control_port_), only_theirs);
+  ToolRun link_login = Tool({Url(victim)});
+  EXPECT_NE(link_login.code, kToolOk) << "an initiator reached a LU through the swapped link: " << link_login.out;
+  EXPECT_THAT(link_login.out, Not(HasSubstr(fmt::format("{} blocks=", 24ull << 20))));
+
+  // A device node in its place (an NFS client with no_root_squash can make
+  // one): refused without opening it.
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_EQ(::mknod(file.c_str(), S_IFBLK | 0600, makedev(7, 0)), 0);
+  results = backend_->Reconcile({victim, other});
+  ASSERT_FALSE(results[0].status) << "a block device node was served";
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("is a block device, not a regular file"));
+  EXPECT_EQ(ServedLuns(runner(), control_port_), only_theirs);
+
+  // A regular file of the dataset in its place is served again.
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_TRUE(fs_->CreateSparseFile(file, 16ull << 20, 0600));
+  ReconcileOk({victim, other});
+  EXPECT_THAT(ServedLuns(runner(), control_port_), ::testing::Contains(IqnFor("victim") + " lun 1 -> " + file));
 }
 
 // Sessions logged in (I_T nexuses) to the target `iqn`, as tgtadm reports them.

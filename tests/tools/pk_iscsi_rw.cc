@@ -9,6 +9,8 @@
 //   --initiator NAME     initiator name (default iqn.2026-11.org.poolkeeper:pk-iscsi-rw)
 //   --chap-user USER     CHAP user (incoming CHAP: the target checks us)
 //   --chap-secret SECRET CHAP secret (with --chap-user)
+//   --chap-secret-env NAME  the CHAP secret from environment variable NAME
+//                        (off the command line, which every user can read)
 //   --mib N              write N MiB of the seeded pattern from LBA 0, sync the
 //                        cache, read it back and verify (default 0: no data I/O)
 //   --verify-only        with --mib: do not write, only read and verify a pattern
@@ -97,6 +99,12 @@ Options ParseArgs(int argc, char** argv) {
     if (a == "--initiator") o.initiator = value();
     else if (a == "--chap-user") o.chap_user = value();
     else if (a == "--chap-secret") o.chap_secret = value();
+    else if (a == "--chap-secret-env") {
+      const char* name = value();
+      const char* secret = std::getenv(name);
+      if (secret == nullptr) Usage((std::string("--chap-secret-env: ") + name + " is not set").c_str());
+      o.chap_secret = secret;
+    }
     else if (a == "--mib") o.mib = ParseU64("--mib", value());
     else if (a == "--verify-only") o.verify_only = true;
     else if (a == "--seed") o.seed = ParseU64("--seed", value());

@@ -31,10 +31,22 @@ void FailRemaining(std::vector<ShareResult>& results, const Error& error) {
   }
 }
 
+void CheckIscsiBackingFiles(const std::vector<Share>& desired, std::vector<ShareResult>& results,
+                            const sys::RegularFileCheck& check) {
+  for (size_t i = 0; i < desired.size(); ++i) {
+    const auto* def = std::get_if<IscsiDefinition>(&desired[i].definition);
+    if (def == nullptr || desired[i].volume || !results[i].status) continue;
+    if (auto file = check ? check(desired[i].path, def->file) : sys::StatRegularBeneath(desired[i].path, def->file); !file) {
+      results[i].status = std::unexpected(file.error().WithContext(fmt::format("share {}: LUN file", desired[i].Id())));
+    }
+  }
+}
+
 std::vector<IscsiTargetPlan> PlanIscsiTargets(const std::vector<Share>& desired, std::vector<ShareResult>& results) {
   std::vector<IscsiTargetPlan> plans;
   std::map<std::string, size_t> plan_of;
   for (size_t i = 0; i < desired.size(); ++i) {
+    if (!results[i].status) continue;  // failed before planning (its LUN file, say)
     const auto* def = std::get_if<IscsiDefinition>(&desired[i].definition);
     if (def == nullptr) {
       results[i].status = InvalidArgument(fmt::format("share {}: not an iSCSI share", desired[i].Id()));

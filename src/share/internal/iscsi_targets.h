@@ -12,6 +12,7 @@
 
 #include "share/backend.h"
 #include "share/definition.h"
+#include "sys/beneath.h"
 
 namespace pk::share::internal {
 
@@ -31,8 +32,20 @@ std::vector<ShareResult> OkResults(const std::vector<Share>& desired);
 // Sets every result still OK to `error` (the whole protocol failed).
 void FailRemaining(std::vector<ShareResult>& results, const Error& error);
 
+// issue 17 item 4: the LUN file of every file-backed share (not volumes) must
+// be a regular file of its dataset reached without following a symbolic link
+// (`check`, sys::StatRegularBeneath from the mountpoint): an NFS client
+// of the dataset may have swapped it for a link to a block device or to
+// another tenant's file, which the target server, running as root, would
+// otherwise open. A share that fails gets the reason and is not served
+// (PlanIscsiTargets leaves it out, so a LUN already served from it is
+// removed). Called before every serve by both backends.
+void CheckIscsiBackingFiles(const std::vector<Share>& desired, std::vector<ShareResult>& results,
+                            const sys::RegularFileCheck& check);
+
 // Groups `desired` (every share of the protocol) by IQN. `results` holds one
-// entry per desired share (OK on entry); a share that is not iSCSI, whose
+// entry per desired share; a share whose result is already an error is left
+// out; a share that is not iSCSI, whose
 // initiators or CHAP account differ from its target's first share, or whose
 // LUN another share of the target already has, gets FailedPrecondition (or
 // InvalidArgument) naming both shares and is left out of every plan: never a
