@@ -212,6 +212,7 @@ Status Serve(const Config& config) {
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
+  sup_options.mountpoints = fs.get();  // protected while their pool is exported (issue 18 item 5)
   // Set once the migration manager exists (below), before anything runs.
   migrate::Manager* migrations_ptr = nullptr;
   sup_options.on_pool_changed = [&inventory, &migrations_ptr](const std::string& pool) {
@@ -222,7 +223,12 @@ Status Serve(const Config& config) {
   // through the manager, and the manager reports share problems to the
   // supervisor. `supervisor_ptr` is set before anything can call back.
   service::Supervisor* supervisor_ptr = nullptr;
-  auto launcher = sys::MakePosixDaemonLauncher();
+  // Every server and helper is recorded in state_dir/children and adopted by
+  // the next daemon when this one dies (issue 18): the data plane outlives
+  // the control plane; a deliberate stop (SIGTERM) ends them all.
+  const std::string children_dir = config.state_dir + "/children";
+  PK_TRY(fs->MakeDirs(children_dir, 0700));
+  auto launcher = sys::MakePosixDaemonLauncher(children_dir);
   share::ShareManagerOptions share_options;
   share_options.on_event = [&events](const std::string& resource, const std::string& state, const std::string& reason) {
     if (auto appended = events->Append({0, {}, resource, state, "", reason}); !appended) {
@@ -272,7 +278,7 @@ Status Serve(const Config& config) {
   });
 
   // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
-  auto helpers = migrate::MakePosixHelperProcesses();
+  auto helpers = migrate::MakePosixHelperProcesses(children_dir);
   std::unique_ptr<migrate::Manager> migrations;
   if (auto helper = FindShadowHelper(*fs); helper) {
     PK_TRY(fs->MakeDirs(config.state_dir + "/migrate", 0700));

@@ -29,6 +29,7 @@
 #include "service/event_log.h"
 #include "service/graph.h"
 #include "service/policy.h"
+#include "sys/files.h"
 #include "sys/process_runner.h"
 #include "zfs/zfs.h"
 
@@ -83,6 +84,13 @@ struct SupervisorOptions {
   // export goes on. Without them the phase only notes that no shares are served.
   std::function<Result<std::vector<std::string>>(const std::string& pool)> serve_shares;
   std::function<Status(const std::string& pool)> unserve_shares;
+  // Mountpoint protection (issue 18 item 5): with a file system here, the
+  // pool's remembered mountpoint directories (policy.known_mountpoints) are
+  // made immutable once its export succeeded (those that exist and are
+  // empty; the others are logged and left alone) and made writable again
+  // before its import, so nothing writes into the root file system under an
+  // absent pool. Without one (unit tests), nothing is protected.
+  sys::FileSystem* mountpoints = nullptr;
 };
 
 class Supervisor {
@@ -172,6 +180,8 @@ class Supervisor {
   void AdvanceExecUp(Service& s);
   // True when every direct dependency serves; otherwise `s` waits, saying for what.
   bool DependenciesServing(Service& s, const DependencyGraph& graph);
+  void ProtectMountpoints(const PoolPolicy& policy);
+  void UnprotectMountpoints(const PoolPolicy& policy);
   void RunExecStart(ExecPolicy exec);
   void RunExecStop(ExecPolicy exec);
   // Back on the loop thread: `done` (online or stopped) with `reason`, or failed.

@@ -141,6 +141,10 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
 // Destroys the pool if imported (retrying while zfs-fuse says busy), then
 // removes its disk and mountpoint directories. Empty on success.
 std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
+// Mountpoint protection (issue 18 item 5): whether `dir` carries the
+// immutable attribute, and clearing it (true when cleared, not set or absent).
+bool Immutable(const std::string& dir);
+bool ClearImmutable(const std::string& dir);
 
 // Creates each directory (with parents). Empty on success, else which and why.
 std::string MakeDirectories(const std::vector<std::string>& dirs);
