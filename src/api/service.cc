@@ -218,24 +218,6 @@ Result<HttpResponse> ApiService::ListPools() {
   return JsonResponse({{"pools", pools}, {"inventory", InventoryMeta(*view)}});
 }
 
-// For a managed pool that is not imported: whether each remembered
-// mountpoint directory is protected (issue 18 item 5), e.g.
-// "; mountpoint /mnt/tank: protected (immutable, empty)".
-std::string ApiService::MountpointProtection(const zfs::PoolName& pool) {
-  if (!supervisor_ || !fs_) return "";
-  auto service = supervisor_->Get(pool.str());
-  if (!service) return "";
-  std::string out;
-  for (const auto& dir : service->policy.known_mountpoints) {
-    auto is = fs_->DirProtected(dir);
-    if (!is && is.error().code() == ErrorCode::kNotFound) continue;
-    out += fmt::format("; mountpoint {}: {}", dir,
-                       !is ? "not protected (" + is.error().message() + ")"
-                           : (*is ? "protected (immutable, empty)" : "not protected"));
-  }
-  return out;
-}
-
 Result<HttpResponse> ApiService::GetPool(const std::string& name) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   auto view = inventory_.Current();
@@ -245,7 +227,14 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
     PK_TRY(inventory_.RefreshPool(pool.str()));
     view = inventory_.Current();
     entry = view->FindPool(pool.str());
-    if (!entry) return NotFound(fmt::format("pool '{}' is not imported{}", pool.str(), MountpointProtection(pool)));
+    if (!entry) {
+      // A managed pool's mountpoints are protected while it is away (issue 18 item 5).
+      std::string protection;
+      if (supervisor_) {
+        for (const auto& line : supervisor_->MountpointProtection(pool.str())) protection += "; mountpoint " + line;
+      }
+      return NotFound(fmt::format("pool '{}' is not imported{}", pool.str(), protection));
+    }
   }
   // Status is read live: health must never be stale in `pool status`.
   PK_ASSIGN_OR_RETURN(auto status, zfs_.GetPoolStatus(pool));

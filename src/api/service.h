@@ -141,8 +141,6 @@ class ApiService {
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
-  std::string MountpointProtection(const zfs::PoolName& pool);
-
   zfs::Zfs& zfs_;
   inventory::Inventory& inventory_;
   service::Supervisor* supervisor_;

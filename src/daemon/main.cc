@@ -30,6 +30,7 @@
 #include "sys/configfs.h"
 #include "sys/daemon.h"
 #include "sys/files.h"
+#include "sys/mountpoints.h"
 #include "sys/process_runner.h"
 #include "sys/users.h"
 #include "zfs/zfs.h"
@@ -212,7 +213,8 @@ Status Serve(const Config& config) {
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
-  sup_options.mountpoints = fs.get();  // protected while their pool is exported (issue 18 item 5)
+  auto mountpoint_guard = sys::MakeRealMountpointGuard();
+  sup_options.mountpoints = mountpoint_guard.get();  // protected while their pool is exported (issue 18 item 5)
   // Set once the migration manager exists (below), before anything runs.
   migrate::Manager* migrations_ptr = nullptr;
   sup_options.on_pool_changed = [&inventory, &migrations_ptr](const std::string& pool) {

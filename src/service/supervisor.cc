@@ -776,6 +776,19 @@ void Supervisor::ProtectMountpoints(const PoolPolicy& policy) {
   }
 }
 
+std::vector<std::string> Supervisor::MountpointProtection(const std::string& pool) {
+  std::vector<std::string> out;
+  auto status = Get(pool);
+  if (!options_.mountpoints || !status) return out;
+  for (const auto& dir : status->policy.known_mountpoints) {
+    auto is = options_.mountpoints->DirProtected(dir);
+    if (!is && is.error().code() == ErrorCode::kNotFound) continue;
+    out.push_back(fmt::format("{}: {}", dir, !is ? "not protected (" + is.error().message() + ")"
+                                                  : (*is ? "protected (immutable, empty)" : "not protected")));
+  }
+  return out;
+}
+
 void Supervisor::UnprotectMountpoints(const PoolPolicy& policy) {
   if (!options_.mountpoints) return;
   for (const auto& dir : policy.known_mountpoints) {

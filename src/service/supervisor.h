@@ -29,7 +29,7 @@
 #include "service/event_log.h"
 #include "service/graph.h"
 #include "service/policy.h"
-#include "sys/files.h"
+#include "sys/mountpoints.h"
 #include "sys/process_runner.h"
 #include "zfs/zfs.h"
 
@@ -90,7 +90,7 @@ struct SupervisorOptions {
   // empty; the others are logged and left alone) and made writable again
   // before its import, so nothing writes into the root file system under an
   // absent pool. Without one (unit tests), nothing is protected.
-  sys::FileSystem* mountpoints = nullptr;
+  sys::MountpointGuard* mountpoints = nullptr;
 };
 
 class Supervisor {
@@ -107,6 +107,10 @@ class Supervisor {
 
   std::vector<ServiceStatus> List();
   Result<ServiceStatus> Get(const std::string& pool);
+  // Whether each remembered mountpoint directory of `pool` (a managed pool)
+  // is protected now: "PATH: protected (immutable, empty)", "PATH: not
+  // protected (...)"; absent directories are left out (issue 18 item 5).
+  std::vector<std::string> MountpointProtection(const std::string& pool);
 
   // Manages `policy.pool` (new or updated policy) and starts it. A dependency
   // cycle is refused with the cycle named; nothing is saved then.

@@ -170,16 +170,8 @@ TEST_F(SupervisorTest, EnableImportsMountsAndComesOnline) {
 }
 
 // Records the mountpoint protection the supervisor asks for, in order.
-class ProtectionFs final : public sys::FileSystem {
+class ProtectionGuard final : public sys::MountpointGuard {
  public:
-  Result<std::string> ReadFile(const std::string& p) override { return NotFound(p); }
-  Status WriteFileAtomic(const std::string&, std::string_view, mode_t) override { return OkStatus(); }
-  Result<bool> Exists(const std::string&) override { return false; }
-  Status MakeDirs(const std::string&, mode_t) override { return OkStatus(); }
-  Status Remove(const std::string&) override { return OkStatus(); }
-  Status AppendDurably(const std::string&, std::string_view) override { return OkStatus(); }
-  Status CreateSparseFile(const std::string&, uint64_t, mode_t) override { return OkStatus(); }
-  Result<DeviceInfo> StatDevice(const std::string&) override { return DeviceInfo{}; }
   Status ProtectEmptyDir(const std::string& p) override {
     std::lock_guard lock(mu);
     calls.push_back("protect " + p);
@@ -190,6 +182,7 @@ class ProtectionFs final : public sys::FileSystem {
     calls.push_back("unprotect " + p);
     return OkStatus();
   }
+  Result<bool> DirProtected(const std::string&) override { return true; }
   std::vector<std::string> Calls() {
     std::lock_guard lock(mu);
     return calls;
@@ -202,7 +195,7 @@ class ProtectionFs final : public sys::FileSystem {
 // succeeded and unprotected before the next import.
 TEST_F(SupervisorTest, MountpointsAreProtectedWhileThePoolIsExported) {
   zfs_->AddPool("tank", {{"tank", "on", "/tank"}, {"tank/a", "on", "/tank/a"}});
-  ProtectionFs protection;
+  ProtectionGuard protection;
   SupervisorOptions options;
   options.mountpoints = &protection;
   Supervisor& sup = StartSupervisor(std::move(options));

@@ -98,44 +98,6 @@ Status SyncParent(const std::string& path) {
   return OkStatus();
 }
 
-// ENOTTY/EOPNOTSUPP/EINVAL from the flags ioctls: the file system has no such attribute.
-Error FlagError(std::string_view what, const std::string& path, int err) {
-  if (err == ENOTTY || err == EOPNOTSUPP || err == EINVAL) {
-    return Error(ErrorCode::kUnimplemented,
-                 fmt::format("{} '{}': its file system has no immutable attribute ({})", what, path, strerrordesc_np(err)));
-  }
-  return PathError(what, path, err).error();
-}
-
-Result<bool> Empty(int dir_fd, const std::string& path) {
-  int dup = ::dup(dir_fd);
-  if (dup < 0) return PathError("list", path, errno);
-  DIR* d = ::fdopendir(dup);
-  if (!d) {
-    ::close(dup);
-    return PathError("list", path, errno);
-  }
-  bool empty = true;
-  while (auto* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-      empty = false;
-      break;
-    }
-  }
-  ::closedir(d);
-  return empty;
-}
-
-Status SetFlag(int fd, const std::string& path, bool immutable) {
-  const char* what = immutable ? "protect" : "unprotect";
-  int flags = 0;
-  if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) return std::unexpected(FlagError(what, path, errno));
-  int wanted = immutable ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
-  if (wanted == flags) return OkStatus();
-  if (::ioctl(fd, FS_IOC_SETFLAGS, &wanted) != 0) return std::unexpected(FlagError(what, path, errno));
-  return OkStatus();
-}
-
 class RealFileSystem final : public FileSystem {
  public:
   Result<std::string> ReadFile(const std::string& path) override {
@@ -268,28 +230,6 @@ class RealFileSystem final : public FileSystem {
       }
     }
     return info;
-  }
-
-  Status ProtectEmptyDir(const std::string& path) override {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) return PathError("protect", path, errno);
-    PK_ASSIGN_OR_RETURN(bool empty, Empty(fd.get(), path));
-    if (!empty) return FailedPrecondition(fmt::format("protect '{}': the directory is not empty", path));
-    return SetFlag(fd.get(), path, true);
-  }
-
-  Status UnprotectDir(const std::string& path) override {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) return errno == ENOENT ? OkStatus() : PathError("unprotect", path, errno);
-    return SetFlag(fd.get(), path, false);
-  }
-
-  Result<bool> DirProtected(const std::string& path) override {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.get() < 0) return PathError("read the attributes of", path, errno);
-    int flags = 0;
-    if (::ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) != 0) return std::unexpected(FlagError("read the attributes of", path, errno));
-    return (flags & FS_IMMUTABLE_FL) != 0;
   }
 
   Status AppendDurably(const std::string& path, std::string_view data) override {

@@ -68,24 +68,6 @@ class FileSystem {
     bool rotational = false;
   };
   virtual Result<DeviceInfo> StatDevice(const std::string& path) = 0;
-
-  // Mountpoint protection (issue 18 item 5): the immutable attribute of a
-  // directory (FS_IMMUTABLE_FL, what `chattr +i` sets), so that nothing, root
-  // included, writes into it while the pool that mounts there is absent.
-  // ProtectEmptyDir sets it on an empty directory; FailedPrecondition naming
-  // the path when the directory holds anything (what was written under an
-  // absent pool must be looked at, not locked in), NotFound when absent,
-  // Unimplemented when its file system has no such attribute.
-  // UnprotectDir clears it (OK when absent or not set). DirProtected reads it.
-  virtual Status ProtectEmptyDir(const std::string& path) {
-    return MakeError(ErrorCode::kUnimplemented, "protect '" + path + "': not supported");
-  }
-  virtual Status UnprotectDir(const std::string& path) {
-    return MakeError(ErrorCode::kUnimplemented, "unprotect '" + path + "': not supported");
-  }
-  virtual Result<bool> DirProtected(const std::string& path) {
-    return MakeError(ErrorCode::kUnimplemented, "read the attributes of '" + path + "': not supported");
-  }
 };
 
 // The implementation backed by the real filesystem (only daemon/ and cli/

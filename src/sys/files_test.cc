@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,7 +24,6 @@ class FilesTest : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    (void)fs_->UnprotectDir(Path("mnt"));
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
@@ -41,31 +39,6 @@ class FilesTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<FileSystem> fs_ = MakeRealFileSystem();
 };
-
-// issue 18 item 5: a protected (immutable) empty directory refuses writes
-// with EPERM, even from root; a directory with something in it is refused.
-TEST_F(FilesTest, ProtectEmptyDirRefusesWritesUntilUnprotected) {
-  const std::string mp = Path("mnt");
-  ASSERT_TRUE(fs_->MakeDirs(mp, 0755));
-  auto protect = fs_->ProtectEmptyDir(mp);
-  if (!protect && protect.error().code() == ErrorCode::kUnimplemented) GTEST_SKIP() << protect.error().message();
-  ASSERT_TRUE(protect) << protect.error().ToString();
-  EXPECT_EQ(fs_->DirProtected(mp).value_or(false), true);
-  std::ofstream(mp + "/stray") << "x";
-  EXPECT_FALSE(std::filesystem::exists(mp + "/stray"));
-  EXPECT_NE(::mkdir((mp + "/d").c_str(), 0755), 0);
-  EXPECT_EQ(errno, EPERM);
-  EXPECT_TRUE(fs_->ProtectEmptyDir(mp)) << "protecting twice";
-  ASSERT_TRUE(fs_->UnprotectDir(mp));
-  EXPECT_EQ(fs_->DirProtected(mp).value_or(true), false);
-  std::ofstream(mp + "/data") << "x";
-  auto refused = fs_->ProtectEmptyDir(mp);
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code(), ErrorCode::kFailedPrecondition);
-  EXPECT_THAT(refused.error().message(), HasSubstr(mp));
-  EXPECT_EQ(fs_->ProtectEmptyDir(Path("absent")).error().code(), ErrorCode::kNotFound);
-  EXPECT_TRUE(fs_->UnprotectDir(Path("absent")));
-}
 
 TEST_F(FilesTest, WriteThenRead) {
   const std::string path = Path("config.json");
