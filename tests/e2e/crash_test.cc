@@ -71,17 +71,6 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// fuse.pkshadow mounts at or below `prefix`.
-std::vector<std::string> ShadowMounts(const std::string& prefix) {
-  std::vector<std::string> out;
-  std::ifstream in("/proc/self/mounts");
-  std::string dev, mp, type, rest;
-  while (in >> dev >> mp >> type && std::getline(in, rest)) {
-    if (type == "fuse.pkshadow" && mp.starts_with(prefix)) out.push_back(mp);
-  }
-  return out;
-}
-
 // Processes whose command line mentions `needle` (the process listing).
 std::vector<std::string> ProcessesMentioning(const std::string& needle) {
   std::vector<std::string> out;
@@ -109,18 +98,9 @@ class CrashTest : public ::testing::Test {
       setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
       return;
     }
-    user_ = "pkcrs" + std::to_string(::getpid());
-    auto added = runner_->Run({.program = "/usr/sbin/useradd", .args = {"-M", "-s", "/usr/sbin/nologin", user_},
-                               .env = ToolEnv()});
-    if (!added || !added->status.Success()) {
-      setup_error_ = "useradd " + user_ + " failed";
-      return;
-    }
-    user_created_ = true;
+    setup_error_ = AddSuiteUser(*runner_, "pkcrs", &user_);
   }
-  static void TearDownTestSuite() {
-    if (user_created_) (void)runner_->Run({.program = "/usr/sbin/userdel", .args = {user_}, .env = ToolEnv()});
-  }
+  static void TearDownTestSuite() { RemoveSuiteUser(*runner_, user_); }
 
   void SetUp() override {
     if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
@@ -234,7 +214,6 @@ class CrashTest : public ::testing::Test {
   static inline std::unique_ptr<sys::ProcessRunner> runner_;
   static inline std::unique_ptr<sys::DaemonLauncher> launcher_;
   static inline std::string lab_, build_, user_, setup_error_;
-  static inline bool user_created_ = false;
   static inline int counter_ = 0;
   LabPool pool_;
   std::string work_;

@@ -298,6 +298,16 @@ std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
   return "";
 }
 
+std::vector<std::string> ShadowMounts(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, mp, type, rest;
+  while (in >> dev >> mp >> type && std::getline(in, rest)) {
+    if (type == "fuse.pkshadow" && mp.starts_with(prefix)) out.push_back(mp);
+  }
+  return out;
+}
+
 bool ClearImmutable(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return errno == ENOENT;

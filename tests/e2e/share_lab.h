@@ -26,4 +26,10 @@ ShareHead ShareHeadFor(int index);
 // Writes `options.config` with the head's share servers. Empty on success.
 std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head);
 
+// A local user for SMB shares, "PREFIX<pid>" (useradd -M, no login shell).
+// Empty on success, else what went wrong; *user is set only on success.
+std::string AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user);
+// userdel of a user AddSuiteUser made (nothing when `user` is empty).
+void RemoveSuiteUser(sys::ProcessRunner& runner, const std::string& user);
+
 }  // namespace pk::e2e
