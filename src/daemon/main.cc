@@ -5,6 +5,7 @@
 #include <sys/random.h>
 #include <sys/utsname.h>
 
+#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -251,6 +252,10 @@ Status Serve(const Config& config) {
     };
   }
   share::ShareManager shares(*zfs, *fs, std::move(backends), share_options);
+  // Servers left by a killed daemon (adopted above): nothing is withdrawn
+  // from them until every pool had its chance to be served again.
+  const bool restarted_after_crash = !sys::ReadDaemonRecords(children_dir).empty();
+  if (restarted_after_crash) shares.HoldUntilSettled();
   sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
   // Before an export: shares stop, and shadow-migration layers on the pool's
   // mountpoints are unmounted (held until the export is over; they resume
@@ -329,6 +334,24 @@ Status Serve(const Config& config) {
     }
   });
   if (migrations) migrations->StartLoop();
+  // Settles the share servers once no pool service is on its way up (at most 60 s).
+  std::atomic<bool> stopping{false};
+  std::thread settle([&] {
+    if (!restarted_after_crash) return;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    serve_unmanaged.join();
+    while (std::chrono::steady_clock::now() < deadline && !stopping) {
+      bool busy = false;
+      for (const auto& s : supervisor.List()) {
+        busy |= s.state == service::State::kImporting || s.state == service::State::kMounting ||
+                s.state == service::State::kSharing || s.state == service::State::kWaiting;
+      }
+      if (!busy) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    log->info("share servers settled after the restart: reconciling them with every served pool");
+    shares.Settle();
+  });
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
@@ -339,7 +362,9 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
-  serve_unmanaged.join();
+  stopping = true;
+  settle.join();
+  if (serve_unmanaged.joinable()) serve_unmanaged.join();
   if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   shares.Shutdown();

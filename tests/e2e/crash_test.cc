@@ -503,7 +503,9 @@ TEST_F(CrashTest, CrashDuringOperations) {
                 s.value("reason", "").c_str());
     EXPECT_FALSE(s.value("reason", "").empty()) << "state without a reason after a SIGKILL during " << what;
     // Back to serving, by the admin's ordinary commands.
-    if (s.value("state", "") == "locked") ASSERT_EQ(cli_.Run({"pool", "unlock", pool_.name}).code, kExitOk);
+    if (s.value("state", "") == "locked") {
+      ASSERT_EQ(cli_.Run({"pool", "unlock", pool_.name}).code, kExitOk);
+    }
     if (s.value("state", "") != "online" && s.value("state", "") != "degraded") {
       CliResult started = cli_.Run({"service", "start", pool_.name});
       EXPECT_EQ(started.code, kExitOk) << started;
