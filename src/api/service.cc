@@ -218,6 +218,16 @@ Result<HttpResponse> ApiService::ListPools() {
   return JsonResponse({{"pools", pools}, {"inventory", InventoryMeta(*view)}});
 }
 
+// A managed pool's mountpoints are protected while it is away (issue 18 item 5):
+// "; mountpoint PATH: protected (immutable, empty)" for each.
+static std::string MountpointProtection(service::Supervisor* supervisor, const zfs::PoolName& pool) {
+  std::string out;
+  if (supervisor) {
+    for (const auto& line : supervisor->MountpointProtection(pool.str())) out += "; mountpoint " + line;
+  }
+  return out;
+}
+
 Result<HttpResponse> ApiService::GetPool(const std::string& name) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   auto view = inventory_.Current();
@@ -227,18 +237,15 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
     PK_TRY(inventory_.RefreshPool(pool.str()));
     view = inventory_.Current();
     entry = view->FindPool(pool.str());
-    if (!entry) {
-      // A managed pool's mountpoints are protected while it is away (issue 18 item 5).
-      std::string protection;
-      if (supervisor_) {
-        for (const auto& line : supervisor_->MountpointProtection(pool.str())) protection += "; mountpoint " + line;
-      }
-      return NotFound(fmt::format("pool '{}' is not imported{}", pool.str(), protection));
-    }
+    if (!entry) return NotFound(fmt::format("pool '{}' is not imported{}", pool.str(), MountpointProtection(supervisor_, pool)));
   }
   // Status is read live: health must never be stale in `pool status`.
-  PK_ASSIGN_OR_RETURN(auto status, zfs_.GetPoolStatus(pool));
-  json j = PoolToJson(entry->summary, status);
+  auto status = zfs_.GetPoolStatus(pool);
+  if (!status && status.error().code() == ErrorCode::kNotFound) {  // exported since the view was taken
+    return NotFound(status.error().message() + MountpointProtection(supervisor_, pool));
+  }
+  if (!status) return std::unexpected(status.error());
+  json j = PoolToJson(entry->summary, *status);
   size_t filesystems = 0, snapshots = 0;
   ForEachInTree(*view, pool.str(), [&](const zfs::Dataset& d) {
     (d.type == zfs::DatasetType::kSnapshot ? snapshots : filesystems)++;
