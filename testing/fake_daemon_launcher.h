@@ -8,7 +8,10 @@
 // Thread-safety: none; a test drives it from one thread.
 #pragma once
 
+#include <signal.h>
+
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,9 +66,41 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
         1000 + static_cast<pid_t>(launched.size()), daemons.back(), on_launch ? on_launch(command) : nullptr));
   }
 
+  Result<std::unique_ptr<sys::Daemon>> LaunchRecorded(const std::string& name, const sys::Command& command,
+                                                      const std::string& log_path) override {
+    recorded.push_back(name);
+    return Launch(command, log_path);
+  }
+
+  // Adopt(NAME, command) answers a daemon put into `adoptable` (as a killed
+  // earlier poolkeeperd would have left it) when its command matches; a
+  // mismatch "stops" it and adopts nothing, as the real launcher does.
+  struct Adoptable {
+    sys::Command command;
+    std::shared_ptr<FakeDaemonState> state = std::make_shared<FakeDaemonState>();
+    pid_t pid = 500;
+  };
+  Result<std::unique_ptr<sys::Daemon>> Adopt(const std::string& name, const sys::Command& command) override {
+    adopt_asked.push_back(name);
+    auto it = adoptable.find(name);
+    if (it == adoptable.end() || !it->second.state->running) return std::unique_ptr<sys::Daemon>();
+    Adoptable a = it->second;
+    adoptable.erase(it);
+    if (a.command.program != command.program || a.command.args != command.args) {
+      a.state->running = false;
+      a.state->stopped_with = SIGTERM;
+      return std::unique_ptr<sys::Daemon>();
+    }
+    return std::unique_ptr<sys::Daemon>(
+        std::make_unique<FakeDaemon>(a.pid, a.state, on_launch ? on_launch(command) : nullptr));
+  }
+
   std::vector<sys::Command> launched;
   std::vector<std::string> logs;
   std::vector<std::shared_ptr<FakeDaemonState>> daemons;
+  std::vector<std::string> recorded;     // names given to LaunchRecorded, in order
+  std::vector<std::string> adopt_asked;  // names given to Adopt, in order
+  std::map<std::string, Adoptable> adoptable;
 };
 
 }  // namespace pk::testing

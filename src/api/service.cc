@@ -264,6 +264,16 @@ Result<HttpResponse> ApiService::ListPools() {
   return JsonResponse({{"pools", pools}, {"inventory", InventoryMeta(*view)}});
 }
 
+// A managed pool's mountpoints are protected while it is away (issue 18 item 5):
+// "; mountpoint PATH: protected (immutable, empty)" for each.
+static std::string MountpointProtection(service::Supervisor* supervisor, const zfs::PoolName& pool) {
+  std::string out;
+  if (supervisor) {
+    for (const auto& line : supervisor->MountpointProtection(pool.str())) out += "; mountpoint " + line;
+  }
+  return out;
+}
+
 Result<HttpResponse> ApiService::GetPool(const std::string& name) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   auto view = inventory_.Current();
@@ -273,11 +283,14 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
     PK_TRY(inventory_.RefreshPool(pool.str()));
     view = inventory_.Current();
     entry = view->FindPool(pool.str());
-    if (!entry) return NotFound(fmt::format("pool '{}' is not imported", pool.str()));
+    if (!entry) return NotFound(fmt::format("pool '{}' is not imported{}", pool.str(), MountpointProtection(supervisor_, pool)));
   }
   // Status is read live: health must never be stale in `pool status`. A tool
   // that does not answer in time is a 504 naming the pool, not a held worker.
   auto status = ToolReads().GetPoolStatus(pool);
+  if (!status && status.error().code() == ErrorCode::kNotFound) {  // exported since the view was taken
+    return NotFound(status.error().message() + MountpointProtection(supervisor_, pool));
+  }
   if (!status) return std::unexpected(status.error().WithContext(fmt::format("pool '{}': live status", pool.str())));
   json j = PoolToJson(entry->summary, *status);
   size_t filesystems = 0, snapshots = 0;

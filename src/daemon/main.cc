@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -35,6 +36,7 @@
 #include "sys/configfs.h"
 #include "sys/daemon.h"
 #include "sys/files.h"
+#include "sys/mountpoints.h"
 #include "sys/process_runner.h"
 #include "sys/users.h"
 #include "zfs/zfs.h"
@@ -255,6 +257,8 @@ Status Serve(const Config& config) {
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
   sup_options.runner = runner.get();
+  auto mountpoint_guard = sys::MakeRealMountpointGuard();
+  sup_options.mountpoints = mountpoint_guard.get();  // protected while their pool is exported (issue 18 item 5)
   // Set once the migration manager exists (below), before anything runs.
   migrate::Manager* migrations_ptr = nullptr;
   sup_options.on_pool_changed = [&inventory, &migrations_ptr](const std::string& pool) {
@@ -265,7 +269,12 @@ Status Serve(const Config& config) {
   // through the manager, and the manager reports share problems to the
   // supervisor. `supervisor_ptr` is set before anything can call back.
   service::Supervisor* supervisor_ptr = nullptr;
-  auto launcher = sys::MakePosixDaemonLauncher();
+  // Every server and helper is recorded in state_dir/children and adopted by
+  // the next daemon when this one dies (issue 18): the data plane outlives
+  // the control plane; a deliberate stop (SIGTERM) ends them all.
+  const std::string children_dir = config.state_dir + "/children";
+  PK_TRY(fs->MakeDirs(children_dir, 0700));
+  auto launcher = sys::MakePosixDaemonLauncher(children_dir);
   share::ShareManagerOptions share_options;
   share_options.on_event = [&events](const std::string& resource, const std::string& state, const std::string& reason) {
     if (auto appended = events->Append({0, {}, resource, state, "", reason}); !appended) {
@@ -287,6 +296,10 @@ Status Serve(const Config& config) {
     };
   }
   share::ShareManager shares(*zfs, *fs, std::move(backends), share_options);
+  // Servers left by a killed daemon (adopted above): nothing is withdrawn
+  // from them until every pool had its chance to be served again.
+  const bool restarted_after_crash = !sys::ReadDaemonRecords(children_dir).empty();
+  if (restarted_after_crash) shares.HoldUntilSettled();
   sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
   // Before an export: shares stop, and shadow-migration layers on the pool's
   // mountpoints are unmounted (held until the export is over; they resume
@@ -322,7 +335,7 @@ Status Serve(const Config& config) {
   });
 
   // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
-  auto helpers = migrate::MakePosixHelperProcesses();
+  auto helpers = migrate::MakePosixHelperProcesses(children_dir);
   std::unique_ptr<migrate::Manager> migrations;
   if (auto helper = FindShadowHelper(*fs); helper) {
     PK_TRY(fs->MakeDirs(config.state_dir + "/migrate", 0700));
@@ -387,6 +400,24 @@ Status Serve(const Config& config) {
     }
   });
   if (migrations) migrations->StartLoop();
+  // Settles the share servers once no pool service is on its way up (at most 60 s).
+  std::atomic<bool> stopping{false};
+  std::thread settle([&] {
+    if (!restarted_after_crash) return;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    serve_unmanaged.join();
+    while (std::chrono::steady_clock::now() < deadline && !stopping) {
+      bool busy = false;
+      for (const auto& s : supervisor.List()) {
+        busy |= s.state == service::State::kImporting || s.state == service::State::kMounting ||
+                s.state == service::State::kSharing || s.state == service::State::kWaiting;
+      }
+      if (!busy) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    log->info("share servers settled after the restart: reconciling them with every served pool");
+    shares.Settle();
+  });
   log->info("serving on {}", config.socket);
   // Readiness line for scripts (stdout, flushed).
   std::printf("poolkeeperd ready socket=%s dialect=%s\n", config.socket.c_str(),
@@ -397,7 +428,9 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
-  serve_unmanaged.join();
+  stopping = true;
+  settle.join();
+  if (serve_unmanaged.joinable()) serve_unmanaged.join();
   if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   shares.Shutdown();

@@ -31,16 +31,27 @@ using Clock = std::chrono::steady_clock;
 // libfuse's handler although the daemon blocks it) and reaps them.
 class LaunchedHelperProcesses : public HelperProcesses {
  public:
+  explicit LaunchedHelperProcesses(std::string record_dir) : launcher_(sys::MakePosixDaemonLauncher(std::move(record_dir))) {}
+
   Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) override {
-    if (argv.empty() || argv[0].empty() || argv[0][0] != '/') return InvalidArgument("helper path must be absolute");
-    sys::Command command{.program = argv[0],
-                         .args = std::vector<std::string>(argv.begin() + 1, argv.end()),
-                         .env = sys::DefaultToolEnvironment()};
-    PK_ASSIGN_OR_RETURN(auto daemon, launcher_->Launch(command, log_path));
-    pid_t pid = daemon->pid();
-    std::lock_guard lock(mu_);
-    daemons_[pid] = std::move(daemon);
-    return pid;
+    return SpawnRecorded("", argv, log_path);
+  }
+
+  Result<pid_t> SpawnRecorded(const std::string& name, const std::vector<std::string>& argv,
+                              const std::string& log_path) override {
+    PK_ASSIGN_OR_RETURN(auto command, CommandOf(argv));
+    PK_ASSIGN_OR_RETURN(auto daemon, name.empty() ? launcher_->Launch(command, log_path)
+                                                  : launcher_->LaunchRecorded(name, command, log_path));
+    return Keep(std::move(daemon));
+  }
+
+  pid_t Adopt(const std::string& name, const std::vector<std::string>& argv) override {
+    auto command = CommandOf(argv);
+    if (!command) return 0;
+    auto daemon = launcher_->Adopt(name, *command);
+    if (!daemon) GetLogger("migrate")->warn("adopt helper '{}': {}", name, daemon.error().message());
+    if (!daemon || !*daemon) return 0;
+    return Keep(std::move(*daemon));
   }
 
   void Signal(pid_t pid, int sig) override {
@@ -60,7 +71,21 @@ class LaunchedHelperProcesses : public HelperProcesses {
   }
 
  private:
-  std::unique_ptr<sys::DaemonLauncher> launcher_ = sys::MakePosixDaemonLauncher();
+  static Result<sys::Command> CommandOf(const std::vector<std::string>& argv) {
+    if (argv.empty() || argv[0].empty() || argv[0][0] != '/') return InvalidArgument("helper path must be absolute");
+    return sys::Command{.program = argv[0],
+                        .args = std::vector<std::string>(argv.begin() + 1, argv.end()),
+                        .env = sys::DefaultToolEnvironment()};
+  }
+
+  pid_t Keep(std::unique_ptr<sys::Daemon> daemon) {
+    pid_t pid = daemon->pid();
+    std::lock_guard lock(mu_);
+    daemons_[pid] = std::move(daemon);
+    return pid;
+  }
+
+  std::unique_ptr<sys::DaemonLauncher> launcher_;
   std::mutex mu_;
   std::map<pid_t, std::unique_ptr<sys::Daemon>> daemons_;  // guarded by mu_
 };
@@ -96,7 +121,9 @@ std::string ShadowSource(const zfs::Dataset& d) {
 
 }  // namespace
 
-std::unique_ptr<HelperProcesses> MakePosixHelperProcesses() { return std::make_unique<LaunchedHelperProcesses>(); }
+std::unique_ptr<HelperProcesses> MakePosixHelperProcesses(std::string record_dir) {
+  return std::make_unique<LaunchedHelperProcesses>(std::move(record_dir));
+}
 
 Manager::Manager(zfs::Zfs& zfs, sys::ProcessRunner& runner, HelperProcesses& helpers, ManagerOptions options)
     : zfs_(zfs), runner_(runner), helpers_(helpers), options_(std::move(options)) {}
@@ -362,10 +389,19 @@ void Manager::Reap() {
 }
 
 void Manager::SpawnFor(Helper& h) {
+  // No --parent-pid: the helper outlives a killed daemon and the next one
+  // adopts it (same argv), so the layer's clients see no gap.
   std::vector<std::string> argv = {options_.helper_path, "--log-level", options_.log_level, "serve",
                                    "--dir", h.mountpoint, "--dataset", h.dataset,
-                                   "--status", StatusPath(h.dataset), "--parent-pid", std::to_string(::getpid())};
-  auto pid = helpers_.Spawn(argv, LogPath(h.dataset));
+                                   "--status", StatusPath(h.dataset)};
+  const std::string record = "shadowfs-" + Escape(h.dataset);
+  if (pid_t adopted = helpers_.Adopt(record, argv); adopted > 0) {
+    h.pid = adopted;
+    GetLogger("migrate")->info("helper of '{}' adopted (pid {}, left running by an earlier poolkeeperd)", h.dataset,
+                               h.pid);
+    return;
+  }
+  auto pid = helpers_.SpawnRecorded(record, argv, LogPath(h.dataset));
   if (!pid) {
     h.last_error = pid.error().message();
     h.not_before = Clock::now() + std::chrono::seconds(10);

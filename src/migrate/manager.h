@@ -9,9 +9,12 @@
 // restart, a helper crash or a pool export/import (on this head or another).
 // A helper that reports completion is answered by removing the property.
 //
-// Helpers die with the thread that spawned them (PR_SET_PDEATHSIG), which is
-// the manager's loop thread: a daemon killed with SIGKILL takes them along,
-// and the next helper detaches the dead FUSE mount before mounting anew.
+// Helpers outlive the daemon (issue 18): each is recorded durably (pid,
+// start time, command; sys::DaemonLauncher records) as `shadowfs-DATASET`,
+// and a poolkeeperd started after a crash adopts the helper still serving a
+// dataset instead of starting a second one, so clients of the layer see no
+// gap. A helper that crashed by itself leaves a dead FUSE mount, which the
+// next helper detaches before mounting anew.
 //
 // Status comes from the file each helper rewrites every second in
 // `runtime_dir` (node-local, a cache: the truth is in the dataset).
@@ -55,8 +58,23 @@ class HelperProcesses {
   virtual void Signal(pid_t pid, int sig) = 0;
   // The exit status once the process ended (reaped), nullopt while it runs.
   virtual std::optional<sys::ExitStatus> Poll(pid_t pid) = 0;
+  // As Spawn, recorded durably as `name` where records are kept.
+  virtual Result<pid_t> SpawnRecorded(const std::string& name, const std::vector<std::string>& argv,
+                                      const std::string& log_path) {
+    (void)name;
+    return Spawn(argv, log_path);
+  }
+  // The pid of the helper recorded as `name` that an earlier daemon started
+  // with the same `argv` and that still runs (then Signal and Poll work on
+  // it); 0 when there is none.
+  virtual pid_t Adopt(const std::string& name, const std::vector<std::string>& argv) {
+    (void)name;
+    (void)argv;
+    return 0;
+  }
 };
-std::unique_ptr<HelperProcesses> MakePosixHelperProcesses();
+// With `record_dir` empty, helpers are neither recorded nor adopted.
+std::unique_ptr<HelperProcesses> MakePosixHelperProcesses(std::string record_dir = "");
 
 struct ManagerOptions {
   std::string helper_path;  // poolkeeper-shadowfs (absolute)

@@ -74,6 +74,19 @@ class FakeHelpers : public HelperProcesses {
     return s;
   }
   static sys::ExitStatus Exited(int code) { return {sys::ExitStatus::Kind::kExited, code, 0}; }
+
+  // Helpers a killed daemon left running, by record name (issue 18).
+  std::map<std::string, pid_t> adoptable;
+  std::vector<std::string> recorded;
+  Result<pid_t> SpawnRecorded(const std::string& name, const std::vector<std::string>& argv,
+                              const std::string& log) override {
+    recorded.push_back(name);
+    return Spawn(argv, log);
+  }
+  pid_t Adopt(const std::string& name, const std::vector<std::string>&) override {
+    auto it = adoptable.find(name);
+    return it == adoptable.end() ? 0 : it->second;
+  }
 };
 
 class ManagerTest : public ::testing::Test {
@@ -158,6 +171,27 @@ TEST_F(ManagerTest, StartSetsThePropertyHelperServesFinalizeRemovesIt) {
   auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)["helper_error"], "served by another helper");
+}
+
+// issue 18 items 1 and 2: a helper a killed daemon left serving is adopted,
+// not started a second time; a new one is recorded under the dataset's name.
+TEST_F(ManagerTest, AHelperLeftByAKilledDaemonIsAdopted) {
+  zfs_.shadow["tank/new"] = "file:///src";
+  helpers_.adoptable["shadowfs-tank%2Fnew"] = 4321;
+  manager_->ScanOnce();
+  EXPECT_TRUE(helpers_.spawned.empty()) << "a second helper was started beside the adopted one";
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_TRUE((*s)["helper_running"].get<bool>());
+  // Once it is gone, the next helper is started and recorded (no --parent-pid:
+  // it must outlive the daemon).
+  helpers_.adoptable.clear();
+  helpers_.exits[4321] = FakeHelpers::Exited(kExitStopped);
+  manager_->ScanOnce();
+  manager_->ScanOnce();
+  ASSERT_EQ(helpers_.spawned.size(), 1u);
+  EXPECT_THAT(helpers_.recorded, ::testing::ElementsAre("shadowfs-tank%2Fnew"));
+  EXPECT_THAT(helpers_.spawned[0], ::testing::Not(::testing::Contains("--parent-pid")));
 }
 
 TEST_F(ManagerTest, CompletionRemovesThePropertyAndStatusSaysComplete) {

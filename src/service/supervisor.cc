@@ -622,6 +622,7 @@ void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only)
     // it, the next start finds it and does not try again by itself.
     auto locked = store_.WriteLock({policy.pool, "import", options_.now(), options_.pid});
     if (!locked) return fail(locked.error().WithContext("write crash-loop lock").message());
+    UnprotectMountpoints(policy);
     auto done = zfs->ImportPool(ImportOptionsFor(policy, zfs->dialect(), force));
     auto unlocked = store_.RemoveLock(pool);
     if (!unlocked) GetLogger("service")->error("pool={} remove lock: {}", policy.pool, unlocked.error().message());
@@ -792,6 +793,41 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
   return fmt::format("{} filesystems mounted ({} by the mount phase)", already + to_mount, to_mount);
 }
 
+void Supervisor::ProtectMountpoints(const PoolPolicy& policy) {
+  if (!options_.mountpoints) return;
+  auto log = GetLogger("service");
+  for (const auto& dir : policy.known_mountpoints) {
+    auto done = options_.mountpoints->ProtectEmptyDir(dir);
+    if (done) {
+      log->info("pool={} mountpoint {} protected (immutable) while the pool is exported", policy.pool, dir);
+    } else if (done.error().code() != ErrorCode::kNotFound) {
+      log->warn("pool={} mountpoint not protected: {}", policy.pool, done.error().message());
+    }
+  }
+}
+
+std::vector<std::string> Supervisor::MountpointProtection(const std::string& pool) {
+  std::vector<std::string> out;
+  auto status = Get(pool);
+  if (!options_.mountpoints || !status) return out;
+  for (const auto& dir : status->policy.known_mountpoints) {
+    auto is = options_.mountpoints->DirProtected(dir);
+    if (!is && is.error().code() == ErrorCode::kNotFound) continue;
+    out.push_back(fmt::format("{}: {}", dir, !is ? "not protected (" + is.error().message() + ")"
+                                                  : (*is ? "protected (immutable, empty)" : "not protected")));
+  }
+  return out;
+}
+
+void Supervisor::UnprotectMountpoints(const PoolPolicy& policy) {
+  if (!options_.mountpoints) return;
+  for (const auto& dir : policy.known_mountpoints) {
+    if (auto done = options_.mountpoints->UnprotectDir(dir); !done && done.error().code() != ErrorCode::kUnimplemented) {
+      GetLogger("service")->warn("pool={} before import: {}", policy.pool, done.error().message());
+    }
+  }
+}
+
 void Supervisor::RunExport(PoolPolicy policy) {
   // Shares stop before their pool: nothing of it stays configured on this head.
   if (options_.unserve_shares) {
@@ -801,6 +837,7 @@ void Supervisor::RunExport(PoolPolicy policy) {
   }
   auto zfs = zfs_factory_(std::chrono::seconds(policy.export_timeout_seconds));
   auto done = zfs->ExportPool(*zfs::PoolName::Parse(policy.pool), zfs::Force::kNo);
+  if (done) ProtectMountpoints(policy);
   if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
   Post([this, pool = policy.pool, done] {
     Service* s = Find(pool);

@@ -29,6 +29,7 @@
 #include "service/event_log.h"
 #include "service/graph.h"
 #include "service/policy.h"
+#include "sys/mountpoints.h"
 #include "sys/process_runner.h"
 #include "zfs/zfs.h"
 
@@ -87,6 +88,13 @@ struct SupervisorOptions {
   // it adopted (service::Ownership) unless it is already. Its failure is a
   // problem of the pool (degraded), and the pool's shares stay held.
   std::function<Status(const std::string& pool)> adopt_cluster_pool;
+  // Mountpoint protection (issue 18 item 5): with a file system here, the
+  // pool's remembered mountpoint directories (policy.known_mountpoints) are
+  // made immutable once its export succeeded (those that exist and are
+  // empty; the others are logged and left alone) and made writable again
+  // before its import, so nothing writes into the root file system under an
+  // absent pool. Without one (unit tests), nothing is protected.
+  sys::MountpointGuard* mountpoints = nullptr;
 };
 
 class Supervisor {
@@ -103,6 +111,10 @@ class Supervisor {
 
   std::vector<ServiceStatus> List();
   Result<ServiceStatus> Get(const std::string& pool);
+  // Whether each remembered mountpoint directory of `pool` (a managed pool)
+  // is protected now: "PATH: protected (immutable, empty)", "PATH: not
+  // protected (...)"; absent directories are left out (issue 18 item 5).
+  std::vector<std::string> MountpointProtection(const std::string& pool);
 
   // Manages `policy.pool` (new or updated policy) and starts it. A dependency
   // cycle is refused with the cycle named; nothing is saved then.
@@ -176,6 +188,8 @@ class Supervisor {
   void AdvanceExecUp(Service& s);
   // True when every direct dependency serves; otherwise `s` waits, saying for what.
   bool DependenciesServing(Service& s, const DependencyGraph& graph);
+  void ProtectMountpoints(const PoolPolicy& policy);
+  void UnprotectMountpoints(const PoolPolicy& policy);
   void RunExecStart(ExecPolicy exec);
   void RunExecStop(ExecPolicy exec);
   // Back on the loop thread: `done` (online or stopped) with `reason`, or failed.

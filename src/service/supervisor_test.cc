@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -167,6 +168,47 @@ TEST_F(SupervisorTest, EnableImportsMountsAndComesOnline) {
   ASSERT_TRUE(saved && saved->has_value());
   EXPECT_THAT((*saved)->known_mountpoints, ElementsAre("/tank", "/tank/a"));
   ASSERT_EQ(sup.List().size(), 1u);
+}
+
+// Records the mountpoint protection the supervisor asks for, in order.
+class ProtectionGuard final : public sys::MountpointGuard {
+ public:
+  Status ProtectEmptyDir(const std::string& p) override {
+    std::lock_guard lock(mu);
+    calls.push_back("protect " + p);
+    return OkStatus();
+  }
+  Status UnprotectDir(const std::string& p) override {
+    std::lock_guard lock(mu);
+    calls.push_back("unprotect " + p);
+    return OkStatus();
+  }
+  Result<bool> DirProtected(const std::string&) override { return true; }
+  std::vector<std::string> Calls() {
+    std::lock_guard lock(mu);
+    return calls;
+  }
+  std::mutex mu;
+  std::vector<std::string> calls;  // guarded by mu
+};
+
+// issue 18 item 5: the remembered mountpoints are protected once the export
+// succeeded and unprotected before the next import.
+TEST_F(SupervisorTest, MountpointsAreProtectedWhileThePoolIsExported) {
+  zfs_->AddPool("tank", {{"tank", "on", "/tank"}, {"tank/a", "on", "/tank/a"}});
+  ProtectionGuard protection;
+  SupervisorOptions options;
+  options.mountpoints = &protection;
+  Supervisor& sup = StartSupervisor(std::move(options));
+  ASSERT_TRUE(sup.Enable(Policy("tank")));
+  WaitFor("tank", State::kOnline);
+  EXPECT_TRUE(protection.Calls().empty()) << "nothing known to protect before the first import";
+  ASSERT_TRUE(sup.StopService(Name("tank")));
+  WaitFor("tank", State::kExported);
+  EXPECT_THAT(protection.Calls(), ElementsAre("protect /tank", "protect /tank/a"));
+  ASSERT_TRUE(sup.StartService(Name("tank")));
+  WaitFor("tank", State::kOnline);
+  EXPECT_THAT(protection.Calls(), ElementsAre("protect /tank", "protect /tank/a", "unprotect /tank", "unprotect /tank/a"));
 }
 
 TEST_F(SupervisorTest, AlreadyImportedPoolIsNotImportedAgain) {

@@ -91,6 +91,27 @@ class TgtBackend final : public Backend {
 
   Protocol protocol() const override { return Protocol::kIscsi; }
 
+  // Takes over the tgtd an earlier poolkeeperd (killed) left serving (issue
+  // 18), with a handle (so Stop() can end it): each Reconcile compares with
+  // what it serves (`--op show`) and changes only the difference, so its
+  // targets and sessions stay.
+  void AdoptLeftOver() {
+    auto adopted = launcher_.Adopt("tgtd", TgtdCommand());
+    if (!adopted) log_->warn("tgt: adopt tgtd: {}", adopted.error().message());
+    if (!adopted || !*adopted) return;
+    daemon_ = std::move(*adopted);
+    log_->info("tgt: adopted tgtd pid={} control_port={} (left running by an earlier poolkeeperd)", daemon_->pid(),
+               options_.control_port);
+  }
+
+  sys::Command TgtdCommand() const {
+    return sys::Command{
+        .program = options_.tgtd_path,
+        .args = {"-f", "-C", std::to_string(options_.control_port), "--iscsi", "portal=" + options_.portal},
+        .env = sys::DefaultToolEnvironment(),
+    };
+  }
+
   Status Start() override {
     if (daemon_) {
       if (daemon_->Running()) return OkStatus();
@@ -108,12 +129,7 @@ class TgtBackend final : public Backend {
     }
     adopted_ = false;
     PK_TRY_CONTEXT(fs_.MakeDirs(options_.runtime_dir, 0750), "start tgtd");
-    sys::Command cmd{
-        .program = options_.tgtd_path,
-        .args = {"-f", "-C", std::to_string(options_.control_port), "--iscsi", "portal=" + options_.portal},
-        .env = sys::DefaultToolEnvironment(),
-    };
-    auto daemon = launcher_.Launch(cmd, LogPath());
+    auto daemon = launcher_.LaunchRecorded("tgtd", TgtdCommand(), LogPath());
     if (!daemon) {
       return MakeError(daemon.error().code() == ErrorCode::kNotFound ? ErrorCode::kUnavailable : daemon.error().code(),
                        fmt::format("start tgtd: {}", daemon.error().message()));
@@ -635,7 +651,9 @@ Status CheckOptions(const TgtOptions& o) {
 Result<std::unique_ptr<Backend>> MakeTgtBackend(TgtOptions options, sys::ProcessRunner& runner,
                                                 sys::DaemonLauncher& launcher, sys::FileSystem& fs) {
   PK_TRY(CheckOptions(options));
-  return std::make_unique<TgtBackend>(std::move(options), runner, launcher, fs);
+  auto backend = std::make_unique<TgtBackend>(std::move(options), runner, launcher, fs);
+  backend->AdoptLeftOver();
+  return backend;
 }
 
 Status TgtNewAccount(int control_port, const std::string& user, const std::string& secret,

@@ -223,7 +223,23 @@ void ShareManager::SetOutcome(const std::string& id, ShareState state, std::stri
   if (options_.on_event) options_.on_event("share:" + id, std::string(ShareStateName(state)), o.reason);
 }
 
+void ShareManager::HoldUntilSettled() {
+  std::lock_guard lock(mu_);
+  held_ = true;
+}
+
+void ShareManager::Settle() {
+  std::lock_guard lock(mu_);
+  if (!held_) return;
+  held_ = false;
+  for (Protocol p : kAllProtocols) Reconcile(p);
+}
+
 void ShareManager::Reconcile(Protocol protocol) {
+  // After a crash the adopted servers keep serving what they served: a
+  // reconcile now would see only the pools served so far and withdraw the
+  // others' targets and exports under their clients (issue 18).
+  if (held_) return;
   std::vector<Share> desired;
   for (const auto& [pool, shares] : served_) {
     for (const auto& s : shares.valid) {

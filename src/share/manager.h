@@ -122,6 +122,14 @@ class ShareManager {
   // Stops every backend (daemon shutdown).
   void Shutdown();
 
+  // Daemon restart after a crash (issue 18): until Settle(), no backend is
+  // reconciled, so the servers adopted from the killed daemon keep serving
+  // every share they served while the pools are served again one by one
+  // (shares read meanwhile are reported not served yet). Settle() reconciles
+  // every protocol with the full desired state, once.
+  void HoldUntilSettled();
+  void Settle();
+
  private:
   struct PoolShares {
     std::vector<Share> valid;
@@ -177,6 +185,7 @@ class ShareManager {
   ChapSecretStore secrets_{zfs_, fs_};  // called under mu_
 
   std::mutex mu_;
+  bool held_ = false;  // guarded by mu_; see HoldUntilSettled
   std::map<std::string, PoolShares> served_;    // by pool; guarded by mu_
   std::map<std::string, Outcome> outcomes_;     // by share id; guarded by mu_
 };

@@ -143,6 +143,23 @@ class GaneshaBackend final : public Backend {
 
   ~GaneshaBackend() override { (void)Stop(); }
 
+  // Takes over the rpcbind and ganesha an earlier poolkeeperd (killed) left
+  // serving (issue 18): the next Reconcile reloads the adopted ganesha with
+  // the configuration of the shares it is given, without a restart; clients
+  // see nothing. A recorded server started with other options was stopped by
+  // the launcher and is started anew.
+  void AdoptLeftOvers() {
+    if (!o_.netns.empty()) {
+      if (auto r = launcher_.Adopt("rpcbind", RpcbindCommand()); r && *r) rpcbind_ = std::move(*r);
+    }
+    auto g = launcher_.Adopt("ganesha", GaneshaCommand());
+    if (!g) log_->warn("nfs: adopt ganesha: {}", g.error().message());
+    if (!g || !*g) return;
+    ganesha_ = std::move(*g);
+    log_->info("nfs: adopted ganesha pid={} (left running by an earlier poolkeeperd){}", ganesha_->pid(),
+               rpcbind_ ? fmt::format(", rpcbind pid={}", rpcbind_->pid()) : "");
+  }
+
   Protocol protocol() const override { return Protocol::kNfs; }
 
   Status Start() override {
@@ -454,13 +471,22 @@ class GaneshaBackend final : public Backend {
     return OkStatus();
   }
 
-  Status StartRpcbind() {
-    if (rpcbind_ && rpcbind_->Running()) return OkStatus();
+  sys::Command RpcbindCommand() const {
     sys::Command c;
     c.program = o_.nsenter_path;
     c.args = {"--net=" + NetnsPath(), "--mount=" + MntnsPath(), "--", o_.rpcbind_path, "-f"};
     c.env = sys::DefaultToolEnvironment();
-    PK_ASSIGN_OR_RETURN(rpcbind_, launcher_.Launch(c, o_.runtime_dir + "/rpcbind.log"));
+    return c;
+  }
+
+  sys::Command GaneshaCommand() const {
+    return Tool(o_.ganesha_path, {"-F", "-f", ConfigPath(), "-L", LogPath(), "-p", o_.runtime_dir + "/ganesha.pid",
+                                  "-N", "NIV_EVENT"});
+  }
+
+  Status StartRpcbind() {
+    if (rpcbind_ && rpcbind_->Running()) return OkStatus();
+    PK_ASSIGN_OR_RETURN(rpcbind_, launcher_.LaunchRecorded("rpcbind", RpcbindCommand(), o_.runtime_dir + "/rpcbind.log"));
     return WaitForTool(Tool(o_.rpcinfo_path, {"-p", "127.0.0.1"}), *rpcbind_, "rpcbind");
   }
 
@@ -491,9 +517,7 @@ class GaneshaBackend final : public Backend {
       PK_TRY_CONTEXT(fs_.WriteFileAtomic(LogPath(), "", 0600), "nfs: truncate ganesha log");
       offset = 0;
     }
-    sys::Command c = Tool(o_.ganesha_path, {"-F", "-f", ConfigPath(), "-L", LogPath(), "-p",
-                                            o_.runtime_dir + "/ganesha.pid", "-N", "NIV_EVENT"});
-    PK_ASSIGN_OR_RETURN(ganesha_, launcher_.Launch(c, o_.runtime_dir + "/ganesha.out"));
+    PK_ASSIGN_OR_RETURN(ganesha_, launcher_.LaunchRecorded("ganesha", GaneshaCommand(), o_.runtime_dir + "/ganesha.out"));
     log_->info("nfs: ganesha started pid={} netns={}", ganesha_->pid(), o_.netns.empty() ? "-" : o_.netns);
     PK_ASSIGN_OR_RETURN(auto segment, WaitForLog(offset, kStartedMarker, o_.start_timeout, "start"));
     // Registered with our rpcbind (not another one's socket): NFSv3 over TCP answers.
@@ -640,7 +664,9 @@ Result<std::unique_ptr<Backend>> MakeGaneshaBackend(GaneshaOptions options, sys:
                                        options.nfs_port, options.mnt_port));
   }
   PK_TRY_CONTEXT(fs.MakeDirs(options.runtime_dir, 0700), "nfs backend: runtime directory");
-  return std::make_unique<GaneshaBackend>(std::move(options), runner, launcher, fs);
+  auto backend = std::make_unique<GaneshaBackend>(std::move(options), runner, launcher, fs);
+  backend->AdoptLeftOvers();
+  return backend;
 }
 
 }  // namespace pk::share

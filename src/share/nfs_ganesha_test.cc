@@ -264,6 +264,52 @@ TEST_F(GaneshaTest, FirstShareStartsNamespacesRpcbindAndGanesha) {
   EXPECT_TRUE(backend().Served()->empty());
 }
 
+// issue 18 item 1: the rpcbind and ganesha a killed poolkeeperd left serving
+// are adopted and reloaded, never started a second time (which failed with
+// "Ganesha already started" and left the old one as an orphan).
+TEST_F(GaneshaTest, AdoptsTheServersAKilledDaemonLeftAndReloadsThem) {
+  std::string mntns = options_.runtime_dir + "/rpcbind.mntns";
+  sys::Command rpcbind{.program = "/usr/bin/nsenter",
+                       .args = {"--net=/run/netns/pk-unit", "--mount=" + mntns, "--", "/usr/sbin/rpcbind", "-f"}};
+  sys::Command ganesha{.program = "/usr/bin/nsenter",
+                       .args = {"--net=/run/netns/pk-unit", "--", "/usr/bin/ganesha.nfsd", "-F", "-f",
+                                options_.runtime_dir + "/ganesha.conf", "-L", log_, "-p",
+                                options_.runtime_dir + "/ganesha.pid", "-N", "NIV_EVENT"}};
+  launcher_.adoptable["rpcbind"] = {.command = rpcbind, .pid = 601};
+  launcher_.adoptable["ganesha"] = {.command = ganesha, .pid = 602};
+  auto rpcbind_state = launcher_.adoptable["rpcbind"].state, ganesha_state = launcher_.adoptable["ganesha"].state;
+  fs_.netns.insert("pk-unit");
+  Share a = NfsShare("tank/a", 7, "/mnt/tank/a", {"127.0.0.1(rw)"});
+  showmount_ += "/mnt/tank/a 127.0.0.1/32\n";
+  auto results = backend().Reconcile({a});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].status) << results[0].status.error().ToString();
+  EXPECT_THAT(launcher_.adopt_asked, ElementsAre("rpcbind", "ganesha"));
+  EXPECT_TRUE(launcher_.launched.empty()) << "a server was started beside the adopted one";
+  EXPECT_THAT(ganesha_state->signals, ElementsAre(SIGHUP));
+  EXPECT_TRUE(rpcbind_state->running);
+  EXPECT_THAT(*backend().Served(), ElementsAre("nfs:tank/a"));
+  // A deliberate stop ends the adopted servers too.
+  EXPECT_TRUE(backend().Stop());
+  EXPECT_FALSE(ganesha_state->running);
+  EXPECT_FALSE(rpcbind_state->running);
+}
+
+// issue 18 item 1: a recorded ganesha started with other options is replaced.
+TEST_F(GaneshaTest, ARecordedGaneshaWithOtherOptionsIsReplaced) {
+  options_.netns = "";
+  launcher_.adoptable["ganesha"] = {.command = {.program = "/usr/bin/ganesha.nfsd", .args = {"-F", "-f", "/elsewhere"}}};
+  auto old_state = launcher_.adoptable["ganesha"].state;
+  Share a = NfsShare("tank/a", 7, "/mnt/tank/a", {"*(rw)"});
+  runner_.Expect({"showmount", "-e"}, FakeProcessRunner::Exited(0, "Export list for 127.0.0.1:\n/mnt/tank/a *\n"),
+                 FakeProcessRunner::Times::kAlways);
+  auto results = backend().Reconcile({a});
+  EXPECT_TRUE(results[0].status) << results[0].status.error().ToString();
+  EXPECT_FALSE(old_state->running);
+  ASSERT_EQ(launcher_.launched.size(), 1u);
+  EXPECT_THAT(launcher_.recorded, ElementsAre("ganesha"));
+}
+
 TEST_F(GaneshaTest, HostNamespaceRunsGaneshaDirectlyWithoutRpcbind) {
   options_.netns = "";
   Share a = NfsShare("tank/a", 7, "/mnt/tank/a", {"*(rw)"});

@@ -87,6 +87,17 @@ class SambaBackend final : public Backend {
 
   ~SambaBackend() override { (void)Stop(); }
 
+  // Takes over the smbd an earlier poolkeeperd (killed) left serving (issue
+  // 18): the next Reconcile rewrites shares.conf and has it reread
+  // (`smbcontrol reload-config`), without a restart.
+  void AdoptLeftOver() {
+    auto adopted = launcher_.Adopt("smbd", SmbdCommand());
+    if (!adopted) log_->warn("smb: adopt smbd: {}", adopted.error().message());
+    if (!adopted || !*adopted) return;
+    smbd_ = std::move(*adopted);
+    log_->info("smb: adopted smbd pid={} (left running by an earlier poolkeeperd)", smbd_->pid());
+  }
+
   Protocol protocol() const override { return Protocol::kSmb; }
 
   Status Start() override {
@@ -220,9 +231,12 @@ class SambaBackend final : public Backend {
     return ListedDiskShares(r->out);
   }
 
+  sys::Command SmbdCommand() const {
+    return Tool(o_.smbd_path, {"-F", "--no-process-group", "-s", SambaConfigPath(o_), "--debug-stdout"});
+  }
+
   Status StartSmbd() {
-    sys::Command c = Tool(o_.smbd_path, {"-F", "--no-process-group", "-s", SambaConfigPath(o_), "--debug-stdout"});
-    PK_ASSIGN_OR_RETURN(smbd_, launcher_.Launch(c, o_.root_dir + "/smbd.log"));
+    PK_ASSIGN_OR_RETURN(smbd_, launcher_.LaunchRecorded("smbd", SmbdCommand(), o_.root_dir + "/smbd.log"));
     log_->info("smb: smbd started pid={} port={}", smbd_->pid(), o_.port);
     auto deadline = Clock::now() + o_.start_timeout;
     while (true) {
@@ -396,7 +410,9 @@ Result<std::unique_ptr<Backend>> MakeSambaBackend(SambaOptions options, sys::Pro
   }
   if (options.port == 0) return InvalidArgument("smb backend: port must not be 0");
   PK_TRY(EnsureTree(options, fs));
-  return std::make_unique<SambaBackend>(std::move(options), runner, launcher, fs);
+  auto backend = std::make_unique<SambaBackend>(std::move(options), runner, launcher, fs);
+  backend->AdoptLeftOver();
+  return backend;
 }
 
 Status SetSmbPassword(const SambaOptions& options, sys::ProcessRunner& runner, sys::FileSystem& fs,

@@ -181,6 +181,27 @@ TEST_F(SambaTest, StartReloadAndStop) {
   EXPECT_TRUE(backend().Served()->empty());
 }
 
+// issue 18 item 1: the smbd a killed poolkeeperd left serving is adopted;
+// the reconcile rewrites shares.conf and has it reread, without a restart.
+TEST_F(SambaTest, AdoptsTheSmbdAKilledDaemonLeft) {
+  std::string conf = options_.root_dir + "/smb.conf";
+  launcher_.adoptable["smbd"] = {
+      .command = {.program = "/usr/sbin/smbd", .args = {"-F", "--no-process-group", "-s", conf, "--debug-stdout"}},
+      .pid = 700};
+  auto state = launcher_.adoptable["smbd"].state;
+  Share a = SmbShare("tank/a", "/mnt/tank/a", "projects");
+  listed_ = {"projects"};
+  auto results = backend().Reconcile({a});
+  ASSERT_TRUE(results[0].status) << results[0].status.error().ToString();
+  EXPECT_TRUE(launcher_.launched.empty()) << "a second smbd was started";
+  bool reloaded = false;
+  for (const auto& c : runner_.calls()) reloaded |= c.ToString() == "/usr/bin/smbcontrol --configfile=" + conf + " smbd reload-config";
+  EXPECT_TRUE(reloaded) << "the adopted smbd was not told to reread its configuration";
+  EXPECT_TRUE(state->running);
+  EXPECT_TRUE(backend().Stop());
+  EXPECT_EQ(state->stopped_with, SIGTERM);
+}
+
 TEST_F(SambaTest, CollisionsAndMissingSharesAreReportedPerShare) {
   options_.reload_timeout = std::chrono::milliseconds(100);
   Share a = SmbShare("tank/a", "/mnt/a", "projects");

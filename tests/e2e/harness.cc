@@ -1,6 +1,8 @@
 #include "tests/e2e/harness.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -314,8 +316,42 @@ std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
   if (PoolImported(runner, pool.name)) return "pool " + pool.name + " could not be destroyed";
   std::error_code ec;
   std::filesystem::remove_all(pool.disk_dir, ec);
+  // A pool service that exported the pool protected its mountpoint (issue 18 item 5).
+  ClearImmutable(pool.mnt);
   std::filesystem::remove_all(pool.mnt, ec);
   return "";
+}
+
+std::vector<std::string> ShadowMounts(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, mp, type, rest;
+  while (in >> dev >> mp >> type && std::getline(in, rest)) {
+    if (type == "fuse.pkshadow" && mp.starts_with(prefix)) out.push_back(mp);
+  }
+  return out;
+}
+
+bool ClearImmutable(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok && (flags & FS_IMMUTABLE_FL)) {
+    flags &= ~FS_IMMUTABLE_FL;
+    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+bool Immutable(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool set = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
+  ::close(fd);
+  return set;
 }
 
 }  // namespace pk::e2e

@@ -142,6 +142,12 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
 // Destroys the pool if imported (retrying while zfs-fuse says busy), then
 // removes its disk and mountpoint directories. Empty on success.
 std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
+// Mount points whose topmost mount is a shadow layer (fuse.pkshadow), below `prefix`.
+std::vector<std::string> ShadowMounts(const std::string& prefix);
+// Mountpoint protection (issue 18 item 5): whether `dir` carries the
+// immutable attribute, and clearing it (true when cleared, not set or absent).
+bool Immutable(const std::string& dir);
+bool ClearImmutable(const std::string& dir);
 
 // Polls `what` (a CLI command, run with --json) every 100 ms until `done`
 // holds of its answer, at most `limit`; the last answer (a timeout fails the

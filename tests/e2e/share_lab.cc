@@ -42,4 +42,17 @@ std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head
   return "";
 }
 
+std::string AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user) {
+  std::string name = prefix + std::to_string(::getpid());
+  auto added = runner.Run({.program = "/usr/sbin/useradd", .args = {"-M", "-s", "/usr/sbin/nologin", name},
+                           .env = ToolEnv()});
+  if (!added || !added->status.Success()) return "useradd " + name + " failed";
+  *user = name;
+  return "";
+}
+
+void RemoveSuiteUser(sys::ProcessRunner& runner, const std::string& user) {
+  if (!user.empty()) (void)runner.Run({.program = "/usr/sbin/userdel", .args = {user}, .env = ToolEnv()});
+}
+
 }  // namespace pk::e2e

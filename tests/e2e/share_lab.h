@@ -29,4 +29,10 @@ ShareHead ShareHeadFor(int index);
 // host's own /etc/corosync/authkey never plays a part in a test.
 std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head, const std::string& cluster_authkey = "");
 
+// A local user for SMB shares, "PREFIX<pid>" (useradd -M, no login shell).
+// Empty on success, else what went wrong; *user is set only on success.
+std::string AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user);
+// userdel of a user AddSuiteUser made (nothing when `user` is empty).
+void RemoveSuiteUser(sys::ProcessRunner& runner, const std::string& user);
+
 }  // namespace pk::e2e
