@@ -258,7 +258,9 @@ class SambaBackend final : public Backend {
 
   // samba-dcerpcd, started by smbd on demand, leaves smbd's process group:
   // stop it by the pid in our private pid directory, once we know it runs
-  // our configuration.
+  // our configuration. Its rpcd_* workers (rpcd_classic, rpcd_winreg, ...)
+  // live in its process group and outlive it by seconds: the whole group is
+  // signalled and waited for, so nothing of smbd is left after a stop.
   Status StopRpcHelper() {
     std::string pid_file = o_.root_dir + "/pid/samba-dcerpcd.pid";
     auto text = fs_.ReadFile(pid_file);
@@ -275,14 +277,24 @@ class SambaBackend final : public Backend {
     if (!cmdline || cmdline->find("--configfile=" + SambaConfigPath(o_)) == std::string::npos || !alive()) {
       return OkStatus();  // not ours (pid reused) or already gone
     }
-    auto r = runner_.Run(Tool(o_.kill_path, {"-TERM", pid}));
+    const std::string group = "-" + pid;  // its process group, when it leads one
+    auto signal = [&](const std::string& sig) {
+      auto r = runner_.Run(Tool(o_.kill_path, {sig, "--", group}));
+      if (r && r->status.Success()) return r;
+      return runner_.Run(Tool(o_.kill_path, {sig, pid}));
+    };
+    auto group_alive = [&] {
+      auto r = runner_.Run(Tool(o_.kill_path, {"-0", "--", group}));
+      return (r && r->status.Success()) || alive();
+    };
+    auto r = signal("-TERM");
     if (!r || !r->status.Success()) {
       return Internal(fmt::format("smb: stop samba-dcerpcd (pid {}): {}", pid,
                                   r ? Trimmed(r->err) : r.error().message()));
     }
     auto deadline = Clock::now() + o_.stop_grace;
-    while (alive() && Clock::now() < deadline) std::this_thread::sleep_for(kPoll);
-    if (alive()) (void)runner_.Run(Tool(o_.kill_path, {"-KILL", pid}));
+    while (group_alive() && Clock::now() < deadline) std::this_thread::sleep_for(kPoll);
+    if (group_alive()) (void)signal("-KILL");
     return OkStatus();
   }
 
