@@ -198,10 +198,10 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
   if (c == "pools") {
     if (name.empty() && m == "GET") return ListPools();
     if (name.empty() && m == "POST") return CreatePool(r);
+    if (!name.empty() && (m == "GET" || m == "POST") && action == "adopt") return AdoptRoute(name, r);
     if (!name.empty() && m == "GET") return GetPool(name);
     if (!name.empty() && m == "DELETE") return DestroyPool(name, r);
     if (!name.empty() && m == "POST" && action == "export") return ExportPool(name, r);
-    if (!name.empty() && (m == "GET" || m == "POST") && action == "adopt") return AdoptRoute(name, r);
     if (!name.empty() && m == "POST" &&
         (action == "skip" || action == "unskip" || action == "unlock" || action == "delay")) {
       return PoolSwitch(name, action, r);

@@ -141,11 +141,16 @@ std::string AdoptText(const json& j, bool done) {
     out = fmt::format("pool '{}' is not adopted here; adopting it serves:\n", pool);
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& s : j["shares"]) {
+  const json none = json::array();
+  const json& shares = j.contains("shares") && j["shares"].is_array() ? j["shares"] : none;
+  const json& migrations = j.contains("migrations") && j["migrations"].is_array() ? j["migrations"] : none;
+  for (const auto& s : shares) {
+    if (!s.is_object()) continue;
     rows.push_back({s.value("protocol", ""), s.value("dataset", ""), s.value("state", ""),
                     s.contains("definition") && !s["definition"].is_null() ? s["definition"].dump() : "-"});
   }
-  for (const auto& m : j["migrations"]) {
+  for (const auto& m : migrations) {
+    if (!m.is_object()) continue;
     rows.push_back({"migration", m.value("dataset", ""), m.value("state", ""), "from " + m.value("source", "")});
   }
   out += rows.empty() ? "  no shares and no migrations\n" : RenderTable({"WHAT", "DATASET", "STATE", "DEFINITION"}, rows);

@@ -281,6 +281,7 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
   ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
+  ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
   CliResult made = cli_.Run({"share", "create", "iscsi", Dataset("lun"), "--size", "48M"});
   ASSERT_EQ(made.code, kExitOk) << made;
   made = cli_.Run({"share", "create", "nfs", Dataset("nfs"), "--client", "127.0.0.1(rw,no_root_squash)"});
@@ -438,6 +439,7 @@ TEST_F(CrashTest, MountpointProtection) {
   ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
+  ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
   ASSERT_EQ(cli_.Run({"service", "stop", pool_.name}).code, kExitOk);
   WaitForService("exported");
   EXPECT_TRUE(Immutable(pool_.mnt)) << pool_.mnt << " is not protected while the pool is exported";
@@ -481,6 +483,7 @@ TEST_F(CrashTest, CrashDuringOperations) {
   ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
+  ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
   ASSERT_EQ(cli_.Run({"share", "create", "smb", Dataset("smb"), "--name", "Ops"}).code, kExitOk);
   WaitServing(1);
   unsigned seed = static_cast<unsigned>(std::random_device{}());
@@ -518,7 +521,12 @@ TEST_F(CrashTest, CrashDuringOperations) {
     EXPECT_EQ(Sessions({"smbd", options_.state_dir}).size(), 1u) << what;
   };
   kill_during({"share", "create", "nfs", Dataset("nfs"), "--client", "127.0.0.1(rw)"}, "a share create");
-  json shares = cli_.Json({"share", "list", "--pool", pool_.name});
+  // Right after a restart the shares read "not served yet" for about a second
+  // (the share manager waits for the pool services to settle): wait for them.
+  json shares = WaitFor({"share", "list", "--pool", pool_.name}, [](const json& j) {
+    return std::all_of(j["shares"].begin(), j["shares"].end(),
+                       [](const json& sh) { return sh.value("state", "") == "serving"; });
+  });
   for (const auto& sh : shares["shares"]) EXPECT_EQ(sh.value("state", ""), "serving") << sh.dump();
   if (shares["shares"].size() == 1u) {  // the create did not get through: do it now
     ASSERT_EQ(cli_.Run({"share", "create", "nfs", Dataset("nfs"), "--client", "127.0.0.1(rw)"}).code, kExitOk);

@@ -347,7 +347,7 @@ TEST_F(ShareTest, ChapSecretsAreRootOnlyAndFollowThePool) {
   std::mutex mu;
   std::vector<std::string> leaks;
   int samples = 0;
-  std::thread sampler([&] {
+  std::jthread sampler([&] {
     while (sampling) {
       std::error_code ec;
       for (const auto& e : fs::directory_iterator("/proc", ec)) {
@@ -362,11 +362,17 @@ TEST_F(ShareTest, ChapSecretsAreRootOnlyAndFollowThePool) {
       std::this_thread::sleep_for(milliseconds(5));
     }
   });
+  // An ASSERT that returns early must still stop the sampler before it is joined.
+  struct StopSampling {
+    std::atomic<bool>& flag;
+    ~StopSampling() { flag = false; }
+  } stop_sampling{sampling};
   auto serving = [&](const std::string& ds) {
     WaitFor(h.cli, {"share", "show", "iscsi", ds}, [](const json& j) { return j.value("state", "") == "serving"; });
   };
   ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService(h, "online");
+  ASSERT_EQ(AdoptPool(h.cli, pool_.name), "");  // made with zpool create
   CliResult created = h.cli.RunWithStdin(
       {"share", "create", "iscsi", Dataset("vault"), "--size", "32M", "--chap-user", "vaultuser", "--chap-secret-stdin"},
       first + "\n");
@@ -460,6 +466,11 @@ TEST_F(ShareTest, AChapSecretInAnOldPropertyMovesToTheStoreOnFirstServe) {
   Head& h = StartHead(0);
   ASSERT_FALSE(HasFailure());
   ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  // Made with zpool create and carrying a share: held (degraded) until adopted.
+  WaitFor(h.cli, {"service", "status", pool_.name}, [](const json& j) {
+    return j.value("state", "") == "online" || j.value("state", "") == "degraded";
+  });
+  ASSERT_EQ(AdoptPool(h.cli, pool_.name), "");
   WaitForService(h, "online");
   WaitFor(h.cli, {"share", "show", "iscsi", Dataset("old")}, [](const json& j) { return j.value("state", "") == "serving"; });
   std::string value = Output(ZfsTool("zfs", {"get", "-H", "-o", "value", "org.poolkeeper:share.iscsi", Dataset("old")}));
