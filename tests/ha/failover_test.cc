@@ -599,6 +599,10 @@ class ClientFailoverTest : public HaPoolTest {
       auto c = lab_.Exec("h1", {"zfs", "create", pool_ + "/" + fs});
       EXPECT_TRUE(c.status.Success()) << Describe(c);
     }
+    // Made with zpool create on h1: adopted there before its shares are
+    // defined (issue 17 item 6); the cluster's heads then serve it as theirs.
+    auto adopted = lab_.Pk("h1", {"pool", "adopt", pool_, "--yes"});
+    EXPECT_TRUE(adopted.status.Success()) << Describe(adopted);
     auto lun = lab_.Pk("h1", {"share", "create", "iscsi", pool_ + "/lun", "--size", lun_size_, "--iqn", iqn_});
     EXPECT_TRUE(lun.status.Success()) << Describe(lun);
     auto nfs = lab_.Pk("h1", {"share", "create", "nfs", pool_ + "/nfs", "--client", "10.88.0.0/24(rw,no_root_squash)"});
