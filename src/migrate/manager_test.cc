@@ -205,7 +205,7 @@ TEST_F(ManagerTest, AHelperLeftByAKilledDaemonIsAdopted) {
   EXPECT_THAT(helpers_.spawned[0], ::testing::Not(::testing::Contains("--parent-pid")));
 }
 
-// An adopted helper's exit code is unknown (AdoptedDaemon reports code -1):
+// issue 18: an adopted helper's exit code is unknown (AdoptedDaemon: code -1):
 // its last status tells that it finished. Counted as a crash, another helper
 // was started, found no state and reported completion with files_done 0
 // (MigrateTest.ResumesAfterSigkillAndExportImport after the crash-safe merge).
@@ -252,7 +252,7 @@ TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
   std::filesystem::remove_all(dir);
 }
 
-// A status asked right after the daemon started finds the helper an earlier
+// issue 18: a status asked right after the daemon started finds the helper an earlier
 // daemon left serving already adopted: StartLoop scans before it returns
 // (MigrateTest.ClientOperationsAndBadInput saw "resuming", helper_running
 // false, before the loop's first scan).
