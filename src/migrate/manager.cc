@@ -131,9 +131,16 @@ Manager::Manager(zfs::Zfs& zfs, sys::ProcessRunner& runner, HelperProcesses& hel
 Manager::~Manager() { Stop(); }
 
 void Manager::StartLoop() {
+  {
+    std::lock_guard lock(mu_);
+    if (thread_.joinable()) return;
+    stopping_ = false;
+  }
+  // Adopt (or start) the helpers before returning, so a status asked right
+  // after the daemon is up does not call a helper that an earlier daemon
+  // left serving "not running" (the loop's first scan comes later).
+  ScanOnce();
   std::lock_guard lock(mu_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -365,6 +372,17 @@ void Manager::Reap() {
     if (!st) continue;
     log->info("helper of '{}' (pid {}) {}", ds, h.pid, st->ToString());
     h.pid = -1;
+    if (st->kind == sys::ExitStatus::Kind::kExited && st->code < 0) {
+      // An adopted helper (not our child): its exit code is unknown, its
+      // last status says how it ended. Counting a finished one as crashed
+      // would start another, which finds no state and reports completion
+      // without the run's counts.
+      json s = ReadJsonFile(StatusPath(ds));
+      std::string state = s.is_object() ? s.value("state", "") : "";
+      if (state == "complete") st->code = kExitFinalized;
+      if (state == "stopped") st->code = kExitStopped;
+      log->info("helper of '{}' was adopted; its status says '{}'", ds, state);
+    }
     if (st->kind == sys::ExitStatus::Kind::kExited && st->code == kExitFinalized) {
       h.last_error.clear();
       h.not_before = Clock::time_point::max();  // finalize below; never respawned

@@ -108,7 +108,8 @@ class Manager {
   Manager(zfs::Zfs& zfs, sys::ProcessRunner& runner, HelperProcesses& helpers, ManagerOptions options);
   ~Manager();
 
-  // Starts the loop thread (spawns helpers for migrations found in imported pools).
+  // Scans once (adopting or spawning the helpers of migrations found in
+  // imported pools), then starts the loop thread.
   void StartLoop();
   // Stops every helper (SIGTERM, then SIGKILL after stop_timeout) and the loop.
   void Stop();

@@ -4,6 +4,10 @@
 #include "migrate/manager.h"
 
 #include <signal.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -65,7 +69,14 @@ class FakeHelpers : public HelperProcesses {
     spawned.push_back(argv);
     return next++;
   }
-  void Signal(pid_t pid, int sig) override { signals.emplace_back(pid, sig); }
+  bool exit_on_term = false;  // a SIGTERM ends the helper (stopped)
+  void Signal(pid_t pid, int sig) override {
+    signals.emplace_back(pid, sig);
+    if (exit_on_term && sig == SIGTERM) {
+      exits[pid] = Exited(kExitStopped);
+      std::erase_if(adoptable, [&](const auto& a) { return a.second == pid; });  // its record goes with it
+    }
+  }
   std::optional<sys::ExitStatus> Poll(pid_t pid) override {
     auto it = exits.find(pid);
     if (it == exits.end()) return std::nullopt;
@@ -192,6 +203,75 @@ TEST_F(ManagerTest, AHelperLeftByAKilledDaemonIsAdopted) {
   ASSERT_EQ(helpers_.spawned.size(), 1u);
   EXPECT_THAT(helpers_.recorded, ::testing::ElementsAre("shadowfs-tank%2Fnew"));
   EXPECT_THAT(helpers_.spawned[0], ::testing::Not(::testing::Contains("--parent-pid")));
+}
+
+// issue 18: an adopted helper's exit code is unknown (AdoptedDaemon: code -1):
+// its last status tells that it finished. Counted as a crash, another helper
+// was started, found no state and reported completion with files_done 0
+// (MigrateTest.ResumesAfterSigkillAndExportImport after the crash-safe merge).
+TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
+  char tmpl[] = "/var/tmp/pk-migrate-manager-unit-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ManagerOptions o;
+  o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
+  o.runtime_dir = dir;
+  o.restart_delay = std::chrono::milliseconds(0);
+  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  zfs_.shadow["tank/new"] = "file:///src";
+  helpers_.adoptable["shadowfs-tank%2Fnew"] = 4321;
+  manager_->ScanOnce();
+  ASSERT_TRUE(helpers_.spawned.empty());
+
+  std::ofstream(dir + "/tank%2Fnew.json")
+      << R"({"dataset":"tank/new","state":"complete","files_done":7533,"bytes_done":99,"failed":[]})";
+  helpers_.adoptable.clear();
+  helpers_.exits[4321] = FakeHelpers::Exited(-1);  // unknown: not our child
+  manager_->ScanOnce();
+  manager_->ScanOnce();
+  EXPECT_TRUE(helpers_.spawned.empty()) << "a finished adopted helper was taken for crashed and restarted";
+  EXPECT_EQ(zfs_.shadow.count("tank/new"), 0u);
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ((*s)["state"], "complete");
+  EXPECT_EQ((*s).value("files_done", uint64_t{0}), 7533u);
+  EXPECT_FALSE(s->contains("helper_error")) << s->dump();
+
+  // One that ended otherwise (killed: its status still says migrating) is a crash: restarted.
+  zfs_.shadow["tank/new"] = "file:///src";
+  helpers_.adoptable["shadowfs-tank%2Fnew"] = 4322;
+  std::ofstream(dir + "/tank%2Fnew.json") << R"({"dataset":"tank/new","state":"migrating","files_done":5})";
+  manager_->ScanOnce();
+  helpers_.adoptable.clear();
+  helpers_.exits[4322] = FakeHelpers::Exited(-1);
+  manager_->ScanOnce();
+  auto c = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ((*c)["helper_restarts"], 1) << c->dump();
+  EXPECT_EQ(zfs_.shadow.count("tank/new"), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+// issue 18: a status asked right after the daemon started finds the helper an earlier
+// daemon left serving already adopted: StartLoop scans before it returns
+// (MigrateTest.ClientOperationsAndBadInput saw "resuming", helper_running
+// false, before the loop's first scan).
+TEST_F(ManagerTest, StartLoopAdoptsBeforeItReturns) {
+  ManagerOptions o;
+  o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
+  o.runtime_dir = "/nonexistent-runtime";
+  o.restart_delay = std::chrono::minutes(1);  // none started again while Stop() waits
+  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  zfs_.shadow["tank/new"] = "file:///src";
+  helpers_.adoptable["shadowfs-tank%2Fnew"] = 4321;
+  helpers_.exit_on_term = true;
+  manager_->StartLoop();
+  auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_TRUE((*s)["helper_running"].get<bool>()) << s->dump();
+  EXPECT_NE((*s)["state"], "resuming") << s->dump();
+  EXPECT_TRUE(helpers_.spawned.empty());
+  manager_->Stop();
 }
 
 TEST_F(ManagerTest, CompletionRemovesThePropertyAndStatusSaysComplete) {

@@ -86,6 +86,19 @@ void WriteStatus(const std::string& path, const json& j) {
   std::rename(tmp.c_str(), path.c_str());
 }
 
+// Whether `path` already records the completion of `dataset` (with the
+// finished run's counts, which a later start must not replace).
+bool RecordsCompletion(const std::string& path, const std::string& dataset) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return false;
+  std::string text;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+  std::fclose(f);
+  auto j = json::parse(text, nullptr, false);
+  return j.is_object() && j.value("dataset", "") == dataset && j.value("state", "") == "complete";
+}
+
 // Status reporting: rate over the last ~10 s of this run.
 class Reporter {
  public:
@@ -178,7 +191,8 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
   if (!has) return Fail(has.error());
   if (!*has) {
     ::close(*root);
-    WriteStatus(status_path, {{"dataset", dataset}, {"state", "complete"}});
+    // The run that finished wrote its final status (counts, failed entries): keep it.
+    if (!RecordsCompletion(status_path, dataset)) WriteStatus(status_path, {{"dataset", dataset}, {"state", "complete"}});
     return kExitFinalized;  // finalized earlier; the daemon only has to drop the property
   }
   // Mount at once: after a crash of the last helper the dataset is bare
