@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 
 namespace pk::testing {
 
@@ -26,7 +26,7 @@ struct FakeDaemonState {
   std::vector<int> signals;  // Signal() calls, in order
 };
 
-class FakeDaemon final : public sys::Daemon {
+class FakeDaemon final : public sys::ServerProcess {
  public:
   FakeDaemon(pid_t pid, std::shared_ptr<FakeDaemonState> state, std::function<void(int)> on_signal)
       : pid_(pid), state_(std::move(state)), on_signal_(std::move(on_signal)) {}
@@ -58,15 +58,15 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
   // Called at launch with the command; returns the new daemon's signal hook (or nullptr).
   std::function<std::function<void(int)>(const sys::Command&)> on_launch;
 
-  Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string& log_path) override {
+  Result<std::unique_ptr<sys::ServerProcess>> Launch(const sys::Command& command, const std::string& log_path) override {
     launched.push_back(command);
     logs.push_back(log_path);
     daemons.push_back(std::make_shared<FakeDaemonState>());
-    return std::unique_ptr<sys::Daemon>(std::make_unique<FakeDaemon>(
+    return std::unique_ptr<sys::ServerProcess>(std::make_unique<FakeDaemon>(
         1000 + static_cast<pid_t>(launched.size()), daemons.back(), on_launch ? on_launch(command) : nullptr));
   }
 
-  Result<std::unique_ptr<sys::Daemon>> LaunchRecorded(const std::string& name, const sys::Command& command,
+  Result<std::unique_ptr<sys::ServerProcess>> LaunchRecorded(const std::string& name, const sys::Command& command,
                                                       const std::string& log_path) override {
     recorded.push_back(name);
     return Launch(command, log_path);
@@ -80,18 +80,18 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
     std::shared_ptr<FakeDaemonState> state = std::make_shared<FakeDaemonState>();
     pid_t pid = 500;
   };
-  Result<std::unique_ptr<sys::Daemon>> Adopt(const std::string& name, const sys::Command& command) override {
+  Result<std::unique_ptr<sys::ServerProcess>> Adopt(const std::string& name, const sys::Command& command) override {
     adopt_asked.push_back(name);
     auto it = adoptable.find(name);
-    if (it == adoptable.end() || !it->second.state->running) return std::unique_ptr<sys::Daemon>();
+    if (it == adoptable.end() || !it->second.state->running) return std::unique_ptr<sys::ServerProcess>();
     Adoptable a = it->second;
     adoptable.erase(it);
     if (a.command.program != command.program || a.command.args != command.args) {
       a.state->running = false;
       a.state->stopped_with = SIGTERM;
-      return std::unique_ptr<sys::Daemon>();
+      return std::unique_ptr<sys::ServerProcess>();
     }
-    return std::unique_ptr<sys::Daemon>(
+    return std::unique_ptr<sys::ServerProcess>(
         std::make_unique<FakeDaemon>(a.pid, a.state, on_launch ? on_launch(command) : nullptr));
   }
 
