@@ -20,15 +20,15 @@
 
 namespace pk::testing {
 
-struct FakeDaemonState {
+struct FakeServerProcessState {
   bool running = true;
   int stopped_with = 0;      // the signal Stop() was asked to send while it ran
   std::vector<int> signals;  // Signal() calls, in order
 };
 
-class FakeDaemon final : public sys::ServerProcess {
+class FakeServerProcess final : public sys::ServerProcess {
  public:
-  FakeDaemon(pid_t pid, std::shared_ptr<FakeDaemonState> state, std::function<void(int)> on_signal)
+  FakeServerProcess(pid_t pid, std::shared_ptr<FakeServerProcessState> state, std::function<void(int)> on_signal)
       : pid_(pid), state_(std::move(state)), on_signal_(std::move(on_signal)) {}
   pid_t pid() const override { return pid_; }
   bool Running() override { return state_->running; }
@@ -49,7 +49,7 @@ class FakeDaemon final : public sys::ServerProcess {
 
  private:
   pid_t pid_;
-  std::shared_ptr<FakeDaemonState> state_;
+  std::shared_ptr<FakeServerProcessState> state_;
   std::function<void(int)> on_signal_;
 };
 
@@ -61,8 +61,8 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
   Result<std::unique_ptr<sys::ServerProcess>> Launch(const sys::Command& command, const std::string& log_path) override {
     launched.push_back(command);
     logs.push_back(log_path);
-    daemons.push_back(std::make_shared<FakeDaemonState>());
-    return std::unique_ptr<sys::ServerProcess>(std::make_unique<FakeDaemon>(
+    daemons.push_back(std::make_shared<FakeServerProcessState>());
+    return std::unique_ptr<sys::ServerProcess>(std::make_unique<FakeServerProcess>(
         1000 + static_cast<pid_t>(launched.size()), daemons.back(), on_launch ? on_launch(command) : nullptr));
   }
 
@@ -77,7 +77,7 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
   // mismatch "stops" it and adopts nothing, as the real launcher does.
   struct Adoptable {
     sys::Command command;
-    std::shared_ptr<FakeDaemonState> state = std::make_shared<FakeDaemonState>();
+    std::shared_ptr<FakeServerProcessState> state = std::make_shared<FakeServerProcessState>();
     pid_t pid = 500;
   };
   Result<std::unique_ptr<sys::ServerProcess>> Adopt(const std::string& name, const sys::Command& command) override {
@@ -92,12 +92,12 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
       return std::unique_ptr<sys::ServerProcess>();
     }
     return std::unique_ptr<sys::ServerProcess>(
-        std::make_unique<FakeDaemon>(a.pid, a.state, on_launch ? on_launch(command) : nullptr));
+        std::make_unique<FakeServerProcess>(a.pid, a.state, on_launch ? on_launch(command) : nullptr));
   }
 
   std::vector<sys::Command> launched;
   std::vector<std::string> logs;
-  std::vector<std::shared_ptr<FakeDaemonState>> daemons;
+  std::vector<std::shared_ptr<FakeServerProcessState>> daemons;
   std::vector<std::string> recorded;     // names given to LaunchRecorded, in order
   std::vector<std::string> adopt_asked;  // names given to Adopt, in order
   std::map<std::string, Adoptable> adoptable;
