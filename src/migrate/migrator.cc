@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/log.h"
 
 namespace pk::migrate {
@@ -195,7 +196,7 @@ void Migrator::Estimate() {
   if (stopping_) return;
   e.known = true;
   (void)tree_.WriteStateFile("estimate.json",
-                             json{{"bytes", e.bytes}, {"files", e.files}, {"entries", e.entries}}.dump());  // numbers only
+                             DumpJson(json{{"bytes", e.bytes}, {"files", e.files}, {"entries", e.entries}}));
   std::lock_guard lock(mu_);
   estimate_ = e;
 }

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "migrate/internal/errno.h"
 
@@ -62,19 +63,6 @@ Status SetXattrs(int fd, const Xattrs& xs) {
     }
   }
   return OkStatus();
-}
-
-// JSON text of names and messages from outside (source names need not be
-// UTF-8): invalid bytes become U+FFFD instead of an exception.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-bool IsUtf8(const std::string& s) {
-  try {
-    (void)json(s).dump();
-    return true;
-  } catch (const json::exception&) {
-    return false;
-  }
 }
 
 std::string Hex(const std::string& s) {
@@ -211,7 +199,7 @@ Result<Meta> Meta::FromJson(std::string_view text) {
 }
 
 std::string Meta::ToJson() const {
-  return Dump(json{{"source", source},
+  return DumpJson(json{{"source", source},
                    {"started_at", started_at},
                    {"concurrency", concurrency},
                    {"bwlimit", bwlimit},
@@ -472,13 +460,13 @@ void ShadowTree::SaveFailures() {
     for (const auto& [p, f] : failed_) {
       json e = {{"path", f.path}, {"error", f.error}, {"retries", f.retries}, {"key", f.key},
                 {"final", f.final}, {"vanished", f.vanished}};
-      if (!IsUtf8(f.path)) e["path_hex"] = Hex(f.path);
+      if (!IsValidUtf8(f.path)) e["path_hex"] = Hex(f.path);
       arr.push_back(std::move(e));
     }
   }
   static std::mutex save_mu;
   std::lock_guard lock(save_mu);
-  if (auto s = WriteWhole(state_fd_, "failed.json", Dump(arr)); !s) {
+  if (auto s = WriteWhole(state_fd_, "failed.json", DumpJson(arr)); !s) {
     GetLogger("shadow")->warn("cannot save failed.json: {}", s.error().message());
   }
 }

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <gtest/gtest.h>
 
@@ -688,6 +689,34 @@ TEST_F(ShadowTreeTest, NamesThatAreNotUtf8AreReportedByteExact) {
   t.reset();
   t = OpenTree();
   ASSERT_TRUE(FindFailure(t->failed(), name));
+}
+
+// Issue 17 item 3: meta.json of a source whose path is not UTF-8 is written
+// through pk::DumpJson: valid JSON (U+FFFD for the bad byte), never a throw.
+TEST(Meta, ASourceThatIsNotUtf8NeverThrows) {
+  Meta m;
+  m.source = "file:///srv/caf\xe9";
+  std::string text;
+  ASSERT_NO_THROW(text = m.ToJson());
+  auto back = Meta::FromJson(text);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->source, "file:///srv/caf\xef\xbf\xbd");
+}
+
+// Issue 17 item 3: the source walk for estimate.json counts entries whose
+// names are not UTF-8 (the file holds numbers only, written with pk::DumpJson).
+TEST_F(ShadowTreeTest, EstimateCountsNamesThatAreNotUtf8) {
+  WriteFile(src_ + "/b/caf\xe9", std::string(10, 'z'));
+  InitTree();
+  auto t = OpenTree();
+  Migrator m(*t, 1, 0);
+  m.Estimate();
+  ASSERT_TRUE(m.estimate().known);
+  EXPECT_EQ(m.estimate().bytes, 11u + 100000u + (8u << 20) + 10u);
+  auto text = t->ReadStateFile("estimate.json");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(nlohmann::json::parse(*text).value("bytes", uint64_t{0}), m.estimate().bytes);
+  ASSERT_TRUE(t->RemoveState());
 }
 
 TEST_F(ShadowTreeTest, AMigrationWithUserMarkersIsNotResumed) {

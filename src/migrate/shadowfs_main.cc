@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "migrate/internal/errno.h"
 #include "migrate/migrator.h"
@@ -32,12 +33,10 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Names from a source need not be UTF-8: every JSON this helper writes
-// replaces invalid bytes (U+FFFD) instead of throwing.
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
+// Names from a source need not be UTF-8: every JSON this helper writes goes
+// through pk::DumpJson, which replaces invalid bytes (U+FFFD) instead of throwing.
 int Fail(const Error& e) {
-  std::printf("%s\n", Dump(json{{"code", std::string(ErrorCodeName(e.code()))}, {"message", e.message()}}).c_str());
+  std::printf("%s\n", DumpJson(json{{"code", std::string(ErrorCodeName(e.code()))}, {"message", e.message()}}).c_str());
   std::fflush(stdout);
   fmt::print(stderr, "poolkeeper-shadowfs: {}\n", e.message());
   return kExitFailed;
@@ -80,7 +79,7 @@ void WriteStatus(const std::string& path, const json& j) {
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "w");
   if (!f) return;
-  std::string text = Dump(j);
+  std::string text = DumpJson(j);
   std::fwrite(text.data(), 1, text.size(), f);
   std::fclose(f);
   std::rename(tmp.c_str(), path.c_str());

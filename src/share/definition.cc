@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json.h"
 #include "sys/users.h"
 #include "zfs/types.h"
 
@@ -457,7 +458,7 @@ std::string Encode(const Definition& definition) {
   json j = ToJson(definition);
   j.erase("chap_secret");  // issue 17 item 5: the secret lives in the pool's ChapSecretStore
   j["v"] = kSchemaVersion;
-  return j.dump();
+  return DumpJson(j);
 }
 
 std::string RedactPropertyValue(std::string_view property, const std::string& value) {
@@ -465,7 +466,7 @@ std::string RedactPropertyValue(std::string_view property, const std::string& va
   json j = json::parse(value, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return "(not shown: an unreadable iSCSI share definition)";
   if (j.contains("chap_secret")) j["chap_secret"] = "***";
-  return j.dump();
+  return DumpJson(j);
 }
 
 Result<Definition> Decode(Protocol protocol, std::string_view value, const zfs::DatasetName& dataset) {

@@ -132,6 +132,22 @@ TEST(DefinitionTest, NfsAndSmbDefaults) {
   EXPECT_EQ(std::get<SmbDefinition>(*smb).name, "web");
 }
 
+// Issue 17 item 3: Encode and RedactPropertyValue write through pk::DumpJson,
+// so bytes that are not UTF-8 (here an SMB name built in code, which
+// CheckSmbName lets through) give valid JSON with U+FFFD, never an exception.
+TEST(DefinitionTest, ValuesThatAreNotUtf8NeverThrow) {
+  auto smb = FromJson(Protocol::kSmb, json{{"name", "caf\xe9"}}, Ds("tank/a"));
+  ASSERT_TRUE(smb) << smb.error().message();
+  std::string value;
+  ASSERT_NO_THROW(value = Encode(*smb));
+  auto back = Decode(Protocol::kSmb, value, Ds("tank/a"));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(std::get<SmbDefinition>(*back).name, "caf\xef\xbf\xbd");
+  std::string shown;
+  ASSERT_NO_THROW(shown = RedactPropertyValue("org.poolkeeper:share.iscsi", "{\"chap_secret\":\"x\",\"file\":\"\xe9\"}"));
+  EXPECT_THAT(shown, HasSubstr("not shown"));
+}
+
 TEST(DefinitionTest, DecodeChecksTheSchemaVersion) {
   auto ds = Ds("tank/a");
   EXPECT_THAT(Decode(Protocol::kSmb, R"({"v":2,"name":"a"})", ds).error().message(), HasSubstr("schema version 2"));
