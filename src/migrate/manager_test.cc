@@ -112,11 +112,23 @@ class ManagerTest : public ::testing::Test {
   void SetUp() override {
     zfs_.AddImportedPool("tank", {{"tank", "on", "/tank", true}, {"tank/new", "on", "/tank/new", true},
                                   {"tank/off", "noauto", "/tank/off", false}});
-    ManagerOptions o;
-    o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
-    o.runtime_dir = "/nonexistent-runtime";
-    o.restart_delay = std::chrono::milliseconds(0);
-    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+    options_.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
+    options_.runtime_dir = "/nonexistent-runtime";
+    options_.restart_delay = std::chrono::milliseconds(0);
+    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, options_);
+  }
+  void TearDown() override {
+    if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_);
+  }
+  // Makes the manager anew with a real runtime directory (for status files
+  // the test writes); its path.
+  std::string UseRuntimeDir() {
+    char tmpl[] = "/var/tmp/pk-migrate-manager-unit-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl), nullptr);
+    runtime_dir_ = tmpl;
+    options_.runtime_dir = runtime_dir_;
+    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, options_);
+    return runtime_dir_;
   }
   Result<nlohmann::json> Start(const std::string& ds, const std::string& uri) {
     return manager_->Start({*zfs::DatasetName::Parse(ds), uri, 0, 0});
@@ -125,6 +137,8 @@ class ManagerTest : public ::testing::Test {
   PropsZfs zfs_;
   FakeProcessRunner runner_;
   FakeHelpers helpers_;
+  ManagerOptions options_;
+  std::string runtime_dir_;
   std::unique_ptr<Manager> manager_;
 };
 
@@ -217,14 +231,7 @@ TEST_F(ManagerTest, AHelperLeftByAKilledDaemonIsAdopted) {
 // was started, found no state and reported completion with files_done 0
 // (MigrateTest.ResumesAfterSigkillAndExportImport after the crash-safe merge).
 TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
-  char tmpl[] = "/var/tmp/pk-migrate-manager-unit-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  ManagerOptions o;
-  o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
-  o.runtime_dir = dir;
-  o.restart_delay = std::chrono::milliseconds(0);
-  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  const std::string dir = UseRuntimeDir();
   zfs_.shadow["tank/new"] = "file:///src";
   helpers_.adoptable["shadowfs-tank%2Fnew"] = 4321;
   manager_->ScanOnce();
@@ -256,7 +263,6 @@ TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ((*c)["helper_restarts"], 1) << c->dump();
   EXPECT_EQ(zfs_.shadow.count("tank/new"), 1u);
-  std::filesystem::remove_all(dir);
 }
 
 // issue 18 item 2 (adopted helper end): a "stopped" status is the adopted
@@ -264,14 +270,7 @@ TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
 // its first report left its predecessor's "stopped" file, and was taken for
 // stopped: not counted as a crash, so its restarts never backed off.
 TEST_F(ManagerTest, AnAdoptedHelperIsStoppedOnlyByItsOwnStatus) {
-  char tmpl[] = "/var/tmp/pk-migrate-manager-unit-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  ManagerOptions o;
-  o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
-  o.runtime_dir = dir;
-  o.restart_delay = std::chrono::milliseconds(0);
-  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  const std::string dir = UseRuntimeDir();
   zfs_.shadow["tank/new"] = "file:///src";
   auto restarts = [&] {
     auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
@@ -292,14 +291,13 @@ TEST_F(ManagerTest, AnAdoptedHelperIsStoppedOnlyByItsOwnStatus) {
 
   // The next one (pid 1000) is adopted by a later daemon and dies before it
   // reports: the file is still 4321's "stopped". A crash.
-  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, options_);
   helpers_.adoptable["shadowfs-tank%2Fnew"] = 1000;
   manager_->ScanOnce();
   helpers_.adoptable.clear();
   helpers_.exits[1000] = FakeHelpers::Exited(-1);
   manager_->ScanOnce();
   EXPECT_EQ(restarts(), 1) << "a helper that never reported was judged by its predecessor's status";
-  std::filesystem::remove_all(dir);
 }
 
 // issue 18: a status asked right after the daemon started finds the helper an earlier
