@@ -87,7 +87,7 @@ class DemoTest : public ::testing::Test {
 // issue 18 item 4 (acceptance: scripts/demo stop after a SIGKILL).
 TEST_F(DemoTest, StopAfterSigkillOfTheDaemonLeavesNothing) {
   auto up = Demo({});
-  ASSERT_EQ(up.status.code, 0) << up.out << up.err;
+  ASSERT_TRUE(up.status.Success()) << up.status.ToString() << "\n" << up.out << up.err;
   const std::string pidfile = lab_ + "/demo-poolkeeperd.pid";
   const pid_t daemon = std::stoi(ReadWholeFile(pidfile));
   ASSERT_GT(daemon, 0);
@@ -109,7 +109,7 @@ TEST_F(DemoTest, StopAfterSigkillOfTheDaemonLeavesNothing) {
   ASSERT_TRUE(PoolImported(*runner_, pool_));
 
   auto stop = Demo({"stop"});
-  EXPECT_EQ(stop.status.code, 0) << stop.out << stop.err;
+  EXPECT_TRUE(stop.status.Success()) << stop.status.ToString() << "\n" << stop.out << stop.err;
   EXPECT_THAT(stop.out, HasSubstr("starting it to adopt and stop what it left")) << stop.out;
   // The daemon's own stop removed the pool: `lab down` found nothing to export.
   EXPECT_THAT(stop.out + stop.err, Not(HasSubstr("could not export"))) << stop.out << stop.err;
