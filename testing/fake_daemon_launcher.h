@@ -16,19 +16,19 @@
 #include <string>
 #include <vector>
 
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 
 namespace pk::testing {
 
-struct FakeDaemonState {
+struct FakeServerProcessState {
   bool running = true;
   int stopped_with = 0;      // the signal Stop() was asked to send while it ran
   std::vector<int> signals;  // Signal() calls, in order
 };
 
-class FakeDaemon final : public sys::Daemon {
+class FakeServerProcess final : public sys::ServerProcess {
  public:
-  FakeDaemon(pid_t pid, std::shared_ptr<FakeDaemonState> state, std::function<void(int)> on_signal)
+  FakeServerProcess(pid_t pid, std::shared_ptr<FakeServerProcessState> state, std::function<void(int)> on_signal)
       : pid_(pid), state_(std::move(state)), on_signal_(std::move(on_signal)) {}
   pid_t pid() const override { return pid_; }
   bool Running() override { return state_->running; }
@@ -49,7 +49,7 @@ class FakeDaemon final : public sys::Daemon {
 
  private:
   pid_t pid_;
-  std::shared_ptr<FakeDaemonState> state_;
+  std::shared_ptr<FakeServerProcessState> state_;
   std::function<void(int)> on_signal_;
 };
 
@@ -58,15 +58,15 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
   // Called at launch with the command; returns the new daemon's signal hook (or nullptr).
   std::function<std::function<void(int)>(const sys::Command&)> on_launch;
 
-  Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string& log_path) override {
+  Result<std::unique_ptr<sys::ServerProcess>> Launch(const sys::Command& command, const std::string& log_path) override {
     launched.push_back(command);
     logs.push_back(log_path);
-    daemons.push_back(std::make_shared<FakeDaemonState>());
-    return std::unique_ptr<sys::Daemon>(std::make_unique<FakeDaemon>(
+    daemons.push_back(std::make_shared<FakeServerProcessState>());
+    return std::unique_ptr<sys::ServerProcess>(std::make_unique<FakeServerProcess>(
         1000 + static_cast<pid_t>(launched.size()), daemons.back(), on_launch ? on_launch(command) : nullptr));
   }
 
-  Result<std::unique_ptr<sys::Daemon>> LaunchRecorded(const std::string& name, const sys::Command& command,
+  Result<std::unique_ptr<sys::ServerProcess>> LaunchRecorded(const std::string& name, const sys::Command& command,
                                                       const std::string& log_path) override {
     recorded.push_back(name);
     return Launch(command, log_path);
@@ -77,27 +77,27 @@ class FakeDaemonLauncher final : public sys::DaemonLauncher {
   // mismatch "stops" it and adopts nothing, as the real launcher does.
   struct Adoptable {
     sys::Command command;
-    std::shared_ptr<FakeDaemonState> state = std::make_shared<FakeDaemonState>();
+    std::shared_ptr<FakeServerProcessState> state = std::make_shared<FakeServerProcessState>();
     pid_t pid = 500;
   };
-  Result<std::unique_ptr<sys::Daemon>> Adopt(const std::string& name, const sys::Command& command) override {
+  Result<std::unique_ptr<sys::ServerProcess>> Adopt(const std::string& name, const sys::Command& command) override {
     adopt_asked.push_back(name);
     auto it = adoptable.find(name);
-    if (it == adoptable.end() || !it->second.state->running) return std::unique_ptr<sys::Daemon>();
+    if (it == adoptable.end() || !it->second.state->running) return std::unique_ptr<sys::ServerProcess>();
     Adoptable a = it->second;
     adoptable.erase(it);
     if (a.command.program != command.program || a.command.args != command.args) {
       a.state->running = false;
       a.state->stopped_with = SIGTERM;
-      return std::unique_ptr<sys::Daemon>();
+      return std::unique_ptr<sys::ServerProcess>();
     }
-    return std::unique_ptr<sys::Daemon>(
-        std::make_unique<FakeDaemon>(a.pid, a.state, on_launch ? on_launch(command) : nullptr));
+    return std::unique_ptr<sys::ServerProcess>(
+        std::make_unique<FakeServerProcess>(a.pid, a.state, on_launch ? on_launch(command) : nullptr));
   }
 
   std::vector<sys::Command> launched;
   std::vector<std::string> logs;
-  std::vector<std::shared_ptr<FakeDaemonState>> daemons;
+  std::vector<std::shared_ptr<FakeServerProcessState>> daemons;
   std::vector<std::string> recorded;     // names given to LaunchRecorded, in order
   std::vector<std::string> adopt_asked;  // names given to Adopt, in order
   std::map<std::string, Adoptable> adoptable;

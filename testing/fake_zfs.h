@@ -47,7 +47,7 @@ struct FakeFilesystem {
 
 class FakeZfs : public zfs::Zfs {
  public:
-  // Same signature as service::ZfsFactory (pk_testing does not link pk_service).
+  // Same signature as supervisor::ZfsFactory (pk_testing does not link pk_service).
   using AdapterFactory = std::function<std::unique_ptr<zfs::Zfs>(std::chrono::milliseconds timeout)>;
 
   // A fake with its own, empty state. `timeout` plays the role of

@@ -1,12 +1,12 @@
 // The API's pool adoption route (issue 17 item 6): a pool made elsewhere is
 // served only once root adopts it here. GET /v1/pools/NAME?action=adopt shows
 // what adopting would serve (shares per protocol with their definitions,
-// migrations with their sources); POST adopts (service::Ownership) and serves
+// migrations with their sources); POST adopts (supervisor::Ownership) and serves
 // them at once.
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
-#include "api/service.h"
+#include "api/router.h"
 #include "base/log.h"
 
 namespace pk::api {
@@ -14,7 +14,7 @@ namespace pk::api {
 using nlohmann::json;
 using namespace internal;
 
-Result<json> ApiService::PoolConfiguration(const zfs::PoolName& pool) {
+Result<json> Router::PoolConfiguration(const zfs::PoolName& pool) {
   json shares = json::array();
   if (shares_) {
     PK_ASSIGN_OR_RETURN(auto views, shares_->List(pool, std::nullopt));
@@ -33,7 +33,7 @@ Result<json> ApiService::PoolConfiguration(const zfs::PoolName& pool) {
   return json{{"shares", shares}, {"migrations", migrations}};
 }
 
-Result<HttpResponse> ApiService::AdoptRoute(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::AdoptRoute(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   if (!ownership_) return Unavailable("pool adoption is not available in this daemon");
   const std::string ctx = fmt::format("adopt pool '{}'", pool.str());

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
-#include "api/service.h"
+#include "api/router.h"
 
 namespace pk::api {
 namespace {
@@ -92,7 +92,7 @@ Result<layout::PlanOptions> OptionsFromBody(const json& body, zfs::Dialect diale
 
 }  // namespace
 
-Result<std::vector<layout::Disk>> ApiService::ProbeDisks(const json& body) {
+Result<std::vector<layout::Disk>> Router::ProbeDisks(const json& body) {
   if (!fs_) return Unavailable("disk probing is not available in this daemon");
   PK_ASSIGN_OR_RETURN(auto paths, StringListField(body, "disks"));
   if (paths.empty()) return InvalidArgument("field 'disks' must list at least one disk");
@@ -124,7 +124,7 @@ Result<std::vector<layout::Disk>> ApiService::ProbeDisks(const json& body) {
   return disks;
 }
 
-Result<layout::Plan> ApiService::PlanFromBody(const json& body) {
+Result<layout::Plan> Router::PlanFromBody(const json& body) {
   PK_ASSIGN_OR_RETURN(auto profile_name, StringField(body, "profile"));
   PK_ASSIGN_OR_RETURN(auto profile, layout::ParseProfile(profile_name));
   PK_ASSIGN_OR_RETURN(auto disks, ProbeDisks(body));
@@ -132,7 +132,7 @@ Result<layout::Plan> ApiService::PlanFromBody(const json& body) {
   return layout::PlanLayout({std::move(disks), profile, options});
 }
 
-Result<HttpResponse> ApiService::PlanPool(const HttpRequest& r) {
+Result<HttpResponse> Router::PlanPool(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto disks, ProbeDisks(body));
   PK_ASSIGN_OR_RETURN(auto options, OptionsFromBody(body, zfs_.dialect()));

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
-#include "api/service.h"
+#include "api/router.h"
 
 namespace pk::api {
 namespace {
@@ -16,12 +16,12 @@ using namespace internal;
 
 }  // namespace
 
-Result<migrate::Manager*> ApiService::RequireMigrations() {
+Result<migrate::Manager*> Router::RequireMigrations() {
   if (!migrations_) return Unavailable("shadow migration is not available in this daemon");
   return migrations_;
 }
 
-Result<HttpResponse> ApiService::MigrationRoute(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::MigrationRoute(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto* m, RequireMigrations());
   if (name.empty() && r.method == "GET") {
     PK_ASSIGN_OR_RETURN(auto list, m->List());

@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
-#include "api/service.h"
+#include "api/router.h"
 
 namespace pk::api {
 namespace {
@@ -40,12 +40,12 @@ json UsageToJson(const NamedUsage& n) {
 
 }  // namespace
 
-Result<sys::UserDirectory*> ApiService::RequireUsers() {
+Result<sys::UserDirectory*> Router::RequireUsers() {
   if (!users_) return Unavailable("user and group lookups are not available in this daemon");
   return users_;
 }
 
-Result<zfs::QuotaSubject> ApiService::ResolveSubject(zfs::QuotaKind kind, const std::string& text) {
+Result<zfs::QuotaSubject> Router::ResolveSubject(zfs::QuotaKind kind, const std::string& text) {
   if (auto id = zfs::ParseNumericId(text)) return zfs::QuotaSubject{kind, *id};
   PK_ASSIGN_OR_RETURN(auto* users, RequireUsers());
   PK_ASSIGN_OR_RETURN(auto name, sys::AccountName::Parse(text, AccountKindOf(kind)));
@@ -54,7 +54,7 @@ Result<zfs::QuotaSubject> ApiService::ResolveSubject(zfs::QuotaKind kind, const 
 }
 
 // The subject of a request: exactly one of "user" / "group" (query or body).
-Result<zfs::QuotaSubject> ApiService::SubjectOf(const std::string& user, const std::string& group,
+Result<zfs::QuotaSubject> Router::SubjectOf(const std::string& user, const std::string& group,
                                                  const std::string& context) {
   if (!user.empty() && !group.empty()) return InvalidArgument(context + ": give a user or a group, not both");
   if (user.empty() && group.empty()) return InvalidArgument(context + ": give a user or a group");
@@ -63,7 +63,7 @@ Result<zfs::QuotaSubject> ApiService::SubjectOf(const std::string& user, const s
   return s;
 }
 
-Result<HttpResponse> ApiService::GetQuotas(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::GetQuotas(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto* users, RequireUsers());
   std::string user = Query(r, "user"), group = Query(r, "group");
@@ -121,7 +121,7 @@ Result<HttpResponse> ApiService::GetQuotas(const std::string& name, const HttpRe
                        {"quotas", out}});
 }
 
-Result<HttpResponse> ApiService::SetQuota(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::SetQuota(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   std::string context = fmt::format("set quota on '{}'", ds.str());
@@ -165,7 +165,7 @@ Result<HttpResponse> ApiService::SetQuota(const std::string& name, const HttpReq
   return JsonResponse(j);
 }
 
-Result<HttpResponse> ApiService::ClearQuota(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::ClearQuota(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto subject,
                       SubjectOf(Query(r, "user"), Query(r, "group"), fmt::format("clear quota on '{}'", ds.str())));

@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
-#include "api/service.h"
+#include "api/router.h"
 
 namespace pk::api {
 namespace {
@@ -35,12 +35,12 @@ Result<ShareKey> ParseKey(const std::string& name) {
 
 }  // namespace
 
-Result<share::ShareManager*> ApiService::RequireShares() {
+Result<share::ShareManager*> Router::RequireShares() {
   if (!shares_) return Unavailable("shares are not available in this daemon");
   return shares_;
 }
 
-Result<HttpResponse> ApiService::ShareRoute(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::ShareRoute(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto* shares, RequireShares());
   const std::string& m = r.method;
   if (name.empty() && m == "GET") {
@@ -89,7 +89,7 @@ Result<HttpResponse> ApiService::ShareRoute(const std::string& name, const HttpR
   return NotFound(fmt::format("no API route for {} /v1/shares/{}", m, name));
 }
 
-Result<HttpResponse> ApiService::SmbUserRoute(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::SmbUserRoute(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto* shares, RequireShares());
   PK_ASSIGN_OR_RETURN(auto user, sys::AccountName::Parse(name, sys::AccountKind::kUser));
   if (r.method == "PUT") {

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "api/internal/request.h"
-#include "api/service.h"
+#include "api/router.h"
 #include "base/time.h"
 
 namespace pk::api {
@@ -11,10 +11,10 @@ namespace {
 using nlohmann::json;
 using namespace internal;
 
-json ServiceToJson(const service::ServiceStatus& s) {
+json ServiceToJson(const supervisor::ServiceStatus& s) {
   json j = {{"resource", s.resource},
             {"pool", s.pool},
-            {"state", service::StateName(s.state)},
+            {"state", supervisor::StateName(s.state)},
             {"reason", s.reason},
             {"since", FormatRfc3339(s.since)},
             {"health", s.health},
@@ -34,26 +34,26 @@ constexpr std::string_view kPolicyFields[] = {
 
 }  // namespace
 
-Result<service::Supervisor*> ApiService::RequireSupervisor() {
+Result<supervisor::Supervisor*> Router::RequireSupervisor() {
   if (!supervisor_) return Unavailable("pool services are not running in this daemon");
   return supervisor_;
 }
 
-Result<HttpResponse> ApiService::ListServices() {
+Result<HttpResponse> Router::ListServices() {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   json out = json::array();
   for (const auto& s : sup->List()) out.push_back(ServiceToJson(s));
   return JsonResponse({{"services", out}});
 }
 
-Result<HttpResponse> ApiService::GetService(const std::string& pool) {
+Result<HttpResponse> Router::GetService(const std::string& pool) {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   PK_TRY(zfs::PoolName::Parse(pool));
   PK_ASSIGN_OR_RETURN(auto s, sup->Get(pool));
   return JsonResponse(ServiceToJson(s));
 }
 
-Result<HttpResponse> ApiService::ServiceAction(const std::string& pool_text, const std::string& action,
+Result<HttpResponse> Router::ServiceAction(const std::string& pool_text, const std::string& action,
                                                const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(pool_text));
@@ -63,7 +63,7 @@ Result<HttpResponse> ApiService::ServiceAction(const std::string& pool_text, con
     PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
     // Start from the current policy (or the defaults) and overlay the body.
     auto current = sup->Get(pool.str());
-    service::PoolPolicy base;
+    supervisor::PoolPolicy base;
     base.pool = pool.str();
     json merged = current ? current->policy.ToJson() : base.ToJson();
     for (const auto& [key, value] : body.items()) {
@@ -72,7 +72,7 @@ Result<HttpResponse> ApiService::ServiceAction(const std::string& pool_text, con
       }
       merged[key] = value;
     }
-    auto policy = service::PoolPolicy::FromJson(merged);
+    auto policy = supervisor::PoolPolicy::FromJson(merged);
     if (!policy) return std::unexpected(policy.error().WithContext(context));
     done = sup->Enable(*policy);
   } else if (action == "disable") {
@@ -98,7 +98,7 @@ Result<HttpResponse> ApiService::ServiceAction(const std::string& pool_text, con
   return JsonResponse(ServiceToJson(s));
 }
 
-Result<HttpResponse> ApiService::PoolSwitch(const std::string& pool_text, const std::string& action,
+Result<HttpResponse> Router::PoolSwitch(const std::string& pool_text, const std::string& action,
                                             const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(pool_text));
@@ -126,7 +126,7 @@ Result<HttpResponse> ApiService::PoolSwitch(const std::string& pool_text, const 
   return JsonResponse(ServiceToJson(s));
 }
 
-Result<HttpResponse> ApiService::ListExecs() {
+Result<HttpResponse> Router::ListExecs() {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   json out = json::array();
   for (const auto& s : sup->List()) {
@@ -135,15 +135,15 @@ Result<HttpResponse> ApiService::ListExecs() {
   return JsonResponse({{"resources", out}});
 }
 
-Result<HttpResponse> ApiService::AddExec(const HttpRequest& r) {
+Result<HttpResponse> Router::AddExec(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
-  PK_ASSIGN_OR_RETURN(auto exec, service::ExecPolicy::FromJson(body));
+  PK_ASSIGN_OR_RETURN(auto exec, supervisor::ExecPolicy::FromJson(body));
   PK_TRY(sup->AddExec(exec));
   return ExecAction(exec.name, "GET", "");
 }
 
-Result<HttpResponse> ApiService::ExecAction(const std::string& name, const std::string& method, const std::string& action) {
+Result<HttpResponse> Router::ExecAction(const std::string& name, const std::string& method, const std::string& action) {
   PK_ASSIGN_OR_RETURN(auto* sup, RequireSupervisor());
   Status done;
   if (method == "DELETE") {
@@ -164,7 +164,7 @@ Result<HttpResponse> ApiService::ExecAction(const std::string& name, const std::
   return NotFound(fmt::format("exec resource '{}' does not exist", name));
 }
 
-Result<HttpResponse> ApiService::Events(const HttpRequest& r) {
+Result<HttpResponse> Router::Events(const HttpRequest& r) {
   if (!events_) return Unavailable("the event log is not open in this daemon");
   PK_ASSIGN_OR_RETURN(int64_t after, QueryInt(r, "after", 0, 0, INT64_MAX));
   PK_ASSIGN_OR_RETURN(int64_t wait, QueryInt(r, "wait", 0, 0, 60));
@@ -172,7 +172,7 @@ Result<HttpResponse> ApiService::Events(const HttpRequest& r) {
   std::function<bool()> client_gone;
   if (wait > 0 && r.cancel) {
     // A client that hangs up ends its long poll at once (issue 17 item 1).
-    service::EventLog* log = events_;
+    events::EventLog* log = events_;
     r.cancel->OnCancel([log] { log->WakeWaiters(); });
     client_gone = [cancel = r.cancel] { return cancel->cancelled(); };
   }

@@ -20,9 +20,9 @@ namespace {
 using namespace std::chrono_literals;
 
 // The agent's view of poolkeeperd, over its unix socket.
-class ApiPoolDaemon : public cluster::PoolDaemon {
+class ApiPoolControl : public cluster::PoolControl {
  public:
-  explicit ApiPoolDaemon(std::string socket) : socket_(std::move(socket)) {}
+  explicit ApiPoolControl(std::string socket) : socket_(std::move(socket)) {}
 
   Result<cluster::ServiceView> Service(const zfs::PoolName& pool) override {
     PK_ASSIGN_OR_RETURN(auto j, Client(10s).Call("GET", "/v1/services/" + Seg(pool.str())));
@@ -61,7 +61,7 @@ class ApiPoolDaemon : public cluster::PoolDaemon {
   }
   // The long poll (wait in whole seconds: kEventWait).
   Result<uint64_t> WaitForEvent(uint64_t after_seq) override {
-    static_assert(cluster::PoolDaemon::kEventWait == 1s);
+    static_assert(cluster::PoolControl::kEventWait == 1s);
     PK_ASSIGN_OR_RETURN(auto j, Client(10s).Call("GET", fmt::format("/v1/events?after={}&wait=1&limit=1", after_seq)));
     return j.value("last_seq", after_seq);
   }
@@ -111,7 +111,7 @@ int RunPoolAgent(const std::string& action) {
   if (action == "validate-all") return Report({OcfCode::kSuccess, ""});
   if (::geteuid() != 0) return Report({OcfCode::kErrPerm, "poolkeeperd's socket is root only"});
 
-  ApiPoolDaemon daemon(params->socket);
+  ApiPoolControl daemon(params->socket);
   auto runner = sys::MakePosixProcessRunner();
   cluster::PacemakerFacts facts(*runner);
   cluster::PoolAgent agent(*params, daemon, facts, cluster::RealAgentClock());

@@ -240,7 +240,7 @@ void PoolAgent::MarkEvents() {
 
 void PoolAgent::AwaitChange(Clock::time_point deadline) {
   // A long poll may last kEventWait: only while that keeps within the deadline.
-  if (event_seq_ && clock_.Now() + PoolDaemon::kEventWait < deadline) {
+  if (event_seq_ && clock_.Now() + PoolControl::kEventWait < deadline) {
     if (auto seq = daemon_.WaitForEvent(*event_seq_)) {
       event_seq_ = *seq;
       return;

@@ -1,7 +1,7 @@
 // cluster::PoolAgent: the logic of the OCF resource agent ocf:poolkeeper:pool
 // (issue 5). Pacemaker runs the agent on a head to start, stop and monitor one
 // pool there; the agent never touches ZFS itself but drives the head's own
-// poolkeeperd through its pool-service API (PoolDaemon below), so service
+// poolkeeperd through its pool-service API (PoolControl below), so service
 // states, events and the API stay true on every head, and shares are served
 // after the import and removed before the export by the supervisor as usual.
 //
@@ -34,7 +34,7 @@
 //
 // Thread-safety: one PoolAgent per agent run, used from one thread; Start()
 // calls ClusterFacts::FencingEnabled on a second thread (std::async), joined
-// before it returns, while its own thread talks only to the PoolDaemon.
+// before it returns, while its own thread talks only to the PoolControl.
 #pragma once
 
 #include <chrono>
@@ -90,16 +90,16 @@ struct PoolAgentParams {
 
 // What the agent sees of a pool service (GET /v1/services/{pool}).
 struct ServiceView {
-  std::string state;   // service::StateName: "online", "failed", ...
+  std::string state;   // supervisor::StateName: "online", "failed", ...
   std::string reason;
   std::string health;  // last pool health seen while imported
 };
 
 // The local poolkeeperd, as the agent uses it. Errors carry the daemon's code:
 // NotFound for a pool it does not manage, Unavailable when it cannot be reached.
-class PoolDaemon {
+class PoolControl {
  public:
-  virtual ~PoolDaemon() = default;
+  virtual ~PoolControl() = default;
   virtual Result<ServiceView> Service(const zfs::PoolName& pool) = 0;
   // Whether the pool is imported on this head, from the daemon's cached view.
   virtual Result<bool> Imported(const zfs::PoolName& pool) = 0;
@@ -172,7 +172,7 @@ ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus
 
 class PoolAgent {
  public:
-  PoolAgent(PoolAgentParams params, PoolDaemon& daemon, ClusterFacts& cluster, AgentClock& clock)
+  PoolAgent(PoolAgentParams params, PoolControl& daemon, ClusterFacts& cluster, AgentClock& clock)
       : params_(std::move(params)), daemon_(daemon), cluster_(cluster), clock_(clock) {}
 
   AgentOutcome Start();
@@ -196,7 +196,7 @@ class PoolAgent {
   AgentOutcome Fail(OcfCode code, std::string message) const;
 
   PoolAgentParams params_;
-  PoolDaemon& daemon_;
+  PoolControl& daemon_;
   ClusterFacts& cluster_;
   AgentClock& clock_;
   std::chrono::steady_clock::time_point started_ = clock_.Now();

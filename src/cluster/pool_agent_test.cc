@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "cluster/pacemaker.h"
-#include "service/policy.h"
+#include "supervisor/policy.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::cluster {
@@ -32,7 +32,7 @@ class FakeClock : public AgentClock {
 
 // A scripted poolkeeperd: each Service() call answers the next view (the last
 // one repeats); actions are recorded and can switch to another script.
-class FakeDaemon : public PoolDaemon {
+class FakePoolControl : public PoolControl {
  public:
   Result<ServiceView> Service(const zfs::PoolName&) override {
     calls.push_back("service");
@@ -164,7 +164,7 @@ class PoolAgentTest : public ::testing::Test {
   }
 
   FakeClock clock_;
-  FakeDaemon daemon_;
+  FakePoolControl daemon_;
   FakeFacts facts_;
   std::chrono::steady_clock::time_point start_;
 };
@@ -196,10 +196,10 @@ TEST(PoolAgentParamsTest, ReadsEveryParameterAndBuildsThePolicy) {
   for (const auto& params : {*p, *d}) {
     auto j = params.PolicyJson();
     j["pool"] = "tank";
-    auto policy = service::PoolPolicy::FromJson(j);
+    auto policy = supervisor::PoolPolicy::FromJson(j);
     ASSERT_TRUE(policy) << policy.error().message();
-    EXPECT_EQ(policy->force, params.force_import == ForceImportParam::kIfFenced ? service::ForceImport::kIfFenced
-                                                                                 : service::ForceImport::kNever);
+    EXPECT_EQ(policy->force, params.force_import == ForceImportParam::kIfFenced ? supervisor::ForceImport::kIfFenced
+                                                                                 : supervisor::ForceImport::kNever);
     EXPECT_EQ(policy->search_dirs, params.search_dirs);
     EXPECT_TRUE(policy->cluster) << "a cluster pool is never imported by its daemon at boot";
   }
@@ -225,7 +225,7 @@ TEST(PoolAgentParamsTest, RefusesBadParametersNamingThem) {
 // ---- start ------------------------------------------------------------------
 
 TEST_F(PoolAgentTest, StartEnablesAndWaitsUntilTheServiceServes) {
-  daemon_.on_enable = FakeDaemon::Script{View("importing"), View("mounting"), View("sharing"),
+  daemon_.on_enable = FakePoolControl::Script{View("importing"), View("mounting"), View("sharing"),
                                          View("online", "2 filesystems mounted", "ONLINE")};
   auto out = Agent({{"OCF_RESKEY_search_dirs", "/lab/disks"}}).Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
@@ -245,10 +245,10 @@ TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
 }
 
 TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFences) {
-  daemon_.on_enable = FakeDaemon::Script{
+  daemon_.on_enable = FakePoolControl::Script{
       View("importing"),
       View("failed", std::string("import pool 'tank': zpool exited 1: ") + kInUseByH1)};
-  daemon_.on_start = FakeDaemon::Script{View("importing"), View("online", "", "ONLINE")};
+  daemon_.on_start = FakePoolControl::Script{View("importing"), View("online", "", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(out.message, HasSubstr("forced import"));
@@ -259,7 +259,7 @@ TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFen
 
 TEST_F(PoolAgentTest, StartNeverForcesWithoutFencing) {
   facts_.status->fencing_enabled = false;
-  daemon_.on_enable = FakeDaemon::Script{View("failed", kInUseByH1)};
+  daemon_.on_enable = FakePoolControl::Script{View("failed", kInUseByH1)};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_THAT(out.message, HasSubstr("stonith-enabled=false"));
@@ -267,13 +267,13 @@ TEST_F(PoolAgentTest, StartNeverForcesWithoutFencing) {
 }
 
 TEST_F(PoolAgentTest, StartNeverForcesWhenAskedNeverOrForOtherFailures) {
-  daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': pool may be in use from other system")};
+  daemon_.on_enable = FakePoolControl::Script{View("failed", "cannot import 'tank': pool may be in use from other system")};
   auto never = Agent({{"OCF_RESKEY_force_import", "never"}}).Start();
   EXPECT_EQ(never.code, OcfCode::kErrGeneric);
   EXPECT_THAT(never.message, HasSubstr("in use from other system"));
   EXPECT_EQ(facts_.asked, 0) << "force_import=never: Pacemaker is not even asked";
 
-  daemon_.on_enable = FakeDaemon::Script{View("failed", "cannot import 'tank': I/O error")};
+  daemon_.on_enable = FakePoolControl::Script{View("failed", "cannot import 'tank': I/O error")};
   auto io = Agent().Start();
   EXPECT_EQ(io.code, OcfCode::kErrGeneric);
   EXPECT_THAT(io.message, HasSubstr("I/O error"));
@@ -281,15 +281,15 @@ TEST_F(PoolAgentTest, StartNeverForcesWhenAskedNeverOrForOtherFailures) {
 }
 
 TEST_F(PoolAgentTest, StartForcesAtMostOnce) {
-  daemon_.on_enable = FakeDaemon::Script{View("failed", kInUseByH1)};
-  daemon_.on_start = FakeDaemon::Script{View("failed", kInUseByH1)};
+  daemon_.on_enable = FakePoolControl::Script{View("failed", kInUseByH1)};
+  daemon_.on_start = FakePoolControl::Script{View("failed", kInUseByH1)};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 1);
 }
 
 TEST_F(PoolAgentTest, StartThatNeverServesFailsBeforeTheOperationTimeout) {
-  daemon_.on_enable = FakeDaemon::Script{View("importing", "importing from /lab")};
+  daemon_.on_enable = FakePoolControl::Script{View("importing", "importing from /lab")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_THAT(out.message, HasSubstr("not serving within 30000 ms"));
@@ -299,7 +299,7 @@ TEST_F(PoolAgentTest, StartThatNeverServesFailsBeforeTheOperationTimeout) {
 }
 
 TEST_F(PoolAgentTest, StartOfASuspendedPoolFails) {
-  daemon_.on_enable = FakeDaemon::Script{View("online", "", "SUSPENDED")};
+  daemon_.on_enable = FakePoolControl::Script{View("online", "", "SUSPENDED")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_THAT(out.message, HasSubstr("SUSPENDED"));
@@ -308,7 +308,7 @@ TEST_F(PoolAgentTest, StartOfASuspendedPoolFails) {
 TEST_F(PoolAgentTest, StartWaitsForADaemonThatIsStillStarting) {
   daemon_.views = {Unavailable("poolkeeperd: connect: no such file"), Unavailable("poolkeeperd: connect"),
                    NotFound("not managed")};
-  daemon_.on_enable = FakeDaemon::Script{View("online", "", "ONLINE")};
+  daemon_.on_enable = FakePoolControl::Script{View("online", "", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
 }
@@ -316,7 +316,7 @@ TEST_F(PoolAgentTest, StartWaitsForADaemonThatIsStillStarting) {
 TEST_F(PoolAgentTest, StartWaitsOnTheEventLogNotOnAPollingPeriod) {
   daemon_.events = true;
   daemon_.clock = &clock_;
-  daemon_.on_enable = FakeDaemon::Script{View("importing"), View("mounting"), View("sharing"),
+  daemon_.on_enable = FakePoolControl::Script{View("importing"), View("mounting"), View("sharing"),
                                          View("online", "2 filesystems mounted", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
@@ -329,9 +329,9 @@ TEST_F(PoolAgentTest, StartWaitsOnTheEventLogNotOnAPollingPeriod) {
 TEST_F(PoolAgentTest, ForcedStartAfterFencingWaitsOnEventsAndAsksPacemakerOnce) {
   daemon_.events = true;
   daemon_.clock = &clock_;
-  daemon_.on_enable = FakeDaemon::Script{
+  daemon_.on_enable = FakePoolControl::Script{
       View("importing"), View("failed", kInUseByH1)};
-  daemon_.on_start = FakeDaemon::Script{View("importing"), View("online", "", "ONLINE")};
+  daemon_.on_start = FakePoolControl::Script{View("importing"), View("online", "", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(out.message, HasSubstr("forced import"));
@@ -344,7 +344,7 @@ TEST_F(PoolAgentTest, ForcedStartAfterFencingWaitsOnEventsAndAsksPacemakerOnce) 
 TEST_F(PoolAgentTest, StartPollsWhenTheEventLogStopsAnswering) {
   daemon_.events = true;
   daemon_.wait_fails = true;
-  daemon_.on_enable = FakeDaemon::Script{View("importing"), View("mounting"), View("online", "", "ONLINE")};
+  daemon_.on_enable = FakePoolControl::Script{View("importing"), View("mounting"), View("online", "", "ONLINE")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   // The first failed wait switches to polling for the rest of the operation.
@@ -357,8 +357,8 @@ TEST_F(PoolAgentTest, LongPollsStopBeforeTheDeadline) {
   // must still report before Pacemaker's timeout (30 s, 3 s margin).
   daemon_.events = true;
   daemon_.clock = &clock_;
-  daemon_.event_delay = PoolDaemon::kEventWait;
-  daemon_.on_enable = FakeDaemon::Script{View("importing", "importing from /lab")};
+  daemon_.event_delay = PoolControl::kEventWait;
+  daemon_.on_enable = FakePoolControl::Script{View("importing", "importing from /lab")};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_THAT(out.message, HasSubstr("not serving within 30000 ms"));
@@ -371,7 +371,7 @@ TEST_F(PoolAgentTest, LongPollsStopBeforeTheDeadline) {
 TEST_F(PoolAgentTest, StopExportsCleanlyAndDisables) {
   daemon_.views = {View("online", "", "ONLINE")};
   daemon_.imported = true;
-  daemon_.on_stop = FakeDaemon::Script{View("stopping"), View("stopping"), View("exported", "exported")};
+  daemon_.on_stop = FakePoolControl::Script{View("stopping"), View("stopping"), View("exported", "exported")};
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(daemon_.calls, ElementsAre("service", "stop", "service", "service", "service", "disable"));
@@ -382,7 +382,7 @@ TEST_F(PoolAgentTest, StopWaitsOnTheEventLog) {
   daemon_.clock = &clock_;
   daemon_.views = {View("online", "", "ONLINE")};
   daemon_.imported = true;
-  daemon_.on_stop = FakeDaemon::Script{View("stopping"), View("exported", "exported")};
+  daemon_.on_stop = FakePoolControl::Script{View("stopping"), View("exported", "exported")};
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(daemon_.calls, ElementsAre("service", "stop", "service", "wait-event", "service", "disable"));
@@ -392,7 +392,7 @@ TEST_F(PoolAgentTest, StopWaitsOnTheEventLog) {
 TEST_F(PoolAgentTest, StopEscalatesToAForcedExportWhenTheExportFails) {
   daemon_.views = {View("online", "", "ONLINE")};
   daemon_.imported = true;
-  daemon_.on_stop = FakeDaemon::Script{View("stopping"), View("failed", "export pool 'tank': pool is busy")};
+  daemon_.on_stop = FakePoolControl::Script{View("stopping"), View("failed", "export pool 'tank': pool is busy")};
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(out.message, HasSubstr("exported with force after: export pool 'tank': pool is busy"));
@@ -403,7 +403,7 @@ TEST_F(PoolAgentTest, StopEscalatesToAForcedExportWhenTheExportFails) {
 TEST_F(PoolAgentTest, StopEscalatesAtHalfTheTimeWhenTheExportHangs) {
   daemon_.views = {View("online", "", "ONLINE")};
   daemon_.imported = true;
-  daemon_.on_stop = FakeDaemon::Script{View("stopping", "exporting")};
+  daemon_.on_stop = FakePoolControl::Script{View("stopping", "exporting")};
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   // 30 s operation, 3 s margin: the clean stop gets 13.5 s, the forced export what is left.
@@ -416,7 +416,7 @@ TEST_F(PoolAgentTest, StopEscalatesAtHalfTheTimeWhenTheExportHangs) {
 TEST_F(PoolAgentTest, StopFailsSoThatPacemakerFencesWhenEvenTheForcedExportFails) {
   daemon_.views = {View("online", "", "ONLINE")};
   daemon_.imported = true;
-  daemon_.on_stop = FakeDaemon::Script{View("failed", "export pool 'tank': pool is busy")};
+  daemon_.on_stop = FakePoolControl::Script{View("failed", "export pool 'tank': pool is busy")};
   daemon_.force_export_result = Unavailable("export pool 'tank': zpool timed out");
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
@@ -452,7 +452,7 @@ TEST_F(PoolAgentTest, StopOfAnUnmanagedImportedPoolExportsCleanlyFirst) {
 
 TEST_F(PoolAgentTest, StopOfAFailedImportIsNotAnExport) {
   daemon_.views = {View("failed", "cannot import 'tank': I/O error")};
-  daemon_.on_stop = FakeDaemon::Script{View("failed", "cannot import 'tank': I/O error")};
+  daemon_.on_stop = FakePoolControl::Script{View("failed", "cannot import 'tank': I/O error")};
   daemon_.imported = false;
   auto out = Agent().Stop();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
@@ -624,7 +624,7 @@ TEST(ParseLastImporterTest, BothDialects) {
 // Issue 17 item 7: a pool in use by a head that is online is never forced.
 TEST_F(PoolAgentTest, StartRefusesToForceWhileTheLastImporterIsOnline) {
   facts_.status->heads[0].online = true;
-  daemon_.on_enable = FakeDaemon::Script{View("failed", kInUseByH1)};
+  daemon_.on_enable = FakePoolControl::Script{View("failed", kInUseByH1)};
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kErrGeneric);
   EXPECT_THAT(out.message, HasSubstr("not forcing the import: it was last used by head 'h1'"));

@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 
 #include "api/http.h"
-#include "api/service.h"
+#include "api/router.h"
 #include "base/log.h"
 #include "cluster/pacemaker.h"
 #include "cluster/pool_agent.h"
@@ -23,10 +23,10 @@
 #include "inventory/inventory.h"
 #include "migrate/manager.h"
 #include "quota/watcher.h"
-#include "service/event_log.h"
-#include "service/ownership.h"
-#include "service/policy.h"
-#include "service/supervisor.h"
+#include "events/event_log.h"
+#include "supervisor/ownership.h"
+#include "supervisor/policy.h"
+#include "supervisor/supervisor.h"
 #include "share/iscsi_lio.h"
 #include "share/iscsi_tgt.h"
 #include "share/manager.h"
@@ -34,7 +34,7 @@
 #include "share/nfs_kernel.h"
 #include "share/smb_samba.h"
 #include "sys/configfs.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/files.h"
 #include "sys/mountpoints.h"
 #include "sys/process_runner.h"
@@ -236,11 +236,11 @@ Status Serve(const Config& config) {
   inv_options.period = std::chrono::seconds(config.refresh_interval_seconds);
   inventory::Inventory inventory(*zfs, inv_options);
 
-  service::PolicyStore store(*fs, config.state_dir);
+  supervisor::PolicyStore store(*fs, config.state_dir);
   PK_TRY(store.Init());
   // Pools made elsewhere are held until adopted (issue 17 item 6); pools this
   // head already runs as services are adopted on the upgrade that adds this.
-  service::Ownership ownership(*zfs, *fs, {config.state_dir, config.cluster_authkey});
+  supervisor::Ownership ownership(*zfs, *fs, {config.state_dir, config.cluster_authkey});
   {
     std::vector<std::string> managed;
     if (auto loaded = store.LoadEach(); loaded) {
@@ -249,10 +249,10 @@ Status Serve(const Config& config) {
     PK_TRY(ownership.Init(managed));
   }
   auto held = [&ownership](const std::string& pool) { return ownership.Held(pool); };
-  service::EventLogOptions ev_options;
+  events::EventLogOptions ev_options;
   ev_options.max_events = static_cast<size_t>(config.event_log_max);
-  PK_ASSIGN_OR_RETURN(auto events, service::EventLog::Open(*fs, config.state_dir + "/events.jsonl", ev_options));
-  service::SupervisorOptions sup_options;
+  PK_ASSIGN_OR_RETURN(auto events, events::EventLog::Open(*fs, config.state_dir + "/events.jsonl", ev_options));
+  supervisor::SupervisorOptions sup_options;
   sup_options.health_period = std::chrono::seconds(config.health_interval_seconds);
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
@@ -268,7 +268,7 @@ Status Serve(const Config& config) {
   // Shares and the supervisor refer to each other: the sharing phase serves
   // through the manager, and the manager reports share problems to the
   // supervisor. `supervisor_ptr` is set before anything can call back.
-  service::Supervisor* supervisor_ptr = nullptr;
+  supervisor::Supervisor* supervisor_ptr = nullptr;
   // Every server and helper is recorded in state_dir/children and adopted by
   // the next daemon when this one dies (issue 18): the data plane outlives
   // the control plane; a deliberate stop (SIGTERM) ends them all.
@@ -315,7 +315,7 @@ Status Serve(const Config& config) {
     PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(*name));
     return adopted ? OkStatus() : ownership.Adopt(*name);
   };
-  service::Supervisor supervisor(make_zfs, store, *events, sup_options);
+  supervisor::Supervisor supervisor(make_zfs, store, *events, sup_options);
   supervisor_ptr = &supervisor;
 
   auto users = sys::MakePosixUserDirectory();
@@ -350,7 +350,7 @@ Status Serve(const Config& config) {
   }
 
   migrations_ptr = migrations.get();
-  api::ApiServiceOptions api_options{.bearer_token = token, .version = "0.1.0"};
+  api::RouterOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
     if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
     cluster::PacemakerFacts pacemaker(*runner);
@@ -360,13 +360,13 @@ Status Serve(const Config& config) {
     return decision.why;
   };
   api_options.tool_reads = tool_reads.get();
-  api::ApiService service(*zfs, inventory, &supervisor, events.get(), fs.get(), api_options, users.get(), &shares);
+  api::Router service(*zfs, inventory, &supervisor, events.get(), fs.get(), api_options, users.get(), &shares);
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
   api::HttpServerOptions server_options;
   server_options.worker_threads = 4;
   server_options.authorize = [&service](const api::HttpRequest& r) { return service.AuthorizeHead(r); };
-  server_options.classify = &api::ApiService::Classify;
+  server_options.classify = &api::Router::Classify;
   PK_ASSIGN_OR_RETURN(auto server, api::HttpServer::Create(
                                        [&](const api::HttpRequest& r) { return service.Handle(r); }, server_options));
   PK_TRY(fs->MakeDirs(ParentDir(config.socket), 0755));
@@ -409,8 +409,8 @@ Status Serve(const Config& config) {
     while (std::chrono::steady_clock::now() < deadline && !stopping) {
       bool busy = false;
       for (const auto& s : supervisor.List()) {
-        busy |= s.state == service::State::kImporting || s.state == service::State::kMounting ||
-                s.state == service::State::kSharing || s.state == service::State::kWaiting;
+        busy |= s.state == supervisor::State::kImporting || s.state == supervisor::State::kMounting ||
+                s.state == supervisor::State::kSharing || s.state == supervisor::State::kWaiting;
       }
       if (!busy) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

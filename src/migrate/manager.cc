@@ -16,7 +16,7 @@
 #include "migrate/shadow_fs.h"
 #include "migrate/shadow_tree.h"
 #include "migrate/source.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 
 extern char** environ;
 
@@ -85,7 +85,7 @@ class LaunchedHelperProcesses : public HelperProcesses {
                         .env = sys::DefaultToolEnvironment()};
   }
 
-  pid_t Keep(std::unique_ptr<sys::Daemon> daemon) {
+  pid_t Keep(std::unique_ptr<sys::ServerProcess> daemon) {
     pid_t pid = daemon->pid();
     std::lock_guard lock(mu_);
     daemons_[pid] = std::move(daemon);
@@ -94,7 +94,7 @@ class LaunchedHelperProcesses : public HelperProcesses {
 
   std::unique_ptr<sys::DaemonLauncher> launcher_;
   std::mutex mu_;
-  std::map<pid_t, std::unique_ptr<sys::Daemon>> daemons_;  // guarded by mu_
+  std::map<pid_t, std::unique_ptr<sys::ServerProcess>> daemons_;  // guarded by mu_
 };
 
 std::string Escape(const std::string& name) {

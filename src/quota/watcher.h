@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "base/error.h"
-#include "service/event_log.h"
+#include "events/event_log.h"
 #include "zfs/zfs.h"
 
 namespace pk::quota {
@@ -39,7 +39,7 @@ struct WarnTarget {
 
 class Watcher {
  public:
-  Watcher(zfs::Zfs& zfs, service::EventLog& events) : zfs_(zfs), events_(events) {}
+  Watcher(zfs::Zfs& zfs, events::EventLog& events) : zfs_(zfs), events_(events) {}
 
   ~Watcher() { Stop(); }
 
@@ -52,7 +52,7 @@ class Watcher {
 
  private:
   zfs::Zfs& zfs_;
-  service::EventLog& events_;
+  events::EventLog& events_;
   std::map<std::string, int> level_;  // "DATASET/user:ID" -> highest threshold crossed (0: none)
   std::mutex mu_;
   std::condition_variable cv_;

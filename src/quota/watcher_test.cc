@@ -29,7 +29,7 @@ class WatcherTest : public ::testing::Test {
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() / ("pk_quota_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
-    events_ = std::move(*service::EventLog::Open(*fs_, (dir_ / "events.jsonl").string()));
+    events_ = std::move(*events::EventLog::Open(*fs_, (dir_ / "events.jsonl").string()));
     zfs_.AddImportedPool("tank");
     ASSERT_TRUE(zfs_.SetQuota(ds_, {zfs::QuotaKind::kUser, 1000}, 1000));
   }
@@ -43,7 +43,7 @@ class WatcherTest : public ::testing::Test {
 
   std::unique_ptr<sys::FileSystem> fs_ = sys::MakeRealFileSystem();
   std::filesystem::path dir_;
-  std::unique_ptr<service::EventLog> events_;
+  std::unique_ptr<events::EventLog> events_;
   testing::FakeZfs zfs_{zfs::Dialect::kOpenZfs2};
   zfs::DatasetName ds_ = *zfs::DatasetName::Parse("tank");
 };

@@ -391,7 +391,7 @@ class TgtBackend final : public Backend {
   sys::DaemonLauncher& launcher_;
   sys::FileSystem& fs_;
   std::shared_ptr<spdlog::logger> log_;
-  std::unique_ptr<sys::Daemon> daemon_;
+  std::unique_ptr<sys::ServerProcess> daemon_;
   bool adopted_ = false;                          // serving through a tgtd we did not start
   std::map<std::string, int> tids_;               // IQN -> tid, for the backend's life
   std::map<std::string, std::string> secrets_;    // CHAP user -> the secret we set

@@ -76,7 +76,7 @@
 #include "base/error.h"
 #include "share/backend.h"
 #include "sys/beneath.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/files.h"
 #include "sys/process_runner.h"
 

@@ -272,9 +272,9 @@ struct Model {
   }
 };
 
-class FakeDaemon : public sys::Daemon {
+class FakeServerProcess : public sys::ServerProcess {
  public:
-  FakeDaemon(Model& model, int& stops) : model_(model), stops_(stops) {}
+  FakeServerProcess(Model& model, int& stops) : model_(model), stops_(stops) {}
   pid_t pid() const override { return 4242; }
   bool Running() override { return model_.up; }
   std::optional<sys::ExitStatus> Exit() override {
@@ -298,11 +298,11 @@ class FakeDaemon : public sys::Daemon {
 class FakeLauncher : public sys::DaemonLauncher {
  public:
   explicit FakeLauncher(Model& model) : model_(model) {}
-  Result<std::unique_ptr<sys::Daemon>> Launch(const sys::Command& command, const std::string& log_path) override {
+  Result<std::unique_ptr<sys::ServerProcess>> Launch(const sys::Command& command, const std::string& log_path) override {
     launches.push_back(command);
     log_paths.push_back(log_path);
     model_.up = true;
-    return std::make_unique<FakeDaemon>(model_, kills);
+    return std::make_unique<FakeServerProcess>(model_, kills);
   }
   std::vector<sys::Command> launches;
   std::vector<std::string> log_paths;

@@ -409,7 +409,7 @@ class GaneshaBackend final : public Backend {
   }
 
   // Polls `command` until it succeeds or `alive` says the server died.
-  Status WaitForTool(const sys::Command& command, sys::Daemon& daemon, std::string_view what) {
+  Status WaitForTool(const sys::Command& command, sys::ServerProcess& daemon, std::string_view what) {
     auto deadline = Clock::now() + o_.start_timeout;
     while (true) {
       auto r = runner_.Run(command);
@@ -557,8 +557,8 @@ class GaneshaBackend final : public Backend {
   sys::DaemonLauncher& launcher_;
   sys::FileSystem& fs_;
   std::shared_ptr<spdlog::logger> log_;
-  std::unique_ptr<sys::Daemon> ganesha_;
-  std::unique_ptr<sys::Daemon> rpcbind_;
+  std::unique_ptr<sys::ServerProcess> ganesha_;
+  std::unique_ptr<sys::ServerProcess> rpcbind_;
   std::map<uint64_t, uint16_t> ids_by_guid_;
   std::vector<Share> last_desired_;  // what Start() serves again
   std::vector<std::string> served_;

@@ -303,7 +303,7 @@ class SambaBackend final : public Backend {
   sys::DaemonLauncher& launcher_;
   sys::FileSystem& fs_;
   std::shared_ptr<spdlog::logger> log_;
-  std::unique_ptr<sys::Daemon> smbd_;
+  std::unique_ptr<sys::ServerProcess> smbd_;
   std::vector<Share> last_desired_;  // what Start() serves again
   std::vector<std::string> served_;
 };

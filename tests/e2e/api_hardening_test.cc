@@ -161,7 +161,7 @@ class ApiHardeningTest : public ::testing::Test {
     // suites') must not be served by this daemon.
     std::ofstream(options_.config) << "tcp_listen = 127.0.0.1:" << port_
                                    << "\niscsi_server = off\nnfs_server = off\nsmb_server = off\n";
-    if (auto started = StartSuiteDaemon(daemon_, options_); !started.empty()) {
+    if (auto started = StartSuitePoolkeeperd(daemon_, options_); !started.empty()) {
       setup_error_ = started;
       return;
     }
@@ -246,9 +246,9 @@ class ApiHardeningTest : public ::testing::Test {
 
   static inline std::unique_ptr<sys::ProcessRunner> runner_;
   static inline std::string lab_, build_, work_, setup_error_;
-  static inline DaemonOptions options_;
+  static inline PoolkeeperdOptions options_;
   static inline uint16_t port_ = 0;
-  static inline Daemon daemon_;
+  static inline Poolkeeperd daemon_;
   static inline CliClient cli_;
   static inline LabPool pool_;
 };

@@ -50,7 +50,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
 #include "tests/e2e/share_lab.h"
@@ -162,7 +162,7 @@ class CrashTest : public ::testing::Test {
   }
 
   // A client process (output to LOG), stopped by the test.
-  sys::Daemon& StartClient(sys::Command c, const std::string& log) {
+  sys::ServerProcess& StartClient(sys::Command c, const std::string& log) {
     if (c.env.empty()) c.env = ToolEnv();
     auto d = launcher_->Launch(c, log);
     EXPECT_TRUE(d) << c.ToString();
@@ -170,7 +170,7 @@ class CrashTest : public ::testing::Test {
     return *clients_.back();
   }
   // Waits (bounded) for a client to exit by itself; its exit code, -1 if it had to be killed.
-  static int WaitClient(sys::Daemon& d, milliseconds limit) {
+  static int WaitClient(sys::ServerProcess& d, milliseconds limit) {
     auto deadline = Clock::now() + limit;
     while (d.Running() && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
     if (d.Running()) {
@@ -202,10 +202,10 @@ class CrashTest : public ::testing::Test {
   LabPool pool_;
   std::string work_;
   ShareHead head_;
-  DaemonOptions options_;
-  Daemon daemon_;
+  PoolkeeperdOptions options_;
+  Poolkeeperd daemon_;
   CliClient cli_;
-  std::vector<std::unique_ptr<sys::Daemon>> clients_;
+  std::vector<std::unique_ptr<sys::ServerProcess>> clients_;
 };
 
 // A pk_seq_client journal: acknowledgement times and failures.
@@ -262,7 +262,7 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
     std::ofstream(fmt::format("{}/f{:04d}", src, i), std::ios::binary) << data;
   }
 
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
   ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
@@ -294,11 +294,11 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
   const std::string iscsi_url = "iscsi://" + head_.IscsiPortal() + "/" + iqn + "/1";
   const std::string nfs_url = "nfs://127.0.0.1" + pool_.mnt + "/nfs/seq.bin?mountport=20048&nfsport=2049&version=3";
   const std::string seq = build_ + "/tests/tools/pk_seq_client";
-  sys::Daemon& iscsi = StartClient({.program = seq,
+  sys::ServerProcess& iscsi = StartClient({.program = seq,
                                     .args = {"write", iscsi_url, "--journal", work_ + "/iscsi.journal", "--stop-file",
                                              stop_file, "--interval-ms", "20", "--max-records", "10000"}},
                                    work_ + "/iscsi.out");
-  sys::Daemon& nfs = StartClient({.program = "/usr/bin/nsenter",
+  sys::ServerProcess& nfs = StartClient({.program = "/usr/bin/nsenter",
                                   .args = {"--net=/run/netns/" + head_.nfs_netns, "--", seq, "write", nfs_url,
                                            "--journal", work_ + "/nfs.journal", "--stop-file", stop_file,
                                            "--interval-ms", "20", "--max-records", "10000"}},
@@ -355,7 +355,7 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
     std::this_thread::sleep_for(milliseconds(delay_ms(rnd)));
     double killed = Now();
     daemon_.Kill();
-    ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "") << "restart " << round;
+    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "") << "restart " << round;
     WaitServing(3);
     double serving = Now();
     crashes.emplace_back(killed, serving);
@@ -420,7 +420,7 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
 
 // issue 18 item 5 (host flavour).
 TEST_F(CrashTest, MountpointProtection) {
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
   ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
@@ -464,7 +464,7 @@ TEST_F(CrashTest, CrashDuringOperations) {
   CreateDataset("nfs");
   CreateDataset("smb");
   ASSERT_FALSE(HasFailure());
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
   ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
@@ -478,12 +478,12 @@ TEST_F(CrashTest, CrashDuringOperations) {
   auto kill_during = [&](std::vector<std::string> args, const std::string& what) {
     std::vector<std::string> env = ToolEnv();
     env.push_back("POOLKEEPER_SOCKET=" + options_.socket);
-    sys::Daemon& op = StartClient({.program = build_ + "/src/cli/poolkeeper", .args = args, .env = env},
+    sys::ServerProcess& op = StartClient({.program = build_ + "/src/cli/poolkeeper", .args = args, .env = env},
                                   work_ + "/op.out");
     std::this_thread::sleep_for(milliseconds(delay_ms(rnd)));
     daemon_.Kill();
     (void)WaitClient(op, seconds(30));
-    ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "") << "restart after a SIGKILL during " << what;
+    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "") << "restart after a SIGKILL during " << what;
     json s = WaitFor({"service", "status", pool_.name}, [](const json& j) {
       std::string st = j.value("state", "");
       return st == "online" || st == "degraded" || st == "exported" || st == "locked" || st == "failed";

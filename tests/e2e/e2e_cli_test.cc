@@ -293,7 +293,7 @@ class E2eCliTest : public ::testing::Test {
   static inline std::string pool_, dataset_, snapshot_, guid_;
   static inline std::vector<std::string> disks_;
   static inline CliClient cli_;
-  static inline Daemon daemon_;
+  static inline Poolkeeperd daemon_;
 };
 
 // ---------------------------------------------------------------------------

@@ -123,8 +123,8 @@ class ForeignPoolTest : public ::testing::Test {
   static inline int counter_ = 0;
   LabPool pool_;
   ShareHead ports_;
-  DaemonOptions options_;
-  Daemon daemon_;
+  PoolkeeperdOptions options_;
+  Poolkeeperd daemon_;
   CliClient cli_;
 };
 
@@ -146,7 +146,7 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   auto exported = runner_->Run(ZfsTool("zpool", {"export", pool_.name}));
   ASSERT_TRUE(exported && exported->status.Success());
 
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   const std::string held = "held: pool not adopted (run poolkeeper pool adopt " + pool_.name + ")";
   // The service imports it; its share is held, and says so everywhere.
@@ -231,7 +231,7 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   EXPECT_NE(NfsWrite(pool_.mnt + "/recv"), 0) << "a received share definition was served";
   // The adoption is in the pool: it survives a daemon restart.
   daemon_.Stop();
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   WaitFor({"share", "list", "--pool", pool_.name}, [&](const json& j) {
     for (const auto& sh : j["shares"]) {
       if (sh.value("dataset", "") == exp) return sh.value("state", "") == "serving";
@@ -257,7 +257,7 @@ TEST_F(ForeignPoolTest, NewlineValuesAndBadStateFiles) {
       << R"(","enabled":false}]})";
   std::ofstream(options_.state_dir + "/locks/" + pool_.name + ".json") << R"({"operation":1,"pid":"x","started_ms":[]})";
 
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");  // it starts
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");  // it starts
   json bad = WaitFor({"service", "status", "nosuchbad"}, [](const json& j) { return j.value("state", "") == "failed"; });
   EXPECT_THAT(bad.value("reason", ""), HasSubstr("field 'delay_seconds' has the wrong type"));
   WaitFor({"service", "status", pool_.name}, [](const json& j) { return j.value("state", "") == "locked"; });

@@ -104,13 +104,13 @@ json CliClient::Json(std::vector<std::string> args) const {
   return j.is_discarded() ? json::object() : j;
 }
 
-// ---- Daemon ------------------------------------------------------------------
+// ---- Poolkeeperd ---------------------------------------------------------------
 
-Daemon::~Daemon() {
+Poolkeeperd::~Poolkeeperd() {
   if (running()) Kill();
 }
 
-std::string Daemon::Spawn(const DaemonOptions& o) {
+std::string Poolkeeperd::Spawn(const PoolkeeperdOptions& o) {
   if (running()) return "a daemon is already running (pid " + std::to_string(pid_) + ")";
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
@@ -154,7 +154,7 @@ std::string Daemon::Spawn(const DaemonOptions& o) {
   return "";
 }
 
-std::string Daemon::WaitReady(std::chrono::milliseconds timeout) {
+std::string Poolkeeperd::WaitReady(std::chrono::milliseconds timeout) {
   if (stdout_fd_ < 0) return "no daemon spawned";
   std::string seen;
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -179,12 +179,12 @@ std::string Daemon::WaitReady(std::chrono::milliseconds timeout) {
   }
 }
 
-std::string Daemon::Start(const DaemonOptions& options) {
+std::string Poolkeeperd::Start(const PoolkeeperdOptions& options) {
   if (auto spawned = Spawn(options); !spawned.empty()) return spawned;
   return WaitReady();
 }
 
-void Daemon::Stop() {
+void Poolkeeperd::Stop() {
   if (!running()) return;
   ::kill(pid_, SIGTERM);
   auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
@@ -209,7 +209,7 @@ void Daemon::Stop() {
   Forget();
 }
 
-void Daemon::Kill() {
+void Poolkeeperd::Kill() {
   if (!running()) return;
   ::kill(pid_, SIGKILL);
   int status = 0;
@@ -218,7 +218,7 @@ void Daemon::Kill() {
   Forget();
 }
 
-void Daemon::Forget() {
+void Poolkeeperd::Forget() {
   pid_ = -1;
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
   stdout_fd_ = -1;
@@ -240,7 +240,7 @@ std::string MakeWorkDir(const std::string& parent, const std::string& prefix, st
   return "";
 }
 
-DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work) {
+PoolkeeperdOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work) {
   return {.binary = build_dir + "/src/daemon/poolkeeperd",
           .config = "",
           .state_dir = work + "/state",
@@ -250,7 +250,7 @@ DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string
           .refresh_interval_seconds = 3600};
 }
 
-std::string StartSuiteDaemon(Daemon& daemon, const DaemonOptions& options) {
+std::string StartSuitePoolkeeperd(Poolkeeperd& daemon, const PoolkeeperdOptions& options) {
   std::string started = daemon.Start(options);
   if (started.empty()) return "";
   return started + "\n--- daemon log ---\n" + ReadWholeFile(options.log_path);

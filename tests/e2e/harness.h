@@ -83,7 +83,7 @@ class CliClient {
   std::string socket_;
 };
 
-struct DaemonOptions {
+struct PoolkeeperdOptions {
   std::string binary;      // poolkeeperd
   std::string config;      // --config FILE; empty: none
   std::string state_dir;   // --state-dir
@@ -95,19 +95,19 @@ struct DaemonOptions {
 
 // One poolkeeperd process. The destructor SIGKILLs a daemon still running, so
 // a failed assertion never leaves one behind.
-class Daemon {
+class Poolkeeperd {
  public:
-  Daemon() = default;
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-  ~Daemon();
+  Poolkeeperd() = default;
+  Poolkeeperd(const Poolkeeperd&) = delete;
+  Poolkeeperd& operator=(const Poolkeeperd&) = delete;
+  ~Poolkeeperd();
 
   // Spawns the daemon and returns without waiting. Empty on success, else what went wrong.
-  std::string Spawn(const DaemonOptions& options);
+  std::string Spawn(const PoolkeeperdOptions& options);
   // Waits (bounded) for the "poolkeeperd ready" line. Empty on success.
   std::string WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Spawn + WaitReady.
-  std::string Start(const DaemonOptions& options);
+  std::string Start(const PoolkeeperdOptions& options);
   // SIGTERM, then waits up to 20 s; a daemon that does not exit (it is then
   // SIGKILLed) or exits uncleanly fails the current test.
   void Stop();
@@ -172,9 +172,9 @@ std::string MakeWorkDir(const std::string& parent, const std::string& prefix, st
 
 // A suite's daemon: state dir, socket (work/run/pk.sock) and log
 // (work/poolkeeperd.log) inside `work`, debug logging, no periodic refresh.
-DaemonOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work);
+PoolkeeperdOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work);
 // Starts it; empty on success, else what went wrong followed by the daemon's log.
-std::string StartSuiteDaemon(Daemon& daemon, const DaemonOptions& options);
+std::string StartSuitePoolkeeperd(Poolkeeperd& daemon, const PoolkeeperdOptions& options);
 // After a suite: removes `work` when every test passed; otherwise keeps it and
 // prints the end of the daemon's log (`scripts/lab down` removes the lab directory).
 void KeepWorkIfFailed(const std::string& work, const std::string& log_path);

@@ -75,7 +75,7 @@ class KernelShareTest : public ::testing::Test {
         "iscsi_server = auto\niscsi_portal = 127.0.0.1:3260\n"
         "nfs_server = auto\nnfs_exports_file = {}\nsmb_server = off\n",
         exports_file_);
-    ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
     cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
     ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
   }
@@ -131,8 +131,8 @@ class KernelShareTest : public ::testing::Test {
   int open_fd_ = -1;  // a file the NFSv4.2 client holds open
   std::string client_dir_ = "/mnt/pk-kernel-share-" + std::to_string(::getpid());
   LabPool pool_;
-  DaemonOptions options_;
-  Daemon daemon_;
+  PoolkeeperdOptions options_;
+  Poolkeeperd daemon_;
   CliClient cli_;
 };
 

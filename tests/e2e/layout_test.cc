@@ -110,7 +110,7 @@ class LayoutTest : public ::testing::Test {
     socket_ = options.socket;
     log_path_ = options.log_path;
     cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
-    setup_error_ = StartSuiteDaemon(daemon_, options);
+    setup_error_ = StartSuitePoolkeeperd(daemon_, options);
   }
 
   static void TearDownTestSuite() {
@@ -295,7 +295,7 @@ class LayoutTest : public ::testing::Test {
   static std::string setup_error_, lab_, prefix_, disk_root_, mnt_root_, work_, socket_, log_path_;
   static std::vector<TrackedPool> pools_;
   static int pool_counter_;
-  static Daemon daemon_;
+  static Poolkeeperd daemon_;
   static CliClient cli_;
 };
 
@@ -304,7 +304,7 @@ std::string LayoutTest::setup_error_, LayoutTest::lab_, LayoutTest::prefix_, Lay
     LayoutTest::mnt_root_, LayoutTest::work_, LayoutTest::socket_, LayoutTest::log_path_;
 std::vector<TrackedPool> LayoutTest::pools_;
 int LayoutTest::pool_counter_ = 0;
-Daemon LayoutTest::daemon_;
+Poolkeeperd LayoutTest::daemon_;
 CliClient LayoutTest::cli_;
 
 // The vdev layout of a plan, compact: "mirror(d0 d1) mirror(d2 d3) spare(d4)".

@@ -142,7 +142,7 @@ class MigrateTest : public ::testing::Test {
                 std::chrono::duration<double>(Clock::now() - t0).count());
     options_ = SuiteDaemonOptions(build_, work_);
     cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
-    setup_error_ = StartSuiteDaemon(daemon_, options_);
+    setup_error_ = StartSuitePoolkeeperd(daemon_, options_);
     if (setup_error_.empty()) setup_error_ = AdoptPool(cli_, pool_);  // made with zpool create
   }
 
@@ -255,9 +255,9 @@ class MigrateTest : public ::testing::Test {
   static inline std::string setup_error_, build_, source_dir_, pool_, disk_dir_, mnt_, src_, work_;
   static inline bool created_ = false;
   static inline json stats_;
-  static inline DaemonOptions options_;
+  static inline PoolkeeperdOptions options_;
   static inline CliClient cli_;
-  static inline Daemon daemon_;
+  static inline Poolkeeperd daemon_;
 };
 
 TEST_F(MigrateTest, FileMigrationIsCompleteAndEqual) {
@@ -326,7 +326,7 @@ TEST_F(MigrateTest, ResumesAfterSigkillAndExportImport) {
     }
     daemon_.Kill();  // the helper outlives it; the next daemon adopts it (issue 18)
     kills++;
-    ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   }
   auto status = WaitComplete(ds, std::chrono::seconds(1200));
   ASSERT_EQ(status.value("state", ""), "complete") << status.dump(2);
@@ -378,7 +378,7 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
 
   // A crash changes none of it.
   daemon_.Kill();
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   ASSERT_TRUE(WaitLayer(mp));
   EXPECT_FALSE(Exists(mp + big + "f00011"));
   EXPECT_FALSE(Exists(mp + big + "f00010"));
@@ -586,7 +586,7 @@ TEST_F(MigrateTest, ForgedMarkersAndADirectorySwapCopyNothingFromOutside) {
   struct Restart {  // the next tests need the daemon whatever happens here
     bool needed = true;
     ~Restart() {
-      if (needed) (void)StartSuiteDaemon(daemon_, options_);
+      if (needed) (void)StartSuitePoolkeeperd(daemon_, options_);
     }
   } restart;
   ASSERT_TRUE(ShadowMounts(mp).empty());
@@ -615,7 +615,7 @@ TEST_F(MigrateTest, ForgedMarkersAndADirectorySwapCopyNothingFromOutside) {
   ASSERT_EQ(::symlink(outside.c_str(), (hsrc + "/swap/l1").c_str()), 0);
 
   restart.needed = false;
-  ASSERT_EQ(StartSuiteDaemon(daemon_, options_), "");
+  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
   ASSERT_TRUE(WaitLayer(mp));
   for (const char* name : {"forged-abs", "forged-rel", "crafted"}) {
     EXPECT_EQ(Slurp(mp + "/home/" + name), std::string(64, 'T')) << name;

@@ -93,7 +93,7 @@ class QuotaTest : public ::testing::Test {
     socket_ = options.socket;
     log_path_ = options.log_path;
     cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
-    setup_error_ = StartSuiteDaemon(daemon_, options);
+    setup_error_ = StartSuitePoolkeeperd(daemon_, options);
   }
 
   static void TearDownTestSuite() {
@@ -188,7 +188,7 @@ class QuotaTest : public ::testing::Test {
   static inline std::string setup_error_, pool_, dataset_, disk_dir_, mnt_, work_, socket_, log_path_;
   static inline bool created_ = false;
   static inline CliClient cli_;
-  static inline Daemon daemon_;
+  static inline Poolkeeperd daemon_;
 };
 
 TEST_F(QuotaTest, UserQuotaIsEnforced) {

@@ -344,8 +344,8 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<sys::ProcessRunner> runner_;
   std::string lab_, prefix_, disk_root_, mnt_root_, work_, wrapper_, socket_;
   std::vector<TestPool> pools_;
-  DaemonOptions options_;
-  Daemon daemon_;
+  PoolkeeperdOptions options_;
+  Poolkeeperd daemon_;
   int daemon_runs_ = 0;
   CliClient cli_;
 };

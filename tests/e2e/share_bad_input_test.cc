@@ -54,7 +54,7 @@ class ShareBadInputTest : public ::testing::Test {
     if ((setup_error_ = WriteShareConfig(options, head)).empty()) {
       log_path_ = options.log_path;
       cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", options.socket);
-      setup_error_ = StartSuiteDaemon(daemon_, options);
+      setup_error_ = StartSuitePoolkeeperd(daemon_, options);
       if (setup_error_.empty()) setup_error_ = AdoptPool(cli_, name);  // made with zpool create
     }
   }
@@ -117,7 +117,7 @@ class ShareBadInputTest : public ::testing::Test {
   static inline std::unique_ptr<sys::ProcessRunner> runner_;
   static inline LabPool pool_;
   static inline std::string work_, log_path_, setup_error_;
-  static inline Daemon daemon_;
+  static inline Poolkeeperd daemon_;
   static inline CliClient cli_;
 };
 

@@ -21,7 +21,7 @@ ShareHead ShareHeadFor(int index) {
   return h;
 }
 
-std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head, const std::string& cluster_authkey) {
+std::string WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead& head, const std::string& cluster_authkey) {
   std::ofstream out(options.config, std::ios::trunc);
   out << fmt::format(
       "# share servers of test head {}\n"

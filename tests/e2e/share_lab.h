@@ -27,7 +27,7 @@ ShareHead ShareHeadFor(int index);
 // `cluster_authkey`: heads given the same file are one cluster for pool
 // adoption (issue 17 item 6); empty: a path that does not exist, so the
 // host's own /etc/corosync/authkey never plays a part in a test.
-std::string WriteShareConfig(const DaemonOptions& options, const ShareHead& head, const std::string& cluster_authkey = "");
+std::string WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead& head, const std::string& cluster_authkey = "");
 
 // A local user for SMB shares, "PREFIX<pid>" (useradd -M, no login shell).
 // Empty on success, else what went wrong; *user is set only on success.

@@ -54,8 +54,8 @@ constexpr const char* kChapSecret = "Chap-secret-01";
 
 struct Head {
   ShareHead ports;
-  DaemonOptions options;
-  Daemon daemon;
+  PoolkeeperdOptions options;
+  Poolkeeperd daemon;
   CliClient cli;
 };
 
@@ -115,7 +115,7 @@ class ShareTest : public ::testing::Test {
     EXPECT_EQ(MakeDirectories({dir}), "");
     // The heads are one cluster for pool adoption: they share a cluster authkey.
     EXPECT_EQ(WriteShareConfig(h->options, h->ports, work_ + "/cluster-authkey"), "");
-    EXPECT_EQ(StartSuiteDaemon(h->daemon, h->options), "");
+    EXPECT_EQ(StartSuitePoolkeeperd(h->daemon, h->options), "");
     h->cli = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", h->options.socket);
     heads_.push_back(std::move(h));
     return *heads_.back();

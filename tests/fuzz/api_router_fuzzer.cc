@@ -1,4 +1,4 @@
-// Fuzz target: every API route and its body (api::ApiService::Handle), as a
+// Fuzz target: every API route and its body (api::Router::Handle), as a
 // client reaches it over the root-only unix socket: the input is a whole HTTP
 // request, parsed by the server's own head parser. Behind the service is the
 // real zfs adapter (zfs-fuse dialect) over a process runner that answers from
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "api/internal/http_parse.h"
-#include "api/service.h"
+#include "api/router.h"
 #include "inventory/inventory.h"
 #include "share/manager.h"
 #include "sys/files.h"
@@ -82,7 +82,7 @@ struct World {
   NoFileSystem fs;
   pk::testing::FakeUserDirectory users;
   pk::share::ShareManager shares{*zfs, fs, {}, {}};
-  pk::api::ApiService service{*zfs, inventory, nullptr, nullptr, &fs, {"fuzz-token-0123456789", "fuzz"}, &users, &shares};
+  pk::api::Router service{*zfs, inventory, nullptr, nullptr, &fs, {"fuzz-token-0123456789", "fuzz"}, &users, &shares};
 
   World() {
     users.Add(pk::sys::AccountKind::kUser, "alice", 1000);

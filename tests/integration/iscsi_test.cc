@@ -34,7 +34,7 @@
 
 #include "share/definition.h"
 #include "share/iscsi_tgt.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/files.h"
 #include "tests/integration/lab.h"
 
@@ -423,7 +423,7 @@ TEST_F(IscsiTest, TargetsWithLoggedInSessionsAreRemovedAndStopped) {
   auto s = NewShare("busy", IqnFor("busy"), 1, 16ull << 20);
   const std::string iqn = Def(s).iqn.str();
   // iscsi-perf keeps a session busy with reads until it is killed.
-  auto start_reader = [&]() -> std::unique_ptr<sys::Daemon> {
+  auto start_reader = [&]() -> std::unique_ptr<sys::ServerProcess> {
     sys::Command perf{.program = "/usr/bin/iscsi-perf",
                       .args = {"-t", "120", "-b", "8", "-m", "1", "-x", "0", Url(s)},
                       .env = sys::DefaultToolEnvironment()};

@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "share/nfs_ganesha.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/files.h"
 #include "tests/integration/lab.h"
 

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "share/smb_samba.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/files.h"
 #include "tests/integration/lab.h"
 

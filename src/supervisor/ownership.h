@@ -1,4 +1,4 @@
-// service::Ownership: which imported pools belong to this head or its cluster
+// supervisor::Ownership: which imported pools belong to this head or its cluster
 // (issue 17 item 6). A pool made elsewhere is hostile input until adopted
 // (BRIEF.md, "Who is trusted"): its shares and migrations are held, never
 // served, until root adopts it here (`poolkeeper pool adopt NAME --yes`).
@@ -32,7 +32,7 @@
 #include "sys/files.h"
 #include "zfs/zfs.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 
 inline constexpr char kAdoptedProperty[] = "org.poolkeeper:adopted";
 
@@ -80,4 +80,4 @@ class Ownership {
   std::mutex mu_;  // serialises the upgrade list's read-modify-write
 };
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

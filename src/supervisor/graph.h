@@ -1,4 +1,4 @@
-// service::DependencyGraph: resources (pools, shares, targets, IPs, exec
+// supervisor::DependencyGraph: resources (pools, shares, targets, IPs, exec
 // resources) and their `after` edges. Start goes in topological order,
 // independent resources in parallel (levels); stop goes in reverse. A cycle
 // is refused with an error that names it ("pool:a -> pool:b -> pool:a").
@@ -17,7 +17,7 @@
 
 #include "base/error.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 
 class DependencyGraph {
  public:
@@ -93,4 +93,4 @@ std::vector<std::pair<std::string, std::string>> NestedPoolEdges(
     const std::map<std::string, std::vector<std::string>>& vdev_paths,
     const std::map<std::string, std::vector<std::string>>& mountpoints);
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -2,7 +2,7 @@
 // file actions, children reaped with waitpid(pid) only (never -1, see
 // process_runner.cc for the same requirement on the rest of the process);
 // adopted processes (not our children) watched through a pidfd.
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -139,11 +139,11 @@ class RecordStore {
   std::string dir_;
 };
 
-class PosixDaemon final : public Daemon {
+class PosixServerProcess final : public ServerProcess {
  public:
-  PosixDaemon(pid_t pid, std::string what, std::shared_ptr<RecordStore> records, std::string record_name)
+  PosixServerProcess(pid_t pid, std::string what, std::shared_ptr<RecordStore> records, std::string record_name)
       : pid_(pid), what_(std::move(what)), records_(std::move(records)), record_name_(std::move(record_name)) {}
-  ~PosixDaemon() override {
+  ~PosixServerProcess() override {
     if (!exit_) Stop(SIGKILL, std::chrono::milliseconds(0));
   }
 
@@ -200,12 +200,12 @@ class PosixDaemon final : public Daemon {
 // reparented when that daemon died), so it is watched through a pidfd, which
 // also makes signals safe against pid reuse. It leads its own session, so
 // its process group id is its pid while it runs.
-class AdoptedDaemon final : public Daemon {
+class AdoptedServerProcess final : public ServerProcess {
  public:
-  AdoptedDaemon(pid_t pid, int pidfd, std::string what, std::shared_ptr<RecordStore> records, std::string record_name)
+  AdoptedServerProcess(pid_t pid, int pidfd, std::string what, std::shared_ptr<RecordStore> records, std::string record_name)
       : pid_(pid), pidfd_(pidfd), what_(std::move(what)), records_(std::move(records)),
         record_name_(std::move(record_name)) {}
-  ~AdoptedDaemon() override {
+  ~AdoptedServerProcess() override {
     if (!exit_) Stop(SIGKILL, std::chrono::milliseconds(0));
     ::close(pidfd_);
   }
@@ -280,36 +280,36 @@ class PosixDaemonLauncher final : public DaemonLauncher {
   explicit PosixDaemonLauncher(std::string record_dir)
       : records_(record_dir.empty() ? nullptr : std::make_shared<RecordStore>(std::move(record_dir))) {}
 
-  Result<std::unique_ptr<Daemon>> Launch(const Command& command, const std::string& log_path) override {
+  Result<std::unique_ptr<ServerProcess>> Launch(const Command& command, const std::string& log_path) override {
     PK_ASSIGN_OR_RETURN(pid_t pid, Spawn(command, log_path));
-    return std::unique_ptr<Daemon>(std::make_unique<PosixDaemon>(pid, command.program, nullptr, ""));
+    return std::unique_ptr<ServerProcess>(std::make_unique<PosixServerProcess>(pid, command.program, nullptr, ""));
   }
 
-  Result<std::unique_ptr<Daemon>> LaunchRecorded(const std::string& name, const Command& command,
+  Result<std::unique_ptr<ServerProcess>> LaunchRecorded(const std::string& name, const Command& command,
                                                  const std::string& log_path) override {
     if (!ValidRecordName(name)) return InvalidArgument(fmt::format("daemon record name '{}' is not valid", name));
     if (!records_) return Launch(command, log_path);
     PK_ASSIGN_OR_RETURN(pid_t pid, Spawn(command, log_path));
-    auto daemon = std::make_unique<PosixDaemon>(pid, command.program, records_, name);
+    auto daemon = std::make_unique<PosixServerProcess>(pid, command.program, records_, name);
     // Its start time: /proc/PID/stat exists from the fork on.
     auto start = ProcessStartTime(pid);
     DaemonRecord r{.name = name, .pid = pid, .start_time = start.value_or(0), .command_hash = CommandHash(command)};
-    if (!start) return std::unique_ptr<Daemon>(std::move(daemon));  // already gone: nothing to adopt later
+    if (!start) return std::unique_ptr<ServerProcess>(std::move(daemon));  // already gone: nothing to adopt later
     if (auto st = records_->Write(r, command); !st) {
       daemon->Stop(SIGKILL, std::chrono::milliseconds(0));  // an unrecorded server could become an orphan
       return std::unexpected(st.error());
     }
-    return std::unique_ptr<Daemon>(std::move(daemon));
+    return std::unique_ptr<ServerProcess>(std::move(daemon));
   }
 
-  Result<std::unique_ptr<Daemon>> Adopt(const std::string& name, const Command& command) override {
+  Result<std::unique_ptr<ServerProcess>> Adopt(const std::string& name, const Command& command) override {
     if (!ValidRecordName(name)) return InvalidArgument(fmt::format("daemon record name '{}' is not valid", name));
-    if (!records_) return std::unique_ptr<Daemon>();
+    if (!records_) return std::unique_ptr<ServerProcess>();
     auto log = GetLogger("sys");
     auto r = records_->Read(name);
     if (!r) {
       ::unlink(records_->PathOf(name).c_str());  // absent or unreadable
-      return std::unique_ptr<Daemon>();
+      return std::unique_ptr<ServerProcess>();
     }
     int pidfd = PidfdOpen(r->pid);
     // Checked after pidfd_open: the descriptor refers to the process that
@@ -318,16 +318,16 @@ class PosixDaemonLauncher final : public DaemonLauncher {
       if (pidfd >= 0) ::close(pidfd);
       log->info("daemon record '{}': pid {} is gone or now another process; not adopted", name, r->pid);
       records_->Remove(name, r->pid);
-      return std::unique_ptr<Daemon>();
+      return std::unique_ptr<ServerProcess>();
     }
-    auto adopted = std::make_unique<AdoptedDaemon>(r->pid, pidfd, command.program, records_, name);
+    auto adopted = std::make_unique<AdoptedServerProcess>(r->pid, pidfd, command.program, records_, name);
     if (r->command_hash != CommandHash(command)) {
       log->warn("daemon record '{}': pid {} runs another configuration; stopping it to start anew", name, r->pid);
       adopted->Stop(SIGTERM, std::chrono::seconds(5));
-      return std::unique_ptr<Daemon>();
+      return std::unique_ptr<ServerProcess>();
     }
     log->info("daemon record '{}': adopted pid {}", name, r->pid);
-    return std::unique_ptr<Daemon>(std::move(adopted));
+    return std::unique_ptr<ServerProcess>(std::move(adopted));
   }
 
  private:

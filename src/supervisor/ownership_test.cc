@@ -1,10 +1,10 @@
 // Issue 17 item 6: the adoption mark binds a pool's GUID to a key only the
 // heads hold, so a crafted pool (or a copied property) does not verify.
-#include "service/ownership.h"
+#include "supervisor/ownership.h"
 
 #include <gtest/gtest.h>
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 TEST(OwnershipTest, MarkVerifiesOnlyForItsGuidAndKey) {
@@ -38,4 +38,4 @@ TEST(OwnershipTest, HeldReasonNamesTheCommand) {
 }
 
 }  // namespace
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -6,7 +6,7 @@
 // The child gets stdin from /dev/null and its stdout and stderr appended to a
 // log file; it leads its own session (and so its own process group): a signal
 // to poolkeeperd's process group (a terminal's ^C, `kill -- -PGID`) does not
-// reach it, and Stop() reaches everything it forked. A Daemon handle always
+// reach it, and Stop() reaches everything it forked. A ServerProcess handle always
 // reaps its child: destroying a handle whose process still runs kills the
 // group (SIGKILL) and reaps it, so a Poolkeeper object never leaves a server
 // or a zombie behind.
@@ -26,7 +26,7 @@
 // the new one without a port clash.
 //
 // Thread-safety: Launch()/LaunchRecorded()/Adopt() may run concurrently (for
-// different names); one Daemon handle belongs to one owner (its methods are
+// different names); one ServerProcess handle belongs to one owner (its methods are
 // not synchronised).
 #pragma once
 
@@ -44,9 +44,9 @@
 
 namespace pk::sys {
 
-class Daemon {
+class ServerProcess {
  public:
-  virtual ~Daemon() = default;
+  virtual ~ServerProcess() = default;
   virtual pid_t pid() const = 0;
   // False once the process has exited (it is reaped then).
   virtual bool Running() = 0;
@@ -65,11 +65,11 @@ class DaemonLauncher {
   virtual ~DaemonLauncher() = default;
   // Starts `command` (its timeout is ignored: a daemon runs until stopped)
   // with output appended to `log_path` (created 0640 if missing).
-  virtual Result<std::unique_ptr<Daemon>> Launch(const Command& command, const std::string& log_path) = 0;
+  virtual Result<std::unique_ptr<ServerProcess>> Launch(const Command& command, const std::string& log_path) = 0;
 
   // As Launch, and records the process as `name` ([A-Za-z0-9._%-]{1,240}, not starting with '.'),
   // durably, when the launcher keeps records (else just Launch).
-  virtual Result<std::unique_ptr<Daemon>> LaunchRecorded(const std::string& name, const Command& command,
+  virtual Result<std::unique_ptr<ServerProcess>> LaunchRecorded(const std::string& name, const Command& command,
                                                          const std::string& log_path) {
     (void)name;
     return Launch(command, log_path);
@@ -79,10 +79,10 @@ class DaemonLauncher {
   // `command` (see the header comment); nullptr when there is none to adopt
   // (no record, the process is gone or its pid was reused, or it ran another
   // command and was stopped here).
-  virtual Result<std::unique_ptr<Daemon>> Adopt(const std::string& name, const Command& command) {
+  virtual Result<std::unique_ptr<ServerProcess>> Adopt(const std::string& name, const Command& command) {
     (void)name;
     (void)command;
-    return std::unique_ptr<Daemon>();
+    return std::unique_ptr<ServerProcess>();
   }
 };
 

@@ -1,4 +1,4 @@
-// service::Supervisor: every managed pool is a supervised service with an
+// supervisor::Supervisor: every managed pool is a supervised service with an
 // explicit state and a reason (issue 3). It imports pools at start in
 // dependency order (independent pools in parallel), honours the skip switch,
 // the start delay and the crash-loop lock, mounts parents before children,
@@ -26,14 +26,14 @@
 #include <vector>
 
 #include "base/error.h"
-#include "service/event_log.h"
-#include "service/graph.h"
-#include "service/policy.h"
+#include "events/event_log.h"
+#include "supervisor/graph.h"
+#include "supervisor/policy.h"
 #include "sys/mountpoints.h"
 #include "sys/process_runner.h"
 #include "zfs/zfs.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 
 enum class State {
   kDisabled,   // not managed at boot
@@ -85,7 +85,7 @@ struct SupervisorOptions {
   std::function<Result<std::vector<std::string>>(const std::string& pool)> serve_shares;
   std::function<Status(const std::string& pool)> unserve_shares;
   // Run before the sharing phase of a pool whose policy says `cluster`: marks
-  // it adopted (service::Ownership) unless it is already. Its failure is a
+  // it adopted (supervisor::Ownership) unless it is already. Its failure is a
   // problem of the pool (degraded), and the pool's shares stay held.
   std::function<Status(const std::string& pool)> adopt_cluster_pool;
   // Mountpoint protection (issue 18 item 5): with a file system here, the
@@ -99,7 +99,7 @@ struct SupervisorOptions {
 
 class Supervisor {
  public:
-  Supervisor(ZfsFactory zfs, PolicyStore& store, EventLog& events, SupervisorOptions options);
+  Supervisor(ZfsFactory zfs, PolicyStore& store, events::EventLog& events, SupervisorOptions options);
   ~Supervisor();
 
   // Loads policies and lock records, sets each service's first state and
@@ -217,7 +217,7 @@ class Supervisor {
 
   ZfsFactory zfs_factory_;
   PolicyStore& store_;
-  EventLog& events_;
+  events::EventLog& events_;
   SupervisorOptions options_;
 
   std::map<std::string, Service> services_;  // pools by name; loop thread only
@@ -233,4 +233,4 @@ class Supervisor {
   std::vector<Worker> workers_;
 };
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -1,4 +1,4 @@
-#include "service/graph.h"
+#include "supervisor/graph.h"
 
 #include <algorithm>
 #include <map>
@@ -11,7 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 using ::testing::ElementsAre;
@@ -361,4 +361,4 @@ TEST(NestedPoolEdgesTest, EmptyInputs) {
 }
 
 }  // namespace
-}  // namespace pk::service
+}  // namespace pk::supervisor

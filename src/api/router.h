@@ -1,4 +1,4 @@
-// api::ApiService: the daemon's HTTP/JSON API, one handler per route.
+// api::Router: the daemon's HTTP/JSON API, one handler per route.
 //
 // It is the edge where names are validated (zfs/names.h): a request with a bad
 // name, property or body is refused with 400 and a message naming the object
@@ -64,9 +64,9 @@
 #include "inventory/inventory.h"
 #include "layout/planner.h"
 #include "migrate/manager.h"
-#include "service/event_log.h"
-#include "service/ownership.h"
-#include "service/supervisor.h"
+#include "events/event_log.h"
+#include "supervisor/ownership.h"
+#include "supervisor/supervisor.h"
 #include "share/manager.h"
 #include "sys/files.h"
 #include "sys/users.h"
@@ -74,7 +74,7 @@
 
 namespace pk::api {
 
-struct ApiServiceOptions {
+struct RouterOptions {
   std::string bearer_token;  // required on TCP; empty refuses every TCP request
   std::string version = "0.1.0";
   // `POST /v1/imports {"force":true}` of a pool whose service the cluster
@@ -88,11 +88,11 @@ struct ApiServiceOptions {
   zfs::Zfs* tool_reads = nullptr;
 };
 
-class ApiService {
+class Router {
  public:
   // `supervisor`, `events`, `fs`, `users` and `shares` may be null (then their routes answer unavailable).
-  ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
-             service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options,
+  Router(zfs::Zfs& zfs, inventory::Inventory& inventory, supervisor::Supervisor* supervisor,
+             events::EventLog* events, sys::FileSystem* fs, RouterOptions options,
              sys::UserDirectory* users = nullptr, share::ShareManager* shares = nullptr);
 
   HttpResponse Handle(const HttpRequest& request);
@@ -108,7 +108,7 @@ class ApiService {
   void SetMigrations(migrate::Manager* migrations) { migrations_ = migrations; }
   // Pool adoption (adopt_routes.cc, issue 17 item 6); without it every pool is
   // served and `?action=adopt` answers unavailable. Set before serving.
-  void SetOwnership(service::Ownership* ownership) { ownership_ = ownership; }
+  void SetOwnership(supervisor::Ownership* ownership) { ownership_ = ownership; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -145,7 +145,7 @@ class ApiService {
   Result<HttpResponse> ListExecs();
   Result<HttpResponse> AddExec(const HttpRequest& request);
   Result<HttpResponse> ExecAction(const std::string& name, const std::string& method, const std::string& action);
-  Result<service::Supervisor*> RequireSupervisor();
+  Result<supervisor::Supervisor*> RequireSupervisor();
 
   // Storage profiles (layout_routes.cc).
   Result<HttpResponse> PlanPool(const HttpRequest& request);
@@ -179,14 +179,14 @@ class ApiService {
 
   zfs::Zfs& zfs_;
   inventory::Inventory& inventory_;
-  service::Supervisor* supervisor_;
-  service::EventLog* events_;
+  supervisor::Supervisor* supervisor_;
+  events::EventLog* events_;
   sys::FileSystem* fs_;
-  ApiServiceOptions options_;
+  RouterOptions options_;
   sys::UserDirectory* users_;
   share::ShareManager* shares_;
   migrate::Manager* migrations_ = nullptr;
-  service::Ownership* ownership_ = nullptr;
+  supervisor::Ownership* ownership_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

@@ -1,4 +1,4 @@
-#include "service/event_log.h"
+#include "events/event_log.h"
 
 #include <stdlib.h>
 
@@ -14,7 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace pk::service {
+namespace pk::events {
 namespace {
 
 using namespace std::chrono_literals;
@@ -430,4 +430,4 @@ TEST_F(EventLogTest, CloseWakesWaitersAndLaterWaitsReturnAtOnce) {
 }
 
 }  // namespace
-}  // namespace pk::service
+}  // namespace pk::events

@@ -1,4 +1,4 @@
-#include "service/graph.h"
+#include "supervisor/graph.h"
 
 #include <algorithm>
 #include <deque>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-namespace pk::service {
+namespace pk::supervisor {
 
 void DependencyGraph::AddResource(const std::string& id) { resources_.insert(id); }
 
@@ -204,4 +204,4 @@ std::vector<std::pair<std::string, std::string>> NestedPoolEdges(
   return {edges.begin(), edges.end()};
 }
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

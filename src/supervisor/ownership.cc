@@ -1,4 +1,4 @@
-#include "service/ownership.h"
+#include "supervisor/ownership.h"
 
 #include <sys/random.h>
 
@@ -12,7 +12,7 @@
 
 #include "base/log.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 using nlohmann::json;
@@ -151,4 +151,4 @@ Status Ownership::Adopt(const zfs::PoolName& pool) {
   return OkStatus();
 }
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -1,4 +1,4 @@
-// service::EventLog: the persistent, bounded log of state changes that
+// events::EventLog: the persistent, bounded log of state changes that
 // `poolkeeper events [--follow]` shows and the API streams.
 //
 // Events are JSON lines in one file under the state directory. Each has a
@@ -34,7 +34,7 @@
 #include "base/error.h"
 #include "sys/files.h"
 
-namespace pk::service {
+namespace pk::events {
 
 struct Event {
   uint64_t seq = 0;                                  // set by Append
@@ -116,4 +116,4 @@ class EventLog {
   bool closed_ = false;
 };
 
-}  // namespace pk::service
+}  // namespace pk::events

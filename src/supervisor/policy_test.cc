@@ -1,4 +1,4 @@
-#include "service/policy.h"
+#include "supervisor/policy.h"
 
 #include <stdlib.h>
 
@@ -10,7 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 using ::testing::HasSubstr;
@@ -290,4 +290,4 @@ TEST_F(PolicyStoreTest, LoadEachKeepsGoodEntriesAndNamesTheBadOne) {
 }
 
 }  // namespace
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -1,7 +1,7 @@
-// ApiService over the real CLI adapter (zfs-fuse dialect) and a fake process
+// Router over the real CLI adapter (zfs-fuse dialect) and a fake process
 // runner: proves that bad input is refused before any zpool/zfs process runs,
 // that reads come from the inventory, and that access rules hold.
-#include "api/service.h"
+#include "api/router.h"
 
 #include <sstream>
 
@@ -35,7 +35,7 @@ constexpr const char* kTankStatus =
     "\ttank        ONLINE       0     0     0\n"
     "\t  /d/a.img  ONLINE       0     0     0\n\nerrors: No known data errors\n";
 
-class ApiServiceTest : public ::testing::Test {
+class RouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     runner_.Expect({"zpool", "list"}, FakeProcessRunner::Exited(0, "tank\t250M\t1M\t249M\tONLINE\t42\t-\n"),
@@ -77,11 +77,11 @@ class ApiServiceTest : public ::testing::Test {
   FakeProcessRunner runner_;
   std::unique_ptr<zfs::Zfs> zfs_ = zfs::MakeCliZfsForDialect(runner_, zfs::Dialect::kZfsFuse, {"/sbin/zpool", "/sbin/zfs"});
   inventory::Inventory inventory_{*zfs_, {}};
-  ApiService service_{*zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}};
+  Router service_{*zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}};
   size_t baseline_ = 0;
 };
 
-TEST_F(ApiServiceTest, BadNamesStartNoProcess) {
+TEST_F(RouterTest, BadNamesStartNoProcess) {
   for (const std::string& bad : std::vector<std::string>{"tank/a;reboot", "tank/$(reboot)", "tank/`id`", "tank/a\nb", "tank/../etc",
                           "-tank", "tank/-o", std::string(300, 'a')}) {
     SCOPED_TRACE(bad);
@@ -94,7 +94,7 @@ TEST_F(ApiServiceTest, BadNamesStartNoProcess) {
   ExpectRefused(Call("POST", "/v1/imports", json{{"name", "$(x)"}}.dump()), 400, "'$(x)'");
 }
 
-TEST_F(ApiServiceTest, BadPropertiesStartNoProcess) {
+TEST_F(RouterTest, BadPropertiesStartNoProcess) {
   ExpectRefused(Call("POST", "/v1/datasets", json{{"name", "tank/b"}, {"properties", {{"compresion", "on"}}}}.dump()),
                 400, "'compresion': not a native property");
   ExpectRefused(Call("POST", "/v1/datasets", json{{"name", "tank/b"}, {"properties", {{"owner", "alice"}}}}.dump()),
@@ -107,7 +107,7 @@ TEST_F(ApiServiceTest, BadPropertiesStartNoProcess) {
                 400, "must increase");
 }
 
-TEST_F(ApiServiceTest, MalformedRequests) {
+TEST_F(RouterTest, MalformedRequests) {
   ExpectRefused(Call("POST", "/v1/datasets", "{not json"), 400, "not valid JSON");
   ExpectRefused(Call("POST", "/v1/datasets", "[1,2]"), 400, "JSON object");
   ExpectRefused(Call("POST", "/v1/datasets", "{}"), 400, "'name' is required");
@@ -118,7 +118,7 @@ TEST_F(ApiServiceTest, MalformedRequests) {
   ExpectRefused(Call("DELETE", "/v1/datasets/tank"), 400, "pool destroy");
 }
 
-TEST_F(ApiServiceTest, ReadsComeFromTheInventory) {
+TEST_F(RouterTest, ReadsComeFromTheInventory) {
   auto r = Call("GET", "/v1/datasets", "", {{"type", "all"}});
   ASSERT_EQ(r.status, 200) << r.body;
   auto j = Body(r);
@@ -133,7 +133,7 @@ TEST_F(ApiServiceTest, ReadsComeFromTheInventory) {
   EXPECT_EQ(NewCalls(), 0u) << "reads must not run zpool/zfs";
 }
 
-TEST_F(ApiServiceTest, CreateRunsZfsWithArgvAndRefreshes) {
+TEST_F(RouterTest, CreateRunsZfsWithArgvAndRefreshes) {
   auto r = Call("POST", "/v1/datasets",
                 json{{"name", "tank/my data:1.0"}, {"properties", {{"com.example:owner", "alice; rm -rf /"}}}}.dump());
   ASSERT_EQ(r.status, 200) << r.body;
@@ -144,7 +144,7 @@ TEST_F(ApiServiceTest, CreateRunsZfsWithArgvAndRefreshes) {
   EXPECT_GT(calls.size(), baseline_ + 1) << "no inventory refresh after the change";
 }
 
-TEST_F(ApiServiceTest, ToolErrorsKeepTheToolsWords) {
+TEST_F(RouterTest, ToolErrorsKeepTheToolsWords) {
   runner_.Expect({"zfs", "destroy"},
                  FakeProcessRunner::Exited(1, "", "cannot open 'tank/zz': dataset does not exist\n"));
   auto r = Call("DELETE", "/v1/datasets/tank/zz");
@@ -153,7 +153,7 @@ TEST_F(ApiServiceTest, ToolErrorsKeepTheToolsWords) {
             "destroy dataset 'tank/zz': zfs exited 1: cannot open 'tank/zz': dataset does not exist");
 }
 
-TEST_F(ApiServiceTest, TcpNeedsTheBearerToken) {
+TEST_F(RouterTest, TcpNeedsTheBearerToken) {
   HttpRequest r;
   r.method = "GET";
   r.path = r.target = "/v1/health";
@@ -165,7 +165,7 @@ TEST_F(ApiServiceTest, TcpNeedsTheBearerToken) {
   EXPECT_EQ(service_.Handle(r).status, 200);
 }
 
-TEST_F(ApiServiceTest, UnixSocketServesRootOnly) {
+TEST_F(RouterTest, UnixSocketServesRootOnly) {
   HttpRequest r;
   r.method = "GET";
   r.path = r.target = "/v1/health";
@@ -176,7 +176,7 @@ TEST_F(ApiServiceTest, UnixSocketServesRootOnly) {
 
 // issue 17 item 8: a unix caller whose SO_PEERCRED could not be read is denied,
 // never taken for root.
-TEST_F(ApiServiceTest, UnknownUnixPeerIsDenied) {
+TEST_F(RouterTest, UnknownUnixPeerIsDenied) {
   HttpRequest r;
   r.method = "GET";
   r.path = r.target = "/v1/health";
@@ -190,7 +190,7 @@ TEST_F(ApiServiceTest, UnknownUnixPeerIsDenied) {
 
 // issue 17 item 8: failed authentications are logged with transport, peer and
 // path, and never with token material.
-TEST_F(ApiServiceTest, FailedAuthenticationIsLoggedWithoutTheToken) {
+TEST_F(RouterTest, FailedAuthenticationIsLoggedWithoutTheToken) {
   std::ostringstream captured;
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
   auto logger = GetLogger("api");
@@ -221,7 +221,7 @@ TEST_F(ApiServiceTest, FailedAuthenticationIsLoggedWithoutTheToken) {
 
 // issue 17 item 8: a percent-decoded name that is not UTF-8 is a 400 naming the
 // request (it used to reach a JSON dump that threw: 500), and starts no tool.
-TEST_F(ApiServiceTest, NonUtf8NameIs400) {
+TEST_F(RouterTest, NonUtf8NameIs400) {
   HttpRequest r;
   r.method = "GET";
   r.path = "/v1/datasets/tank\xFF";
@@ -240,15 +240,15 @@ TEST_F(ApiServiceTest, NonUtf8NameIs400) {
 // issue 17 item 1: a read that runs a tool goes through the short-timeout
 // adapter; a tool that does not answer in time is a 504 naming the pool and
 // the cause, not a request held for the main adapter's minutes.
-TEST_F(ApiServiceTest, ToolBackedReadPastItsDeadlineIs504NamingThePool) {
+TEST_F(RouterTest, ToolBackedReadPastItsDeadlineIs504NamingThePool) {
   FakeProcessRunner slow_runner;
   slow_runner.Expect({"zpool", "status"}, FakeProcessRunner::TimedOut(), FakeProcessRunner::Times::kAlways);
   zfs::ZfsOptions short_timeout;
   short_timeout.timeout = std::chrono::seconds(2);
   auto reads = zfs::MakeCliZfsForDialect(slow_runner, zfs::Dialect::kZfsFuse, {"/sbin/zpool", "/sbin/zfs"},
                                          short_timeout);
-  ApiService service{*zfs_, inventory_, nullptr, nullptr, nullptr,
-                     ApiServiceOptions{.bearer_token = "secret-token-0123456789", .version = "test",
+  Router service{*zfs_, inventory_, nullptr, nullptr, nullptr,
+                     RouterOptions{.bearer_token = "secret-token-0123456789", .version = "test",
                                        .tool_reads = reads.get()}};
   HttpRequest r;
   r.method = "GET";
@@ -271,7 +271,7 @@ TEST(ApiClassifyTest, LongPollsAndToolRunsAreLong) {
     r.method = std::move(method);
     r.path = r.target = std::move(path);
     r.query = std::move(query);
-    return ApiService::Classify(r);
+    return Router::Classify(r);
   };
   EXPECT_EQ(cls("GET", "/v1/events", {{"wait", "30"}}), RequestClass::kLong);
   EXPECT_EQ(cls("GET", "/v1/events", {{"after", "3"}}), RequestClass::kShort);
@@ -323,7 +323,7 @@ class QuotaRoutesTest : public ::testing::Test {
   pk::testing::FakeZfs zfs_{zfs::Dialect::kZfsFuse};
   pk::testing::FakeUserDirectory users_;
   inventory::Inventory inventory_{zfs_, {}};
-  ApiService service_{zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}, &users_};
+  Router service_{zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}, &users_};
 };
 
 TEST_F(QuotaRoutesTest, SetGetClearByNameAndByNumericId) {

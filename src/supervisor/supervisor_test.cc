@@ -1,4 +1,4 @@
-#include "service/supervisor.h"
+#include "supervisor/supervisor.h"
 
 #include <stdlib.h>
 
@@ -17,7 +17,7 @@
 #include "testing/fake_process_runner.h"
 #include "testing/fake_zfs.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 using namespace std::chrono_literals;
@@ -48,7 +48,7 @@ class SupervisorTest : public ::testing::Test {
     dir_ = tmpl;
     store_ = std::make_unique<PolicyStore>(*fs_, dir_);
     ASSERT_TRUE(store_->Init());
-    auto log = EventLog::Open(*fs_, dir_ + "/events.jsonl");
+    auto log = events::EventLog::Open(*fs_, dir_ + "/events.jsonl");
     ASSERT_TRUE(log) << log.error().message();
     events_ = std::move(*log);
   }
@@ -136,7 +136,7 @@ class SupervisorTest : public ::testing::Test {
   std::unique_ptr<sys::FileSystem> fs_ = sys::MakeRealFileSystem();
   std::string dir_;
   std::unique_ptr<PolicyStore> store_;
-  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<events::EventLog> events_;
   std::vector<std::string> hung_;
   testing::FakeProcessRunner runner_;  // for exec resources
   std::unique_ptr<Supervisor> sup_;  // last: destroyed before what it uses
@@ -910,4 +910,4 @@ TEST_F(SupervisorTest, ExecResourcesAreRestoredAtStart) {
   }, "exec:keep online after a restart");
 }
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -1,4 +1,4 @@
-#include "service/event_log.h"
+#include "events/event_log.h"
 
 #include <algorithm>
 #include <optional>
@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/json.h"
 
-namespace pk::service {
+namespace pk::events {
 namespace {
 
 using std::chrono::milliseconds;
@@ -280,4 +280,4 @@ void EventLog::Close() {
   changed_.notify_all();
 }
 
-}  // namespace pk::service
+}  // namespace pk::events

@@ -1,4 +1,4 @@
-#include "service/policy.h"
+#include "supervisor/policy.h"
 #include "base/json.h"
 
 #include <unistd.h>
@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 using nlohmann::json;
@@ -332,4 +332,4 @@ Status PolicyStore::RemoveLock(const zfs::PoolName& pool) {
   return OkStatus();
 }
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

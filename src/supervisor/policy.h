@@ -1,4 +1,4 @@
-// service::PoolPolicy and PolicyStore: the node-local import policy and
+// supervisor::PoolPolicy and PolicyStore: the node-local import policy and
 // switches of each managed pool, kept under the daemon's state directory so
 // they survive restarts (BRIEF.md: node-local state lives there; what serves a
 // pool lives in the pool).
@@ -24,7 +24,7 @@
 #include "sys/files.h"
 #include "zfs/names.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 
 enum class ForceImport { kNever, kIfFenced };
 
@@ -130,4 +130,4 @@ class PolicyStore {
   std::mutex mutex_;  // serialises read-modify-write of pools.json
 };
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -1,4 +1,4 @@
-#include "service/supervisor.h"
+#include "supervisor/supervisor.h"
 
 #include <algorithm>
 #include <atomic>
@@ -10,7 +10,7 @@
 #include "base/log.h"
 #include "base/time.h"
 
-namespace pk::service {
+namespace pk::supervisor {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -68,7 +68,7 @@ std::string_view StateName(State state) {
   return "unknown";
 }
 
-Supervisor::Supervisor(ZfsFactory zfs, PolicyStore& store, EventLog& events, SupervisorOptions options)
+Supervisor::Supervisor(ZfsFactory zfs, PolicyStore& store, events::EventLog& events, SupervisorOptions options)
     : zfs_factory_(std::move(zfs)), store_(store), events_(events), options_(std::move(options)) {}
 
 Supervisor::~Supervisor() { Stop(); }
@@ -1099,4 +1099,4 @@ Status Supervisor::Unlock(const zfs::PoolName& pool) {
   });
 }
 
-}  // namespace pk::service
+}  // namespace pk::supervisor

@@ -2,7 +2,7 @@
 // item 1) with real processes (/bin/sleep). A launcher that "dies" is a
 // forked child that launches and then _exit()s without running destructors,
 // as a SIGKILLed poolkeeperd would: its server keeps running, reparented.
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 
 #include <signal.h>
 #include <sys/wait.h>

@@ -1,4 +1,4 @@
-#include "api/service.h"
+#include "api/router.h"
 
 #include <algorithm>
 #include <charconv>
@@ -110,13 +110,13 @@ Result<Route> SplitPath(const std::string& path) {
 
 }  // namespace
 
-ApiService::ApiService(zfs::Zfs& zfs, inventory::Inventory& inventory, service::Supervisor* supervisor,
-                       service::EventLog* events, sys::FileSystem* fs, ApiServiceOptions options,
+Router::Router(zfs::Zfs& zfs, inventory::Inventory& inventory, supervisor::Supervisor* supervisor,
+                       events::EventLog* events, sys::FileSystem* fs, RouterOptions options,
                        sys::UserDirectory* users, share::ShareManager* shares)
     : zfs_(zfs), inventory_(inventory), supervisor_(supervisor), events_(events), fs_(fs), options_(std::move(options)),
       users_(users), shares_(shares) {}
 
-HttpResponse ApiService::Handle(const HttpRequest& request) {
+HttpResponse Router::Handle(const HttpRequest& request) {
   auto log = GetLogger("api");
   if (auto refused = AuthorizeHead(request)) return std::move(*refused);
   auto result = Route(request);
@@ -127,7 +127,7 @@ HttpResponse ApiService::Handle(const HttpRequest& request) {
   return std::move(*result);
 }
 
-std::optional<HttpResponse> ApiService::AuthorizeHead(const HttpRequest& request) const {
+std::optional<HttpResponse> Router::AuthorizeHead(const HttpRequest& request) const {
   auto allowed = Authorize(request);
   if (allowed) return std::nullopt;
   // Who and what, never the token (issue 17 item 8).
@@ -138,7 +138,7 @@ std::optional<HttpResponse> ApiService::AuthorizeHead(const HttpRequest& request
   return ErrorResponse(allowed.error());
 }
 
-RequestClass ApiService::Classify(const HttpRequest& r) {
+RequestClass Router::Classify(const HttpRequest& r) {
   auto route = SplitPath(r.path);
   if (!route) return RequestClass::kShort;  // answered at once: 404
   const std::string& c = route->collection;
@@ -157,7 +157,7 @@ RequestClass ApiService::Classify(const HttpRequest& r) {
   return RequestClass::kLong;                        // may run zpool/zfs or another tool
 }
 
-Status ApiService::Authorize(const HttpRequest& request) const {
+Status Router::Authorize(const HttpRequest& request) const {
   if (request.transport == Transport::kUnix) {
     // No credentials is no access: never treated as root (issue 17 item 8).
     if (!request.peer_uid) return PermissionDenied("the API socket serves root only (caller's uid unknown: SO_PEERCRED failed)");
@@ -176,7 +176,7 @@ Status ApiService::Authorize(const HttpRequest& request) const {
   return OkStatus();
 }
 
-Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
+Result<HttpResponse> Router::Route(const HttpRequest& r) {
   // Names are UTF-8 (issue 17 item 8): '/v1/datasets/tank%FF' is refused here,
   // before any name reaches a tool, a log or a JSON answer.
   if (!IsValidUtf8(r.path)) {
@@ -248,7 +248,7 @@ Result<HttpResponse> ApiService::Route(const HttpRequest& r) {
   return NotFound(fmt::format("no API route for {} {}{}", m, r.path, action.empty() ? "" : "?action=" + action));
 }
 
-Result<HttpResponse> ApiService::Health() {
+Result<HttpResponse> Router::Health() {
   auto view = inventory_.Current();
   return JsonResponse({{"version", options_.version},
                        {"dialect", zfs::DialectName(zfs_.dialect())},
@@ -257,7 +257,7 @@ Result<HttpResponse> ApiService::Health() {
                        {"inventory", InventoryMeta(*view)}});
 }
 
-Result<HttpResponse> ApiService::ListPools() {
+Result<HttpResponse> Router::ListPools() {
   auto view = inventory_.Current();
   json pools = json::array();
   for (const auto& p : view->pools) pools.push_back(PoolToJson(p.summary, p.status));
@@ -266,7 +266,7 @@ Result<HttpResponse> ApiService::ListPools() {
 
 // A managed pool's mountpoints are protected while it is away (issue 18 item 5):
 // "; mountpoint PATH: protected (immutable, empty)" for each.
-static std::string MountpointProtection(service::Supervisor* supervisor, const zfs::PoolName& pool) {
+static std::string MountpointProtection(supervisor::Supervisor* supervisor, const zfs::PoolName& pool) {
   std::string out;
   if (supervisor) {
     for (const auto& line : supervisor->MountpointProtection(pool.str())) out += "; mountpoint " + line;
@@ -274,7 +274,7 @@ static std::string MountpointProtection(service::Supervisor* supervisor, const z
   return out;
 }
 
-Result<HttpResponse> ApiService::GetPool(const std::string& name) {
+Result<HttpResponse> Router::GetPool(const std::string& name) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   auto view = inventory_.Current();
   const inventory::PoolEntry* entry = view->FindPool(pool.str());
@@ -309,7 +309,7 @@ Result<HttpResponse> ApiService::GetPool(const std::string& name) {
   return JsonResponse(j);
 }
 
-Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
+Result<HttpResponse> Router::CreatePool(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name_text));
@@ -351,7 +351,7 @@ Result<HttpResponse> ApiService::CreatePool(const HttpRequest& r) {
   return Created("pool", pool.str());
 }
 
-Result<HttpResponse> ApiService::DestroyPool(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::DestroyPool(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   PK_ASSIGN_OR_RETURN(bool force, QueryBool(r, "force", false));
   if (shares_) PK_TRY(shares_->UnservePool(pool));
@@ -360,7 +360,7 @@ Result<HttpResponse> ApiService::DestroyPool(const std::string& name, const Http
   return Created("destroyed", pool.str());
 }
 
-Result<HttpResponse> ApiService::ExportPool(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::ExportPool(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
@@ -375,7 +375,7 @@ Result<HttpResponse> ApiService::ExportPool(const std::string& name, const HttpR
   return Created("exported", pool.str());
 }
 
-Result<HttpResponse> ApiService::ScanImports(const HttpRequest& r) {
+Result<HttpResponse> Router::ScanImports(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto dirs, StringListField(body, "search_dirs"));
   PK_ASSIGN_OR_RETURN(auto pools, zfs_.ListImportable(dirs));
@@ -384,7 +384,7 @@ Result<HttpResponse> ApiService::ScanImports(const HttpRequest& r) {
   return JsonResponse({{"pools", out}});
 }
 
-Result<HttpResponse> ApiService::ImportPool(const HttpRequest& r) {
+Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   zfs::ImportOptions o;
   if (body.contains("name")) {
@@ -473,7 +473,7 @@ Result<HttpResponse> ApiService::ImportPool(const HttpRequest& r) {
   return Created("imported", imported);
 }
 
-std::shared_ptr<const std::string> ApiService::AllDatasetsJson(const inventory::Snapshot& view) {
+std::shared_ptr<const std::string> Router::AllDatasetsJson(const inventory::Snapshot& view) {
   std::lock_guard lock(render_mutex_);
   if (rendered_ && rendered_generation_ == view.generation) return rendered_;
   std::string out = "[";
@@ -489,7 +489,7 @@ std::shared_ptr<const std::string> ApiService::AllDatasetsJson(const inventory::
   return rendered_;
 }
 
-Result<HttpResponse> ApiService::ListDatasets(const HttpRequest& r, zfs::DatasetType only) {
+Result<HttpResponse> Router::ListDatasets(const HttpRequest& r, zfs::DatasetType only) {
   const bool snapshots = only == zfs::DatasetType::kSnapshot;
   std::string root = Query(r, snapshots ? "dataset" : "root");
   if (!root.empty()) PK_TRY(zfs::DatasetName::Parse(root));
@@ -526,7 +526,7 @@ Result<HttpResponse> ApiService::ListDatasets(const HttpRequest& r, zfs::Dataset
   return resp;
 }
 
-Result<HttpResponse> ApiService::GetDataset(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::GetDataset(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto any, zfs::AnyName::Parse(name));
   std::vector<std::string> props;
   std::string list = Query(r, "properties");
@@ -546,7 +546,7 @@ Result<HttpResponse> ApiService::GetDataset(const std::string& name, const HttpR
   return JsonResponse(DatasetToJson(d));
 }
 
-Result<HttpResponse> ApiService::CreateDataset(const HttpRequest& r) {
+Result<HttpResponse> Router::CreateDataset(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name_text));
@@ -559,7 +559,7 @@ Result<HttpResponse> ApiService::CreateDataset(const HttpRequest& r) {
   return Created("dataset", ds.str());
 }
 
-Result<HttpResponse> ApiService::SetProperties(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::SetProperties(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto any, zfs::AnyName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   auto props = PropertiesField(body, "properties");
@@ -569,7 +569,7 @@ Result<HttpResponse> ApiService::SetProperties(const std::string& name, const Ht
   return Created("dataset", any.str);
 }
 
-Result<HttpResponse> ApiService::InheritProperty(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::InheritProperty(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto prop_text, StringField(body, "property"));
@@ -580,7 +580,7 @@ Result<HttpResponse> ApiService::InheritProperty(const std::string& name, const 
   return Created("dataset", ds.str());
 }
 
-Result<HttpResponse> ApiService::RenameDataset(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::RenameDataset(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto from, zfs::DatasetName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto to_text, StringField(body, "new_name"));
@@ -591,7 +591,7 @@ Result<HttpResponse> ApiService::RenameDataset(const std::string& name, const Ht
   return Created("dataset", to.str());
 }
 
-Result<HttpResponse> ApiService::DestroyDataset(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::DestroyDataset(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto recursive, RecursiveParam(Query(r, "recursive")));
   if (ds.IsRoot()) {
@@ -602,7 +602,7 @@ Result<HttpResponse> ApiService::DestroyDataset(const std::string& name, const H
   return Created("destroyed", ds.str());
 }
 
-Result<HttpResponse> ApiService::CreateSnapshot(const HttpRequest& r) {
+Result<HttpResponse> Router::CreateSnapshot(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name_text));
@@ -612,7 +612,7 @@ Result<HttpResponse> ApiService::CreateSnapshot(const HttpRequest& r) {
   return Created("snapshot", snap.str());
 }
 
-Result<HttpResponse> ApiService::DestroySnapshot(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::DestroySnapshot(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto recursive, RecursiveParam(Query(r, "recursive")));
   PK_TRY(zfs_.DestroySnapshot(snap, recursive));
@@ -620,7 +620,7 @@ Result<HttpResponse> ApiService::DestroySnapshot(const std::string& name, const 
   return Created("destroyed", snap.str());
 }
 
-Result<HttpResponse> ApiService::RollbackSnapshot(const std::string& name, const HttpRequest& r) {
+Result<HttpResponse> Router::RollbackSnapshot(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name));
   PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
   PK_ASSIGN_OR_RETURN(bool destroy_newer, BoolField(body, "destroy_newer", false));
