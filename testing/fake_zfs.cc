@@ -89,6 +89,7 @@ zfs::Dataset ToDataset(const FakeFilesystem& fs, const std::vector<std::string>&
       {"mountpoint", {fs.mountpoint, zfs::PropertySource::kLocal, ""}},
       {"mounted", {fs.mounted ? "yes" : "no", zfs::PropertySource::kNone, ""}},
   };
+  for (const auto& [name, value] : fs.properties) all[name] = {value, zfs::PropertySource::kLocal, ""};
   if (properties.empty()) {
     d.properties = std::move(all);
   } else {

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,9 @@ struct FakeFilesystem {
   std::string canmount = "on";   // on, off, noauto
   std::string mountpoint;        // "/tank/a", "none", "legacy"
   bool mounted = false;          // only meaningful while the pool is imported
+  // Other properties, reported as set locally ("guid", user properties such
+  // as "org.poolkeeper:share.iscsi"); SetProperties is not modelled.
+  std::map<std::string, std::string> properties = {};
 };
 
 class FakeZfs : public zfs::Zfs {

@@ -58,13 +58,28 @@ Result<json> ChapSecretStore::Load(const std::string& dir) {
   return j["secrets"];
 }
 
-Result<std::string> ChapSecretStore::Get(const zfs::PoolName& pool, const std::string& key) {
+Result<std::map<std::string, std::string>> ChapSecretStore::GetAll(const zfs::PoolName& pool) {
   PK_ASSIGN_OR_RETURN(std::string dir, Dir(pool, /*create=*/false));
   PK_ASSIGN_OR_RETURN(json secrets, Load(dir));
-  if (!secrets.contains(key) || !secrets[key].is_string()) {
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : secrets.items()) {
+    if (value.is_string()) out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
+Result<std::string> ChapSecretStore::Find(const std::map<std::string, std::string>& secrets, const zfs::PoolName& pool,
+                                          const std::string& key) {
+  auto it = secrets.find(key);
+  if (it == secrets.end()) {
     return NotFound(fmt::format("the CHAP secret store of pool '{}' has no secret '{}'", pool.str(), key));
   }
-  return secrets[key].get<std::string>();
+  return it->second;
+}
+
+Result<std::string> ChapSecretStore::Get(const zfs::PoolName& pool, const std::string& key) {
+  PK_ASSIGN_OR_RETURN(auto secrets, GetAll(pool));
+  return Find(secrets, pool, key);
 }
 
 Status ChapSecretStore::Put(const zfs::PoolName& pool, const std::string& key, const std::string& secret) {

@@ -22,6 +22,7 @@
 // Thread-safety: none; the ShareManager calls it under its lock.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,12 @@ class ChapSecretStore {
   // The secret stored under `key` in `pool`; NotFound naming the pool and
   // key when the store or the entry is missing.
   Result<std::string> Get(const zfs::PoolName& pool, const std::string& key);
+  // Every secret of `pool` (key -> secret), in one read of the store (one
+  // `zfs get` and one file read); NotFound when the pool has no store.
+  Result<std::map<std::string, std::string>> GetAll(const zfs::PoolName& pool);
+  // The entry `key` of what GetAll returned; NotFound as Get.
+  static Result<std::string> Find(const std::map<std::string, std::string>& secrets, const zfs::PoolName& pool,
+                                  const std::string& key);
   // Stores (or replaces) the secret under `key`, creating the dataset and
   // file on first need. The secret is written only into the 0600 file.
   Status Put(const zfs::PoolName& pool, const std::string& key, const std::string& secret);

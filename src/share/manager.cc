@@ -148,14 +148,6 @@ Result<ShareManager::PoolShares> ShareManager::ReadShares(const std::string& roo
         continue;
       }
       auto decoded = Decode(p, it->second.value, *name);
-      if (decoded) {
-        if (auto loaded = LoadSecret(view.pool, *decoded); !loaded) {
-          view.state = ShareState::kFailed;
-          view.reason = loaded.error().WithContext(fmt::format("iscsi share of '{}'", d.name)).message();
-          out.invalid.push_back(std::move(view));
-          continue;
-        }
-      }
       if (!decoded) {
         view.state = ShareState::kInvalid;
         view.reason = decoded.error().message();
@@ -298,6 +290,29 @@ Status ShareManager::LoadSecret(const std::string& pool, Definition& definition)
   return OkStatus();
 }
 
+void ShareManager::LoadSecrets(const zfs::PoolName& pool, PoolShares& shares) {
+  std::optional<Result<std::map<std::string, std::string>>> stored;  // read on first need
+  std::vector<Share> loaded;
+  for (auto& share : shares.valid) {
+    auto* iscsi = std::get_if<IscsiDefinition>(&share.definition);
+    if (iscsi != nullptr && !iscsi->chap_secret_ref.empty() && iscsi->chap_secret.empty()) {
+      if (!stored) stored = secrets_.GetAll(pool);
+      auto secret = *stored ? ChapSecretStore::Find(**stored, pool, iscsi->chap_secret_ref)
+                            : Result<std::string>(std::unexpected(stored->error()));
+      if (!secret) {
+        ShareView v = ViewOf(share);
+        v.state = ShareState::kFailed;
+        v.reason = secret.error().WithContext(fmt::format("iscsi share of '{}'", share.dataset)).message();
+        shares.invalid.push_back(std::move(v));
+        continue;
+      }
+      iscsi->chap_secret = std::move(*secret);
+    }
+    loaded.push_back(std::move(share));
+  }
+  shares.valid = std::move(loaded);
+}
+
 Result<std::function<void()>> ShareManager::StoreSecret(Share& share) {
   auto* iscsi = std::get_if<IscsiDefinition>(&share.definition);
   std::function<void()> nothing = [] {};
@@ -347,6 +362,7 @@ Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& 
     shares.valid.clear();
   }
   MoveSecretsOutOfProperties(shares.valid);
+  LoadSecrets(pool, shares);
   // A share colliding with one already served (by another pool, or earlier
   // in this one) is not served: first come, first served.
   served_.erase(pool.str());

@@ -169,6 +169,11 @@ class ShareManager {
   // issue 17 item 5. Fills an iSCSI definition's secret from the pool's
   // ChapSecretStore when the property refers to one. Lock held.
   Status LoadSecret(const std::string& pool, Definition& definition);
+  // The same for every share about to be served, with one read of the pool's
+  // store (listings never read it: their answers redact the secret anyway); a
+  // share whose secret cannot be read moves to `invalid`, failed with the
+  // reason. Lock held.
+  void LoadSecrets(const zfs::PoolName& pool, PoolShares& shares);
   // Stores a secret the definition carries but the store does not yet
   // (a new or changed secret, or one from a property written before issue
   // 17) under the dataset's key and sets the reference. Returns how to undo
