@@ -18,7 +18,7 @@
 
 #include "migrate/protocol.h"
 #include "migrate/shadow_tree.h"
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "testing/fake_process_runner.h"
 #include "testing/fake_zfs.h"
 

@@ -21,7 +21,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "sys/daemon.h"
+#include "sys/daemon_launcher.h"
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
 #include "tests/e2e/share_lab.h"
