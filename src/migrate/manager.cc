@@ -59,6 +59,13 @@ class LaunchedHelperProcesses : public HelperProcesses {
     if (auto it = daemons_.find(pid); it != daemons_.end()) (void)it->second->Signal(sig);
   }
 
+  void KillGroup(pid_t pid) override {
+    std::lock_guard lock(mu_);
+    // Stop() signals the group (a child: by its pid while unreaped; an
+    // adopted one: through its pidfd), so no stranger's group is hit.
+    if (auto it = daemons_.find(pid); it != daemons_.end()) (void)it->second->Stop(SIGKILL, std::chrono::milliseconds(0));
+  }
+
   std::optional<sys::ExitStatus> Poll(pid_t pid) override {
     std::lock_guard lock(mu_);
     auto it = daemons_.find(pid);
@@ -353,7 +360,7 @@ void Manager::StopHelpers(const std::function<bool(const Helper&)>& pred, std::u
   for (const auto& [n, h] : running_) {
     if (h.pid > 0 && pred(h)) {
       GetLogger("migrate")->warn("helper of '{}' (pid {}) ignored SIGTERM: killing it", n, h.pid);
-      helpers_.Signal(-h.pid, SIGKILL);  // its process group
+      helpers_.KillGroup(h.pid);
       killed.push_back(h.mountpoint);
     }
   }
@@ -371,17 +378,24 @@ void Manager::Reap() {
     auto st = helpers_.Poll(h.pid);
     if (!st) continue;
     log->info("helper of '{}' (pid {}) {}", ds, h.pid, st->ToString());
+    const pid_t pid = h.pid;
     h.pid = -1;
     if (st->kind == sys::ExitStatus::Kind::kExited && st->code < 0) {
       // An adopted helper (not our child): its exit code is unknown, its
       // last status says how it ended. Counting a finished one as crashed
       // would start another, which finds no state and reports completion
       // without the run's counts.
+      // A "stopped" status counts only when this helper wrote it: one that
+      // died before its first report leaves its predecessor's file. A
+      // "complete" one is kept from the run that finished (a later helper
+      // that finds no state keeps it), so it counts whoever wrote it.
       json s = ReadJsonFile(StatusPath(ds));
       std::string state = s.is_object() ? s.value("state", "") : "";
+      bool own = s.is_object() && s.value("pid", pid_t{0}) == pid;
       if (state == "complete") st->code = kExitFinalized;
-      if (state == "stopped") st->code = kExitStopped;
-      log->info("helper of '{}' was adopted; its status says '{}'", ds, state);
+      if (state == "stopped" && own) st->code = kExitStopped;
+      log->info("helper of '{}' (pid {}) was adopted; its status says '{}'{}", ds, pid, state,
+                own || state.empty() ? "" : " (written by another helper)");
     }
     if (st->kind == sys::ExitStatus::Kind::kExited && st->code == kExitFinalized) {
       h.last_error.clear();

@@ -55,7 +55,13 @@ class HelperProcesses {
   // Starts `argv[0]` with `argv` (absolute path), stdin /dev/null, stdout and
   // stderr appended to `log_path`, in its own process group.
   virtual Result<pid_t> Spawn(const std::vector<std::string>& argv, const std::string& log_path) = 0;
+  // Sends `sig` to the helper itself (its threads handle it: libfuse's
+  // SIGTERM handler unmounts and ends the loop).
   virtual void Signal(pid_t pid, int sig) = 0;
+  // SIGKILLs the helper's whole process group (it leads its own), for one
+  // that ignored SIGTERM, with whatever it forked. `pid` is the helper's
+  // (as Spawn/Adopt returned it), never a negated group id.
+  virtual void KillGroup(pid_t pid) = 0;
   // The exit status once the process ended (reaped), nullopt while it runs.
   virtual std::optional<sys::ExitStatus> Poll(pid_t pid) = 0;
   // As Spawn, recorded durably as `name` where records are kept.

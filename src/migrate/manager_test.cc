@@ -5,15 +5,20 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "migrate/protocol.h"
 #include "migrate/shadow_tree.h"
+#include "sys/daemon_launcher.h"
 #include "testing/fake_process_runner.h"
 #include "testing/fake_zfs.h"
 
@@ -77,6 +82,8 @@ class FakeHelpers : public HelperProcesses {
       std::erase_if(adoptable, [&](const auto& a) { return a.second == pid; });  // its record goes with it
     }
   }
+  std::vector<pid_t> group_kills;
+  void KillGroup(pid_t pid) override { group_kills.push_back(pid); }
   std::optional<sys::ExitStatus> Poll(pid_t pid) override {
     auto it = exits.find(pid);
     if (it == exits.end()) return std::nullopt;
@@ -105,11 +112,23 @@ class ManagerTest : public ::testing::Test {
   void SetUp() override {
     zfs_.AddImportedPool("tank", {{"tank", "on", "/tank", true}, {"tank/new", "on", "/tank/new", true},
                                   {"tank/off", "noauto", "/tank/off", false}});
-    ManagerOptions o;
-    o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
-    o.runtime_dir = "/nonexistent-runtime";
-    o.restart_delay = std::chrono::milliseconds(0);
-    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+    options_.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
+    options_.runtime_dir = "/nonexistent-runtime";
+    options_.restart_delay = std::chrono::milliseconds(0);
+    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, options_);
+  }
+  void TearDown() override {
+    if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_);
+  }
+  // Makes the manager anew with a real runtime directory (for status files
+  // the test writes); its path.
+  std::string UseRuntimeDir() {
+    char tmpl[] = "/var/tmp/pk-migrate-manager-unit-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl), nullptr);
+    runtime_dir_ = tmpl;
+    options_.runtime_dir = runtime_dir_;
+    manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, options_);
+    return runtime_dir_;
   }
   Result<nlohmann::json> Start(const std::string& ds, const std::string& uri) {
     return manager_->Start({*zfs::DatasetName::Parse(ds), uri, 0, 0});
@@ -118,6 +137,8 @@ class ManagerTest : public ::testing::Test {
   PropsZfs zfs_;
   FakeProcessRunner runner_;
   FakeHelpers helpers_;
+  ManagerOptions options_;
+  std::string runtime_dir_;
   std::unique_ptr<Manager> manager_;
 };
 
@@ -210,14 +231,7 @@ TEST_F(ManagerTest, AHelperLeftByAKilledDaemonIsAdopted) {
 // was started, found no state and reported completion with files_done 0
 // (MigrateTest.ResumesAfterSigkillAndExportImport after the crash-safe merge).
 TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
-  char tmpl[] = "/var/tmp/pk-migrate-manager-unit-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  ManagerOptions o;
-  o.helper_path = "/usr/lib/poolkeeper/poolkeeper-shadowfs";
-  o.runtime_dir = dir;
-  o.restart_delay = std::chrono::milliseconds(0);
-  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
+  const std::string dir = UseRuntimeDir();
   zfs_.shadow["tank/new"] = "file:///src";
   helpers_.adoptable["shadowfs-tank%2Fnew"] = 4321;
   manager_->ScanOnce();
@@ -249,7 +263,41 @@ TEST_F(ManagerTest, AnAdoptedHelperThatFinishedIsFinalizedWithItsCounts) {
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ((*c)["helper_restarts"], 1) << c->dump();
   EXPECT_EQ(zfs_.shadow.count("tank/new"), 1u);
-  std::filesystem::remove_all(dir);
+}
+
+// issue 18 item 2 (adopted helper end): a "stopped" status is the adopted
+// helper's own only when it carries that helper's pid. One that died before
+// its first report left its predecessor's "stopped" file, and was taken for
+// stopped: not counted as a crash, so its restarts never backed off.
+TEST_F(ManagerTest, AnAdoptedHelperIsStoppedOnlyByItsOwnStatus) {
+  const std::string dir = UseRuntimeDir();
+  zfs_.shadow["tank/new"] = "file:///src";
+  auto restarts = [&] {
+    auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
+    EXPECT_TRUE(s) << s.error().message();
+    return s ? s->value("helper_restarts", -1) : -1;
+  };
+
+  // Stopped by a signal: its own status says so (pid 4321): not a crash.
+  helpers_.adoptable["shadowfs-tank%2Fnew"] = 4321;
+  manager_->ScanOnce();
+  ASSERT_TRUE(helpers_.spawned.empty());
+  std::ofstream(dir + "/tank%2Fnew.json") << R"({"dataset":"tank/new","state":"stopped","pid":4321})";
+  helpers_.adoptable.clear();
+  helpers_.exits[4321] = FakeHelpers::Exited(-1);
+  manager_->ScanOnce();
+  EXPECT_EQ(restarts(), 0);
+  ASSERT_EQ(helpers_.spawned.size(), 1u);  // resumed
+
+  // The next one (pid 1000) is adopted by a later daemon and dies before it
+  // reports: the file is still 4321's "stopped". A crash.
+  manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, options_);
+  helpers_.adoptable["shadowfs-tank%2Fnew"] = 1000;
+  manager_->ScanOnce();
+  helpers_.adoptable.clear();
+  helpers_.exits[1000] = FakeHelpers::Exited(-1);
+  manager_->ScanOnce();
+  EXPECT_EQ(restarts(), 1) << "a helper that never reported was judged by its predecessor's status";
 }
 
 // issue 18: a status asked right after the daemon started finds the helper an earlier
@@ -341,6 +389,65 @@ TEST_F(ManagerTest, HeldPoolGetsNoHelperUntilReleased) {
   manager_->ScanOnce();
   ASSERT_EQ(helpers_.spawned.size(), 1u);
   EXPECT_THAT(helpers_.spawned[0], ::testing::Contains(std::string("tank/new")));
+}
+
+}  // namespace
+}  // namespace pk::migrate
+
+namespace pk::migrate {
+namespace {
+
+// issue 18 (bug noticed with item 3): a helper that ignores SIGTERM is
+// SIGKILLed with its whole process group after stop_timeout. StopHelpers sent
+// the SIGKILL for `-pid`, which the helper table (keyed by pid) did not know,
+// so nothing was sent and the helper and its children outlived the stop.
+// Real processes here: a perl "helper" that ignores SIGTERM and forks a child
+// that does too.
+TEST(ManagerStopTest, AHelperIgnoringSigtermIsKilledWithItsGroup) {
+  char tmpl[] = "/var/tmp/pk-migrate-stop-unit-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string script = dir + "/stubborn-helper";
+  std::ofstream(script) << "#!/usr/bin/perl\n"
+                           "$SIG{TERM} = 'IGNORE';\n"
+                           "my $child = fork();\n"
+                           "if ($child == 0) { sleep 120; exit 0; }\n"
+                           "open(my $f, '>', '" << dir << "/pids.tmp') or die;\n"
+                           "print $f \"$$ $child\\n\"; close($f);\n"
+                           "rename('" << dir << "/pids.tmp', '" << dir << "/pids');\n"
+                           "sleep 120;\n";
+  ASSERT_EQ(::chmod(script.c_str(), 0755), 0);
+
+  PropsZfs zfs;
+  zfs.AddImportedPool("tank", {{"tank", "on", "/tank", true}, {"tank/new", "on", "/tank/new", true}});
+  zfs.shadow["tank/new"] = "file:///src";
+  FakeProcessRunner runner;
+  auto helpers = MakePosixHelperProcesses();
+  ManagerOptions o;
+  o.helper_path = script;
+  o.runtime_dir = dir;
+  o.stop_timeout = std::chrono::milliseconds(300);
+  o.restart_delay = std::chrono::minutes(1);
+  Manager manager(zfs, runner, *helpers, o);
+  manager.StartLoop();
+  std::string pids;
+  for (int i = 0; i < 200 && pids.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::ifstream in(dir + "/pids");
+    std::getline(in, pids);
+  }
+  ASSERT_FALSE(pids.empty()) << "the stub helper did not start; log: " << dir;
+  pid_t leader = 0, child = 0;
+  std::istringstream(pids) >> leader >> child;
+  ASSERT_GT(leader, 0);
+  ASSERT_GT(child, 0);
+
+  manager.Stop();
+  EXPECT_FALSE(sys::ProcessStartTime(leader).has_value()) << "the helper (pid " << leader << ") outlived the stop";
+  EXPECT_FALSE(sys::ProcessStartTime(child).has_value()) << "the helper's child (pid " << child << ") outlived the stop";
+  helpers.reset();  // (reaps and kills whatever is left when the fix is missing)
+  ::kill(child, SIGKILL);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

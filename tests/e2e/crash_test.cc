@@ -71,22 +71,6 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Processes whose command line mentions `needle` (the process listing).
-std::vector<std::string> ProcessesMentioning(const std::string& needle) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string pid = e.path().filename();
-    if (!std::all_of(pid.begin(), pid.end(), ::isdigit) || std::stoi(pid) == ::getpid()) continue;
-    std::string cmd = ReadWholeFile("/proc/" + pid + "/cmdline");
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    std::string stat = ReadWholeFile("/proc/" + pid + "/stat");
-    size_t close = stat.rfind(')');
-    bool zombie = close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
-    if (!zombie && cmd.find(needle) != std::string::npos) out.push_back(pid + ": " + cmd);
-  }
-  return out;
-}
-
 class CrashTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -328,6 +330,31 @@ std::vector<std::string> ShadowMounts(const std::string& prefix) {
   std::string dev, mp, type, rest;
   while (in >> dev >> mp >> type && std::getline(in, rest)) {
     if (type == "fuse.pkshadow" && mp.starts_with(prefix)) out.push_back(mp);
+  }
+  return out;
+}
+
+std::vector<std::string> MountsBelow(const std::string& prefix) {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, mp, type, rest;
+  while (in >> dev >> mp >> type && std::getline(in, rest)) {
+    if (mp == prefix || mp.starts_with(prefix + "/")) out.push_back(mp + " " + type);
+  }
+  return out;
+}
+
+std::vector<std::string> ProcessesMentioning(const std::string& needle) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string pid = e.path().filename();
+    if (!std::all_of(pid.begin(), pid.end(), ::isdigit) || std::stoi(pid) == ::getpid()) continue;
+    std::string cmd = ReadWholeFile("/proc/" + pid + "/cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    std::string stat = ReadWholeFile("/proc/" + pid + "/stat");
+    size_t close = stat.rfind(')');
+    bool zombie = close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
+    if (!zombie && cmd.find(needle) != std::string::npos) out.push_back(pid + ": " + cmd);
   }
   return out;
 }

@@ -144,6 +144,11 @@ std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, co
 std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
 // Mount points whose topmost mount is a shadow layer (fuse.pkshadow), below `prefix`.
 std::vector<std::string> ShadowMounts(const std::string& prefix);
+// Every mount (any type) at or below `prefix`: "MOUNTPOINT TYPE" (the mount listing).
+std::vector<std::string> MountsBelow(const std::string& prefix);
+// Live processes other than this one whose command line mentions `needle`,
+// as "PID: ARGV" (the process listing; zombies left out).
+std::vector<std::string> ProcessesMentioning(const std::string& needle);
 // Mountpoint protection (issue 18 item 5): whether `dir` carries the
 // immutable attribute, and clearing it (true when cleared, not set or absent).
 bool Immutable(const std::string& dir);
