@@ -123,33 +123,35 @@ Result<HttpResponse> Router::GetQuotas(const std::string& name, const HttpReques
 
 Result<HttpResponse> Router::SetQuota(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   std::string context = fmt::format("set quota on '{}'", ds.str());
   std::string user, group;
-  if (body.contains("user")) {
+  if (body.Has("user")) {
     PK_ASSIGN_OR_RETURN(user, StringField(body, "user"));
   }
-  if (body.contains("group")) {
+  if (body.Has("group")) {
     PK_ASSIGN_OR_RETURN(group, StringField(body, "group"));
   }
-  if (!body.contains("quota") && !body.contains("objects")) {
+  const bool has_quota = body.Has("quota"), has_objects = body.Has("objects");
+  if (!has_quota && !has_objects) {
     return InvalidArgument(context + ": field 'quota' (a size such as 10G) is required");
   }
   std::optional<uint64_t> bytes, objects;
-  if (body.contains("quota")) {
+  if (has_quota) {
     PK_ASSIGN_OR_RETURN(auto text, StringField(body, "quota"));
     auto parsed = zfs::ParseSize(text);
     if (!parsed) return std::unexpected(parsed.error().WithContext(context));
     if (*parsed == 0) return InvalidArgument(fmt::format("{}: quota '{}' is zero; use clear to remove a quota", context, text));
     bytes = *parsed;
   }
-  if (body.contains("objects")) {
-    auto it = body.find("objects");
+  if (const json* it = body.Raw("objects")) {
     if (!it->is_number_unsigned() || it->get<uint64_t>() == 0) {
       return InvalidArgument(context + ": field 'objects' must be a positive whole number");
     }
     objects = it->get<uint64_t>();
   }
+  PK_TRY_CONTEXT(body.Finish(), context);
   PK_ASSIGN_OR_RETURN(auto subject, SubjectOf(user, group, context));
   if (bytes) {
     PK_TRY(zfs_.SetQuota(ds, subject, *bytes));

@@ -61,6 +61,7 @@
 #include <string>
 
 #include "api/http.h"
+#include "base/json_fields.h"
 #include "inventory/inventory.h"
 #include "layout/planner.h"
 #include "migrate/manager.h"
@@ -150,8 +151,8 @@ class Router {
   // Storage profiles (layout_routes.cc).
   Result<HttpResponse> PlanPool(const HttpRequest& request);
   // The plan for a body's "profile", "disks", "enclosures", "nspf", "spares", ...
-  Result<layout::Plan> PlanFromBody(const nlohmann::json& body);
-  Result<std::vector<layout::Disk>> ProbeDisks(const nlohmann::json& body);
+  Result<layout::Plan> PlanFromBody(JsonFields& body);
+  Result<std::vector<layout::Disk>> ProbeDisks(JsonFields& body);
 
   // Quotas (quota_routes.cc).
   Result<HttpResponse> GetQuotas(const std::string& dataset, const HttpRequest& request);
