@@ -65,6 +65,7 @@
 #include "inventory/inventory.h"
 #include "layout/planner.h"
 #include "migrate/manager.h"
+#include "quota/quotas.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
 #include "supervisor/supervisor.h"
@@ -158,10 +159,7 @@ class Router {
   Result<HttpResponse> GetQuotas(const std::string& dataset, const HttpRequest& request);
   Result<HttpResponse> SetQuota(const std::string& dataset, const HttpRequest& request);
   Result<HttpResponse> ClearQuota(const std::string& dataset, const HttpRequest& request);
-  Result<sys::UserDirectory*> RequireUsers();
-  // A numeric id as it is, or a validated name looked up (NotFound when unknown).
-  Result<zfs::QuotaSubject> ResolveSubject(zfs::QuotaKind kind, const std::string& text);
-  Result<zfs::QuotaSubject> SubjectOf(const std::string& user, const std::string& group, const std::string& context);
+  quota::Quotas QuotasOf();
 
   // Shares (share_routes.cc).
   Result<HttpResponse> ShareRoute(const std::string& name, const HttpRequest& request);
