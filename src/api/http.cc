@@ -21,6 +21,8 @@
 #include "api/internal/http_parse.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "base/text.h"
+#include "base/unique_fd.h"
 
 namespace pk::api {
 namespace {
@@ -30,25 +32,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 
 std::string Errno(int err) { return std::strerror(err); }
-
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    std::swap(fd_, other.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 // ---- Waiting, reading, writing (non-blocking sockets + poll) ----
 
@@ -119,16 +102,6 @@ bool IsToken(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s
 bool HasControlChar(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return (c >= 0 && c < 0x20 && c != '\t') || c == 0x7f; });
 }
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -176,7 +149,7 @@ std::optional<std::string> ParseHeaderLines(const std::vector<std::string_view>&
   for (size_t i = 1; i < lines.size(); ++i) {
     size_t colon = lines[i].find(':');
     if (colon == std::string_view::npos) return "header line without ':'";
-    std::string_view name = lines[i].substr(0, colon), value = Trim(lines[i].substr(colon + 1));
+    std::string_view name = lines[i].substr(0, colon), value = Trim(lines[i].substr(colon + 1), " \t");
     if (!IsToken(name)) return fmt::format("invalid header name '{}'", name);
     if (HasControlChar(value)) return fmt::format("control character in header '{}'", name);
     auto [it, inserted] = headers.try_emplace(Lower(name), value);
@@ -357,11 +330,11 @@ std::string Describe(const Endpoint& e) {
 
 // ---- Client side ----
 
-Result<Fd> Connect(const Endpoint& endpoint, const std::string& where, Clock::time_point deadline) {
+Result<UniqueFd> Connect(const Endpoint& endpoint, const std::string& where, Clock::time_point deadline) {
   PK_ASSIGN_OR_RETURN(SocketAddress addr, endpoint.transport == Transport::kUnix
                                               ? UnixAddress(endpoint.unix_path)
                                               : NumericAddress(endpoint.host, endpoint.port));
-  Fd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return Unavailable(fmt::format("{}: socket: {}", where, Errno(errno)));
   int rc = ::connect(fd.get(), addr.get(), addr.length);
   if (rc < 0 && (errno == EINPROGRESS || errno == EINTR)) {  // the connect continues in the background
@@ -464,7 +437,7 @@ Result<HttpResponse> HttpRequestTo(const Endpoint& endpoint, std::string_view me
                                    std::chrono::milliseconds timeout) {
   const std::string where = Describe(endpoint);
   const auto deadline = Clock::now() + timeout;
-  PK_ASSIGN_OR_RETURN(Fd fd, Connect(endpoint, where, deadline));
+  PK_ASSIGN_OR_RETURN(UniqueFd fd, Connect(endpoint, where, deadline));
 
   std::string head = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", method, target,
                                  endpoint.transport == Transport::kUnix ? "localhost" : where);
@@ -593,16 +566,11 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(HttpHandler handler, Http
 HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options, int wake_read, int wake_write)
     : handler_(std::move(handler)), options_(std::move(options)), wake_read_(wake_read), wake_write_(wake_write) {}
 
-HttpServer::~HttpServer() {
-  Stop();
-  ::close(wake_read_);
-  ::close(wake_write_);
-}
+HttpServer::~HttpServer() { Stop(); }
 
 Status HttpServer::AddListener(Listener listener) {
   std::lock_guard lock(mu_);
   if (started_ || stopping_) {
-    ::close(listener.fd);
     return FailedPrecondition("http server: cannot add a listener after Start() or Stop()");
   }
   listeners_.push_back(std::move(listener));
@@ -614,7 +582,7 @@ Status HttpServer::ListenUnix(const std::string& path, mode_t mode) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return FailedPrecondition(fmt::format("'{}' exists and is not a socket", path));
-    Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     int rc = ::connect(probe.get(), addr.get(), addr.length);
     if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
       return FailedPrecondition(fmt::format("another server is listening on '{}'", path));
@@ -626,12 +594,12 @@ Status HttpServer::ListenUnix(const std::string& path, mode_t mode) {
       return FailedPrecondition(fmt::format("cannot remove stale socket '{}': {}", path, Errno(errno)));
     }
   }
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return Internal(fmt::format("socket for '{}': {}", path, Errno(errno)));
   if (::bind(fd.get(), addr.get(), addr.length) != 0) {
     return FailedPrecondition(fmt::format("cannot bind unix socket '{}': {}", path, Errno(errno)));
   }
-  Listener listener{.fd = -1, .transport = Transport::kUnix, .unix_path = path};
+  Listener listener{.transport = Transport::kUnix, .unix_path = path};
   if (::chmod(path.c_str(), mode) != 0 || ::listen(fd.get(), SOMAXCONN) != 0 || ::stat(path.c_str(), &st) != 0) {
     int err = errno;
     ::unlink(path.c_str());
@@ -639,7 +607,7 @@ Status HttpServer::ListenUnix(const std::string& path, mode_t mode) {
   }
   listener.dev = st.st_dev;
   listener.ino = st.st_ino;
-  listener.fd = fd.release();
+  listener.fd = std::move(fd);
   Status added = AddListener(std::move(listener));
   if (!added) ::unlink(path.c_str());
   return added;
@@ -648,7 +616,7 @@ Status HttpServer::ListenUnix(const std::string& path, mode_t mode) {
 Result<uint16_t> HttpServer::ListenTcp(const std::string& host, uint16_t port) {
   PK_ASSIGN_OR_RETURN(SocketAddress addr, NumericAddress(host, port));
   const std::string where = fmt::format("{} port {}", host, port);
-  Fd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  UniqueFd fd(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return Internal(fmt::format("socket for {}: {}", where, Errno(errno)));
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -663,7 +631,7 @@ Result<uint16_t> HttpServer::ListenTcp(const std::string& host, uint16_t port) {
   uint16_t bound_port = ntohs(bound.storage.ss_family == AF_INET
                                   ? reinterpret_cast<sockaddr_in*>(&bound.storage)->sin_port
                                   : reinterpret_cast<sockaddr_in6*>(&bound.storage)->sin6_port);
-  PK_TRY(AddListener(Listener{.fd = fd.release(), .transport = Transport::kTcp}));
+  PK_TRY(AddListener(Listener{.fd = std::move(fd), .transport = Transport::kTcp}));
   return bound_port;
 }
 
@@ -698,7 +666,7 @@ void HttpServer::Stop() {
 
 void HttpServer::Wake() {
   char byte = 1;
-  (void)!::write(wake_write_, &byte, 1);  // a full pipe is already readable
+  (void)!::write(wake_write_.get(), &byte, 1);  // a full pipe is already readable
 }
 
 void HttpServer::CloseListeners() {
@@ -708,13 +676,12 @@ void HttpServer::CloseListeners() {
     bool still_ours = !l.unix_path.empty() && ::lstat(l.unix_path.c_str(), &st) == 0 && st.st_dev == l.dev &&
                       st.st_ino == l.ino;
     if (still_ours) ::unlink(l.unix_path.c_str());
-    ::close(l.fd);
   }
-  listeners_.clear();
+  listeners_.clear();  // closes them
 }
 
 void HttpServer::CloseConnection(int fd, Transport transport) {
-  ::close(fd);
+  UniqueFd(fd).Reset();  // the I/O thread's connection: owned by number until here
   --open_[TransportIndex(transport)];
 }
 
@@ -751,10 +718,10 @@ void HttpServer::IoLoop() {
     fds.clear();
     for (const Listener& l : listeners_) {
       bool room = open_[TransportIndex(l.transport)] < options_.max_connections;
-      fds.push_back({room ? l.fd : -1, POLLIN, 0});  // full: clients wait in the backlog
+      fds.push_back({room ? l.fd.get() : -1, POLLIN, 0});  // full: clients wait in the backlog
     }
     const size_t wake_index = fds.size();
-    fds.push_back({wake_read_, POLLIN, 0});
+    fds.push_back({wake_read_.get(), POLLIN, 0});
     const size_t first_connection = fds.size();
     auto next_deadline = Clock::time_point::max();
     for (const auto& [fd, c] : connections) {
@@ -767,14 +734,14 @@ void HttpServer::IoLoop() {
     if (::poll(fds.data(), fds.size(), MillisUntil(next_deadline)) < 0) {
       if (errno != EINTR) {
         log->error("poll failed: {}", Errno(errno));
-        pollfd wake{wake_read_, POLLIN, 0};
+        pollfd wake{wake_read_.get(), POLLIN, 0};
         ::poll(&wake, 1, 100);
       }
       continue;
     }
     if (fds[wake_index].revents != 0) {
       char drain[256];
-      while (::read(wake_read_, drain, sizeof drain) > 0) {
+      while (::read(wake_read_.get(), drain, sizeof drain) > 0) {
       }
     }
     // A hang-up of a client whose request is being handled.
@@ -791,11 +758,11 @@ void HttpServer::IoLoop() {
       const Listener& l = listeners_[i];
       const int t = TransportIndex(l.transport);
       while (open_[t] < options_.max_connections) {
-        int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = ::accept4(l.fd.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
           if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
             log->warn("accept failed: {}; backing off", Errno(errno));
-            pollfd wake{wake_read_, POLLIN, 0};
+            pollfd wake{wake_read_.get(), POLLIN, 0};
             ::poll(&wake, 1, 100);  // avoid spinning while out of descriptors
           }
           break;  // EAGAIN, EINTR, ECONNABORTED, ...: try again on the next poll
@@ -965,7 +932,7 @@ void HttpServer::Finished(int fd) {
       return;
     }
   }
-  ::close(fd);  // the I/O thread has exited: nobody polls this descriptor any more
+  UniqueFd(fd).Reset();  // the I/O thread has exited: nobody polls this descriptor any more
 }
 
 HttpResponse HttpServer::InvokeHandler(const HttpRequest& request) {

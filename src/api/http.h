@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 
 namespace pk::api {
 
@@ -163,7 +164,7 @@ class HttpServer {
 
  private:
   struct Listener {
-    int fd = -1;
+    UniqueFd fd;
     Transport transport = Transport::kUnix;
     std::string unix_path;  // unlinked by Stop() if dev/ino still match
     dev_t dev = 0;
@@ -205,8 +206,8 @@ class HttpServer {
   const HttpServerOptions options_;
   // Stop() and Wake() write a byte to wake_write_, which wakes the I/O
   // thread; stopping_ tells them apart.
-  const int wake_read_;
-  const int wake_write_;
+  const UniqueFd wake_read_;
+  const UniqueFd wake_write_;
 
   std::mutex stop_mu_;  // serialises Stop()
   std::mutex mu_;

@@ -37,19 +37,16 @@ HttpResponse Echo(const HttpRequest& req) {
   return HttpResponse{.body = j.dump()};
 }
 
-// Connects a blocking socket (5 s receive timeout so a bug cannot hang the test); -1 on failure.
-int ConnectBlocking(const sockaddr* addr, socklen_t length) {
-  int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (::connect(fd, addr, length) != 0) {
-    ::close(fd);
-    return -1;
-  }
+// Connects a blocking socket (5 s receive timeout so a bug cannot hang the test); none on failure.
+UniqueFd ConnectBlocking(const sockaddr* addr, socklen_t length) {
+  UniqueFd fd(::socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (::connect(fd.get(), addr, length) != 0) return UniqueFd();
   timeval tv{.tv_sec = 5, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
 }
 
-int ConnectRaw(const std::string& path) {
+UniqueFd ConnectRaw(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
@@ -57,7 +54,7 @@ int ConnectRaw(const std::string& path) {
 }
 
 // 127.0.0.1:port.
-int ConnectTcp(uint16_t port) {
+UniqueFd ConnectTcp(uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -75,12 +72,10 @@ std::string ReadAll(int fd) {
 
 // Sends raw bytes and returns everything the server answers before closing.
 std::string RawExchange(const std::string& path, const std::string& bytes) {
-  int fd = ConnectRaw(path);
-  if (fd < 0) return "connect failed";
-  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  std::string out = ReadAll(fd);
-  ::close(fd);
-  return out;
+  UniqueFd fd = ConnectRaw(path);
+  if (!fd.valid()) return "connect failed";
+  ::send(fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  return ReadAll(fd.get());
 }
 
 class HttpTest : public ::testing::Test {
@@ -269,16 +264,15 @@ TEST_F(HttpTest, ChunkedRequestIs411) {
 
 TEST_F(HttpTest, ExpectContinueGets100) {
   StartUnix(Echo);
-  int fd = ConnectRaw(socket_path_);
-  ASSERT_GE(fd, 0);
+  UniqueFd fd = ConnectRaw(socket_path_);
+  ASSERT_TRUE(fd.valid());
   std::string head = "POST /x HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
-  ::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  ::send(fd.get(), head.data(), head.size(), MSG_NOSIGNAL);
   char buf[64] = {};
-  ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
+  ssize_t n = ::recv(fd.get(), buf, sizeof buf - 1, 0);
   EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0), "HTTP/1.1 100 Continue\r\n\r\n");
-  ::send(fd, "abc", 3, MSG_NOSIGNAL);
-  EXPECT_THAT(ReadAll(fd), HasSubstr("\"body\":\"abc\""));
-  ::close(fd);
+  ::send(fd.get(), "abc", 3, MSG_NOSIGNAL);
+  EXPECT_THAT(ReadAll(fd.get()), HasSubstr("\"body\":\"abc\""));
 }
 
 TEST_F(HttpTest, HandlerExceptionIs500) {
@@ -310,12 +304,12 @@ TEST_F(HttpTest, UnsafeExtraHeadersAreDropped) {
 
 TEST_F(HttpTest, StaleSocketFileIsReplaced) {
   // A socket file nobody listens on, as left by a crashed daemon.
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, socket_path_.c_str(), sizeof addr.sun_path - 1);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ::close(fd);
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  fd.Reset();
   ASSERT_TRUE(std::filesystem::exists(socket_path_));
 
   StartUnix(Echo);
@@ -350,15 +344,15 @@ TEST_F(HttpTest, RegularFileIsNotReplaced) {
 
 TEST_F(HttpTest, StopIsPromptAndUnlinksSocket) {
   StartUnix(Echo);
-  int idle = ConnectRaw(socket_path_);  // a client that never sends anything
-  ASSERT_GE(idle, 0);
+  UniqueFd idle = ConnectRaw(socket_path_);  // a client that never sends anything
+  ASSERT_TRUE(idle.valid());
   auto start = std::chrono::steady_clock::now();
   server_->Stop();
   // read_timeout is 10 s; Stop must not wait for it.
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_FALSE(std::filesystem::exists(socket_path_));
-  EXPECT_EQ(ReadAll(idle), "");  // closed without a response
-  ::close(idle);
+  EXPECT_EQ(ReadAll(idle.get()), "");  // closed without a response
+  idle.Reset();
   server_->Stop();  // idempotent
 }
 
@@ -445,12 +439,12 @@ TEST_F(HttpTest, DisconnectFreesTheSlot) {
         return HttpResponse{.body = "\"parked\""};
       },
       options);
-  int fd = ConnectRaw(socket_path_);
-  ASSERT_GE(fd, 0);
+  UniqueFd fd = ConnectRaw(socket_path_);
+  ASSERT_TRUE(fd.valid());
   std::string req = "GET /park HTTP/1.1\r\nHost: a\r\n\r\n";
-  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  ASSERT_EQ(::send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
   parked.get_future().wait();
-  ::close(fd);  // the client goes away
+  fd.Reset();  // the client goes away
   auto start = std::chrono::steady_clock::now();
   auto resp = HttpRequestTo(UnixEndpoint(), "GET", "/quick", {}, {}, std::chrono::seconds(5));
   ASSERT_TRUE(resp.has_value()) << resp.error().ToString();
@@ -483,12 +477,12 @@ TEST_F(HttpTest, AuthorizationComesBeforeTheBody) {
   ASSERT_TRUE(port.has_value());
   ASSERT_TRUE(server_->Start().has_value());
 
-  int fd = ConnectTcp(*port);
-  ASSERT_GE(fd, 0);
+  UniqueFd fd = ConnectTcp(*port);
+  ASSERT_TRUE(fd.valid());
   std::string head = "POST /v1/pools HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer bad\r\nContent-Length: 16777216\r\n\r\n";
-  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
-  std::string answer = ReadAll(fd);  // no body sent at all
-  ::close(fd);
+  ASSERT_EQ(::send(fd.get(), head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  std::string answer = ReadAll(fd.get());  // no body sent at all
+  fd.Reset();
   EXPECT_THAT(answer, StartsWith("HTTP/1.1 401 "));
   EXPECT_THAT(answer, HasSubstr("{\"error\":\"token\"}"));
   EXPECT_EQ(handled.load(), 0);
@@ -533,18 +527,18 @@ TEST_F(HttpTest, UnixCapacityIsReservedWhileTcpIsSaturated) {
     blockers.push_back(std::async(std::launch::async, [&] { return HttpRequestTo(tcp, "GET", "/block"); }));
   }
   blocked.get_future().wait();
-  std::vector<int> slow;
+  std::vector<UniqueFd> slow;
   for (int i = 0; i < 5; ++i) {  // with the blockers: TCP's 8 connections are used up
-    int fd = ConnectTcp(*port);
-    ASSERT_GE(fd, 0);
-    ::send(fd, "G", 1, MSG_NOSIGNAL);
-    slow.push_back(fd);
+    UniqueFd fd = ConnectTcp(*port);
+    ASSERT_TRUE(fd.valid());
+    ::send(fd.get(), "G", 1, MSG_NOSIGNAL);
+    slow.push_back(std::move(fd));
   }
   for (int i = 0; i < 3; ++i) {  // slow-byte clients on the unix socket as well
-    int fd = ConnectRaw(socket_path_);
-    ASSERT_GE(fd, 0);
-    ::send(fd, "GET /x HT", 9, MSG_NOSIGNAL);
-    slow.push_back(fd);
+    UniqueFd fd = ConnectRaw(socket_path_);
+    ASSERT_TRUE(fd.valid());
+    ::send(fd.get(), "GET /x HT", 9, MSG_NOSIGNAL);
+    slow.push_back(std::move(fd));
   }
   for (int i = 0; i < 50; ++i) {
     auto start = std::chrono::steady_clock::now();
@@ -555,7 +549,7 @@ TEST_F(HttpTest, UnixCapacityIsReservedWhileTcpIsSaturated) {
   }
   release.set_value();
   for (auto& blocker : blockers) ASSERT_TRUE(blocker.get().has_value());
-  for (int fd : slow) ::close(fd);
+  slow.clear();
 }
 
 TEST(HttpServerTest, StartNeedsListenerAndCreateValidates) {

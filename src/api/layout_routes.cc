@@ -64,16 +64,16 @@ json PlanToJson(const layout::Plan& p) {
           {"vdev_spec", p.ToVdevSpec().ToArgs()}};
 }
 
-Result<int> IntField(const json& body, const char* field, int fallback, int min, int max) {
-  auto it = body.find(field);
-  if (it == body.end()) return fallback;
+Result<int> IntField(JsonFields& body, const char* field, int fallback, int min, int max) {
+  const json* it = body.Raw(field);
+  if (!it) return fallback;
   if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max) {
     return InvalidArgument(fmt::format("field '{}' must be a whole number from {} to {}", field, min, max));
   }
   return it->get<int>();
 }
 
-Result<layout::PlanOptions> OptionsFromBody(const json& body, zfs::Dialect dialect) {
+Result<layout::PlanOptions> OptionsFromBody(JsonFields& body, zfs::Dialect dialect) {
   layout::PlanOptions o;
   PK_ASSIGN_OR_RETURN(bool nspf, BoolField(body, "nspf", false));
   o.nspf = nspf ? layout::Nspf::kYes : layout::Nspf::kNo;
@@ -81,7 +81,7 @@ Result<layout::PlanOptions> OptionsFromBody(const json& body, zfs::Dialect diale
   PK_ASSIGN_OR_RETURN(o.log_devices, IntField(body, "log_devices", 0, 0, 16));
   PK_ASSIGN_OR_RETURN(o.cache_devices, IntField(body, "cache_devices", 0, 0, 16));
   PK_ASSIGN_OR_RETURN(o.ashift, IntField(body, "ashift", 12, 9, 16));
-  if (body.contains("width")) {
+  if (body.Has("width")) {
     PK_ASSIGN_OR_RETURN(int width, IntField(body, "width", 0, 2, 64));
     o.raidz_width = width;
   }
@@ -92,12 +92,12 @@ Result<layout::PlanOptions> OptionsFromBody(const json& body, zfs::Dialect diale
 
 }  // namespace
 
-Result<std::vector<layout::Disk>> Router::ProbeDisks(const json& body) {
+Result<std::vector<layout::Disk>> Router::ProbeDisks(JsonFields& body) {
   if (!fs_) return Unavailable("disk probing is not available in this daemon");
   PK_ASSIGN_OR_RETURN(auto paths, StringListField(body, "disks"));
   if (paths.empty()) return InvalidArgument("field 'disks' must list at least one disk");
   std::map<std::string, std::string> enclosures;
-  if (auto it = body.find("enclosures"); it != body.end()) {
+  if (const json* it = body.Raw("enclosures")) {
     if (!it->is_object()) return InvalidArgument("field 'enclosures' must map disk paths to enclosure names");
     for (const auto& [path, enc] : it->items()) {
       if (!enc.is_string()) return InvalidArgument(fmt::format("enclosure of disk '{}' must be a string", path));
@@ -124,7 +124,7 @@ Result<std::vector<layout::Disk>> Router::ProbeDisks(const json& body) {
   return disks;
 }
 
-Result<layout::Plan> Router::PlanFromBody(const json& body) {
+Result<layout::Plan> Router::PlanFromBody(JsonFields& body) {
   PK_ASSIGN_OR_RETURN(auto profile_name, StringField(body, "profile"));
   PK_ASSIGN_OR_RETURN(auto profile, layout::ParseProfile(profile_name));
   PK_ASSIGN_OR_RETURN(auto disks, ProbeDisks(body));
@@ -133,9 +133,15 @@ Result<layout::Plan> Router::PlanFromBody(const json& body) {
 }
 
 Result<HttpResponse> Router::PlanPool(const HttpRequest& r) {
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto disks, ProbeDisks(body));
   PK_ASSIGN_OR_RETURN(auto options, OptionsFromBody(body, zfs_.dialect()));
+  std::optional<layout::Plan> chosen;
+  if (body.Has("profile")) {
+    PK_ASSIGN_OR_RETURN(chosen, PlanFromBody(body));
+  }
+  PK_TRY(body.Finish());
   json profiles = json::array();
   PK_ASSIGN_OR_RETURN(auto all, layout::PlanAll(disks, options));
   for (const auto& p : all) {
@@ -148,10 +154,7 @@ Result<HttpResponse> Router::PlanPool(const HttpRequest& r) {
     profiles.push_back(std::move(j));
   }
   json out = {{"disks", DisksToJson(disks)}, {"profiles", profiles}};
-  if (body.contains("profile")) {
-    PK_ASSIGN_OR_RETURN(auto plan, PlanFromBody(body));
-    out["chosen"] = PlanToJson(plan);
-  }
+  if (chosen) out["chosen"] = PlanToJson(*chosen);
   return JsonResponse(out);
 }
 

@@ -28,19 +28,20 @@ Result<HttpResponse> Router::MigrationRoute(const std::string& name, const HttpR
     return JsonResponse(list);
   }
   if (name.empty() && r.method == "POST") {
-    PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+    PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+    JsonFields body(json_body, "");
     PK_ASSIGN_OR_RETURN(auto ds_text, StringField(body, "dataset"));
     PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(ds_text));
     migrate::StartRequest req{ds, "", 0, 0};
     PK_ASSIGN_OR_RETURN(req.source, StringField(body, "source"));
     const std::string ctx = fmt::format("start migration of '{}'", ds.str());
-    if (auto it = body.find("concurrency"); it != body.end()) {
+    if (const json* it = body.Raw("concurrency")) {
       if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 64) {
         return InvalidArgument(ctx + ": field 'concurrency' must be a whole number 1..64");
       }
       req.concurrency = it->get<int>();
     }
-    if (auto it = body.find("bwlimit"); it != body.end()) {
+    if (const json* it = body.Raw("bwlimit")) {
       // Bytes per second, as a number or a size such as "20M".
       if (it->is_number_unsigned()) {
         req.bwlimit = it->get<uint64_t>();
@@ -52,10 +53,11 @@ Result<HttpResponse> Router::MigrationRoute(const std::string& name, const HttpR
         return InvalidArgument(ctx + ": field 'bwlimit' must be bytes per second (a number or a size like 20M)");
       }
     }
-    if (auto it = body.find("preserve_special"); it != body.end()) {
+    if (const json* it = body.Raw("preserve_special")) {
       if (!it->is_boolean()) return InvalidArgument(ctx + ": field 'preserve_special' must be true or false");
       req.preserve_special = it->get<bool>();
     }
+    PK_TRY_CONTEXT(body.Finish(), ctx);
     PK_ASSIGN_OR_RETURN(auto started, m->Start(req));
     return JsonResponse(started);
   }

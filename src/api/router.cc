@@ -19,10 +19,10 @@ using nlohmann::json;
 using namespace internal;
 
 // {"compression":"lz4","com.example:owner":"alice"} -> validated assignments.
-Result<zfs::PropertyList> PropertiesField(const json& body, const char* field) {
+Result<zfs::PropertyList> PropertiesField(JsonFields& body, const char* field) {
   zfs::PropertyList list;
-  auto it = body.find(field);
-  if (it == body.end()) return list;
+  const json* it = body.Raw(field);
+  if (!it) return list;
   if (!it->is_object()) {
     return InvalidArgument(fmt::format("field '{}' must be an object of property: value", field));
   }
@@ -310,12 +310,13 @@ Result<HttpResponse> Router::GetPool(const std::string& name) {
 }
 
 Result<HttpResponse> Router::CreatePool(const HttpRequest& r) {
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name_text));
   std::string context = fmt::format("create pool '{}'", pool.str());
   zfs::VdevSpec spec;
-  if (body.contains("profile")) {
+  if (body.Has("profile")) {
     // Exactly the planned layout (storage profiles).
     auto plan = PlanFromBody(body);
     if (!plan) return std::unexpected(plan.error().WithContext(context));
@@ -330,20 +331,21 @@ Result<HttpResponse> Router::CreatePool(const HttpRequest& r) {
   auto props = PropertiesField(body, "properties");
   if (!props) return std::unexpected(props.error().WithContext(context));
   options.root_properties = std::move(*props);
-  if (body.contains("mountpoint")) {
+  if (body.Has("mountpoint")) {
     PK_ASSIGN_OR_RETURN(auto mp, StringField(body, "mountpoint"));
     if (!mp.starts_with('/') && mp != "none" && mp != "legacy") {
       return InvalidArgument(context + ": mountpoint must be an absolute path, 'none' or 'legacy'");
     }
     options.mountpoint = mp;
   }
-  if (body.contains("altroot")) {
+  if (body.Has("altroot")) {
     PK_ASSIGN_OR_RETURN(auto alt, StringField(body, "altroot"));
     if (!alt.starts_with('/')) return InvalidArgument(context + ": altroot must be an absolute path");
     options.altroot = alt;
   }
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
   options.force = force ? zfs::Force::kYes : zfs::Force::kNo;
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.CreatePool(pool, spec, options));
   // A pool made here is this head's (or cluster's): adopted by that act.
   if (ownership_) PK_TRY(ownership_->Adopt(pool));
@@ -362,8 +364,10 @@ Result<HttpResponse> Router::DestroyPool(const std::string& name, const HttpRequ
 
 Result<HttpResponse> Router::ExportPool(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name));
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
+  PK_TRY(body.Finish());
   // Nothing of the pool stays configured here: its shares stop first, and the
   // shadow layers on its mountpoints are unmounted (they resume after an import).
   if (shares_) PK_TRY(shares_->UnservePool(pool));
@@ -376,8 +380,10 @@ Result<HttpResponse> Router::ExportPool(const std::string& name, const HttpReque
 }
 
 Result<HttpResponse> Router::ScanImports(const HttpRequest& r) {
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto dirs, StringListField(body, "search_dirs"));
+  PK_TRY(body.Finish());
   PK_ASSIGN_OR_RETURN(auto pools, zfs_.ListImportable(dirs));
   json out = json::array();
   for (const auto& p : pools) out.push_back(ImportableToJson(p));
@@ -385,13 +391,14 @@ Result<HttpResponse> Router::ScanImports(const HttpRequest& r) {
 }
 
 Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   zfs::ImportOptions o;
-  if (body.contains("name")) {
+  if (body.Has("name")) {
     PK_ASSIGN_OR_RETURN(auto n, StringField(body, "name"));
     PK_ASSIGN_OR_RETURN(o.name, zfs::PoolName::Parse(n));
   }
-  if (body.contains("guid")) {
+  if (body.Has("guid")) {
     PK_ASSIGN_OR_RETURN(auto g, StringField(body, "guid"));
     uint64_t guid = 0;
     auto [ptr, ec] = std::from_chars(g.data(), g.data() + g.size(), guid);
@@ -402,12 +409,12 @@ Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
   }
   if (o.name && o.guid) return InvalidArgument("import: give a pool name or a GUID, not both");
   if (!o.name && !o.guid) return InvalidArgument("import: give a pool name or a GUID");
-  if (body.contains("new_name")) {
+  if (body.Has("new_name")) {
     PK_ASSIGN_OR_RETURN(auto n, StringField(body, "new_name"));
     PK_ASSIGN_OR_RETURN(o.new_name, zfs::PoolName::Parse(n));
   }
   PK_ASSIGN_OR_RETURN(o.search_dirs, StringListField(body, "search_dirs"));
-  if (body.contains("cachefile")) {
+  if (body.Has("cachefile")) {
     PK_ASSIGN_OR_RETURN(auto cf, StringField(body, "cachefile"));
     if (cf == "none") {
       o.cachefile = zfs::ImportOptions::Cachefile::kNone;
@@ -418,13 +425,14 @@ Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
       o.cachefile_path = cf;
     }
   }
-  if (body.contains("altroot")) {
+  if (body.Has("altroot")) {
     PK_ASSIGN_OR_RETURN(auto alt, StringField(body, "altroot"));
     o.altroot = alt;
   }
   PK_ASSIGN_OR_RETURN(bool ro, BoolField(body, "readonly", false));
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
   PK_ASSIGN_OR_RETURN(bool no_mount, BoolField(body, "no_mount", false));
+  PK_TRY(body.Finish());
   o.read_only = ro ? zfs::ReadOnly::kYes : zfs::ReadOnly::kNo;
   o.force = force ? zfs::Force::kYes : zfs::Force::kNo;
   o.mount = no_mount ? zfs::Mount::kNo : zfs::Mount::kYes;
@@ -454,23 +462,28 @@ Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
     PK_TRY(zfs_.ImportPool(o));
   }
   // The imported name: the new name, the given name, or (by GUID) found in the pool list.
-  std::string imported = o.new_name ? o.new_name->str() : o.name ? o.name->str() : "";
-  if (imported.empty()) {
+  std::optional<zfs::PoolName> imported = o.new_name ? o.new_name : o.name;
+  if (!imported) {
     PK_ASSIGN_OR_RETURN(auto pools, zfs_.ListPools());
     for (const auto& p : pools) {
-      if (p.guid == *o.guid) imported = p.name;
+      if (p.guid != *o.guid) continue;
+      PK_ASSIGN_OR_RETURN(imported, zfs::PoolName::Parse(p.name));
+    }
+    if (!imported) {  // imported, but gone again before it was listed: nothing of it to serve
+      GetLogger("api")->warn("import: the pool with GUID {} is not listed after its import", *o.guid);
+      return Created("imported", "");
     }
   }
-  LogRefresh(inventory_.RefreshPool(imported));
+  LogRefresh(inventory_.RefreshPool(imported->str()));
   // Migrations travel with the pool: look for them now.
-  if (migrations_) migrations_->ReleasePool(imported);
+  if (migrations_) migrations_->ReleasePool(imported->str());
   // Shares travel with the pool: serve them now (their problems show per share).
   if (shares_ && !no_mount) {
-    if (auto served = shares_->ServePool(*zfs::PoolName::Parse(imported)); !served) {
-      GetLogger("api")->warn("pool={} serve shares: {}", imported, served.error().message());
+    if (auto served = shares_->ServePool(*imported); !served) {
+      GetLogger("api")->warn("pool={} serve shares: {}", imported->str(), served.error().message());
     }
   }
-  return Created("imported", imported);
+  return Created("imported", imported->str());
 }
 
 std::shared_ptr<const std::string> Router::AllDatasetsJson(const inventory::Snapshot& view) {
@@ -547,13 +560,15 @@ Result<HttpResponse> Router::GetDataset(const std::string& name, const HttpReque
 }
 
 Result<HttpResponse> Router::CreateDataset(const HttpRequest& r) {
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name_text));
   std::string context = fmt::format("create dataset '{}'", ds.str());
   auto props = PropertiesField(body, "properties");
   if (!props) return std::unexpected(props.error().WithContext(context));
   PK_ASSIGN_OR_RETURN(bool parents, BoolField(body, "parents", false));
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.CreateDataset(ds, *props, parents ? zfs::CreateParents::kYes : zfs::CreateParents::kNo));
   LogRefresh(inventory_.RefreshTree(ds.str()));
   return Created("dataset", ds.str());
@@ -561,9 +576,11 @@ Result<HttpResponse> Router::CreateDataset(const HttpRequest& r) {
 
 Result<HttpResponse> Router::SetProperties(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto any, zfs::AnyName::Parse(name));
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   auto props = PropertiesField(body, "properties");
   if (!props) return std::unexpected(props.error().WithContext(fmt::format("set properties on '{}'", any.str)));
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.SetProperties(any.str, *props));
   LogRefresh(inventory_.RefreshTree(any.str));
   return Created("dataset", any.str);
@@ -571,10 +588,12 @@ Result<HttpResponse> Router::SetProperties(const std::string& name, const HttpRe
 
 Result<HttpResponse> Router::InheritProperty(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto ds, zfs::DatasetName::Parse(name));
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto prop_text, StringField(body, "property"));
   PK_ASSIGN_OR_RETURN(auto prop, zfs::PropertyName::Parse(prop_text));
   PK_ASSIGN_OR_RETURN(bool recursive, BoolField(body, "recursive", false));
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.InheritProperty(ds, prop, recursive ? zfs::Recursive::kYes : zfs::Recursive::kNo));
   LogRefresh(inventory_.RefreshTree(ds.str()));
   return Created("dataset", ds.str());
@@ -582,9 +601,11 @@ Result<HttpResponse> Router::InheritProperty(const std::string& name, const Http
 
 Result<HttpResponse> Router::RenameDataset(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto from, zfs::DatasetName::Parse(name));
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto to_text, StringField(body, "new_name"));
   PK_ASSIGN_OR_RETURN(auto to, zfs::DatasetName::Parse(to_text));
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.RenameDataset(from, to));
   LogRefresh(inventory_.RefreshTree(from.str()));
   LogRefresh(inventory_.RefreshTree(to.str()));
@@ -603,10 +624,12 @@ Result<HttpResponse> Router::DestroyDataset(const std::string& name, const HttpR
 }
 
 Result<HttpResponse> Router::CreateSnapshot(const HttpRequest& r) {
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name_text));
   PK_ASSIGN_OR_RETURN(bool recursive, BoolField(body, "recursive", false));
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.CreateSnapshot(snap, recursive ? zfs::Recursive::kYes : zfs::Recursive::kNo));
   LogRefresh(inventory_.RefreshTree(snap.dataset().str()));
   return Created("snapshot", snap.str());
@@ -622,8 +645,10 @@ Result<HttpResponse> Router::DestroySnapshot(const std::string& name, const Http
 
 Result<HttpResponse> Router::RollbackSnapshot(const std::string& name, const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto snap, zfs::SnapshotName::Parse(name));
-  PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
+  PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+  JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(bool destroy_newer, BoolField(body, "destroy_newer", false));
+  PK_TRY(body.Finish());
   PK_TRY(zfs_.Rollback(snap, destroy_newer ? zfs::RollbackMode::kDestroyNewer : zfs::RollbackMode::kLatestOnly));
   LogRefresh(inventory_.RefreshTree(snap.dataset().str()));
   return Created("rolled_back", snap.str());

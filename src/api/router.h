@@ -61,9 +61,11 @@
 #include <string>
 
 #include "api/http.h"
+#include "base/json_fields.h"
 #include "inventory/inventory.h"
 #include "layout/planner.h"
 #include "migrate/manager.h"
+#include "quota/quotas.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
 #include "supervisor/supervisor.h"
@@ -150,17 +152,14 @@ class Router {
   // Storage profiles (layout_routes.cc).
   Result<HttpResponse> PlanPool(const HttpRequest& request);
   // The plan for a body's "profile", "disks", "enclosures", "nspf", "spares", ...
-  Result<layout::Plan> PlanFromBody(const nlohmann::json& body);
-  Result<std::vector<layout::Disk>> ProbeDisks(const nlohmann::json& body);
+  Result<layout::Plan> PlanFromBody(JsonFields& body);
+  Result<std::vector<layout::Disk>> ProbeDisks(JsonFields& body);
 
   // Quotas (quota_routes.cc).
   Result<HttpResponse> GetQuotas(const std::string& dataset, const HttpRequest& request);
   Result<HttpResponse> SetQuota(const std::string& dataset, const HttpRequest& request);
   Result<HttpResponse> ClearQuota(const std::string& dataset, const HttpRequest& request);
-  Result<sys::UserDirectory*> RequireUsers();
-  // A numeric id as it is, or a validated name looked up (NotFound when unknown).
-  Result<zfs::QuotaSubject> ResolveSubject(zfs::QuotaKind kind, const std::string& text);
-  Result<zfs::QuotaSubject> SubjectOf(const std::string& user, const std::string& group, const std::string& context);
+  quota::Quotas QuotasOf();
 
   // Shares (share_routes.cc).
   Result<HttpResponse> ShareRoute(const std::string& name, const HttpRequest& request);

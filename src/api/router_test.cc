@@ -107,6 +107,26 @@ TEST_F(RouterTest, BadPropertiesStartNoProcess) {
                 400, "must increase");
 }
 
+// issue 19 item 4: a request body is read through one JsonFields; a field the
+// route does not know (a typo, a client of another version) is refused by
+// name before anything runs, where it used to be ignored.
+TEST_F(RouterTest, UnknownBodyFieldsAreRefusedByName) {
+  ExpectRefused(Call("POST", "/v1/datasets", json{{"name", "tank/b"}, {"parnets", true}}.dump()), 400,
+                "unknown field 'parnets'");
+  ExpectRefused(Call("POST", "/v1/snapshots", json{{"name", "tank/a@s"}, {"recursve", true}}.dump()), 400,
+                "unknown field 'recursve'");
+  ExpectRefused(Call("POST", "/v1/pools/tank", json{{"froce", true}}.dump(), {{"action", "export"}}), 400, "unknown field 'froce'");
+  ExpectRefused(Call("POST", "/v1/imports", json{{"name", "tank"}, {"read_only", true}}.dump()), 400,
+                "unknown field 'read_only'");
+  ExpectRefused(Call("POST", "/v1/datasets/tank/a", json{{"new_name", "tank/b"}, {"force", true}}.dump(), {{"action", "rename"}}),
+                400, "unknown field 'force'");
+  ExpectRefused(Call("POST", "/v1/pools", json{{"name", "tank2"}, {"vdevs", {"/d/a"}}, {"ashift", 12}}.dump()), 400,
+                "unknown field 'ashift'");
+  // A wrong type is named as before.
+  ExpectRefused(Call("POST", "/v1/datasets", json{{"name", "tank/b"}, {"parents", "yes"}}.dump()), 400,
+                "field 'parents' has the wrong type");
+}
+
 TEST_F(RouterTest, MalformedRequests) {
   ExpectRefused(Call("POST", "/v1/datasets", "{not json"), 400, "not valid JSON");
   ExpectRefused(Call("POST", "/v1/datasets", "[1,2]"), 400, "JSON object");
@@ -361,6 +381,11 @@ TEST_F(QuotaRoutesTest, BadInputStartsNothing) {
   ExpectRefused(Call("GET", "/v1/quotas/tank/home", "", {{"kind", "wheel"}}), 400, "kind must be");
   ExpectRefused(Call("GET", "/v1/quotas/tank/home", "", {{"sort", "size"}}), 400, "sort must be");
   ExpectRefused(Call("GET", "/v1/quotas/tank;x"), 400, "tank;x");
+}
+
+TEST_F(QuotaRoutesTest, UnknownBodyFieldIsRefused) {  // issue 19 item 4
+  ExpectRefused(Call("PUT", "/v1/quotas/tank/home", R"({"user":"alice","quota":"1G","qouta":"2G"})"), 400,
+                "unknown field 'qouta'");
 }
 
 TEST_F(QuotaRoutesTest, ListSortsFiltersAndNamesSubjects) {

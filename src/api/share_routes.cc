@@ -59,8 +59,11 @@ Result<HttpResponse> Router::ShareRoute(const std::string& name, const HttpReque
   }
   if (name.empty() && m == "POST") {
     PK_ASSIGN_OR_RETURN(json body, ParseBody(r));
-    PK_ASSIGN_OR_RETURN(auto protocol_text, StringField(body, "protocol"));
-    PK_ASSIGN_OR_RETURN(auto dataset_text, StringField(body, "dataset"));
+    // The other fields are the definition's: share::ShareManager reads them
+    // (refusing unknown ones) once these two are taken out.
+    JsonFields key_fields(body, "");
+    PK_ASSIGN_OR_RETURN(auto protocol_text, StringField(key_fields, "protocol"));
+    PK_ASSIGN_OR_RETURN(auto dataset_text, StringField(key_fields, "dataset"));
     PK_ASSIGN_OR_RETURN(auto protocol, share::ParseProtocol(protocol_text));
     PK_ASSIGN_OR_RETURN(auto dataset, zfs::DatasetName::Parse(dataset_text));
     body.erase("protocol");
@@ -93,8 +96,10 @@ Result<HttpResponse> Router::SmbUserRoute(const std::string& name, const HttpReq
   PK_ASSIGN_OR_RETURN(auto* shares, RequireShares());
   PK_ASSIGN_OR_RETURN(auto user, sys::AccountName::Parse(name, sys::AccountKind::kUser));
   if (r.method == "PUT") {
-    PK_ASSIGN_OR_RETURN(json body, ParseBody(r));
+    PK_ASSIGN_OR_RETURN(json json_body, ParseBody(r));
+    JsonFields body(json_body, fmt::format("SMB password of '{}'", user.str()));
     PK_ASSIGN_OR_RETURN(auto password, StringField(body, "password"));
+    PK_TRY(body.Finish());
     PK_TRY(shares->SetSmbPassword(user, password));
     return JsonResponse({{"smb_user", user.str()}});
   }

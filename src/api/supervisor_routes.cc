@@ -80,11 +80,10 @@ Result<HttpResponse> Router::ServiceAction(const std::string& pool_text, const s
   } else if (action == "start") {
     // {"force_import": true}: the caller asserts the previous owner was fenced
     // (the cluster agent); the supervisor honours it only for force=if_fenced.
-    PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
-    for (const auto& [key, value] : body.items()) {
-      if (key != "force_import") return InvalidArgument(fmt::format("{}: unknown field '{}'", context, key));
-    }
+    PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+    JsonFields body(json_body, context);
     PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force_import", false));
+    PK_TRY(body.Finish());
     done = sup->StartService(pool, force ? zfs::Force::kYes : zfs::Force::kNo);
   } else if (action == "stop") {
     done = sup->StopService(pool);
@@ -110,12 +109,11 @@ Result<HttpResponse> Router::PoolSwitch(const std::string& pool_text, const std:
   } else if (action == "unlock") {
     done = sup->Unlock(pool);
   } else {
-    PK_ASSIGN_OR_RETURN(auto body, ParseBody(r));
-    auto it = body.find("seconds");
-    if (it == body.end() || !it->is_number_integer()) {
-      return InvalidArgument(fmt::format("delay of pool '{}': field 'seconds' must be a whole number", pool.str()));
-    }
-    int64_t seconds = it->get<int64_t>();
+    PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
+    JsonFields body(json_body, fmt::format("delay of pool '{}'", pool.str()));
+    int64_t seconds = 0;
+    body.Require("seconds", seconds);
+    PK_TRY(body.Finish());
     if (seconds < 0 || seconds > 86400) {
       return InvalidArgument(fmt::format("delay of pool '{}' must be 0 to 86400 seconds, not {}", pool.str(), seconds));
     }

@@ -43,4 +43,18 @@ std::string UnescapeOctal(std::string_view text) {
   return out;
 }
 
+std::string_view Trim(std::string_view text, std::string_view chars) {
+  size_t begin = text.find_first_not_of(chars);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(chars) - begin + 1);
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace pk

@@ -22,4 +22,15 @@ std::vector<std::string_view> SplitFields(std::string_view line);
 // stays as it is.
 std::string UnescapeOctal(std::string_view text);
 
+// The characters isspace() accepts in the C locale.
+inline constexpr std::string_view kWhitespace = " \t\n\v\f\r";
+
+// `text` without the leading and trailing characters that are in `chars`
+// (ASCII whitespace unless told otherwise). The view points into `text`:
+// keep the argument alive, or copy it into a std::string at once.
+std::string_view Trim(std::string_view text, std::string_view chars = kWhitespace);
+
+// `text` with ASCII letters in lower case, whatever the process locale.
+std::string Lower(std::string_view text);
+
 }  // namespace pk

@@ -26,5 +26,18 @@ TEST(TextTest, UnescapeOctalDecodesOnlyThreeOctalDigits) {
   EXPECT_EQ(UnescapeOctal("end\\"), "end\\");
 }
 
+TEST(TextTest, TrimStripsBothEndsOfTheGivenCharacters) {
+  EXPECT_EQ(Trim(" \t\r\n a b \v\f\n"), "a b");
+  EXPECT_EQ(Trim(" \t "), "");
+  EXPECT_EQ(Trim(""), "");
+  // HTTP's optional white space is blanks and tabs only.
+  EXPECT_EQ(Trim("\t x\r ", " \t"), "x\r");
+}
+
+TEST(TextTest, LowerTouchesOnlyAsciiLetters) {
+  EXPECT_EQ(Lower("GloBAL-1$"), "global-1$");
+  EXPECT_EQ(Lower("\xc3\x89T\xc3\x89"), "\xc3\x89t\xc3\x89");
+}
+
 }  // namespace
 }  // namespace pk

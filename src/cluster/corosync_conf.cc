@@ -1,5 +1,6 @@
 #include "cluster/corosync_conf.h"
 #include "base/json.h"
+#include "base/text.h"
 
 #include <cctype>
 #include <set>
@@ -47,13 +48,6 @@ Result<std::string> Unbase64(std::string_view in) {
     }
   }
   return out;
-}
-
-std::string Trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
 }
 
 }  // namespace
@@ -146,12 +140,12 @@ Result<CorosyncSpec> ParseCorosyncConf(std::string_view text) {
   size_t line_no = 0, pos = 0;
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
-    std::string line = Trim(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos));
+    std::string line(Trim(text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos)));
     ++line_no;
     pos = nl == std::string_view::npos ? text.size() + 1 : nl + 1;
     if (line.empty() || line[0] == '#') continue;
     if (line.back() == '{') {
-      path.push_back(Trim(line.substr(0, line.size() - 1)));
+      path.emplace_back(Trim(line.substr(0, line.size() - 1)));
       if (path.size() == 2 && path[0] == "nodelist" && path[1] == "node") name.clear(), addr.clear();
       continue;
     }
@@ -170,8 +164,8 @@ Result<CorosyncSpec> ParseCorosyncConf(std::string_view text) {
     }
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
-    std::string key = Trim(std::string_view(line).substr(0, colon));
-    std::string value = Trim(std::string_view(line).substr(colon + 1));
+    std::string key(Trim(std::string_view(line).substr(0, colon)));
+    std::string value(Trim(std::string_view(line).substr(colon + 1)));
     if (path == std::vector<std::string>{"totem"} && key == "cluster_name") spec.cluster_name = value;
     if (path == std::vector<std::string>{"nodelist", "node"}) {
       if (key == "name") name = value;

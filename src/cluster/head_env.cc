@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "base/unique_fd.h"
 #include "cluster/names.h"
 #include "cluster/pacemaker.h"
 
@@ -63,8 +64,9 @@ class RealHeadEnvironment : public HeadEnvironment {
     } else {
       return InvalidArgument(fmt::format("'{}' is not an address", address));
     }
-    int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Internal(fmt::format("socket: {}", std::strerror(errno)));
+    UniqueFd socket(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!socket.valid()) return Internal(fmt::format("socket: {}", std::strerror(errno)));
+    const int fd = socket.get();
     bool answered = false;
     if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) {
       answered = true;
@@ -79,7 +81,6 @@ class RealHeadEnvironment : public HeadEnvironment {
     } else {
       answered = errno == ECONNREFUSED;
     }
-    ::close(fd);
     return answered;
   }
 

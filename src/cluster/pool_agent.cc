@@ -1,4 +1,5 @@
 #include "cluster/pool_agent.h"
+#include "base/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -21,11 +22,6 @@ bool ComingUp(const std::string& state) {
 }
 // Health a pool can be served with.
 bool HealthServes(const std::string& health) { return health.empty() || health == "ONLINE" || health == "DEGRADED"; }
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 Result<int> PositiveInt(const std::map<std::string, std::string>& env, const std::string& key, int fallback, int max) {
   auto it = env.find(key);

@@ -4,16 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "base/text.h"
 #include "sys/files.h"
 
 namespace pk::daemon {
 namespace {
-
-std::string Trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t\r");
-  size_t b = s.find_last_not_of(" \t\r");
-  return a == std::string::npos ? std::string() : s.substr(a, b - a + 1);
-}
 
 Result<int> PositiveInt(const std::string& value, const std::string& where) {
   int v = 0;
@@ -46,13 +41,13 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
     start = nl + 1;
     ++line_no;
     if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    line = Trim(line);
+    line = std::string(Trim(line));
     if (line.empty()) continue;
     std::string where = fmt::format("{} line {}", origin, line_no);
     size_t eq = line.find('=');
     if (eq == std::string::npos) return InvalidArgument(where + ": expected 'key = value'");
-    std::string key = Trim(line.substr(0, eq));
-    std::string value = Trim(line.substr(eq + 1));
+    std::string key(Trim(line.substr(0, eq)));
+    std::string value(Trim(line.substr(eq + 1)));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
     if (key == "state_dir") {
       c.state_dir = value;

@@ -13,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json.h"
+#include "base/json_fields.h"
 #include "base/log.h"
+#include "base/unique_fd.h"
 
 namespace pk::migrate {
 
@@ -94,13 +96,11 @@ void Migrator::VisitDir(const std::string& rel) {
     return;
   }
   populated_ += *did;
-  int fd = ::openat(tree_.root_fd(), rel.empty() ? "." : rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return;  // removed or renamed by a client meanwhile
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    ::close(fd);
-    return;
-  }
+  UniqueFd fd(::openat(tree_.root_fd(), rel.empty() ? "." : rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return;  // removed or renamed by a client meanwhile
+  DIR* d = ::fdopendir(fd.get());
+  if (!d) return;
+  fd.release();  // closedir closes it
   std::vector<std::string> subdirs;
   while (dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
@@ -168,9 +168,14 @@ void Migrator::Estimate() {
   using nlohmann::json;
   if (auto text = tree_.ReadStateFile("estimate.json")) {
     auto j = json::parse(*text, nullptr, false);
-    if (j.is_object()) {
+    SourceEstimate saved{true, 0, 0, 0};
+    JsonFields f(j, "estimate.json");
+    f.Get("bytes", saved.bytes);
+    f.Get("files", saved.files);
+    f.Get("entries", saved.entries);
+    if (f.Finish(JsonFields::Unknown::kIgnore)) {  // else estimated again
       std::lock_guard lock(mu_);
-      estimate_ = {true, j.value("bytes", uint64_t{0}), j.value("files", uint64_t{0}), j.value("entries", uint64_t{0})};
+      estimate_ = saved;
       return;
     }
   }

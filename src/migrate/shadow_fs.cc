@@ -22,6 +22,7 @@
 
 #include "base/log.h"
 #include "base/mountinfo.h"
+#include "base/unique_fd.h"
 #include "migrate/internal/errno.h"
 
 namespace pk::migrate {
@@ -197,11 +198,9 @@ int OpTruncate(const char* path, off_t size, fuse_file_info* fi) {
   std::string rel = Rel(path);
   if (Hidden(rel)) return -ENOENT;
   if (auto s = Tree()->EnsureFile(rel); !s) return Err(s.error());
-  int fd = ::openat(Root(), At(rel), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Errno();
-  int rc = ::ftruncate(fd, size) == 0 ? 0 : Errno();
-  ::close(fd);
-  return rc;
+  UniqueFd fd(::openat(Root(), At(rel), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return Errno();
+  return ::ftruncate(fd.get(), size) == 0 ? 0 : Errno();
 }
 
 int OpUtimens(const char* path, const timespec tv[2], fuse_file_info* fi) {
@@ -245,13 +244,14 @@ int OpWrite(const char*, const char* buf, size_t size, off_t off, fuse_file_info
 int OpStatfs(const char*, struct statvfs* st) { return ::fstatvfs(Root(), st) == 0 ? 0 : Errno(); }
 
 int OpFlush(const char*, fuse_file_info* fi) {
-  int fd = ::dup(static_cast<int>(fi->fh));
-  if (fd < 0) return Errno();
-  return ::close(fd) == 0 ? 0 : Errno();
+  // close() of a duplicate reports delayed write errors without ending the handle.
+  UniqueFd fd(::dup(static_cast<int>(fi->fh)));
+  if (!fd.valid()) return Errno();
+  return fd.Close() == 0 ? 0 : Errno();
 }
 
 int OpRelease(const char*, fuse_file_info* fi) {
-  ::close(static_cast<int>(fi->fh));
+  UniqueFd(static_cast<int>(fi->fh)).Reset();  // the handle's descriptor ends here
   return 0;
 }
 
@@ -321,14 +321,11 @@ int OpOpendir(const char* path, fuse_file_info*) {
 int OpReaddir(const char* path, void* buf, fuse_fill_dir_t filler, off_t, fuse_file_info*, fuse_readdir_flags) {
   std::string rel = Rel(path);
   if (int r = ReadyDir(rel)) return r;
-  int fd = ::openat(Root(), At(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return Errno();
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    int e = errno;
-    ::close(fd);
-    return -e;
-  }
+  UniqueFd fd(::openat(Root(), At(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return Errno();
+  DIR* d = ::fdopendir(fd.get());
+  if (!d) return Errno();
+  fd.release();  // closedir closes it
   while (dirent* e = ::readdir(d)) {
     if (rel.empty() && ShadowTree::IsStateName(e->d_name)) continue;
     struct stat st {};

@@ -16,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json.h"
+#include "base/json_fields.h"
 #include "base/log.h"
+#include "base/unique_fd.h"
 #include "migrate/internal/errno.h"
 
 namespace pk::migrate {
@@ -79,37 +81,34 @@ std::string Unhex(const std::string& h) {
 
 Status WriteWhole(int dirfd, const char* name, std::string_view data) {
   std::string tmp = std::string(name) + ".tmp";
-  int fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError(errno, fmt::format("write '{}'", name));
-  ssize_t n = ::write(fd, data.data(), data.size());
+  UniqueFd fd(::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("write '{}'", name));
+  ssize_t n = ::write(fd.get(), data.data(), data.size());
   int e = errno;
-  ::close(fd);
+  fd.Reset();
   if (n != static_cast<ssize_t>(data.size())) return ErrnoError(n < 0 ? e : EIO, fmt::format("write '{}'", name));
   if (::renameat(dirfd, tmp.c_str(), dirfd, name) != 0) return ErrnoError(errno, fmt::format("rename '{}'", name));
   return OkStatus();
 }
 
 Result<std::string> ReadWhole(int dirfd, const char* name) {
-  int fd = ::openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, fmt::format("read '{}'", name));
+  UniqueFd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, fmt::format("read '{}'", name));
   std::string out;
   char buf[65536];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   int e = errno;
-  ::close(fd);
+  fd.Reset();
   if (n < 0) return ErrnoError(e, fmt::format("read '{}'", name));
   return out;
 }
 
-// Names in an open directory (without . and ..). Takes ownership of `fd`.
-Result<std::vector<std::pair<std::string, unsigned char>>> ReadNames(int fd) {
-  DIR* d = ::fdopendir(fd);
-  if (!d) {
-    int e = errno;
-    ::close(fd);
-    return ErrnoError(e, "list directory");
-  }
+// Names in an open directory (without . and ..).
+Result<std::vector<std::pair<std::string, unsigned char>>> ReadNames(UniqueFd fd) {
+  DIR* d = ::fdopendir(fd.get());
+  if (!d) return ErrnoError(errno, "list directory");
+  fd.release();  // closedir closes it
   ::rewinddir(d);  // `fd` may be a dup sharing its offset with an earlier listing
   std::vector<std::pair<std::string, unsigned char>> out;
   while (dirent* e = ::readdir(d)) {
@@ -122,29 +121,23 @@ Result<std::vector<std::pair<std::string, unsigned char>>> ReadNames(int fd) {
 
 // rm -r of the directory `name` in `parent`.
 Status RemoveTree(int parent, const std::string& name) {
-  int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ENOENT) return OkStatus();
     return ErrnoError(errno, "open '" + name + "' to remove it");
   }
-  int keep = ::dup(fd);
-  PK_ASSIGN_OR_RETURN(auto names, ReadNames(fd));
+  UniqueFd keep(::dup(fd.get()));
+  PK_ASSIGN_OR_RETURN(auto names, ReadNames(std::move(fd)));
   for (const auto& [n, type] : names) {
-    if (::unlinkat(keep, n.c_str(), 0) != 0) {
+    if (::unlinkat(keep.get(), n.c_str(), 0) != 0) {
       if (errno == EISDIR || errno == EPERM) {
-        auto r = RemoveTree(keep, n);
-        if (!r) {
-          ::close(keep);
-          return r;
-        }
+        PK_TRY(RemoveTree(keep.get(), n));
       } else if (errno != ENOENT) {
-        int e = errno;
-        ::close(keep);
-        return ErrnoError(e, "remove '" + n + "'");
+        return ErrnoError(errno, "remove '" + n + "'");
       }
     }
   }
-  ::close(keep);
+  keep.Reset();
   if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return ErrnoError(errno, "remove directory '" + name + "'");
   }
@@ -188,12 +181,16 @@ Result<Meta> Meta::FromJson(std::string_view text) {
   auto j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Internal("meta.json is not a JSON object");
   Meta m;
-  m.source = j.value("source", "");
-  m.started_at = j.value("started_at", int64_t{0});
-  m.concurrency = j.value("concurrency", 4);
-  m.bwlimit = j.value("bwlimit", uint64_t{0});
-  m.preserve_special = j.value("preserve_special", false);
-  m.markers = j.value("markers", "user");
+  m.markers = "user";  // written before markers were trusted.* ones
+  JsonFields f(j, "meta.json");
+  f.Get("source", m.source);
+  f.Get("started_at", m.started_at);
+  f.Get("concurrency", m.concurrency);
+  f.Get("bwlimit", m.bwlimit);
+  f.Get("preserve_special", m.preserve_special);
+  f.Get("markers", m.markers);
+  // A later version may add fields; this one reads what it knows.
+  if (auto read = f.Finish(JsonFields::Unknown::kIgnore); !read) return Internal(read.error().message());
   if (m.source.empty()) return Internal("meta.json has no source");
   return m;
 }
@@ -208,7 +205,7 @@ std::string Meta::ToJson() const {
 }
 
 Status ShadowTree::Init(int root_fd, Source& source, const Meta& meta) {
-  PK_ASSIGN_OR_RETURN(auto names, ReadNames(::dup(root_fd)));
+  PK_ASSIGN_OR_RETURN(auto names, ReadNames(UniqueFd(::dup(root_fd))));
   for (const auto& [n, t] : names) {
     if (n == kStateDirName) return FailedPrecondition("a shadow migration was already started on this filesystem");
   }
@@ -226,18 +223,18 @@ Status ShadowTree::Init(int root_fd, Source& source, const Meta& meta) {
     return std::unexpected(e);
   };
   if (::mkdirat(root_fd, kStateDirName, 0700) != 0) return ErrnoError(errno, "create the state directory");
-  int st = ::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (st < 0) return undo(ErrnoError(errno, "open the state directory").error());
+  UniqueFd st(::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!st.valid()) return undo(ErrnoError(errno, "open the state directory").error());
   for (const char* d : {"pending", "links", "staging"}) {
-    if (::mkdirat(st, d, 0700) != 0) {
+    if (::mkdirat(st.get(), d, 0700) != 0) {
       int e = errno;
-      ::close(st);
+      st.Reset();
       return undo(ErrnoError(e, fmt::format("create '{}'", d)).error());
     }
   }
-  auto wrote = WriteWhole(st, "meta.json", meta.ToJson());
-  if (wrote) wrote = WriteWhole(st, "copied.log", "");
-  ::close(st);
+  auto wrote = WriteWhole(st.get(), "meta.json", meta.ToJson());
+  if (wrote) wrote = WriteWhole(st.get(), "copied.log", "");
+  st.Reset();
   if (!wrote) return undo(wrote.error());
   // The root takes the source root's owner, mode and attributes; its marker last.
   if (::fchown(root_fd, root.uid, root.gid) != 0 || ::fchmod(root_fd, root.mode & 07777) != 0) {
@@ -261,33 +258,29 @@ Status ShadowTree::Abandon(int root_fd) {
   while (!dirs.empty()) {
     std::string rel = std::move(dirs.front());
     dirs.pop_front();
-    int fd = ::openat(root_fd, P(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;
-    if (::fremovexattr(fd, kMarkerXattr) != 0 && errno != ENODATA) {
-      int e = errno;
-      ::close(fd);
-      return ErrnoError(e, "remove marker of '" + rel + "'");
+    UniqueFd fd(::openat(root_fd, P(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) continue;
+    if (::fremovexattr(fd.get(), kMarkerXattr) != 0 && errno != ENODATA) {
+      return ErrnoError(errno, "remove marker of '" + rel + "'");
     }
-    (void)::fremovexattr(fd, kLegacyMarkerXattr);  // cancelling a migration of an older helper
-    int keep = ::dup(fd);
-    PK_ASSIGN_OR_RETURN(auto names, ReadNames(fd));
+    (void)::fremovexattr(fd.get(), kLegacyMarkerXattr);  // cancelling a migration of an older helper
+    UniqueFd keep(::dup(fd.get()));
+    PK_ASSIGN_OR_RETURN(auto names, ReadNames(std::move(fd)));
     for (const auto& [n, type] : names) {
       if (rel.empty() && n == kStateDirName) continue;
       std::string child = JoinRel(rel, n);
       struct stat st;
-      if (::fstatat(keep, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (::fstatat(keep.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (S_ISDIR(st.st_mode)) {
         dirs.push_back(child);
       } else if (S_ISREG(st.st_mode)) {
-        int f = ::openat(keep, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (f >= 0) {
-          (void)::fremovexattr(f, kMarkerXattr);
-          (void)::fremovexattr(f, kLegacyMarkerXattr);
-          ::close(f);
+        UniqueFd f(::openat(keep.get(), n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (f.valid()) {
+          (void)::fremovexattr(f.get(), kMarkerXattr);
+          (void)::fremovexattr(f.get(), kLegacyMarkerXattr);
         }
       }
     }
-    ::close(keep);
   }
   return RemoveTree(root_fd, kStateDirName);
 }
@@ -295,25 +288,14 @@ Status ShadowTree::Abandon(int root_fd) {
 ShadowTree::ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta)
     : root_fd_(root_fd), source_(std::move(source)), meta_(std::move(meta)) {}
 
-ShadowTree::~ShadowTree() {
-  for (int fd : {state_fd_, pending_fd_, links_fd_, staging_fd_, log_fd_, root_fd_}) {
-    if (fd >= 0) ::close(fd);
-  }
-}
+ShadowTree::~ShadowTree() = default;
 
 Result<std::unique_ptr<ShadowTree>> ShadowTree::Open(int root_fd, std::unique_ptr<Source> source) {
-  int st = ::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (st < 0) {
-    int e = errno;
-    ::close(root_fd);
-    return ErrnoError(e, "open the migration state directory");
-  }
-  auto text = ReadWhole(st, "meta.json");
-  if (!text) {
-    ::close(st);
-    ::close(root_fd);
-    return std::unexpected(text.error());
-  }
+  UniqueFd root(root_fd);
+  UniqueFd st(::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!st.valid()) return ErrnoError(errno, "open the migration state directory");
+  auto text = ReadWhole(st.get(), "meta.json");
+  if (!text) return std::unexpected(text.error());
   auto meta = Meta::FromJson(*text);
   if (meta && meta->markers != "trusted") {
     // user.* markers may have been forged by any file owner while the layer
@@ -322,21 +304,17 @@ Result<std::unique_ptr<ShadowTree>> ShadowTree::Open(int root_fd, std::unique_pt
         "this migration was started by an older poolkeeper whose markers (user.pkshadow) any file owner can "
         "forge; it cannot be resumed safely: cancel it and start it again"));
   }
-  if (!meta) {
-    ::close(st);
-    ::close(root_fd);
-    return std::unexpected(meta.error());
-  }
-  std::unique_ptr<ShadowTree> t(new ShadowTree(root_fd, std::move(source), *meta));
-  t->state_fd_ = st;
+  if (!meta) return std::unexpected(meta.error());
+  std::unique_ptr<ShadowTree> t(new ShadowTree(root.release(), std::move(source), *meta));
+  t->state_fd_ = std::move(st);
   PK_TRY(t->Load());
   return t;
 }
 
 Status ShadowTree::Load() {
-  auto sub = [&](const char* name, int* fd) -> Status {
-    *fd = ::openat(state_fd_, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (*fd < 0) return ErrnoError(errno, fmt::format("open state '{}'", name));
+  auto sub = [&](const char* name, UniqueFd* fd) -> Status {
+    fd->Reset(::openat(state_fd_.get(), name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd->valid()) return ErrnoError(errno, fmt::format("open state '{}'", name));
     return OkStatus();
   };
   PK_TRY(sub("pending", &pending_fd_));
@@ -346,21 +324,21 @@ Status ShadowTree::Load() {
   euid_ = ::geteuid();
   egid_ = ::getegid();
   struct stat rst;
-  if (::fstat(root_fd_, &rst) != 0) return ErrnoError(errno, "stat the filesystem root");
+  if (::fstat(root_fd_.get(), &rst) != 0) return ErrnoError(errno, "stat the filesystem root");
   root_ino_ = rst.st_ino;
   // The inodes behind links/ (one per multiply-linked source inode: few).
-  PK_ASSIGN_OR_RETURN(auto links, ReadNames(::dup(links_fd_)));
+  PK_ASSIGN_OR_RETURN(auto links, ReadNames(UniqueFd(::dup(links_fd_.get()))));
   for (const auto& [n, t] : links) {
     struct stat lst;
-    if (::fstatat(links_fd_, n.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0) link_inodes_.insert(lst.st_ino);
+    if (::fstatat(links_fd_.get(), n.c_str(), &lst, AT_SYMLINK_NOFOLLOW) == 0) link_inodes_.insert(lst.st_ino);
   }
   // Entries left half-built by an interrupted run are dropped and rebuilt.
-  PK_TRY(RemoveTree(state_fd_, "staging"));
-  if (::mkdirat(state_fd_, "staging", 0700) != 0) return ErrnoError(errno, "create staging");
+  PK_TRY(RemoveTree(state_fd_.get(), "staging"));
+  if (::mkdirat(state_fd_.get(), "staging", 0700) != 0) return ErrnoError(errno, "create staging");
   PK_TRY(sub("staging", &staging_fd_));
-  log_fd_ = ::openat(state_fd_, "copied.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (log_fd_ < 0) return ErrnoError(errno, "open copied.log");
-  PK_ASSIGN_OR_RETURN(auto log, ReadWhole(state_fd_, "copied.log"));
+  log_fd_.Reset(::openat(state_fd_.get(), "copied.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
+  if (!log_fd_.valid()) return ErrnoError(errno, "open copied.log");
+  PK_ASSIGN_OR_RETURN(auto log, ReadWhole(state_fd_.get(), "copied.log"));
   size_t pos = 0;
   while (pos < log.size()) {
     size_t nl = log.find('\n', pos);
@@ -373,13 +351,26 @@ Status ShadowTree::Load() {
     }
     pos = nl + 1;
   }
-  if (auto failed = ReadWhole(state_fd_, "failed.json")) {
+  if (auto failed = ReadWhole(state_fd_.get(), "failed.json")) {
     auto j = json::parse(*failed, nullptr, false);
     if (j.is_array()) {
-      for (const auto& f : j) {
-        FailedEntry e{f.value("path", ""), f.value("error", ""), f.value("retries", 0), f.value("key", ""),
-                      f.value("final", false), f.value("vanished", false)};
-        if (f.contains("path_hex")) e.path = Unhex(f.value("path_hex", ""));  // byte-exact (not UTF-8)
+      for (const auto& entry : j) {
+        FailedEntry e;
+        std::string path_hex;
+        JsonFields f(entry, "failed.json entry");
+        f.Get("path", e.path);
+        f.Get("path_hex", path_hex);  // byte-exact (not UTF-8)
+        f.Get("error", e.error);
+        f.Get("retries", e.retries);
+        f.Get("key", e.key);
+        f.Get("final", e.final);
+        f.Get("vanished", e.vanished);
+        if (auto read = f.Finish(JsonFields::Unknown::kIgnore); !read) {
+          // Only a report: the file is retried, and reported again, by the next pass.
+          GetLogger("migrate")->warn("{}: dropped", read.error().message());
+          continue;
+        }
+        if (!path_hex.empty()) e.path = Unhex(path_hex);
         failed_[e.path] = e;
       }
     }
@@ -466,7 +457,7 @@ void ShadowTree::SaveFailures() {
   }
   static std::mutex save_mu;
   std::lock_guard lock(save_mu);
-  if (auto s = WriteWhole(state_fd_, "failed.json", DumpJson(arr)); !s) {
+  if (auto s = WriteWhole(state_fd_.get(), "failed.json", DumpJson(arr)); !s) {
     GetLogger("shadow")->warn("cannot save failed.json: {}", s.error().message());
   }
 }
@@ -474,31 +465,24 @@ void ShadowTree::SaveFailures() {
 std::string ShadowTree::StagingName() { return fmt::format("s{}-{}", ::getpid(), staging_seq_.fetch_add(1)); }
 
 Result<std::optional<ShadowTree::OpenDir>> ShadowTree::OpenUnpopulated(const std::string& local_rel) {
-  int fd = ::openat(root_fd_, P(local_rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, "open directory '" + local_rel + "'");
+  UniqueFd fd(::openat(root_fd_.get(), P(local_rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoError(errno, "open directory '" + local_rel + "'");
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return ErrnoError(e, "stat directory '" + local_rel + "'");
-  }
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, "stat directory '" + local_rel + "'");
   std::lock_guard lock(mu_);
-  if (populated_.count(st.st_ino)) {
-    ::close(fd);
-    return std::optional<OpenDir>();
-  }
-  return OpenDir{fd, st.st_ino};
+  if (populated_.count(st.st_ino)) return std::optional<OpenDir>();
+  return OpenDir{std::move(fd), st.st_ino};
 }
 
 Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, BandwidthLimiter* limiter) {
   PK_ASSIGN_OR_RETURN(auto dir, OpenUnpopulated(local_rel));
   if (!dir) return false;
-  const int fd = dir->fd;
+  const int fd = dir->fd.get();
   struct stat st;
   st.st_ino = dir->ino;
   std::lock_guard dir_lock(dir_locks_[st.st_ino % dir_locks_.size()]);
   auto finish = [&](Result<bool> r) {
-    ::close(fd);
+    dir->fd.Reset();
     return r;
   };
   auto marker = ReadMarker(fd);
@@ -540,7 +524,7 @@ Result<bool> ShadowTree::EnsureDir(const std::string& local_rel, Fill fill, Band
   // in looked_up_ (clients cannot create names here before it is populated).
   std::unordered_set<std::string> have;
   {
-    auto names = ReadNames(::dup(fd));
+    auto names = ReadNames(UniqueFd(::dup(fd)));
     if (!names) return fail(names.error().WithContext("directory '" + local_rel + "'"));
     for (auto& [n, t] : *names) have.insert(std::move(n));
   }
@@ -599,12 +583,12 @@ Status ShadowTree::EnsureEntry(const std::string& local_rel) {
   if (parent.empty() && name == kStateDirName) return OkStatus();
   auto dir = OpenUnpopulated(parent);
   if (!dir || !*dir) return OkStatus();  // populated, or no such directory: the caller's own lookup answers
-  const int fd = (*dir)->fd;
+  const int fd = (*dir)->fd.get();
   struct stat st;
   st.st_ino = (*dir)->ino;
   std::lock_guard lock(entry_locks_[st.st_ino % entry_locks_.size()]);
   auto finish = [&](Status r) {
-    ::close(fd);
+    (*dir)->fd.Reset();
     return r;
   };
   struct stat cst;
@@ -653,15 +637,15 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
   timespec times[2] = {s.atime, s.mtime};
   auto err = [&](const char* what) { return ErrnoError(errno, fmt::format("{} '{}'", what, src_rel)); };
   const bool linked = !S_ISDIR(s.mode) && s.nlink > 1;
-  if (linked && ::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) == 0) return OkStatus();
+  if (linked && ::linkat(links_fd_.get(), s.key.c_str(), dirfd, e.name.c_str(), 0) == 0) return OkStatus();
   // Workers may create several names of one multiply-linked inode at once:
   // the first to link its copy under links/ wins (link(2) never replaces, as
   // rename(2) would), the others discard their copy and link the winner's.
   auto claim_link = [&]() -> Result<bool> {
-    if (::linkat(staging_fd_, t, links_fd_, s.key.c_str(), 0) == 0) return true;
+    if (::linkat(staging_fd_.get(), t, links_fd_.get(), s.key.c_str(), 0) == 0) return true;
     if (errno != EEXIST) return err("add to links");
-    (void)::unlinkat(staging_fd_, t, 0);
-    if (::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
+    (void)::unlinkat(staging_fd_.get(), t, 0);
+    if (::linkat(links_fd_.get(), s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
     return false;
   };
   // A source controls owners, modes and device numbers: without
@@ -683,42 +667,37 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
 
   if (S_ISDIR(s.mode)) {
     PK_ASSIGN_OR_RETURN(auto xs, source_->ListXattrs(src_rel));
-    if (::mkdirat(staging_fd_, t, perm & 0777) != 0) return err("create directory");
-    int fd = ::openat(staging_fd_, t, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return err("open new directory");
+    if (::mkdirat(staging_fd_.get(), t, perm & 0777) != 0) return err("create directory");
+    UniqueFd fd(::openat(staging_fd_.get(), t, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return err("open new directory");
     Status r = OkStatus();
-    if (chown_needed && ::fchown(fd, s.uid, s.gid) != 0) r = err("set owner of");
-    if (r && chmod_needed && ::fchmod(fd, perm) != 0) r = err("set mode of");
-    if (r) r = SetXattrs(fd, xs);
-    if (r) r = WriteMarker(fd, Marker{Marker::Kind::kDir, "", src_rel});
-    if (r && ::futimens(fd, times) != 0) r = err("set times of");
-    ::close(fd);
+    if (chown_needed && ::fchown(fd.get(), s.uid, s.gid) != 0) r = err("set owner of");
+    if (r && chmod_needed && ::fchmod(fd.get(), perm) != 0) r = err("set mode of");
+    if (r) r = SetXattrs(fd.get(), xs);
+    if (r) r = WriteMarker(fd.get(), Marker{Marker::Kind::kDir, "", src_rel});
+    if (r && ::futimens(fd.get(), times) != 0) r = err("set times of");
+    fd.Reset();
     PK_TRY(r);
-    if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) return err("move into place");
+    if (::renameat(staging_fd_.get(), t, dirfd, e.name.c_str()) != 0) return err("move into place");
     return OkStatus();
   }
   bool copied = false;  // created with its data
   if (S_ISREG(s.mode)) {
     PK_ASSIGN_OR_RETURN(auto xs, source_->ListXattrs(src_rel));
-    int fd = ::openat(staging_fd_, t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, perm & 0777);
-    if (fd < 0) return err("create file");
+    UniqueFd file(::openat(staging_fd_.get(), t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, perm & 0777));
+    if (!file.valid()) return err("create file");
+    const int fd = file.get();
     if (fill == Fill::kWithData && s.size > 0 && s.size <= kInlineCopyMax) {
       auto end = CopyData(fd, src_rel, s.key, s.size, limiter);
-      if (!end && stopping_) {
-        ::close(fd);
-        return std::unexpected(end.error());
-      }
+      if (!end && stopping_) return std::unexpected(end.error());
       if (!end) {
         // Read errors are reported, and retried, by the copy of a placeholder.
-        ::close(fd);
-        (void)::unlinkat(staging_fd_, t, 0);
+        file.Reset();
+        (void)::unlinkat(staging_fd_.get(), t, 0);
         return CreateEntry(dirfd, e, src_rel, Fill::kPlaceholders, nullptr);
       }
       copied = true;
-      if (*end < s.size && ::ftruncate(fd, static_cast<off_t>(s.size)) != 0) {
-        ::close(fd);
-        return err("size");
-      }
+      if (*end < s.size && ::ftruncate(fd, static_cast<off_t>(s.size)) != 0) return err("size");
     }
     Status r = OkStatus();
     if (!copied && s.size > 0 && ::ftruncate(fd, static_cast<off_t>(s.size)) != 0) r = err("size placeholder");
@@ -731,7 +710,7 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
     if (r && ::futimens(fd, times) != 0) r = err("set times of");
     struct stat made;
     if (r && linked && ::fstat(fd, &made) != 0) r = err("stat new file");
-    ::close(fd);
+    file.Reset();
     PK_TRY(r);
     if (linked) {
       PK_ASSIGN_OR_RETURN(bool claimed, claim_link());
@@ -742,29 +721,29 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
     if (pending) {
       // A pending name left by a crash belongs to an inode that never got a
       // visible name (staging is emptied at start): replace it.
-      if (::unlinkat(pending_fd_, s.key.c_str(), 0) != 0 && errno != ENOENT) return err("replace pending entry of");
-      if (::linkat(staging_fd_, t, pending_fd_, s.key.c_str(), 0) != 0) return err("add to pending");
+      if (::unlinkat(pending_fd_.get(), s.key.c_str(), 0) != 0 && errno != ENOENT) return err("replace pending entry of");
+      if (::linkat(staging_fd_.get(), t, pending_fd_.get(), s.key.c_str(), 0) != 0) return err("add to pending");
     }
   } else if (S_ISLNK(s.mode)) {
     PK_ASSIGN_OR_RETURN(auto target, source_->ReadLink(src_rel));
-    if (::symlinkat(target.c_str(), staging_fd_, t) != 0) return err("create symlink");
-    if (chown_needed && ::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
-    if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
+    if (::symlinkat(target.c_str(), staging_fd_.get(), t) != 0) return err("create symlink");
+    if (chown_needed && ::fchownat(staging_fd_.get(), t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
+    if (::utimensat(staging_fd_.get(), t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
   } else {
     // FIFOs, sockets and device nodes are created whole.
-    if (::mknodat(staging_fd_, t, (s.mode & S_IFMT) | (perm & 0777), s.rdev) != 0) return err("create node");
-    if (chown_needed && ::fchownat(staging_fd_, t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
-    if (chmod_needed && ::fchmodat(staging_fd_, t, perm, 0) != 0) return err("set mode of");
-    if (::utimensat(staging_fd_, t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
+    if (::mknodat(staging_fd_.get(), t, (s.mode & S_IFMT) | (perm & 0777), s.rdev) != 0) return err("create node");
+    if (chown_needed && ::fchownat(staging_fd_.get(), t, s.uid, s.gid, AT_SYMLINK_NOFOLLOW) != 0) return err("set owner of");
+    if (chmod_needed && ::fchmodat(staging_fd_.get(), t, perm, 0) != 0) return err("set mode of");
+    if (::utimensat(staging_fd_.get(), t, times, AT_SYMLINK_NOFOLLOW) != 0) return err("set times of");
   }
   if (linked) {
     if (!S_ISREG(s.mode)) {
       PK_ASSIGN_OR_RETURN(bool claimed, claim_link());
       if (!claimed) return OkStatus();
     }
-    if (::linkat(links_fd_, s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
-    (void)::unlinkat(staging_fd_, t, 0);
-  } else if (::renameat(staging_fd_, t, dirfd, e.name.c_str()) != 0) {
+    if (::linkat(links_fd_.get(), s.key.c_str(), dirfd, e.name.c_str(), 0) != 0) return err("link into place");
+    (void)::unlinkat(staging_fd_.get(), t, 0);
+  } else if (::renameat(staging_fd_.get(), t, dirfd, e.name.c_str()) != 0) {
     return err("move into place");
   }
   if (copied) LogCopied(s.key, s.size);
@@ -773,27 +752,20 @@ Status ShadowTree::CreateEntry(int dirfd, const SourceEntry& e, const std::strin
 }
 
 Status ShadowTree::EnsureFile(const std::string& local_rel) {
-  int fd = ::openat(root_fd_, P(local_rel), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::openat(root_fd_.get(), P(local_rel), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ELOOP || errno == ENXIO) return OkStatus();  // symlink, socket
     return ErrnoError(errno, "open '" + local_rel + "'");
   }
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return OkStatus();
-  }
-  auto marker = ReadMarker(fd);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return OkStatus();
+  auto marker = ReadMarker(fd.get());
   if (!marker && marker.error().code() == ErrorCode::kInvalidArgument) {
-    RefuseMarker(fd, local_rel, marker.error());
-    ::close(fd);
+    RefuseMarker(fd.get(), local_rel, marker.error());
     return OkStatus();  // the file is served as it is
   }
-  if (!marker || !*marker || (*marker)->kind != Marker::Kind::kFile) {
-    ::close(fd);
-    if (!marker) return std::unexpected(marker.error());
-    return OkStatus();
-  }
+  if (!marker) return std::unexpected(marker.error());
+  if (!*marker || (*marker)->kind != Marker::Kind::kFile) return OkStatus();
   const Marker m = **marker;
   // A background copy of this file under way stops throttling: a client waits.
   {
@@ -810,49 +782,42 @@ Status ShadowTree::EnsureFile(const std::string& local_rel) {
   } unmark{this, m.key};
   std::lock_guard lock(file_locks_[std::hash<std::string>{}(m.key) % file_locks_.size()]);
   // Another open may have copied it while this one waited.
-  marker = ReadMarker(fd);
-  ::close(fd);
+  marker = ReadMarker(fd.get());
+  fd.Reset();
   if (!marker) return std::unexpected(marker.error());
   if (!*marker) return OkStatus();
-  int wfd = ::openat(pending_fd_, m.key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (wfd < 0) wfd = ::openat(root_fd_, P(local_rel), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (wfd < 0) return ErrnoError(errno, "open '" + local_rel + "' for copying");
-  auto r = CopyInto(wfd, m, nullptr);
-  ::close(wfd);
-  return r;
+  UniqueFd wfd(::openat(pending_fd_.get(), m.key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!wfd.valid()) wfd.Reset(::openat(root_fd_.get(), P(local_rel), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!wfd.valid()) return ErrnoError(errno, "open '" + local_rel + "' for copying");
+  return CopyInto(wfd.get(), m, nullptr);
 }
 
 Status ShadowTree::CopyPending(const std::string& key, BandwidthLimiter* limiter) {
   std::lock_guard lock(file_locks_[std::hash<std::string>{}(key) % file_locks_.size()]);
-  int fd = ::openat(pending_fd_, key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::openat(pending_fd_.get(), key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ENOENT) return OkStatus();  // copied meanwhile
     return ErrnoError(errno, "open pending '" + key + "'");
   }
-  auto marker = ReadMarker(fd);
+  auto marker = ReadMarker(fd.get());
   if (!marker && marker.error().code() == ErrorCode::kInvalidArgument) {
-    RefuseMarker(fd, kStateDirName + std::string("/pending/") + key, marker.error());
+    RefuseMarker(fd.get(), kStateDirName + std::string("/pending/") + key, marker.error());
     marker = std::optional<Marker>();  // as copied: the pending name goes
   }
-  if (!marker) {
-    ::close(fd);
-    return std::unexpected(marker.error());
-  }
+  if (!marker) return std::unexpected(marker.error());
   struct stat st;
-  bool orphan = ::fstat(fd, &st) == 0 && st.st_nlink <= 1;
+  bool orphan = ::fstat(fd.get(), &st) == 0 && st.st_nlink <= 1;
   if (!*marker || orphan) {
     // Copied (the crash came before the pending name went), or deleted by a
     // client before its data was needed: nothing to copy.
-    ::close(fd);
+    fd.Reset();
     if (*marker) ClearFailure((*marker)->rel);
-    if (::unlinkat(pending_fd_, key.c_str(), 0) != 0 && errno != ENOENT) {
+    if (::unlinkat(pending_fd_.get(), key.c_str(), 0) != 0 && errno != ENOENT) {
       return ErrnoError(errno, "remove pending '" + key + "'");
     }
     return OkStatus();
   }
-  auto r = CopyInto(fd, **marker, limiter);
-  ::close(fd);
-  return r;
+  return CopyInto(fd.get(), **marker, limiter);
 }
 
 Result<uint64_t> ShadowTree::CopyData(int fd, const std::string& rel, const std::string& key, uint64_t size,
@@ -904,7 +869,7 @@ Result<uint64_t> ShadowTree::CopyData(int fd, const std::string& rel, const std:
 void ShadowTree::LogCopied(const std::string& key, uint64_t size) {
   std::string line = fmt::format("{} {}\n", key, size);
   std::lock_guard lock(mu_);
-  (void)!::write(log_fd_, line.data(), line.size());
+  (void)!::write(log_fd_.get(), line.data(), line.size());
   counters_.files_done++;
   counters_.bytes_done += size;
   counters_.copies_this_run++;
@@ -924,7 +889,7 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
         now.key.empty() ? "behind a symlink" : now.key, S_ISREG(now.mode) || now.key.empty() ? "" : ", not a regular file")).error();
     RecordFinal(m.rel, m.key, e.message());
     (void)::fremovexattr(fd, kMarkerXattr);
-    (void)::unlinkat(pending_fd_, m.key.c_str(), 0);
+    (void)::unlinkat(pending_fd_.get(), m.key.c_str(), 0);
     return std::unexpected(e);
   };
   auto sst = source_->Stat(m.rel);
@@ -960,7 +925,7 @@ Status ShadowTree::CopyInto(int fd, const Marker& m, BandwidthLimiter* limiter) 
     return fail(ErrnoError(errno, "remove marker of '" + m.rel + "'").error());
   }
   LogCopied(m.key, size);
-  if (::unlinkat(pending_fd_, m.key.c_str(), 0) != 0 && errno != ENOENT) {
+  if (::unlinkat(pending_fd_.get(), m.key.c_str(), 0) != 0 && errno != ENOENT) {
     GetLogger("shadow")->warn("remove pending '{}': {}", m.key, std::strerror(errno));
   }
   ClearFailure(m.rel);
@@ -992,12 +957,10 @@ size_t ShadowTree::GiveUpVanished(const std::vector<std::string>& keys) {
   size_t left = keys.size();
   for (const auto& f : gone) {
     std::lock_guard lock(file_locks_[std::hash<std::string>{}(f.key) % file_locks_.size()]);
-    int fd = ::openat(pending_fd_, f.key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      (void)::fremovexattr(fd, kMarkerXattr);
-      ::close(fd);
+    if (UniqueFd fd(::openat(pending_fd_.get(), f.key.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC)); fd.valid()) {
+      (void)::fremovexattr(fd.get(), kMarkerXattr);
     }
-    if (::unlinkat(pending_fd_, f.key.c_str(), 0) == 0 || errno == ENOENT) {
+    if (::unlinkat(pending_fd_.get(), f.key.c_str(), 0) == 0 || errno == ENOENT) {
       left--;
       RecordFinal(f.path, f.key, "vanished from the source during the migration; the placeholder stays: " + f.error);
     }
@@ -1006,29 +969,26 @@ size_t ShadowTree::GiveUpVanished(const std::vector<std::string>& keys) {
 }
 
 Result<std::vector<std::string>> ShadowTree::ListPending() {
-  PK_ASSIGN_OR_RETURN(auto names, ReadNames(::dup(pending_fd_)));
+  PK_ASSIGN_OR_RETURN(auto names, ReadNames(UniqueFd(::dup(pending_fd_.get()))));
   std::vector<std::string> out;
   for (auto& [n, t] : names) out.push_back(std::move(n));
   return out;
 }
 
-Result<std::string> ShadowTree::ReadStateFile(const char* name) { return ReadWhole(state_fd_, name); }
+Result<std::string> ShadowTree::ReadStateFile(const char* name) { return ReadWhole(state_fd_.get(), name); }
 
-Status ShadowTree::WriteStateFile(const char* name, std::string_view data) { return WriteWhole(state_fd_, name, data); }
+Status ShadowTree::WriteStateFile(const char* name, std::string_view data) { return WriteWhole(state_fd_.get(), name, data); }
 
 Status ShadowTree::RemoveState() {
   PK_ASSIGN_OR_RETURN(auto pending, ListPending());
   if (!pending.empty()) return FailedPrecondition(fmt::format("{} files are still pending", pending.size()));
-  for (int* fd : {&pending_fd_, &links_fd_, &staging_fd_, &log_fd_, &state_fd_}) {
-    if (*fd >= 0) ::close(*fd);
-    *fd = -1;
-  }
-  PK_TRY(RemoveTree(root_fd_, kStateDirName));
+  for (UniqueFd* fd : {&pending_fd_, &links_fd_, &staging_fd_, &log_fd_, &state_fd_}) fd->Reset();
+  PK_TRY(RemoveTree(root_fd_.get(), kStateDirName));
   // Removing the state directory touched the root: give it the source root's times back.
   PK_ASSIGN_OR_RETURN(auto root, source_->Stat(""));
   timespec times[2] = {root.atime, root.mtime};
-  if (::futimens(root_fd_, times) != 0) return ErrnoError(errno, "set times of the filesystem root");
-  ::fsync(root_fd_);
+  if (::futimens(root_fd_.get(), times) != 0) return ErrnoError(errno, "set times of the filesystem root");
+  ::fsync(root_fd_.get());
   return OkStatus();
 }
 

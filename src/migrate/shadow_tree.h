@@ -71,6 +71,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/unique_fd.h"
 #include "migrate/bandwidth.h"
 #include "migrate/source.h"
 
@@ -146,7 +147,7 @@ class ShadowTree {
 
   ~ShadowTree();
 
-  int root_fd() const { return root_fd_; }
+  int root_fd() const { return root_fd_.get(); }
   const Meta& meta() const { return meta_; }
   Source& source() { return *source_; }
 
@@ -212,7 +213,7 @@ class ShadowTree {
   ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta);
   Status Load();
   struct OpenDir {
-    int fd;  // the caller closes it
+    UniqueFd fd;
     ino_t ino;
   };
   // Opens the directory `local_rel`; nullopt when it is known to be populated.
@@ -234,12 +235,12 @@ class ShadowTree {
   void SaveFailures();
   std::string StagingName();
 
-  int root_fd_;
+  UniqueFd root_fd_;
   ino_t root_ino_ = 0;
   mode_t umask_ = 022;   // this process's, read at Open
   uid_t euid_ = 0;       // owner of the entries this process creates
   gid_t egid_ = 0;
-  int state_fd_ = -1, pending_fd_ = -1, links_fd_ = -1, staging_fd_ = -1, log_fd_ = -1;
+  UniqueFd state_fd_, pending_fd_, links_fd_, staging_fd_, log_fd_;
   std::unique_ptr<Source> source_;
   Meta meta_;
 

@@ -71,10 +71,9 @@ class ShadowTreeTest : public ::testing::Test {
     ::chmod((src_ + "/a/hello.txt").c_str(), 0604);
     ::chmod((src_ + "/b").c_str(), 0751);
     // A sparse file: 8 MiB with 4 KiB of data in the middle.
-    int fd = ::open((src_ + "/sparse").c_str(), O_WRONLY | O_CREAT, 0644);
-    ::ftruncate(fd, 8 << 20);
-    ::pwrite(fd, "data", 4, 4 << 20);
-    ::close(fd);
+    UniqueFd fd(::open((src_ + "/sparse").c_str(), O_WRONLY | O_CREAT, 0644));
+    ::ftruncate(fd.get(), 8 << 20);
+    ::pwrite(fd.get(), "data", 4, 4 << 20);
     timespec old[2] = {{1000000000, 5}, {1100000000, 7}};
     ::utimensat(AT_FDCWD, (src_ + "/a/hello.txt").c_str(), old, AT_SYMLINK_NOFOLLOW);
   }
@@ -105,9 +104,8 @@ class ShadowTreeTest : public ::testing::Test {
     auto uri = SourceUri::Parse("file://" + src_);
     auto src = OpenSource(*uri);
     ASSERT_TRUE(src);
-    int root = ::open(dst_.c_str(), O_RDONLY | O_DIRECTORY);
-    auto s = ShadowTree::Init(root, **src, Meta{uri->text, 1, 2, 0, preserve_special});
-    ::close(root);
+    UniqueFd root(::open(dst_.c_str(), O_RDONLY | O_DIRECTORY));
+    auto s = ShadowTree::Init(root.get(), **src, Meta{uri->text, 1, 2, 0, preserve_special});
     ASSERT_TRUE(s) << s.error().message();
   }
   std::string Log() { return dst_ + "/" + kStateDirName + "/copied.log"; }
@@ -119,18 +117,17 @@ TEST_F(ShadowTreeTest, InitRefusesANonEmptyTargetAndASecondStart) {
   WriteFile(dst_ + "/stray", "x");
   auto uri = SourceUri::Parse("file://" + src_);
   auto src = OpenSource(*uri);
-  int root = ::open(dst_.c_str(), O_RDONLY | O_DIRECTORY);
-  auto s = ShadowTree::Init(root, **src, Meta{uri->text, 1, 2, 0});
+  UniqueFd root(::open(dst_.c_str(), O_RDONLY | O_DIRECTORY));
+  auto s = ShadowTree::Init(root.get(), **src, Meta{uri->text, 1, 2, 0});
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(s.error().message().find("not empty"), std::string::npos);
   EXPECT_FALSE(fs::exists(dst_ + "/" + kStateDirName));
   fs::remove(dst_ + "/stray");
-  ASSERT_TRUE(ShadowTree::Init(root, **src, Meta{uri->text, 1, 2, 0}));
-  auto again = ShadowTree::Init(root, **src, Meta{uri->text, 1, 2, 0});
+  ASSERT_TRUE(ShadowTree::Init(root.get(), **src, Meta{uri->text, 1, 2, 0}));
+  auto again = ShadowTree::Init(root.get(), **src, Meta{uri->text, 1, 2, 0});
   ASSERT_FALSE(again);
   EXPECT_NE(again.error().message().find("already started"), std::string::npos);
-  ::close(root);
 }
 
 TEST_F(ShadowTreeTest, ListingCreatesPlaceholdersWithMetadata) {
@@ -364,9 +361,9 @@ TEST_F(ShadowTreeTest, AbandonRemovesMarkersAndState) {
   auto t = OpenTree();
   ASSERT_TRUE(t->EnsureDir(""));
   t.reset();
-  int root = ::open(dst_.c_str(), O_RDONLY | O_DIRECTORY);
-  ASSERT_TRUE(ShadowTree::Abandon(root));
-  ::close(root);
+  UniqueFd root(::open(dst_.c_str(), O_RDONLY | O_DIRECTORY));
+  ASSERT_TRUE(ShadowTree::Abandon(root.get()));
+  root.Reset();
   EXPECT_FALSE(fs::exists(dst_ + "/" + kStateDirName));
   EXPECT_EQ(Xattr(dst_ + "/a", kMarkerXattr), "<none>");
   EXPECT_EQ(Xattr(dst_ + "/sparse", kMarkerXattr), "<none>");

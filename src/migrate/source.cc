@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "base/unique_fd.h"
 #include "migrate/internal/errno.h"
 #include "migrate/internal/nfs_source.h"
 
@@ -106,13 +107,12 @@ SourceStat FromStat(const struct stat& st) {
 
 class LocalFile : public SourceFile {
  public:
-  LocalFile(int fd, std::string what) : fd_(fd), what_(std::move(what)) {}
-  ~LocalFile() override { ::close(fd_); }
+  LocalFile(UniqueFd fd, std::string what) : fd_(std::move(fd)), what_(std::move(what)) {}
 
   Result<size_t> Read(uint64_t offset, char* buf, size_t len) override {
     ssize_t n;
     do {
-      n = ::pread(fd_, buf, len, static_cast<off_t>(offset));
+      n = ::pread(fd_.get(), buf, len, static_cast<off_t>(offset));
     } while (n < 0 && errno == EINTR);
     if (n < 0) return internal::ErrnoError(errno, "read source file '" + what_ + "'");
     return static_cast<size_t>(n);
@@ -120,19 +120,19 @@ class LocalFile : public SourceFile {
 
   Result<std::optional<std::pair<uint64_t, uint64_t>>> NextData(uint64_t offset, uint64_t size) override {
     if (offset >= size) return std::nullopt;
-    off_t data = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
+    off_t data = ::lseek(fd_.get(), static_cast<off_t>(offset), SEEK_DATA);
     if (data < 0) {
       if (errno == ENXIO) return std::nullopt;  // only a hole remains
       if (errno == EINVAL || errno == EOPNOTSUPP) return std::make_pair(offset, size);
       return internal::ErrnoError(errno, "seek source file '" + what_ + "'");
     }
-    off_t hole = ::lseek(fd_, data, SEEK_HOLE);
+    off_t hole = ::lseek(fd_.get(), data, SEEK_HOLE);
     if (hole < 0) hole = static_cast<off_t>(size);
     return std::make_pair(static_cast<uint64_t>(data), std::min<uint64_t>(static_cast<uint64_t>(hole), size));
   }
 
  private:
-  int fd_;
+  UniqueFd fd_;
   std::string what_;
 };
 
@@ -164,8 +164,7 @@ Result<Xattrs> ReadAcls(int fd) {
 // symlink (to "/" or anywhere) makes the call fail; nothing is read outside.
 class LocalSource : public Source {
  public:
-  LocalSource(SourceUri uri, int root) : uri_(std::move(uri)), root_(root) {}
-  ~LocalSource() override { ::close(root_); }
+  LocalSource(SourceUri uri, UniqueFd root) : uri_(std::move(uri)), root_(std::move(root)) {}
 
   const SourceUri& uri() const override { return uri_; }
 
@@ -173,25 +172,21 @@ class LocalSource : public Source {
     PK_TRY(CheckRel(rel));
     struct stat st;
     if (rel.empty()) {
-      if (::fstat(root_, &st) != 0) return internal::ErrnoError(errno, "stat source '" + Show(rel) + "'");
+      if (::fstat(root_.get(), &st) != 0) return internal::ErrnoError(errno, "stat source '" + Show(rel) + "'");
       return FromStat(st);
     }
     PK_ASSIGN_OR_RETURN(auto parent, OpenParent(rel));
-    int rc = ::fstatat(parent.fd, parent.name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
-    int e = errno;
-    ::close(parent.fd);
-    if (rc != 0) return internal::ErrnoError(e, "stat source '" + Show(rel) + "'");
+    if (::fstatat(parent.fd.get(), parent.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return internal::ErrnoError(errno, "stat source '" + Show(rel) + "'");
+    }
     return FromStat(st);
   }
 
   Result<std::vector<SourceEntry>> List(const std::string& rel) override {
-    PK_ASSIGN_OR_RETURN(int fd, OpenBeneath(rel, O_RDONLY | O_DIRECTORY));
-    DIR* dir = ::fdopendir(fd);
-    if (!dir) {
-      int e = errno;
-      ::close(fd);
-      return internal::ErrnoError(e, "open source directory '" + Show(rel) + "'");
-    }
+    PK_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(rel, O_RDONLY | O_DIRECTORY));
+    DIR* dir = ::fdopendir(fd.get());
+    if (!dir) return internal::ErrnoError(errno, "open source directory '" + Show(rel) + "'");
+    fd.release();  // closedir closes it
     std::vector<SourceEntry> out;
     errno = 0;
     while (dirent* d = ::readdir(dir)) {
@@ -220,10 +215,8 @@ class LocalSource : public Source {
     if (rel.empty()) return InvalidArgument("the source root is not a symlink");
     PK_ASSIGN_OR_RETURN(auto parent, OpenParent(rel));
     std::string buf(4096, '\0');
-    ssize_t n = ::readlinkat(parent.fd, parent.name.c_str(), buf.data(), buf.size());
-    int e = errno;
-    ::close(parent.fd);
-    if (n < 0) return internal::ErrnoError(e, "read source symlink '" + Show(rel) + "'");
+    ssize_t n = ::readlinkat(parent.fd.get(), parent.name.c_str(), buf.data(), buf.size());
+    if (n < 0) return internal::ErrnoError(errno, "read source symlink '" + Show(rel) + "'");
     buf.resize(static_cast<size_t>(n));
     return buf;
   }
@@ -233,10 +226,9 @@ class LocalSource : public Source {
     // an O_PATH descriptor cannot read them, so open for reading.
     auto fd = OpenRegularOrDir(rel);
     if (!fd) return std::unexpected(fd.error().WithContext("attributes"));
-    if (*fd < 0) return Xattrs{};  // symlinks, devices, FIFOs, sockets carry none here
-    auto r = internal::ReadUserXattrs(*fd);
-    auto acls = r ? ReadAcls(*fd) : Result<Xattrs>(Xattrs{});
-    ::close(*fd);
+    if (!fd->valid()) return Xattrs{};  // symlinks, devices, FIFOs, sockets carry none here
+    auto r = internal::ReadUserXattrs(fd->get());
+    auto acls = r ? ReadAcls(fd->get()) : Result<Xattrs>(Xattrs{});
     if (!r) return std::unexpected(r.error().WithContext("source '" + Show(rel) + "'"));
     if (!acls) return std::unexpected(acls.error().WithContext("source '" + Show(rel) + "'"));
     r->insert(r->end(), acls->begin(), acls->end());
@@ -244,76 +236,67 @@ class LocalSource : public Source {
   }
 
   Result<std::unique_ptr<SourceFile>> Open(const std::string& rel) override {
-    PK_ASSIGN_OR_RETURN(int fd, OpenRegularOrDir(rel));
+    PK_ASSIGN_OR_RETURN(UniqueFd fd, OpenRegularOrDir(rel));
     struct stat st;
-    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      if (fd >= 0) ::close(fd);
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return FailedPrecondition("source '" + Show(rel) + "' is no longer a regular file");
     }
-    return std::make_unique<LocalFile>(fd, Show(rel));
+    return std::make_unique<LocalFile>(std::move(fd), Show(rel));
   }
 
  private:
   struct Parent {
-    int fd;  // the caller closes it
+    UniqueFd fd;
     std::string name;
   };
 
-  // `rel` open for reading when it is a regular file or a directory, -1 when
-  // it is something else. The type is checked on an O_PATH descriptor
+  // `rel` open for reading when it is a regular file or a directory, none
+  // when it is something else. The type is checked on an O_PATH descriptor
   // first: opening a device node (swapped in by the source) can act on it.
-  Result<int> OpenRegularOrDir(const std::string& rel) {
-    PK_ASSIGN_OR_RETURN(int path_fd, OpenBeneath(rel, O_PATH));
+  Result<UniqueFd> OpenRegularOrDir(const std::string& rel) {
+    PK_ASSIGN_OR_RETURN(UniqueFd path_fd, OpenBeneath(rel, O_PATH));
     struct stat st;
-    if (::fstat(path_fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-      ::close(path_fd);
-      return -1;
-    }
-    int fd = ::open(fmt::format("/proc/self/fd/{}", path_fd).c_str(), O_RDONLY | O_CLOEXEC);
-    int e = errno;
-    ::close(path_fd);
-    if (fd < 0) return internal::ErrnoError(e, "open source '" + Show(rel) + "'");
+    if (::fstat(path_fd.get(), &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) return UniqueFd();
+    UniqueFd fd(::open(fmt::format("/proc/self/fd/{}", path_fd.get()).c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return internal::ErrnoError(errno, "open source '" + Show(rel) + "'");
     return fd;
   }
 
   // Opens `rel` beneath the root with `flags` (never following a symlink).
-  Result<int> OpenBeneath(const std::string& rel, int flags) {
+  Result<UniqueFd> OpenBeneath(const std::string& rel, int flags) {
     PK_TRY(CheckRel(rel));
     flags |= O_NOFOLLOW | O_CLOEXEC;
     if (!g_no_openat2.load()) {
       open_how how{};
       how.flags = static_cast<uint64_t>(flags);
       how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-      long fd = ::syscall(SYS_openat2, root_, rel.empty() ? "." : rel.c_str(), &how, sizeof how);
-      if (fd >= 0) return static_cast<int>(fd);
+      long fd = ::syscall(SYS_openat2, root_.get(), rel.empty() ? "." : rel.c_str(), &how, sizeof how);
+      if (fd >= 0) return UniqueFd(static_cast<int>(fd));
       if (errno != ENOSYS) return internal::ErrnoError(errno, "open source '" + Show(rel) + "'");
       g_no_openat2 = true;
     }
     // No openat2 (old kernel): each directory on the path with O_NOFOLLOW.
     const size_t slash = rel.rfind('/');
-    int parent = -1;
+    UniqueFd parent;
     if (slash == std::string::npos) {
-      parent = ::dup(root_);
+      parent.Reset(::dup(root_.get()));
     } else {
       PK_ASSIGN_OR_RETURN(parent, WalkDir(rel.substr(0, slash)));
     }
-    int fd = ::openat(parent, rel.empty() ? "." : rel.c_str() + (slash == std::string::npos ? 0 : slash + 1), flags);
-    int e = errno;
-    ::close(parent);
-    if (fd < 0) return internal::ErrnoError(e, "open source '" + Show(rel) + "'");
+    UniqueFd fd(::openat(parent.get(), rel.empty() ? "." : rel.c_str() + (slash == std::string::npos ? 0 : slash + 1),
+                         flags));
+    if (!fd.valid()) return internal::ErrnoError(errno, "open source '" + Show(rel) + "'");
     return fd;
   }
 
   // The directory `dir` (non-empty, checked), one O_NOFOLLOW component at a time.
-  Result<int> WalkDir(const std::string& dir) {
-    int fd = ::dup(root_);
+  Result<UniqueFd> WalkDir(const std::string& dir) {
+    UniqueFd fd(::dup(root_.get()));
     for (size_t start = 0; start <= dir.size();) {
       size_t end = std::min(dir.find('/', start), dir.size());
-      int next = ::openat(fd, dir.substr(start, end - start).c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      int e = errno;
-      ::close(fd);
-      if (next < 0) return internal::ErrnoError(e, "open source directory '" + Show(dir.substr(0, end)) + "'");
-      fd = next;
+      UniqueFd next(::openat(fd.get(), dir.substr(start, end - start).c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!next.valid()) return internal::ErrnoError(errno, "open source directory '" + Show(dir.substr(0, end)) + "'");
+      fd = std::move(next);
       start = end + 1;
     }
     return fd;
@@ -322,15 +305,15 @@ class LocalSource : public Source {
   // The directory holding the last component of non-empty `rel`.
   Result<Parent> OpenParent(const std::string& rel) {
     const size_t slash = rel.rfind('/');
-    if (slash == std::string::npos) return Parent{::dup(root_), rel};
-    PK_ASSIGN_OR_RETURN(int fd, OpenBeneath(rel.substr(0, slash), O_PATH | O_DIRECTORY));
-    return Parent{fd, rel.substr(slash + 1)};
+    if (slash == std::string::npos) return Parent{UniqueFd(::dup(root_.get())), rel};
+    PK_ASSIGN_OR_RETURN(UniqueFd fd, OpenBeneath(rel.substr(0, slash), O_PATH | O_DIRECTORY));
+    return Parent{std::move(fd), rel.substr(slash + 1)};
   }
 
   std::string Show(const std::string& rel) const { return uri_.path + (rel.empty() ? "" : "/" + rel); }
 
   SourceUri uri_;
-  int root_;
+  UniqueFd root_;
 };
 
 }  // namespace
@@ -339,9 +322,9 @@ void UseOpenat2ForTesting(bool use) { g_no_openat2 = !use; }
 
 Result<std::unique_ptr<Source>> OpenSource(const SourceUri& uri, int connections) {
   if (uri.scheme == SourceScheme::kNfs) return internal::OpenNfsSource(uri, connections);
-  int fd = ::open(uri.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return internal::ErrnoError(errno, fmt::format("source '{}'", uri.text));
-  auto src = std::make_unique<LocalSource>(uri, fd);
+  UniqueFd fd(::open(uri.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return internal::ErrnoError(errno, fmt::format("source '{}'", uri.text));
+  auto src = std::make_unique<LocalSource>(uri, std::move(fd));
   PK_TRY(src->List(""));  // readable?
   return std::unique_ptr<Source>(std::move(src));
 }

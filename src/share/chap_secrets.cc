@@ -18,13 +18,13 @@ std::string ChapSecretStore::DatasetOf(const zfs::PoolName& pool) { return pool.
 
 std::string ChapSecretStore::KeyFor(uint64_t dataset_guid) { return fmt::format("guid:{}", dataset_guid); }
 
-Result<std::string> ChapSecretStore::Dir(const zfs::PoolName& pool, bool create) {
+Result<std::string> ChapSecretStore::Dir(const zfs::PoolName& pool, Create create) {
   const std::string name = DatasetOf(pool);
   auto d = zfs_.GetDataset(name, {"mountpoint", "mounted"});
   if (!d) {
     bool missing = d.error().code() == ErrorCode::kNotFound || d.error().message().find("does not exist") != std::string::npos;
     if (!missing) return std::unexpected(d.error().WithContext("CHAP secret store"));
-    if (!create) return NotFound(fmt::format("pool '{}' has no CHAP secret store ({})", pool.str(), name));
+    if (create == Create::kNo) return NotFound(fmt::format("pool '{}' has no CHAP secret store ({})", pool.str(), name));
     auto dataset = zfs::DatasetName::Parse(name);
     if (!dataset) return std::unexpected(dataset.error());
     // Mounted with the pool (inherited mountpoint); its root directory is
@@ -41,7 +41,7 @@ Result<std::string> ChapSecretStore::Dir(const zfs::PoolName& pool, bool create)
                                           name, mountpoint));
   }
   const std::string dir = mountpoint + "/chap";
-  if (create) PK_TRY_CONTEXT(fs_.MakeDirs(dir, 0700), "CHAP secret store");
+  if (create == Create::kYes) PK_TRY_CONTEXT(fs_.MakeDirs(dir, 0700), "CHAP secret store");
   return dir;
 }
 
@@ -59,7 +59,7 @@ Result<json> ChapSecretStore::Load(const std::string& dir) {
 }
 
 Result<std::map<std::string, std::string>> ChapSecretStore::GetAll(const zfs::PoolName& pool) {
-  PK_ASSIGN_OR_RETURN(std::string dir, Dir(pool, /*create=*/false));
+  PK_ASSIGN_OR_RETURN(std::string dir, Dir(pool, Create::kNo));
   PK_ASSIGN_OR_RETURN(json secrets, Load(dir));
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : secrets.items()) {
@@ -83,7 +83,7 @@ Result<std::string> ChapSecretStore::Get(const zfs::PoolName& pool, const std::s
 }
 
 Status ChapSecretStore::Put(const zfs::PoolName& pool, const std::string& key, const std::string& secret) {
-  PK_ASSIGN_OR_RETURN(std::string dir, Dir(pool, /*create=*/true));
+  PK_ASSIGN_OR_RETURN(std::string dir, Dir(pool, Create::kYes));
   PK_ASSIGN_OR_RETURN(json secrets, Load(dir));
   secrets[key] = secret;
   json file = {{"v", 1}, {"secrets", secrets}};
@@ -91,7 +91,7 @@ Status ChapSecretStore::Put(const zfs::PoolName& pool, const std::string& key, c
 }
 
 Status ChapSecretStore::Remove(const zfs::PoolName& pool, const std::string& key) {
-  auto dir = Dir(pool, /*create=*/false);
+  auto dir = Dir(pool, Create::kNo);
   if (!dir) return dir.error().code() == ErrorCode::kNotFound ? OkStatus() : Status(std::unexpected(dir.error()));
   PK_ASSIGN_OR_RETURN(json secrets, Load(*dir));
   if (!secrets.contains(key)) return OkStatus();

@@ -59,9 +59,10 @@ class ChapSecretStore {
   Status Remove(const zfs::PoolName& pool, const std::string& key);
 
  private:
+  enum class Create { kNo, kYes };
   // The directory holding secrets.json, the dataset created (and mounted)
-  // when `create`; NotFound when absent and not `create`.
-  Result<std::string> Dir(const zfs::PoolName& pool, bool create);
+  // with Create::kYes; NotFound when absent and Create::kNo.
+  Result<std::string> Dir(const zfs::PoolName& pool, Create create);
   Result<nlohmann::json> Load(const std::string& dir);
 
   zfs::Zfs& zfs_;

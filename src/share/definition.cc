@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/json.h"
+#include "base/json_fields.h"
 #include "sys/users.h"
 #include "zfs/types.h"
 
@@ -43,82 +44,16 @@ bool IsHostName(std::string_view text) {
   });
 }
 
-// Reads typed fields out of a JSON object, remembering the first error and
-// which fields were seen, so unknown fields can be refused afterwards.
-class Fields {
- public:
-  Fields(const json& j, std::string context) : j_(j), context_(std::move(context)) {
-    if (!j_.is_object()) Fail("", "must be a JSON object");
+// Bytes, or a size as zfs takes it ("64M", "1.5G").
+void GetSize(JsonFields& f, const char* name, uint64_t& out) {
+  if (const json* v = f.Raw(name); v && v->is_string()) {
+    auto size = zfs::ParseSize(v->get<std::string>());
+    f.Check(name, size);
+    if (size) out = *size;
+    return;
   }
-
-  template <typename T>
-  void Get(const char* name, T& out) {
-    seen_.insert(name);
-    if (!ok() || !j_.contains(name) || j_.at(name).is_null()) return;
-    const json& v = j_.at(name);
-    if constexpr (std::is_same_v<T, bool>) {
-      if (!v.is_boolean()) return Fail(name, "must be true or false");
-      out = v.get<bool>();
-    } else if constexpr (std::is_same_v<T, int>) {
-      if (!v.is_number_integer()) return Fail(name, "must be an integer");
-      out = v.get<int>();
-    } else if constexpr (std::is_same_v<T, uint64_t>) {
-      if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<int64_t>() < 0)) return Fail(name, "must be a non-negative integer (bytes)");
-      out = v.get<uint64_t>();
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      if (!v.is_string()) return Fail(name, "must be a string");
-      out = v.get<std::string>();
-    } else {
-      static_assert(std::is_same_v<T, std::vector<std::string>>);
-      if (!v.is_array() || !std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); })) {
-        return Fail(name, "must be a list of strings");
-      }
-      out = v.get<std::vector<std::string>>();
-    }
-  }
-
-  // Bytes, or a size as zfs takes it ("64M", "1.5G").
-  void GetSize(const char* name, uint64_t& out) {
-    if (ok() && j_.contains(name) && j_.at(name).is_string()) {
-      seen_.insert(name);
-      auto size = zfs::ParseSize(j_.at(name).get<std::string>());
-      Check(name, size);
-      if (size) out = *size;
-      return;
-    }
-    Get(name, out);
-  }
-
-  void Fail(std::string_view field, std::string_view why) {
-    if (!ok()) return;
-    error_ = field.empty() ? fmt::format("{}: {}", context_, why) : fmt::format("{}: field '{}' {}", context_, field, why);
-  }
-  template <typename T>
-  void Check(std::string_view field, const Result<T>& result) {
-    if (!result) Fail(field, result.error().message());
-  }
-  bool ok() const { return error_.empty(); }
-
-  // InvalidArgument for the first error or an unknown field; OK otherwise.
-  Status Finish() {
-    if (ok() && j_.is_object()) {
-      for (const auto& [key, value] : j_.items()) {
-        if (!seen_.contains(key)) {
-          Fail("", fmt::format("unknown field '{}' (known: {})", key, fmt::join(seen_, ", ")));
-          break;
-        }
-      }
-    }
-    if (!ok()) return InvalidArgument(error_);
-    return OkStatus();
-  }
-
- private:
-  const json& j_;
-  std::string context_;
-  std::set<std::string> seen_;
-  std::string error_;
-};
+  f.Get(name, out);
+}
 
 Status CheckChap(const IscsiDefinition& d) {
   if (d.chap_user.empty() != (d.chap_secret.empty() && d.chap_secret_ref.empty())) {
@@ -157,7 +92,7 @@ Status CheckFileName(std::string_view file) {
 }
 
 Result<Definition> IscsiFromJson(const json& j, const zfs::DatasetName& dataset) {
-  Fields f(j, fmt::format("iscsi share of '{}'", dataset.str()));
+  JsonFields f(j, fmt::format("iscsi share of '{}'", dataset.str()));
   IscsiDefinition d;
   d.iqn = DefaultIqn(dataset);
   std::string iqn;
@@ -165,7 +100,7 @@ Result<Definition> IscsiFromJson(const json& j, const zfs::DatasetName& dataset)
   f.Get("iqn", iqn);
   f.Get("lun", d.lun);
   f.Get("file", d.file);
-  f.GetSize("size", d.size_bytes);
+  GetSize(f, "size", d.size_bytes);
   f.Get("chap_user", d.chap_user);
   f.Get("chap_secret", d.chap_secret);
   f.Get("chap_secret_ref", d.chap_secret_ref);
@@ -209,7 +144,7 @@ Status CheckPseudo(std::string_view pseudo) {
 }
 
 Result<Definition> NfsFromJson(const json& j, const zfs::DatasetName& dataset) {
-  Fields f(j, fmt::format("nfs share of '{}'", dataset.str()));
+  JsonFields f(j, fmt::format("nfs share of '{}'", dataset.str()));
   NfsDefinition d;
   // Default pseudo path: "/" + the dataset name, with what a pseudo path
   // cannot hold (blanks, say) as '_'.
@@ -250,7 +185,7 @@ Status CheckSmbName(std::string_view name) {
 }
 
 Result<Definition> SmbFromJson(const json& j, const zfs::DatasetName& dataset) {
-  Fields f(j, fmt::format("smb share of '{}'", dataset.str()));
+  JsonFields f(j, fmt::format("smb share of '{}'", dataset.str()));
   SmbDefinition d;
   // Default share name: the dataset's last component.
   d.name = dataset.str().substr(dataset.str().rfind('/') + 1);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "share/internal/iscsi_targets.h"
 
 namespace pk::share {
@@ -20,13 +21,6 @@ using Kind = sys::ConfigFs::Kind;
 using internal::IscsiTargetPlan;
 
 constexpr char kTpg[] = "tpgt_1";
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 std::string Base(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
@@ -41,7 +35,7 @@ std::string ObjectName(uint64_t guid) { return fmt::format("pk{:016x}", guid); }
 // "T10 VPD Unit Serial Number: PK..." -> "PK...".
 std::string SerialIn(const std::string& text) {
   size_t colon = text.find(':');
-  return Trim(colon == std::string::npos ? text : text.substr(colon + 1));
+  return std::string(Trim(colon == std::string::npos ? text : text.substr(colon + 1)));
 }
 
 // "... readonly: 1 ..." in an iblock object's info.

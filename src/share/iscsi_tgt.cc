@@ -22,6 +22,8 @@
 #include <fmt/ranges.h>
 
 #include "base/log.h"
+#include "base/text.h"
+#include "base/unique_fd.h"
 #include "share/internal/iscsi_targets.h"
 
 namespace pk::share {
@@ -30,13 +32,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int kMaxTid = 1 << 24;
-
-std::string Trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
-}
 
 std::optional<int> ParseInt(std::string_view s) {
   int v = 0;
@@ -47,7 +42,7 @@ std::optional<int> ParseInt(std::string_view s) {
 
 // Last lines of a tool's stderr (or stdout), on one line, for messages.
 std::string Said(const sys::ProcessResult& r) {
-  std::string text = Trim(r.err.empty() ? r.out : r.err);
+  std::string text(Trim(r.err.empty() ? r.out : r.err));
   std::replace(text.begin(), text.end(), '\n', ' ');
   if (text.size() > 400) text = "..." + text.substr(text.size() - 400);
   return text.empty() ? "(no output)" : text;
@@ -56,7 +51,7 @@ std::string Said(const sys::ProcessResult& r) {
 std::string LogTail(sys::FileSystem& fs, const std::string& path) {
   auto text = fs.ReadFile(path);
   if (!text) return fmt::format("(cannot read {}: {})", path, text.error().message());
-  std::string t = Trim(*text);
+  std::string t(Trim(*text));
   size_t cut = t.size();
   for (int lines = 0; lines < 4 && cut != std::string::npos && cut > 0; ++lines) cut = t.rfind('\n', cut - 1);
   std::string tail = cut == std::string::npos ? t : t.substr(cut + 1);
@@ -285,7 +280,7 @@ class TgtBackend final : public Backend {
     size_t pos = 0;
     while (pos < r.out.size()) {
       size_t eol = r.out.find('\n', pos);
-      std::string line = Trim(std::string_view(r.out).substr(pos, eol == std::string::npos ? std::string::npos : eol - pos));
+      std::string line(Trim(std::string_view(r.out).substr(pos, eol == std::string::npos ? std::string::npos : eol - pos)));
       pos = eol == std::string::npos ? r.out.size() : eol + 1;
       if (!line.starts_with("Portal: ")) continue;
       std::string p = line.substr(8);
@@ -312,7 +307,7 @@ class TgtBackend final : public Backend {
       size_t eol = r.out.find('\n', pos);
       std::string_view raw = std::string_view(r.out).substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
       pos = eol == std::string::npos ? r.out.size() : eol + 1;
-      std::string line = Trim(raw);
+      std::string line(Trim(raw));
       if (line.empty() || line == "Account list:") continue;
       if (size_t sp = line.find(' '); sp != std::string::npos) line = line.substr(0, sp);  // "user (outgoing)"
       users.insert(line);
@@ -696,12 +691,9 @@ Status TgtNewAccount(int control_port, const std::string& user, const std::strin
   std::string packet(reinterpret_cast<const char*>(&req), sizeof(req));
   packet += body;
 
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Internal(fmt::format("{}: socket: {}", what, std::strerror(errno)));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
+  UniqueFd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!socket.valid()) return Internal(fmt::format("{}: socket: {}", what, std::strerror(errno)));
+  const int fd = socket.get();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   const std::string path = fmt::format("/var/run/tgtd/socket.{}", control_port);
@@ -778,7 +770,7 @@ Result<std::vector<TgtTarget>> ParseTgtTargets(const std::string& text) {
     std::string_view line = std::string_view(text).substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
     pos = eol == std::string::npos ? text.size() : eol + 1;
     ++line_no;
-    std::string content = Trim(line);
+    std::string content(Trim(line));
     if (content.empty()) continue;
     auto bad = [&](std::string_view why) {
       return InvalidArgument(fmt::format("parse tgtadm target list: line {} '{}': {}", line_no, content, why));
@@ -806,7 +798,7 @@ Result<std::vector<TgtTarget>> ParseTgtTargets(const std::string& text) {
     }
     auto field = [&](std::string_view key) -> std::optional<std::string> {
       if (!content.starts_with(key) || content.size() < key.size() + 1 || content[key.size()] != ':') return std::nullopt;
-      return Trim(std::string_view(content).substr(key.size() + 1));
+      return std::string(Trim(std::string_view(content).substr(key.size() + 1)));
     };
     if (indent == 8) {
       switch (section) {

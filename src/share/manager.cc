@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "sys/beneath.h"
 
 namespace pk::share {
@@ -19,11 +20,6 @@ std::vector<std::string> ShareProperties() {
   std::vector<std::string> props = {"guid", "mountpoint", "mounted"};
   for (Protocol p : kAllProtocols) props.emplace_back(PropertyFor(p));
   return props;
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 std::string PoolOf(const std::string& dataset) { return dataset.substr(0, dataset.find('/')); }
@@ -119,10 +115,10 @@ void ShareManager::Shutdown() {
   served_.clear();
 }
 
-Result<ShareManager::PoolShares> ShareManager::ReadShares(const std::string& root, bool recursive) {
+Result<ShareManager::PoolShares> ShareManager::ReadShares(const std::string& root, zfs::Recursive recursive) {
   zfs::ListOptions q;
   q.root = root;
-  q.recursive = recursive;
+  q.recursive = recursive != zfs::Recursive::kNo;
   q.properties = ShareProperties();
   PK_ASSIGN_OR_RETURN(auto datasets, zfs_.ListDatasets(q));
   PoolShares out;
@@ -344,14 +340,16 @@ void ShareManager::MoveSecretsOutOfProperties(std::vector<Share>& shares) {
       GetLogger("share")->error("share={} move the CHAP secret out of its property: {}", share.Id(), st.error().message());
       continue;
     }
+    auto pool = zfs::PoolName::Parse(share.pool);  // parsed by StoreSecret: it succeeded
     GetLogger("share")->warn("share={} the CHAP secret was moved out of property {} into the pool's root-only store {} "
                              "(the pool's history keeps the old value: change the secret)",
-                             share.Id(), PropertyFor(Protocol::kIscsi), ChapSecretStore::DatasetOf(*zfs::PoolName::Parse(share.pool)));
+                             share.Id(), PropertyFor(Protocol::kIscsi),
+                             pool ? ChapSecretStore::DatasetOf(*pool) : "of pool '" + share.pool + "'");
   }
 }
 
 Result<std::vector<std::string>> ShareManager::ServeLocked(const zfs::PoolName& pool) {
-  PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(pool.str(), /*recursive=*/true));
+  PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(pool.str(), zfs::Recursive::kYes));
   if (auto held = Held(pool.str())) {
     for (const auto& s : shares.valid) {
       ShareView v = ViewOf(s);
@@ -524,7 +522,7 @@ Result<ShareView> ShareManager::Create(const zfs::DatasetName& dataset, Protocol
   // Collisions with every served share, and with the other shares of this
   // pool (served or not: they will be served together).
   std::vector<Share> others = ServedExcept(dataset.str(), protocol);
-  PK_ASSIGN_OR_RETURN(PoolShares mine, ReadShares(dataset.pool().str(), /*recursive=*/true));
+  PK_ASSIGN_OR_RETURN(PoolShares mine, ReadShares(dataset.pool().str(), zfs::Recursive::kYes));
   others.insert(others.end(), mine.valid.begin(), mine.valid.end());
   PK_TRY(CheckCollisions(share, others));
   std::string created;
@@ -586,7 +584,7 @@ Result<ShareView> ShareManager::Update(const zfs::DatasetName& dataset, Protocol
   PK_TRY(LoadSecret(dataset.pool().str(), definition));
   PK_ASSIGN_OR_RETURN(Share share, Prepare(d, std::move(definition)));
   std::vector<Share> others = ServedExcept(dataset.str(), protocol);
-  PK_ASSIGN_OR_RETURN(PoolShares mine, ReadShares(dataset.pool().str(), /*recursive=*/true));
+  PK_ASSIGN_OR_RETURN(PoolShares mine, ReadShares(dataset.pool().str(), zfs::Recursive::kYes));
   others.insert(others.end(), mine.valid.begin(), mine.valid.end());
   PK_TRY(CheckCollisions(share, others));
   if (auto* iscsi = std::get_if<IscsiDefinition>(&share.definition); iscsi && !share.volume) {
@@ -654,7 +652,7 @@ Result<std::vector<ShareView>> ShareManager::ListLocked(const std::optional<zfs:
   }
   std::vector<ShareView> out;
   for (const auto& name : pools) {
-    PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(name, /*recursive=*/true));
+    PK_ASSIGN_OR_RETURN(PoolShares shares, ReadShares(name, zfs::Recursive::kYes));
     const size_t first = out.size();
     for (const auto& s : shares.valid) out.push_back(ViewOf(s));
     for (auto v : shares.invalid) {

@@ -143,7 +143,7 @@ class ShareManager {
   Result<std::vector<std::string>> ServeLocked(const zfs::PoolName& pool);
   Result<std::vector<ShareView>> ListLocked(const std::optional<zfs::PoolName>& pool, std::optional<Protocol> protocol);
   // Share definitions of `pool` (or of one dataset's subtree), from ZFS. Lock held.
-  Result<PoolShares> ReadShares(const std::string& root, bool recursive);
+  Result<PoolShares> ReadShares(const std::string& root, zfs::Recursive recursive);
   // Served shares of other datasets, for collision checks. Lock held.
   std::vector<Share> ServedExcept(const std::string& dataset, Protocol protocol) const;
   // Serves the current desired state of `protocol`; reports every pool touched. Lock held.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/text.h"
 
 namespace pk::share {
 namespace {
@@ -204,7 +205,7 @@ class GaneshaBackend final : public Backend {
     PK_ASSIGN_OR_RETURN(auto r, runner_.Run(Tool(o_.rpcinfo_path, {"-T", "tcp", "127.0.0.1", "nfs", "3"})));
     if (!r.status.Success()) {
       return Unavailable(fmt::format("nfs: ganesha (pid {}) does not answer NFSv3 over TCP: rpcinfo {}: {}",
-                                     ganesha_->pid(), r.status.ToString(), Trimmed(r.err + r.out)));
+                                     ganesha_->pid(), r.status.ToString(), Trim(r.err + r.out)));
     }
     return OkStatus();
   }
@@ -300,11 +301,6 @@ class GaneshaBackend final : public Backend {
   std::string MntnsPath() const { return o_.runtime_dir + "/rpcbind.mntns"; }
   std::string NetnsPath() const { return "/run/netns/" + o_.netns; }
 
-  static std::string Trimmed(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-  }
-
   std::string ExitText() {
     if (!ganesha_) return "";
     auto exit = ganesha_->Exit();
@@ -342,7 +338,7 @@ class GaneshaBackend final : public Backend {
     if (!r) return std::unexpected(r.error().WithContext(fmt::format("nfs: {}", what)));
     if (!r->status.Success()) {
       return Unavailable(fmt::format("nfs: {}: {} {}: {}", what, c.ToString(), r->status.ToString(),
-                                     Trimmed(r->err + r->out)));
+                                     Trim(r->err + r->out)));
     }
     return OkStatus();
   }
@@ -421,7 +417,7 @@ class GaneshaBackend final : public Backend {
       if (Clock::now() >= deadline) {
         return DeadlineExceeded(fmt::format("nfs: {} does not answer {} within {} ms: {}", what,
                                             command.ToString(), o_.start_timeout.count(),
-                                            r ? Trimmed(r->err + r->out) : r.error().message()));
+                                            r ? Trim(r->err + r->out) : r.error().message()));
       }
       std::this_thread::sleep_for(kPoll);
     }
@@ -448,7 +444,7 @@ class GaneshaBackend final : public Backend {
                                                         "-l", "-t", "fuse,fuseblk,fuse.zfs,fuse.zfs-fuse,zfs"}));
     if (!unpin || !unpin->status.Success()) {
       log_->warn("nfs: could not drop FUSE mounts from rpcbind's mount namespace: {}",
-                 unpin ? Trimmed(unpin->err) : unpin.error().ToString());
+                 unpin ? Trim(unpin->err) : unpin.error().ToString());
     }
     return OkStatus();
   }
@@ -547,7 +543,7 @@ class GaneshaBackend final : public Backend {
     if (!r) return std::unexpected(r.error().WithContext("nfs: list exports"));
     if (!r->status.Success()) {
       return Unavailable(fmt::format("nfs: list exports: showmount {}: {}", r->status.ToString(),
-                                     Trimmed(r->err + r->out)));
+                                     Trim(r->err + r->out)));
     }
     return ShowmountPaths(r->out);
   }

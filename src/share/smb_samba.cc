@@ -32,17 +32,6 @@ bool PlainWord(std::string_view text, std::string_view extra) {
   });
 }
 
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 // Disk shares of `smbclient -L -g` output ("Disk|name|comment"), lower-cased.
 std::set<std::string> ListedDiskShares(std::string_view out) {
   std::set<std::string> names;
@@ -170,7 +159,7 @@ class SambaBackend final : public Backend {
       if (!r) return fail_all(r.error().WithContext("smb: reload"));
       if (!r->status.Success()) {
         return fail_all(Error(ErrorCode::kUnavailable, fmt::format("smb: reload: smbcontrol {}: {}",
-                                                                   r->status.ToString(), Trimmed(r->err + r->out))));
+                                                                   r->status.ToString(), Trim(r->err + r->out))));
       }
     } else if (auto st = StartSmbd(); !st) {
       return fail_all(st.error());
@@ -226,7 +215,7 @@ class SambaBackend final : public Backend {
     // available"); a listing with IPC$ is an answer.
     if (!r->status.Success() && r->out.find("IPC|IPC$") == std::string::npos) {
       return Unavailable(fmt::format("smb: list shares on {} port {}: smbclient {}: {}", o_.check_address, o_.port,
-                                     r->status.ToString(), Trimmed(r->err + r->out)));
+                                     r->status.ToString(), Trim(r->err + r->out)));
     }
     return ListedDiskShares(r->out);
   }
@@ -246,7 +235,7 @@ class SambaBackend final : public Backend {
         auto exit = smbd_->Exit();
         auto text = fs_.ReadFile(o_.root_dir + "/smbd.log");
         std::string tail = text ? text->substr(text->size() > 600 ? text->size() - 600 : 0) : "";
-        return Unavailable(fmt::format("smb: smbd exited ({}): {}", exit ? exit->ToString() : "?", Trimmed(tail)));
+        return Unavailable(fmt::format("smb: smbd exited ({}): {}", exit ? exit->ToString() : "?", Trim(tail)));
       }
       if (Clock::now() >= deadline) {
         return DeadlineExceeded(fmt::format("smb: smbd does not answer within {} ms: {}", o_.start_timeout.count(),
@@ -265,7 +254,7 @@ class SambaBackend final : public Backend {
     std::string pid_file = o_.root_dir + "/pid/samba-dcerpcd.pid";
     auto text = fs_.ReadFile(pid_file);
     if (!text) return OkStatus();
-    std::string pid = Trimmed(*text);
+    std::string pid(Trim(*text));
     if (!PlainWord(pid, "") || !std::all_of(pid.begin(), pid.end(), ::isdigit)) return OkStatus();
     auto alive = [&] {
       auto stat = fs_.ReadFile("/proc/" + pid + "/stat");
@@ -290,7 +279,7 @@ class SambaBackend final : public Backend {
     auto r = signal("-TERM");
     if (!r || !r->status.Success()) {
       return Internal(fmt::format("smb: stop samba-dcerpcd (pid {}): {}", pid,
-                                  r ? Trimmed(r->err) : r.error().message()));
+                                  r ? Trim(r->err) : r.error().message()));
     }
     auto deadline = Clock::now() + o_.stop_grace;
     while (group_alive() && Clock::now() < deadline) std::this_thread::sleep_for(kPoll);
@@ -435,7 +424,7 @@ Status SetSmbPassword(const SambaOptions& options, sys::ProcessRunner& runner, s
   c.stdin_data = fmt::format("{}\n{}\n", password, password);
   PK_ASSIGN_OR_RETURN(auto r, runner.Run(c));
   if (!r.status.Success()) {
-    std::string words = Trimmed(r.err + r.out);
+    std::string words(Trim(r.err + r.out));
     // smbpasswd: "Failed to add entry for user X." when the Unix account is missing.
     auto code = words.find("Failed to add entry") != std::string::npos ? ErrorCode::kNotFound
                                                                          : ErrorCode::kFailedPrecondition;
@@ -450,7 +439,7 @@ Status RemoveSmbUser(const SambaOptions& options, sys::ProcessRunner& runner, sy
   PK_TRY(EnsureTree(options, fs));
   PK_ASSIGN_OR_RETURN(auto r, runner.Run(Tool(options.smbpasswd_path, {"-c", SambaConfigPath(options), "-x", user.str()})));
   if (!r.status.Success()) {
-    std::string words = Trimmed(r.err + r.out);
+    std::string words(Trim(r.err + r.out));
     auto code = words.find("Failed to find entry") != std::string::npos || words.find("Failed to delete") != std::string::npos
                     ? ErrorCode::kNotFound
                     : ErrorCode::kFailedPrecondition;

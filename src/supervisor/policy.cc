@@ -1,5 +1,6 @@
 #include "supervisor/policy.h"
 #include "base/json.h"
+#include "base/json_fields.h"
 
 #include <unistd.h>
 
@@ -12,18 +13,6 @@ namespace pk::supervisor {
 namespace {
 
 using nlohmann::json;
-
-template <typename T>
-Status ReadField(const json& j, const char* field, T& out, const std::string& pool) {
-  auto it = j.find(field);
-  if (it == j.end()) return OkStatus();  // defaults stay
-  try {
-    out = it->get<T>();
-  } catch (const json::exception&) {
-    return InvalidArgument(fmt::format("policy of pool '{}': field '{}' has the wrong type", pool, field));
-  }
-  return OkStatus();
-}
 
 Status CheckAbsolute(const std::string& pool, const char* what, const std::string& path) {
   if (!path.starts_with('/') || path.find('\n') != std::string::npos) {
@@ -93,16 +82,32 @@ json PoolPolicy::ToJson() const {
 Result<PoolPolicy> PoolPolicy::FromJson(const json& j) {
   if (!j.is_object()) return InvalidArgument("a pool policy must be a JSON object");
   PoolPolicy p;
-  PK_TRY(ReadField(j, "pool", p.pool, "?"));
-  PK_TRY(ReadField(j, "enabled", p.enabled, p.pool));
-  PK_TRY(ReadField(j, "skip", p.skip, p.pool));
-  PK_TRY(ReadField(j, "delay_seconds", p.delay_seconds, p.pool));
-  PK_TRY(ReadField(j, "search_dirs", p.search_dirs, p.pool));
-  PK_TRY(ReadField(j, "cachefile", p.cachefile, p.pool));
-  PK_TRY(ReadField(j, "altroot", p.altroot, p.pool));
-  PK_TRY(ReadField(j, "read_only", p.read_only, p.pool));
+  {
+    JsonFields name(j, "policy of pool '?'");
+    name.Get("pool", p.pool);
+    PK_TRY(name.status());
+  }
+  // Fields a later version may add are left alone (the file is node-local
+  // state that a downgrade reads); the API refuses unknown ones itself.
+  JsonFields f(j, fmt::format("policy of pool '{}'", p.pool));
+  f.Get("pool", p.pool);
+  f.Get("enabled", p.enabled);
+  f.Get("skip", p.skip);
+  f.Get("delay_seconds", p.delay_seconds);
+  f.Get("search_dirs", p.search_dirs);
+  f.Get("cachefile", p.cachefile);
+  f.Get("altroot", p.altroot);
+  f.Get("read_only", p.read_only);
   std::string force = "never";
-  PK_TRY(ReadField(j, "force", force, p.pool));
+  f.Get("force", force);
+  f.Get("cluster", p.cluster);
+  f.Get("import_timeout_seconds", p.import_timeout_seconds);
+  f.Get("mount_timeout_seconds", p.mount_timeout_seconds);
+  f.Get("export_timeout_seconds", p.export_timeout_seconds);
+  f.Get("mount_parallelism", p.mount_parallelism);
+  f.Get("after", p.after);
+  f.Get("known_mountpoints", p.known_mountpoints);
+  PK_TRY(f.Finish(JsonFields::Unknown::kIgnore));
   if (force == "never") {
     p.force = ForceImport::kNever;
   } else if (force == "if-fenced") {
@@ -110,13 +115,6 @@ Result<PoolPolicy> PoolPolicy::FromJson(const json& j) {
   } else {
     return InvalidArgument(fmt::format("pool '{}': force must be 'never' or 'if-fenced', not '{}'", p.pool, force));
   }
-  PK_TRY(ReadField(j, "cluster", p.cluster, p.pool));
-  PK_TRY(ReadField(j, "import_timeout_seconds", p.import_timeout_seconds, p.pool));
-  PK_TRY(ReadField(j, "mount_timeout_seconds", p.mount_timeout_seconds, p.pool));
-  PK_TRY(ReadField(j, "export_timeout_seconds", p.export_timeout_seconds, p.pool));
-  PK_TRY(ReadField(j, "mount_parallelism", p.mount_parallelism, p.pool));
-  PK_TRY(ReadField(j, "after", p.after, p.pool));
-  PK_TRY(ReadField(j, "known_mountpoints", p.known_mountpoints, p.pool));
   PK_TRY(p.Validate());
   return p;
 }
@@ -143,18 +141,19 @@ json ExecPolicy::ToJson() const {
 Result<ExecPolicy> ExecPolicy::FromJson(const json& j) {
   if (!j.is_object()) return InvalidArgument("an exec resource must be a JSON object");
   ExecPolicy e;
-  PK_TRY(ReadField(j, "name", e.name, "?"));
-  std::string owner = "exec resource '" + e.name + "'";
-  for (const auto& [key, value] : j.items()) {
-    if (key != "name" && key != "start" && key != "stop" && key != "check" && key != "after" && key != "timeout_seconds") {
-      return InvalidArgument(fmt::format("{}: unknown field '{}'", owner, key));
-    }
+  {
+    JsonFields name(j, "exec resource '?'");
+    name.Get("name", e.name);
+    PK_TRY(name.status());
   }
-  PK_TRY(ReadField(j, "start", e.start, e.name));
-  PK_TRY(ReadField(j, "stop", e.stop, e.name));
-  PK_TRY(ReadField(j, "check", e.check, e.name));
-  PK_TRY(ReadField(j, "after", e.after, e.name));
-  PK_TRY(ReadField(j, "timeout_seconds", e.timeout_seconds, e.name));
+  JsonFields f(j, "exec resource '" + e.name + "'");
+  f.Get("name", e.name);
+  f.Get("start", e.start);
+  f.Get("stop", e.stop);
+  f.Get("check", e.check);
+  f.Get("after", e.after);
+  f.Get("timeout_seconds", e.timeout_seconds);
+  PK_TRY(f.Finish());
   PK_TRY(e.Validate());
   return e;
 }

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 
 namespace pk::sys {
 namespace {
@@ -57,13 +58,12 @@ bool ValidRecordName(const std::string& name) {
 }
 
 std::optional<std::string> ReadSmallFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
   std::string out;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
   if (n < 0) return std::nullopt;
   return out;
 }
@@ -85,20 +85,17 @@ class RecordStore {
     std::string text = fmt::format("pid={}\nstart_time={}\ncommand_hash={}\nargv={}\n", r.pid, r.start_time,
                                    r.command_hash, command.ToString());
     std::string tmp = PathOf("." + r.name + ".tmp");
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return Internal(fmt::format("record daemon '{}': {}: {}", r.name, tmp, strerrordesc_np(errno)));
-    bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd.valid()) return Internal(fmt::format("record daemon '{}': {}: {}", r.name, tmp, strerrordesc_np(errno)));
+    bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd.get()) == 0;
     int err = errno;
-    ::close(fd);
+    fd.Reset();
     if (!ok || ::rename(tmp.c_str(), PathOf(r.name).c_str()) != 0) {
       if (ok) err = errno;
       ::unlink(tmp.c_str());
       return Internal(fmt::format("record daemon '{}': write {}: {}", r.name, PathOf(r.name), strerrordesc_np(err)));
     }
-    if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
+    if (UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); dfd.valid()) ::fsync(dfd.get());
     return OkStatus();
   }
 
@@ -202,12 +199,12 @@ class PosixServerProcess final : public ServerProcess {
 // its process group id is its pid while it runs.
 class AdoptedServerProcess final : public ServerProcess {
  public:
-  AdoptedServerProcess(pid_t pid, int pidfd, std::string what, std::shared_ptr<RecordStore> records, std::string record_name)
-      : pid_(pid), pidfd_(pidfd), what_(std::move(what)), records_(std::move(records)),
+  AdoptedServerProcess(pid_t pid, UniqueFd pidfd, std::string what, std::shared_ptr<RecordStore> records,
+                       std::string record_name)
+      : pid_(pid), pidfd_(std::move(pidfd)), what_(std::move(what)), records_(std::move(records)),
         record_name_(std::move(record_name)) {}
   ~AdoptedServerProcess() override {
     if (!exit_) Stop(SIGKILL, std::chrono::milliseconds(0));
-    ::close(pidfd_);
   }
 
   pid_t pid() const override { return pid_; }
@@ -232,7 +229,7 @@ class AdoptedServerProcess final : public ServerProcess {
 
   Status Signal(int signal) override {
     if (Exit()) return FailedPrecondition(fmt::format("{} (pid {}) is not running", what_, pid_));
-    if (PidfdSendSignal(pidfd_, signal) != 0) {
+    if (PidfdSendSignal(pidfd_.get(), signal) != 0) {
       return Internal(fmt::format("signal {} (pid {}): {}", what_, pid_, strerrordesc_np(errno)));
     }
     return OkStatus();
@@ -245,7 +242,7 @@ class AdoptedServerProcess final : public ServerProcess {
     if (!Exited(0) && ::getpgid(pid_) == pid_) {
       ::kill(-pid_, signal);
     } else {
-      PidfdSendSignal(pidfd_, signal);
+      PidfdSendSignal(pidfd_.get(), signal);
     }
   }
 
@@ -253,7 +250,7 @@ class AdoptedServerProcess final : public ServerProcess {
   bool Exited(int timeout_ms) {
     auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
     while (true) {
-      struct pollfd p {pidfd_, POLLIN, 0};
+      struct pollfd p {pidfd_.get(), POLLIN, 0};
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       int r = ::poll(&p, 1, static_cast<int>(std::max<long>(0, left)));
       if (r > 0) return true;
@@ -268,7 +265,7 @@ class AdoptedServerProcess final : public ServerProcess {
   }
 
   pid_t pid_;
-  int pidfd_;
+  UniqueFd pidfd_;
   std::string what_;
   std::shared_ptr<RecordStore> records_;
   std::string record_name_;
@@ -311,16 +308,15 @@ class PosixDaemonLauncher final : public DaemonLauncher {
       ::unlink(records_->PathOf(name).c_str());  // absent or unreadable
       return std::unique_ptr<ServerProcess>();
     }
-    int pidfd = PidfdOpen(r->pid);
+    UniqueFd pidfd(PidfdOpen(r->pid));
     // Checked after pidfd_open: the descriptor refers to the process that
     // had the recorded start time, never to a later one with the same pid.
-    if (pidfd < 0 || ProcessStartTime(r->pid) != r->start_time) {
-      if (pidfd >= 0) ::close(pidfd);
+    if (!pidfd.valid() || ProcessStartTime(r->pid) != r->start_time) {
       log->info("daemon record '{}': pid {} is gone or now another process; not adopted", name, r->pid);
       records_->Remove(name, r->pid);
       return std::unique_ptr<ServerProcess>();
     }
-    auto adopted = std::make_unique<AdoptedServerProcess>(r->pid, pidfd, command.program, records_, name);
+    auto adopted = std::make_unique<AdoptedServerProcess>(r->pid, std::move(pidfd), command.program, records_, name);
     if (r->command_hash != CommandHash(command)) {
       log->warn("daemon record '{}': pid {} runs another configuration; stopping it to start anew", name, r->pid);
       adopted->Stop(SIGTERM, std::chrono::seconds(5));

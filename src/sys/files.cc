@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "base/unique_fd.h"
 #include "sys/beneath.h"
 #include "sys/configfs.h"
 
@@ -55,28 +56,6 @@ std::unexpected<Error> PathError(std::string_view what, const std::string& path,
   return MakeError(code, fmt::format("{} '{}': {}", what, path, ErrnoText(err)));
 }
 
-// Closes a descriptor on scope exit unless released.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now and reports the result (close can report delayed write errors).
-  int Close() { return ::close(std::exchange(fd_, -1)); }
-  // Takes over `other`'s descriptor, closing the one held.
-  void Take(Fd& other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-  }
-
- private:
-  int fd_;
-};
-
 Status WriteAll(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -98,7 +77,7 @@ std::string DirName(const std::string& path) {
 
 // Makes a new directory entry of `path` durable: fsync of its directory.
 Status SyncParent(const std::string& path) {
-  Fd dir_fd(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir_fd(::open(DirName(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir_fd.get() < 0) return PathError("open directory of", path, errno);
   if (::fsync(dir_fd.get()) != 0) return PathError("fsync directory of", path, errno);
   return OkStatus();
@@ -107,7 +86,7 @@ Status SyncParent(const std::string& path) {
 class RealFileSystem final : public FileSystem {
  public:
   Result<std::string> ReadFile(const std::string& path) override {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return PathError("read", path, errno);
     std::string contents;
     struct stat st;
@@ -136,7 +115,7 @@ class RealFileSystem final : public FileSystem {
     // Hidden and in the same directory, so rename() is atomic and globs skip it.
     std::string tmp =
         path.substr(0, slash == std::string::npos ? 0 : slash + 1) + "." + base + ".tmp.XXXXXX";
-    Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
+    UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
     if (fd.get() < 0) return PathError("create temporary file for", path, errno);
 
     auto fail = [&](std::string_view what, int err) {
@@ -199,7 +178,7 @@ class RealFileSystem final : public FileSystem {
   }
 
   Status CreateSparseFile(const std::string& path, uint64_t size, mode_t mode) override {
-    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (fd.get() < 0) return PathError("create", path, errno);
     if (::fchmod(fd.get(), mode) != 0 || ::ftruncate(fd.get(), static_cast<off_t>(size)) != 0 || ::fsync(fd.get()) != 0) {
       int err = errno;
@@ -221,7 +200,7 @@ class RealFileSystem final : public FileSystem {
       return InvalidArgument(fmt::format("disk '{}' is neither a block device nor a regular file", path));
     }
     info.block_device = true;
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return PathError("open", path, errno);
     uint64_t size = 0;
     if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0) return PathError("read the size of", path, errno);
@@ -241,7 +220,7 @@ class RealFileSystem final : public FileSystem {
   Status AppendDurably(const std::string& path, std::string_view data) override {
     // No O_CREAT: a file created here would need its directory fsynced too;
     // WriteFileAtomic already does that for creation.
-    Fd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
     if (fd.get() < 0) return PathError("open for append", path, errno);
     PK_TRY(WriteAll(fd.get(), data, path));
     if (::fsync(fd.get()) != 0) return PathError("fsync", path, errno);
@@ -292,7 +271,7 @@ class RealConfigFs final : public ConfigFs {
   }
 
   Result<std::string> Read(const std::string& path) override {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return ConfigError("read", path, errno);
     std::string text;
     char buf[4096];
@@ -309,7 +288,7 @@ class RealConfigFs final : public ConfigFs {
   }
 
   Status Write(const std::string& path, std::string_view value) override {
-    Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
     if (fd.get() < 0) return ConfigError("open for writing", path, errno);
     ssize_t n = 0;
     do {
@@ -359,7 +338,7 @@ Result<RegularFile> StatRegularBeneath(const std::string& dir, const std::string
                                           path, why));
   };
   if (relative.empty() || relative.starts_with('/')) return InvalidArgument(fmt::format("'{}' is not a relative path", relative));
-  Fd base(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd base(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (base.get() < 0) return PathError("open", dir, errno);
   struct stat dir_st {};
   if (::fstat(base.get(), &dir_st) != 0) return PathError("stat", dir, errno);
@@ -375,12 +354,12 @@ Result<RegularFile> StatRegularBeneath(const std::string& dir, const std::string
     pos = slash + 1;
   }
   if (parts.empty()) return InvalidArgument(fmt::format("'{}' names no file below '{}'", relative, dir));
-  Fd cur(::dup(base.get()));
+  UniqueFd cur(::dup(base.get()));
   if (cur.get() < 0) return PathError("open", dir, errno);
   struct stat st {};
   for (size_t i = 0; i < parts.size(); ++i) {
     bool last = i + 1 == parts.size();
-    Fd next(::openat(cur.get(), parts[i].c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY)));
+    UniqueFd next(::openat(cur.get(), parts[i].c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY)));
     if (next.get() < 0) {
       // O_PATH|O_NOFOLLOW opens a final symlink itself; ENOTDIR on a middle
       // component is a link (or a file) where a directory should be.
@@ -390,7 +369,7 @@ Result<RegularFile> StatRegularBeneath(const std::string& dir, const std::string
     if (::fstat(next.get(), &st) != 0) return PathError("stat", path, errno);
     if (S_ISLNK(st.st_mode)) return refused(last ? "is a symbolic link" : "passes through a symbolic link");
     if (st.st_dev != dir_st.st_dev) return refused("is on another filesystem than its dataset");
-    cur.Take(next);
+    cur = std::move(next);
   }
   if (!S_ISREG(st.st_mode)) {
     std::string_view kind = S_ISBLK(st.st_mode) ? "block device" : S_ISCHR(st.st_mode) ? "character device"

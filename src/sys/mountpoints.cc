@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "base/unique_fd.h"
+
 namespace pk::sys {
 namespace {
 
@@ -27,29 +29,16 @@ std::unexpected<Error> Failure(std::string_view what, const std::string& path, i
   return MakeError(code, fmt::format("{} '{}': {}", what, path, strerrordesc_np(err)));
 }
 
-class Dir {
- public:
-  explicit Dir(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) {}
-  Dir(const Dir&) = delete;
-  Dir& operator=(const Dir&) = delete;
-  ~Dir() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
+UniqueFd OpenDir(const std::string& path) {
+  return UniqueFd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+}
 
 Result<bool> Empty(int dir_fd, const std::string& path) {
-  int dup = ::dup(dir_fd);
-  if (dup < 0) return Failure("list", path, errno);
-  DIR* d = ::fdopendir(dup);
-  if (!d) {
-    int err = errno;
-    ::close(dup);
-    return Failure("list", path, err);
-  }
+  UniqueFd dup(::dup(dir_fd));
+  if (!dup.valid()) return Failure("list", path, errno);
+  DIR* d = ::fdopendir(dup.get());
+  if (!d) return Failure("list", path, errno);
+  dup.release();  // closedir closes it
   bool empty = true;
   while (auto* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
@@ -74,24 +63,24 @@ Status SetFlag(int fd, const std::string& path, bool immutable) {
 class RealMountpointGuard final : public MountpointGuard {
  public:
   Status ProtectEmptyDir(const std::string& path) override {
-    Dir dir(path);
-    if (dir.fd() < 0) return Failure("protect", path, errno);
-    PK_ASSIGN_OR_RETURN(bool empty, Empty(dir.fd(), path));
+    UniqueFd dir = OpenDir(path);
+    if (dir.get() < 0) return Failure("protect", path, errno);
+    PK_ASSIGN_OR_RETURN(bool empty, Empty(dir.get(), path));
     if (!empty) return FailedPrecondition(fmt::format("protect '{}': the directory is not empty", path));
-    return SetFlag(dir.fd(), path, true);
+    return SetFlag(dir.get(), path, true);
   }
 
   Status UnprotectDir(const std::string& path) override {
-    Dir dir(path);
-    if (dir.fd() < 0) return errno == ENOENT ? OkStatus() : Status(Failure("unprotect", path, errno));
-    return SetFlag(dir.fd(), path, false);
+    UniqueFd dir = OpenDir(path);
+    if (dir.get() < 0) return errno == ENOENT ? OkStatus() : Status(Failure("unprotect", path, errno));
+    return SetFlag(dir.get(), path, false);
   }
 
   Result<bool> DirProtected(const std::string& path) override {
-    Dir dir(path);
-    if (dir.fd() < 0) return Failure("read the attributes of", path, errno);
+    UniqueFd dir = OpenDir(path);
+    if (dir.get() < 0) return Failure("read the attributes of", path, errno);
     int flags = 0;
-    if (::ioctl(dir.fd(), FS_IOC_GETFLAGS, &flags) != 0) return Failure("read the attributes of", path, errno);
+    if (::ioctl(dir.get(), FS_IOC_GETFLAGS, &flags) != 0) return Failure("read the attributes of", path, errno);
     return (flags & FS_IMMUTABLE_FL) != 0;
   }
 };

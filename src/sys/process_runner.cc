@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "base/log.h"
+#include "base/unique_fd.h"
 
 namespace pk::sys {
 namespace {
@@ -71,38 +72,9 @@ std::string DisplayArg(std::string_view arg) {
   return quoted;
 }
 
-// Closes a descriptor on scope exit (or earlier via Reset()).
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void Reset() {
-    // close() must not be retried on EINTR on Linux: the fd is gone either way.
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 struct Pipe {
-  Fd read;
-  Fd write;
+  UniqueFd read;
+  UniqueFd write;
 };
 
 Result<Pipe> MakePipe(const char* what) {
@@ -110,7 +82,7 @@ Result<Pipe> MakePipe(const char* what) {
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return Internal(fmt::format("create {} pipe: {}", what, ErrnoText(errno)));
   }
-  return Pipe{Fd(fds[0]), Fd(fds[1])};
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
 void SetNonBlocking(int fd) {
@@ -304,9 +276,9 @@ Result<ProcessResult> PosixProcessRunner::Run(const Command& command) {
   out_pipe.write.Reset();
   err_pipe.write.Reset();
   in_pipe.read.Reset();
-  Fd out_fd = std::move(out_pipe.read);
-  Fd err_fd = std::move(err_pipe.read);
-  Fd in_fd = std::move(in_pipe.write);
+  UniqueFd out_fd = std::move(out_pipe.read);
+  UniqueFd err_fd = std::move(err_pipe.read);
+  UniqueFd in_fd = std::move(in_pipe.write);
   SetNonBlocking(out_fd.get());
   SetNonBlocking(err_fd.get());
   size_t in_offset = 0;
@@ -316,7 +288,7 @@ Result<ProcessResult> PosixProcessRunner::Run(const Command& command) {
     SetNonBlocking(in_fd.get());
     if (in_data.empty()) in_fd.Reset();  // immediate EOF
   }
-  Fd pid_fd(OpenPidFd(pid));
+  UniqueFd pid_fd(OpenPidFd(pid));
 
   ProcessResult result;
   const auto deadline = Clock::now() + timeout;
@@ -370,7 +342,7 @@ Result<ProcessResult> PosixProcessRunner::Run(const Command& command) {
       break;
     }
 
-    auto drain = [](Fd& fd, std::string& sink) {
+    auto drain = [](UniqueFd& fd, std::string& sink) {
       while (true) {
         const size_t old_size = sink.size();
         sink.resize(old_size + kChunk);

@@ -9,6 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "zfs/internal/parse.h"
 #include "zfs/zfs.h"
 
@@ -16,12 +17,6 @@ namespace pk::zfs {
 namespace {
 
 using Args = std::vector<std::string>;
-
-std::string Trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
-  size_t start = s.find_first_not_of(" \t\n");
-  return start == std::string::npos ? std::string() : s.substr(start);
-}
 
 // Error code for a failed tool run, from the tool's own words (the phrases are
 // those of zfs-fuse 0.7, tests/data/zfs-fuse/*.err, and of OpenZFS 2.x).
@@ -65,14 +60,14 @@ std::string ToolMessage(const std::string& text) {
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
     if (nl == std::string::npos) nl = text.size();
-    std::string line = Trimmed(text.substr(start, nl - start));
+    std::string line(Trim(text.substr(start, nl - start)));
     start = nl + 1;
     if (line.starts_with("usage:")) break;
     if (line.empty() || line.starts_with("Defaulting to 4K blocksize")) continue;
     if (!message.empty()) message += ' ';
     message += line;
   }
-  return message.empty() ? Trimmed(text) : message;
+  return message.empty() ? std::string(Trim(text)) : message;
 }
 
 std::string_view Basename(const std::string& path) {
@@ -134,7 +129,7 @@ class CliZfs final : public Zfs {
       // (checked on the lab machine: `zpool import -d EMPTYDIR`; see also
       // tests/data/zfs-fuse/README.md for `zpool import` without -d).
       if (!IsOpenZfs() && r.status.kind == sys::ExitStatus::Kind::kExited && r.status.code == 1 &&
-          Trimmed(r.out).empty() && Trimmed(r.err).empty()) {
+          Trim(r.out).empty() && Trim(r.err).empty()) {
         return std::vector<ImportablePool>{};
       }
       Error e = ToolFailure(paths_.zpool, r, context);
@@ -470,7 +465,7 @@ class CliZfs final : public Zfs {
   // The Error for a tool that ran and failed: code from its words, message
   // naming the operation, the exit status and what the tool said.
   static Error ToolFailure(const std::string& tool, const sys::ProcessResult& r, const std::string& context) {
-    const std::string& text = Trimmed(r.err).empty() ? r.out : r.err;
+    const std::string& text = Trim(r.err).empty() ? r.out : r.err;
     std::string message = ToolMessage(text);
     ErrorCode code = ClassifyToolError(message);
     if (code == ErrorCode::kInternal && text.find("usage:") != std::string::npos) {
@@ -628,7 +623,7 @@ Result<ZfsSetup> DetectZfs(sys::ProcessRunner& runner, const std::string& zpool_
   if (version.status.Success() && version.out.starts_with("zfs-")) {
     setup.dialect = Dialect::kOpenZfs2;
   } else if (!FindTool("zfs-fuse")) {
-    return Unavailable(fmt::format("unknown ZFS flavour: '{} version' said: {}", *zfs, Trimmed(version.err)));
+    return Unavailable(fmt::format("unknown ZFS flavour: '{} version' said: {}", *zfs, Trim(version.err)));
   }
   return setup;
 }
@@ -640,7 +635,7 @@ Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions o
                                               sys::DefaultToolEnvironment(), std::nullopt, std::chrono::seconds(30)}));
   if (!probe.status.Success()) {
     return Unavailable(fmt::format("ZFS is not reachable ({}): zpool list {}: {}", DialectName(setup.dialect),
-                                   probe.status.ToString(), Trimmed(probe.err)));
+                                   probe.status.ToString(), Trim(probe.err)));
   }
   return std::unique_ptr<Zfs>(std::make_unique<CliZfs>(runner, setup.dialect, std::move(setup.paths), options));
 }

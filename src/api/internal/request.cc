@@ -33,29 +33,24 @@ Result<json> ParseBody(const HttpRequest& request) {
   return body;
 }
 
-Result<std::string> StringField(const json& body, const char* field) {
-  auto it = body.find(field);
-  if (it == body.end()) return InvalidArgument(fmt::format("field '{}' is required", field));
-  if (!it->is_string()) return InvalidArgument(fmt::format("field '{}' must be a string", field));
-  return it->get<std::string>();
+Result<std::string> StringField(JsonFields& body, const char* field) {
+  std::string out;
+  body.Require(field, out);
+  PK_TRY(body.status());
+  return out;
 }
 
-Result<bool> BoolField(const json& body, const char* field, bool fallback) {
-  auto it = body.find(field);
-  if (it == body.end()) return fallback;
-  if (!it->is_boolean()) return InvalidArgument(fmt::format("field '{}' must be true or false", field));
-  return it->get<bool>();
+Result<bool> BoolField(JsonFields& body, const char* field, bool fallback) {
+  bool out = fallback;
+  body.Get(field, out);
+  PK_TRY(body.status());
+  return out;
 }
 
-Result<std::vector<std::string>> StringListField(const json& body, const char* field) {
+Result<std::vector<std::string>> StringListField(JsonFields& body, const char* field) {
   std::vector<std::string> out;
-  auto it = body.find(field);
-  if (it == body.end()) return out;
-  if (!it->is_array()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
-  for (const auto& v : *it) {
-    if (!v.is_string()) return InvalidArgument(fmt::format("field '{}' must be an array of strings", field));
-    out.push_back(v.get<std::string>());
-  }
+  body.Get(field, out);
+  PK_TRY(body.status());
   return out;
 }
 

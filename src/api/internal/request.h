@@ -9,6 +9,7 @@
 
 #include "api/http.h"
 #include "base/error.h"
+#include "base/json_fields.h"
 
 namespace pk::api::internal {
 
@@ -21,9 +22,12 @@ HttpResponse ErrorResponse(const Error& error);
 
 // The body as a JSON object ({} when empty).
 Result<nlohmann::json> ParseBody(const HttpRequest& request);
-Result<std::string> StringField(const nlohmann::json& body, const char* field);
-Result<bool> BoolField(const nlohmann::json& body, const char* field, bool fallback);
-Result<std::vector<std::string>> StringListField(const nlohmann::json& body, const char* field);
+// A body's fields are read through one JsonFields (base/json_fields.h), so a
+// route refuses, with PK_TRY(fields.Finish()) before it acts, every field it
+// did not read. These return the first error at once. StringField: required.
+Result<std::string> StringField(JsonFields& body, const char* field);
+Result<bool> BoolField(JsonFields& body, const char* field, bool fallback);
+Result<std::vector<std::string>> StringListField(JsonFields& body, const char* field);
 
 std::string Query(const HttpRequest& r, const std::string& key, const std::string& fallback = "");
 Result<bool> QueryBool(const HttpRequest& r, const std::string& key, bool fallback);

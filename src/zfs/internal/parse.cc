@@ -1,5 +1,6 @@
 #include "zfs/internal/parse.h"
 
+#include "base/text.h"
 #include "zfs/names.h"
 
 #include <charconv>
@@ -13,12 +14,6 @@
 
 namespace pk::zfs::internal {
 namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
 
 // Vdev type from its printed name: "mirror-0", "raidz2-1", "spare-3", a path.
 std::string VdevTypeFromName(std::string_view name) {
