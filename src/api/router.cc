@@ -367,14 +367,10 @@ Result<HttpResponse> Router::ExportPool(const std::string& name, const HttpReque
   PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
   JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
-  PK_TRY(body.Finish());
-  // Nothing of the pool stays configured here: its shares stop first, and the
-  // shadow layers on its mountpoints are unmounted (they resume after an import).
-  if (shares_) PK_TRY(shares_->UnservePool(pool));
-  if (migrations_) PK_TRY(migrations_->HoldPool(pool.str()));
-  auto exported = zfs_.ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo);
-  if (migrations_) migrations_->ReleasePool(pool.str());
-  PK_TRY(exported);
+  PK_ASSIGN_OR_RETURN(auto* supervisor, RequireSupervisor());
+  // The supervisor owns every pool's life (issue 19 item 1): a managed pool's
+  // service stops it (shares first), any other pool gets the same steps.
+  PK_TRY(supervisor->ExportPool(pool, force ? zfs::Force::kYes : zfs::Force::kNo));
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("exported", pool.str());
 }
@@ -436,16 +432,21 @@ Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
   o.read_only = ro ? zfs::ReadOnly::kYes : zfs::ReadOnly::kNo;
   o.force = force ? zfs::Force::kYes : zfs::Force::kNo;
   o.mount = no_mount ? zfs::Mount::kNo : zfs::Mount::kYes;
+  PK_ASSIGN_OR_RETURN(auto* supervisor, RequireSupervisor());
   bool cluster_pool = false;
-  if (force && o.name && supervisor_) {
-    auto svc = supervisor_->Get(o.name->str());
+  if (force && o.name) {
+    auto svc = supervisor->Get(o.name->str());
     cluster_pool = svc && svc->policy.cluster;
   }
+  // The supervisor owns every pool's life (issue 19 item 1): a managed pool is
+  // imported by its service, any other pool with the same steps after it.
+  std::string imported;
   if (cluster_pool) {
     // The cluster's rule for a forced import (issue 17 item 7): never first,
     // and then only with proof that the pool's last importer was fenced.
     o.force = zfs::Force::kNo;
-    auto plain = zfs_.ImportPool(o);
+    auto plain = supervisor->ImportPool(o);
+    if (plain) imported = *plain;
     if (!plain) {
       const std::string ctx = fmt::format("forced import of cluster pool '{}'", o.name->str());
       if (!options_.cluster_force_proof) {
@@ -456,34 +457,13 @@ Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
       if (!proof) return std::unexpected(proof.error().WithContext(ctx));
       GetLogger("api")->warn("pool={} forced import: {}", o.name->str(), *proof);
       o.force = zfs::Force::kYes;
-      PK_TRY(zfs_.ImportPool(o));
+      PK_ASSIGN_OR_RETURN(imported, supervisor->ImportPool(o));
     }
   } else {
-    PK_TRY(zfs_.ImportPool(o));
+    PK_ASSIGN_OR_RETURN(imported, supervisor->ImportPool(o));
   }
-  // The imported name: the new name, the given name, or (by GUID) found in the pool list.
-  std::optional<zfs::PoolName> imported = o.new_name ? o.new_name : o.name;
-  if (!imported) {
-    PK_ASSIGN_OR_RETURN(auto pools, zfs_.ListPools());
-    for (const auto& p : pools) {
-      if (p.guid != *o.guid) continue;
-      PK_ASSIGN_OR_RETURN(imported, zfs::PoolName::Parse(p.name));
-    }
-    if (!imported) {  // imported, but gone again before it was listed: nothing of it to serve
-      GetLogger("api")->warn("import: the pool with GUID {} is not listed after its import", *o.guid);
-      return Created("imported", "");
-    }
-  }
-  LogRefresh(inventory_.RefreshPool(imported->str()));
-  // Migrations travel with the pool: look for them now.
-  if (migrations_) migrations_->ReleasePool(imported->str());
-  // Shares travel with the pool: serve them now (their problems show per share).
-  if (shares_ && !no_mount) {
-    if (auto served = shares_->ServePool(*imported); !served) {
-      GetLogger("api")->warn("pool={} serve shares: {}", imported->str(), served.error().message());
-    }
-  }
-  return Created("imported", imported->str());
+  LogRefresh(inventory_.RefreshPool(imported));
+  return Created("imported", imported);
 }
 
 std::shared_ptr<const std::string> Router::AllDatasetsJson(const inventory::Snapshot& view) {

@@ -3,8 +3,14 @@
 // that reads come from the inventory, and that access rules hold.
 #include "api/router.h"
 
-#include <sstream>
+#include <stdlib.h>
 
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <nlohmann/json.hpp>
@@ -407,6 +413,154 @@ TEST_F(QuotaRoutesTest, ListSortsFiltersAndNamesSubjects) {
   EXPECT_EQ(filtered["quotas"][0]["name"], "bob");
   auto groups = json::parse(Call("GET", "/v1/quotas/tank/home", "", {{"kind", "group"}}).body);
   EXPECT_EQ(groups["quotas"].size(), 0u);
+}
+
+// The API's imports and exports go through the supervisor, the one owner of a
+// pool's life (issue 19 item 1): over the fake ZFS, a real supervisor, policy
+// store and event log.
+class PoolLifeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pk_pool_life_XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    store_ = std::make_unique<supervisor::PolicyStore>(*fs_, dir_);
+    ASSERT_TRUE(store_->Init());
+    auto log = events::EventLog::Open(*fs_, dir_ + "/events.jsonl");
+    ASSERT_TRUE(log) << log.error().message();
+    events_ = std::move(*log);
+    supervisor::SupervisorOptions o;
+    o.health_period = std::chrono::milliseconds(10);
+    o.serve_shares = [this](const std::string& pool) -> Result<std::vector<std::string>> {
+      std::lock_guard lock(mu_);
+      ++served_[pool];
+      return std::vector<std::string>{};
+    };
+    o.unserve_shares = [this](const std::string& pool) -> Status {
+      std::lock_guard lock(mu_);
+      ++unserved_[pool];
+      return OkStatus();
+    };
+    sup_ = std::make_unique<supervisor::Supervisor>(zfs_.Factory(), *store_, *events_, o);
+    ASSERT_TRUE(sup_->Start());
+    router_ = std::make_unique<Router>(zfs_, inventory_, sup_.get(), events_.get(), nullptr,
+                                       RouterOptions{"secret-token-0123456789", "test"});
+  }
+  void TearDown() override {
+    router_.reset();
+    sup_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  HttpResponse Post(const std::string& path, const json& body, std::map<std::string, std::string> query = {}) {
+    HttpRequest r;
+    r.method = "POST";
+    r.path = r.target = path;
+    r.body = body.dump();
+    r.query = std::move(query);
+    r.transport = Transport::kUnix;
+    r.peer_uid = 0;
+    return router_->Handle(r);
+  }
+
+  supervisor::ServiceStatus WaitFor(const std::string& pool, supervisor::State state) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (true) {
+      auto s = sup_->Get(pool);
+      if ((s && s->state == state) || std::chrono::steady_clock::now() > deadline) {
+        EXPECT_TRUE(s && s->state == state) << pool << " never reached " << supervisor::StateName(state);
+        return s ? *s : supervisor::ServiceStatus{};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  int Served(const std::string& pool) {
+    std::lock_guard lock(mu_);
+    return served_[pool];
+  }
+  int Unserved(const std::string& pool) {
+    std::lock_guard lock(mu_);
+    return unserved_[pool];
+  }
+  // "state (reason)" of every event of `pool`, oldest first.
+  std::vector<std::string> Events(const std::string& pool) const {
+    std::vector<std::string> out;
+    for (const auto& e : events_->Since(0, 100000)) {
+      if (e.resource == "pool:" + pool) out.push_back(e.state + " (" + e.reason + ")");
+    }
+    return out;
+  }
+
+  pk::testing::FakeZfs zfs_{zfs::Dialect::kOpenZfs2};
+  std::unique_ptr<sys::FileSystem> fs_ = sys::MakeRealFileSystem();
+  std::string dir_;
+  std::unique_ptr<supervisor::PolicyStore> store_;
+  std::unique_ptr<events::EventLog> events_;
+  inventory::Inventory inventory_{zfs_, {}};
+  std::mutex mu_;
+  std::map<std::string, int> served_, unserved_;  // guarded by mu_
+  std::unique_ptr<supervisor::Supervisor> sup_;
+  std::unique_ptr<Router> router_;
+};
+
+// Issue 19 item 1: an API export of a managed pool is its service's stop,
+// seen at once (state, reason, event), never later as "exported outside
+// Poolkeeper"; an API import of it is its service's start (shares served once).
+TEST_F(PoolLifeTest, ApiExportAndImportOfAManagedPoolGoThroughItsService) {
+  zfs_.AddPool("tank", {{"tank", "on", "/tank"}});
+  supervisor::PoolPolicy tank;
+  tank.pool = "tank";
+  ASSERT_TRUE(sup_->Enable(tank));
+  WaitFor("tank", supervisor::State::kOnline);
+  ASSERT_EQ(Served("tank"), 1);
+
+  auto exported = Post("/v1/pools/tank", json::object(), {{"action", "export"}});
+  ASSERT_EQ(exported.status, 200) << exported.body;
+  auto s = sup_->Get("tank");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, supervisor::State::kExported) << "the supervisor must see the API's export at once";
+  EXPECT_THAT(s->reason, ::testing::HasSubstr("exported on request"));
+  EXPECT_EQ(Unserved("tank"), 1) << "the shares stop once, before the export";
+  EXPECT_FALSE(zfs_.IsImported("tank"));
+  EXPECT_THAT(Events("tank"), ::testing::Contains(::testing::StartsWith("exported (exported on request")));
+
+  auto imported = Post("/v1/imports", json{{"name", "tank"}});
+  ASSERT_EQ(imported.status, 200) << imported.body;
+  s = sup_->Get("tank");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->state, supervisor::State::kOnline) << "the API's import is the service's start: " << s->reason;
+  EXPECT_EQ(Served("tank"), 2) << "the shares are served once per import";
+  EXPECT_EQ(zfs_.CountCalls("import tank"), 2u);
+  // Health checks ran meanwhile (every 10 ms): none took the API's export for a foreign one.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (const auto& e : Events("tank")) EXPECT_EQ(e.find("outside"), std::string::npos) << e;
+  EXPECT_EQ(sup_->Get("tank")->state, supervisor::State::kOnline);
+}
+
+// Issue 19 item 1: a pool without a service gets the same steps around its
+// import and export (shares served after, stopped before), and a managed pool
+// cannot be imported under a new name.
+TEST_F(PoolLifeTest, UnmanagedPoolGetsTheSameStepsAndManagedOnesKeepTheirName) {
+  zfs_.AddPool("other", {{"other", "on", "/other"}});
+  auto imported = Post("/v1/imports", json{{"name", "other"}});
+  ASSERT_EQ(imported.status, 200) << imported.body;
+  EXPECT_EQ(Served("other"), 1);
+  EXPECT_FALSE(sup_->Get("other")) << "importing does not make a service";
+  auto exported = Post("/v1/pools/other", json::object(), {{"action", "export"}});
+  ASSERT_EQ(exported.status, 200) << exported.body;
+  EXPECT_EQ(Unserved("other"), 1);
+  EXPECT_FALSE(zfs_.IsImported("other"));
+
+  zfs_.AddPool("tank");
+  supervisor::PoolPolicy tank;
+  tank.pool = "tank";
+  ASSERT_TRUE(sup_->Enable(tank));
+  WaitFor("tank", supervisor::State::kOnline);
+  ASSERT_EQ(Post("/v1/pools/tank", json::object(), {{"action", "export"}}).status, 200);
+  auto renamed = Post("/v1/imports", json{{"name", "tank"}, {"new_name", "tank2"}});
+  EXPECT_EQ(renamed.status, 409) << renamed.body;
+  EXPECT_NE(renamed.body.find("has a service"), std::string::npos) << renamed.body;
+  EXPECT_EQ(zfs_.CountCalls("import tank"), 1u) << "nothing imported for a refused request";
 }
 
 }  // namespace

@@ -256,25 +256,40 @@ Status Serve(const Config& config) {
   sup_options.health_period = std::chrono::seconds(config.health_interval_seconds);
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);
   sup_options.pid = static_cast<int>(::getpid());
+  sup_options.tool_timeout = std::chrono::seconds(config.tool_timeout_seconds);
   sup_options.runner = runner.get();
   auto mountpoint_guard = sys::MakeRealMountpointGuard();
   sup_options.mountpoints = mountpoint_guard.get();  // protected while their pool is exported (issue 18 item 5)
-  // Set once the migration manager exists (below), before anything runs.
-  migrate::Manager* migrations_ptr = nullptr;
-  sup_options.on_pool_changed = [&inventory, &migrations_ptr](const std::string& pool) {
-    inventory.RefreshPoolSoon(pool);
-    if (migrations_ptr) migrations_ptr->ReleasePool(pool);
-  };
-  // Shares and the supervisor refer to each other: the sharing phase serves
-  // through the manager, and the manager reports share problems to the
-  // supervisor. `supervisor_ptr` is set before anything can call back.
-  supervisor::Supervisor* supervisor_ptr = nullptr;
   // Every server and helper is recorded in state_dir/children and adopted by
   // the next daemon when this one dies (issue 18): the data plane outlives
   // the control plane; a deliberate stop (SIGTERM) ends them all.
   const std::string children_dir = config.state_dir + "/children";
   PK_TRY(fs->MakeDirs(children_dir, 0700));
   auto launcher = sys::MakePosixDaemonLauncher(children_dir);
+  // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
+  auto helpers = migrate::MakePosixHelperProcesses(children_dir);
+  std::unique_ptr<migrate::Manager> migrations;
+  if (auto helper = FindShadowHelper(*fs); helper) {
+    PK_TRY(fs->MakeDirs(config.state_dir + "/migrate", 0700));
+    migrate::ManagerOptions mo;
+    mo.helper_path = *helper;
+    mo.runtime_dir = config.state_dir + "/migrate";
+    mo.log_level = config.log_level;
+    mo.held = held;
+    migrations = std::make_unique<migrate::Manager>(*zfs, *runner, *helpers, mo);
+  } else {
+    log->warn("shadow migration disabled: {}", helper.error().message());
+  }
+  // The supervisor owns every import and export (issue 19 item 1); these are
+  // the steps around them: what the rest of the daemon does when a pool comes or goes.
+  sup_options.on_pool_changed = [&inventory, &migrations](const std::string& pool) {
+    inventory.RefreshPoolSoon(pool);
+    if (migrations) migrations->ReleasePool(pool);
+  };
+  // Shares and the supervisor refer to each other: the sharing phase serves
+  // through the manager, and the manager reports share problems to the
+  // supervisor. `supervisor_ptr` is set before anything can call back.
+  supervisor::Supervisor* supervisor_ptr = nullptr;
   share::ShareManagerOptions share_options;
   share_options.on_event = [&events](const std::string& resource, const std::string& state, const std::string& reason) {
     if (auto appended = events->Append({0, {}, resource, state, "", reason}); !appended) {
@@ -304,9 +319,9 @@ Status Serve(const Config& config) {
   // Before an export: shares stop, and shadow-migration layers on the pool's
   // mountpoints are unmounted (held until the export is over; they resume
   // wherever the pool is imported next).
-  sup_options.unserve_shares = [&shares, &migrations_ptr](const std::string& pool) -> Status {
+  sup_options.unserve_shares = [&shares, &migrations](const std::string& pool) -> Status {
     auto unserved = shares.UnservePool(*zfs::PoolName::Parse(pool));
-    if (migrations_ptr) PK_TRY(migrations_ptr->HoldPool(pool));
+    if (migrations) PK_TRY(migrations->HoldPool(pool));
     return unserved;
   };
   sup_options.adopt_cluster_pool = [&ownership](const std::string& pool) -> Status {
@@ -334,22 +349,6 @@ Status Serve(const Config& config) {
     return targets;
   });
 
-  // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
-  auto helpers = migrate::MakePosixHelperProcesses(children_dir);
-  std::unique_ptr<migrate::Manager> migrations;
-  if (auto helper = FindShadowHelper(*fs); helper) {
-    PK_TRY(fs->MakeDirs(config.state_dir + "/migrate", 0700));
-    migrate::ManagerOptions mo;
-    mo.helper_path = *helper;
-    mo.runtime_dir = config.state_dir + "/migrate";
-    mo.log_level = config.log_level;
-    mo.held = held;
-    migrations = std::make_unique<migrate::Manager>(*zfs, *runner, *helpers, mo);
-  } else {
-    log->warn("shadow migration disabled: {}", helper.error().message());
-  }
-
-  migrations_ptr = migrations.get();
   api::RouterOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
     if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
@@ -387,27 +386,14 @@ Status Serve(const Config& config) {
   PK_TRY(server->Start());
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
-  // Shares of pools imported without a service (by hand, or before this
-  // daemon started) are served too; managed pools are served by their service.
-  std::thread serve_unmanaged([&] {
-    auto pools = zfs->ListPools();
-    if (!pools) return;
-    for (const auto& p : *pools) {
-      if (supervisor.Get(p.name)) continue;
-      if (auto served = shares.ServePool(*zfs::PoolName::Parse(p.name)); !served) {
-        log->warn("pool={} serve shares: {}", p.name, served.error().message());
-      }
-    }
-  });
   if (migrations) migrations->StartLoop();
   // Settles the share servers once no pool service is on its way up (at most 60 s).
   std::atomic<bool> stopping{false};
   std::thread settle([&] {
     if (!restarted_after_crash) return;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    serve_unmanaged.join();
     while (std::chrono::steady_clock::now() < deadline && !stopping) {
-      bool busy = false;
+      bool busy = !supervisor.UnmanagedServed();
       for (const auto& s : supervisor.List()) {
         busy |= s.state == supervisor::State::kImporting || s.state == supervisor::State::kMounting ||
                 s.state == supervisor::State::kSharing || s.state == supervisor::State::kWaiting;
@@ -430,7 +416,6 @@ Status Serve(const Config& config) {
   server->Stop();
   stopping = true;
   settle.join();
-  if (serve_unmanaged.joinable()) serve_unmanaged.join();
   if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   shares.Shutdown();

@@ -36,7 +36,11 @@ const PoolEntry* Snapshot::FindPool(const std::string& name) const {
 }
 
 Inventory::Inventory(zfs::Zfs& zfs, InventoryOptions options)
-    : zfs_(zfs), options_(std::move(options)), current_(std::make_shared<const Snapshot>()) {}
+    : zfs_(zfs),
+      options_(std::move(options)),
+      current_(std::make_shared<const Snapshot>()),
+      clock_(options_.clock ? *options_.clock : RealClock()),
+      loop_(clock_) {}
 
 Inventory::~Inventory() { Stop(); }
 
@@ -89,7 +93,7 @@ void Inventory::RecordError(const Error& error) {
 
 Status Inventory::RefreshAll() {
   std::lock_guard refresh(refresh_mutex_);
-  auto started = options_.now();
+  auto started = clock_.Now();
   auto pools = ReadPools();
   if (!pools) {
     RecordError(pools.error());
@@ -189,49 +193,39 @@ Status Inventory::RefreshTree(const std::string& name) {
 }
 
 void Inventory::StartPeriodic() {
-  periodic_ = std::thread([this] {
-    std::unique_lock lock(stop_mutex_);
-    auto next_full = std::chrono::steady_clock::now();
-    while (!stopping_) {
-      if (std::chrono::steady_clock::now() >= next_full) {
-        lock.unlock();
-        auto started = std::chrono::steady_clock::now();
-        (void)RefreshAll();  // failures are recorded in the view
-        auto took = std::chrono::steady_clock::now() - started;
-        lock.lock();
-        // A change made just after a refresh started shows up when the next one
-        // is published. Starting the next one period - refresh time after this
-        // start keeps every view at most one period out of date:
-        // next start = this start + period - refresh time (at once when refreshing takes longer).
-        next_full = started + options_.period - took;
-      }
-      stop_cv_.wait_until(lock, next_full, [this] { return stopping_ || !pending_pools_.empty(); });
-      while (!stopping_ && !pending_pools_.empty()) {
-        std::string pool = *pending_pools_.begin();
-        pending_pools_.erase(pending_pools_.begin());
-        lock.unlock();
-        (void)RefreshPool(pool);
-        lock.lock();
-      }
-    }
-  });
+  loop_.Start();
+  loop_.Post([this] { RefreshPeriodically(); });
+}
+
+void Inventory::RefreshPeriodically() {
+  if (stopping_) return;
+  auto started = clock_.SteadyNow();
+  (void)RefreshAll();  // failures are recorded in the view
+  auto took = clock_.SteadyNow() - started;
+  // A change made just after a refresh started shows up when the next one
+  // is published. Starting the next one period - refresh time after this
+  // start keeps every view at most one period out of date:
+  // next start = this start + period - refresh time (at once when refreshing takes longer).
+  loop_.PostAt(started + options_.period - took, [this] { RefreshPeriodically(); });
 }
 
 void Inventory::RefreshPoolSoon(const std::string& pool) {
   {
-    std::lock_guard lock(stop_mutex_);
-    pending_pools_.insert(pool);
+    std::lock_guard lock(pending_mutex_);
+    if (!pending_pools_.insert(pool).second) return;  // already queued
   }
-  stop_cv_.notify_all();
+  loop_.Post([this, pool] {
+    {
+      std::lock_guard lock(pending_mutex_);
+      pending_pools_.erase(pool);
+    }
+    if (!stopping_) (void)RefreshPool(pool);
+  });
 }
 
 void Inventory::Stop() {
-  {
-    std::lock_guard lock(stop_mutex_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (periodic_.joinable()) periodic_.join();
+  stopping_ = true;
+  loop_.Stop();
 }
 
 }  // namespace pk::inventory

@@ -12,19 +12,20 @@
 // serialised by refresh_mutex_; publication is guarded by current_mutex_.
 #pragma once
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <thread>
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
+#include "base/event_loop.h"
 #include "zfs/zfs.h"
 
 namespace pk::inventory {
@@ -51,7 +52,7 @@ struct Snapshot {
 
 struct InventoryOptions {
   std::chrono::milliseconds period{std::chrono::seconds(30)};
-  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
+  Clock* clock = &RealClock();  // refreshed_at stamps and the period (tests: testing::FakeClock)
 };
 
 class Inventory {
@@ -70,11 +71,11 @@ class Inventory {
   // pool's list entry; names that no longer exist leave the view.
   Status RefreshTree(const std::string& name);
 
-  // Queues RefreshPool(pool) on the periodic thread and returns at once (for
+  // Queues RefreshPool(pool) on the periodic loop and returns at once (for
   // callers that must not wait, such as the supervisor bringing a pool online).
   void RefreshPoolSoon(const std::string& pool);
 
-  // Starts a thread that calls RefreshAll() until Stop(), spacing refreshes so
+  // Starts a loop (pk::EventLoop) that calls RefreshAll() until Stop(), spacing refreshes so
   // that no view is more than one period out of date: a refresh starts one
   // period minus the last refresh's duration after the previous one started.
   void StartPeriodic();
@@ -84,6 +85,7 @@ class Inventory {
   Result<std::vector<PoolEntry>> ReadPools();
   void Publish(std::function<void(Snapshot&)> change, bool full);
   void RecordError(const Error& error);
+  void RefreshPeriodically();  // on loop_
 
   zfs::Zfs& zfs_;
   InventoryOptions options_;
@@ -93,11 +95,11 @@ class Inventory {
   mutable std::mutex current_mutex_;
   std::shared_ptr<const Snapshot> current_;  // guarded by current_mutex_
 
-  std::mutex stop_mutex_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;  // guarded by stop_mutex_
-  std::set<std::string> pending_pools_;  // guarded by stop_mutex_
-  std::thread periodic_;
+  std::mutex pending_mutex_;
+  std::set<std::string> pending_pools_;  // guarded by pending_mutex_
+  std::atomic<bool> stopping_{false};    // queued refreshes are dropped once set
+  Clock& clock_;
+  EventLoop loop_;  // last: stopped before the rest goes
 };
 
 }  // namespace pk::inventory

@@ -33,24 +33,16 @@ Result<std::vector<int>> ParseThresholds(std::string_view text) {
 }
 
 void Watcher::Start(std::chrono::milliseconds period, std::function<std::vector<WarnTarget>()> targets) {
-  thread_ = std::thread([this, period, targets = std::move(targets)] {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, period, [this] { return stopping_; })) {
-      lock.unlock();
-      (void)Check(targets());  // failures are logged
-      lock.lock();
-    }
-  });
+  loop_.Start();
+  loop_.PostAfter(period, [this, period, targets = std::move(targets)] { CheckEvery(period, targets); });
 }
 
-void Watcher::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+void Watcher::CheckEvery(std::chrono::milliseconds period, std::function<std::vector<WarnTarget>()> targets) {
+  (void)Check(targets());  // failures are logged
+  loop_.PostAfter(period, [this, period, targets = std::move(targets)] { CheckEvery(period, targets); });
 }
+
+void Watcher::Stop() { loop_.Stop(); }
 
 Status Watcher::Check(const std::vector<WarnTarget>& targets) {
   Status first = OkStatus();

@@ -8,19 +8,18 @@
 // resource "quota:DATASET/user:ID", state "warning" or "ok".
 //
 // Thread-safety: Check() runs on one thread at a time (the watcher's own
-// thread once Start() was called); Stop() may be called from any thread.
+// pk::EventLoop once Start() was called); Stop() may be called from any thread.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
+#include "base/event_loop.h"
 #include "events/event_log.h"
 #include "zfs/zfs.h"
 
@@ -39,14 +38,16 @@ struct WarnTarget {
 
 class Watcher {
  public:
-  Watcher(zfs::Zfs& zfs, events::EventLog& events) : zfs_(zfs), events_(events) {}
+  // `clock` paces Start()'s checks (tests: testing::FakeClock).
+  Watcher(zfs::Zfs& zfs, events::EventLog& events, Clock& clock = RealClock())
+      : zfs_(zfs), events_(events), loop_(clock) {}
 
   ~Watcher() { Stop(); }
 
   // One pass over `targets`; returns the first listing error (other targets are still checked).
   Status Check(const std::vector<WarnTarget>& targets);
 
-  // Calls Check(targets()) every `period` on a thread of its own until Stop().
+  // Calls Check(targets()) every `period` on a loop thread of its own until Stop().
   void Start(std::chrono::milliseconds period, std::function<std::vector<WarnTarget>()> targets);
   void Stop();
 
@@ -54,10 +55,9 @@ class Watcher {
   zfs::Zfs& zfs_;
   events::EventLog& events_;
   std::map<std::string, int> level_;  // "DATASET/user:ID" -> highest threshold crossed (0: none)
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  std::thread thread_;
+  // Check(targets()) now and again after `period`, on the loop thread.
+  void CheckEvery(std::chrono::milliseconds period, std::function<std::vector<WarnTarget>()> targets);
+  EventLoop loop_;  // last: stopped before the rest goes
 };
 
 }  // namespace pk::quota

@@ -1,10 +1,13 @@
 #include "quota/watcher.h"
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_clock.h"
 #include "testing/fake_zfs.h"
 
 namespace pk::quota {
@@ -64,6 +67,32 @@ TEST_F(WatcherTest, CrossingAThresholdRaisesOneEventEachWay) {
   EXPECT_THAT(Events(), ElementsAre("quota:tank/user:1000 warning: user 1000 uses 83% of its quota on 'tank' (threshold 80%)",
                                     "quota:tank/user:1000 warning: user 1000 uses 96% of its quota on 'tank' (threshold 95%)",
                                     "quota:tank/user:1000 ok: user 1000 is back under 80% of its quota on 'tank' (10%)"));
+}
+
+// Issue 19 item 3: Start() checks once per period of the injected clock, on
+// the watcher's event loop, and not before the first period is over.
+TEST_F(WatcherTest, StartChecksOncePerPeriodOfTheClock) {
+  testing::FakeClock clock;
+  Watcher w(zfs_, *events_, clock);
+  std::atomic<int> asked{0};
+  w.Start(std::chrono::seconds(10), [&] {
+    ++asked;
+    return std::vector<WarnTarget>{};
+  });
+  auto wait_for = [&](int n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (asked < n && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  clock.Advance(std::chrono::seconds(9));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(asked.load(), 0) << "no check before the first period is over";
+  clock.Advance(std::chrono::seconds(1));
+  wait_for(1);
+  EXPECT_EQ(asked.load(), 1);
+  clock.Advance(std::chrono::seconds(10));
+  wait_for(2);
+  EXPECT_EQ(asked.load(), 2);
+  w.Stop();
 }
 
 }  // namespace

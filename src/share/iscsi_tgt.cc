@@ -29,7 +29,6 @@
 namespace pk::share {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
 constexpr int kMaxTid = 1 << 24;
 
@@ -130,7 +129,7 @@ class TgtBackend final : public Backend {
                        fmt::format("start tgtd: {}", daemon.error().message()));
     }
     daemon_ = std::move(*daemon);
-    auto deadline = Clock::now() + options_.start_timeout;
+    auto deadline = options_.clock->SteadyNow() + options_.start_timeout;
     while (true) {
       if (!daemon_->Running()) {
         auto exit = daemon_->Exit();
@@ -139,13 +138,13 @@ class TgtBackend final : public Backend {
                                        options_.portal, exit ? exit->ToString() : "exited", LogTail(fs_, LogPath())));
       }
       if (ControlAnswers()) break;
-      if (Clock::now() >= deadline) {
+      if (options_.clock->SteadyNow() >= deadline) {
         daemon_->Stop(SIGKILL, std::chrono::milliseconds(0));
         daemon_.reset();
         return Unavailable(fmt::format("start tgtd (control port {}): its control socket did not answer within {} ms: {}",
                                        options_.control_port, options_.start_timeout.count(), LogTail(fs_, LogPath())));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      options_.clock->SleepFor(std::chrono::milliseconds(20));
     }
     if (auto st = CheckPortal(); !st) {
       daemon_->Stop(SIGKILL, std::chrono::milliseconds(0));
@@ -175,9 +174,9 @@ class TgtBackend final : public Backend {
     }
     auto deleted = Tgtadm("stop tgtd", {"--mode", "sys", "--op", "delete"});
     if (!deleted) log_->warn("tgt: {}", deleted.error().message());
-    auto deadline = Clock::now() + options_.stop_grace;
+    auto deadline = options_.clock->SteadyNow() + options_.stop_grace;
     if (daemon_) {
-      while (daemon_->Running() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      while (daemon_->Running() && options_.clock->SteadyNow() < deadline) options_.clock->SleepFor(std::chrono::milliseconds(10));
       if (daemon_->Running()) {
         log_->warn("tgt: tgtd (pid {}) still runs {} ms after sys delete; killing it", daemon_->pid(),
                    options_.stop_grace.count());
@@ -189,7 +188,7 @@ class TgtBackend final : public Backend {
       return OkStatus();
     }
     // Adopted: no handle to kill it with; it must go by itself.
-    while (ControlAnswers() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (ControlAnswers() && options_.clock->SteadyNow() < deadline) options_.clock->SleepFor(std::chrono::milliseconds(10));
     if (ControlAnswers()) {
       return Unavailable(fmt::format("stop tgtd on control port {} (not started by this Poolkeeper): it still answers "
                                      "after sys delete{}",
@@ -339,14 +338,14 @@ class TgtBackend final : public Backend {
     log_->info("tgt: {}: commands in flight; closing {} session(s) of target {}", what, t.sessions, t.iqn);
     before_close();
     CloseConnections(t);
-    auto deadline = Clock::now() + options_.command_timeout;
+    auto deadline = options_.clock->SteadyNow() + options_.command_timeout;
     while (true) {
       st = Tgtadm(what, args);
       if (st) return OkStatus();
-      if (st.error().message().find("still active") == std::string::npos || Clock::now() >= deadline) {
+      if (st.error().message().find("still active") == std::string::npos || options_.clock->SteadyNow() >= deadline) {
         return std::unexpected(st.error());
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      options_.clock->SleepFor(std::chrono::milliseconds(50));
     }
   }
 
@@ -701,9 +700,9 @@ Status TgtNewAccount(int control_port, const std::string& user, const std::strin
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return Unavailable(fmt::format("{}: connect {}: {}", what, path, std::strerror(errno)));
   }
-  auto deadline = Clock::now() + timeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   auto wait = [&](short events) -> Status {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     pollfd p{.fd = fd, .events = events, .revents = 0};
     int n = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
     if (n == 0) return DeadlineExceeded(fmt::format("{}: tgtd did not answer within {} ms", what, timeout.count()));

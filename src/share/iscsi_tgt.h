@@ -73,6 +73,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "share/backend.h"
 #include "sys/beneath.h"
@@ -83,6 +84,8 @@
 namespace pk::share {
 
 struct TgtOptions {
+  // Waits and deadlines while starting, reloading and stopping the server (tests: testing::FakeClock).
+  Clock* clock = &RealClock();
   // Programs (absolute paths).
   std::string tgtd_path = "/usr/sbin/tgtd";
   std::string tgtadm_path = "/usr/sbin/tgtadm";

@@ -16,7 +16,6 @@
 namespace pk::share {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr auto kPoll = std::chrono::milliseconds(20);
 
 // ganesha's log lines that mark the end of a start and of a reload.
@@ -385,7 +384,7 @@ class GaneshaBackend final : public Backend {
   // log written since `offset`.
   Result<std::string> WaitForLog(size_t offset, std::string_view marker, std::chrono::milliseconds timeout,
                                  std::string_view what) {
-    auto deadline = Clock::now() + timeout;
+    auto deadline = o_.clock->SteadyNow() + timeout;
     std::string segment;
     while (true) {
       auto text = fs_.ReadFile(LogPath());
@@ -396,17 +395,17 @@ class GaneshaBackend final : public Backend {
         return Unavailable(fmt::format("nfs: {}: ganesha exited{}: {}", what, ExitText(),
                                        Tail(segment + (out ? *out : ""), 5)));
       }
-      if (Clock::now() >= deadline) {
+      if (o_.clock->SteadyNow() >= deadline) {
         return DeadlineExceeded(fmt::format("nfs: {}: ganesha did not log '{}' within {} ms: {}", what, marker,
                                             timeout.count(), Tail(segment, 5)));
       }
-      std::this_thread::sleep_for(kPoll);
+      o_.clock->SleepFor(kPoll);
     }
   }
 
   // Polls `command` until it succeeds or `alive` says the server died.
   Status WaitForTool(const sys::Command& command, sys::ServerProcess& daemon, std::string_view what) {
-    auto deadline = Clock::now() + o_.start_timeout;
+    auto deadline = o_.clock->SteadyNow() + o_.start_timeout;
     while (true) {
       auto r = runner_.Run(command);
       if (r && r->status.Success()) return OkStatus();
@@ -414,12 +413,12 @@ class GaneshaBackend final : public Backend {
         auto exit = daemon.Exit();
         return Unavailable(fmt::format("nfs: {} exited ({})", what, exit ? exit->ToString() : "?"));
       }
-      if (Clock::now() >= deadline) {
+      if (o_.clock->SteadyNow() >= deadline) {
         return DeadlineExceeded(fmt::format("nfs: {} does not answer {} within {} ms: {}", what,
                                             command.ToString(), o_.start_timeout.count(),
                                             r ? Trim(r->err + r->out) : r.error().message()));
       }
-      std::this_thread::sleep_for(kPoll);
+      o_.clock->SleepFor(kPoll);
     }
   }
 

@@ -45,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "share/backend.h"
 #include "sys/daemon_launcher.h"
@@ -54,6 +55,8 @@
 namespace pk::share {
 
 struct GaneshaOptions {
+  // Waits and deadlines while starting, reloading and stopping the server (tests: testing::FakeClock).
+  Clock* clock = &RealClock();
   // Programs (absolute paths; the Debian 12 locations by default).
   std::string ganesha_path = "/usr/bin/ganesha.nfsd";
   std::string rpcbind_path = "/usr/sbin/rpcbind";

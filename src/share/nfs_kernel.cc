@@ -335,17 +335,8 @@ class KernelNfsBackend : public Backend {
     return *text;
   }
 
-  std::chrono::system_clock::time_point Now() {
-    return options_.now ? options_.now() : std::chrono::system_clock::now();
-  }
-
-  void Sleep(std::chrono::milliseconds d) {
-    if (options_.sleep) {
-      options_.sleep(d);
-    } else {
-      std::this_thread::sleep_for(d);
-    }
-  }
+  std::chrono::system_clock::time_point Now() { return options_.clock->Now(); }
+  void Sleep(std::chrono::milliseconds d) { options_.clock->SleepFor(d); }
 
   Status WriteExports(const std::string& contents) {
     auto slash = options_.exports_file.rfind('/');

@@ -87,6 +87,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "share/backend.h"
 #include "sys/configfs.h"
@@ -127,9 +128,8 @@ struct KernelNfsOptions {
   std::chrono::milliseconds cache_sweep_wait{30000};
   std::chrono::milliseconds poll{250};
   // How the backend waits between polls and reads the wall clock (compared
-  // with the caches' flush times); tests pass a fake pair.
-  std::function<void(std::chrono::milliseconds)> sleep;
-  std::function<std::chrono::system_clock::time_point()> now;
+  // with the caches' flush times); tests pass a testing::FakeClock.
+  Clock* clock = &RealClock();
 };
 
 // A mount's device as /proc/self/mountinfo gives it (decimal major:minor).

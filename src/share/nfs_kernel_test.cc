@@ -15,6 +15,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_clock.h"
 #include "testing/fake_configfs.h"
 #include "testing/fake_process_runner.h"
 
@@ -247,12 +248,7 @@ class KernelNfsReleaseTest : public KernelNfsBackendTest {
     options_.fh_flush_file = "/proc/net/rpc/nfsd.fh/flush";
     options_.filecache_file = "/proc/fs/nfsd/filecache";
     options_.mountinfo_file = "/proc/self/mountinfo";
-    now_ = std::chrono::system_clock::time_point(std::chrono::seconds(kExportTime)) + std::chrono::milliseconds(400);
-    options_.now = [this] { return now_; };
-    options_.sleep = [this](std::chrono::milliseconds d) {
-      slept_ += d;
-      now_ += d;
-    };
+    options_.clock = &clock_;
     attributes_.AddKernelAttribute(options_.mountinfo_file,
                                    "90 22 0:41 / /tank rw - zfs tank rw\n"
                                    "91 90 0:42 / /tank/home rw - zfs tank/home rw\n"
@@ -296,7 +292,7 @@ class KernelNfsReleaseTest : public KernelNfsBackendTest {
     attributes_.AddKernelAttribute(dir + "/ctl", "");
   }
   int64_t NowSeconds() const {
-    return std::chrono::duration_cast<std::chrono::seconds>(now_.time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::seconds>(clock_.Now().time_since_epoch()).count();
   }
   void KernelFlush(const std::string& flush_file) {
     int64_t& t = flush_time_[flush_file];
@@ -328,8 +324,14 @@ class KernelNfsReleaseTest : public KernelNfsBackendTest {
   }
 
   Share home_, other_;
-  std::chrono::system_clock::time_point now_;
-  std::chrono::milliseconds slept_{0};
+  pk::testing::FakeClock clock_{std::chrono::system_clock::time_point(std::chrono::seconds(kExportTime)) +
+                            std::chrono::milliseconds(400)};
+  // The backend's sleeps so far (each advances the fake clock).
+  std::chrono::milliseconds Slept() const {
+    std::chrono::milliseconds total{0};
+    for (auto d : clock_.sleeps()) total += d;
+    return total;
+  }
   std::map<std::string, int64_t> flush_time_;
   std::optional<std::string> recreate_;  // an nfsd.export entry made again right after the next sweep
   int sweeps_ = 0;
@@ -345,7 +347,7 @@ TEST_F(KernelNfsReleaseTest, ExpiresOnlyTheClientsHoldingStateOnTheWithdrawnFile
   // caches list nothing of /tank/home: no flush.
   EXPECT_THAT(attributes_.mutations(), ElementsAre("write /proc/fs/nfsd/unlock_filesystem=/tank/home\n",
                                                    "write /proc/fs/nfsd/clients/3/ctl=expire\n"));
-  EXPECT_EQ(slept_, options_.poll);  // one look after the expiry finds nothing held
+  EXPECT_EQ(Slept(), options_.poll);  // one look after the expiry finds nothing held
 }
 
 TEST_F(KernelNfsReleaseTest, FlushesTheExportCachesOnlyOnceTheirFlushTimeIsBehindTheClock) {
@@ -362,12 +364,12 @@ TEST_F(KernelNfsReleaseTest, FlushesTheExportCachesOnlyOnceTheirFlushTimeIsBehin
   EXPECT_EQ(sweeps_, 2);
   EXPECT_EQ(attributes_.Value(options_.export_cache_file), kExportHeader);
   // 750 ms until the clock passed the flush time, then one look at swept caches.
-  EXPECT_EQ(slept_, std::chrono::milliseconds(1000));
+  EXPECT_EQ(Slept(), std::chrono::milliseconds(1000));
 }
 
 TEST_F(KernelNfsReleaseTest, FlushesAgainAtMostOnceASecondWhileEntriesAreRecreated) {
   // A client still mounted re-creates an entry after the first sweep.
-  now_ += std::chrono::seconds(1);
+  clock_.Advance(std::chrono::seconds(1));
   SetCaches("# /tank/home\t127.0.0.1(rw,sec=1)\n", "");
   recreate_ = "# /tank/home\t127.0.0.1(rw,sec=1)\n";
   EXPECT_TRUE(backend_->Reconcile({other_})[0].status);
@@ -390,8 +392,8 @@ TEST_F(KernelNfsReleaseTest, WaitsLongerForTheClockWhenOnlyTheCachesHold) {
   EXPECT_THAT(FlushWrites(), ElementsAre(fmt::format("write {}={}\n", options_.fh_flush_file, kExportTime + 21),
                                          fmt::format("write {}={}\n", options_.export_flush_file, kExportTime + 21)));
   EXPECT_EQ(sweeps_, 2);
-  EXPECT_GT(slept_, options_.release_timeout);
-  EXPECT_LT(slept_, options_.release_timeout + options_.cache_sweep_wait);
+  EXPECT_GT(Slept(), options_.release_timeout);
+  EXPECT_LT(Slept(), options_.release_timeout + options_.cache_sweep_wait);
 }
 
 TEST_F(KernelNfsReleaseTest, GivesUpWhenTheCachesCannotBeSweptWithinTheLongerWait) {
@@ -401,11 +403,11 @@ TEST_F(KernelNfsReleaseTest, GivesUpWhenTheCachesCannotBeSweptWithinTheLongerWai
   SetCaches("# /tank/home\t127.0.0.1(rw,sec=1)\n", "");
   EXPECT_TRUE(backend_->Reconcile({other_})[0].status);  // bounded; the pool export that follows fails "busy"
   EXPECT_TRUE(FlushWrites().empty());
-  EXPECT_EQ(slept_, options_.release_timeout + options_.cache_sweep_wait - options_.poll);
+  EXPECT_EQ(Slept(), options_.release_timeout + options_.cache_sweep_wait - options_.poll);
 }
 
 TEST_F(KernelNfsReleaseTest, EntriesOfThePoolsOtherMountsHoldItButThoseAStillServedPathNeedsDoNot) {
-  now_ += std::chrono::seconds(1);
+  clock_.Advance(std::chrono::seconds(1));
   // /tank (the pool's root, an NFSv4 pseudo-root entry) and /tank/other stay
   // while /tank/other is served: withdrawing /tank/home flushes nothing.
   SetCaches("# /tank\t127.0.0.1(ro,v4root,sec=1)\n/tank/other\t127.0.0.1(rw,sec=1)\n", "");
@@ -422,7 +424,7 @@ TEST_F(KernelNfsReleaseTest, WaitsForTheV3FileCacheOnlyUpToItsSettleTime) {
   // Files of other exports stay open: the wait ends at filecache_settle.
   attributes_.AddKernelAttribute(options_.filecache_file, "total inodes:  2\n");
   EXPECT_TRUE(backend_->Reconcile({other_})[0].status);
-  EXPECT_EQ(slept_, options_.filecache_settle);
+  EXPECT_EQ(Slept(), options_.filecache_settle);
 }
 
 TEST_F(KernelNfsReleaseTest, GivesUpAfterTheReleaseTimeoutNamingWhatStillHolds) {
@@ -440,7 +442,7 @@ TEST_F(KernelNfsReleaseTest, GivesUpAfterTheReleaseTimeoutNamingWhatStillHolds) 
   SetCaches("/tank/home\t127.0.0.1(rw,sec=1)\n", "");
   auto results = backend_->Reconcile({other_});
   EXPECT_TRUE(results[0].status);
-  EXPECT_EQ(slept_, options_.release_timeout - options_.poll);
+  EXPECT_EQ(Slept(), options_.release_timeout - options_.poll);
   EXPECT_EQ(options_.release_timeout / options_.poll, 40);
   EXPECT_EQ(sweeps_, 2 * 10);  // seconds 1..10 after the export (the last look is at +10.15 s)
 }

@@ -16,7 +16,6 @@
 namespace pk::share {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 constexpr auto kPoll = std::chrono::milliseconds(50);
 
 bool HasControl(std::string_view text) {
@@ -168,13 +167,13 @@ class SambaBackend final : public Backend {
     // Wait until smbd lists exactly the wanted shares (a reload is asynchronous).
     std::set<std::string> wanted;
     for (const auto& [name, id] : names) wanted.insert(name);
-    auto deadline = Clock::now() + o_.reload_timeout;
+    auto deadline = o_.clock->SteadyNow() + o_.reload_timeout;
     Result<std::set<std::string>> listed = std::set<std::string>{};
     while (true) {
       listed = List();
       if (listed && *listed == wanted) break;
-      if (Clock::now() >= deadline) break;
-      std::this_thread::sleep_for(kPoll);
+      if (o_.clock->SteadyNow() >= deadline) break;
+      o_.clock->SleepFor(kPoll);
     }
     if (!listed) return fail_all(listed.error());
     std::vector<std::string> stale;
@@ -227,7 +226,7 @@ class SambaBackend final : public Backend {
   Status StartSmbd() {
     PK_ASSIGN_OR_RETURN(smbd_, launcher_.LaunchRecorded("smbd", SmbdCommand(), o_.root_dir + "/smbd.log"));
     log_->info("smb: smbd started pid={} port={}", smbd_->pid(), o_.port);
-    auto deadline = Clock::now() + o_.start_timeout;
+    auto deadline = o_.clock->SteadyNow() + o_.start_timeout;
     while (true) {
       auto listed = List();
       if (listed) return OkStatus();
@@ -237,11 +236,11 @@ class SambaBackend final : public Backend {
         std::string tail = text ? text->substr(text->size() > 600 ? text->size() - 600 : 0) : "";
         return Unavailable(fmt::format("smb: smbd exited ({}): {}", exit ? exit->ToString() : "?", Trim(tail)));
       }
-      if (Clock::now() >= deadline) {
+      if (o_.clock->SteadyNow() >= deadline) {
         return DeadlineExceeded(fmt::format("smb: smbd does not answer within {} ms: {}", o_.start_timeout.count(),
                                             listed.error().message()));
       }
-      std::this_thread::sleep_for(kPoll);
+      o_.clock->SleepFor(kPoll);
     }
   }
 
@@ -281,8 +280,8 @@ class SambaBackend final : public Backend {
       return Internal(fmt::format("smb: stop samba-dcerpcd (pid {}): {}", pid,
                                   r ? Trim(r->err) : r.error().message()));
     }
-    auto deadline = Clock::now() + o_.stop_grace;
-    while (group_alive() && Clock::now() < deadline) std::this_thread::sleep_for(kPoll);
+    auto deadline = o_.clock->SteadyNow() + o_.stop_grace;
+    while (group_alive() && o_.clock->SteadyNow() < deadline) o_.clock->SleepFor(kPoll);
     if (group_alive()) (void)signal("-KILL");
     return OkStatus();
   }

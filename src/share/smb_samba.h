@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "share/backend.h"
 #include "sys/daemon_launcher.h"
@@ -41,6 +42,8 @@
 namespace pk::share {
 
 struct SambaOptions {
+  // Waits and deadlines while starting, reloading and stopping the server (tests: testing::FakeClock).
+  Clock* clock = &RealClock();
   // Programs (absolute paths; the Debian 12 locations by default).
   std::string smbd_path = "/usr/sbin/smbd";
   std::string smbcontrol_path = "/usr/bin/smbcontrol";

@@ -5,9 +5,9 @@
 // exports dependents before what they depend on, watches health, and records
 // every state change in the event log.
 //
-// Threading (STYLE rule 7): all service state belongs to one loop thread.
-// Public methods post a task to it and wait for its answer; long work
-// (import, mount, export, health checks) runs on worker threads, bounded by
+// Threading (STYLE rule 7): all service state belongs to one loop thread (a
+// pk::EventLoop). Public methods post a task to it and wait for its answer;
+// long work (import, mount, export, health checks) runs on its workers, bounded by
 // the ProcessRunner timeouts of the pool's policy, and posts its outcome back.
 // So a hanging `zpool import` of one pool never blocks the API or other pools.
 #pragma once
@@ -17,15 +17,19 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
+#include "base/event_loop.h"
 #include "events/event_log.h"
 #include "supervisor/graph.h"
 #include "supervisor/policy.h"
@@ -71,11 +75,14 @@ using ZfsFactory = std::function<std::unique_ptr<zfs::Zfs>(std::chrono::millisec
 struct SupervisorOptions {
   std::chrono::milliseconds health_period{std::chrono::seconds(10)};
   std::chrono::milliseconds health_timeout{std::chrono::seconds(20)};
-  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
+  // Event times, the start delay and the health period (tests: testing::FakeClock).
+  Clock* clock = &RealClock();
   int pid = 0;  // written into lock records
+  // Limit of an import or export of a pool without a service (ImportPool, ExportPool).
+  std::chrono::milliseconds tool_timeout{std::chrono::minutes(5)};
   // Runs the commands of exec resources; without one, adding them is refused.
   sys::ProcessRunner* runner = nullptr;
-  // Called (on a worker or loop thread) after a pool was imported, mounted or exported.
+  // Called (on a worker, loop or caller thread) after a pool was imported, mounted or exported.
   std::function<void(const std::string& pool)> on_pool_changed;
   // The sharing phase (issue 4), run on worker threads. `serve_shares` runs
   // after the pool's filesystems are mounted and returns the problems (one
@@ -129,6 +136,23 @@ class Supervisor {
   Status StopService(const zfs::PoolName& pool);
   Status RestartService(const zfs::PoolName& pool);
 
+  // Every import and export asked for from outside (the API) comes here, so a
+  // pool's life has one owner (issue 19 item 1). A managed pool goes through
+  // its service exactly as `service start`/`stop` does (lock record, mount
+  // phase, shares, states and events; dependents stop first), and the call
+  // waits for the outcome: the service shows the export at once, with the
+  // reason. A pool without a service is imported or exported on the caller's
+  // thread with the same steps around it (serve_shares after an import
+  // that mounts, unserve_shares before an export, on_pool_changed after).
+  // `options.force` is the caller's word, used for this import only. A
+  // managed pool cannot be imported under a new name or unmounted (refused).
+  // Returns the imported pool's name (looked up when imported by GUID).
+  Result<std::string> ImportPool(const zfs::ImportOptions& options);
+  Status ExportPool(const zfs::PoolName& pool, zfs::Force force);
+  // True once the shares of the pools imported without a service at Start()
+  // (by hand, or before this daemon started) were served.
+  bool UnmanagedServed() const { return unmanaged_served_.load(); }
+
   Status Skip(const zfs::PoolName& pool);
   Status Unskip(const zfs::PoolName& pool);
   Status SetDelay(const zfs::PoolName& pool, int seconds);
@@ -146,6 +170,11 @@ class Supervisor {
   Status StopExec(const std::string& name);
 
  private:
+  enum class Direction { kUp, kDown };
+  struct Waiter {
+    Direction direction;  // kUp: until serving; kDown: until exported
+    std::shared_ptr<std::promise<Status>> outcome;
+  };
   struct Service {
     ServiceStatus status;
     bool want_up = false;     // start requested and not cancelled
@@ -158,28 +187,19 @@ class Supervisor {
     std::vector<std::string> share_problems;  // shares of the pool not served, with reasons
     zfs::Force force_next_import = zfs::Force::kNo;  // asserted fenced by StartService, used once
     bool adopt_only = false;  // cluster pool at daemon start: serve it if imported, never import it
+    zfs::Force force_next_export = zfs::Force::kNo;  // ExportPool's force, used by the next export
+    std::string export_reason;  // the exported state's reason for the next export ("exported" when empty)
+    std::optional<Error> last_error;  // of the last failed import or export, for waiters
+    std::vector<Waiter> waiters;  // ImportPool/ExportPool callers waiting for this service
   };
-  struct Worker {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
-  struct Timer {
-    std::chrono::steady_clock::time_point at;
-    std::function<void()> task;
-  };
-
-  // Loop plumbing.
-  void Loop();
-  void Post(std::function<void()> task);
-  void PostAt(std::chrono::steady_clock::time_point at, std::function<void()> task);
-  template <typename T>
-  T Call(std::function<T()> fn);
-  void Spawn(std::function<void()> work);
-
   // Loop-thread logic.
   Service* Find(const std::string& pool);
   Result<Service*> Managed(const zfs::PoolName& pool);
   void SetState(Service& s, State state, std::string reason);
+  // Answers the waiters whose outcome the service's state now settles.
+  void AnswerWaiters(Service& s);
+  // Waits for `s` to come up or go down (loop thread: registers; the caller waits on the future).
+  Result<std::shared_future<Status>> WantAndWait(Service& s, Direction direction);
   // Pools in `policies`, every exec resource (with `extra` added or replacing
   // its namesake), their edges and the nested-pool edges; cycles refused.
   Result<DependencyGraph> BuildGraph(const std::vector<PoolPolicy>& policies, const ExecPolicy* extra = nullptr) const;
@@ -199,7 +219,6 @@ class Supervisor {
   void Advance();               // moves every service towards what is wanted
   void AdvanceUp(Service& s, const DependencyGraph& graph);
   void AdvanceDown(Service& s, const DependencyGraph& graph);
-  enum class Direction { kUp, kDown };
   // Asks for `s` (and what it needs, or what needs it) to come up or go down, then advances.
   Status Want(Service& s, Direction direction);
   void RequestUp(Service& s, const DependencyGraph& graph);
@@ -212,7 +231,11 @@ class Supervisor {
 
   // Worker-thread work.
   void RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only);
-  void RunExport(PoolPolicy policy);
+  void RunExport(PoolPolicy policy, zfs::Force force, std::string reason);
+  // A pool without a service: imported or exported here, with the steps around it.
+  Result<std::string> ImportUnmanaged(const zfs::ImportOptions& options);
+  Status ExportUnmanaged(const zfs::PoolName& pool, zfs::Force force);
+  void ServeUnmanaged(std::set<std::string> managed);
   Result<std::string> MountAll(zfs::Zfs& zfs, const PoolPolicy& policy, std::vector<std::string>& mountpoints);
 
   ZfsFactory zfs_factory_;
@@ -223,14 +246,10 @@ class Supervisor {
   std::map<std::string, Service> services_;  // pools by name; loop thread only
   std::map<std::string, Service> execs_;     // exec resources by name; loop thread only
   bool health_in_flight_ = false;            // loop thread only
+  std::atomic<bool> unmanaged_served_{false};
 
-  std::mutex mu_;  // guards the queues, stopping_ and workers_
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
-  std::vector<Timer> timers_;
-  bool stopping_ = false;
-  std::thread loop_;
-  std::vector<Worker> workers_;
+  Clock& clock_;
+  EventLoop loop_;  // last: stopped (workers joined) before the rest goes
 };
 
 }  // namespace pk::supervisor
