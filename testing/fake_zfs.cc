@@ -7,7 +7,6 @@
 #include <tuple>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 namespace pk::testing {
 
@@ -389,28 +388,18 @@ Status FakeZfs::DestroyPool(const zfs::PoolName& pool, zfs::Force) {
 
 Result<std::vector<zfs::Dataset>> FakeZfs::ListDatasets(const zfs::ListOptions& o) {
   std::lock_guard lock(state_->mu);
-  std::vector<std::string> roots;
-  if (o.root) roots.push_back(*o.root);
-  roots.insert(roots.end(), o.also.begin(), o.also.end());
-  state_->Record("list-datasets " + (roots.empty() ? std::string("-") : fmt::format("{}", fmt::join(roots, " "))));
+  state_->Record("list-datasets " + o.root.value_or("-"));
   std::vector<zfs::Dataset> out;
   if (std::find(o.types.begin(), o.types.end(), zfs::DatasetType::kFilesystem) == o.types.end()) return out;
-  for (const auto& root : roots) {
-    if (!state_->Filesystem(root)) {
-      return std::unexpected(ToolError(fmt::format("list datasets under '{}'", root), "zfs",
-                                       fmt::format("cannot open '{}': dataset does not exist", root)));
-    }
+  if (o.root && !state_->Filesystem(*o.root)) {
+    return std::unexpected(ToolError(fmt::format("list datasets under '{}'", *o.root), "zfs",
+                                     fmt::format("cannot open '{}': dataset does not exist", *o.root)));
   }
-  auto wanted = [&](const std::string& name) {
-    if (roots.empty()) return true;
-    return std::any_of(roots.begin(), roots.end(), [&](const std::string& root) {
-      return name == root || (o.recursive && name.starts_with(root + "/"));
-    });
-  };
   for (const auto& [name, p] : state_->pools) {
     if (!p.imported) continue;
     for (const auto& fs : p.filesystems) {
-      if (wanted(fs.name)) out.push_back(ToDataset(fs, o.properties));
+      bool wanted = !o.root || fs.name == *o.root || (o.recursive && fs.name.starts_with(*o.root + "/"));
+      if (wanted) out.push_back(ToDataset(fs, o.properties));
     }
   }
   return out;

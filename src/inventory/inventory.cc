@@ -168,29 +168,18 @@ Status Inventory::RefreshTree(const std::string& name) {
     RecordError(listed.error());
     return std::unexpected(listed.error());
   }
-  // Space accounting changes all the way up: re-read the ancestors too, all
-  // in one `zfs get` (nearest first).
-  std::vector<std::string> ancestors;
+  // Space accounting changes all the way up: re-read the ancestors too (one
+  // `zfs get` each: a dataset's depth, not the number of pools).
   std::string ancestor = name.substr(0, name.find('@'));
   if (ancestor == name) {
     auto slash = ancestor.rfind('/');
     ancestor = slash == std::string::npos ? "" : ancestor.substr(0, slash);
   }
   while (!ancestor.empty()) {
-    ancestors.push_back(ancestor);
+    auto d = zfs_.GetDataset(ancestor, kInventoryProperties);
+    if (d) fresh.push_back(std::move(*d));
     auto slash = ancestor.rfind('/');
     ancestor = slash == std::string::npos ? "" : ancestor.substr(0, slash);
-  }
-  if (!ancestors.empty()) {
-    zfs::ListOptions q;
-    q.root = ancestors.front();
-    q.also.assign(ancestors.begin() + 1, ancestors.end());
-    q.recursive = false;
-    q.types = {zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume};
-    q.properties = kInventoryProperties;
-    // An ancestor destroyed meanwhile fails the whole read: the periodic
-    // refresh then brings the ancestors up to date.
-    if (auto up = zfs_.ListDatasets(q)) fresh.insert(fresh.end(), up->begin(), up->end());
   }
   auto pools = ReadPools();
   Publish(

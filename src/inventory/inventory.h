@@ -8,10 +8,10 @@
 // RefreshTree() after dataset and snapshot operations (only that subtree is
 // asked of ZFS and merged into the view).
 //
-// A write costs one refresh of what changed (issue 19 item 6): RefreshTree is
-// at most three tool runs whatever the number of pools or the depth (the
-// subtree, its ancestors in one `zfs get`, `zpool list`) and reads no pool
-// status: a dataset write does not change one. Pool status (`zpool status`,
+// A write costs one refresh of what changed (issue 19 item 6): RefreshTree
+// runs `zfs get -r` of the subtree, one `zfs get` per ancestor and `zpool
+// list`, whatever the number of pools, and reads no pool status: a dataset
+// write does not change one. Pool status (`zpool status`,
 // which a hung pool can hold for minutes) is read one pool at a time
 // (RefreshStatus) and never under refresh_mutex_, the lock a write's refresh
 // waits on; each pool's status is published as soon as it is read.

@@ -209,8 +209,6 @@ class CliZfs final : public Zfs {
       props.insert(props.begin(), "type");
     }
     if (o.root) PK_TRY_CONTEXT(DatasetName::Parse(*o.root), "list datasets");
-    if (!o.root && !o.also.empty()) return InvalidArgument("list datasets: more names given without a root");
-    for (const auto& n : o.also) PK_TRY_CONTEXT(DatasetName::Parse(n), "list datasets");
     Args args = {"get", "-H", "-p"};
     if (o.recursive) args.push_back("-r");
     if (IsOpenZfs()) {
@@ -220,7 +218,6 @@ class CliZfs final : public Zfs {
     }
     args.insert(args.end(), {"-o", "name,property,value,source", JoinProperties(props)});
     if (o.root) args.push_back(*o.root);
-    args.insert(args.end(), o.also.begin(), o.also.end());
     std::string context = o.root ? fmt::format("list datasets under '{}'", *o.root) : "list datasets";
     PK_ASSIGN_OR_RETURN(auto r, Zfs(args, context));
     PK_ASSIGN_OR_RETURN(auto all, internal::ParseGetOutput(r.out));

@@ -148,7 +148,6 @@ struct ImportOptions {
 
 struct ListOptions {
   std::optional<std::string> root;        // a dataset name; all pools when empty
-  std::vector<std::string> also;          // with root: more dataset names, listed as root is (one `zfs get`)
   bool recursive = true;                  // with root: its descendants too
   std::vector<DatasetType> types = {DatasetType::kFilesystem, DatasetType::kVolume};
   std::vector<std::string> properties;    // empty: every property ("all")
