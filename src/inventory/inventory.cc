@@ -54,20 +54,8 @@ Result<std::vector<PoolEntry>> Inventory::ReadPools() {
   std::vector<PoolEntry> pools;
   for (auto& s : summaries) {
     PoolEntry entry{std::move(s), {}};
-    auto name = zfs::PoolName::Parse(entry.summary.name);
-    if (!name) return std::unexpected(name.error());
-    auto status = zfs_.GetPoolStatus(*name);
-    // A pool exported between the two calls simply leaves the view.
-    if (!status && status.error().code() == ErrorCode::kNotFound) continue;
-    if (status) {
-      entry.status = std::move(*status);
-    } else {
-      // One unreadable pool must not hide the others: keep its list entry.
-      GetLogger("inventory")->warn("pool={} status unreadable: {}", entry.summary.name, status.error().message());
-      entry.status.name = entry.summary.name;
-      entry.status.state = entry.summary.health;
-      entry.status.errors = status.error().message();
-    }
+    entry.status.name = entry.summary.name;
+    entry.status.state = entry.summary.health;
     pools.push_back(std::move(entry));
   }
   std::sort(pools.begin(), pools.end(),
@@ -91,68 +79,86 @@ void Inventory::RecordError(const Error& error) {
   Publish([&](Snapshot& s) { s.last_error = error.message(); }, false);
 }
 
+// Replaces the view's pool list with `pools`, keeping any status published
+// since `pools` was read (a status read runs outside refresh_mutex_).
+static void MergePools(Snapshot& s, std::vector<PoolEntry> pools) {
+  for (auto& p : pools) {
+    if (const PoolEntry* known = s.FindPool(p.summary.name)) p.status = known->status;
+  }
+  s.pools = std::move(pools);
+}
+
 Status Inventory::RefreshAll() {
-  std::lock_guard refresh(refresh_mutex_);
-  auto started = clock_.Now();
-  auto pools = ReadPools();
-  if (!pools) {
-    RecordError(pools.error());
-    return std::unexpected(pools.error());
-  }
-  zfs::ListOptions q;
-  q.types = {zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume, zfs::DatasetType::kSnapshot};
-  q.properties = kInventoryProperties;
-  std::vector<zfs::Dataset> datasets;
-  if (!pools->empty()) {  // `zfs get -r` with no pool at all would print usage
-    auto listed = zfs_.ListDatasets(q);
-    if (!listed) {
-      RecordError(listed.error());
-      return std::unexpected(listed.error());
+  std::vector<std::string> names;
+  {
+    std::lock_guard refresh(refresh_mutex_);
+    auto started = clock_.Now();
+    auto pools = ReadPools();
+    if (!pools) {
+      RecordError(pools.error());
+      return std::unexpected(pools.error());
     }
-    datasets = std::move(*listed);
+    zfs::ListOptions q;
+    q.types = {zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume, zfs::DatasetType::kSnapshot};
+    q.properties = kInventoryProperties;
+    std::vector<zfs::Dataset> datasets;
+    if (!pools->empty()) {  // `zfs get -r` with no pool at all would print usage
+      auto listed = zfs_.ListDatasets(q);
+      if (!listed) {
+        RecordError(listed.error());
+        return std::unexpected(listed.error());
+      }
+      datasets = std::move(*listed);
+    }
+    for (const auto& p : *pools) names.push_back(p.summary.name);
+    Publish(
+        [&](Snapshot& s) {
+          MergePools(s, std::move(*pools));
+          s.datasets.clear();
+          for (auto& d : datasets) {
+            std::string name = d.name;
+            s.datasets.emplace(std::move(name), std::move(d));
+          }
+          s.refreshed_at = started;
+        },
+        true);
   }
-  Publish(
-      [&](Snapshot& s) {
-        s.pools = std::move(*pools);
-        s.datasets.clear();
-        for (auto& d : datasets) {
-          std::string name = d.name;
-          s.datasets.emplace(std::move(name), std::move(d));
-        }
-        s.refreshed_at = started;
-      },
-      true);
+  // Outside refresh_mutex_: a pool whose status hangs delays no write's refresh.
+  for (const auto& name : names) (void)RefreshStatus(name);
   return OkStatus();
 }
 
 Status Inventory::RefreshPool(const std::string& pool) {
-  std::lock_guard refresh(refresh_mutex_);
-  auto pools = ReadPools();
-  if (!pools) {
-    RecordError(pools.error());
-    return std::unexpected(pools.error());
-  }
-  bool imported = std::any_of(pools->begin(), pools->end(),
-                              [&](const PoolEntry& p) { return p.summary.name == pool; });
-  std::vector<zfs::Dataset> datasets;
-  if (imported) {
-    auto listed = zfs_.ListDatasets(TreeQuery(pool));
-    if (!listed && listed.error().code() != ErrorCode::kNotFound) {
-      RecordError(listed.error());
-      return std::unexpected(listed.error());
+  bool imported = false;
+  {
+    std::lock_guard refresh(refresh_mutex_);
+    auto pools = ReadPools();
+    if (!pools) {
+      RecordError(pools.error());
+      return std::unexpected(pools.error());
     }
-    if (listed) datasets = std::move(*listed);
+    imported = std::any_of(pools->begin(), pools->end(), [&](const PoolEntry& p) { return p.summary.name == pool; });
+    std::vector<zfs::Dataset> datasets;
+    if (imported) {
+      auto listed = zfs_.ListDatasets(TreeQuery(pool));
+      if (!listed && listed.error().code() != ErrorCode::kNotFound) {
+        RecordError(listed.error());
+        return std::unexpected(listed.error());
+      }
+      if (listed) datasets = std::move(*listed);
+    }
+    Publish(
+        [&](Snapshot& s) {
+          MergePools(s, std::move(*pools));
+          std::erase_if(s.datasets, [&](const auto& kv) { return InTree(kv.first, pool); });
+          for (auto& d : datasets) {
+            std::string name = d.name;
+            s.datasets.insert_or_assign(std::move(name), std::move(d));
+          }
+        },
+        false);
   }
-  Publish(
-      [&](Snapshot& s) {
-        s.pools = std::move(*pools);
-        std::erase_if(s.datasets, [&](const auto& kv) { return InTree(kv.first, pool); });
-        for (auto& d : datasets) {
-          std::string name = d.name;
-          s.datasets.insert_or_assign(std::move(name), std::move(d));
-        }
-      },
-      false);
+  if (imported) (void)RefreshStatus(pool);  // this pool only, outside refresh_mutex_
   return OkStatus();
 }
 
@@ -166,7 +172,8 @@ Status Inventory::RefreshTree(const std::string& name) {
     RecordError(listed.error());
     return std::unexpected(listed.error());
   }
-  // Space accounting changes all the way up: re-read the ancestors too.
+  // Space accounting changes all the way up: re-read the ancestors too (one
+  // `zfs get` each: a dataset's depth, not the number of pools).
   std::string ancestor = name.substr(0, name.find('@'));
   if (ancestor == name) {
     auto slash = ancestor.rfind('/');
@@ -181,7 +188,7 @@ Status Inventory::RefreshTree(const std::string& name) {
   auto pools = ReadPools();
   Publish(
       [&](Snapshot& s) {
-        if (pools) s.pools = std::move(*pools);
+        if (pools) MergePools(s, std::move(*pools));
         std::erase_if(s.datasets, [&](const auto& kv) { return InTree(kv.first, name); });
         for (auto& d : fresh) {
           std::string n = d.name;
@@ -189,6 +196,40 @@ Status Inventory::RefreshTree(const std::string& name) {
         }
       },
       false);
+  return OkStatus();
+}
+
+Status Inventory::RefreshStatus(const std::string& pool) {
+  auto name = zfs::PoolName::Parse(pool);
+  if (!name) return std::unexpected(name.error());
+  uint64_t ticket = 0;
+  {
+    std::lock_guard lock(current_mutex_);
+    ticket = ++next_status_ticket_;
+  }
+  auto status = zfs_.GetPoolStatus(*name);
+  // A pool exported meanwhile: the next pool list read drops it from the view.
+  if (!status && status.error().code() == ErrorCode::kNotFound) return OkStatus();
+  std::lock_guard lock(current_mutex_);
+  if (status_published_[pool] > ticket) return OkStatus();  // a newer read was published
+  if (!current_->FindPool(pool)) return OkStatus();
+  status_published_[pool] = ticket;
+  auto next = std::make_shared<Snapshot>(*current_);
+  for (auto& entry : next->pools) {
+    if (entry.summary.name != pool) continue;
+    if (status) {
+      entry.status = std::move(*status);
+    } else {
+      // One unreadable pool must not hide the others: keep its list entry.
+      GetLogger("inventory")->warn("pool={} status unreadable: {}", pool, status.error().message());
+      entry.status = {};
+      entry.status.name = pool;
+      entry.status.state = entry.summary.health;
+      entry.status.errors = status.error().message();
+    }
+  }
+  next->generation = current_->generation + 1;
+  current_ = std::move(next);
   return OkStatus();
 }
 

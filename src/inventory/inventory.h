@@ -8,8 +8,20 @@
 // RefreshTree() after dataset and snapshot operations (only that subtree is
 // asked of ZFS and merged into the view).
 //
-// Thread-safety: every method may be called from any thread. Refreshes are
-// serialised by refresh_mutex_; publication is guarded by current_mutex_.
+// A write costs one refresh of what changed (issue 19 item 6): RefreshTree
+// runs `zfs get -r` of the subtree, one `zfs get` per ancestor and `zpool
+// list`, whatever the number of pools, and reads no pool status: a dataset
+// write does not change one. Pool status (`zpool status`,
+// which a hung pool can hold for minutes) is read one pool at a time
+// (RefreshStatus) and never under refresh_mutex_, the lock a write's refresh
+// waits on; each pool's status is published as soon as it is read.
+//
+// The refresh methods run on the calling thread; StartPeriodic()/Stop() are
+// only the scheduler that calls them (so another runner may replace it).
+//
+// Thread-safety: every method may be called from any thread. Dataset and pool
+// list refreshes are serialised by refresh_mutex_; status reads may run
+// concurrently with them and each other; publication is guarded by current_mutex_.
 #pragma once
 
 #include <atomic>
@@ -63,13 +75,18 @@ class Inventory {
   // The current view (never null; empty before the first refresh).
   std::shared_ptr<const Snapshot> Current() const;
 
-  // Re-reads every pool and dataset.
+  // Re-reads every pool and dataset, then (outside refresh_mutex_) every pool's status.
   Status RefreshAll();
-  // Re-reads one pool's status and all its datasets (after create/import/export/destroy).
+  // Re-reads the pool list and all of one pool's datasets, then (outside
+  // refresh_mutex_) that pool's status (after create/import/export/destroy).
   Status RefreshPool(const std::string& pool);
-  // Re-reads `name` and everything below it (children and snapshots), and the
-  // pool's list entry; names that no longer exist leave the view.
+  // Re-reads `name` and everything below it (children and snapshots), its
+  // ancestors (space accounting), and the pool list; names that no longer
+  // exist leave the view. No pool status is read.
   Status RefreshTree(const std::string& name);
+  // Re-reads one pool's status (`zpool status POOL`) and publishes it; a pool
+  // that is gone or not in the view is left alone. Never takes refresh_mutex_.
+  Status RefreshStatus(const std::string& pool);
 
   // Queues RefreshPool(pool) on the periodic loop and returns at once (for
   // callers that must not wait, such as the supervisor bringing a pool online).
@@ -82,6 +99,8 @@ class Inventory {
   void Stop();
 
  private:
+  // `zpool list`; a status that says only the pool's health (publication
+  // keeps the one the view has: see MergePools).
   Result<std::vector<PoolEntry>> ReadPools();
   void Publish(std::function<void(Snapshot&)> change, bool full);
   void RecordError(const Error& error);
@@ -94,6 +113,10 @@ class Inventory {
 
   mutable std::mutex current_mutex_;
   std::shared_ptr<const Snapshot> current_;  // guarded by current_mutex_
+  // Status reads may overlap: the ticket of the newest read published per pool,
+  // so an older read finishing late never replaces a newer one.
+  uint64_t next_status_ticket_ = 0;                    // guarded by current_mutex_
+  std::map<std::string, uint64_t> status_published_;  // guarded by current_mutex_
 
   std::mutex pending_mutex_;
   std::set<std::string> pending_pools_;  // guarded by pending_mutex_

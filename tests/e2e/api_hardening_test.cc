@@ -18,7 +18,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -40,6 +39,7 @@
 #include "api/http.h"
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -140,64 +140,40 @@ class SlowByteClients {
   std::thread thread_;
 };
 
-class ApiHardeningTest : public ::testing::Test {
+class ApiHardeningTest : public LabSuite<ApiHardeningTest> {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    build_ = EnvOr("PK_BUILD_DIR", "");
-    if (build_.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
-    if (auto made = MakeWorkDir(lab_, "api-harden", &work_); !made.empty()) {
-      setup_error_ = made;
-      return;
-    }
-    options_ = SuiteDaemonOptions(build_, work_);
+  friend class LabSuite<ApiHardeningTest>;  // calls SetUpLab/TearDownLab
+
+  static Status SetUpLab() {
+    runner_ = &lab_.runner();
+    PK_TRY(lab_.Open("api-harden"));
+    build_ = lab_.build_dir();
     port_ = FreeLoopbackPort();
-    options_.config = work_ + "/poolkeeperd.conf";
+    lab_.options().config = lab_.work() + "/poolkeeperd.conf";
+    options_ = lab_.options();
     // No share servers: the suite needs none, and the lab's other pools (other
     // suites') must not be served by this daemon.
     std::ofstream(options_.config) << "tcp_listen = 127.0.0.1:" << port_
                                    << "\niscsi_server = off\nnfs_server = off\nsmb_server = off\n";
-    if (auto started = StartSuitePoolkeeperd(daemon_, options_); !started.empty()) {
-      setup_error_ = started;
-      return;
-    }
-    cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
-    if (auto created = CreateLabPool(*runner_, lab_, "apih" + std::to_string(::getpid()), &pool_); !created.empty()) {
-      setup_error_ = created;
-      return;
-    }
+    PK_TRY(lab_.StartDaemon());
+    cli_ = lab_.cli();
+    PK_ASSIGN_OR_RETURN(pool_, lab_.CreatePool("apih" + std::to_string(::getpid())));
     CliResult r = cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir});
-    if (r.code != kExitOk) {
-      setup_error_ = "service enable: " + ::testing::PrintToString(r);
-      return;
-    }
+    if (r.code != kExitOk) return Internal("service enable: " + ::testing::PrintToString(r));
     auto deadline = Clock::now() + seconds(60);
     std::string state;
     while (Clock::now() < deadline) {
       CliResult s = cli_.Run({"--json", "service", "status", pool_.name});
       json j = json::parse(s.out, nullptr, false);
       state = j.is_object() ? j.value("state", "") : "";
-      if (state == "online") return;
+      if (state == "online") return OkStatus();
       std::this_thread::sleep_for(milliseconds(100));
     }
-    setup_error_ = "pool service never came online (last state '" + state + "')";
+    return DeadlineExceeded("pool service never came online (last state '" + state + "')");
   }
 
-  static void TearDownTestSuite() {
-    if (daemon_.running() && !pool_.name.empty()) (void)cli_.Run({"service", "disable", pool_.name});
-    if (!pool_.name.empty()) {
-      if (auto destroyed = DestroyLabPool(*runner_, pool_); !destroyed.empty()) ADD_FAILURE() << destroyed;
-    }
-    if (daemon_.running()) daemon_.Stop();
-    KeepWorkIfFailed(work_, options_.log_path);
-  }
-
-  void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
+  static void TearDownLab() {
+    if (lab_.daemon().running() && !pool_.name.empty()) (void)cli_.Run({"service", "disable", pool_.name});
   }
 
   // `poolkeeper ocf pool monitor` as Pacemaker runs it (OCF_RESKEY_* in the environment).
@@ -218,68 +194,42 @@ class ApiHardeningTest : public ::testing::Test {
     return out;
   }
 
-  // Starts `poolkeeper events --follow` in its own process group, output discarded.
-  static pid_t SpawnFollower() {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    std::vector<std::string> args = {build_ + "/src/cli/poolkeeper", "events", "--follow"};
+  // Starts `poolkeeper events --follow` in its own process group, output
+  // discarded; the handle ends it (SIGKILL to its group) when destroyed.
+  static Result<std::unique_ptr<sys::ServerProcess>> SpawnFollower() {
     std::vector<std::string> env = ToolEnv();
     env.push_back("POOLKEEPER_SOCKET=" + options_.socket);
-    std::vector<char*> argv, envp;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    pid_t pid = -1;
-    int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
-    return rc == 0 ? pid : -1;
+    return launcher_->Launch({build_ + "/src/cli/poolkeeper", {"events", "--follow"}, env}, "/dev/null");
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
-  static inline std::string lab_, build_, work_, setup_error_;
+  static inline sys::ProcessRunner* runner_ = nullptr;
+  static inline std::unique_ptr<sys::DaemonLauncher> launcher_ = sys::MakePosixDaemonLauncher();
+  static inline std::string build_;
   static inline PoolkeeperdOptions options_;
   static inline uint16_t port_ = 0;
-  static inline Poolkeeperd daemon_;
   static inline CliClient cli_;
   static inline LabPool pool_;
-};
-
-// Ends the follower processes (by pid) whatever happens in the test.
-struct Followers {
-  std::vector<pid_t> pids;
-  ~Followers() {
-    for (pid_t pid : pids) ::kill(pid, SIGTERM);
-    for (pid_t pid : pids) ::waitpid(pid, nullptr, 0);
-  }
 };
 
 // issue 17 item 1: on main, 10 followers made `service list` take 29-30 s and
 // the OCF monitor fail after 10 s (every worker parked in a long-poll, slow-byte
 // clients holding the rest).
 TEST_F(ApiHardeningTest, MonitorAndServiceListAnswerWithinASecondUnderFollowersAndSlowClients) {
-  const int sockets_before = SocketCount(daemon_.pid());
-  Followers followers;
+  const int sockets_before = SocketCount(lab_.daemon().pid());
+  // Ended (by their handles) whatever happens in the test.
+  std::vector<std::unique_ptr<sys::ServerProcess>> followers;
   for (int i = 0; i < kFollowers; ++i) {
-    pid_t pid = SpawnFollower();
-    ASSERT_GT(pid, 0) << "posix_spawn of a follower failed";
-    followers.pids.push_back(pid);
+    auto follower = SpawnFollower();
+    PK_ASSERT_OK(follower) << "a follower did not start";
+    followers.push_back(std::move(*follower));
   }
   SlowByteClients slow(port_, kSlowClients);
   // Every follower and slow client is connected to the daemon (its sockets
   // show them) before the measured calls start.
   const int wanted = sockets_before + kFollowers + kSlowClients;
   auto deadline = Clock::now() + seconds(60);
-  while (SocketCount(daemon_.pid()) < wanted && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
-  ASSERT_GE(SocketCount(daemon_.pid()), wanted) << "followers and slow clients never all connected";
+  while (SocketCount(lab_.daemon().pid()) < wanted && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_GE(SocketCount(lab_.daemon().pid()), wanted) << "followers and slow clients never all connected";
 
   for (int round = 0; round < kRounds; ++round) {
     auto start = Clock::now();
@@ -296,7 +246,7 @@ TEST_F(ApiHardeningTest, MonitorAndServiceListAnswerWithinASecondUnderFollowersA
     ASSERT_LT(took, kCallBound) << "round " << round << ": service list took " << took.count() << " ms";
   }
   // The followers are still following (a crashed or refused one would have exited).
-  for (pid_t pid : followers.pids) EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), 0) << "follower " << pid << " exited";
+  for (auto& f : followers) EXPECT_TRUE(f->Running()) << "follower " << f->pid() << " exited";
 }
 
 // issue 17 item 3 (API side): a user property value that is not UTF-8, set with
@@ -335,8 +285,8 @@ TEST_F(ApiHardeningTest, NonUtf8PropertyValueIsListedAndReadAndTheDaemonStaysUp)
   EXPECT_EQ(get_json.code, kExitOk) << get_json;
   EXPECT_THAT(get_json.out, HasSubstr(replaced));
 
-  EXPECT_TRUE(daemon_.running());
-  EXPECT_EQ(::waitpid(daemon_.pid(), nullptr, WNOHANG), 0) << "the daemon exited";
+  EXPECT_TRUE(lab_.daemon().running());
+  EXPECT_EQ(::waitpid(lab_.daemon().pid(), nullptr, WNOHANG), 0) << "the daemon exited";
   EXPECT_EQ(cli_.Run({"service", "list"}).code, kExitOk);
 }
 
@@ -357,7 +307,7 @@ TEST_F(ApiHardeningTest, NonUtf8NameInThePathIs400) {
 // daemon refuses to start, saying so, when others may read the token.
 TEST_F(ApiHardeningTest, DaemonRefusesATokenFileOthersCanRead) {
   auto try_start = [&](const std::string& name, mode_t mode, uid_t owner) {
-    std::string dir = work_ + "/" + name;
+    std::string dir = lab_.work() + "/" + name;
     fs::create_directories(dir + "/state");
     ::chmod((dir + "/state").c_str(), 0700);
     std::string token = dir + "/state/api-token";

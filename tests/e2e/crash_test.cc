@@ -53,6 +53,7 @@
 #include "sys/daemon_launcher.h"
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 #include "tests/e2e/share_lab.h"
 
 namespace pk::e2e {
@@ -73,29 +74,20 @@ double Now() {
 
 class CrashTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    launcher_ = sys::MakePosixDaemonLauncher();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    build_ = EnvOr("PK_BUILD_DIR", "");
-    if (build_.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
-    setup_error_ = AddSuiteUser(*runner_, "pkcrs", &user_);
-  }
-  static void TearDownTestSuite() { RemoveSuiteUser(*runner_, user_); }
+  static void SetUpTestSuite() { user_added_ = AddSuiteUser(*suite_runner_, "pkcrs", &user_); }
+  static void TearDownTestSuite() { RemoveSuiteUser(*suite_runner_, user_); }
 
   void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
+    if (!user_added_) GTEST_FAIL() << "suite set-up failed: " << user_added_.error().message();
     std::string name = "crs" + std::to_string(::getpid()) + "t" + std::to_string(++counter_);
-    ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 384ll << 20), "");
-    ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
+    PK_ASSERT_OK(lab_.Open(name));
+    auto pool = lab_.CreatePool(name, 384ll << 20);
+    PK_ASSERT_OK(pool);
+    pool_ = *pool;
     head_ = ShareHeadFor(0);
-    options_ = SuiteDaemonOptions(build_, work_);
     options_.config = work_ + "/poolkeeperd.conf";
-    ASSERT_EQ(WriteShareConfig(options_, head_), "");
-    cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
+    PK_ASSERT_OK(WriteShareConfig(options_, head_));
+    cli_ = lab_.cli();
   }
 
   void TearDown() override {
@@ -103,13 +95,9 @@ class CrashTest : public ::testing::Test {
     clients_.clear();
     if (daemon_.running()) daemon_.Stop();
     for (const auto& mp : ShadowMounts(pool_.mnt)) (void)runner_->Run({"/bin/umount", {"-l", mp}, ToolEnv()});
-    if (!PoolImported(*runner_, pool_.name)) {
-      ClearImmutable(pool_.mnt);
-      (void)runner_->Run(ZfsTool("zpool", {"import", "-d", pool_.disk_dir, pool_.name}));
-    }
-    EXPECT_EQ(DestroyLabPool(*runner_, pool_), "");
+    if (!PoolImported(*runner_, pool_.name)) ClearImmutable(pool_.mnt);
+    lab_.Close();  // re-imports the pool if it was exported, destroys it
     EXPECT_FALSE(fs::exists("/run/netns/" + head_.nfs_netns)) << "namespace " << head_.nfs_netns << " left behind";
-    KeepWorkIfFailed(work_, options_.log_path);
   }
 
   // Polls `what` (a CLI --json command) until `done` holds; the last answer.
@@ -195,15 +183,19 @@ class CrashTest : public ::testing::Test {
                 .timeout = seconds(30)});
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
-  static inline std::unique_ptr<sys::DaemonLauncher> launcher_;
-  static inline std::string lab_, build_, user_, setup_error_;
+  static inline std::unique_ptr<sys::ProcessRunner> suite_runner_ = sys::MakePosixProcessRunner();
+  static inline std::string user_;
+  static inline Status user_added_ = OkStatus();
   static inline int counter_ = 0;
+  Lab lab_;
+  std::unique_ptr<sys::DaemonLauncher> launcher_ = sys::MakePosixDaemonLauncher();
+  sys::ProcessRunner* runner_ = &lab_.runner();
+  const std::string& build_ = lab_.build_dir();
+  const std::string& work_ = lab_.work();
+  PoolkeeperdOptions& options_ = lab_.options();
+  Poolkeeperd& daemon_ = lab_.daemon();
   LabPool pool_;
-  std::string work_;
   ShareHead head_;
-  PoolkeeperdOptions options_;
-  Poolkeeperd daemon_;
   CliClient cli_;
   std::vector<std::unique_ptr<sys::ServerProcess>> clients_;
 };
@@ -262,10 +254,10 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
     std::ofstream(fmt::format("{}/f{:04d}", src, i), std::ios::binary) << data;
   }
 
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_));
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
-  ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
+  PK_ASSERT_OK(AdoptPool(cli_, pool_.name));  // made with zpool create
   CliResult made = cli_.Run({"share", "create", "iscsi", Dataset("lun"), "--size", "48M"});
   ASSERT_EQ(made.code, kExitOk) << made;
   made = cli_.Run({"share", "create", "nfs", Dataset("nfs"), "--client", "127.0.0.1(rw,no_root_squash)"});
@@ -355,7 +347,7 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
     std::this_thread::sleep_for(milliseconds(delay_ms(rnd)));
     double killed = Now();
     daemon_.Kill();
-    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "") << "restart " << round;
+    PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_)) << "restart " << round;
     WaitServing(3);
     double serving = Now();
     crashes.emplace_back(killed, serving);
@@ -420,10 +412,10 @@ TEST_F(CrashTest, DataPlaneOutlivesTenCrashes) {
 
 // issue 18 item 5 (host flavour).
 TEST_F(CrashTest, MountpointProtection) {
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_));
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
-  ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
+  PK_ASSERT_OK(AdoptPool(cli_, pool_.name));  // made with zpool create
   ASSERT_EQ(cli_.Run({"service", "stop", pool_.name}).code, kExitOk);
   WaitForService("exported");
   EXPECT_TRUE(Immutable(pool_.mnt)) << pool_.mnt << " is not protected while the pool is exported";
@@ -464,10 +456,10 @@ TEST_F(CrashTest, CrashDuringOperations) {
   CreateDataset("nfs");
   CreateDataset("smb");
   ASSERT_FALSE(HasFailure());
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_));
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService("online");
-  ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
+  PK_ASSERT_OK(AdoptPool(cli_, pool_.name));  // made with zpool create
   ASSERT_EQ(cli_.Run({"share", "create", "smb", Dataset("smb"), "--name", "Ops"}).code, kExitOk);
   WaitServing(1);
   unsigned seed = static_cast<unsigned>(std::random_device{}());
@@ -483,7 +475,7 @@ TEST_F(CrashTest, CrashDuringOperations) {
     std::this_thread::sleep_for(milliseconds(delay_ms(rnd)));
     daemon_.Kill();
     (void)WaitClient(op, seconds(30));
-    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "") << "restart after a SIGKILL during " << what;
+    PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_)) << "restart after a SIGKILL during " << what;
     json s = WaitFor({"service", "status", pool_.name}, [](const json& j) {
       std::string st = j.value("state", "");
       return st == "online" || st == "degraded" || st == "exported" || st == "locked" || st == "failed";

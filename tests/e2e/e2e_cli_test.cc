@@ -42,6 +42,7 @@
 #include "base/error.h"
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -87,58 +88,36 @@ const json* FindNamed(const json& list, const char* key, const std::string& name
   return nullptr;
 }
 
-class E2eCliTest : public ::testing::Test {
+class E2eCliTest : public LabSuite<E2eCliTest> {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    std::string build = EnvOr("PK_BUILD_DIR", "");
-    if (build.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
-    daemon_bin_ = build + "/src/daemon/poolkeeperd";
-    cli_bin_ = build + "/src/cli/poolkeeper";
+  friend class LabSuite<E2eCliTest>;  // calls SetUpLab/TearDownLab
+
+  static Status SetUpLab() {
+    runner_ = &lab_.runner();
+    PK_TRY(lab_.Open("e2e"));
     pool_ = "e2e" + std::to_string(getpid());
     dataset_ = pool_ + "/my data:1.0";
     snapshot_ = dataset_ + "@v1.0";
-    disk_dir_ = lab_ + "/disks/e2e/" + pool_;
-    mnt_ = lab_ + "/mnt/" + pool_;
-
-    std::error_code ec;
-    fs::create_directories(disk_dir_, ec);
-    if (ec) {
-      setup_error_ = "create " + disk_dir_ + ": " + ec.message();
-      return;
-    }
+    disk_dir_ = lab_.lab_dir() + "/disks/e2e/" + pool_;
+    mnt_ = lab_.lab_dir() + "/mnt/" + pool_;
+    PK_TRY(MakeDirectories({disk_dir_}));
     for (const char* leaf : {"d0.img", "d1.img"}) {
       std::string path = disk_dir_ + "/" + leaf;
-      if (auto created = CreateSparseFile(path); !created.empty()) {
-        setup_error_ = created;
-        return;
-      }
+      PK_TRY(CreateSparseFile(path));
       disks_.push_back(path);
     }
-
-    std::string tmpl = lab_ + "/e2e-daemon-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) {
-      setup_error_ = "mkdtemp under " + lab_ + ": " + std::strerror(errno);
-      return;
-    }
-    work_ = tmpl;
-    socket_ = work_ + "/run/pk.sock";
-    log_path_ = work_ + "/poolkeeperd.log";
-    cli_ = CliClient(runner_.get(), cli_bin_, socket_);
-    if (auto started = StartDaemon(); !started.empty()) {
-      setup_error_ = started + "\n--- daemon log ---\n" + ReadWholeFile(log_path_);
-      return;
-    }
+    work_ = lab_.work();
+    socket_ = lab_.options().socket;
+    log_path_ = lab_.options().log_path;
+    cli_ = lab_.cli();
+    PK_TRY(lab_.StartDaemon());
     // The daemon answers before its first inventory refresh (it never waits
     // for ZFS at start): wait for that refresh (generation 1) so it is idle.
-    if (auto idle = WaitForGeneration(1); !idle.empty()) setup_error_ = idle;
+    return WaitForGeneration(1);
   }
 
-  static void TearDownTestSuite() {
+  // The tests make the pool through the daemon: destroyed here, while it runs.
+  static void TearDownLab() {
     bool pool_gone = true;
     if (!pool_.empty() && !disks_.empty()) {
       if (!PoolImported(pool_)) {
@@ -146,7 +125,7 @@ class E2eCliTest : public ::testing::Test {
         (void)runner_->Run(Tool("zpool", {"import", "-d", disk_dir_, "-N", pool_}));
       }
       if (PoolImported(pool_)) {
-        CliResult r = daemon_.running() ? Cli({"pool", "destroy", "-f", pool_}) : CliResult{};
+        CliResult r = lab_.daemon().running() ? Cli({"pool", "destroy", "-f", pool_}) : CliResult{};
         if (r.code != 0 && PoolImported(pool_)) (void)runner_->Run(Tool("zpool", {"destroy", "-f", pool_}));
       }
       if (PoolImported(pool_)) {
@@ -154,19 +133,11 @@ class E2eCliTest : public ::testing::Test {
         ADD_FAILURE() << "pool " << pool_ << " could not be destroyed; `scripts/lab down` exports it";
       }
     }
-    StopDaemon();
     // Never delete the disks or the mount directory of a pool that is still
     // imported: remove_all would walk into its mounted filesystems.
     std::error_code ec;
     if (pool_gone && !disk_dir_.empty()) fs::remove_all(disk_dir_, ec);
     if (pool_gone && !mnt_.empty()) fs::remove_all(mnt_, ec);
-    KeepWorkIfFailed(work_, log_path_);
-  }
-
-  void SetUp() override {
-    if (!setup_error_.empty()) {
-      GTEST_FAIL() << "suite set-up failed: " << setup_error_;
-    }
   }
 
   // ---- processes ----
@@ -203,36 +174,24 @@ class E2eCliTest : public ::testing::Test {
 
   // ---- daemon ----
 
-  // Empty on success, else what went wrong.
-  static std::string StartDaemon() {
-    return daemon_.Start({.binary = daemon_bin_,
-                          .config = "",
-                          .state_dir = work_ + "/state",
-                          .socket = socket_,
-                          .log_path = log_path_,
-                          .log_level = "debug",
-                          .refresh_interval_seconds = 3600});
-  }
-
   // Polls /v1/health until the inventory generation reaches `generation`.
-  static std::string WaitForGeneration(uint64_t generation) {
+  static Status WaitForGeneration(uint64_t generation) {
     auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     std::string last;
     while (std::chrono::steady_clock::now() < deadline) {
       auto r = Http("GET", "/v1/health");
       if (r && r->status == 200) {
         json j = json::parse(r->body, nullptr, false);
-        if (!j.is_discarded() && j["inventory"].value("generation", 0ULL) >= generation) return "";
+        if (!j.is_discarded() && j["inventory"].value("generation", 0ULL) >= generation) return OkStatus();
         last = r->body;
       } else {
         last = r ? r->body : r.error().message();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    return "daemon inventory did not reach generation " + std::to_string(generation) + "; last health: " + last;
+    return DeadlineExceeded("daemon inventory did not reach generation " + std::to_string(generation) +
+                            "; last health: " + last);
   }
-
-  static void StopDaemon() { daemon_.Stop(); }
 
   // ---- shared assertions ----
 
@@ -287,13 +246,11 @@ class E2eCliTest : public ::testing::Test {
     return d ? *d : json();
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
-  static inline std::string setup_error_;
-  static inline std::string lab_, daemon_bin_, cli_bin_, work_, socket_, log_path_, disk_dir_, mnt_;
+  static inline sys::ProcessRunner* runner_ = nullptr;
+  static inline std::string work_, socket_, log_path_, disk_dir_, mnt_;
   static inline std::string pool_, dataset_, snapshot_, guid_;
   static inline std::vector<std::string> disks_;
   static inline CliClient cli_;
-  static inline Poolkeeperd daemon_;
 };
 
 // ---------------------------------------------------------------------------

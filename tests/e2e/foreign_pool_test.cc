@@ -33,6 +33,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 #include "tests/e2e/share_lab.h"
 
 namespace pk::e2e {
@@ -71,29 +72,23 @@ std::vector<std::string> ShadowHelpersFor(const std::string& dataset) {
 class ForeignPoolTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    runner_ = sys::MakePosixProcessRunner();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    build_ = EnvOr("PK_BUILD_DIR", "");
-    ASSERT_FALSE(build_.empty()) << "PK_BUILD_DIR is not set (run through ctest)";
     std::string name = "fgn" + std::to_string(::getpid()) + "t" + std::to_string(++counter_);
-    ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
-    ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
-    options_ = SuiteDaemonOptions(build_, work_);
-    options_.config = work_ + "/poolkeeperd.conf";
+    PK_ASSERT_OK(lab_.Open(name));
+    auto pool = lab_.CreatePool(name, 256ll << 20);
+    PK_ASSERT_OK(pool);
+    pool_ = *pool;
+    lab_.options().config = lab_.work() + "/poolkeeperd.conf";
     ports_ = ShareHeadFor(1);
-    ASSERT_EQ(WriteShareConfig(options_, ports_), "");
-    cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
+    PK_ASSERT_OK(WriteShareConfig(lab_.options(), ports_));
+    cli_ = lab_.cli();
   }
 
   void TearDown() override {
-    daemon_.Stop();  // stops ganesha and the helpers (their layers unmounted)
-    if (!PoolImported(*runner_, pool_.name)) {
-      (void)runner_->Run(ZfsTool("zpool", {"import", "-d", pool_.disk_dir, pool_.name}));
-    }
-    EXPECT_EQ(DestroyLabPool(*runner_, pool_), "");
+    lab_.Close();  // stops ganesha and the helpers (their layers unmounted), then the pool
     EXPECT_FALSE(fs::exists("/run/netns/" + ports_.nfs_netns)) << "namespace " << ports_.nfs_netns << " left behind";
-    KeepWorkIfFailed(work_, options_.log_path);
   }
+
+  Status StartDaemon() { return lab_.StartDaemon(); }
 
   void Zfs(std::vector<std::string> args) {
     auto r = runner_->Run(ZfsTool("zfs", args));
@@ -118,13 +113,14 @@ class ForeignPoolTest : public ::testing::Test {
     return r->status.code;
   }
 
-  std::unique_ptr<sys::ProcessRunner> runner_;
-  std::string lab_, build_, work_;
+  Lab lab_;
+  sys::ProcessRunner* runner_ = &lab_.runner();
+  const std::string& build_ = lab_.build_dir();
+  PoolkeeperdOptions& options_ = lab_.options();
+  Poolkeeperd& daemon_ = lab_.daemon();
   static inline int counter_ = 0;
   LabPool pool_;
   ShareHead ports_;
-  PoolkeeperdOptions options_;
-  Poolkeeperd daemon_;
   CliClient cli_;
 };
 
@@ -146,7 +142,7 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   auto exported = runner_->Run(ZfsTool("zpool", {"export", pool_.name}));
   ASSERT_TRUE(exported && exported->status.Success());
 
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartDaemon());
   ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   const std::string held = "held: pool not adopted (run poolkeeper pool adopt " + pool_.name + ")";
   // The service imports it; its share is held, and says so everywhere.
@@ -231,7 +227,7 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
   EXPECT_NE(NfsWrite(pool_.mnt + "/recv"), 0) << "a received share definition was served";
   // The adoption is in the pool: it survives a daemon restart.
   daemon_.Stop();
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartDaemon());
   WaitFor({"share", "list", "--pool", pool_.name}, [&](const json& j) {
     for (const auto& sh : j["shares"]) {
       if (sh.value("dataset", "") == exp) return sh.value("state", "") == "serving";
@@ -251,13 +247,13 @@ TEST_F(ForeignPoolTest, NewlineValuesAndBadStateFiles) {
   Zfs({"set", "org.poolkeeper:quota-warn=" + value, pool_.name + "/a"});
   ASSERT_FALSE(HasFailure());
   // State files another version (or a hand) wrote badly.
-  ASSERT_EQ(MakeDirectories({options_.state_dir + "/locks"}), "");
+  PK_ASSERT_OK(MakeDirectories({options_.state_dir + "/locks"}));
   std::ofstream(options_.state_dir + "/pools.json")
       << R"({"version":1,"pools":[{"pool":"nosuchbad","delay_seconds":"ten"},{"pool":")" << pool_.name
       << R"(","enabled":false}]})";
   std::ofstream(options_.state_dir + "/locks/" + pool_.name + ".json") << R"({"operation":1,"pid":"x","started_ms":[]})";
 
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");  // it starts
+  PK_ASSERT_OK(StartDaemon());  // it starts
   json bad = WaitFor({"service", "status", "nosuchbad"}, [](const json& j) { return j.value("state", "") == "failed"; });
   EXPECT_THAT(bad.value("reason", ""), HasSubstr("field 'delay_seconds' has the wrong type"));
   WaitFor({"service", "status", pool_.name}, [](const json& j) { return j.value("state", "") == "locked"; });

@@ -3,10 +3,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,15 +48,15 @@ std::string ReadWholeFile(const std::string& path) {
   return ss.str();
 }
 
-std::string CreateSparseFile(const std::string& path, off_t bytes) {
+Status CreateSparseFile(const std::string& path, off_t bytes) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || ::ftruncate(fd, bytes) != 0) {
     std::string error = "create sparse disk " + path + ": " + std::strerror(errno);
     if (fd >= 0) ::close(fd);
-    return error;
+    return Internal(error);
   }
   ::close(fd);
-  return "";
+  return OkStatus();
 }
 
 sys::Command ZfsTool(const std::string& name, std::vector<std::string> args, std::chrono::milliseconds timeout) {
@@ -70,6 +67,13 @@ sys::Command ZfsTool(const std::string& name, std::vector<std::string> args, std
 bool PoolImported(sys::ProcessRunner& runner, const std::string& pool) {
   auto r = runner.Run(ZfsTool("zpool", {"list", "-H", "-o", "name", pool}));
   return r && r->status.Success();
+}
+
+Result<std::string> RunOk(sys::ProcessRunner& runner, const sys::Command& command) {
+  auto r = runner.Run(command);
+  if (!r) return std::unexpected(r.error().WithContext(command.ToString()));
+  if (!r->status.Success()) return Internal(command.ToString() + ": " + r->status.ToString() + ": " + r->err + r->out);
+  return std::move(r->out);
 }
 
 // ---- CliClient ---------------------------------------------------------------
@@ -110,134 +114,73 @@ Poolkeeperd::~Poolkeeperd() {
   if (running()) Kill();
 }
 
-std::string Poolkeeperd::Spawn(const PoolkeeperdOptions& o) {
-  if (running()) return "a daemon is already running (pid " + std::to_string(pid_) + ")";
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
-  posix_spawn_file_actions_addopen(&actions, 2, o.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-
-  std::vector<std::string> args = {o.binary};
+Status Poolkeeperd::Spawn(const PoolkeeperdOptions& o) {
+  if (running()) return FailedPrecondition("a daemon is already running (pid " + std::to_string(pid()) + ")");
+  std::vector<std::string> args;
   if (!o.config.empty()) args.insert(args.end(), {"--config", o.config});
   args.insert(args.end(), {"--state-dir", o.state_dir, "--socket", o.socket, "--log-level", o.log_level,
                            "--refresh-interval", std::to_string(o.refresh_interval_seconds)});
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = ToolEnv();
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  pid_t pid = -1;
+  // Each run's log starts empty: WaitReady looks for this run's readiness line.
+  if (!std::ofstream(o.log_path, std::ios::trunc)) return Internal("truncate " + o.log_path + ": cannot open it");
+  log_path_ = o.log_path;
   spawned_at_ = std::chrono::steady_clock::now();
-  int rc = posix_spawn(&pid, o.binary.c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(pipefd[1]);
-  if (rc != 0) {
-    ::close(pipefd[0]);
-    return "spawn " + o.binary + ": " + std::strerror(rc);
-  }
-  pid_ = pid;
-  stdout_fd_ = pipefd[0];
-  return "";
+  PK_ASSIGN_OR_RETURN(process_, launcher_->Launch({o.binary, std::move(args), ToolEnv()}, o.log_path));
+  return OkStatus();
 }
 
-std::string Poolkeeperd::WaitReady(std::chrono::milliseconds timeout) {
-  if (stdout_fd_ < 0) return "no daemon spawned";
-  std::string seen;
+Status Poolkeeperd::WaitReady(std::chrono::milliseconds timeout) {
+  if (!process_) return FailedPrecondition("no daemon spawned");
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    size_t nl = seen.find('\n');
-    if (nl != std::string::npos) {
-      if (seen.starts_with("poolkeeperd ready")) return "";
-      seen.erase(0, nl + 1);
-      continue;
+    std::string log = ReadWholeFile(log_path_);
+    if (log.starts_with("poolkeeperd ready") || log.find("\npoolkeeperd ready") != std::string::npos) return OkStatus();
+    if (!process_->Running()) {
+      auto exit = process_->Exit();
+      process_.reset();
+      return Unavailable("poolkeeperd exited (" + (exit ? exit->ToString() : std::string("?")) +
+                         ") before its 'poolkeeperd ready' line");
     }
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return "poolkeeperd printed no 'poolkeeperd ready' line within the start timeout";
-    pollfd p{stdout_fd_, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    char buf[512];
-    ssize_t got = ::read(stdout_fd_, buf, sizeof buf);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return "poolkeeperd closed stdout (exited?) before its 'poolkeeperd ready' line";
-    seen.append(buf, static_cast<size_t>(got));
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return DeadlineExceeded("poolkeeperd printed no 'poolkeeperd ready' line within the start timeout");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
-std::string Poolkeeperd::Start(const PoolkeeperdOptions& options) {
-  if (auto spawned = Spawn(options); !spawned.empty()) return spawned;
+Status Poolkeeperd::Start(const PoolkeeperdOptions& options) {
+  PK_TRY(Spawn(options));
   return WaitReady();
 }
 
 void Poolkeeperd::Stop() {
   if (!running()) return;
-  ::kill(pid_, SIGTERM);
-  auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
-  int status = 0;
-  bool reaped = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    pid_t w = ::waitpid(pid_, &status, WNOHANG);
-    if (w == pid_ || (w < 0 && errno != EINTR)) {
-      reaped = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (!reaped) {
-    ADD_FAILURE() << "poolkeeperd (pid " << pid_ << ") did not exit on SIGTERM; killing it";
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-  } else {
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << "poolkeeperd did not exit cleanly on SIGTERM (wait status " << status << ")";
-  }
-  Forget();
+  pid_t pid = process_->pid();
+  sys::ExitStatus status = process_->Stop(SIGTERM, kStopTimeout);
+  process_.reset();
+  EXPECT_TRUE(status.kind == sys::ExitStatus::Kind::kExited && status.code == 0)
+      << "poolkeeperd (pid " << pid << ") did not exit cleanly within " << kStopTimeout.count()
+      << " s of SIGTERM: " << status.ToString();
 }
 
 void Poolkeeperd::Kill() {
   if (!running()) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  Forget();
+  (void)process_->Stop(SIGKILL, std::chrono::milliseconds(0));
+  process_.reset();
 }
 
-void Poolkeeperd::Forget() {
-  pid_ = -1;
-  if (stdout_fd_ >= 0) ::close(stdout_fd_);
-  stdout_fd_ = -1;
-}
-
-std::string MakeDirectories(const std::vector<std::string>& dirs) {
+Status MakeDirectories(const std::vector<std::string>& dirs) {
   for (const auto& dir : dirs) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) return "create " + dir + ": " + ec.message();
+    if (ec) return Internal("create " + dir + ": " + ec.message());
   }
-  return "";
+  return OkStatus();
 }
 
-std::string MakeWorkDir(const std::string& parent, const std::string& prefix, std::string* work) {
+Result<std::string> MakeWorkDir(const std::string& parent, const std::string& prefix) {
   std::string tmpl = parent + "/" + prefix + "-daemon-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) return "mkdtemp under " + parent + ": " + std::strerror(errno);
-  *work = tmpl;
-  return "";
+  if (!::mkdtemp(tmpl.data())) return Internal("mkdtemp under " + parent + ": " + std::strerror(errno));
+  return tmpl;
 }
 
 PoolkeeperdOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work) {
@@ -250,16 +193,17 @@ PoolkeeperdOptions SuiteDaemonOptions(const std::string& build_dir, const std::s
           .refresh_interval_seconds = 3600};
 }
 
-std::string StartSuitePoolkeeperd(Poolkeeperd& daemon, const PoolkeeperdOptions& options) {
-  std::string started = daemon.Start(options);
-  if (started.empty()) return "";
-  return started + "\n--- daemon log ---\n" + ReadWholeFile(options.log_path);
+Status StartSuitePoolkeeperd(Poolkeeperd& daemon, const PoolkeeperdOptions& options) {
+  auto started = daemon.Start(options);
+  if (started) return OkStatus();
+  return std::unexpected(Error(started.error().code(), started.error().message() + "\n--- daemon log ---\n" +
+                                                           ReadWholeFile(options.log_path)));
 }
 
 void KeepWorkIfFailed(const std::string& work, const std::string& log_path) {
   if (work.empty()) return;
   const auto* suite = ::testing::UnitTest::GetInstance()->current_test_suite();
-  if (suite && suite->Passed()) {
+  if (suite && suite->Passed() && !::testing::Test::HasFailure()) {
     std::error_code ec;
     std::filesystem::remove_all(work, ec);
     return;
@@ -270,19 +214,16 @@ void KeepWorkIfFailed(const std::string& work, const std::string& log_path) {
                log.substr(from).c_str());
 }
 
-std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
-                          off_t bytes) {
+Status CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
+                     off_t bytes) {
   out->name = name;
   out->disk_dir = lab + "/disks/" + name;
   out->disk = out->disk_dir + "/d0.img";
   out->mnt = lab + "/mnt/" + name;
-  if (auto made = MakeDirectories({out->disk_dir, out->mnt}); !made.empty()) return made;
-  if (auto made = CreateSparseFile(out->disk, bytes); !made.empty()) return made;
-  auto cmd = ZfsTool("zpool", {"create", "-m", out->mnt, name, out->disk});
-  auto r = runner.Run(cmd);
-  if (!r) return cmd.ToString() + ": " + r.error().message();
-  if (!r->status.Success()) return cmd.ToString() + ": " + r->status.ToString() + ": " + r->err;
-  return "";
+  PK_TRY(MakeDirectories({out->disk_dir, out->mnt}));
+  PK_TRY(CreateSparseFile(out->disk, bytes));
+  PK_TRY(RunOk(runner, ZfsTool("zpool", {"create", "-m", out->mnt, name, out->disk})));
+  return OkStatus();
 }
 
 nlohmann::json WaitForJson(const CliClient& cli, const std::vector<std::string>& what,
@@ -301,27 +242,29 @@ nlohmann::json WaitForJson(const CliClient& cli, const std::vector<std::string>&
   return last;
 }
 
-std::string AdoptPool(const CliClient& cli, const std::string& pool) {
+Status AdoptPool(const CliClient& cli, const std::string& pool) {
   CliResult r = cli.Run({"pool", "adopt", pool, "--yes"});
-  if (r.code == kExitOk) return "";
+  if (r.code == kExitOk) return OkStatus();
   std::ostringstream os;
   os << "pool adopt " << pool << " --yes: " << r;
-  return os.str();
+  return Internal(os.str());
 }
 
-std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
-  if (pool.name.empty()) return "";
+Status DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool) {
+  if (pool.name.empty()) return OkStatus();
   for (int i = 0; i < 50 && PoolImported(runner, pool.name); ++i) {
     (void)runner.Run(ZfsTool("zpool", {"destroy", "-f", pool.name}));
     if (PoolImported(runner, pool.name)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (PoolImported(runner, pool.name)) return "pool " + pool.name + " could not be destroyed";
+  if (PoolImported(runner, pool.name)) {
+    return Internal("pool " + pool.name + " could not be destroyed; `scripts/lab down` exports it");
+  }
   std::error_code ec;
   std::filesystem::remove_all(pool.disk_dir, ec);
   // A pool service that exported the pool protected its mountpoint (issue 18 item 5).
   ClearImmutable(pool.mnt);
   std::filesystem::remove_all(pool.mnt, ec);
-  return "";
+  return OkStatus();
 }
 
 std::vector<std::string> ShadowMounts(const std::string& prefix) {

@@ -4,9 +4,11 @@
 // sys::ProcessRunner (argv vectors, explicit environment; never a shell),
 // zpool/zfs runs for set-up and clean-up, and sparse disk files.
 //
-// The daemon is long-running, so it is spawned here directly with
-// posix_spawn (own process group, stdin /dev/null, stdout on a pipe for the
-// readiness line, stderr appended to a log file), not through ProcessRunner.
+// The daemon is long-running, so it is started through sys::DaemonLauncher
+// (own session and process group, stdin /dev/null, stdout and stderr appended
+// to its log file, where the readiness line is looked for), as poolkeeperd
+// starts its own servers. Set-up steps return pk::Status; tests check them
+// with PK_ASSERT_OK / PK_EXPECT_OK. A suite's shared set-up is e2e::Lab (lab.h).
 //
 // Thread-safety: none; a suite drives its daemon from the test thread.
 #pragma once
@@ -15,16 +17,31 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/error.h"
+#include "sys/daemon_launcher.h"
 #include "sys/process_runner.h"
 
+// A Status/Result expression that must be OK in a test: fails it with the
+// error's message (more may be streamed: PK_ASSERT_OK(x) << "round " << n).
+#define PK_ASSERT_OK(expr) ASSERT_TRUE(::pk::e2e::IsOk(expr))
+#define PK_EXPECT_OK(expr) EXPECT_TRUE(::pk::e2e::IsOk(expr))
+
 namespace pk::e2e {
+
+template <class T>
+::testing::AssertionResult IsOk(const std::expected<T, Error>& result) {
+  if (result) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << result.error().message();
+}
 
 // The CLI's exit codes (src/cli/main.cc).
 inline constexpr int kExitOk = 0;
@@ -50,14 +67,17 @@ std::ostream& operator<<(std::ostream& os, const CliResult& r);
 std::string EnvOr(const char* name, const std::string& fallback);
 // The file's bytes; empty when it cannot be read.
 std::string ReadWholeFile(const std::string& path);
-// Creates a new sparse file of `bytes` (fails if it exists). Empty on success, else what went wrong.
-std::string CreateSparseFile(const std::string& path, off_t bytes = kDiskBytes);
+// Creates a new sparse file of `bytes` (fails if it exists).
+Status CreateSparseFile(const std::string& path, off_t bytes = kDiskBytes);
 
 // /sbin/<name> (or /usr/sbin/<name>) with `args`, bounded by `timeout`.
 sys::Command ZfsTool(const std::string& name, std::vector<std::string> args,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 // Is `pool` imported (`zpool list POOL` succeeds)?
 bool PoolImported(sys::ProcessRunner& runner, const std::string& pool);
+// Runs `command` to a successful exit: its stdout, else an error naming the
+// command, how it ended and its stderr.
+Result<std::string> RunOk(sys::ProcessRunner& runner, const sys::Command& command);
 
 // Runs the real `poolkeeper` binary against one daemon's socket.
 class CliClient {
@@ -102,28 +122,27 @@ class Poolkeeperd {
   Poolkeeperd& operator=(const Poolkeeperd&) = delete;
   ~Poolkeeperd();
 
-  // Spawns the daemon and returns without waiting. Empty on success, else what went wrong.
-  std::string Spawn(const PoolkeeperdOptions& options);
-  // Waits (bounded) for the "poolkeeperd ready" line. Empty on success.
-  std::string WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Starts the daemon (its log truncated) and returns without waiting.
+  Status Spawn(const PoolkeeperdOptions& options);
+  // Waits (bounded) for the "poolkeeperd ready" line in its log.
+  Status WaitReady(std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Spawn + WaitReady.
-  std::string Start(const PoolkeeperdOptions& options);
+  Status Start(const PoolkeeperdOptions& options);
   // SIGTERM, then waits up to 20 s; a daemon that does not exit (it is then
   // SIGKILLed) or exits uncleanly fails the current test.
   void Stop();
   // SIGKILL and reap: a crash as far as the daemon can tell.
   void Kill();
 
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }
-  // When Spawn() started the process (steady clock, just before posix_spawn).
+  bool running() const { return process_ != nullptr; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  // When Spawn() started the process (steady clock, just before the launch).
   std::chrono::steady_clock::time_point spawned_at() const { return spawned_at_; }
 
  private:
-  void Forget();
-
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
+  std::unique_ptr<sys::DaemonLauncher> launcher_ = sys::MakePosixDaemonLauncher();
+  std::unique_ptr<sys::ServerProcess> process_;
+  std::string log_path_;
   std::chrono::steady_clock::time_point spawned_at_;
 };
 
@@ -135,13 +154,13 @@ struct LabPool {
   std::string disk;
   std::string mnt;
 };
-// Creates the disk file and the pool (`zpool create -m MNT NAME DISK`). Empty
-// on success, else what went wrong (whatever was made is left for DestroyLabPool).
-std::string CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
-                          off_t bytes = kDiskBytes);
+// Creates the disk file and the pool (`zpool create -m MNT NAME DISK`);
+// *out is filled first, so whatever was made is left for DestroyLabPool.
+Status CreateLabPool(sys::ProcessRunner& runner, const std::string& lab, const std::string& name, LabPool* out,
+                     off_t bytes = kDiskBytes);
 // Destroys the pool if imported (retrying while zfs-fuse says busy), then
-// removes its disk and mountpoint directories. Empty on success.
-std::string DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
+// removes its disk and mountpoint directories (never those of a pool still imported).
+Status DestroyLabPool(sys::ProcessRunner& runner, const LabPool& pool);
 // Mount points whose topmost mount is a shadow layer (fuse.pkshadow), below `prefix`.
 std::vector<std::string> ShadowMounts(const std::string& prefix);
 // Every mount (any type) at or below `prefix`: "MOUNTPOINT TYPE" (the mount listing).
@@ -162,19 +181,19 @@ nlohmann::json WaitForJson(const CliClient& cli, const std::vector<std::string>&
                            std::chrono::milliseconds limit = std::chrono::seconds(60));
 
 // `poolkeeper pool adopt POOL --yes` (issue 17 item 6): a pool the test made
-// with zpool/zfs is this head's from now on. Empty on success, else the CLI's answer.
-std::string AdoptPool(const CliClient& cli, const std::string& pool);
+// with zpool/zfs is this head's from now on. The error carries the CLI's answer.
+Status AdoptPool(const CliClient& cli, const std::string& pool);
 
-// Creates each directory (with parents). Empty on success, else which and why.
-std::string MakeDirectories(const std::vector<std::string>& dirs);
-// A fresh "PARENT/PREFIX-daemon-XXXXXX" directory for a suite's daemon, in *work.
-std::string MakeWorkDir(const std::string& parent, const std::string& prefix, std::string* work);
+// Creates each directory (with parents); the error names which and why.
+Status MakeDirectories(const std::vector<std::string>& dirs);
+// A fresh "PARENT/PREFIX-daemon-XXXXXX" directory for a suite's daemon.
+Result<std::string> MakeWorkDir(const std::string& parent, const std::string& prefix);
 
 // A suite's daemon: state dir, socket (work/run/pk.sock) and log
 // (work/poolkeeperd.log) inside `work`, debug logging, no periodic refresh.
 PoolkeeperdOptions SuiteDaemonOptions(const std::string& build_dir, const std::string& work);
-// Starts it; empty on success, else what went wrong followed by the daemon's log.
-std::string StartSuitePoolkeeperd(Poolkeeperd& daemon, const PoolkeeperdOptions& options);
+// Starts it; the error is what went wrong followed by the daemon's log.
+Status StartSuitePoolkeeperd(Poolkeeperd& daemon, const PoolkeeperdOptions& options);
 // After a suite: removes `work` when every test passed; otherwise keeps it and
 // prints the end of the daemon's log (`scripts/lab down` removes the lab directory).
 void KeepWorkIfFailed(const std::string& work, const std::string& log_path);

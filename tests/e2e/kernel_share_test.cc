@@ -35,6 +35,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -58,16 +59,13 @@ std::string WhyNot(sys::ProcessRunner& runner) {
 class KernelShareTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    runner_ = sys::MakePosixProcessRunner();
     if (std::string why = WhyNot(*runner_); !why.empty()) GTEST_SKIP() << why;
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    build_ = EnvOr("PK_BUILD_DIR", "");
-    ASSERT_FALSE(build_.empty()) << "PK_BUILD_DIR is not set (run through ctest)";
     static int counter = 0;  // a pool left busy by one test must not block the next
     std::string name = "kshr" + std::to_string(::getpid()) + "t" + std::to_string(++counter);
-    ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
-    ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
-    options_ = SuiteDaemonOptions(build_, work_);
+    PK_ASSERT_OK(lab_.Open(name));
+    auto pool = lab_.CreatePool(name, 256ll << 20);
+    PK_ASSERT_OK(pool);
+    pool_ = *pool;
     options_.config = work_ + "/poolkeeperd.conf";
     exports_file_ = "/etc/exports.d/" + name + ".exports";
     std::ofstream(options_.config) << fmt::format(
@@ -75,24 +73,19 @@ class KernelShareTest : public ::testing::Test {
         "iscsi_server = auto\niscsi_portal = 127.0.0.1:3260\n"
         "nfs_server = auto\nnfs_exports_file = {}\nsmb_server = off\n",
         exports_file_);
-    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
-    cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
-    ASSERT_EQ(AdoptPool(cli_, pool_.name), "");  // made with zpool create
+    PK_ASSERT_OK(lab_.StartDaemon());
+    cli_ = lab_.cli();
+    PK_ASSERT_OK(AdoptPool(cli_, pool_.name));  // made with zpool create
   }
 
   void TearDown() override {
-    if (!runner_ || pool_.name.empty()) return;
+    if (work_.empty()) return;  // skipped
     if (open_fd_ >= 0) ::close(open_fd_);
     (void)Run({.program = "/usr/bin/umount", .args = {"-f", "-l", client_dir_}}, /*quiet=*/true);
-    daemon_.Stop();
-    if (!PoolImported(*runner_, pool_.name)) {
-      (void)runner_->Run(ZfsTool("zpool", {"import", "-d", pool_.disk_dir, pool_.name}));
-    }
-    EXPECT_EQ(DestroyLabPool(*runner_, pool_), "");
+    lab_.Close();  // stops the daemon, re-imports the pool if exported, destroys it
     std::error_code ec;
     fs::remove(exports_file_, ec);
     fs::remove(client_dir_, ec);
-    KeepWorkIfFailed(work_, options_.log_path);
   }
 
   sys::ProcessResult Run(sys::Command c, bool quiet = false) {
@@ -126,13 +119,15 @@ class KernelShareTest : public ::testing::Test {
 
   std::string Dataset(const std::string& leaf) const { return pool_.name + "/" + leaf; }
 
-  std::unique_ptr<sys::ProcessRunner> runner_;
-  std::string lab_, build_, work_, exports_file_;
+  Lab lab_;
+  sys::ProcessRunner* runner_ = &lab_.runner();
+  const std::string& build_ = lab_.build_dir();
+  const std::string& work_ = lab_.work();
+  PoolkeeperdOptions& options_ = lab_.options();
+  std::string exports_file_;
   int open_fd_ = -1;  // a file the NFSv4.2 client holds open
   std::string client_dir_ = "/mnt/pk-kernel-share-" + std::to_string(::getpid());
   LabPool pool_;
-  PoolkeeperdOptions options_;
-  Poolkeeperd daemon_;
   CliClient cli_;
 };
 

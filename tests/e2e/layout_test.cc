@@ -49,6 +49,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -90,30 +91,24 @@ std::string Join(const std::vector<std::string>& words) {
   return out;
 }
 
-class LayoutTest : public ::testing::Test {
+class LayoutTest : public LabSuite<LayoutTest> {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    std::string build = EnvOr("PK_BUILD_DIR", "");
-    if (build.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
+  friend class LabSuite<LayoutTest>;  // calls SetUpLab/TearDownLab
+
+  static Status SetUpLab() {
+    runner_ = &lab_.runner();
     prefix_ = "lay" + std::to_string(::getpid());
-    disk_root_ = lab_ + "/disks/" + prefix_;
-    mnt_root_ = lab_ + "/mnt/" + prefix_;
-    setup_error_ = MakeDirectories({disk_root_, mnt_root_, disk_root_ + "-removed"});
-    if (setup_error_.empty()) setup_error_ = MakeWorkDir(lab_, prefix_, &work_);
-    if (!setup_error_.empty()) return;
-    auto options = SuiteDaemonOptions(build, work_);
-    socket_ = options.socket;
-    log_path_ = options.log_path;
-    cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
-    setup_error_ = StartSuitePoolkeeperd(daemon_, options);
+    PK_TRY(lab_.Open(prefix_));
+    disk_root_ = lab_.lab_dir() + "/disks/" + prefix_;
+    mnt_root_ = lab_.lab_dir() + "/mnt/" + prefix_;
+    PK_TRY(MakeDirectories({disk_root_, mnt_root_, disk_root_ + "-removed"}));
+    cli_ = lab_.cli();
+    return lab_.StartDaemon();
   }
 
-  static void TearDownTestSuite() {
+  // The suite's pools are made by the daemon from several disks: destroyed
+  // here, before the lab stops the daemon.
+  static void TearDownLab() {
     bool pools_gone = true;
     for (const auto& p : pools_) {
       if (!PoolImported(*runner_, p.name)) {
@@ -126,20 +121,14 @@ class LayoutTest : public ::testing::Test {
         ADD_FAILURE() << "pool " << p.name << " could not be destroyed; `scripts/lab down` exports it";
       }
     }
-    daemon_.Stop();
     std::error_code ec;
     // Never delete the files of a pool still imported: remove_all would walk
     // into its mounted filesystems.
-    if (pools_gone) {
+    if (pools_gone && !disk_root_.empty()) {
       fs::remove_all(disk_root_, ec);
       fs::remove_all(disk_root_ + "-removed", ec);
       fs::remove_all(mnt_root_, ec);
     }
-    KeepWorkIfFailed(work_, log_path_);
-  }
-
-  void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
   }
 
   // ---- pools and disks ----
@@ -149,20 +138,18 @@ class LayoutTest : public ::testing::Test {
   }
 
   // Makes the sparse disk files of `pool` (d0.img, d1.img, ...) in its own
-  // directory, and tracks the pool for clean-up. Empty on success.
-  static std::string MakeDisks(const std::string& pool, const std::vector<DiskSpec>& specs,
-                               std::vector<std::string>* paths) {
+  // directory, and tracks the pool for clean-up.
+  static Status MakeDisks(const std::string& pool, const std::vector<DiskSpec>& specs,
+                          std::vector<std::string>* paths) {
     std::string dir = disk_root_ + "/" + pool;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return dir + ": " + ec.message();
+    PK_TRY(MakeDirectories({dir}));
     pools_.push_back({pool, dir});
     for (size_t i = 0; i < specs.size(); ++i) {
       std::string path = dir + "/d" + std::to_string(i) + ".img";
-      if (auto made = CreateSparseFile(path, specs[i].mib * kMiB); !made.empty()) return made;
+      PK_TRY(CreateSparseFile(path, specs[i].mib * kMiB));
       paths->push_back(path);
     }
-    return "";
+    return OkStatus();
   }
 
   static std::string DirOf(const std::string& pool) { return disk_root_ + "/" + pool; }
@@ -291,21 +278,12 @@ class LayoutTest : public ::testing::Test {
     return cli_.Run(args);
   }
 
-  static std::unique_ptr<sys::ProcessRunner> runner_;
-  static std::string setup_error_, lab_, prefix_, disk_root_, mnt_root_, work_, socket_, log_path_;
-  static std::vector<TrackedPool> pools_;
-  static int pool_counter_;
-  static Poolkeeperd daemon_;
-  static CliClient cli_;
+  static inline sys::ProcessRunner* runner_ = nullptr;
+  static inline std::string prefix_, disk_root_, mnt_root_;
+  static inline std::vector<TrackedPool> pools_;
+  static inline int pool_counter_ = 0;
+  static inline CliClient cli_;
 };
-
-std::unique_ptr<sys::ProcessRunner> LayoutTest::runner_;
-std::string LayoutTest::setup_error_, LayoutTest::lab_, LayoutTest::prefix_, LayoutTest::disk_root_,
-    LayoutTest::mnt_root_, LayoutTest::work_, LayoutTest::socket_, LayoutTest::log_path_;
-std::vector<TrackedPool> LayoutTest::pools_;
-int LayoutTest::pool_counter_ = 0;
-Poolkeeperd LayoutTest::daemon_;
-CliClient LayoutTest::cli_;
 
 // The vdev layout of a plan, compact: "mirror(d0 d1) mirror(d2 d3) spare(d4)".
 std::string LayoutOf(const json& chosen) {
@@ -367,9 +345,8 @@ TEST_F(LayoutTest, PredictedUsableMatchesRealPools) {
             c.label, "", 0, 0, 0, ""};
     const std::string pool = NewPoolName("c");
     std::vector<std::string> paths;
-    std::string made = MakeDisks(pool, c.disks, &paths);
-    if (!made.empty()) {
-      ADD_FAILURE() << made;
+    if (auto made = MakeDisks(pool, c.disks, &paths); !made) {
+      ADD_FAILURE() << made.error().message();
       rows.push_back(row);
       continue;
     }
@@ -486,7 +463,7 @@ TEST_F(LayoutTest, NspfLayoutsSurviveLosingAnyEnclosure) {
     SCOPED_TRACE(c.profile + " nspf over " + c.label);
     const std::string pool = NewPoolName("n");
     std::vector<std::string> paths;
-    ASSERT_EQ(MakeDisks(pool, c.disks, &paths), "");
+    PK_ASSERT_OK(MakeDisks(pool, c.disks, &paths));
     auto profile_args = ProfileArgs(c.profile, c.disks, paths, /*nspf=*/true, c.spares);
     CliResult plan = PlanCli(paths, profile_args);
     ASSERT_EQ(plan.code, kExitOk) << plan;
@@ -562,7 +539,7 @@ TEST_F(LayoutTest, BadInputIsRefusedAndCreatesNothing) {
   const std::string dir_pool = NewPoolName("b");  // the disks' directory; never created as a pool
   // d0..d3: 512M, d4: 480M (6.25 % smaller), d5: 512M, d6: 494M (3.5 %, but 18 MiB: beyond zpool's 16 MiB)
   std::vector<std::string> d;
-  ASSERT_EQ(MakeDisks(dir_pool, {{512}, {512}, {512}, {512}, {480}, {512}, {494}}, &d), "");
+  PK_ASSERT_OK(MakeDisks(dir_pool, {{512}, {512}, {512}, {512}, {480}, {512}, {494}}, &d));
   const std::string missing = DirOf(dir_pool) + "/no-such-disk.img";
   std::vector<std::string> attempted;
 
@@ -650,7 +627,7 @@ namespace {
 TEST_F(LayoutTest, DisksOfAnExportedPoolNeedForce) {
   const std::string old_pool = NewPoolName("old");
   std::vector<std::string> d;
-  ASSERT_EQ(MakeDisks(old_pool, {{256}, {256}}, &d), "");
+  PK_ASSERT_OK(MakeDisks(old_pool, {{256}, {256}}, &d));
   ASSERT_EQ(RunOk(ZfsTool("zpool", {"create", "-m", MountOf(old_pool), old_pool, "mirror", d[0], d[1]})), "");
   ASSERT_EQ(ExportPool(old_pool), "");
 

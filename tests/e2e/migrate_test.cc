@@ -50,6 +50,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -104,71 +105,37 @@ std::string DeepPath() {
   return p + "/file at level 99";
 }
 
-class MigrateTest : public ::testing::Test {
+class MigrateTest : public LabSuite<MigrateTest> {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    std::string lab = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    build_ = EnvOr("PK_BUILD_DIR", "");
-    source_dir_ = EnvOr("PK_SOURCE_DIR", "");
-    if (build_.empty() || source_dir_.empty()) {
-      setup_error_ = "PK_BUILD_DIR/PK_SOURCE_DIR are not set (run through ctest)";
-      return;
-    }
+  friend class LabSuite<MigrateTest>;  // calls SetUpLab/TearDownLab
+
+  static pk::Status SetUpLab() {
+    runner_ = &lab_.runner();
     pool_ = "mig" + std::to_string(::getpid());
-    disk_dir_ = lab + "/disks/" + pool_;
-    mnt_ = lab + "/mnt/" + pool_;
-    src_ = lab + "/" + pool_ + "-source";
-    setup_error_ = MakeDirectories({disk_dir_, mnt_});
-    if (setup_error_.empty()) setup_error_ = MakeWorkDir(lab, pool_, &work_);
-    if (!setup_error_.empty()) return;
-    if (auto made = CreateSparseFile(disk_dir_ + "/d0.img", 2ll << 30); !made.empty()) {
-      setup_error_ = made;
-      return;
-    }
-    if (auto e = RunOk(ZfsTool("zpool", {"create", "-m", mnt_, pool_, disk_dir_ + "/d0.img"})); !e.empty()) {
-      setup_error_ = e;
-      return;
-    }
-    created_ = true;
-    std::string out;
+    PK_TRY(lab_.Open(pool_, /*needs_source=*/true));
+    build_ = lab_.build_dir();
+    source_dir_ = lab_.source_dir();
+    work_ = lab_.work();
+    src_ = lab_.lab_dir() + "/" + pool_ + "-source";
+    PK_ASSIGN_OR_RETURN(LabPool pool, lab_.CreatePool(pool_, 2ll << 30));
+    mnt_ = pool.mnt;
+    disk_dir_ = pool.disk_dir;
     auto t0 = Clock::now();
-    if (auto e = RunOk(Tree({"gen", src_}), &out); !e.empty()) {
-      setup_error_ = e;
-      return;
-    }
+    PK_ASSIGN_OR_RETURN(std::string out, lab_.Run(Tree({"gen", src_})));
     stats_ = json::parse(out, nullptr, false);
     std::printf("migrate e2e: source tree %s generated in %.1f s\n", out.c_str(),
                 std::chrono::duration<double>(Clock::now() - t0).count());
-    options_ = SuiteDaemonOptions(build_, work_);
-    cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", options_.socket);
-    setup_error_ = StartSuitePoolkeeperd(daemon_, options_);
-    if (setup_error_.empty()) setup_error_ = AdoptPool(cli_, pool_);  // made with zpool create
+    options_ = lab_.options();
+    cli_ = lab_.cli();
+    PK_TRY(StartSuitePoolkeeperd(daemon_, options_));
+    return AdoptPool(cli_, pool_);  // made with zpool create
   }
 
-  static void TearDownTestSuite() {
+  static void TearDownLab() {
     daemon_.Stop();  // stops the helpers: their layers unmount
     for (const auto& mp : ShadowMounts(mnt_)) (void)runner_->Run({"/bin/umount", {"-l", mp}, ToolEnv()});
-    bool gone = true;
-    if (created_) {
-      for (int i = 0; i < 50 && PoolImported(*runner_, pool_); ++i) {
-        (void)runner_->Run(ZfsTool("zpool", {"destroy", "-f", pool_}));
-        if (PoolImported(*runner_, pool_)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-      gone = !PoolImported(*runner_, pool_);
-      if (!gone) ADD_FAILURE() << "pool " << pool_ << " could not be destroyed";
-    }
     std::error_code ec;
-    fs::remove_all(src_, ec);
-    if (gone) {
-      fs::remove_all(disk_dir_, ec);
-      fs::remove_all(mnt_, ec);
-    }
-    KeepWorkIfFailed(work_, options_.log_path);
-  }
-
-  void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
+    if (!src_.empty()) fs::remove_all(src_, ec);
   }
 
   static sys::Command Tree(std::vector<std::string> args) {
@@ -251,9 +218,8 @@ class MigrateTest : public ::testing::Test {
                 std::chrono::duration<double>(Clock::now() - t0).count(), out.c_str());
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
-  static inline std::string setup_error_, build_, source_dir_, pool_, disk_dir_, mnt_, src_, work_;
-  static inline bool created_ = false;
+  static inline sys::ProcessRunner* runner_ = nullptr;
+  static inline std::string build_, source_dir_, pool_, disk_dir_, mnt_, src_, work_;
   static inline json stats_;
   static inline PoolkeeperdOptions options_;
   static inline CliClient cli_;
@@ -326,7 +292,7 @@ TEST_F(MigrateTest, ResumesAfterSigkillAndExportImport) {
     }
     daemon_.Kill();  // the helper outlives it; the next daemon adopts it (issue 18)
     kills++;
-    ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+    PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_));
   }
   auto status = WaitComplete(ds, std::chrono::seconds(1200));
   ASSERT_EQ(status.value("state", ""), "complete") << status.dump(2);
@@ -378,7 +344,7 @@ TEST_F(MigrateTest, ClientOperationsAndBadInput) {
 
   // A crash changes none of it.
   daemon_.Kill();
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_));
   ASSERT_TRUE(WaitLayer(mp));
   EXPECT_FALSE(Exists(mp + big + "f00011"));
   EXPECT_FALSE(Exists(mp + big + "f00010"));
@@ -458,7 +424,11 @@ struct NfsServer {
     ns = fmt::format("pkm{}", id % 100000);
     const std::string host_ip = fmt::format("10.251.{}.1", id % 250), ns_ip = fmt::format("10.251.{}.2", id % 250);
     const std::string exported = dir + "/export";
-    if ((error = MakeDirectories({dir})) != "" || (error = fill(exported)) != "") return;
+    if (auto made = MakeDirectories({dir}); !made) {
+      error = made.error().message();
+      return;
+    }
+    if ((error = fill(exported)) != "") return;
     auto runner = sys::MakePosixProcessRunner();
     auto r = runner->Run({script, {"up", dir, ns, host_ip, ns_ip, exported}, ToolEnv(), std::nullopt, std::chrono::seconds(60)});
     if (!r || !r->status.Success()) {
@@ -615,7 +585,7 @@ TEST_F(MigrateTest, ForgedMarkersAndADirectorySwapCopyNothingFromOutside) {
   ASSERT_EQ(::symlink(outside.c_str(), (hsrc + "/swap/l1").c_str()), 0);
 
   restart.needed = false;
-  ASSERT_EQ(StartSuitePoolkeeperd(daemon_, options_), "");
+  PK_ASSERT_OK(StartSuitePoolkeeperd(daemon_, options_));
   ASSERT_TRUE(WaitLayer(mp));
   for (const char* name : {"forged-abs", "forged-rel", "crafted"}) {
     EXPECT_EQ(Slurp(mp + "/home/" + name), std::string(64, 'T')) << name;

@@ -15,8 +15,8 @@
 //  - BadInputChangesNothing: unknown user/group (exit 3), negative, malformed
 //    or zero sizes, bad names (exit 2); `zfs get userquota@...` is unchanged.
 //
-// One daemon and one 128 MiB single-disk pool for the suite, destroyed in
-// TearDownTestSuite whatever happened. Programs run through sys::ProcessRunner
+// One daemon and one 128 MiB single-disk pool for the suite (e2e::Lab),
+// destroyed at the suite's end whatever happened. Programs run through sys::ProcessRunner
 // with argv vectors; never a shell. No assertion rests on a sleep.
 #include <fcntl.h>
 #include <unistd.h>
@@ -36,6 +36,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -51,87 +52,30 @@ constexpr uint64_t kWriteCap = 48 * kMiB;     // give up past this (the pool has
 constexpr const char* kSetpriv = "/usr/bin/setpriv";
 constexpr const char* kDd = "/usr/bin/dd";
 
-class QuotaTest : public ::testing::Test {
+class QuotaTest : public LabSuite<QuotaTest> {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    std::string lab = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    std::string build = EnvOr("PK_BUILD_DIR", "");
-    if (build.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
+  friend class LabSuite<QuotaTest>;  // calls SetUpLab/TearDownLab
+
+  static Status SetUpLab() {
     pool_ = "quo" + std::to_string(::getpid());
-    disk_dir_ = lab + "/disks/" + pool_;
-    mnt_ = lab + "/mnt/" + pool_;
-    setup_error_ = MakeDirectories({disk_dir_, mnt_});
-    if (setup_error_.empty()) setup_error_ = MakeWorkDir(lab, pool_, &work_);
-    if (!setup_error_.empty()) return;
-    std::error_code ec;
-    std::string disk = disk_dir_ + "/d0.img";
-    if (auto made = CreateSparseFile(disk); !made.empty()) {
-      setup_error_ = made;
-      return;
-    }
-    if (auto e = RunOk(ZfsTool("zpool", {"create", "-m", mnt_, pool_, disk})); !e.empty()) {
-      setup_error_ = e;
-      return;
-    }
-    created_ = true;
+    PK_TRY(lab_.Open(pool_));
+    PK_ASSIGN_OR_RETURN(LabPool pool, lab_.CreatePool(pool_));
+    mnt_ = pool.mnt;
     dataset_ = pool_ + "/q";
-    if (auto e = RunOk(ZfsTool("zfs", {"create", dataset_})); !e.empty()) {
-      setup_error_ = e;
-      return;
-    }
+    PK_TRY(lab_.Run(ZfsTool("zfs", {"create", dataset_})));
     // Anyone may create files in the filesystem (sticky, like /tmp).
-    fs::permissions(mnt_ + "/q", fs::perms::all | fs::perms::sticky_bit, ec);
-    if (ec) {
-      setup_error_ = "chmod " + mnt_ + "/q: " + ec.message();
-      return;
-    }
-    auto options = SuiteDaemonOptions(build, work_);
-    socket_ = options.socket;
-    log_path_ = options.log_path;
-    cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
-    setup_error_ = StartSuitePoolkeeperd(daemon_, options);
-  }
-
-  static void TearDownTestSuite() {
-    bool gone = true;
-    if (created_) {
-      for (int i = 0; i < 50 && PoolImported(*runner_, pool_); ++i) {
-        (void)runner_->Run(ZfsTool("zpool", {"destroy", "-f", pool_}));
-        if (PoolImported(*runner_, pool_)) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-      gone = !PoolImported(*runner_, pool_);
-      if (!gone) ADD_FAILURE() << "pool " << pool_ << " could not be destroyed";
-    }
-    daemon_.Stop();
     std::error_code ec;
-    if (gone) {
-      fs::remove_all(disk_dir_, ec);
-      fs::remove_all(mnt_, ec);
-    }
-    KeepWorkIfFailed(work_, log_path_);
-  }
-
-  void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
-  }
-
-  static std::string RunOk(const sys::Command& cmd, std::string* out = nullptr) {
-    auto r = runner_->Run(cmd);
-    if (!r) return cmd.ToString() + ": " + r.error().message();
-    if (!r->status.Success()) return cmd.ToString() + ": " + r->status.ToString() + ": " + r->err;
-    if (out) *out = r->out;
-    return "";
+    fs::permissions(mnt_ + "/q", fs::perms::all | fs::perms::sticky_bit, ec);
+    if (ec) return Internal("chmod " + mnt_ + "/q: " + ec.message());
+    cli_ = lab_.cli();
+    return lab_.StartDaemon();
   }
 
   // `zfs get -H -p -o value PROPERTY DATASET`, straight from ZFS.
   static std::string ZfsValue(const std::string& property) {
-    std::string out;
-    std::string e = RunOk(ZfsTool("zfs", {"get", "-H", "-p", "-o", "value", property, dataset_}), &out);
-    EXPECT_EQ(e, "");
+    auto got = lab_.Run(ZfsTool("zfs", {"get", "-H", "-p", "-o", "value", property, dataset_}));
+    PK_EXPECT_OK(got);
+    std::string out = got.value_or("");
     while (!out.empty() && out.back() == '\n') out.pop_back();
     return out;
   }
@@ -157,7 +101,7 @@ class QuotaTest : public ::testing::Test {
                        ToolEnv(),
                        std::nullopt,
                        std::chrono::seconds(60)};
-      auto r = runner_->Run(cmd);
+      auto r = lab_.runner().Run(cmd);
       ++w.chunks;
       if (!r) {
         w.last_error = r.error().message();
@@ -184,11 +128,8 @@ class QuotaTest : public ::testing::Test {
     std::fflush(stdout);
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
-  static inline std::string setup_error_, pool_, dataset_, disk_dir_, mnt_, work_, socket_, log_path_;
-  static inline bool created_ = false;
+  static inline std::string pool_, dataset_, mnt_;
   static inline CliClient cli_;
-  static inline Poolkeeperd daemon_;
 };
 
 TEST_F(QuotaTest, UserQuotaIsEnforced) {
@@ -248,13 +189,12 @@ TEST_F(QuotaTest, RealNamesResolveAndListIsSortedAndFiltered) {
   EXPECT_EQ(ZfsValue("groupquota@1"), std::to_string(1ull << 30));
 
   // Someone with usage and no quota: uid 424250 writes 512 KiB.
-  std::string written = RunOk({kSetpriv,
-                               {"--reuid=424250", "--regid=424250", "--clear-groups", kDd, "if=/dev/zero",
-                                "of=" + mnt_ + "/q/l-0", "bs=64k", "count=8", "conv=fsync"},
-                               ToolEnv(),
-                               std::nullopt,
-                               std::chrono::seconds(60)});
-  ASSERT_EQ(written, "");
+  PK_ASSERT_OK(lab_.Run({kSetpriv,
+                         {"--reuid=424250", "--regid=424250", "--clear-groups", kDd, "if=/dev/zero",
+                          "of=" + mnt_ + "/q/l-0", "bs=64k", "count=8", "conv=fsync"},
+                         ToolEnv(),
+                         std::nullopt,
+                         std::chrono::seconds(60)}));
   auto list = cli_.Json({"quota", "list", dataset_, "--sort", "used"});
   ASSERT_TRUE(list.contains("quotas")) << list;
   const auto& rows = list["quotas"];

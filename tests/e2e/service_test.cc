@@ -41,6 +41,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 
 namespace pk::e2e {
 namespace {
@@ -54,12 +55,6 @@ using std::chrono::seconds;
 
 constexpr auto kImportWait = seconds(90);  // a zfs-fuse import on a busy 2-core box
 
-// Returns the error text from a helper when it is not empty.
-#define PK_E2E_RETURN_IF(expr)                             \
-  do {                                                     \
-    if (std::string e_ = (expr); !e_.empty()) return e_; \
-  } while (0)
-
 struct TestPool {
   std::string name;
   std::string dir;  // where its vdev lives (`-d DIR`)
@@ -68,44 +63,28 @@ struct TestPool {
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    runner_ = sys::MakePosixProcessRunner();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    std::string build = EnvOr("PK_BUILD_DIR", "");
-    std::string source = EnvOr("PK_SOURCE_DIR", "");
-    ASSERT_FALSE(build.empty() || source.empty()) << "PK_BUILD_DIR / PK_SOURCE_DIR not set (run through ctest)";
     static int counter = 0;
     prefix_ = "svc" + std::to_string(::getpid()) + "t" + std::to_string(++counter);
-    disk_root_ = lab_ + "/disks/" + prefix_;
-    mnt_root_ = lab_ + "/mnt/" + prefix_;
-    std::error_code ec;
-    fs::create_directories(disk_root_, ec);
-    ASSERT_FALSE(ec) << disk_root_ << ": " << ec.message();
-    fs::create_directories(mnt_root_, ec);
-    ASSERT_FALSE(ec) << mnt_root_ << ": " << ec.message();
-    std::string tmpl = lab_ + "/" + prefix_ + "-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr) << "mkdtemp under " << lab_;
-    work_ = tmpl;
+    PK_ASSERT_OK(lab_.Open(prefix_, /*needs_source=*/true));
+    work_ = lab_.work();
+    disk_root_ = lab_.lab_dir() + "/disks/" + prefix_;
+    mnt_root_ = lab_.lab_dir() + "/mnt/" + prefix_;
+    PK_ASSERT_OK(MakeDirectories({disk_root_, mnt_root_}));
 
     wrapper_ = work_ + "/fault-zpool";
-    fs::copy_file(source + "/tests/e2e/fault-zpool", wrapper_, ec);
+    std::error_code ec;
+    fs::copy_file(lab_.source_dir() + "/tests/e2e/fault-zpool", wrapper_, ec);
     ASSERT_FALSE(ec) << "copy fault-zpool: " << ec.message();
     ASSERT_EQ(::chmod(wrapper_.c_str(), 0755), 0);
     WriteFaults("");
 
-    socket_ = work_ + "/run/pk.sock";
-    std::string config = work_ + "/poolkeeperd.conf";
-    std::ofstream(config) << "# e2e_service_test\n"
-                          << "state_dir = " << work_ << "/state\n"
-                          << "socket = " << socket_ << "\n"
-                          << "zpool_path = " << wrapper_ << "\n";
-    options_ = {.binary = build + "/src/daemon/poolkeeperd",
-                .config = config,
-                .state_dir = work_ + "/state",
-                .socket = socket_,
-                .log_path = "",
-                .log_level = "debug",
-                .refresh_interval_seconds = 3600};
-    cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", socket_);
+    socket_ = lab_.options().socket;
+    options_.config = work_ + "/poolkeeperd.conf";
+    std::ofstream(options_.config) << "# e2e_service_test\n"
+                                   << "state_dir = " << options_.state_dir << "\n"
+                                   << "socket = " << socket_ << "\n"
+                                   << "zpool_path = " << wrapper_ << "\n";
+    cli_ = lab_.cli();
   }
 
   void TearDown() override {
@@ -137,16 +116,15 @@ class ServiceTest : public ::testing::Test {
       fs::remove_all(disk_root_, ec);
       fs::remove_all(mnt_root_, ec);
     }
-    if (!HasFailure()) {
-      fs::remove_all(work_, ec);
-    } else {
-      for (int n = 1; n <= daemon_runs_; ++n) {
+    if (HasFailure()) {
+      for (int n = 1; n < daemon_runs_; ++n) {  // the lab prints the last run's log
         std::string log = ReadWholeFile(LogPath(n));
         size_t from = log.size() > 6000 ? log.find('\n', log.size() - 6000) + 1 : 0;
         std::fprintf(stderr, "e2e: daemon run %d log (%s) ends:\n%s\n", n, LogPath(n).c_str(),
                      log.substr(from).c_str());
       }
     }
+    lab_.Close();  // removes the work directory unless a test failed
   }
 
   // ---- set-up helpers ----
@@ -154,36 +132,31 @@ class ServiceTest : public ::testing::Test {
   std::string Pool(const std::string& tag) const { return prefix_ + tag; }
   std::string LogPath(int run) const { return work_ + "/poolkeeperd." + std::to_string(run) + ".log"; }
 
-  // Empty on success, else the command and what it said.
-  std::string RunOk(const sys::Command& cmd) {
-    auto r = runner_->Run(cmd);
-    if (!r) return cmd.ToString() + ": " + r.error().message();
-    if (!r->status.Success()) return cmd.ToString() + ": " + r->status.ToString() + ": " + r->err + r->out;
-    return "";
+  pk::Status RunOk(const sys::Command& cmd) {
+    PK_TRY(lab_.Run(cmd));
+    return OkStatus();
   }
 
   // Creates `name` on one sparse vdev in `dir` (default: its own directory
   // under the lab's disks), mounted under this test's mount root, with the
-  // filesystems `datasets` (relative names). Left imported. Empty on success.
-  std::string MakePool(const std::string& name, const std::vector<std::string>& datasets = {},
-                       std::string dir = "") {
+  // filesystems `datasets` (relative names). Left imported.
+  pk::Status MakePool(const std::string& name, const std::vector<std::string>& datasets = {},
+                      std::string dir = "") {
     if (dir.empty()) dir = disk_root_ + "/" + name;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return dir + ": " + ec.message();
+    PK_TRY(MakeDirectories({dir}));
     std::string vdev = dir + "/d0.img";
-    if (auto made = CreateSparseFile(vdev); !made.empty()) return made;
-    PK_E2E_RETURN_IF(RunOk(ZfsTool("zpool", {"create", "-m", mnt_root_ + "/" + name, name, vdev})));
+    PK_TRY(CreateSparseFile(vdev));
+    PK_TRY(RunOk(ZfsTool("zpool", {"create", "-m", mnt_root_ + "/" + name, name, vdev})));
     pools_.push_back({name, dir});
-    for (const auto& d : datasets) PK_E2E_RETURN_IF(RunOk(ZfsTool("zfs", {"create", name + "/" + d})));
-    return "";
+    for (const auto& d : datasets) PK_TRY(RunOk(ZfsTool("zfs", {"create", name + "/" + d})));
+    return OkStatus();
   }
 
-  std::string ExportPool(const std::string& name) {
-    std::string last;
+  pk::Status ExportPool(const std::string& name) {
+    pk::Status last = OkStatus();
     for (int i = 0; i < 50; ++i) {  // "pool is busy" right after create/import
       last = RunOk(ZfsTool("zpool", {"export", name}));
-      if (last.empty()) return "";
+      if (last) return last;
       std::this_thread::sleep_for(milliseconds(200));
     }
     return last;
@@ -199,7 +172,7 @@ class ServiceTest : public ::testing::Test {
 
   // ---- daemon ----
 
-  std::string StartDaemon() {
+  pk::Status StartDaemon() {
     options_.log_path = LogPath(++daemon_runs_);
     return daemon_.Start(options_);
   }
@@ -341,11 +314,12 @@ class ServiceTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<sys::ProcessRunner> runner_;
-  std::string lab_, prefix_, disk_root_, mnt_root_, work_, wrapper_, socket_;
+  Lab lab_;
+  sys::ProcessRunner* runner_ = &lab_.runner();
+  PoolkeeperdOptions& options_ = lab_.options();
+  Poolkeeperd& daemon_ = lab_.daemon();
+  std::string prefix_, disk_root_, mnt_root_, work_, wrapper_, socket_;
   std::vector<TestPool> pools_;
-  PoolkeeperdOptions options_;
-  Poolkeeperd daemon_;
   int daemon_runs_ = 0;
   CliClient cli_;
 };
@@ -354,12 +328,12 @@ class ServiceTest : public ::testing::Test {
 
 TEST_F(ServiceTest, HangingImportIsKilledAtItsTimeoutWhileAnotherPoolComesOnline) {
   const std::string hung = Pool("h"), good = Pool("g");
-  ASSERT_EQ(MakePool(hung), "");
-  ASSERT_EQ(MakePool(good), "");
-  ASSERT_EQ(ExportPool(hung), "");
-  ASSERT_EQ(ExportPool(good), "");
+  PK_ASSERT_OK(MakePool(hung));
+  PK_ASSERT_OK(MakePool(good));
+  PK_ASSERT_OK(ExportPool(hung));
+  PK_ASSERT_OK(ExportPool(good));
   WriteFaults("import " + hung + " hang\n");
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
 
   CliResult r = Cli({"service", "enable", hung, "-d", DirOf(hung), "--import-timeout", "2"});
   ASSERT_EQ(r.code, kExitOk) << r;
@@ -388,10 +362,10 @@ TEST_F(ServiceTest, HangingImportIsKilledAtItsTimeoutWhileAnotherPoolComesOnline
 
 TEST_F(ServiceTest, DaemonKilledDuringImportLeavesPoolLockedUntilUnlock) {
   const std::string pool = Pool("l");
-  ASSERT_EQ(MakePool(pool), "");
-  ASSERT_EQ(ExportPool(pool), "");
+  PK_ASSERT_OK(MakePool(pool));
+  PK_ASSERT_OK(ExportPool(pool));
   WriteFaults("import " + pool + " hang\n");
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
   CliResult r = Cli({"service", "enable", pool, "-d", DirOf(pool), "--import-timeout", "60"});
   ASSERT_EQ(r.code, kExitOk) << r;
   ASSERT_GT(WaitHangPid(), 0) << "the import never reached the wrapper";
@@ -402,7 +376,7 @@ TEST_F(ServiceTest, DaemonKilledDuringImportLeavesPoolLockedUntilUnlock) {
   ASSERT_FALSE(PoolImported(*runner_, pool));
   std::string imports_before = ImportRuns(pool);
 
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
   json s = Status(pool);
   EXPECT_EQ(s.value("state", ""), "locked") << s.dump(2);
   EXPECT_THAT(s.value("reason", ""), HasSubstr("poolkeeper pool unlock " + pool)) << s.dump(2);
@@ -425,11 +399,11 @@ TEST_F(ServiceTest, DaemonKilledDuringImportLeavesPoolLockedUntilUnlock) {
 
 TEST_F(ServiceTest, SkipAndDelaySurviveRestart) {
   const std::string skipped = Pool("s"), delayed = Pool("d");
-  ASSERT_EQ(MakePool(skipped), "");
-  ASSERT_EQ(MakePool(delayed), "");
-  ASSERT_EQ(ExportPool(skipped), "");
-  ASSERT_EQ(ExportPool(delayed), "");
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(MakePool(skipped));
+  PK_ASSERT_OK(MakePool(delayed));
+  PK_ASSERT_OK(ExportPool(skipped));
+  PK_ASSERT_OK(ExportPool(delayed));
+  PK_ASSERT_OK(StartDaemon());
   for (const auto& p : {skipped, delayed}) {
     CliResult r = Cli({"service", "enable", p, "-d", DirOf(p)});
     ASSERT_EQ(r.code, kExitOk) << r;
@@ -455,7 +429,7 @@ TEST_F(ServiceTest, SkipAndDelaySurviveRestart) {
 
   daemon_.Stop();
   std::string skipped_imports = ImportRuns(skipped);
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
 
   s = Status(skipped);
   EXPECT_EQ(s.value("state", ""), "skipped") << s.dump(2);
@@ -502,13 +476,13 @@ TEST_F(ServiceTest, NestedPoolStartsAfterAndStopsBeforeItsParent) {
   // file system.
   const std::string outer = Pool("a"), inner = Pool("b");
   const std::string nest = mnt_root_ + "/nest-" + outer;
-  ASSERT_EQ(MakePool(outer), "");
-  ASSERT_EQ(RunOk(ZfsTool("zfs", {"create", "-o", "canmount=off", "-o", "mountpoint=" + nest, outer + "/vdevs"})), "");
+  PK_ASSERT_OK(MakePool(outer));
+  PK_ASSERT_OK(RunOk(ZfsTool("zfs", {"create", "-o", "canmount=off", "-o", "mountpoint=" + nest, outer + "/vdevs"})));
   const std::string inner_dir = nest + "/" + inner;
-  ASSERT_EQ(MakePool(inner, {}, inner_dir), "");
-  ASSERT_EQ(ExportPool(inner), "");
-  ASSERT_EQ(ExportPool(outer), "");
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(MakePool(inner, {}, inner_dir));
+  PK_ASSERT_OK(ExportPool(inner));
+  PK_ASSERT_OK(ExportPool(outer));
+  PK_ASSERT_OK(StartDaemon());
 
   CliResult r = Cli({"service", "enable", outer, "-d", DirOf(outer)});
   ASSERT_EQ(r.code, kExitOk) << r;
@@ -541,7 +515,7 @@ TEST_F(ServiceTest, NestedPoolStartsAfterAndStopsBeforeItsParent) {
   // At the next start the inner pool waits for the outer one.
   daemon_.Stop();
   mark = outer_exported;
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
   b = WaitState(inner, "online");
   ASSERT_EQ(b.value("state", ""), "online") << b.dump(2);
   EXPECT_EQ(Status(outer).value("state", ""), "online");
@@ -555,7 +529,7 @@ TEST_F(ServiceTest, NestedPoolStartsAfterAndStopsBeforeItsParent) {
 
 TEST_F(ServiceTest, DependencyCycleIsRefused) {
   const std::string a = Pool("a"), b = Pool("b");  // never created: nothing is imported
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
   CliResult r = Cli({"service", "enable", a, "--after", "pool:" + b});
   ASSERT_EQ(r.code, kExitOk) << r;
   json s = WaitFor(a, [&](const json& j) { return j.value("reason", "").find("pool:" + b) != std::string::npos; },
@@ -576,10 +550,10 @@ TEST_F(ServiceTest, DependencyCycleIsRefused) {
 
 TEST_F(ServiceTest, ApiAnswersWithinASecondWhileAnImportHangs) {
   const std::string pool = Pool("p");
-  ASSERT_EQ(MakePool(pool), "");
-  ASSERT_EQ(ExportPool(pool), "");
+  PK_ASSERT_OK(MakePool(pool));
+  PK_ASSERT_OK(ExportPool(pool));
   WriteFaults("import " + pool + " fail\n");
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
   CliResult r = Cli({"service", "enable", pool, "-d", DirOf(pool), "--import-timeout", "60"});
   ASSERT_EQ(r.code, kExitOk) << r;
   json s = WaitState(pool, "failed", seconds(30));
@@ -590,7 +564,7 @@ TEST_F(ServiceTest, ApiAnswersWithinASecondWhileAnImportHangs) {
   // Next start: the enabled pool's import hangs.
   WriteFaults("import " + pool + " hang\n");
   options_.log_path = LogPath(++daemon_runs_);
-  ASSERT_EQ(daemon_.Spawn(options_), "");
+  PK_ASSERT_OK(daemon_.Spawn(options_));
   CliResult first;
   Clock::time_point answered;
   while (Clock::now() - daemon_.spawned_at() < seconds(30)) {
@@ -602,7 +576,7 @@ TEST_F(ServiceTest, ApiAnswersWithinASecondWhileAnImportHangs) {
   ASSERT_EQ(first.code, kExitOk) << first;
   auto took = std::chrono::duration_cast<milliseconds>(answered - daemon_.spawned_at());
   EXPECT_LT(took.count(), 1000) << "first `service list` answered " << took.count() << " ms after spawn";
-  ASSERT_EQ(daemon_.WaitReady(), "");
+  PK_ASSERT_OK(daemon_.WaitReady());
 
   ASSERT_GT(WaitHangPid(), 0) << "the import never reached the wrapper";
   auto asked = Clock::now();
@@ -618,7 +592,7 @@ TEST_F(ServiceTest, BadInputIsRefusedAndChangesNothing) {
   const std::string pool = Pool("p");  // managed, but there is no such pool: it fails
   const std::string empty_dir = disk_root_ + "/empty";
   fs::create_directories(empty_dir);
-  ASSERT_EQ(StartDaemon(), "");
+  PK_ASSERT_OK(StartDaemon());
   CliResult r = Cli({"service", "enable", pool, "-d", empty_dir, "--import-timeout", "30"});
   ASSERT_EQ(r.code, kExitOk) << r;
   ASSERT_EQ(WaitState(pool, "failed", seconds(30)).value("state", ""), "failed");

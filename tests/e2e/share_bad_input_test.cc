@@ -20,6 +20,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 #include "tests/e2e/share_lab.h"
 
 namespace pk::e2e {
@@ -29,49 +30,26 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
 
-class ShareBadInputTest : public ::testing::Test {
+class ShareBadInputTest : public LabSuite<ShareBadInputTest> {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    std::string lab = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    std::string build = EnvOr("PK_BUILD_DIR", "");
-    if (build.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
+  friend class LabSuite<ShareBadInputTest>;  // calls SetUpLab/TearDownLab
+
+  static Status SetUpLab() {
     std::string name = "shb" + std::to_string(::getpid());
-    if ((setup_error_ = CreateLabPool(*runner_, lab, name, &pool_)).empty()) {
-      for (const char* ds : {"/a", "/b"}) {
-        auto r = runner_->Run(ZfsTool("zfs", {"create", name + ds}));
-        if (!r || !r->status.Success()) setup_error_ = "zfs create " + name + ds + " failed";
-      }
-    }
-    if (setup_error_.empty()) setup_error_ = MakeWorkDir(lab, name, &work_);
-    if (!setup_error_.empty()) return;
-    auto options = SuiteDaemonOptions(build, work_);
-    ShareHead head = ShareHeadFor(0);
-    options.config = work_ + "/poolkeeperd.conf";
-    if ((setup_error_ = WriteShareConfig(options, head)).empty()) {
-      log_path_ = options.log_path;
-      cli_ = CliClient(runner_.get(), build + "/src/cli/poolkeeper", options.socket);
-      setup_error_ = StartSuitePoolkeeperd(daemon_, options);
-      if (setup_error_.empty()) setup_error_ = AdoptPool(cli_, name);  // made with zpool create
-    }
-  }
-
-  static void TearDownTestSuite() {
-    daemon_.Stop();
-    if (auto gone = DestroyLabPool(*runner_, pool_); !gone.empty()) ADD_FAILURE() << gone;
-    KeepWorkIfFailed(work_, log_path_);
-  }
-
-  void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
+    PK_TRY(lab_.Open(name));
+    PK_ASSIGN_OR_RETURN(pool_, lab_.CreatePool(name));
+    for (const char* ds : {"/a", "/b"}) PK_TRY(lab_.Run(ZfsTool("zfs", {"create", name + ds})));
+    lab_.options().config = lab_.work() + "/poolkeeperd.conf";
+    PK_TRY(WriteShareConfig(lab_.options(), ShareHeadFor(0)));
+    log_path_ = lab_.options().log_path;
+    cli_ = lab_.cli();
+    PK_TRY(lab_.StartDaemon());
+    return AdoptPool(cli_, name);  // made with zpool create
   }
 
   // The share property of `dataset` as ZFS has it ("-" when unset).
   static std::string Property(const std::string& dataset, const std::string& protocol) {
-    auto r = runner_->Run(ZfsTool("zfs", {"get", "-H", "-o", "value", "org.poolkeeper:share." + protocol, dataset}));
+    auto r = lab_.runner().Run(ZfsTool("zfs", {"get", "-H", "-o", "value", "org.poolkeeper:share." + protocol, dataset}));
     if (!r || !r->status.Success()) return "(zfs get failed)";
     std::string v = r->out;
     while (!v.empty() && v.back() == '\n') v.pop_back();
@@ -114,10 +92,8 @@ class ShareBadInputTest : public ::testing::Test {
     return out;
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
   static inline LabPool pool_;
-  static inline std::string work_, log_path_, setup_error_;
-  static inline Poolkeeperd daemon_;
+  static inline std::string log_path_;
   static inline CliClient cli_;
 };
 

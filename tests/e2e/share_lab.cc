@@ -21,7 +21,7 @@ ShareHead ShareHeadFor(int index) {
   return h;
 }
 
-std::string WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead& head, const std::string& cluster_authkey) {
+Status WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead& head, const std::string& cluster_authkey) {
   std::ofstream out(options.config, std::ios::trunc);
   out << fmt::format(
       "# share servers of test head {}\n"
@@ -38,17 +38,17 @@ std::string WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead&
       head.index, head.iscsi_port, head.tgt_control_port, head.nfs_netns, head.smb_port, head.index,
       cluster_authkey.empty() ? options.state_dir + "/no-cluster-authkey" : cluster_authkey);
   out.close();
-  if (!out) return "write " + options.config + " failed";
-  return "";
+  if (!out) return Internal("write " + options.config + " failed");
+  return OkStatus();
 }
 
-std::string AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user) {
+Status AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user) {
   std::string name = prefix + std::to_string(::getpid());
   auto added = runner.Run({.program = "/usr/sbin/useradd", .args = {"-M", "-s", "/usr/sbin/nologin", name},
                            .env = ToolEnv()});
-  if (!added || !added->status.Success()) return "useradd " + name + " failed";
+  if (!added || !added->status.Success()) return Internal("useradd " + name + " failed");
   *user = name;
-  return "";
+  return OkStatus();
 }
 
 void RemoveSuiteUser(sys::ProcessRunner& runner, const std::string& user) {

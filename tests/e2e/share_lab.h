@@ -23,15 +23,15 @@ struct ShareHead {
 // Head `index` (0, 1, ...) of this test process.
 ShareHead ShareHeadFor(int index);
 
-// Writes `options.config` with the head's share servers. Empty on success.
+// Writes `options.config` with the head's share servers.
 // `cluster_authkey`: heads given the same file are one cluster for pool
 // adoption (issue 17 item 6); empty: a path that does not exist, so the
 // host's own /etc/corosync/authkey never plays a part in a test.
-std::string WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead& head, const std::string& cluster_authkey = "");
+Status WriteShareConfig(const PoolkeeperdOptions& options, const ShareHead& head, const std::string& cluster_authkey = "");
 
 // A local user for SMB shares, "PREFIX<pid>" (useradd -M, no login shell).
-// Empty on success, else what went wrong; *user is set only on success.
-std::string AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user);
+// *user is set only on success.
+Status AddSuiteUser(sys::ProcessRunner& runner, const std::string& prefix, std::string* user);
 // userdel of a user AddSuiteUser made (nothing when `user` is empty).
 void RemoveSuiteUser(sys::ProcessRunner& runner, const std::string& user);
 

@@ -37,6 +37,7 @@
 
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
+#include "tests/e2e/lab.h"
 #include "tests/e2e/share_lab.h"
 
 namespace pk::e2e {
@@ -61,47 +62,28 @@ struct Head {
 
 class ShareTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    runner_ = sys::MakePosixProcessRunner();
-    lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
-    build_ = EnvOr("PK_BUILD_DIR", "");
-    if (build_.empty()) {
-      setup_error_ = "PK_BUILD_DIR is not set (run through ctest)";
-      return;
-    }
-    user_ = "pkshr" + std::to_string(::getpid());
-    auto added = runner_->Run({.program = "/usr/sbin/useradd", .args = {"-M", "-s", "/usr/sbin/nologin", user_},
-                               .env = ToolEnv()});
-    if (!added || !added->status.Success()) {
-      setup_error_ = "useradd " + user_ + " failed";
-      return;
-    }
-    user_created_ = true;
-  }
-
-  static void TearDownTestSuite() {
-    if (user_created_) (void)runner_->Run({.program = "/usr/sbin/userdel", .args = {user_}, .env = ToolEnv()});
-  }
+  static void SetUpTestSuite() { user_added_ = AddSuiteUser(*suite_runner_, "pkshr", &user_); }
+  static void TearDownTestSuite() { RemoveSuiteUser(*suite_runner_, user_); }
 
   void SetUp() override {
-    if (!setup_error_.empty()) GTEST_FAIL() << "suite set-up failed: " << setup_error_;
+    if (!user_added_) GTEST_FAIL() << "suite set-up failed: " << user_added_.error().message();
     std::string name = "shr" + std::to_string(::getpid()) + "t" + std::to_string(++counter_);
-    ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
-    ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
+    PK_ASSERT_OK(lab_.Open(name));
+    auto pool = lab_.CreatePool(name, 256ll << 20);
+    PK_ASSERT_OK(pool);
+    pool_ = *pool;
     std::ofstream(work_ + "/cluster-authkey") << "test cluster key " << name << " " << ::getpid() << "\n";
   }
 
   void TearDown() override {
     for (auto& h : heads_) h->daemon.Stop();
-    // The pool may have been exported by the test: bring it back to destroy it.
-    if (!PoolImported(*runner_, pool_.name)) {
-      (void)runner_->Run(ZfsTool("zpool", {"import", "-d", pool_.disk_dir, pool_.name}));
-    }
-    EXPECT_EQ(DestroyLabPool(*runner_, pool_), "");
+    // The lab re-imports the pool if a test exported it, destroys it, and
+    // keeps the work directory (printing the first head's log) if a test failed.
+    if (!heads_.empty()) lab_.options().log_path = heads_.front()->options.log_path;
+    lab_.Close();
     for (auto& h : heads_) {
       EXPECT_FALSE(fs::exists("/run/netns/" + h->ports.nfs_netns)) << "namespace " << h->ports.nfs_netns << " left behind";
     }
-    KeepWorkIfFailed(work_, heads_.empty() ? "" : heads_.front()->options.log_path);
     heads_.clear();
   }
 
@@ -112,11 +94,11 @@ class ShareTest : public ::testing::Test {
     std::string dir = work_ + "/head" + std::to_string(index);
     h->options = SuiteDaemonOptions(build_, dir);
     h->options.config = dir + "/poolkeeperd.conf";
-    EXPECT_EQ(MakeDirectories({dir}), "");
+    PK_EXPECT_OK(MakeDirectories({dir}));
     // The heads are one cluster for pool adoption: they share a cluster authkey.
-    EXPECT_EQ(WriteShareConfig(h->options, h->ports, work_ + "/cluster-authkey"), "");
-    EXPECT_EQ(StartSuitePoolkeeperd(h->daemon, h->options), "");
-    h->cli = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", h->options.socket);
+    PK_EXPECT_OK(WriteShareConfig(h->options, h->ports, work_ + "/cluster-authkey"));
+    PK_EXPECT_OK(StartSuitePoolkeeperd(h->daemon, h->options));
+    h->cli = CliClient(runner_, build_ + "/src/cli/poolkeeper", h->options.socket);
     heads_.push_back(std::move(h));
     return *heads_.back();
   }
@@ -207,12 +189,15 @@ class ShareTest : public ::testing::Test {
                                           << (r ? r->status.ToString() + " " + r->err : r.error().message());
   }
 
-  static inline std::unique_ptr<sys::ProcessRunner> runner_;
-  static inline std::string lab_, build_, user_, setup_error_;
-  static inline bool user_created_ = false;
+  static inline std::unique_ptr<sys::ProcessRunner> suite_runner_ = sys::MakePosixProcessRunner();
+  static inline std::string user_;
+  static inline Status user_added_ = OkStatus();
   static inline int counter_ = 0;
+  Lab lab_;
+  sys::ProcessRunner* runner_ = &lab_.runner();
+  const std::string& build_ = lab_.build_dir();
+  const std::string& work_ = lab_.work();
   LabPool pool_;
-  std::string work_;
   std::vector<std::unique_ptr<Head>> heads_;
 };
 
@@ -230,7 +215,7 @@ TEST_F(ShareTest, PortableBetweenHeads) {
   WaitForService(h1, "online");
   // Made with zpool create (not through a head): adopted once, by head 1;
   // head 2, of the same cluster, serves it without adopting it again.
-  ASSERT_EQ(AdoptPool(h1.cli, pool_.name), "");
+  PK_ASSERT_OK(AdoptPool(h1.cli, pool_.name));
   ASSERT_EQ(h1.cli.RunWithStdin({"share", "create", "iscsi", Dataset("vm"), "--size", "96M", "--chap-user", "vmhost",
                                  "--chap-secret-stdin"},
                                 std::string(kChapSecret) + "\n")
@@ -311,7 +296,7 @@ TEST_F(ShareTest, AShareThatCannotBeServedDegradesItsPool) {
   ASSERT_FALSE(HasFailure());
   ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService(h, "online");
-  ASSERT_EQ(AdoptPool(h.cli, pool_.name), "");
+  PK_ASSERT_OK(AdoptPool(h.cli, pool_.name));
   ASSERT_EQ(h.cli.Run({"share", "create", "nfs", Dataset("good"), "--client", "127.0.0.1(rw)"}).code, kExitOk);
   CliResult created = h.cli.Run({"share", "create", "smb", Dataset("odd"), "--name", "Odd"});
   EXPECT_EQ(created.code, kExitOk) << created;  // the definition is valid; serving it is what fails
@@ -372,7 +357,7 @@ TEST_F(ShareTest, ChapSecretsAreRootOnlyAndFollowThePool) {
   };
   ASSERT_EQ(h.cli.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
   WaitForService(h, "online");
-  ASSERT_EQ(AdoptPool(h.cli, pool_.name), "");  // made with zpool create
+  PK_ASSERT_OK(AdoptPool(h.cli, pool_.name));  // made with zpool create
   CliResult created = h.cli.RunWithStdin(
       {"share", "create", "iscsi", Dataset("vault"), "--size", "32M", "--chap-user", "vaultuser", "--chap-secret-stdin"},
       first + "\n");
@@ -457,7 +442,7 @@ TEST_F(ShareTest, AChapSecretInAnOldPropertyMovesToTheStoreOnFirstServe) {
   const std::string secret = "Legacy-chap-77";
   CreateDataset("old");
   ASSERT_FALSE(HasFailure());
-  ASSERT_EQ(CreateSparseFile(pool_.mnt + "/old/lun.img", 16ll << 20), "");
+  PK_ASSERT_OK(CreateSparseFile(pool_.mnt + "/old/lun.img", 16ll << 20));
   const std::string iqn = "iqn.2026-11.org.poolkeeper.test:legacy" + std::to_string(::getpid());
   json old = {{"v", 1},           {"iqn", iqn},          {"lun", 1},      {"file", "lun.img"}, {"size", 16 << 20},
               {"chap_user", "olduser"}, {"chap_secret", secret}, {"initiators", {"ALL"}}, {"read_only", false}};
@@ -470,7 +455,7 @@ TEST_F(ShareTest, AChapSecretInAnOldPropertyMovesToTheStoreOnFirstServe) {
   WaitFor(h.cli, {"service", "status", pool_.name}, [](const json& j) {
     return j.value("state", "") == "online" || j.value("state", "") == "degraded";
   });
-  ASSERT_EQ(AdoptPool(h.cli, pool_.name), "");
+  PK_ASSERT_OK(AdoptPool(h.cli, pool_.name));
   WaitForService(h, "online");
   WaitFor(h.cli, {"share", "show", "iscsi", Dataset("old")}, [](const json& j) { return j.value("state", "") == "serving"; });
   std::string value = Output(ZfsTool("zfs", {"get", "-H", "-o", "value", "org.poolkeeper:share.iscsi", Dataset("old")}));
