@@ -309,11 +309,21 @@ Status Serve(const Config& config) {
     if (migrations_ptr) PK_TRY(migrations_ptr->HoldPool(pool));
     return unserved;
   };
-  sup_options.adopt_cluster_pool = [&ownership](const std::string& pool) -> Status {
+  sup_options.adopt_cluster_pool = [&ownership, &zfs, log](const std::string& pool) -> Status {
     auto name = zfs::PoolName::Parse(pool);
     if (!name) return std::unexpected(name.error());
     PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(*name));
-    return adopted ? OkStatus() : ownership.Adopt(*name);
+    if (!adopted) PK_TRY(ownership.Adopt(*name));
+    // Issue 17 item 7: a cluster pool is written by one head at a time, and
+    // OpenZFS's multihost protection (MMP) makes an import elsewhere refuse,
+    // even forced, while this head writes it. zfs-fuse has none: skipped.
+    auto mmp = zfs->EnableMultihost(*name);
+    if (!mmp && mmp.error().code() == ErrorCode::kUnimplemented) {
+      log->debug("pool={} {}", pool, mmp.error().message());
+      return OkStatus();
+    }
+    if (!mmp) log->warn("pool={} {}", pool, mmp.error().message());
+    return mmp;
   };
   service::Supervisor supervisor(make_zfs, store, *events, sup_options);
   supervisor_ptr = &supervisor;
