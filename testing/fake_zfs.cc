@@ -368,18 +368,6 @@ Status FakeZfs::ExportPool(const zfs::PoolName& pool, zfs::Force) {
   return OkStatus();
 }
 
-Result<zfs::VdevLabel> FakeZfs::ReadLabel(const std::string& device) {
-  std::lock_guard lock(state_->mu);
-  state_->Record("read-label " + device);
-  return std::unexpected(NotModelled("ReadLabel").error());
-}
-
-Status FakeZfs::EnableMultihost(const zfs::PoolName& pool) {
-  std::lock_guard lock(state_->mu);
-  state_->Record("multihost " + pool.str());
-  return NotModelled("EnableMultihost");
-}
-
 Status FakeZfs::DestroyPool(const zfs::PoolName& pool, zfs::Force) {
   std::lock_guard lock(state_->mu);
   state_->Record("destroy-pool " + pool.str());

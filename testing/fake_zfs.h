@@ -117,9 +117,6 @@ class FakeZfs : public zfs::Zfs {
   Status ImportPool(const zfs::ImportOptions& options) override;
   Status ExportPool(const zfs::PoolName& pool, zfs::Force force) override;
   Status DestroyPool(const zfs::PoolName& pool, zfs::Force force) override;
-  // Not modelled (Unimplemented); recorded as "read-label DEVICE" and "multihost POOL".
-  Result<zfs::VdevLabel> ReadLabel(const std::string& device) override;
-  Status EnableMultihost(const zfs::PoolName& pool) override;
   Result<std::vector<zfs::Dataset>> ListDatasets(const zfs::ListOptions& options) override;
   Result<zfs::Dataset> GetDataset(const std::string& name, const std::vector<std::string>& properties) override;
   Status CreateDataset(const zfs::DatasetName& dataset, const zfs::PropertyList& properties,

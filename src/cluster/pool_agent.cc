@@ -1,5 +1,7 @@
 #include "cluster/pool_agent.h"
 
+#include "zfs/label.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -146,6 +148,9 @@ std::optional<LastImporter> ParseLastImporter(const std::string& refusal) {
   return li;
 }
 
+// The refusal must carry the label of a member (zfs::LabelClause, added by the
+// adapter from `zdb -l`) naming the last importer; zpool's own words, if they
+// name one, must agree with it.
 ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus& cluster, const std::string& self) {
   auto no = [](std::string why) { return ForceDecision{false, std::move(why)}; };
   if (!cluster.fencing_enabled) {

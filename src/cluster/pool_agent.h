@@ -159,9 +159,7 @@ struct LastImporter {
 std::optional<LastImporter> ParseLastImporter(const std::string& refusal);
 
 // Whether an import refused as "in use" may be forced (issue 17 item 7).
-// Only when the cluster fences, the refusal carries the label of a member
-// (zfs::LabelClause, added by the adapter from `zdb -l`) naming the last
-// importer (and zpool's own words, if they name one, agree), that
+// Only when the cluster fences, the refusal names the last importer, that
 // importer is a head of this cluster other than `self`, Pacemaker shows it
 // neither online nor unclean (lost, not fenced yet), and its fencing history
 // has a successful fencing of it. Otherwise not, and `why` says which proof

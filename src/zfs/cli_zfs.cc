@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "zfs/internal/parse.h"
+#include "zfs/label.h"
 #include "zfs/zfs.h"
 
 namespace pk::zfs {
@@ -193,23 +194,23 @@ class CliZfs final : public Zfs {
     return MakeError(imported.error().code(), imported.error().message() + "; " + LabelClause(*label));
   }
 
-  Result<VdevLabel> ReadLabel(const std::string& device) override {
+  Result<VdevLabel> ReadLabel(const std::string& device) {
     std::string context = fmt::format("read the ZFS label of '{}'", device);
     if (!device.starts_with('/') || device.find('\n') != std::string::npos) {
       return InvalidArgument(context + ": the device must be an absolute path");
     }
-    if (paths_.zdb.empty()) return Unavailable(context + ": zdb is not installed");
-    // OpenZFS's zdb exits 2 when no label unpacks, zfs-fuse's 0: both print
-    // the sections, which the parser reads (NotFound without a label).
-    PK_ASSIGN_OR_RETURN(auto r, Spawn(paths_.zdb, {"-l", device}, context));
+    // zdb is installed beside zpool by both flavours. OpenZFS's exits 2 when
+    // no label unpacks, zfs-fuse's 0: the parser reads both (NotFound).
+    const std::string zdb = paths_.zpool.substr(0, paths_.zpool.rfind('/') + 1) + "zdb";
+    PK_ASSIGN_OR_RETURN(auto r, Spawn(zdb, {"-l", device}, context));
     if (!r.status.Success() && r.out.find("LABEL ") == std::string::npos &&
         r.out.find("failed to unpack label") == std::string::npos) {
-      return std::unexpected(ToolFailure(paths_.zdb, r, context));
+      return std::unexpected(ToolFailure(zdb, r, context));
     }
     return internal::ParseZdbLabel(r.out, device);
   }
 
-  Status EnableMultihost(const PoolName& pool) override {
+  Status EnableMultihost(const PoolName& pool) {
     std::string context = fmt::format("enable multihost (MMP) on pool '{}'", pool.str());
     if (!IsOpenZfs()) {
       return MakeError(ErrorCode::kUnimplemented,
@@ -704,7 +705,7 @@ Result<ZfsSetup> DetectZfs(sys::ProcessRunner& runner, const std::string& zpool_
   auto zpool = zpool_path.empty() ? FindTool("zpool") : std::optional<std::string>(zpool_path);
   auto zfs = zfs_path.empty() ? FindTool("zfs") : std::optional<std::string>(zfs_path);
   if (!zpool || !zfs) return Unavailable("ZFS tools not found: no zpool/zfs in /usr/local/sbin:/usr/sbin:/sbin:/usr/bin:/bin");
-  ZfsSetup setup{Dialect::kZfsFuse, ZfsToolPaths{*zpool, *zfs, FindTool("zdb").value_or("")}};
+  ZfsSetup setup{Dialect::kZfsFuse, ZfsToolPaths{*zpool, *zfs}};
   // OpenZFS >= 0.8 answers `zfs version` with "zfs-2.1.11-1"; zfs-fuse does not know the verb.
   PK_ASSIGN_OR_RETURN(auto version, runner.Run({*zfs, {"version"}, sys::DefaultToolEnvironment(), std::nullopt,
                                                 std::chrono::seconds(30)}));
@@ -731,6 +732,14 @@ Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions o
 std::unique_ptr<Zfs> MakeCliZfsForDialect(sys::ProcessRunner& runner, Dialect dialect, ZfsToolPaths paths,
                                           ZfsOptions options) {
   return std::make_unique<CliZfs>(runner, dialect, std::move(paths), options);
+}
+
+Result<VdevLabel> ReadLabel(sys::ProcessRunner& runner, const ZfsSetup& setup, const std::string& device) {
+  return CliZfs(runner, setup.dialect, setup.paths, ZfsOptions{}).ReadLabel(device);
+}
+
+Status EnableMultihost(sys::ProcessRunner& runner, const ZfsSetup& setup, const PoolName& pool) {
+  return CliZfs(runner, setup.dialect, setup.paths, ZfsOptions{}).EnableMultihost(pool);
 }
 
 }  // namespace pk::zfs

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "testing/fake_process_runner.h"
+#include "zfs/label.h"
 #include "zfs/zfs.h"
 
 namespace pk::zfs {
@@ -173,7 +174,7 @@ TEST_P(CliZfsTest, ImportByGuidWithCachefilePathAndNewName) {
 // rule requires.
 TEST(CliZfsLabelTest, AnImportRefusedAsInUseNamesTheLastImporterFromTheLabel) {
   FakeProcessRunner runner;
-  auto zfs = MakeCliZfsForDialect(runner, Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs, "/sbin/zdb"},
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs},
                                   ZfsOptions{std::chrono::seconds(42), std::chrono::milliseconds(0)});
   const std::string dir = "/var/tmp/pk-lab-guest/cap";
   runner.Expect({kZpool, "import", "-d", dir, "pkglbl5567"},
@@ -211,7 +212,7 @@ TEST(CliZfsLabelTest, AnImportRefusedAsInUseNamesTheLastImporterFromTheLabel) {
 // device without a label, which is NotFound, not a tool failure.
 TEST(CliZfsLabelTest, OpenZfsRefusalsCarryTheLabelAndANoLabelDeviceIsNotFound) {
   FakeProcessRunner runner;
-  auto zfs = MakeCliZfsForDialect(runner, Dialect::kOpenZfs2, ZfsToolPaths{kZpool, kZfs, "/sbin/zdb"},
+  auto zfs = MakeCliZfsForDialect(runner, Dialect::kOpenZfs2, ZfsToolPaths{kZpool, kZfs},
                                   ZfsOptions{std::chrono::seconds(42), std::chrono::milliseconds(0)});
   const std::string dir = "/mnt/pk/peer/jbod";
   for (const char* refusal : {"openzfs-2/err-zpool-import-in-use.err", "openzfs-2/err-zpool-import-f-mmp-active.err",
@@ -232,10 +233,17 @@ TEST(CliZfsLabelTest, OpenZfsRefusalsCarryTheLabelAndANoLabelDeviceIsNotFound) {
     EXPECT_TRUE(runner.UnmetExpectations().empty()) << refusal;
   }
   runner.Expect({"/sbin/zdb", "-l", "/zeros"}, FakeProcessRunner::Exited(2, Golden("openzfs-2/zdb-l-no-label.out")));
-  auto none = zfs->ReadLabel("/zeros");
+  const ZfsSetup setup{Dialect::kOpenZfs2, ZfsToolPaths{kZpool, kZfs}};
+  auto none = ReadLabel(runner, setup, "/zeros");
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code(), ErrorCode::kNotFound) << none.error().message();
-  EXPECT_EQ(zfs->ReadLabel("relative").error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(ReadLabel(runner, setup, "relative").error().code(), ErrorCode::kInvalidArgument);
+  // zfs-fuse has no MMP: nothing runs.
+  const ZfsSetup fuse{Dialect::kZfsFuse, ZfsToolPaths{kZpool, kZfs}};
+  auto mmp = EnableMultihost(runner, fuse, Pool("tank"));
+  ASSERT_FALSE(mmp);
+  EXPECT_EQ(mmp.error().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(mmp.error().message().find("'tank'"), std::string::npos) << mmp.error().message();
 }
 
 TEST_P(CliZfsTest, ImportWithoutMountingIsOpenZfsOnly) {

@@ -68,41 +68,6 @@ struct ImportablePool {
   Vdev root;           // the config as listed
 };
 
-// What a vdev label (`zdb -l DEVICE`, the first of its four labels that
-// unpacks) records of its pool and of the system that imported it last
-// (issue 17 item 7: a forced import needs that system to be a fenced head).
-// Both flavours record `hostname` and `hostid`; OpenZFS keeps them after an
-// export too, and leaves out `hostid` when the importer's was 0.
-struct VdevLabel {
-  std::string device;              // what was read
-  std::string pool;                // `name`
-  uint64_t pool_guid = 0;
-  uint64_t txg = 0;
-  uint64_t state = 0;              // `state`: see LabelStateName
-  std::string hostname;            // "" when absent
-  std::optional<uint64_t> hostid;  // absent when the importer had none
-};
-// True when an import failed because another system used the pool last
-// (zfs-fuse "pool may be in use from other system", OpenZFS "pool was
-// previously in use from another system" / "last accessed by another system").
-bool RefusedAsInUse(std::string_view message);
-// 0 active, 1 exported, 2 destroyed, 3 spare, 4 l2cache, 5 uninitialized,
-// 6 unavail, 7 potentially active; "state N" otherwise.
-std::string LabelStateName(uint64_t state);
-// "0x0a0a8801": a hostid as `hostid(1)` prints it (8 hex digits), 0x-prefixed.
-std::string HostidText(uint64_t hostid);
-// The clause the adapter adds to an import refused because the pool is in
-// use elsewhere: "label of 'DEVICE': last imported by host 'HOST' (hostid
-// 0x...), state active, txg N". FindLabelImporter reads it back (the OCF agent
-// and the API's forced import get the refusal as text).
-std::string LabelClause(const VdevLabel& label);
-struct LabelImporter {
-  std::string device;
-  std::string host;    // as recorded ("" when the label has no hostname)
-  std::string hostid;  // "0x..." or "" when the label has none
-};
-std::optional<LabelImporter> FindLabelImporter(std::string_view text);
-
 enum class PropertySource { kLocal, kDefault, kInherited, kReceived, kTemporary, kNone };
 std::string_view PropertySourceName(PropertySource source);  // "local", "inherited", ...
 

@@ -36,14 +36,6 @@ class Zfs {
   virtual Status ImportPool(const ImportOptions& options) = 0;
   virtual Status ExportPool(const PoolName& pool, Force force) = 0;
   virtual Status DestroyPool(const PoolName& pool, Force force) = 0;
-  // The label of one pool member (`zdb -l DEVICE`): who imported the pool
-  // last (issue 17 item 7). NotFound when the device has no ZFS label.
-  virtual Result<VdevLabel> ReadLabel(const std::string& device) = 0;
-  // `zpool set multihost=on POOL` (MMP: an import on another host refuses,
-  // even forced, while this one writes the pool). OpenZFS only, and only with
-  // a non-zero hostid (FailedPrecondition naming /etc/hostid); Unimplemented
-  // on zfs-fuse (pool version 23 has no MMP).
-  virtual Status EnableMultihost(const PoolName& pool) = 0;
 
   // Datasets and snapshots.
   virtual Result<std::vector<Dataset>> ListDatasets(const ListOptions& options) = 0;
@@ -90,7 +82,6 @@ class Zfs {
 struct ZfsToolPaths {
   std::string zpool = "/sbin/zpool";
   std::string zfs = "/sbin/zfs";
-  std::string zdb = "/sbin/zdb";  // empty: not installed (ReadLabel is Unavailable)
 };
 
 struct ZfsOptions {
@@ -107,7 +98,7 @@ struct ZfsSetup {
   ZfsToolPaths paths;
 };
 
-// Finds zpool/zfs (and zdb, optional) in the fixed tool PATH (or takes `zpool_path`/`zfs_path`
+// Finds zpool/zfs in the fixed tool PATH (or takes `zpool_path`/`zfs_path`
 // when non-empty, e.g. a fault-injecting wrapper in tests) and detects the
 // dialect with `zfs version` only: it does not need a pool, and a hung pool
 // cannot stall it beyond its 30 s timeout.

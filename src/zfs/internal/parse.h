@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/text.h"
+#include "zfs/label.h"
 #include "zfs/types.h"
 
 namespace pk::zfs::internal {
