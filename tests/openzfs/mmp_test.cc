@@ -33,6 +33,7 @@
 
 #include "cluster/pool_agent.h"
 #include "sys/process_runner.h"
+#include "zfs/label.h"
 #include "zfs/zfs.h"
 
 namespace pk {
@@ -53,6 +54,9 @@ class MmpTest : public ::testing::Test {
     if (!peer || !*peer) GTEST_SKIP() << "no peer guest (PK_MMP_PEER unset): runs in the openzfs suite only";
     peer_ = peer;
     runner_ = sys::MakePosixProcessRunner();
+    auto setup = zfs::DetectZfs(*runner_);
+    ASSERT_TRUE(setup) << setup.error().message();
+    setup_ = *setup;
     auto zfs = zfs::MakeCliZfs(*runner_);
     ASSERT_TRUE(zfs) << zfs.error().message();
     zfs_ = std::move(*zfs);
@@ -91,6 +95,7 @@ class MmpTest : public ::testing::Test {
   std::string jbod_;  // the shared disk's directory
   std::unique_ptr<sys::ProcessRunner> runner_;
   std::unique_ptr<zfs::Zfs> zfs_;
+  zfs::ZfsSetup setup_;
 };
 
 // Pacemaker as it would look after pk-guest fenced pk-peer.
@@ -164,20 +169,20 @@ TEST_F(MmpTest, AnActivePoolIsRefusedEvenForcedAndTakenOnlyOnceItsHostIsGoneAndF
   ASSERT_TRUE(taken) << taken.error().message();
   std::fprintf(stderr, "[ mmp      ] forced import after the peer's death took %.1f s\n",
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  auto mine = zfs_->ReadLabel(jbod_ + "/mmp.img");
+  auto mine = zfs::ReadLabel(*runner_, setup_, jbod_ + "/mmp.img");
   ASSERT_TRUE(mine) << mine.error().message();
   EXPECT_EQ(mine->hostname, "pk-guest");
   ASSERT_TRUE(mine->hostid);
   EXPECT_EQ(zfs::HostidText(*mine->hostid), kHostid);
 
   // What the daemon does after importing a cluster pool.
-  ASSERT_TRUE(zfs_->EnableMultihost(*zfs::PoolName::Parse(kPool)));
+  ASSERT_TRUE(zfs::EnableMultihost(*runner_, setup_, *zfs::PoolName::Parse(kPool)));
   auto get = Run({"/sbin/zpool", "get", "-H", "-o", "value", "multihost", kPool});
   EXPECT_EQ(get.out, "on\n");
   // Without a hostid, multihost cannot be turned on: the error says where to fix it.
   ASSERT_EQ(Run({"/sbin/zpool", "set", "multihost=off", kPool}).status.code, 0);
   fs::rename("/etc/hostid", "/etc/hostid.pk-mmp");
-  auto none = zfs_->EnableMultihost(*zfs::PoolName::Parse(kPool));
+  auto none = zfs::EnableMultihost(*runner_, setup_, *zfs::PoolName::Parse(kPool));
   fs::rename("/etc/hostid.pk-mmp", "/etc/hostid");
   ASSERT_FALSE(none) << "multihost turned on without a hostid";
   EXPECT_EQ(none.error().code(), ErrorCode::kFailedPrecondition) << none.error().message();
