@@ -167,8 +167,29 @@ Status ClusterAdmin::RefuseInitialised(const std::string& action) {
   return OkStatus();
 }
 
-Result<Changes> ClusterAdmin::Install(const std::string& conf, const std::string& authkey, const CorosyncHead& me) {
+Result<std::string> ClusterAdmin::EnsureHostid(const CorosyncHead& me, const CorosyncSpec& spec) {
+  if (auto text = fs_.ReadFile(o_.hostid_path); text && text->size() >= 4) {
+    uint32_t id = 0;
+    for (int i = 3; i >= 0; --i) id = (id << 8) | static_cast<unsigned char>((*text)[i]);
+    if (id != 0) return fmt::format("kept this head's hostid 0x{:08x} ({})", id, o_.hostid_path);
+  }
+  uint32_t nodeid = 0;
+  for (size_t i = 0; i < spec.heads.size(); ++i) {
+    if (spec.heads[i].name == me.name) nodeid = static_cast<uint32_t>(i + 1);  // as RenderCorosyncConf numbers them
+  }
+  const uint32_t id = kHostidBase | nodeid;
+  std::string bytes;
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+  PK_TRY_CONTEXT(fs_.WriteFileAtomic(o_.hostid_path, bytes, 0644), "write this head's hostid");
+  return fmt::format("wrote {}: hostid 0x{:08x} (node id {}; distinct per head, for the pools' labels and multihost)",
+                     o_.hostid_path, id, nodeid);
+}
+
+Result<Changes> ClusterAdmin::Install(const std::string& conf, const std::string& authkey, const CorosyncHead& me,
+                                      const CorosyncSpec& spec) {
   Changes out;
+  PK_ASSIGN_OR_RETURN(auto hostid, EnsureHostid(me, spec));
+  out.push_back(std::move(hostid));
   const std::string key_path = o_.corosync_dir + "/authkey";
   PK_TRY(fs_.MakeDirs(o_.corosync_dir, 0755));
   PK_TRY(fs_.WriteFileAtomic(key_path, authkey, 0400));
@@ -212,7 +233,7 @@ Result<Changes> ClusterAdmin::Init(const InitRequest& req) {
   (void)fs_.Remove(tmp_key);
   if (!key) return std::unexpected(key.error().WithContext("read the new authkey"));
   PK_TRY_CONTEXT(fs_.WriteFileAtomic(bundle_path, RenderJoinBundle({conf, *key}), 0600), "write the join bundle");
-  PK_ASSIGN_OR_RETURN(auto out, Install(conf, *key, me));
+  PK_ASSIGN_OR_RETURN(auto out, Install(conf, *key, me, req.spec));
   out.insert(out.begin() + 1, fmt::format("wrote the join bundle {} (corosync.conf + authkey: copy it to the other heads "
                                           "and run `poolkeeper cluster join {}` there)", bundle_path, bundle_path));
   // Cluster-wide defaults; fencing devices come with `fence add`. crm_attribute
@@ -241,7 +262,7 @@ Result<Changes> ClusterAdmin::Join(const std::string& bundle_path) {
   if (!spec) return std::unexpected(spec.error().WithContext(bundle_path));
   PK_ASSIGN_OR_RETURN(auto me, ThisHead(*spec));
   PK_TRY(RefuseInitialised("join"));
-  PK_ASSIGN_OR_RETURN(auto out, Install(bundle->corosync_conf, bundle->authkey, me));
+  PK_ASSIGN_OR_RETURN(auto out, Install(bundle->corosync_conf, bundle->authkey, me, *spec));
   auto member = WaitFor([&]() -> Result<bool> {
     PK_ASSIGN_OR_RETURN(auto s, ReadStatus());
     const auto* h = FindHead(s, me.name.str());

@@ -41,6 +41,11 @@ struct AdminOptions {
   std::string corosync_cfgtool = "/usr/sbin/corosync-cfgtool";
   std::string systemctl = "/usr/bin/systemctl";
   std::string corosync_dir = "/etc/corosync";
+  // The head's hostid (4 bytes, little-endian, as zgenhostid writes it):
+  // init and join write one when it is missing or zero, so that every head
+  // has a distinct one (OpenZFS multihost, and the last importer a pool's
+  // label records; issue 17 item 7).
+  std::string hostid_path = "/etc/hostid";
   std::string fence_agent_dir = "/usr/sbin";
   std::chrono::milliseconds tool_timeout{std::chrono::seconds(30)};
   // How long a command waits for Pacemaker to carry out its change.
@@ -62,6 +67,8 @@ struct FenceAddRequest {
   std::optional<int> delay;       // nullopt: the default rule (kDefaultFenceDelaySeconds on the first head's device)
 };
 constexpr int kDefaultFenceDelaySeconds = 2;
+// "PK" in the upper half; the corosync node id in the lower.
+constexpr uint32_t kHostidBase = 0x504b0000;
 
 struct PoolAddRequest {
   PoolGroupSpec group;
@@ -98,7 +105,11 @@ class ClusterAdmin {
   // corosync.conf) or running here.
   Status RefuseInitialised(const std::string& action);
   // Writes corosync.conf and the authkey, starts the stack, waits for the CIB.
-  Result<Changes> Install(const std::string& conf, const std::string& authkey, const CorosyncHead& me);
+  Result<Changes> Install(const std::string& conf, const std::string& authkey, const CorosyncHead& me,
+                          const CorosyncSpec& spec);
+  // Keeps a non-zero hostid; else writes kHostidBase | the head's node id
+  // (distinct per head of the cluster by construction). One line for Changes.
+  Result<std::string> EnsureHostid(const CorosyncHead& me, const CorosyncSpec& spec);
   // Polls `done` until true or `wait` passes; DeadlineExceeded naming `what`.
   Status WaitFor(const std::function<Result<bool>()>& done, const std::string& what);
   // Whether the pool's primitive and every IP of its group run on `head`

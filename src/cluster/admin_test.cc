@@ -3,6 +3,7 @@
 // in-memory CIB and placement, an in-memory FileSystem and head.
 #include "cluster/admin.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -368,6 +369,10 @@ TEST_F(AdminTest, InitWritesConfigKeyAndBundleAndRefusesASecondTime) {
   auto bundle = ParseJoinBundle(fs_.files["/etc/corosync/poolkeeper-join.json"]);
   ASSERT_TRUE(bundle);
   EXPECT_EQ(bundle->corosync_conf, fs_.files["/etc/corosync/corosync.conf"]);
+  // Issue 17 item 7: a head without a hostid gets one from its node id (h1 = 1).
+  EXPECT_EQ(fs_.files["/etc/hostid"], std::string("\x01\x00\x4b\x50", 4));
+  EXPECT_NE(std::find(r->begin(), r->end(), "wrote /etc/hostid: hostid 0x504b0001 (node id 1; distinct per head, for "
+                      "the pools' labels and multihost)"), r->end());
 
   auto before = fs_.files;
   sim_.changes.clear();
@@ -377,6 +382,22 @@ TEST_F(AdminTest, InitWritesConfigKeyAndBundleAndRefusesASecondTime) {
             std::string::npos) << again.error().message();
   EXPECT_EQ(fs_.files, before);
   EXPECT_TRUE(sim_.changes.empty());
+}
+
+// Issue 17 item 7: a head's own non-zero hostid is kept.
+TEST_F(AdminTest, InitKeepsAnExistingHostid) {
+  fs_.files["/etc/hostid"] = std::string("\x02\x88\x0a\x0a", 4);
+  sim_.runner.Expect({"corosync-keygen"}, [this](const sys::Command& c) {
+    fs_.files[c.args.back()] = std::string(256, 'k');
+    return Result<sys::ProcessResult>(FakeProcessRunner::Exited(0));
+  });
+  sim_.runner.Expect({"corosync-cfgtool"}, FakeProcessRunner::Exited(1, "", "Could not initialize corosync configuration API"));
+  InitRequest req;
+  req.spec = {"pkha", {{Head("h1"), "10.88.0.11"}, {Head("h2"), "10.88.0.12"}}, std::nullopt};
+  auto r = admin_->Init(req);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(fs_.files["/etc/hostid"], std::string("\x02\x88\x0a\x0a", 4));
+  EXPECT_NE(std::find(r->begin(), r->end(), "kept this head's hostid 0x0a0a8802 (/etc/hostid)"), r->end());
 }
 
 TEST_F(AdminTest, InitRefusesWhenNoHeadIsThisMachine) {

@@ -1,6 +1,8 @@
 #include "cluster/pool_agent.h"
 #include "base/text.h"
 
+#include "zfs/label.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -112,14 +114,7 @@ AgentClock& RealAgentClock() {
   return clock;
 }
 
-bool ImportRefusedAsInUse(const std::string& reason) {
-  std::string r = Lower(reason);
-  // zfs-fuse: "pool may be in use from other system"; OpenZFS: "pool was
-  // previously in use from another system" / "last accessed by another system".
-  return r.find("in use from other system") != std::string::npos ||
-         r.find("in use from another system") != std::string::npos ||
-         r.find("last accessed by another system") != std::string::npos;
-}
+bool ImportRefusedAsInUse(const std::string& reason) { return zfs::RefusedAsInUse(reason); }
 
 std::optional<LastImporter> ParseLastImporter(const std::string& refusal) {
   std::string lower = Lower(refusal);
@@ -149,21 +144,40 @@ std::optional<LastImporter> ParseLastImporter(const std::string& refusal) {
   return li;
 }
 
+// The refusal must carry the label of a member (zfs::LabelClause, added by the
+// adapter from `zdb -l`) naming the last importer; zpool's own words, if they
+// name one, must agree with it.
 ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus& cluster, const std::string& self) {
   auto no = [](std::string why) { return ForceDecision{false, std::move(why)}; };
   if (!cluster.fencing_enabled) {
     return no("the cluster has fencing disabled (stonith-enabled=false), so the other head may still use it");
   }
-  auto last = ParseLastImporter(refusal);
-  if (!last) return no("the refusal does not name the system that used the pool last, so nothing proves it was fenced");
-  const std::string who = last->hostid.empty() ? fmt::format("'{}'", last->host)
-                                               : fmt::format("'{}' (hostid {})", last->host, last->hostid);
-  if (Lower(last->host) == Lower(self)) {
+  // Who used the pool last is read from its label (`zdb -l` of a member, the
+  // clause zfs::CliZfs adds to the refusal); zpool's own words, when they
+  // name a host, must agree with it.
+  auto label = zfs::FindLabelImporter(refusal);
+  if (!label) {
+    return no("the pool's label could not be read (zdb -l of a member), so nothing proves which system used it last");
+  }
+  auto said = ParseLastImporter(refusal);
+  std::string host = label->host;
+  if (size_t dot = host.find('.'); dot != std::string::npos) host.resize(dot);
+  if (host.empty()) {
+    return no(fmt::format("the label of '{}' records no host name, so nothing proves which system used the pool last",
+                          label->device));
+  }
+  if (said && Lower(said->host) != Lower(host)) {
+    return no(fmt::format("the refusal names '{}' but the label of '{}' records '{}'", said->host, label->device, host));
+  }
+  LastImporter last{host, label->hostid};
+  const std::string who = last.hostid.empty() ? fmt::format("'{}'", last.host)
+                                              : fmt::format("'{}' (hostid {})", last.host, last.hostid);
+  if (Lower(last.host) == Lower(self)) {
     return no(fmt::format("it was last used by this head {} under another hostid: check /etc/hostid", who));
   }
   const HeadStatus* head = nullptr;
   for (const auto& h : cluster.heads) {
-    if (Lower(h.name) == Lower(last->host)) head = &h;
+    if (Lower(h.name) == Lower(last.host)) head = &h;
   }
   if (!head) return no(fmt::format("it was last used by {}, which is not a head of this cluster", who));
   if (head->unclean) return no(fmt::format("it was last used by head {}, which is lost but not fenced yet", who));

@@ -136,10 +136,11 @@ class FakeFacts : public ClusterFacts {
   }
 };
 
-// The refusal as zfs-fuse words it when h1 (hostid 0x0a580001) used the pool last.
+// The refusal as zfs-fuse words it when h1 (hostid 0x0a580001) used the
+// pool last, with the label clause the adapter adds (zfs::LabelClause).
 constexpr const char* kInUseByH1 =
     "cannot import 'tank': pool may be in use from other system, it was last accessed by h1 (hostid: 0xa580001) on Mon Dec "
-    " 7 03:00:00 2026";
+    " 7 03:00:00 2026; label of '/jbod/d0': last imported by host 'h1' (hostid 0x0a580001), state active, txg 42";
 
 ServiceView View(std::string state, std::string reason = "", std::string health = "") {
   return ServiceView{std::move(state), std::move(reason), std::move(health)};
@@ -252,7 +253,7 @@ TEST_F(PoolAgentTest, StartForcesOnlyWhenThePoolIsInUseElsewhereAndTheClusterFen
   auto out = Agent().Start();
   EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
   EXPECT_THAT(out.message, HasSubstr("forced import"));
-  EXPECT_THAT(out.message, HasSubstr("last used by head 'h1' (hostid 0xa580001), which Pacemaker fenced (off by h2"));
+  EXPECT_THAT(out.message, HasSubstr("last used by head 'h1' (hostid 0x0a580001), which Pacemaker fenced (off by h2"));
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 1);
   EXPECT_EQ(facts_.asked, 1);
 }
@@ -575,9 +576,17 @@ TEST(DecideForcedImportTest, ForcesOnlyWithProofThatTheLastImporterWasFenced) {
   // OpenZFS words it differently; FQDNs compare by their first label.
   auto openzfs = DecideForcedImport(
       "cannot import 'tank': pool was previously in use from another system.\nLast accessed by h1.lab (hostid=a580001) at "
-      "Mon Dec  7 03:00:00 2026",
+      "Mon Dec  7 03:00:00 2026; label of '/dev/sdb1': last imported by host 'h1.lab' (hostid 0x0a580001), state active, "
+      "txg 9",
       fenced, "h2");
   EXPECT_TRUE(openzfs.force) << openzfs.why;
+  // OpenZFS names nobody when the importer had no hostid; the label does.
+  auto unnamed = DecideForcedImport(
+      "pool was previously in use from another system. Last accessed by another system; label of '/dev/sdb1': last "
+      "imported by host 'h1' (hostid none), state active, txg 9",
+      fenced, "h2");
+  EXPECT_TRUE(unnamed.force) << unnamed.why;
+  EXPECT_THAT(unnamed.why, HasSubstr("head 'h1', which Pacemaker fenced")) << unnamed.why;
 
   struct Case {
     std::string name;
@@ -586,12 +595,16 @@ TEST(DecideForcedImportTest, ForcesOnlyWithProofThatTheLastImporterWasFenced) {
     std::string words;
   } cases[] = {
       {"fencing disabled", kInUseByH1, [](ClusterStatus& c) { c.fencing_enabled = false; }, "stonith-enabled=false"},
-      {"no importer named", "cannot import 'tank': pool may be in use from other system", [](ClusterStatus&) {},
-       "does not name the system"},
-      {"OpenZFS without a host", "pool was previously in use from another system. Last accessed by another system",
-       [](ClusterStatus&) {}, "does not name the system"},
-      {"not a head", "it was last accessed by stranger (hostid: 0x1)", [](ClusterStatus&) {}, "not a head of this cluster"},
-      {"this head", "it was last accessed by h2 (hostid: 0x2)", [](ClusterStatus&) {}, "this head"},
+      {"no label", "cannot import 'tank': pool may be in use from other system, it was last accessed by h1 (hostid: 0x1)",
+       [](ClusterStatus&) {}, "label could not be read"},
+      {"label without a host", "in use from other system; label of '/d0': last imported by host '' (hostid none), state "
+       "active, txg 1", [](ClusterStatus&) {}, "records no host name"},
+      {"label and refusal disagree", "it was last accessed by h1 (hostid: 0x1); label of '/d0': last imported by host "
+       "'stranger' (hostid 0x00000009), state active, txg 1", [](ClusterStatus&) {}, "the refusal names 'h1' but the label"},
+      {"not a head", "it was last accessed by stranger (hostid: 0x1); label of '/d0': last imported by host 'stranger' "
+       "(hostid 0x00000001), state active, txg 1", [](ClusterStatus&) {}, "not a head of this cluster"},
+      {"this head", "it was last accessed by h2 (hostid: 0x2); label of '/d0': last imported by host 'h2' (hostid "
+       "0x00000002), state active, txg 1", [](ClusterStatus&) {}, "this head"},
       {"online", kInUseByH1, [](ClusterStatus& c) { c.heads[0].online = true; }, "online and may still use it"},
       {"unclean", kInUseByH1, [](ClusterStatus& c) { c.heads[0].unclean = true; }, "lost but not fenced yet"},
       {"never fenced", kInUseByH1, [](ClusterStatus& c) { c.fence_history.clear(); }, "no successful fencing of it"},

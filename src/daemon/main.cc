@@ -39,6 +39,7 @@
 #include "sys/mountpoints.h"
 #include "sys/process_runner.h"
 #include "sys/users.h"
+#include "zfs/label.h"
 #include "zfs/zfs.h"
 
 namespace pk::daemon {
@@ -324,11 +325,22 @@ Status Serve(const Config& config) {
     if (migrations) PK_TRY(migrations->HoldPool(pool));
     return unserved;
   };
-  sup_options.adopt_cluster_pool = [&ownership](const std::string& pool) -> Status {
+  sup_options.adopt_cluster_pool = [&ownership, &runner, log](const std::string& pool) -> Status {
     auto name = zfs::PoolName::Parse(pool);
     if (!name) return std::unexpected(name.error());
     PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(*name));
-    return adopted ? OkStatus() : ownership.Adopt(*name);
+    if (!adopted) PK_TRY(ownership.Adopt(*name));
+    // Issue 17 item 7: a cluster pool is written by one head at a time, and
+    // OpenZFS's multihost protection (MMP) makes an import elsewhere refuse,
+    // even forced, while this head writes it. zfs-fuse has none: skipped.
+    PK_ASSIGN_OR_RETURN(auto setup, zfs::DetectZfs(*runner));
+    auto mmp = zfs::EnableMultihost(*runner, setup, *name);
+    if (!mmp && mmp.error().code() == ErrorCode::kUnimplemented) {
+      log->debug("pool={} {}", pool, mmp.error().message());
+      return OkStatus();
+    }
+    if (!mmp) log->warn("pool={} {}", pool, mmp.error().message());
+    return mmp;
   };
   supervisor::Supervisor supervisor(make_zfs, store, *events, sup_options);
   supervisor_ptr = &supervisor;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include "base/log.h"
 #include "base/text.h"
 #include "zfs/internal/parse.h"
+#include "zfs/label.h"
 #include "zfs/zfs.h"
 
 namespace pk::zfs {
@@ -170,7 +172,50 @@ class CliZfs final : public Zfs {
     if (o.mount == Mount::kNo) args.push_back("-N");
     args.push_back(o.guid ? std::to_string(*o.guid) : o.name->str());
     if (o.new_name) args.push_back(o.new_name->str());
-    PK_TRY(Zpool(args, context));
+    auto imported = Zpool(args, context);
+    if (imported) return OkStatus();
+    // Refused because another system imported it last, or (MMP) imports it
+    // now: say who, from the label itself, which the refusal's own words
+    // may not (OpenZFS leaves the host out when it has no hostid).
+    if (!RefusedAsInUse(imported.error().message()) &&
+        imported.error().message().find("is imported on") == std::string::npos) {
+      return std::unexpected(imported.error());
+    }
+    auto label = LabelOfImportable(o);
+    if (!label) {
+      log_->warn("{}: cannot read the pool's label: {}", context, label.error().message());
+      return std::unexpected(imported.error());
+    }
+    return MakeError(imported.error().code(), imported.error().message() + "; " + LabelClause(*label));
+  }
+
+  Result<VdevLabel> ReadLabel(const std::string& device) {
+    std::string context = fmt::format("read the ZFS label of '{}'", device);
+    if (!device.starts_with('/') || device.find('\n') != std::string::npos) {
+      return InvalidArgument(context + ": the device must be an absolute path");
+    }
+    // zdb is installed beside zpool by both flavours. OpenZFS's exits 2 when
+    // no label unpacks, zfs-fuse's 0: the parser reads both (NotFound).
+    const std::string zdb = paths_.zpool.substr(0, paths_.zpool.rfind('/') + 1) + "zdb";
+    PK_ASSIGN_OR_RETURN(auto r, Spawn(zdb, {"-l", device}, context));
+    if (!r.status.Success() && r.out.find("LABEL ") == std::string::npos &&
+        r.out.find("failed to unpack label") == std::string::npos) {
+      return std::unexpected(ToolFailure(zdb, r, context));
+    }
+    return internal::ParseZdbLabel(r.out, device);
+  }
+
+  Status EnableMultihost(const PoolName& pool) {
+    std::string context = fmt::format("enable multihost (MMP) on pool '{}'", pool.str());
+    if (!IsOpenZfs()) {
+      return MakeError(ErrorCode::kUnimplemented,
+                       context + ": zfs-fuse has no multihost protection (pool version 23)");
+    }
+    auto set = Zpool({"set", "multihost=on", pool.str()}, context);
+    if (!set && set.error().message().find("hostid") != std::string::npos) {
+      return FailedPrecondition(set.error().message() + " (this head needs a non-zero hostid in /etc/hostid: zgenhostid)");
+    }
+    PK_TRY(set);
     return OkStatus();
   }
 
@@ -438,6 +483,45 @@ class CliZfs final : public Zfs {
   Result<sys::ProcessResult> Zpool(const Args& args, const std::string& context) {
     return RunTool(paths_.zpool, args, context);
   }
+
+  // The label of a member of the pool an import names, found through the
+  // import listing of its search directories (a leaf as listed: an absolute
+  // path, or a name under one of the directories or /dev).
+  Result<VdevLabel> LabelOfImportable(const ImportOptions& o) {
+    PK_ASSIGN_OR_RETURN(auto pools, ListImportable(o.search_dirs));
+    std::vector<std::string> leaves;
+    uint64_t guid = 0;
+    std::function<void(const Vdev&)> walk = [&](const Vdev& v) {
+      if (v.children.empty() && !v.name.empty() && (v.state == "ONLINE" || v.state == "DEGRADED")) {
+        leaves.push_back(v.name);
+      }
+      for (const auto& c : v.children) walk(c);
+    };
+    for (const auto& p : pools) {
+      if ((o.guid && p.guid == *o.guid) || (!o.guid && o.name && p.name == o.name->str())) {
+        walk(p.root);
+        guid = p.guid;
+      }
+    }
+    if (leaves.empty()) return NotFound("no member of the pool is listed by 'zpool import'");
+    std::vector<std::string> candidates;
+    for (const auto& leaf : leaves) {
+      if (leaf.starts_with('/')) {
+        candidates.push_back(leaf);
+        continue;
+      }
+      for (const auto& d : o.search_dirs) candidates.push_back(d + "/" + leaf);
+      candidates.push_back("/dev/disk/by-id/" + leaf);
+      candidates.push_back("/dev/" + leaf);
+    }
+    Error last = Error(ErrorCode::kNotFound, "no candidate device");
+    for (const auto& c : candidates) {
+      auto label = ReadLabel(c);
+      if (label && label->pool_guid == guid) return label;
+      if (!label) last = label.error();
+    }
+    return std::unexpected(last);
+  }
   Result<sys::ProcessResult> Zfs(const Args& args, const std::string& context) {
     return RunTool(paths_.zfs, args, context);
   }
@@ -643,6 +727,14 @@ Result<std::unique_ptr<Zfs>> MakeCliZfs(sys::ProcessRunner& runner, ZfsOptions o
 std::unique_ptr<Zfs> MakeCliZfsForDialect(sys::ProcessRunner& runner, Dialect dialect, ZfsToolPaths paths,
                                           ZfsOptions options) {
   return std::make_unique<CliZfs>(runner, dialect, std::move(paths), options);
+}
+
+Result<VdevLabel> ReadLabel(sys::ProcessRunner& runner, const ZfsSetup& setup, const std::string& device) {
+  return CliZfs(runner, setup.dialect, setup.paths, ZfsOptions{}).ReadLabel(device);
+}
+
+Status EnableMultihost(sys::ProcessRunner& runner, const ZfsSetup& setup, const PoolName& pool) {
+  return CliZfs(runner, setup.dialect, setup.paths, ZfsOptions{}).EnableMultihost(pool);
 }
 
 }  // namespace pk::zfs

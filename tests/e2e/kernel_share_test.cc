@@ -13,11 +13,15 @@
 //  - ZvolLunServedThroughLio: an iSCSI share on a zvol created through the
 //    CLI is served by LIO (its configfs target exists, serial as shown by
 //    `share show`), and is removed from configfs with the share.
+//  - MountpointProtectionOnOpenZfs (issue 18 item 5, the guest flavour):
+//    with the pool exported by its service, writing into its mountpoint (on
+//    the guest's ext4 root) fails with EPERM; import and export still work.
 //
 // No assertion rests on a sleep: waiting is bounded polling.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -81,6 +85,7 @@ class KernelShareTest : public ::testing::Test {
   void TearDown() override {
     if (work_.empty()) return;  // skipped
     if (open_fd_ >= 0) ::close(open_fd_);
+    ClearImmutable(pool_.mnt);  // a service stop may have protected it
     (void)Run({.program = "/usr/bin/umount", .args = {"-f", "-l", client_dir_}}, /*quiet=*/true);
     lab_.Close();  // stops the daemon, re-imports the pool if exported, destroys it
     std::error_code ec;
@@ -118,6 +123,20 @@ class KernelShareTest : public ::testing::Test {
   }
 
   std::string Dataset(const std::string& leaf) const { return pool_.name + "/" + leaf; }
+
+  // Polls `service status` of the pool until it is in `state`.
+  void WaitForService(const std::string& state) {
+    auto deadline = std::chrono::steady_clock::now() + seconds(120);
+    std::string last;
+    while (std::chrono::steady_clock::now() < deadline) {
+      CliResult r = cli_.Run({"--json", "service", "status", pool_.name});
+      auto j = json::parse(r.out, nullptr, false);
+      if (r.code == kExitOk && j.is_object() && j.value("state", "") == state) return;
+      last = r.out + r.err;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ADD_FAILURE() << "service of " << pool_.name << " never became " << state << "; last: " << last;
+  }
 
   Lab lab_;
   sys::ProcessRunner* runner_ = &lab_.runner();
@@ -199,6 +218,35 @@ TEST_F(KernelShareTest, ZvolLunServedThroughLio) {
   ASSERT_EQ(cli_.Run({"share", "delete", "iscsi", Dataset("vm")}).code, kExitOk);
   EXPECT_FALSE(fs::exists("/sys/kernel/config/target/iscsi/" + iqn));
   EXPECT_FALSE(fs::exists("/sys/kernel/config/target/core/iblock_7340"));
+}
+
+// issue 18 item 5 (OpenZFS flavour): the kernel's ZFS mounts over an
+// immutable directory just as zfs-fuse does, and the guest's root is ext4.
+TEST_F(KernelShareTest, MountpointProtectionOnOpenZfs) {
+  ASSERT_EQ(cli_.Run({"service", "enable", pool_.name, "-d", pool_.disk_dir}).code, kExitOk);
+  WaitForService("online");
+  ASSERT_EQ(cli_.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService("exported");
+  EXPECT_TRUE(Immutable(pool_.mnt)) << pool_.mnt << " is not protected while the pool is exported";
+  int fd = ::open((pool_.mnt + "/stray").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+  int err = errno;
+  if (fd >= 0) ::close(fd);
+  EXPECT_LT(fd, 0) << "wrote into the mountpoint of an exported pool";
+  EXPECT_EQ(err, EPERM);
+  CliResult status = cli_.Run({"pool", "status", pool_.name});
+  EXPECT_THAT(status.err, HasSubstr("mountpoint " + pool_.mnt + ": protected (immutable, empty)")) << status;
+  // Import and export still work; the protection is lifted while imported.
+  ASSERT_EQ(cli_.Run({"service", "start", pool_.name}).code, kExitOk);
+  WaitForService("online");
+  EXPECT_FALSE(Immutable(pool_.mnt));
+  { std::ofstream(pool_.mnt + "/in-the-pool") << "ok\n"; }
+  EXPECT_EQ(ReadWholeFile(pool_.mnt + "/in-the-pool"), "ok\n");
+  ASSERT_EQ(cli_.Run({"service", "stop", pool_.name}).code, kExitOk);
+  WaitForService("exported");
+  EXPECT_TRUE(Immutable(pool_.mnt));
+  EXPECT_FALSE(fs::exists(pool_.mnt + "/in-the-pool")) << "the pool's file is visible with the pool exported";
+  ASSERT_EQ(cli_.Run({"service", "start", pool_.name}).code, kExitOk);
+  WaitForService("online");
 }
 
 }  // namespace

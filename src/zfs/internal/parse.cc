@@ -512,4 +512,56 @@ std::vector<std::string> ParseZfsFuseUserspaceNames(std::string_view text, Quota
   return names;
 }
 
+Result<VdevLabel> ParseZdbLabel(std::string_view text, const std::string& device) {
+  // Sections start with "LABEL N" between dashed lines; a label's own fields
+  // are indented by exactly 4 spaces (nested lists such as vdev_tree by more).
+  VdevLabel label;
+  label.device = device;
+  bool in_label = false;  // inside a section, before its first nested field
+  bool have = false;
+  auto unquote = [](std::string_view v) {
+    if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+    return std::string(v);
+  };
+  for (std::string_view line : SplitLines(text)) {
+    if (line.starts_with("LABEL ")) {
+      if (have) break;  // the first label that unpacked is enough
+      in_label = true;
+      continue;
+    }
+    if (!in_label || !line.starts_with("    ") || line.starts_with("     ")) continue;
+    line.remove_prefix(4);
+    size_t colon = line.find(": ");
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    std::string_view value = Trim(line.substr(colon + 2));
+    auto number = [&](uint64_t& out) -> Status {
+      PK_ASSIGN_OR_RETURN(out, ParseUint(value));
+      return OkStatus();
+    };
+    Status ok = OkStatus();
+    if (key == "name") {
+      label.pool = unquote(value);
+      have = true;
+    } else if (key == "pool_guid") {
+      ok = number(label.pool_guid);
+    } else if (key == "txg") {
+      ok = number(label.txg);
+    } else if (key == "state") {
+      ok = number(label.state);
+    } else if (key == "hostname") {
+      label.hostname = unquote(value);
+    } else if (key == "hostid") {
+      uint64_t id = 0;
+      ok = number(id);
+      label.hostid = id;
+    }
+    if (!ok) {
+      return std::unexpected(ok.error().WithContext(fmt::format("label of '{}': field '{}'", device, key)));
+    }
+  }
+  if (!have) return NotFound(fmt::format("label of '{}': no ZFS label found (zdb -l unpacked none)", device));
+  return label;
+}
+
 }  // namespace pk::zfs::internal

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "base/text.h"
+#include "zfs/label.h"
 #include "zfs/types.h"
 
 namespace pk::zfs::internal {
@@ -27,6 +28,11 @@ Result<PoolStatus> ParsePoolStatus(std::string_view text);
 
 // `zpool import -d DIR...` listing: every pool it shows.
 Result<std::vector<ImportablePool>> ParseImportList(std::string_view text);
+
+// `zdb -l DEVICE` (both flavours): the top-level fields of the first label
+// that unpacks. NotFound when no label unpacks (not a ZFS device) or it names
+// no pool. `device` goes into the result and the messages.
+Result<VdevLabel> ParseZdbLabel(std::string_view text, const std::string& device);
 
 // `zpool list -H [-p] -o name,size,alloc,free,health,guid,altroot`.
 Result<std::vector<PoolSummary>> ParsePoolList(std::string_view text, bool exact_sizes);

@@ -920,5 +920,79 @@ TEST(ParseGetOutputTest, WrongColumnSetsAreErrors) {
   EXPECT_FALSE(ParseGetOutput("a\tb\tc\n"));
 }
 
+// `zdb -l` (issue 17 item 7): who imported the pool last, as the label says.
+TEST(ParseZdbLabelTest, ZfsFuseActiveAndExported) {
+  auto active = ParseZdbLabel(ReadGolden("zfs-fuse/zdb-l-active.out"), "/d/a");
+  ASSERT_TRUE(active) << active.error().message();
+  EXPECT_EQ(active->device, "/d/a");
+  EXPECT_EQ(active->pool, "pkglbl5567");
+  EXPECT_EQ(active->pool_guid, 7956883043570532759u);
+  EXPECT_EQ(active->state, 0u);
+  EXPECT_EQ(LabelStateName(active->state), "active");
+  EXPECT_EQ(active->txg, 4u);
+  EXPECT_EQ(active->hostname, "vm");
+  ASSERT_TRUE(active->hostid);
+  EXPECT_EQ(HostidText(*active->hostid), "0x007f0100");
+  // zfs-fuse keeps the importer in the label after an export.
+  auto exported = ParseZdbLabel(ReadGolden("zfs-fuse/zdb-l-exported.out"), "/d/a");
+  ASSERT_TRUE(exported) << exported.error().message();
+  EXPECT_EQ(LabelStateName(exported->state), "exported");
+  EXPECT_EQ(exported->txg, 12u);
+  EXPECT_EQ(exported->hostname, "vm");
+}
+
+// OpenZFS 2.1 prints one label and "labels = 0 1 2 3"; captured in the MMP setup.
+TEST(ParseZdbLabelTest, OpenZfsLabelsOfAnotherHostAndAfterAnExport) {
+  auto peer = ParseZdbLabel(ReadGolden("openzfs-2/zdb-l-mmp-peer.out"), "/mnt/pk/peer/jbod/mmp.img");
+  ASSERT_TRUE(peer) << peer.error().message();
+  EXPECT_EQ(peer->pool, "pkmmp");
+  EXPECT_EQ(peer->pool_guid, 15921995562647768667u);
+  EXPECT_EQ(LabelStateName(peer->state), "active");
+  EXPECT_EQ(peer->txg, 4u);
+  EXPECT_EQ(peer->hostname, "pk-peer");
+  ASSERT_TRUE(peer->hostid);
+  EXPECT_EQ(HostidText(*peer->hostid), "0x00bee002");
+  auto exported = ParseZdbLabel(ReadGolden("openzfs-2/zdb-l-mmp-exported.out"), "/x");
+  ASSERT_TRUE(exported) << exported.error().message();
+  EXPECT_EQ(LabelStateName(exported->state), "exported");
+  EXPECT_EQ(exported->hostname, "pk-guest");
+  EXPECT_EQ(HostidText(exported->hostid.value_or(0)), "0x00bee001");
+  auto none = ParseZdbLabel(ReadGolden("openzfs-2/zdb-l-no-label.out"), "/zeros");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(ParseZdbLabelTest, NoLabelIsNotFoundNamingTheDevice) {
+  auto none = ParseZdbLabel(ReadGolden("zfs-fuse/zdb-l-no-label.out"), "/d/junk");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(none.error().message().find("'/d/junk'"), std::string::npos) << none.error().message();
+  auto bad = ParseZdbLabel("LABEL 0\n    name: 'p'\n    txg: many\n", "/d/x");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("field 'txg'"), std::string::npos) << bad.error().message();
+}
+
+TEST(LabelClauseTest, RoundTripsThroughFindLabelImporter) {
+  VdevLabel l;
+  l.device = "/jbod/d0";
+  l.hostname = "h1.lab";
+  l.hostid = 0x0a580001;
+  l.state = 0;
+  l.txg = 42;
+  std::string text = "cannot import 'tank': pool may be in use from other system; " + LabelClause(l);
+  EXPECT_NE(text.find("label of '/jbod/d0': last imported by host 'h1.lab' (hostid 0x0a580001), state active, txg 42"),
+            std::string::npos) << text;
+  auto back = FindLabelImporter(text);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->device, "/jbod/d0");
+  EXPECT_EQ(back->host, "h1.lab");
+  EXPECT_EQ(back->hostid, "0x0a580001");
+  l.hostid.reset();
+  back = FindLabelImporter(LabelClause(l));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->hostid, "");
+  EXPECT_FALSE(FindLabelImporter("it was last accessed by h1 (hostid: 0x1)"));
+}
+
 }  // namespace
 }  // namespace pk::zfs::internal
