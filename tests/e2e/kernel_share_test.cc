@@ -41,6 +41,18 @@
 #include "tests/e2e/harness.h"
 
 namespace pk::e2e {
+
+// Why this machine cannot run the kernel share servers' suites, or "" when it
+// can (also used by kernel_systemd_test.cc).
+std::string WhyNoKernelShares(sys::ProcessRunner& runner) {
+  auto v = runner.Run(ZfsTool("zfs", {"version"}));
+  if (!v || !v->status.Success() || v->out.find("zfs-2") == std::string::npos) return "no OpenZFS 2.x (zfs-fuse lab)";
+  std::string threads = ReadWholeFile("/proc/fs/nfsd/threads");
+  if (threads.empty() || threads == "0\n") return "no kernel NFS server running (/proc/fs/nfsd/threads)";
+  if (!std::filesystem::exists("/sys/kernel/config/")) return "no configfs for LIO";
+  return "";
+}
+
 namespace {
 
 using nlohmann::json;
@@ -49,21 +61,11 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Why this machine cannot run the suite, or "" when it can.
-std::string WhyNot(sys::ProcessRunner& runner) {
-  auto v = runner.Run(ZfsTool("zfs", {"version"}));
-  if (!v || !v->status.Success() || v->out.find("zfs-2") == std::string::npos) return "no OpenZFS 2.x (zfs-fuse lab)";
-  std::string threads = ReadWholeFile("/proc/fs/nfsd/threads");
-  if (threads.empty() || threads == "0\n") return "no kernel NFS server running (/proc/fs/nfsd/threads)";
-  if (!fs::exists("/sys/kernel/config/")) return "no configfs for LIO";
-  return "";
-}
-
 class KernelShareTest : public ::testing::Test {
  protected:
   void SetUp() override {
     runner_ = sys::MakePosixProcessRunner();
-    if (std::string why = WhyNot(*runner_); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = WhyNoKernelShares(*runner_); !why.empty()) GTEST_SKIP() << why;
     lab_ = EnvOr("PK_LAB_DIR", "/var/tmp/poolkeeper-lab");
     build_ = EnvOr("PK_BUILD_DIR", "");
     ASSERT_FALSE(build_.empty()) << "PK_BUILD_DIR is not set (run through ctest)";
