@@ -353,14 +353,20 @@ TEST_F(AdminTest, PoolRemoveWithAHeadOfflineSaysThatHeadWasNotChecked) {
       << one->back();
 }
 
-TEST_F(AdminTest, InitWritesConfigKeyAndBundleAndRefusesASecondTime) {
-  sim_.runner.Expect({"corosync-keygen"}, [this](const sys::Command& c) {
-    fs_.files[c.args.back()] = std::string(256, 'k');
+// An init of h1 (this machine) and h2: corosync-keygen writes its key, corosync is not running.
+InitRequest ExpectInitOfTwoHeadsFor(Sim& sim, MemFs& fs) {
+  sim.runner.Expect({"corosync-keygen"}, [&fs](const sys::Command& c) {
+    fs.files[c.args.back()] = std::string(256, 'k');
     return Result<sys::ProcessResult>(FakeProcessRunner::Exited(0));
   });
-  sim_.runner.Expect({"corosync-cfgtool"}, FakeProcessRunner::Exited(1, "", "Could not initialize corosync configuration API"));
+  sim.runner.Expect({"corosync-cfgtool"}, FakeProcessRunner::Exited(1, "", "Could not initialize corosync configuration API"));
   InitRequest req;
-  req.spec = {"pkha", {{Head("h1"), "10.88.0.11"}, {Head("h2"), "10.88.0.12"}}, std::nullopt};
+  req.spec = {"pkha", {{*HeadName::Parse("h1"), "10.88.0.11"}, {*HeadName::Parse("h2"), "10.88.0.12"}}, std::nullopt};
+  return req;
+}
+
+TEST_F(AdminTest, InitWritesConfigKeyAndBundleAndRefusesASecondTime) {
+  InitRequest req = ExpectInitOfTwoHeadsFor(sim_, fs_);
   auto r = admin_->Init(req);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_NE(fs_.files["/etc/corosync/corosync.conf"].find("two_node: 1"), std::string::npos);
@@ -387,13 +393,7 @@ TEST_F(AdminTest, InitWritesConfigKeyAndBundleAndRefusesASecondTime) {
 // Issue 17 item 7: a head's own non-zero hostid is kept.
 TEST_F(AdminTest, InitKeepsAnExistingHostid) {
   fs_.files["/etc/hostid"] = std::string("\x02\x88\x0a\x0a", 4);
-  sim_.runner.Expect({"corosync-keygen"}, [this](const sys::Command& c) {
-    fs_.files[c.args.back()] = std::string(256, 'k');
-    return Result<sys::ProcessResult>(FakeProcessRunner::Exited(0));
-  });
-  sim_.runner.Expect({"corosync-cfgtool"}, FakeProcessRunner::Exited(1, "", "Could not initialize corosync configuration API"));
-  InitRequest req;
-  req.spec = {"pkha", {{Head("h1"), "10.88.0.11"}, {Head("h2"), "10.88.0.12"}}, std::nullopt};
+  InitRequest req = ExpectInitOfTwoHeadsFor(sim_, fs_);
   auto r = admin_->Init(req);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(fs_.files["/etc/hostid"], std::string("\x02\x88\x0a\x0a", 4));

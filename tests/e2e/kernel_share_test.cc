@@ -42,6 +42,18 @@
 #include "tests/e2e/lab.h"
 
 namespace pk::e2e {
+
+// Why this machine cannot run the kernel share servers' suites, or "" when it
+// can (also used by kernel_systemd_test.cc).
+std::string WhyNoKernelShares(sys::ProcessRunner& runner) {
+  auto v = runner.Run(ZfsTool("zfs", {"version"}));
+  if (!v || !v->status.Success() || v->out.find("zfs-2") == std::string::npos) return "no OpenZFS 2.x (zfs-fuse lab)";
+  std::string threads = ReadWholeFile("/proc/fs/nfsd/threads");
+  if (threads.empty() || threads == "0\n") return "no kernel NFS server running (/proc/fs/nfsd/threads)";
+  if (!std::filesystem::exists("/sys/kernel/config/")) return "no configfs for LIO";
+  return "";
+}
+
 namespace {
 
 using nlohmann::json;
@@ -50,20 +62,10 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Why this machine cannot run the suite, or "" when it can.
-std::string WhyNot(sys::ProcessRunner& runner) {
-  auto v = runner.Run(ZfsTool("zfs", {"version"}));
-  if (!v || !v->status.Success() || v->out.find("zfs-2") == std::string::npos) return "no OpenZFS 2.x (zfs-fuse lab)";
-  std::string threads = ReadWholeFile("/proc/fs/nfsd/threads");
-  if (threads.empty() || threads == "0\n") return "no kernel NFS server running (/proc/fs/nfsd/threads)";
-  if (!fs::exists("/sys/kernel/config/")) return "no configfs for LIO";
-  return "";
-}
-
 class KernelShareTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::string why = WhyNot(*runner_); !why.empty()) GTEST_SKIP() << why;
+    if (std::string why = WhyNoKernelShares(*runner_); !why.empty()) GTEST_SKIP() << why;
     static int counter = 0;  // a pool left busy by one test must not block the next
     std::string name = "kshr" + std::to_string(::getpid()) + "t" + std::to_string(++counter);
     PK_ASSERT_OK(lab_.Open(name));

@@ -45,10 +45,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "base/text.h"
 #include "sys/process_runner.h"
 #include "tests/e2e/harness.h"
 
 namespace pk::e2e {
+
+std::string WhyNoKernelShares(sys::ProcessRunner& runner);  // kernel_share_test.cc
+
 namespace {
 
 using nlohmann::json;
@@ -64,12 +68,9 @@ constexpr const char* kUnit = "poolkeeperd.service";
 constexpr const char* kUnitDir = "/run/systemd/system";
 
 std::string WhyNot(sys::ProcessRunner& runner) {
-  auto v = runner.Run(ZfsTool("zfs", {"version"}));
-  if (!v || !v->status.Success() || v->out.find("zfs-2") == std::string::npos) return "no OpenZFS 2.x (zfs-fuse lab)";
+  if (std::string why = WhyNoKernelShares(runner); !why.empty()) return why;
   if (!fs::exists("/run/systemd/system")) return "systemd is not PID 1 here";
-  std::string threads = ReadWholeFile("/proc/fs/nfsd/threads");
-  if (threads.empty() || threads == "0\n") return "no kernel NFS server running (/proc/fs/nfsd/threads)";
-  if (!fs::exists("/sys/kernel/config/") || !fs::exists("/usr/sbin/iscsiadm")) return "no LIO or no open-iscsi";
+  if (!fs::exists("/usr/sbin/iscsiadm")) return "no open-iscsi";
   if (EnvOr("PK_SYSTEMD_UNIT", "").empty()) return "PK_SYSTEMD_UNIT (the shipped unit file) is not set";
   return "";
 }
@@ -179,8 +180,10 @@ class KernelSystemdTest : public ::testing::Test {
     build_ = EnvOr("PK_BUILD_DIR", "");
     ASSERT_FALSE(build_.empty()) << "PK_BUILD_DIR is not set";
     std::string name = "ksysd" + std::to_string(::getpid());
-    ASSERT_EQ(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20), "");
-    ASSERT_EQ(MakeWorkDir(lab_, name, &work_), "");
+    PK_ASSERT_OK(CreateLabPool(*runner_, lab_, name, &pool_, 256ll << 20));
+    auto work = MakeWorkDir(lab_, name);
+    PK_ASSERT_OK(work);
+    work_ = *work;
     socket_ = work_ + "/run/pk.sock";
     exports_file_ = "/etc/exports.d/" + name + ".exports";
     const std::string conf = work_ + "/poolkeeperd.conf";
@@ -202,7 +205,7 @@ class KernelSystemdTest : public ::testing::Test {
     ASSERT_EQ(started.status.code, 0) << started.err << Journal();
     cli_ = CliClient(runner_.get(), build_ + "/src/cli/poolkeeper", socket_);
     WaitForJson(cli_, {"service", "list"}, [](const json& j) { return j.is_object(); }, seconds(60));
-    ASSERT_EQ(AdoptPool(cli_, pool_.name), "");
+    PK_ASSERT_OK(AdoptPool(cli_, pool_.name));
   }
 
   void TearDown() override {
@@ -278,23 +281,14 @@ class KernelSystemdTest : public ::testing::Test {
   // The iSCSI session id of our target ("" when none).
   std::string SessionId() {
     auto r = Run({.program = "/usr/sbin/iscsiadm", .args = {"-m", "session"}}, true);
-    for (const auto& line : SplitLinesOf(r.out)) {
-      if (line.find(iqn_) == std::string::npos) continue;
+    for (std::string_view line : SplitLines(r.out)) {
+      if (line.find(iqn_) == std::string_view::npos) continue;
       size_t open = line.find('['), close = line.find(']');
-      if (open != std::string::npos && close != std::string::npos) return line.substr(open + 1, close - open - 1);
+      if (open != std::string_view::npos && close != std::string_view::npos) {
+        return std::string(line.substr(open + 1, close - open - 1));
+      }
     }
     return "";
-  }
-  static std::vector<std::string> SplitLinesOf(const std::string& text) {
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start < text.size()) {
-      size_t nl = text.find('\n', start);
-      if (nl == std::string::npos) nl = text.size();
-      out.push_back(text.substr(start, nl - start));
-      start = nl + 1;
-    }
-    return out;
   }
   // Waits until both writers acknowledged `more` records beyond what they had.
   bool BothProgress(uint64_t more, seconds limit) {
