@@ -230,7 +230,7 @@ class KernelSystemdTest : public ::testing::Test {
     if (!PoolImported(*runner_, pool_.name)) {
       (void)runner_->Run(ZfsTool("zpool", {"import", "-d", pool_.disk_dir, pool_.name}));
     }
-    EXPECT_EQ(DestroyLabPool(*runner_, pool_), "");
+    PK_EXPECT_OK(DestroyLabPool(*runner_, pool_));
     std::error_code ec;
     fs::remove(exports_file_, ec);
     fs::remove(client_dir_, ec);
