@@ -367,6 +367,7 @@ Result<HttpResponse> Router::ExportPool(const std::string& name, const HttpReque
   PK_ASSIGN_OR_RETURN(auto json_body, ParseBody(r));
   JsonFields body(json_body, "");
   PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
+  PK_TRY(body.Finish());
   PK_ASSIGN_OR_RETURN(auto* supervisor, RequireSupervisor());
   // The supervisor owns every pool's life (issue 19 item 1): a managed pool's
   // service stops it (shares first), any other pool gets the same steps.
