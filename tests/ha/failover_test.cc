@@ -342,6 +342,43 @@ TEST_F(HaPoolTest, StopThatCannotExportEscalatesAndThePoolEndsOnOneHead) {
               std::chrono::duration<double>(t1 - t0).count());
 }
 
+// Issue 17 item 7 (zfs-fuse flavour): a forced import of a cluster pool is
+// refused while the last importer the pool's label records is a head that is
+// not fenced. The pool runs on h1; h2 manages it too (it ran there once, so
+// h2's service policy says `cluster`); `pool import --force` on h2 is tried
+// unforced, refused as in use, and then not forced: the label (zdb -l of a
+// member, as zfs-fuse records it: h1's hostname and hostid) names h1, which
+// Pacemaker shows online. The pool stays on h1 only.
+TEST_F(HaPoolTest, ForcedImportIsRefusedWhileTheLabelsLastImporterIsAnUnfencedHead) {
+  const std::string guid = StartPoolOnH1();
+  ASSERT_FALSE(guid.empty());
+  for (const auto& [to, cmd] : {std::pair{"h2", std::vector<std::string>{"cluster", "takeover", pool_, "--to", "h2"}},
+                                std::pair{"h1", std::vector<std::string>{"cluster", "failback"}}}) {
+    auto moved = lab_.Pk("h1", cmd, 150s);
+    ASSERT_TRUE(moved.status.Success()) << Describe(moved);
+    auto deadline = Clock::now() + 90s;
+    while (lab_.ServiceState(to, pool_) != "online" && Clock::now() < deadline) std::this_thread::sleep_for(300ms);
+    ASSERT_EQ(lab_.ServiceState(to, pool_), "online") << "the pool did not move to " << to;
+  }
+  ASSERT_EQ(lab_.ImportedGuid("h1", pool_), guid);
+  GuidWatcher watcher(lab_, pool_);
+  auto hostid = lab_.Exec("h1", {"hostid"}, 10s).out;  // "0a0a8801\n"
+  ASSERT_FALSE(hostid.empty());
+  hostid = "0x" + hostid.substr(0, hostid.find('\n'));
+  auto forced = lab_.Pk("h2", {"pool", "import", pool_, "-d", lab_.dir() + "/disks", "--force"}, 60s);
+  watcher.Stop();
+  EXPECT_FALSE(forced.status.Success()) << "h2 force-imported a pool h1 serves: " << Describe(forced);
+  EXPECT_NE(forced.err.find("not forcing"), std::string::npos) << forced.err;
+  EXPECT_NE(forced.err.find("last imported by host 'h1' (hostid " + hostid + ")"), std::string::npos) << forced.err;
+  EXPECT_NE(forced.err.find("head 'h1' (hostid " + hostid + "), which is online and may still use it"),
+            std::string::npos) << forced.err;
+  EXPECT_EQ(lab_.ImportedGuid("h2", pool_), "");
+  EXPECT_EQ(lab_.ImportedGuid("h1", pool_), guid);
+  EXPECT_EQ(lab_.ServiceState("h1", pool_), "online");
+  auto both = watcher.both();
+  EXPECT_TRUE(both.empty()) << "imported on both heads: " << both.front();
+}
+
 // A pool that is on no disk (its JBOD gone, or added by hand past `pool
 // add`'s check): the agent's start fails at once with the reason, and
 // Pacemaker shows the pool failed on each head and stopped, never started;
