@@ -437,7 +437,7 @@ Result<HttpResponse> Router::ImportPool(const HttpRequest& r) {
   bool cluster_pool = false;
   if (force && o.name) {
     auto svc = supervisor->Get(o.name->str());
-    cluster_pool = svc && svc->policy.cluster;
+    cluster_pool = svc ? svc->policy.cluster : options_.is_cluster_pool && options_.is_cluster_pool(o.name->str());
   }
   // The supervisor owns every pool's life (issue 19 item 1): a managed pool is
   // imported by its service, any other pool with the same steps after it.

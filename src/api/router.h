@@ -85,6 +85,10 @@ struct RouterOptions {
   // is safe (the last importer is a fenced head), or FailedPrecondition with
   // what is missing. Unset: such a forced import is refused.
   std::function<Result<std::string>(const std::string& pool, const std::string& refusal)> cluster_force_proof;
+  // Whether the cluster manages `pool` (a Pacemaker resource names it), for a
+  // forced import on a head whose daemon has no service for it (the pool never
+  // ran here): the same rule applies. Unset: only the service's policy says so.
+  std::function<bool(const std::string& pool)> is_cluster_pool;
   // Adapter for tool-backed reads (pool status, dataset get, quota reads), built
   // with a short timeout (the daemon's `api_read_timeout`). Null: the main adapter.
   zfs::Zfs* tool_reads = nullptr;

@@ -443,6 +443,13 @@ class PoolLifeTest : public ::testing::Test {
     };
     sup_ = std::make_unique<supervisor::Supervisor>(zfs_.Factory(), *store_, *events_, o);
     ASSERT_TRUE(sup_->Start());
+    // The start serves the pools imported without a service in the background:
+    // let it finish, or it may serve a pool a test imports as well.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!sup_->UnmanagedServed() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_TRUE(sup_->UnmanagedServed());
     router_ = std::make_unique<Router>(zfs_, inventory_, sup_.get(), events_.get(), nullptr,
                                        RouterOptions{"secret-token-0123456789", "test"});
   }
@@ -506,6 +513,27 @@ class PoolLifeTest : public ::testing::Test {
 // Issue 19 item 1: an API export of a managed pool is its service's stop,
 // seen at once (state, reason, event), never later as "exported outside
 // Poolkeeper"; an API import of it is its service's start (shares served once).
+// Issue 17 item 7: `POST /v1/imports {"force":true}` of a pool the cluster
+// manages follows the cluster's rule also on a head whose daemon has no
+// service for it (the pool never ran here): tried unforced, and forced only
+// with the proof, which is missing here; the import is never forced.
+TEST_F(PoolLifeTest, AForcedImportOfAClusterPoolWithoutAServiceHereNeedsTheProof) {
+  RouterOptions options{"secret-token-0123456789", "test"};
+  options.is_cluster_pool = [](const std::string& pool) { return pool == "tank"; };
+  options.cluster_force_proof = [](const std::string& pool, const std::string& refusal) -> Result<std::string> {
+    return FailedPrecondition(fmt::format("pool '{}': {}; not forcing: head 'h1' is online", pool, refusal));
+  };
+  router_ = std::make_unique<Router>(zfs_, inventory_, sup_.get(), events_.get(), nullptr, options);
+  zfs_.AddPool("tank");
+  zfs_.FailImport("tank", "cannot import 'tank': pool may be in use from other system");
+  auto r = Post("/v1/imports", json{{"name", "tank"}, {"force", true}});
+  EXPECT_NE(r.status, 201) << r.body;
+  EXPECT_THAT(r.body, ::testing::HasSubstr("not forcing"));
+  auto last = zfs_.LastImportOptions("tank");
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->force, zfs::Force::kNo) << "the import was forced without the proof";
+}
+
 TEST_F(PoolLifeTest, ApiExportAndImportOfAManagedPoolGoThroughItsService) {
   zfs_.AddPool("tank", {{"tank", "on", "/tank"}});
   supervisor::PoolPolicy tank;

@@ -370,6 +370,10 @@ Status Serve(const Config& config) {
     if (!decision.force) return FailedPrecondition(fmt::format("pool '{}': {}; not forcing: {}", pool, refusal, decision.why));
     return decision.why;
   };
+  api_options.is_cluster_pool = [&runner](const std::string& pool) {
+    auto status = cluster::PacemakerFacts(*runner).Status();  // fails where no cluster runs
+    return status && std::any_of(status->pools.begin(), status->pools.end(), [&](const auto& p) { return p.pool == pool; });
+  };
   api_options.tool_reads = tool_reads.get();
   api::Router service(*zfs, inventory, &supervisor, events.get(), fs.get(), api_options, users.get(), &shares);
   service.SetMigrations(migrations.get());
