@@ -268,7 +268,11 @@ TEST_F(ClusterCliTest, D_ActiveActiveAndAHeadPoweredOff) {
   auto t0 = Clock::now();
   ASSERT_TRUE(lab_.Lab({"poweroff", "h1"}).status.Success());
   auto deadline = Clock::now() + 120s;
-  while (Owners("h2", "clitank") != std::vector<std::string>{"h2"} && Clock::now() < deadline) std::this_thread::sleep_for(500ms);
+  // The group's IP starts after its pool: wait for both.
+  while ((Owners("h2", "clitank") != std::vector<std::string>{"h2"} || !HasAddress("h2", "10.88.0.50")) &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(500ms);
+  }
   std::cout << fmt::format("h1 powered off: h2 serves clitank after {:.1f} s\n",
                            std::chrono::duration<double>(Clock::now() - t0).count());
   EXPECT_EQ(Owners("h2", "clitank"), std::vector<std::string>{"h2"});
