@@ -41,6 +41,20 @@ constexpr const char* kTankStatus =
     "\ttank        ONLINE       0     0     0\n"
     "\t  /d/a.img  ONLINE       0     0     0\n\nerrors: No known data errors\n";
 
+// A request from root on the unix socket.
+HttpRequest RootRequest(std::string method, std::string path, std::string body = "",
+                        std::map<std::string, std::string> query = {}) {
+  HttpRequest r;
+  r.method = std::move(method);
+  r.path = path;
+  r.target = std::move(path);
+  r.body = std::move(body);
+  r.query = std::move(query);
+  r.transport = Transport::kUnix;
+  r.peer_uid = 0;
+  return r;
+}
+
 class RouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,15 +71,7 @@ class RouterTest : public ::testing::Test {
 
   HttpResponse Call(std::string method, std::string path, std::string body = "",
                     std::map<std::string, std::string> query = {}) {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.path = path;
-    r.target = path;
-    r.body = std::move(body);
-    r.query = std::move(query);
-    r.transport = Transport::kUnix;
-    r.peer_uid = 0;
-    return service_.Handle(r);
+    return service_.Handle(RootRequest(std::move(method), std::move(path), std::move(body), std::move(query)));
   }
 
   size_t NewCalls() const { return runner_.calls().size() - baseline_; }
@@ -325,15 +331,7 @@ class QuotaRoutesTest : public ::testing::Test {
 
   HttpResponse Call(std::string method, std::string path, std::string body = "",
                     std::map<std::string, std::string> query = {}) {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.path = path;
-    r.target = path;
-    r.body = std::move(body);
-    r.query = std::move(query);
-    r.transport = Transport::kUnix;
-    r.peer_uid = 0;
-    return service_.Handle(r);
+    return service_.Handle(RootRequest(std::move(method), std::move(path), std::move(body), std::move(query)));
   }
   size_t QuotaCalls() const {
     size_t n = 0;
@@ -460,14 +458,7 @@ class PoolLifeTest : public ::testing::Test {
   }
 
   HttpResponse Post(const std::string& path, const json& body, std::map<std::string, std::string> query = {}) {
-    HttpRequest r;
-    r.method = "POST";
-    r.path = r.target = path;
-    r.body = body.dump();
-    r.query = std::move(query);
-    r.transport = Transport::kUnix;
-    r.peer_uid = 0;
-    return router_->Handle(r);
+    return router_->Handle(RootRequest("POST", path, body.dump(), std::move(query)));
   }
 
   supervisor::ServiceStatus WaitFor(const std::string& pool, supervisor::State state) {
