@@ -64,7 +64,7 @@ ClusterAdmin::ClusterAdmin(sys::ProcessRunner& runner, sys::FileSystem& fs, Head
       fs_(fs),
       env_(env),
       o_(std::move(options)),
-      pacemaker_(runner, PacemakerTools{o_.crm_attribute, o_.crm_mon, o_.cibadmin, o_.tool_timeout}) {
+      pacemaker_(runner, PacemakerTools{o_.crm_attribute, o_.crm_mon, o_.cibadmin, o_.tool_timeout, o_.hostid_path}) {
   if (!o_.sleep) o_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
   if (!o_.now) o_.now = [] { return std::chrono::steady_clock::now(); };
 }

@@ -4,10 +4,19 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <fstream>
 
 #include <fmt/format.h>
 
+#include "cluster/internal/xml.h"
+
 namespace pk::cluster {
+
+namespace {
+// The node attribute each head publishes its hostid in (issue 17 item 7).
+constexpr const char* kHostIdAttribute = "pk-hostid";
+}  // namespace
 
 Result<bool> ParsePacemakerBool(std::string_view text) {
   std::string t;
@@ -61,6 +70,34 @@ std::string PacemakerFacts::LocalHead() {
   std::string name = u.nodename;
   if (size_t dot = name.find('.'); dot != std::string::npos) name.resize(dot);
   return name;
+}
+
+std::string PacemakerFacts::LocalHostId() {
+  std::ifstream in(tools_.hostid_file, std::ios::binary);
+  unsigned char bytes[4] = {};
+  if (!in.read(reinterpret_cast<char*>(bytes), 4)) return "";
+  uint32_t id = bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (static_cast<uint32_t>(bytes[3]) << 24);
+  return id == 0 ? "" : fmt::format("0x{:08x}", id);
+}
+
+Result<std::map<std::string, std::string>> PacemakerFacts::ExchangeHostIds(const std::string& mine) {
+  PK_TRY(Run(tools_.crm_attribute, {"--type", "nodes", "--node", LocalHead(), "--name", kHostIdAttribute, "--update", mine},
+             "publish this head's hostid"));
+  PK_ASSIGN_OR_RETURN(auto xml, Run(tools_.cibadmin, {"--query", "--scope", "nodes"}, "read the heads' hostids"));
+  return ParseNodeHostIds(xml);
+}
+
+Result<std::map<std::string, std::string>> ParseNodeHostIds(std::string_view nodes_xml) {
+  PK_ASSIGN_OR_RETURN(auto root, internal::ParseXml(nodes_xml));
+  std::map<std::string, std::string> out;
+  for (const auto* node : root->Children("node")) {
+    for (const auto* attrs : node->Children("instance_attributes")) {
+      for (const auto* nv : attrs->Children("nvpair")) {
+        if (nv->Attr("name") == kHostIdAttribute) out[node->Attr("uname")] = nv->Attr("value");
+      }
+    }
+  }
+  return out;
 }
 
 Result<ClusterStatus> PacemakerFacts::Status() {

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cluster/crm_mon.h"
 #include "cluster/pool_agent.h"
@@ -18,6 +20,7 @@ struct PacemakerTools {
   std::string crm_mon = "/usr/sbin/crm_mon";
   std::string cibadmin = "/usr/sbin/cibadmin";
   std::chrono::milliseconds timeout{std::chrono::seconds(10)};
+  std::string hostid_file = "/etc/hostid";
 };
 
 class PacemakerFacts : public ClusterFacts {
@@ -34,6 +37,11 @@ class PacemakerFacts : public ClusterFacts {
   Result<ClusterStatus> Status() override;
   // uname's nodename up to the first '.'.
   std::string LocalHead() override;
+  // /etc/hostid (4 bytes, little-endian) as "0x%08x"; "" without one.
+  std::string LocalHostId() override;
+  // `crm_attribute --type nodes --node HEAD --name pk-hostid --update ID`,
+  // then the heads' `pk-hostid` from `cibadmin --query --scope nodes`.
+  Result<std::map<std::string, std::string>> ExchangeHostIds(const std::string& mine) override;
 
  private:
   // Runs `program args` and returns its stdout; Unavailable (with the tool's stderr) when it fails.
@@ -50,6 +58,9 @@ class PacemakerFacts : public ClusterFacts {
 Result<std::string> RunTool(sys::ProcessRunner& runner, const std::string& program, std::vector<std::string> args,
                             std::chrono::milliseconds timeout, const std::string& what,
                             std::optional<std::string> stdin_data = std::nullopt);
+
+// The `pk-hostid` node attributes of `cibadmin --query --scope nodes`, by node name.
+Result<std::map<std::string, std::string>> ParseNodeHostIds(std::string_view nodes_xml);
 
 // Pacemaker's boolean spellings (crm_is_true): true/on/yes/y/1 and false/off/no/n/0.
 Result<bool> ParsePacemakerBool(std::string_view text);

@@ -197,6 +197,14 @@ ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus
                             fenced->by, fenced->completed.empty() ? "" : " at " + fenced->completed)};
 }
 
+std::optional<std::string> HostIdTwin(const std::string& self, const std::string& hostid,
+                                      const std::map<std::string, std::string>& published) {
+  for (const auto& [head, id] : published) {
+    if (head != self && Lower(id) == Lower(hostid)) return head;
+  }
+  return std::nullopt;
+}
+
 AgentOutcome MapMonitor(const std::string& pool, const ServiceView& s, bool imported) {
   auto out = [&](OcfCode code, std::string msg) { return AgentOutcome{code, std::move(msg)}; };
   if (Serving(s.state)) {
@@ -260,6 +268,20 @@ void PoolAgent::AwaitChange(Clock::time_point deadline) {
   clock_.Sleep(kPoll);
 }
 
+Status PoolAgent::RefuseHostIdTwin() {
+  const std::string hostid = cluster_.LocalHostId();
+  if (hostid.empty()) return OkStatus();
+  // A guard, not a precondition: Pacemaker's tools failing here must not hold up a failover.
+  auto published = cluster_.ExchangeHostIds(hostid);
+  if (!published) return OkStatus();
+  auto twin = HostIdTwin(cluster_.LocalHead(), hostid, *published);
+  if (!twin) return OkStatus();
+  return FailedPrecondition(fmt::format(
+      "this head's hostid {} is also head '{}''s (heads cloned from one image?): pool labels and multihost cannot tell "
+      "the two apart, so no cluster pool is imported here; give this head a hostid of its own (remove /etc/hostid and "
+      "run zgenhostid, or `poolkeeper cluster join` again), then `crm_resource --cleanup`", hostid, *twin));
+}
+
 AgentOutcome PoolAgent::Start() {
   const std::string& pool = params_.pool.str();
   const auto deadline = Deadline();
@@ -270,6 +292,9 @@ AgentOutcome PoolAgent::Start() {
   }
   if (first && Serving(first->state) && HealthServes(first->health)) {
     return {OcfCode::kSuccess, fmt::format("pool '{}' already {}", pool, first->state)};
+  }
+  if (auto twin = RefuseHostIdTwin(); !twin) {
+    return Fail(OcfCode::kErrInstalled, fmt::format("start pool '{}': {}", pool, twin.error().message()));
   }
   // Whether the cluster fences decides a forced import, which is needed after
   // every failover from a head that did not export (it was fenced): asked of

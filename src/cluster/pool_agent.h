@@ -130,6 +130,12 @@ class ClusterFacts {
   // This head's name as Pacemaker and the pool labels know it (the node
   // name up to the first '.').
   virtual std::string LocalHead() = 0;
+  // This head's hostid as ZFS writes it into labels ("0x504b0001"); "" when
+  // it has none of its own (no /etc/hostid).
+  virtual std::string LocalHostId() = 0;
+  // Publishes `mine` as this head's hostid (a permanent node attribute,
+  // `pk-hostid`) and returns every head's published hostid by head name.
+  virtual Result<std::map<std::string, std::string>> ExchangeHostIds(const std::string& mine) = 0;
 };
 
 class AgentClock {
@@ -170,6 +176,13 @@ struct ForceDecision {
 };
 ForceDecision DecideForcedImport(const std::string& refusal, const ClusterStatus& cluster, const std::string& self);
 
+// Heads cloned from one image keep one hostid; ZFS labels and multihost then
+// cannot tell them apart (MMP lets the twin import a pool in use, and a
+// forced import's proof names the wrong head). The head other than `self`
+// that published `hostid` too, if any (issue 17 item 7). Pure.
+std::optional<std::string> HostIdTwin(const std::string& self, const std::string& hostid,
+                                      const std::map<std::string, std::string>& published);
+
 class PoolAgent {
  public:
   PoolAgent(PoolAgentParams params, PoolControl& daemon, ClusterFacts& cluster, AgentClock& clock)
@@ -194,6 +207,8 @@ class PoolAgent {
   // Until the daemon's next event (a long poll) or kPoll, never past `deadline`.
   void AwaitChange(std::chrono::steady_clock::time_point deadline);
   AgentOutcome Fail(OcfCode code, std::string message) const;
+  // Publishes this head's hostid and refuses when another head has the same (issue 17 item 7).
+  Status RefuseHostIdTwin();
 
   PoolAgentParams params_;
   PoolControl& daemon_;

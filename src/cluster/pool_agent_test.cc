@@ -2,10 +2,13 @@
 
 #include <atomic>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "cluster/pacemaker.h"
 #include "supervisor/policy.h"
@@ -118,6 +121,15 @@ class FakeFacts : public ClusterFacts {
     return status;
   }
   std::string LocalHead() override { return "h2"; }
+  std::string LocalHostId() override { return hostid; }
+  Result<std::map<std::string, std::string>> ExchangeHostIds(const std::string& mine) override {
+    exchanged_with = mine;
+    if (published) (*published)["h2"] = mine;
+    return published;
+  }
+  std::string hostid = "0x504b0002";
+  Result<std::map<std::string, std::string>> published = std::map<std::string, std::string>{{"h1", "0x504b0001"}};
+  std::string exchanged_with;
   Result<bool> fencing = true;
   // h1 was powered off by h2's fence device; h2 is this head.
   Result<ClusterStatus> status = FencedH1();
@@ -235,6 +247,38 @@ TEST_F(PoolAgentTest, StartEnablesAndWaitsUntilTheServiceServes) {
   EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "start-forced"), 0);
   // Asked once, while the import ran (force_import=if_fenced), never acted on.
   EXPECT_EQ(facts_.asked, 1);
+}
+
+// Issue 17 item 7: heads cloned from one image share a hostid, which defeats
+// multihost and the forced-import proof. Such a head publishes its hostid,
+// sees the twin and imports nothing (OCF_ERR_INSTALLED: Pacemaker keeps the
+// pool off this head).
+TEST_F(PoolAgentTest, StartRefusesOnAHeadWhoseHostidAnotherHeadHas) {
+  daemon_.on_enable = FakePoolControl::Script{View("online", "", "ONLINE")};
+  facts_.published = std::map<std::string, std::string>{{"h1", "0x504B0002"}};
+  auto out = Agent().Start();
+  EXPECT_EQ(out.code, OcfCode::kErrInstalled) << out.message;
+  EXPECT_THAT(out.message, HasSubstr("hostid 0x504b0002 is also head 'h1''s"));
+  EXPECT_EQ(std::count(daemon_.calls.begin(), daemon_.calls.end(), "enable"), 0) << "nothing may be imported";
+  EXPECT_EQ(facts_.exchanged_with, "0x504b0002");
+}
+
+TEST_F(PoolAgentTest, StartGoesOnWhenTheHostidsCannotBeExchangedOrThereIsNone) {
+  for (bool none : {false, true}) {
+    daemon_ = FakePoolControl{};
+    daemon_.on_enable = FakePoolControl::Script{View("online", "", "ONLINE")};
+    facts_.published = std::unexpected(Error(ErrorCode::kUnavailable, "crm_attribute: Connection to cluster failed"));
+    if (none) facts_.hostid = "";
+    auto out = Agent().Start();
+    EXPECT_EQ(out.code, OcfCode::kSuccess) << out.message;
+  }
+}
+
+TEST(HostIdTwinTest, AnotherHeadWithTheSameHostid) {
+  std::map<std::string, std::string> published = {{"h1", "0x504b0001"}, {"h2", "0x504b0002"}, {"h3", "0x504B0001"}};
+  EXPECT_EQ(HostIdTwin("h1", "0x504b0001", published), "h3");
+  EXPECT_EQ(HostIdTwin("h2", "0x504b0002", published), std::nullopt);
+  EXPECT_EQ(HostIdTwin("h4", "0x504b0004", {}), std::nullopt);
 }
 
 TEST_F(PoolAgentTest, StartOfAServingPoolChangesNothing) {
@@ -550,6 +594,33 @@ TEST(PacemakerFactsTest, ReadsStonithEnabledThroughCrmAttribute) {
   ASSERT_FALSE(down);
   EXPECT_THAT(down.error().message(), HasSubstr("Connection to cluster failed"));
   EXPECT_TRUE(runner.UnmetExpectations().empty());
+}
+
+TEST(PacemakerFactsTest, PublishesThisHeadsHostidAndReadsEveryHeads) {
+  testing::FakeProcessRunner runner;
+  auto dir = std::filesystem::temp_directory_path() / ("pk-hostid-test." + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "hostid", std::ios::binary).write("\x02\x00\x4b\x50", 4);
+  PacemakerTools tools;
+  tools.hostid_file = (dir / "hostid").string();
+  PacemakerFacts facts(runner, tools);
+  EXPECT_EQ(facts.LocalHostId(), "0x504b0002");
+  runner.Expect({"/usr/sbin/crm_attribute", "--type", "nodes", "--node", facts.LocalHead(), "--name", "pk-hostid",
+                 "--update", "0x504b0002"},
+                testing::FakeProcessRunner::Exited(0));
+  runner.Expect({"/usr/sbin/cibadmin", "--query", "--scope", "nodes"},
+                testing::FakeProcessRunner::Exited(0, R"(<nodes>
+  <node id="1" uname="h1"><instance_attributes id="nodes-1"><nvpair id="nodes-1-pk-hostid" name="pk-hostid" value="0x504b0001"/></instance_attributes></node>
+  <node id="2" uname="h2"><instance_attributes id="nodes-2"><nvpair id="nodes-2-standby" name="standby" value="off"/><nvpair id="nodes-2-pk-hostid" name="pk-hostid" value="0x504b0002"/></instance_attributes></node>
+  <node id="3" uname="h3"/>
+</nodes>)"));
+  auto ids = facts.ExchangeHostIds("0x504b0002");
+  ASSERT_TRUE(ids) << ids.error().ToString();
+  EXPECT_EQ(*ids, (std::map<std::string, std::string>{{"h1", "0x504b0001"}, {"h2", "0x504b0002"}}));
+  EXPECT_TRUE(runner.UnmetExpectations().empty());
+  std::filesystem::remove(dir / "hostid");
+  EXPECT_EQ(facts.LocalHostId(), "") << "no /etc/hostid: none of its own";
+  std::filesystem::remove_all(dir);
 }
 
 TEST(PacemakerFactsTest, ParsesPacemakerBooleans) {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <mutex>
 #include <set>
@@ -456,6 +457,43 @@ TEST_F(HaPoolTest, StartOfAPoolOnNoDiskFailsWithTheReasonAndPacemakerShowsItStop
   std::printf("%s", text.out.c_str());
   EXPECT_NE(text.out.find("Stopped"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("no such pool"), std::string::npos) << text.out;
+}
+
+// Issue 17 item 7: heads cloned from one image keep one hostid, and then
+// neither pool labels nor multihost tell them apart. h1's agent published its
+// hostid when it started the pool; h2 given the same /etc/hostid refuses to
+// start it (OCF_ERR_INSTALLED: Pacemaker keeps the pool off h2), naming h1.
+TEST_F(HaPoolTest, AHeadWithAnotherHeadsHostidImportsNoClusterPool) {
+  const std::string guid = StartPoolOnH1();
+  ASSERT_FALSE(guid.empty());
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  // Rewritten in place: the head sees the file through a bind mount.
+  auto write = [](const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  const std::string h1_file = lab_.dir() + "/heads/h1/etc/hostid", h2_file = lab_.dir() + "/heads/h2/etc/hostid";
+  const std::string h2_own = read(h2_file);
+  ASSERT_EQ(h2_own.size(), 4u);
+  write(h2_file, read(h1_file));
+  struct Restore {
+    std::function<void()> run;
+    ~Restore() { run(); }
+  } restore{[&] {
+    write(h2_file, h2_own);
+    // h2 published h1's hostid as its own: gone, so that h1's next start is not refused.
+    lab_.Exec("h1", {"crm_attribute", "--type", "nodes", "--node", "h2", "--name", "pk-hostid", "--delete"});
+  }};
+
+  auto start = lab_.Exec("h2", {"/usr/bin/env", "OCF_RESKEY_pool=" + pool_, "OCF_RESKEY_search_dirs=" + lab_.dir() + "/disks",
+                                "OCF_RESKEY_CRM_meta_timeout=30000", lab_.dir() + "/bin/poolkeeper", "ocf", "pool", "start"},
+                         40s);
+  EXPECT_EQ(start.status.code, 5) << Describe(start);
+  EXPECT_NE(start.err.find("is also head 'h1''s"), std::string::npos) << start.err;
+  EXPECT_EQ(lab_.ImportedGuid("h2", pool_), "");
+  EXPECT_EQ(lab_.ImportedGuid("h1", pool_), guid);
 }
 
 // Partitions, PK_HA_CUT_ROUNDS rounds (default 10): each round puts the pool
