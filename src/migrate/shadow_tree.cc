@@ -285,27 +285,31 @@ Status ShadowTree::Abandon(int root_fd) {
   return RemoveTree(root_fd, kStateDirName);
 }
 
-ShadowTree::ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta)
-    : root_fd_(root_fd), source_(std::move(source)), meta_(std::move(meta)) {}
+ShadowTree::ShadowTree(UniqueFd root_fd, std::unique_ptr<Source> source, Meta meta)
+    : root_fd_(std::move(root_fd)), source_(std::move(source)), meta_(std::move(meta)) {}
 
 ShadowTree::~ShadowTree() = default;
 
-Result<std::unique_ptr<ShadowTree>> ShadowTree::Open(int root_fd, std::unique_ptr<Source> source) {
-  UniqueFd root(root_fd);
+Result<Meta> ShadowTree::ReadMeta(int root_fd) {
   UniqueFd st(::openat(root_fd, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!st.valid()) return ErrnoError(errno, "open the migration state directory");
-  auto text = ReadWhole(st.get(), "meta.json");
-  if (!text) return std::unexpected(text.error());
-  auto meta = Meta::FromJson(*text);
-  if (meta && meta->markers != "trusted") {
+  PK_ASSIGN_OR_RETURN(auto text, ReadWhole(st.get(), "meta.json"));
+  PK_ASSIGN_OR_RETURN(auto meta, Meta::FromJson(text));
+  if (meta.markers != "trusted") {
     // user.* markers may have been forged by any file owner while the layer
     // was down, and cannot be told from real ones: refuse rather than guess.
-    meta = std::unexpected(FailedPrecondition(
+    return FailedPrecondition(
         "this migration was started by an older poolkeeper whose markers (user.pkshadow) any file owner can "
-        "forge; it cannot be resumed safely: cancel it and start it again"));
+        "forge; it cannot be resumed safely: cancel it and start it again");
   }
-  if (!meta) return std::unexpected(meta.error());
-  std::unique_ptr<ShadowTree> t(new ShadowTree(root.release(), std::move(source), *meta));
+  return meta;
+}
+
+Result<std::unique_ptr<ShadowTree>> ShadowTree::Open(UniqueFd root, std::unique_ptr<Source> source) {
+  PK_ASSIGN_OR_RETURN(auto meta, ReadMeta(root.get()));
+  UniqueFd st(::openat(root.get(), kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!st.valid()) return ErrnoError(errno, "open the migration state directory");
+  std::unique_ptr<ShadowTree> t(new ShadowTree(std::move(root), std::move(source), std::move(meta)));
   t->state_fd_ = std::move(st);
   PK_TRY(t->Load());
   return t;

@@ -138,8 +138,12 @@ class ShadowTree {
   // Whether the state directory exists (false: migration finalized or never started).
   static Result<bool> HasState(int root_fd);
 
-  // Opens an initialised tree; takes ownership of `root_fd`. Clears staging/.
-  static Result<std::unique_ptr<ShadowTree>> Open(int root_fd, std::unique_ptr<Source> source);
+  // The migration's meta.json in the tree at `root_fd`; FailedPrecondition
+  // for a migration whose markers are `user.*` (forgeable: never resumed).
+  static Result<Meta> ReadMeta(int root_fd);
+
+  // Opens an initialised tree (its meta as ReadMeta). Clears staging/.
+  static Result<std::unique_ptr<ShadowTree>> Open(UniqueFd root, std::unique_ptr<Source> source);
 
   // Cancel: removes every marker and the state directory (the data copied so
   // far stays; unmigrated files stay empty placeholders).
@@ -210,7 +214,7 @@ class ShadowTree {
   static bool IsStateName(std::string_view name) { return name == kStateDirName; }
 
  private:
-  ShadowTree(int root_fd, std::unique_ptr<Source> source, Meta meta);
+  ShadowTree(UniqueFd root_fd, std::unique_ptr<Source> source, Meta meta);
   Status Load();
   struct OpenDir {
     UniqueFd fd;

@@ -86,8 +86,7 @@ class ShadowTreeTest : public ::testing::Test {
     auto src = OpenSource(*uri);
     EXPECT_TRUE(src) << src.error().message();
     if (wrap) *src = wrap(std::move(*src));
-    int root = ::open(dst_.c_str(), O_RDONLY | O_DIRECTORY);
-    auto t = ShadowTree::Open(root, std::move(*src));
+    auto t = ShadowTree::Open(UniqueFd(::open(dst_.c_str(), O_RDONLY | O_DIRECTORY)), std::move(*src));
     EXPECT_TRUE(t) << t.error().message();
     return std::move(*t);
   }
@@ -721,7 +720,7 @@ TEST_F(ShadowTreeTest, AMigrationWithUserMarkersIsNotResumed) {
   std::string meta = dst_ + "/" + kStateDirName + "/meta.json";
   WriteFile(meta, R"({"source":"file://)" + src_ + R"(","started_at":1,"concurrency":2,"bwlimit":0})");
   auto uri = SourceUri::Parse("file://" + src_);
-  auto t = ShadowTree::Open(::open(dst_.c_str(), O_RDONLY | O_DIRECTORY), std::move(*OpenSource(*uri)));
+  auto t = ShadowTree::Open(UniqueFd(::open(dst_.c_str(), O_RDONLY | O_DIRECTORY)), std::move(*OpenSource(*uri)));
   ASSERT_FALSE(t);
   EXPECT_EQ(t.error().code(), ErrorCode::kFailedPrecondition);
   EXPECT_NE(t.error().message().find("cancel it and start it again"), std::string::npos);

@@ -42,9 +42,9 @@ int Fail(const Error& e) {
   return kExitFailed;
 }
 
-Result<int> OpenRoot(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return internal::ErrnoError(errno, "open '" + dir + "'");
+Result<UniqueFd> OpenRoot(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return internal::ErrnoError(errno, "open '" + dir + "'");
   return fd;
 }
 
@@ -57,8 +57,7 @@ int Init(const std::string& dir, const std::string& uri_text, int concurrency, u
   auto root = OpenRoot(dir);
   if (!root) return Fail(root.error());
   Meta meta{uri->text, static_cast<int64_t>(::time(nullptr)), concurrency, bwlimit, preserve_special};
-  auto s = ShadowTree::Init(*root, **source, meta);
-  ::close(*root);
+  auto s = ShadowTree::Init(root->get(), **source, meta);
   if (!s) return Fail(s.error());
   std::printf("{\"ok\":true}\n");
   return 0;
@@ -68,8 +67,7 @@ int Cancel(const std::string& dir) {
   if (auto d = DetachStaleShadowMounts(dir); !d) return Fail(d.error());
   auto root = OpenRoot(dir);
   if (!root) return Fail(root.error());
-  auto s = ShadowTree::Abandon(*root);
-  ::close(*root);
+  auto s = ShadowTree::Abandon(root->get());
   if (!s) return Fail(s.error());
   std::printf("{\"ok\":true}\n");
   return 0;
@@ -181,15 +179,13 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
   auto root = OpenRoot(dir);
   if (!root) return Fail(root.error());
   // One helper per dataset, whichever daemon started it.
-  if (::flock(*root, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(root->get(), LOCK_EX | LOCK_NB) != 0) {
     Fail(Error(ErrorCode::kAlreadyExists, "another helper serves '" + dir + "'"));
-    ::close(*root);
     return kExitBusy;
   }
-  auto has = ShadowTree::HasState(*root);
+  auto has = ShadowTree::HasState(root->get());
   if (!has) return Fail(has.error());
   if (!*has) {
-    ::close(*root);
     // The run that finished wrote its final status (counts, failed entries): keep it.
     if (!RecordsCompletion(status_path, dataset)) WriteStatus(status_path, {{"dataset", dataset}, {"state", "complete"}});
     return kExitFinalized;  // finalized earlier; the daemon only has to drop the property
@@ -202,24 +198,14 @@ int Serve(const std::string& dir, const std::string& dataset, const std::string&
     WriteStatus(status_path, {{"dataset", dataset}, {"state", "failed"}, {"error", mount.error().message()}});
     return Fail(mount.error());
   }
-  int st = ::openat(*root, kStateDirName, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  Meta meta;
-  {
-    char buf[4096];
-    int mf = st >= 0 ? ::openat(st, "meta.json", O_RDONLY | O_CLOEXEC) : -1;
-    ssize_t n = mf >= 0 ? ::read(mf, buf, sizeof buf) : -1;
-    if (mf >= 0) ::close(mf);
-    if (st >= 0) ::close(st);
-    if (n <= 0) return Fail(Error(ErrorCode::kInternal, "cannot read the migration's meta.json in '" + dir + "'"));
-    auto m = Meta::FromJson(std::string_view(buf, static_cast<size_t>(n)));
-    if (!m) return Fail(m.error());
-    meta = *m;
-  }
+  auto read_meta = ShadowTree::ReadMeta(root->get());
+  if (!read_meta) return Fail(read_meta.error().WithContext("the migration in '" + dir + "'"));
+  const Meta& meta = *read_meta;
   auto uri = SourceUri::Parse(meta.source);
   if (!uri) return Fail(uri.error());
   auto source = OpenSource(*uri, meta.concurrency + 4);
   if (!source) return Fail(source.error());
-  auto tree = ShadowTree::Open(*root, std::move(*source));
+  auto tree = ShadowTree::Open(std::move(*root), std::move(*source));
   if (!tree) return Fail(tree.error());
   Migrator migrator(**tree, meta.concurrency, meta.bwlimit);
   Reporter reporter(**tree, migrator, dataset, status_path);
