@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/cli.h"
+#include "base/clock.h"
 #include "cluster/pacemaker.h"
 #include "cluster/pool_agent.h"
 
@@ -114,7 +115,7 @@ int RunPoolAgent(const std::string& action) {
   ApiPoolControl daemon(params->socket);
   auto runner = sys::MakePosixProcessRunner();
   cluster::PacemakerFacts facts(*runner);
-  cluster::PoolAgent agent(*params, daemon, facts, cluster::RealAgentClock());
+  cluster::PoolAgent agent(*params, daemon, facts, RealClock());
   if (action == "start") return Report(agent.Start());
   if (action == "stop") return Report(agent.Stop());
   return Report(agent.Monitor());

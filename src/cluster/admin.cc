@@ -65,8 +65,7 @@ ClusterAdmin::ClusterAdmin(sys::ProcessRunner& runner, sys::FileSystem& fs, Head
       env_(env),
       o_(std::move(options)),
       pacemaker_(runner, PacemakerTools{o_.crm_attribute, o_.crm_mon, o_.cibadmin, o_.tool_timeout, o_.hostid_path}) {
-  if (!o_.sleep) o_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
-  if (!o_.now) o_.now = [] { return std::chrono::steady_clock::now(); };
+  if (!o_.clock) o_.clock = &RealClock();
 }
 
 Result<std::string> ClusterAdmin::Tool(const std::string& program, std::vector<std::string> args, const std::string& what) {
@@ -106,18 +105,18 @@ Result<ClusterStatus> ClusterAdmin::QuorateStatus(const std::string& action) {
 }
 
 Status ClusterAdmin::WaitFor(const std::function<Result<bool>()>& done, const std::string& what) {
-  auto deadline = o_.now() + o_.wait;
+  auto deadline = o_.clock->SteadyNow() + o_.wait;
   std::string last;
   while (true) {
     auto r = done();
     if (r && *r) return OkStatus();
     if (!r) last = r.error().message();
-    if (o_.now() >= deadline) {
+    if (o_.clock->SteadyNow() >= deadline) {
       return DeadlineExceeded(fmt::format("{}: not done after {} s{}", what,
                                           std::chrono::duration_cast<std::chrono::seconds>(o_.wait).count(),
                                           last.empty() ? "" : " (" + last + ")"));
     }
-    o_.sleep(500ms);
+    o_.clock->SleepFor(500ms);
   }
 }
 
@@ -497,10 +496,10 @@ Result<bool> ClusterAdmin::GroupRunsOn(const CibPool& p, const std::string& head
 }
 
 Result<std::string> ClusterAdmin::MoveAndWait(const CibPool& p, const std::string& from, const std::string& to) {
-  auto t0 = o_.now();
+  auto t0 = o_.clock->SteadyNow();
   PK_TRY(Tool(o_.crm_resource, {"--move", "--resource", p.resource(), "--node", to}, fmt::format("move {} to {}", p.resource(), to)));
   PK_TRY(WaitFor([&] { return GroupRunsOn(p, to); }, fmt::format("wait for pool {} and its IPs to run on {}", p.pool, to)));
-  double secs = std::chrono::duration<double>(o_.now() - t0).count();
+  double secs = std::chrono::duration<double>(o_.clock->SteadyNow() - t0).count();
   return fmt::format("pool {}: moved from {} to {} in {:.1f} s", p.pool, from.empty() ? "nowhere" : from, to, secs);
 }
 
@@ -604,7 +603,7 @@ Result<Changes> ClusterAdmin::Standby(const HeadName& head) {
     return FailedPrecondition(fmt::format("{}: no other head can take its pools ({}): they would stop; nothing changed", what,
                                           fmt::join(others, ", ")));
   }
-  auto t0 = o_.now();
+  auto t0 = o_.clock->SteadyNow();
   PK_TRY(Tool(o_.crm_attribute, {"--type", "nodes", "--node", head.str(), "--name", "standby", "--update", "on"}, what));
   Changes out{fmt::format("head {} is in standby: it runs no pool until `poolkeeper cluster unstandby {}`", head.str(), head.str())};
   PK_TRY(WaitFor([&]() -> Result<bool> {
@@ -618,7 +617,7 @@ Result<Changes> ClusterAdmin::Standby(const HeadName& head) {
     return true;
   }, what + ": wait for its pools to move"));
   PK_ASSIGN_OR_RETURN(auto after, ReadStatus());
-  double secs = std::chrono::duration<double>(o_.now() - t0).count();
+  double secs = std::chrono::duration<double>(o_.clock->SteadyNow() - t0).count();
   for (const auto* p : leaving) {
     out.push_back(fmt::format("pool {}: moved from {} to {} ({:.1f} s after the standby)", p->pool, head.str(),
                               Owner(FindPoolStatus(after, *p)), secs));

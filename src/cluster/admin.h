@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "cluster/cib.h"
 #include "cluster/corosync_conf.h"
@@ -50,9 +51,9 @@ struct AdminOptions {
   std::chrono::milliseconds tool_timeout{std::chrono::seconds(30)};
   // How long a command waits for Pacemaker to carry out its change.
   std::chrono::milliseconds wait{std::chrono::seconds(120)};
-  // Injected for tests; real sleep and steady clock by default.
-  std::function<void(std::chrono::milliseconds)> sleep;
-  std::function<std::chrono::steady_clock::time_point()> now;
+  // Its steady time and sleeps: deadlines and waits for Pacemaker. Tests pass a
+  // testing::FakeClock; null: RealClock().
+  Clock* clock = nullptr;
 };
 
 using Changes = std::vector<std::string>;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_clock.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::cluster {
@@ -186,8 +187,7 @@ class AdminTest : public ::testing::Test {
   AdminTest() {
     AdminOptions o;
     o.wait = std::chrono::seconds(5);
-    o.sleep = [this](std::chrono::milliseconds d) { now_ += d; };
-    o.now = [this] { return now_; };
+    o.clock = &clock_;
     admin_ = std::make_unique<ClusterAdmin>(sim_.runner, fs_, head_, o);
   }
   zfs::PoolName Pool(const char* n) { return *zfs::PoolName::Parse(n); }
@@ -199,7 +199,7 @@ class AdminTest : public ::testing::Test {
   Sim sim_;
   MemFs fs_;
   FakeHead head_;
-  std::chrono::steady_clock::time_point now_{};
+  pk::testing::FakeClock clock_;
   std::unique_ptr<ClusterAdmin> admin_;
 };
 

@@ -104,16 +104,6 @@ nlohmann::json PoolAgentParams::PolicyJson() const {
           {"export_timeout_seconds", export_timeout_seconds}};
 }
 
-AgentClock& RealAgentClock() {
-  class Real : public AgentClock {
-   public:
-    Clock::time_point Now() override { return Clock::now(); }
-    void Sleep(milliseconds d) override { std::this_thread::sleep_for(d); }
-  };
-  static Real clock;
-  return clock;
-}
-
 bool ImportRefusedAsInUse(const std::string& reason) { return zfs::RefusedAsInUse(reason); }
 
 std::optional<LastImporter> ParseLastImporter(const std::string& refusal) {
@@ -246,8 +236,8 @@ AgentOutcome PoolAgent::Fail(OcfCode code, std::string message) const { return A
 Result<ServiceView> PoolAgent::ServiceUntil(Clock::time_point deadline) {
   while (true) {
     auto s = daemon_.Service(params_.pool);
-    if (s || s.error().code() != ErrorCode::kUnavailable || clock_.Now() >= deadline) return s;
-    clock_.Sleep(kPoll);
+    if (s || s.error().code() != ErrorCode::kUnavailable || clock_.SteadyNow() >= deadline) return s;
+    clock_.SleepFor(kPoll);
   }
 }
 
@@ -258,14 +248,14 @@ void PoolAgent::MarkEvents() {
 
 void PoolAgent::AwaitChange(Clock::time_point deadline) {
   // A long poll may last kEventWait: only while that keeps within the deadline.
-  if (event_seq_ && clock_.Now() + PoolControl::kEventWait < deadline) {
+  if (event_seq_ && clock_.SteadyNow() + PoolControl::kEventWait < deadline) {
     if (auto seq = daemon_.WaitForEvent(*event_seq_)) {
       event_seq_ = *seq;
       return;
     }
     event_seq_.reset();  // the event log does not answer: poll from here on
   }
-  clock_.Sleep(kPoll);
+  clock_.SleepFor(kPoll);
 }
 
 Status PoolAgent::RefuseHostIdTwin() {
@@ -314,11 +304,11 @@ AgentOutcome PoolAgent::Start() {
   std::string forced_why;
   bool restarted = false;
   std::string last = "no answer";
-  while (clock_.Now() < deadline) {
+  while (clock_.SteadyNow() < deadline) {
     auto s = daemon_.Service(params_.pool);
     if (!s) {
       last = s.error().message();
-      clock_.Sleep(kPoll);
+      clock_.SleepFor(kPoll);
       continue;
     }
     last = fmt::format("{}: {}", s->state, s->reason);
@@ -392,7 +382,7 @@ AgentOutcome PoolAgent::Stop() {
     if (auto stopped = daemon_.Stop(params_.pool); !stopped) {
       why = stopped.error().message();
     } else {
-      while (clock_.Now() < clean_deadline) {
+      while (clock_.SteadyNow() < clean_deadline) {
         auto s = daemon_.Service(params_.pool);
         if (s && (s->state == "exported" || s->state == "disabled" || s->state == "stopped")) {
           return disable(fmt::format("pool '{}' exported", pool));
@@ -413,9 +403,9 @@ AgentOutcome PoolAgent::Stop() {
   if (imported && !*imported) {
     return disable(fmt::format("pool '{}' not imported{}", pool, why.empty() ? "" : " (" + why + ")"));
   }
-  if (!first && clock_.Now() < clean_deadline) {
+  if (!first && clock_.SteadyNow() < clean_deadline) {
     // Imported here but not managed by the daemon: a clean export first.
-    auto left = std::chrono::duration_cast<milliseconds>(clean_deadline - clock_.Now());
+    auto left = std::chrono::duration_cast<milliseconds>(clean_deadline - clock_.SteadyNow());
     auto exported = daemon_.Export(params_.pool, zfs::Force::kNo, left);
     if (exported || exported.error().code() == ErrorCode::kNotFound) {
       return disable(fmt::format("pool '{}' exported (it was not managed by poolkeeperd)", pool));
@@ -423,7 +413,7 @@ AgentOutcome PoolAgent::Stop() {
     why = exported.error().message();
   }
   // Escalate: a forced export within what is left of the operation.
-  auto now = clock_.Now();
+  auto now = clock_.SteadyNow();
   if (now >= deadline) {
     return Fail(OcfCode::kErrGeneric, fmt::format("stop pool '{}': no time left for a forced export ({})", pool, why));
   }

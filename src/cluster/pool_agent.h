@@ -45,6 +45,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "cluster/crm_mon.h"
 #include "zfs/names.h"
@@ -138,14 +139,6 @@ class ClusterFacts {
   virtual Result<std::map<std::string, std::string>> ExchangeHostIds(const std::string& mine) = 0;
 };
 
-class AgentClock {
- public:
-  virtual ~AgentClock() = default;
-  virtual std::chrono::steady_clock::time_point Now() = 0;
-  virtual void Sleep(std::chrono::milliseconds d) = 0;
-};
-// The steady clock and std::this_thread::sleep_for.
-AgentClock& RealAgentClock();
 
 // How a service state maps to a monitor result; `imported` is whether the pool
 // is in the daemon's view on this head (which may lag the service just after an
@@ -185,7 +178,7 @@ std::optional<std::string> HostIdTwin(const std::string& self, const std::string
 
 class PoolAgent {
  public:
-  PoolAgent(PoolAgentParams params, PoolControl& daemon, ClusterFacts& cluster, AgentClock& clock)
+  PoolAgent(PoolAgentParams params, PoolControl& daemon, ClusterFacts& cluster, Clock& clock)
       : params_(std::move(params)), daemon_(daemon), cluster_(cluster), clock_(clock) {}
 
   AgentOutcome Start();
@@ -213,8 +206,8 @@ class PoolAgent {
   PoolAgentParams params_;
   PoolControl& daemon_;
   ClusterFacts& cluster_;
-  AgentClock& clock_;
-  std::chrono::steady_clock::time_point started_ = clock_.Now();
+  Clock& clock_;  // its steady time: deadlines and polling waits
+  std::chrono::steady_clock::time_point started_ = clock_.SteadyNow();
   std::optional<uint64_t> event_seq_;  // set by MarkEvents while the daemon's events can be read
 };
 

@@ -12,6 +12,7 @@
 
 #include "cluster/pacemaker.h"
 #include "supervisor/policy.h"
+#include "testing/fake_clock.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::cluster {
@@ -21,17 +22,7 @@ using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Time moves only when the agent sleeps.
-class FakeClock : public AgentClock {
- public:
-  std::chrono::steady_clock::time_point Now() override { return now; }
-  void Sleep(std::chrono::milliseconds d) override {
-    now += d;
-    if (on_sleep) on_sleep();
-  }
-  std::chrono::steady_clock::time_point now{std::chrono::hours(1000)};
-  std::function<void()> on_sleep;
-};
+using pk::testing::FakeClock;  // time moves only when the agent sleeps (or a fake answer takes time)
 
 // A scripted poolkeeperd: each Service() call answers the next view (the last
 // one repeats); actions are recorded and can switch to another script.
@@ -75,7 +66,7 @@ class FakePoolControl : public PoolControl {
   Result<uint64_t> WaitForEvent(uint64_t after) override {
     calls.push_back("wait-event");
     if (!events || wait_fails) return Unavailable("poolkeeperd: connection reset");
-    if (clock) clock->now += event_delay;
+    if (clock) clock->Advance(event_delay);
     seq = std::max(seq, after) + 1;
     return seq;
   }
@@ -169,11 +160,11 @@ class PoolAgentTest : public ::testing::Test {
   PoolAgent Agent(std::map<std::string, std::string> extra = {}) {
     auto p = PoolAgentParams::FromEnvironment(Env(std::move(extra)));
     EXPECT_TRUE(p) << p.error().message();
-    start_ = clock_.now;
+    start_ = clock_.SteadyNow();
     return PoolAgent(*p, daemon_, facts_, clock_);
   }
   std::chrono::milliseconds Elapsed() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now - start_);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.SteadyNow() - start_);
   }
 
   FakeClock clock_;

@@ -118,7 +118,7 @@ Result<std::unique_ptr<EventLog>> EventLog::Open(sys::FileSystem& fs, std::strin
                                                  EventLogOptions options) {
   const std::string context = fmt::format("open event log '{}'", path);
   if (options.max_events == 0) return InvalidArgument(context + ": max_events must be at least 1");
-  if (!options.now) return InvalidArgument(context + ": no clock given");
+  if (!options.clock) options.clock = &RealClock();
 
   std::unique_ptr<EventLog> log(new EventLog(fs, std::move(path), std::move(options)));
   std::lock_guard lock(log->mu_);  // uncontended; keeps the "requires mu_" contracts honest
@@ -199,7 +199,7 @@ Result<Event> EventLog::Append(Event event) {
   {
     std::lock_guard lock(mu_);
     event.seq = last_seq_ + 1;
-    event.time = TruncateToMs(options_.now());
+    event.time = TruncateToMs(options_.clock->Now());
     const std::string context = fmt::format("append event {} for '{}' to '{}'", event.seq, event.resource, path_);
 
     if (needs_rewrite_) {

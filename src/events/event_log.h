@@ -31,6 +31,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "sys/files.h"
 
@@ -57,8 +58,9 @@ struct EventLogOptions {
   // How many events are kept (in memory and, after compaction, in the file);
   // the file grows to at most 2 * max_events lines. Must be >= 1. Default 10000.
   size_t max_events = 10000;
-  // Clock for event times; tests inject a fixed one. Default: the system clock.
-  std::function<std::chrono::system_clock::time_point()> now = [] { return std::chrono::system_clock::now(); };
+  // Event times are its wall-clock time; tests pass a testing::FakeClock.
+  // Null: RealClock().
+  Clock* clock = nullptr;
 };
 
 class EventLog {

@@ -14,6 +14,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/fake_clock.h"
+
 namespace pk::events {
 namespace {
 
@@ -71,7 +73,7 @@ class EventLogTest : public ::testing::Test {
   EventLogOptions Options(size_t max_events = 100) {
     EventLogOptions options;
     options.max_events = max_events;
-    options.now = [this] { return now_; };
+    options.clock = &clock_;
     return options;
   }
   std::unique_ptr<EventLog> OpenLog(size_t max_events = 100) {
@@ -110,7 +112,7 @@ class EventLogTest : public ::testing::Test {
   std::string dir_;
   std::string path_;
   FlakyFileSystem fs_;
-  Clock::time_point now_ = kT0;
+  pk::testing::FakeClock clock_{kT0};
 };
 
 TEST(EventTest, ToJsonHasRfc3339AndEpochMs) {
@@ -204,12 +206,12 @@ TEST_F(EventLogTest, OpenRejectsZeroMaxAndMissingDirectory) {
 
 TEST_F(EventLogTest, AppendStampsSeqAndTimeFromInjectedClock) {
   auto log = OpenLog();
-  now_ = kT0 + 789us;
+  clock_.SetWall(kT0 + 789us);
   auto first = log->Append(Ev("pool:tank", "online", "mounting", "imported"));
   ASSERT_TRUE(first.has_value()) << first.error().ToString();
   EXPECT_EQ(first->seq, 1u);
   EXPECT_EQ(first->time, kT0);  // truncated to the millisecond, as stored
-  now_ = kT0 + 2s;
+  clock_.SetWall(kT0 + 2s);
   auto second = log->Append(Ev("share:nfs", "online"));
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(second->seq, 2u);
@@ -258,7 +260,7 @@ TEST_F(EventLogTest, PersistsAcrossReopenAndSeqContinues) {
   {
     auto log = OpenLog();
     ASSERT_TRUE(log->Append(Ev("pool:a", "importing")).has_value());
-    now_ += 1s;
+    clock_.Advance(1s);
     ASSERT_TRUE(log->Append(Ev("pool:a", "online", "importing", "done")).has_value());
   }
   auto log = OpenLog();
@@ -281,7 +283,7 @@ TEST_F(EventLogTest, FileStaysBoundedAndKeepsTheNewest) {
   constexpr size_t kMax = 5;
   auto log = OpenLog(kMax);
   for (int i = 1; i <= 37; ++i) {
-    now_ = kT0 + std::chrono::seconds(i);
+    clock_.SetWall(kT0 + std::chrono::seconds(i));
     auto e = log->Append(Ev("exec:job", "run" + std::to_string(i)));
     ASSERT_TRUE(e.has_value()) << e.error().ToString();
     ASSERT_EQ(e->seq, static_cast<uint64_t>(i));
