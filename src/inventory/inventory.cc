@@ -63,20 +63,18 @@ Result<std::vector<PoolEntry>> Inventory::ReadPools() {
   return pools;
 }
 
-void Inventory::Publish(std::function<void(Snapshot&)> change, bool full) {
+void Inventory::Publish(std::function<void(Snapshot&)> change, Scope scope) {
   std::lock_guard lock(current_mutex_);
   auto next = std::make_shared<Snapshot>(*current_);
   change(*next);
   next->generation = current_->generation + 1;
-  if (full) {
-    next->last_error.clear();
-  }
+  if (scope == Scope::kFull) next->last_error.clear();
   current_ = std::move(next);
 }
 
 void Inventory::RecordError(const Error& error) {
   GetLogger("inventory")->warn("refresh failed: {}", error.message());
-  Publish([&](Snapshot& s) { s.last_error = error.message(); }, false);
+  Publish([&](Snapshot& s) { s.last_error = error.message(); }, Scope::kPart);
 }
 
 // Replaces the view's pool list with `pools`, keeping any status published
@@ -121,7 +119,7 @@ Status Inventory::RefreshAll() {
           }
           s.refreshed_at = started;
         },
-        true);
+        Scope::kFull);
   }
   // Outside refresh_mutex_: a pool whose status hangs delays no write's refresh.
   for (const auto& name : names) (void)RefreshStatus(name);
@@ -156,7 +154,7 @@ Status Inventory::RefreshPool(const std::string& pool) {
             s.datasets.insert_or_assign(std::move(name), std::move(d));
           }
         },
-        false);
+        Scope::kPart);
   }
   if (imported) (void)RefreshStatus(pool);  // this pool only, outside refresh_mutex_
   return OkStatus();
@@ -195,7 +193,7 @@ Status Inventory::RefreshTree(const std::string& name) {
           s.datasets.insert_or_assign(std::move(n), std::move(d));
         }
       },
-      false);
+      Scope::kPart);
   return OkStatus();
 }
 

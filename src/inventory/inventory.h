@@ -102,7 +102,9 @@ class Inventory {
   // `zpool list`; a status that says only the pool's health (publication
   // keeps the one the view has: see MergePools).
   Result<std::vector<PoolEntry>> ReadPools();
-  void Publish(std::function<void(Snapshot&)> change, bool full);
+  // kFull: a whole refresh, which also clears the last refresh error.
+  enum class Scope { kPart, kFull };
+  void Publish(std::function<void(Snapshot&)> change, Scope scope);
   void RecordError(const Error& error);
   void RefreshPeriodically();  // on loop_
 

@@ -48,7 +48,7 @@ zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect, z
 
 }  // namespace
 
-void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only) {
+void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, ImportMode mode) {
   auto pool = *zfs::PoolName::Parse(policy.pool);
   auto fail = [this, pool = policy.pool](Error error) {
     loop_.Post([this, pool, error] {
@@ -65,7 +65,7 @@ void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only)
   auto pools = zfs->ListPools();
   if (!pools) return fail(pools.error());
   bool imported = std::any_of(pools->begin(), pools->end(), [&](const auto& p) { return p.name == policy.pool; });
-  if (!imported && adopt_only) {
+  if (!imported && mode == ImportMode::kAdoptOnly) {
     loop_.Post([this, pool = policy.pool] {
       if (Service* s = Find(pool)) {
         s->busy = false;

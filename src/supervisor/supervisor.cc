@@ -101,7 +101,7 @@ Status Supervisor::Start() {
       s.status.reason = p.cluster ? "managed by the cluster: served if already imported here, never imported at start"
                                   : "starting";
       s.want_up = true;
-      s.adopt_only = p.cluster;
+      s.import_mode = p.cluster ? ImportMode::kAdoptOnly : ImportMode::kImport;
     }
     services_.emplace(p.pool, std::move(s));
   }
@@ -269,7 +269,7 @@ void Supervisor::Advance() {
 
 void Supervisor::RequestUp(Service& s, const DependencyGraph& graph) {
   s.want_up = true;
-  s.adopt_only = false;  // an explicit start imports
+  s.import_mode = ImportMode::kImport;  // an explicit start imports
   for (const auto& dep : graph.Dependencies(s.status.resource)) {
     if (Service* d = FindResource(dep); d && !d->want_up && !IsServing(d->status.state)) RequestUp(*d, graph);
   }
@@ -309,8 +309,8 @@ void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
   SetState(s, State::kImporting, p.search_dirs.empty() ? "importing" : fmt::format("importing from {}", fmt::join(p.search_dirs, ", ")));
   zfs::Force force = s.force_next_import;
   s.force_next_import = zfs::Force::kNo;
-  bool adopt_only = std::exchange(s.adopt_only, false);
-  loop_.Spawn([this, p, force, adopt_only] { RunImport(p, force, adopt_only); });
+  ImportMode mode = std::exchange(s.import_mode, ImportMode::kImport);
+  loop_.Spawn([this, p, force, mode] { RunImport(p, force, mode); });
 }
 
 bool Supervisor::DependenciesServing(Service& s, const DependencyGraph& graph) {

@@ -175,6 +175,8 @@ class Supervisor {
     Direction direction;  // kUp: until serving; kDown: until exported
     std::shared_ptr<std::promise<Status>> outcome;
   };
+  // How a start treats a pool that is not imported.
+  enum class ImportMode { kImport, kAdoptOnly };
   struct Service {
     ServiceStatus status;
     bool want_up = false;     // start requested and not cancelled
@@ -186,7 +188,8 @@ class Supervisor {
     std::optional<std::chrono::steady_clock::time_point> start_deadline;
     std::vector<std::string> share_problems;  // shares of the pool not served, with reasons
     zfs::Force force_next_import = zfs::Force::kNo;  // asserted fenced by StartService, used once
-    bool adopt_only = false;  // cluster pool at daemon start: serve it if imported, never import it
+    // kAdoptOnly: a cluster pool at daemon start: served if imported, never imported.
+    ImportMode import_mode = ImportMode::kImport;
     zfs::Force force_next_export = zfs::Force::kNo;  // ExportPool's force, used by the next export
     std::string export_reason;  // the exported state's reason for the next export ("exported" when empty)
     std::optional<Error> last_error;  // of the last failed import or export, for waiters
@@ -230,7 +233,7 @@ class Supervisor {
   Status SavePolicy(Service& s);
 
   // Worker-thread work.
-  void RunImport(PoolPolicy policy, zfs::Force force, bool adopt_only);
+  void RunImport(PoolPolicy policy, zfs::Force force, ImportMode mode);
   void RunExport(PoolPolicy policy, zfs::Force force, std::string reason);
   // A pool without a service: imported or exported here, with the steps around it.
   Result<std::string> ImportUnmanaged(const zfs::ImportOptions& options);
