@@ -202,6 +202,7 @@ Result<HttpResponse> Router::Route(const HttpRequest& r) {
     if (!name.empty() && m == "GET") return GetPool(name);
     if (!name.empty() && m == "DELETE") return DestroyPool(name, r);
     if (!name.empty() && m == "POST" && action == "export") return ExportPool(name, r);
+    if (!name.empty() && m == "POST" && IsDiskAction(action)) return DiskAction(name, action, r);
     if (!name.empty() && m == "POST" &&
         (action == "skip" || action == "unskip" || action == "unlock" || action == "delay")) {
       return PoolSwitch(name, action, r);
