@@ -256,6 +256,86 @@ TEST_F(DiskTest, ScrubStartStopPauseAndProgress) {
   }
 }
 
+// Sets an OpenZFS module parameter for the test's life and puts it back.
+class ModuleParameter {
+ public:
+  ModuleParameter(std::string name, const std::string& value)
+      : path_("/sys/module/zfs/parameters/" + std::move(name)) {
+    std::ifstream in(path_);
+    std::getline(in, old_);
+    std::ofstream(path_) << value << "\n";
+  }
+  ~ModuleParameter() { std::ofstream(path_) << old_ << "\n"; }
+  ModuleParameter(const ModuleParameter&) = delete;
+  ModuleParameter& operator=(const ModuleParameter&) = delete;
+
+ private:
+  std::string path_;
+  std::string old_;
+};
+
+// issue 20 item 1, the verbs zfs-fuse lacks, on OpenZFS (the guest suite):
+// a scrub held running (zfs_scan_suspend_progress) shows its progress, is
+// paused and resumed and stopped; `online -e` grows a grown disk; a top-level
+// mirror is removed.
+TEST_F(DiskTest, OpenZfsScrubPauseExpandAndTopLevelRemove) {
+  if (zfs().dialect() != zfs::Dialect::kOpenZfs2) {
+    GTEST_SKIP() << "scrub pause, online -e growth and top-level removal are OpenZFS's (zfs-fuse: see ScrubStartStopPauseAndProgress)";
+  }
+  auto disks = NewDisks(4);
+  auto pool = MustCreatePool({"mirror", disks[0], disks[1], "mirror", disks[2], disks[3]});
+  ASSERT_TRUE(WriteFileSynced(MountDir(pool.str()) + "/data", std::string(16 << 20, 'p')));
+  {
+    ModuleParameter hold("zfs_scan_suspend_progress", "1");
+    auto started = zfs().Scrub(pool, zfs::ScrubAction::kStart);
+    ASSERT_TRUE(started) << started.error().ToString();
+    auto st = Status(pool);
+    EXPECT_EQ(st.scan_progress.kind, zfs::ScanProgress::Kind::kScrub) << st.scan;
+    EXPECT_EQ(st.scan_progress.state, zfs::ScanProgress::State::kScanning) << st.scan;
+    EXPECT_FALSE(st.scan_progress.start_time.empty()) << st.scan;
+    EXPECT_TRUE(st.scan_progress.total_bytes) << st.scan;
+    EXPECT_TRUE(st.scan_progress.percent_done) << st.scan;
+
+    auto paused = zfs().Scrub(pool, zfs::ScrubAction::kPause);
+    ASSERT_TRUE(paused) << paused.error().ToString();
+    st = Status(pool);
+    EXPECT_EQ(st.scan_progress.state, zfs::ScanProgress::State::kPaused) << st.scan;
+    EXPECT_FALSE(st.scan_progress.end_time.empty()) << st.scan;  // paused since
+
+    ASSERT_TRUE(zfs().Scrub(pool, zfs::ScrubAction::kStart));  // resumes a paused scrub
+    EXPECT_EQ(Status(pool).scan_progress.state, zfs::ScanProgress::State::kScanning);
+    auto stopped = zfs().Scrub(pool, zfs::ScrubAction::kStop);
+    ASSERT_TRUE(stopped) << stopped.error().ToString();
+    st = Status(pool);
+    EXPECT_EQ(st.scan_progress.state, zfs::ScanProgress::State::kCanceled) << st.scan;
+  }
+
+  // Grow both sides of the first mirror, then `online -e` them: the pool grows.
+  auto size_before = zfs().ListPools();
+  ASSERT_TRUE(size_before);
+  uint64_t before = 0;
+  for (const auto& p : *size_before) if (p.name == pool.str()) before = p.size;
+  for (int i : {0, 1}) {
+    std::error_code ec;
+    std::filesystem::resize_file(disks[static_cast<size_t>(i)], 2 * kDiskBytes, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto grown = zfs().OnlineDevice(pool, Ref(disks[static_cast<size_t>(i)]), zfs::Expand::kYes);
+    ASSERT_TRUE(grown) << grown.error().ToString();
+  }
+  auto size_after = zfs().ListPools();
+  ASSERT_TRUE(size_after);
+  uint64_t after = 0;
+  for (const auto& p : *size_after) if (p.name == pool.str()) after = p.size;
+  EXPECT_GT(after, before) << "online -e did not grow the pool";
+
+  // Top-level removal: mirror-1 leaves, its data evacuated to mirror-0.
+  auto removed = zfs().RemoveDevice(pool, Ref("mirror-1"));
+  ASSERT_TRUE(removed) << removed.error().ToString();
+  auto st = WaitFor(pool, [](const zfs::PoolStatus& s) { return s.root.children.size() == 1; });
+  ASSERT_EQ(st.root.children.size(), 1u) << Tree(st);
+  EXPECT_EQ(st.root.children[0].name, "mirror-0");
+}
+
 // issue 20 item 4: bad input gets a clear error naming the pool and the
 // device and the cause, and changes nothing.
 TEST_F(DiskTest, BadInputIsRefusedAndChangesNothing) {
