@@ -82,18 +82,8 @@ Result<HttpResponse> Router::DiskAction(const std::string& name, const std::stri
     PK_TRY(body.Finish());
     PK_TRY(zfs_.OfflineDevice(pool, device, temporary ? zfs::Temporary::kYes : zfs::Temporary::kNo));
   } else if (action == "add") {
-    zfs::VdevSpec spec;
-    if (body.Has("profile")) {
-      // The planner's layout for these disks, as `pool create --profile` builds it.
-      auto plan = PlanFromBody(body);
-      if (!plan) return std::unexpected(plan.error().WithContext(context));
-      spec = plan->ToVdevSpec();
-    } else {
-      PK_ASSIGN_OR_RETURN(auto words, StringListField(body, "vdevs"));
-      auto parsed = zfs::VdevSpec::ParseAddition(words);
-      if (!parsed) return std::unexpected(parsed.error().WithContext(context));
-      spec = std::move(*parsed);
-    }
+    // The planner's layout for "profile" + "disks", as `pool create --profile` builds it, or zpool's words.
+    PK_ASSIGN_OR_RETURN(auto spec, VdevsFromBody(body, context, DataVdevs::kOptional));
     PK_ASSIGN_OR_RETURN(bool force, BoolField(body, "force", false));
     PK_ASSIGN_OR_RETURN(bool dry_run, BoolField(body, "dry_run", false));
     PK_TRY(body.Finish());

@@ -127,6 +127,10 @@ class Router {
   Result<HttpResponse> ListPools();
   Result<HttpResponse> GetPool(const std::string& name);
   Result<HttpResponse> CreatePool(const HttpRequest& request);
+  // A body's vdevs: the plan of "profile" + "disks" (PlanFromBody), or zpool's
+  // words in "vdevs"; a new pool needs data vdevs, an addition need not.
+  enum class DataVdevs { kRequired, kOptional };
+  Result<zfs::VdevSpec> VdevsFromBody(JsonFields& body, const std::string& context, DataVdevs data);
   Result<HttpResponse> DestroyPool(const std::string& name, const HttpRequest& request);
   Result<HttpResponse> ExportPool(const std::string& name, const HttpRequest& request);
   Result<HttpResponse> ScanImports(const HttpRequest& request);
