@@ -390,18 +390,7 @@ TEST_F(E2eCliTest, DiskVerbsScrubProgressAndScanEvents) {
 
   // A scrub: its end in `pool status` and both ends in `events`.
   // `events --json` prints one JSON event a line.
-  auto events = [&](uint64_t after_seq) {
-    CliResult r = Cli({"--json", "events", "--after", std::to_string(after_seq)});
-    EXPECT_EQ(r.code, kExitOk) << r;
-    std::vector<json> out;
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      json e = json::parse(line, nullptr, false);
-      EXPECT_FALSE(e.is_discarded()) << "not JSON: " << line;
-      if (!e.is_discarded()) out.push_back(e);
-    }
-    return out;
-  };
+  auto events = [&](uint64_t after_seq) { return cli_.JsonLines({"events", "--after", std::to_string(after_seq)}); };
   uint64_t after = 0;
   for (const auto& e : events(0)) after = std::max<uint64_t>(after, e.value("seq", 0ULL));
   ok({"pool", "scrub", pool_}, "scrub started in pool '" + pool_ + "'\n");
