@@ -272,6 +272,68 @@ Result<zfs::PoolStatus> FakeZfs::GetPoolStatus(const zfs::PoolName& pool) {
   return s;
 }
 
+namespace {
+
+// The disk-lifecycle calls: record, and refuse a pool that is not imported.
+Status LifecycleCall(FakeZfs::State& state, std::mutex& mu, const zfs::PoolName& pool, const std::string& call,
+                     const std::string& context);
+
+}  // namespace
+
+Status FakeZfs::ReplaceDevice(const zfs::PoolName& pool, const zfs::VdevRef& old_device,
+                              const std::optional<zfs::DevicePath>& new_device, zfs::Force force) {
+  std::string call = "replace " + pool.str() + " " + old_device.str();
+  if (new_device) call += " " + new_device->str();
+  if (force == zfs::Force::kYes) call += " -f";
+  return LifecycleCall(*state_, state_->mu, pool, call, fmt::format("replace '{}' in pool '{}'", old_device.str(), pool.str()));
+}
+
+Status FakeZfs::AttachDevice(const zfs::PoolName& pool, const zfs::VdevRef& existing, const zfs::DevicePath& new_device,
+                             zfs::Force force) {
+  std::string call = "attach " + pool.str() + " " + existing.str() + " " + new_device.str();
+  if (force == zfs::Force::kYes) call += " -f";
+  return LifecycleCall(*state_, state_->mu, pool, call, fmt::format("attach '{}' in pool '{}'", new_device.str(), pool.str()));
+}
+
+Status FakeZfs::DetachDevice(const zfs::PoolName& pool, const zfs::VdevRef& device) {
+  return LifecycleCall(*state_, state_->mu, pool, "detach " + pool.str() + " " + device.str(),
+                       fmt::format("detach '{}' from pool '{}'", device.str(), pool.str()));
+}
+
+Status FakeZfs::OnlineDevice(const zfs::PoolName& pool, const zfs::VdevRef& device, zfs::Expand expand) {
+  return LifecycleCall(*state_, state_->mu, pool,
+                       "online " + pool.str() + " " + device.str() + (expand == zfs::Expand::kYes ? " -e" : ""),
+                       fmt::format("bring '{}' online in pool '{}'", device.str(), pool.str()));
+}
+
+Status FakeZfs::OfflineDevice(const zfs::PoolName& pool, const zfs::VdevRef& device, zfs::Temporary temporary) {
+  return LifecycleCall(*state_, state_->mu, pool,
+                       "offline " + pool.str() + " " + device.str() + (temporary == zfs::Temporary::kYes ? " -t" : ""),
+                       fmt::format("take '{}' offline in pool '{}'", device.str(), pool.str()));
+}
+
+Result<std::string> FakeZfs::AddVdevs(const zfs::PoolName& pool, const zfs::VdevSpec& vdevs, zfs::Force force,
+                                      zfs::DryRun dry_run) {
+  std::string call = "add ";
+  if (force == zfs::Force::kYes) call += "-f ";
+  if (dry_run == zfs::DryRun::kYes) call += "-n ";
+  call += pool.str();
+  for (const auto& w : vdevs.ToArgs()) call += " " + w;
+  PK_TRY(LifecycleCall(*state_, state_->mu, pool, call, fmt::format("add to pool '{}'", pool.str())));
+  return dry_run == zfs::DryRun::kYes ? "would update '" + pool.str() + "'\n" : std::string();
+}
+
+Status FakeZfs::RemoveDevice(const zfs::PoolName& pool, const zfs::VdevRef& device) {
+  return LifecycleCall(*state_, state_->mu, pool, "remove " + pool.str() + " " + device.str(),
+                       fmt::format("remove '{}' from pool '{}'", device.str(), pool.str()));
+}
+
+Status FakeZfs::Scrub(const zfs::PoolName& pool, zfs::ScrubAction action) {
+  return LifecycleCall(*state_, state_->mu, pool,
+                       fmt::format("scrub {} {}", pool.str(), zfs::ScrubActionName(action)),
+                       fmt::format("scrub pool '{}'", pool.str()));
+}
+
 Status FakeZfs::CreatePool(const zfs::PoolName& pool, const zfs::VdevSpec&, const zfs::CreatePoolOptions& options) {
   std::lock_guard lock(state_->mu);
   state_->Record("create-pool " + pool.str());
@@ -609,5 +671,19 @@ Result<std::vector<zfs::QuotaUsage>> FakeZfs::ListQuotas(const zfs::DatasetName&
   }
   return out;
 }
+
+namespace {
+
+Status LifecycleCall(FakeZfs::State& state, std::mutex& mu, const zfs::PoolName& pool, const std::string& call,
+                     const std::string& context) {
+  std::lock_guard lock(mu);
+  state.Record(call);
+  if (!state.Imported(pool.str())) {
+    return std::unexpected(ToolError(context, "zpool", fmt::format("cannot open '{}': no such pool", pool.str())));
+  }
+  return OkStatus();
+}
+
+}  // namespace
 
 }  // namespace pk::testing

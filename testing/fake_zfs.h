@@ -121,6 +121,22 @@ class FakeZfs : public zfs::Zfs {
   Status ImportPool(const zfs::ImportOptions& options) override;
   Status ExportPool(const zfs::PoolName& pool, zfs::Force force) override;
   Status DestroyPool(const zfs::PoolName& pool, zfs::Force force) override;
+  // Disk lifecycle: recorded ("replace tank /d/a /d/b", "attach tank /d/a /d/b",
+  // "detach tank /d/a", "online tank /d/a -e", "offline tank /d/a -t",
+  // "add tank spare /d/s", "add -n tank ...", "remove tank /d/s",
+  // "scrub tank start|stop|pause"); the vdev tree is not modelled. A pool that
+  // is not imported is NotFound, as zpool says.
+  Status ReplaceDevice(const zfs::PoolName& pool, const zfs::VdevRef& old_device,
+                       const std::optional<zfs::DevicePath>& new_device, zfs::Force force) override;
+  Status AttachDevice(const zfs::PoolName& pool, const zfs::VdevRef& existing, const zfs::DevicePath& new_device,
+                      zfs::Force force) override;
+  Status DetachDevice(const zfs::PoolName& pool, const zfs::VdevRef& device) override;
+  Status OnlineDevice(const zfs::PoolName& pool, const zfs::VdevRef& device, zfs::Expand expand) override;
+  Status OfflineDevice(const zfs::PoolName& pool, const zfs::VdevRef& device, zfs::Temporary temporary) override;
+  Result<std::string> AddVdevs(const zfs::PoolName& pool, const zfs::VdevSpec& vdevs, zfs::Force force,
+                               zfs::DryRun dry_run) override;
+  Status RemoveDevice(const zfs::PoolName& pool, const zfs::VdevRef& device) override;
+  Status Scrub(const zfs::PoolName& pool, zfs::ScrubAction action) override;
   Result<std::vector<zfs::Dataset>> ListDatasets(const zfs::ListOptions& options) override;
   Result<zfs::Dataset> GetDataset(const std::string& name, const std::vector<std::string>& properties) override;
   Status CreateDataset(const zfs::DatasetName& dataset, const zfs::PropertyList& properties,

@@ -30,6 +30,24 @@ json VdevList(const std::vector<zfs::Vdev>& vdevs) {
 }
 }  // namespace
 
+json ScanToJson(const zfs::ScanProgress& p) {
+  json j = {{"kind", zfs::ScanKindName(p.kind)}, {"state", zfs::ScanStateName(p.state)}};
+  auto opt = [&](const char* key, const auto& v) {
+    if (v) j[key] = *v;
+  };
+  opt("done_bytes", p.done_bytes);
+  opt("total_bytes", p.total_bytes);
+  opt("processed_bytes", p.processed_bytes);
+  opt("percent_done", p.percent_done);
+  opt("rate_bytes_per_second", p.rate_bytes_per_second);
+  opt("eta_seconds", p.eta_seconds);
+  opt("elapsed_seconds", p.elapsed_seconds);
+  opt("errors", p.errors);
+  if (!p.start_time.empty()) j["start_time"] = p.start_time;
+  if (!p.end_time.empty()) j["end_time"] = p.end_time;
+  return j;
+}
+
 json PoolToJson(const zfs::PoolSummary& s, const zfs::PoolStatus& st) {
   return {{"name", s.name},
           {"guid", std::to_string(s.guid)},
@@ -42,6 +60,7 @@ json PoolToJson(const zfs::PoolSummary& s, const zfs::PoolStatus& st) {
           {"status", st.status},
           {"action", st.action},
           {"scan", st.scan},
+          {"scan_progress", ScanToJson(st.scan_progress)},
           {"errors", st.errors},
           {"vdevs", VdevToJson(st.root)},
           {"logs", VdevList(st.logs)},

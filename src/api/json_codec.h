@@ -11,6 +11,9 @@
 namespace pk::api {
 
 nlohmann::json VdevToJson(const zfs::Vdev& vdev);
+// {"kind","state"} and, where the dialect prints them, done/total/processed bytes,
+// percent_done, rate_bytes_per_second, eta_seconds, elapsed_seconds, errors, start_time, end_time.
+nlohmann::json ScanToJson(const zfs::ScanProgress& progress);
 nlohmann::json PoolToJson(const zfs::PoolSummary& summary, const zfs::PoolStatus& status);
 nlohmann::json ImportableToJson(const zfs::ImportablePool& pool);
 nlohmann::json DatasetToJson(const zfs::Dataset& dataset);

@@ -202,6 +202,7 @@ Result<HttpResponse> Router::Route(const HttpRequest& r) {
     if (!name.empty() && m == "GET") return GetPool(name);
     if (!name.empty() && m == "DELETE") return DestroyPool(name, r);
     if (!name.empty() && m == "POST" && action == "export") return ExportPool(name, r);
+    if (!name.empty() && m == "POST" && IsDiskAction(action)) return DiskAction(name, action, r);
     if (!name.empty() && m == "POST" &&
         (action == "skip" || action == "unskip" || action == "unlock" || action == "delay")) {
       return PoolSwitch(name, action, r);
@@ -315,18 +316,7 @@ Result<HttpResponse> Router::CreatePool(const HttpRequest& r) {
   PK_ASSIGN_OR_RETURN(auto name_text, StringField(body, "name"));
   PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(name_text));
   std::string context = fmt::format("create pool '{}'", pool.str());
-  zfs::VdevSpec spec;
-  if (body.Has("profile")) {
-    // Exactly the planned layout (storage profiles).
-    auto plan = PlanFromBody(body);
-    if (!plan) return std::unexpected(plan.error().WithContext(context));
-    spec = plan->ToVdevSpec();
-  } else {
-    PK_ASSIGN_OR_RETURN(auto words, StringListField(body, "vdevs"));
-    auto parsed = zfs::VdevSpec::Parse(words);
-    if (!parsed) return std::unexpected(parsed.error().WithContext(context));
-    spec = std::move(*parsed);
-  }
+  PK_ASSIGN_OR_RETURN(auto spec, VdevsFromBody(body, context, DataVdevs::kRequired));
   zfs::CreatePoolOptions options;
   auto props = PropertiesField(body, "properties");
   if (!props) return std::unexpected(props.error().WithContext(context));
@@ -351,6 +341,19 @@ Result<HttpResponse> Router::CreatePool(const HttpRequest& r) {
   if (ownership_) PK_TRY(ownership_->Adopt(pool));
   LogRefresh(inventory_.RefreshPool(pool.str()));
   return Created("pool", pool.str());
+}
+
+Result<zfs::VdevSpec> Router::VdevsFromBody(JsonFields& body, const std::string& context, DataVdevs data) {
+  if (body.Has("profile")) {
+    // Exactly the planned layout (storage profiles).
+    auto plan = PlanFromBody(body);
+    if (!plan) return std::unexpected(plan.error().WithContext(context));
+    return plan->ToVdevSpec();
+  }
+  PK_ASSIGN_OR_RETURN(auto words, StringListField(body, "vdevs"));
+  auto parsed = data == DataVdevs::kRequired ? zfs::VdevSpec::Parse(words) : zfs::VdevSpec::ParseAddition(words);
+  if (!parsed) return std::unexpected(parsed.error().WithContext(context));
+  return parsed;
 }
 
 Result<HttpResponse> Router::DestroyPool(const std::string& name, const HttpRequest& r) {

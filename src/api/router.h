@@ -25,6 +25,8 @@
 //   GET    /v1/pools                      POST /v1/pools              (create)
 //   GET    /v1/pools/{pool}               DELETE /v1/pools/{pool}     (destroy, ?force=true)
 //   POST   /v1/pools/{pool}?action=export (body {"force":bool})
+//   POST   /v1/pools/{pool}?action=replace|attach|detach|online|offline|add|remove|scrub  (disk lifecycle,
+//          body {"device", "new_device", "force", "expand", "temporary", "vdevs", "dry_run", "scrub"}: disk_routes.cc)
 //   POST   /v1/import-scan                (body {"search_dirs":[...]}) -> importable pools
 //   POST   /v1/imports                    (body {"name"|"guid", "search_dirs", "cachefile", ...})
 //   GET    /v1/datasets?root=&type=&recursive=   POST /v1/datasets  (create)
@@ -125,9 +127,17 @@ class Router {
   Result<HttpResponse> ListPools();
   Result<HttpResponse> GetPool(const std::string& name);
   Result<HttpResponse> CreatePool(const HttpRequest& request);
+  // A body's vdevs: the plan of "profile" + "disks" (PlanFromBody), or zpool's
+  // words in "vdevs"; a new pool needs data vdevs, an addition need not.
+  enum class DataVdevs { kRequired, kOptional };
+  Result<zfs::VdevSpec> VdevsFromBody(JsonFields& body, const std::string& context, DataVdevs data);
   Result<HttpResponse> DestroyPool(const std::string& name, const HttpRequest& request);
   Result<HttpResponse> ExportPool(const std::string& name, const HttpRequest& request);
   Result<HttpResponse> ScanImports(const HttpRequest& request);
+  // Disk lifecycle (disk_routes.cc, issue 20 item 1): replace, attach, detach,
+  // online, offline, add, remove, scrub.
+  static bool IsDiskAction(const std::string& action);
+  Result<HttpResponse> DiskAction(const std::string& pool, const std::string& action, const HttpRequest& request);
   Result<HttpResponse> ImportPool(const HttpRequest& request);
 
   Result<HttpResponse> ListDatasets(const HttpRequest& request, zfs::DatasetType only);

@@ -176,6 +176,92 @@ TEST_F(RouterTest, CreateRunsZfsWithArgvAndRefreshes) {
   EXPECT_GT(calls.size(), baseline_ + 1) << "no inventory refresh after the change";
 }
 
+// ---- Disk lifecycle routes (issue 20 item 1, item 4 for the refusals) ----
+
+TEST_F(RouterTest, DiskActionsRunZpoolWithArgvAndRefresh) {
+  struct Case {
+    std::string action;
+    json body;
+    std::vector<std::string> args;
+  };
+  std::vector<Case> cases = {
+      {"replace", {{"device", "/d/a.img"}, {"new_device", "/d/b.img"}}, {"replace", "tank", "/d/a.img", "/d/b.img"}},
+      {"replace", {{"device", "1234567"}, {"new_device", "/d/b.img"}, {"force", true}},
+       {"replace", "-f", "tank", "1234567", "/d/b.img"}},
+      {"attach", {{"device", "/d/a.img"}, {"new_device", "/d/c.img"}}, {"attach", "tank", "/d/a.img", "/d/c.img"}},
+      {"detach", {{"device", "/d/c.img"}}, {"detach", "tank", "/d/c.img"}},
+      {"offline", {{"device", "/d/a.img"}, {"temporary", true}}, {"offline", "-t", "tank", "/d/a.img"}},
+      {"online", {{"device", "/d/a.img"}, {"expand", true}}, {"online", "-e", "tank", "/d/a.img"}},
+      {"add", {{"vdevs", {"spare", "/d/s.img", "log", "/d/l.img"}}}, {"add", "tank", "spare", "/d/s.img", "log", "/d/l.img"}},
+      {"remove", {{"device", "/d/s.img"}}, {"remove", "tank", "/d/s.img"}},
+      {"scrub", json::object(), {"scrub", "tank"}},
+      {"scrub", {{"scrub", "stop"}}, {"scrub", "-s", "tank"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.action + " " + c.body.dump());
+    size_t before = runner_.calls().size();
+    auto r = Call("POST", "/v1/pools/tank", c.body.dump(), {{"action", c.action}});
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(Body(r)["pool"], "tank");
+    auto calls = runner_.calls();
+    ASSERT_GT(calls.size(), before + 1) << "no inventory refresh after the change";
+    EXPECT_EQ(calls[before].program, "/sbin/zpool");
+    EXPECT_EQ(calls[before].args, c.args);
+  }
+}
+
+TEST_F(RouterTest, AddDryRunAnswersTheLayoutAndDoesNotRefresh) {
+  runner_.Expect({"zpool", "add"}, FakeProcessRunner::Exited(0, "would update 'tank' to the following configuration:\n"));
+  auto r = Call("POST", "/v1/pools/tank", json{{"vdevs", {"/d/x.img"}}, {"dry_run", true}}.dump(), {{"action", "add"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["layout"], "would update 'tank' to the following configuration:\n");
+  EXPECT_EQ(NewCalls(), 1u);
+  EXPECT_EQ(runner_.calls()[baseline_].args, (std::vector<std::string>{"add", "-n", "tank", "/d/x.img"}));
+}
+
+TEST_F(RouterTest, BadDiskInputNamesTheObjectAndStartsNoProcess) {
+  auto post = [&](const std::string& action, const json& body) {
+    return Call("POST", "/v1/pools/tank", body.dump(), {{"action", action}});
+  };
+  ExpectRefused(post("replace", {{"device", "d/a.img"}, {"new_device", "/d/b.img"}}), 400,
+                "replace in pool 'tank': invalid vdev 'd/a.img'");
+  ExpectRefused(post("replace", {{"device", "/d/a.img"}, {"new_device", "b.img"}}), 400,
+                "invalid device 'b.img': must be an absolute path");
+  ExpectRefused(post("attach", {{"device", "/d/a.img"}, {"new_device", "-f"}}), 400, "invalid device '-f'");
+  ExpectRefused(post("attach", {{"device", "/d/a.img"}}), 400, "new_device");
+  ExpectRefused(post("detach", {{"device", "/d/a\nb"}}), 400, "control characters");
+  ExpectRefused(post("offline", {{"device", "/d/a.img"}, {"bogus", 1}}), 400, "bogus");
+  ExpectRefused(post("add", {{"vdevs", json::array()}}), 400, "no devices");
+  ExpectRefused(post("add", {{"vdevs", {"spare", "-n"}}}), 400, "invalid device '-n'");
+  ExpectRefused(post("scrub", {{"scrub", "faster"}}), 400, "start, stop or pause, not 'faster'");
+  ExpectRefused(Call("POST", "/v1/pools/t;x", json{{"device", "/d/a"}}.dump(), {{"action", "detach"}}), 400, "'t;x'");
+}
+
+TEST(RouterScanTest, PoolStatusAnswersScanProgress) {
+  // A finished scrub as zfs-fuse words it (tests/data/zfs-fuse/zpool-status-scrub-done.out).
+  std::string done = kTankStatus;
+  done.replace(done.find("scrub: none requested"), std::string("scrub: none requested").size(),
+               "scrub: scrub completed after 0h1m with 2 errors on Mon Dec  7 11:09:07 2026");
+  FakeProcessRunner runner;
+  runner.Expect({"zpool", "list"}, FakeProcessRunner::Exited(0, "tank\t250M\t1M\t249M\tONLINE\t42\t-\n"),
+                FakeProcessRunner::Times::kAlways);
+  runner.Expect({"zpool", "status"}, FakeProcessRunner::Exited(0, kTankStatus));
+  runner.Expect({"zpool", "status"}, FakeProcessRunner::Exited(0, done), FakeProcessRunner::Times::kAlways);
+  runner.Expect({"zfs", "get"}, FakeProcessRunner::Exited(0, kTankTree), FakeProcessRunner::Times::kAlways);
+  auto zfs = zfs::MakeCliZfsForDialect(runner, zfs::Dialect::kZfsFuse, {"/sbin/zpool", "/sbin/zfs"});
+  inventory::Inventory inventory(*zfs, {});
+  Router service(*zfs, inventory, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"});
+  ASSERT_TRUE(inventory.RefreshAll());  // the first status read: none requested
+  auto r = service.Handle(RootRequest("GET", "/v1/pools/tank"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["scan_progress"], (json{{"kind", "scrub"},
+                                                        {"state", "finished"},
+                                                        {"elapsed_seconds", 60},
+                                                        {"errors", 2},
+                                                        {"end_time", "Mon Dec  7 11:09:07 2026"}}));
+  EXPECT_EQ(inventory.Current()->pools.at(0).status.scan_progress.kind, zfs::ScanProgress::Kind::kNone);
+}
+
 TEST_F(RouterTest, ToolErrorsKeepTheToolsWords) {
   runner_.Expect({"zfs", "destroy"},
                  FakeProcessRunner::Exited(1, "", "cannot open 'tank/zz': dataset does not exist\n"));

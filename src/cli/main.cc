@@ -38,6 +38,9 @@ struct Args {
   std::string user, group, filter, sort;
   bool groups = false;
   std::optional<uint64_t> objects;
+  // Disk lifecycle (issue 20 item 1).
+  std::string device, new_device;
+  bool expand = false, temporary = false, dry_run = false, stop = false, pause = false;
 };
 
 
@@ -262,11 +265,95 @@ void AddPlanCommand(CLI::App& pool, Cli& cli, Args& a, int& rc) {
   });
 }
 
+// `pool replace|attach|detach|online|offline|add|remove|scrub` (issue 20 item 1):
+// POST /v1/pools/POOL?action=VERB with the verb's body.
+void AddDiskCommands(CLI::App& pool, Cli& cli, Args& a, int& rc) {
+  auto post = [&cli, &a, &rc](const std::string& verb, json body, std::string done) {
+    rc = cli.Run([&] { return cli.Call("POST", "/v1/pools/" + Seg(a.name) + "?action=" + verb, body); },
+                 [done](const json& j) {
+                   if (j.value("dry_run", false)) return j.value("layout", std::string());
+                   return fmt::format("{} in pool '{}'\n", done, j.value("pool", ""));
+                 });
+  };
+  auto* replace = pool.add_subcommand("replace", "replace a disk: POOL OLD [NEW] (without NEW: the disk now at OLD's path)");
+  replace->add_option("pool", a.name, "pool name")->required();
+  replace->add_option("device", a.device, "the disk to replace: path or vdev GUID")->required();
+  replace->add_option("new_device", a.new_device, "the new disk (absolute path)");
+  replace->add_flag("-f,--force", a.force, "use the new disk even if it seems in use");
+  replace->callback([&a, post] {
+    json body = {{"device", a.device}, {"force", a.force}};
+    if (!a.new_device.empty()) body["new_device"] = a.new_device;
+    post("replace", body, fmt::format("replacing '{}' (resilver started)", a.device));
+  });
+  auto* attach = pool.add_subcommand("attach", "mirror a disk: POOL EXISTING NEW");
+  attach->add_option("pool", a.name, "pool name")->required();
+  attach->add_option("device", a.device, "a disk of the pool (path or vdev GUID)")->required();
+  attach->add_option("new_device", a.new_device, "the new disk (absolute path)")->required();
+  attach->add_flag("-f,--force", a.force, "use the new disk even if it seems in use");
+  attach->callback([&a, post] {
+    post("attach", {{"device", a.device}, {"new_device", a.new_device}, {"force", a.force}},
+         fmt::format("attached '{}' to '{}' (resilver started)", a.new_device, a.device));
+  });
+  auto* detach = pool.add_subcommand("detach", "detach a disk from a mirror: POOL DEVICE");
+  detach->add_option("pool", a.name, "pool name")->required();
+  detach->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+  detach->callback([&a, post] { post("detach", {{"device", a.device}}, fmt::format("detached '{}'", a.device)); });
+  auto* online = pool.add_subcommand("online", "bring a disk online: POOL DEVICE [-e]");
+  online->add_option("pool", a.name, "pool name")->required();
+  online->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+  online->add_flag("-e,--expand", a.expand, "grow to the disk's whole size");
+  online->callback([&a, post] {
+    post("online", {{"device", a.device}, {"expand", a.expand}}, fmt::format("'{}' is online", a.device));
+  });
+  auto* offline = pool.add_subcommand("offline", "take a disk offline: POOL DEVICE [-t]");
+  offline->add_option("pool", a.name, "pool name")->required();
+  offline->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+  offline->add_flag("-t,--temporary", a.temporary, "only until the next import");
+  offline->callback([&a, post] {
+    post("offline", {{"device", a.device}, {"temporary", a.temporary}}, fmt::format("'{}' is offline", a.device));
+  });
+  auto* add = pool.add_subcommand("add", "add vdevs, spares, log or cache: POOL VDEV... (as zpool add), or POOL --profile P DISK...");
+  add->add_option("pool", a.name, "pool name")->required();
+  add->add_option("vdevs", a.words, "vdev words: mirror A B, spare S, log L, cache C; with --profile, the disks")->required();
+  AddProfileOptions(*add, a);
+  add->add_flag("-f,--force", a.force, "use disks even if they seem in use or differ in size");
+  add->add_flag("-n,--dry-run", a.dry_run, "show the resulting layout, change nothing");
+  add->callback([&a, &rc, post] {
+    json body = {{"force", a.force}, {"dry_run", a.dry_run}};
+    if (a.profile.empty()) {
+      body["vdevs"] = a.words;
+    } else {
+      auto plan = PlanBody(a);
+      if (!plan) {
+        std::fprintf(stderr, "poolkeeper: %s\n", plan.error().message().c_str());
+        rc = 2;
+        return;
+      }
+      body.update(*plan);
+    }
+    post("add", body, "added vdevs");
+  });
+  auto* remove = pool.add_subcommand("remove", "remove a spare, cache or log device (or, on OpenZFS, a top-level vdev)");
+  remove->add_option("pool", a.name, "pool name")->required();
+  remove->add_option("device", a.device, "the device (path, vdev GUID or top-level name such as mirror-1)")->required();
+  remove->callback([&a, post] { post("remove", {{"device", a.device}}, fmt::format("removed '{}'", a.device)); });
+  auto* scrub = pool.add_subcommand("scrub", "start a scrub; --stop or --pause one (progress: pool status)");
+  scrub->add_option("pool", a.name, "pool name")->required();
+  auto* stop = scrub->add_flag("--stop", a.stop, "stop the running scrub");
+  scrub->add_flag("--pause", a.pause, "pause the running scrub (OpenZFS)")->excludes(stop);
+  scrub->callback([&a, post] {
+    std::string what = a.stop ? "stop" : a.pause ? "pause" : "start";
+    post("scrub", {{"scrub", what}}, what == "start" ? "scrub started" : what == "stop" ? "scrub stopped" : "scrub paused");
+  });
+}
+
 void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
-  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, adopt, export, destroy, skip, unskip, delay, unlock")
+  auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, adopt, export, destroy, skip, unskip, delay, unlock, plan, "
+                                  "replace, attach, detach, online, offline, add, remove, scrub")
                    ->require_subcommand(1);
   AddSwitchCommands(*pool, cli, a, rc);
   AddPlanCommand(*pool, cli, a, rc);
+  AddDiskCommands(*pool, cli, a, rc);
 
   pool->add_subcommand("list", "list imported pools")->callback([&] {
     rc = cli.Run([&] { return cli.Call("GET", "/v1/pools"); }, PoolTable);

@@ -96,6 +96,27 @@ void Field(std::string& out, const char* key, const std::string& value) {
 
 }  // namespace
 
+std::string ScanProgressText(const json& p) {
+  const std::string state = p.value("state", "none");
+  if (state == "none") return "";
+  std::string out = p.value("kind", "") + " " + state;
+  if (p.contains("percent_done")) out += fmt::format(", {:.2f}% done", p.value("percent_done", 0.0));
+  if (p.contains("done_bytes") && p.contains("total_bytes")) {
+    out += fmt::format(", {} of {}", HumanSize(p.value("done_bytes", 0ULL)), HumanSize(p.value("total_bytes", 0ULL)));
+  }
+  if (p.contains("rate_bytes_per_second")) out += fmt::format(" at {}/s", HumanSize(p.value("rate_bytes_per_second", 0ULL)));
+  if (p.contains("eta_seconds")) out += fmt::format(", {} s to go", p.value("eta_seconds", 0ULL));
+  if (p.contains("errors")) out += fmt::format(", {} errors", p.value("errors", 0ULL));
+  if (p.contains("processed_bytes")) {
+    out += fmt::format(", {} {}", HumanSize(p.value("processed_bytes", 0ULL)),
+                       p.value("kind", "") == "resilver" ? "resilvered" : "repaired");
+  }
+  if (p.contains("elapsed_seconds") && state != "scanning") out += fmt::format(" in {} s", p.value("elapsed_seconds", 0ULL));
+  if (p.contains("start_time")) out += ", started " + p.value("start_time", "");
+  if (p.contains("end_time")) out += (state == "paused" ? ", paused " : ", ended ") + p.value("end_time", "");
+  return out;
+}
+
 std::string RenderPoolStatus(const json& pool) {
   std::string out;
   Field(out, "pool", pool.value("name", ""));
@@ -103,6 +124,7 @@ std::string RenderPoolStatus(const json& pool) {
   Field(out, "status", pool.value("status", ""));
   Field(out, "action", pool.value("action", ""));
   Field(out, "scan", pool.value("scan", ""));
+  Field(out, "progress", ScanProgressText(pool.value("scan_progress", json::object())));
   out += "config:\n\n";
   std::vector<std::vector<std::string>> rows;
   VdevRows(pool["vdevs"], 0, rows);

@@ -25,6 +25,9 @@ std::string HumanSize(uint64_t bytes);
 bool IsSizeProperty(std::string_view property);
 
 // The body of GET /v1/pools/{pool} rendered like `zpool status`.
+// One line for a pool status answer's "scan_progress" ("scrub scanning, 29.80% done, 3.0G of 10.2G at
+// 421M/s, 17 s to go, ..."); "" when no scan was ever requested.
+std::string ScanProgressText(const nlohmann::json& progress);
 std::string RenderPoolStatus(const nlohmann::json& pool);
 
 }  // namespace pk::cli

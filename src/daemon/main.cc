@@ -21,6 +21,7 @@
 #include "cluster/pool_agent.h"
 #include "daemon/config.h"
 #include "inventory/inventory.h"
+#include "inventory/scan_events.h"
 #include "migrate/manager.h"
 #include "quota/watcher.h"
 #include "events/event_log.h"
@@ -233,8 +234,20 @@ Status Serve(const Config& config) {
 
   // Nothing here waits for a pool: the inventory's first refresh and every
   // import run in the background, so the API answers at once (issue 3, point 6).
+  events::EventLogOptions ev_options;
+  ev_options.max_events = static_cast<size_t>(config.event_log_max);
+  PK_ASSIGN_OR_RETURN(auto events, events::EventLog::Open(*fs, config.state_dir + "/events.jsonl", ev_options));
   inventory::InventoryOptions inv_options;
   inv_options.period = std::chrono::seconds(config.refresh_interval_seconds);
+  // Scrub and resilver starts and ends, from successive status reads (issue 20 item 1).
+  inv_options.on_status = [&events](const std::string& pool, const zfs::PoolStatus& before,
+                                    const zfs::PoolStatus& after) {
+    for (auto& e : inventory::ScanTransitions(pool, before.scan_progress, after.scan_progress)) {
+      if (auto appended = events->Append({0, {}, "scan:" + pool, e.state, e.previous, e.reason}); !appended) {
+        GetLogger("daemon")->warn("pool={} scan event not recorded: {}", pool, appended.error().message());
+      }
+    }
+  };
   inventory::Inventory inventory(*zfs, inv_options);
 
   supervisor::PolicyStore store(*fs, config.state_dir);
@@ -250,9 +263,6 @@ Status Serve(const Config& config) {
     PK_TRY(ownership.Init(managed));
   }
   auto held = [&ownership](const std::string& pool) { return ownership.Held(pool); };
-  events::EventLogOptions ev_options;
-  ev_options.max_events = static_cast<size_t>(config.event_log_max);
-  PK_ASSIGN_OR_RETURN(auto events, events::EventLog::Open(*fs, config.state_dir + "/events.jsonl", ev_options));
   supervisor::SupervisorOptions sup_options;
   sup_options.health_period = std::chrono::seconds(config.health_interval_seconds);
   sup_options.health_timeout = std::max<std::chrono::milliseconds>(std::chrono::seconds(20), 2 * sup_options.health_period);

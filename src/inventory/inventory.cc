@@ -1,6 +1,8 @@
 #include "inventory/inventory.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -208,26 +210,32 @@ Status Inventory::RefreshStatus(const std::string& pool) {
   auto status = zfs_.GetPoolStatus(*name);
   // A pool exported meanwhile: the next pool list read drops it from the view.
   if (!status && status.error().code() == ErrorCode::kNotFound) return OkStatus();
-  std::lock_guard lock(current_mutex_);
-  if (status_published_[pool] > ticket) return OkStatus();  // a newer read was published
-  if (!current_->FindPool(pool)) return OkStatus();
-  status_published_[pool] = ticket;
-  auto next = std::make_shared<Snapshot>(*current_);
-  for (auto& entry : next->pools) {
-    if (entry.summary.name != pool) continue;
-    if (status) {
-      entry.status = std::move(*status);
-    } else {
-      // One unreadable pool must not hide the others: keep its list entry.
-      GetLogger("inventory")->warn("pool={} status unreadable: {}", pool, status.error().message());
-      entry.status = {};
-      entry.status.name = pool;
-      entry.status.state = entry.summary.health;
-      entry.status.errors = status.error().message();
+  std::optional<std::pair<zfs::PoolStatus, zfs::PoolStatus>> changed;  // before, after: told outside the lock
+  {
+    std::lock_guard lock(current_mutex_);
+    if (status_published_[pool] > ticket) return OkStatus();  // a newer read was published
+    if (!current_->FindPool(pool)) return OkStatus();
+    const bool read_before = status_published_[pool] != 0;
+    status_published_[pool] = ticket;
+    auto next = std::make_shared<Snapshot>(*current_);
+    for (auto& entry : next->pools) {
+      if (entry.summary.name != pool) continue;
+      if (status) {
+        if (read_before && options_.on_status) changed.emplace(entry.status, *status);
+        entry.status = std::move(*status);
+      } else {
+        // One unreadable pool must not hide the others: keep its list entry.
+        GetLogger("inventory")->warn("pool={} status unreadable: {}", pool, status.error().message());
+        entry.status = {};
+        entry.status.name = pool;
+        entry.status.state = entry.summary.health;
+        entry.status.errors = status.error().message();
+      }
     }
+    next->generation = current_->generation + 1;
+    current_ = std::move(next);
   }
-  next->generation = current_->generation + 1;
-  current_ = std::move(next);
+  if (changed) options_.on_status(pool, changed->first, changed->second);
   return OkStatus();
 }
 

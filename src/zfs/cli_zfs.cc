@@ -29,6 +29,7 @@ ErrorCode ClassifyToolError(const std::string& err) {
       has("could not find any snapshots") || has("no pools available")) {
     return ErrorCode::kNotFound;
   }
+  if (has("no such device in pool")) return ErrorCode::kNotFound;
   if (has("already exists") || has("a pool with that name already") ||
       has("already created/imported")) {
     return ErrorCode::kAlreadyExists;
@@ -38,7 +39,10 @@ ErrorCode ClassifyToolError(const std::string& err) {
   if (has("busy") || has("has children") || has("has dependent clones") ||
       has("more recent snapshots") || has("is not empty") || has("is in use") ||
       has("already in use") || has("is part of active pool") || has("is part of exported pool") ||
-      has("no valid replicas")) {
+      has("no valid replicas") || has("device is too small") || has("only applicable to mirror") ||
+      has("only inactive hot spares") || has("can only attach to mirrors") ||
+      has("currently being replaced") || has("already a scrub in progress") ||
+      has("currently resilvering")) {
     return ErrorCode::kFailedPrecondition;
   }
   if (has("invalid property") || has("bad property") || has("invalid option") ||
@@ -241,6 +245,93 @@ class CliZfs final : public Zfs {
     if (force == Force::kYes) args.push_back("-f");
     args.push_back(pool.str());
     PK_TRY(RetryWhileBusy(paths_.zpool, args, fmt::format("destroy pool '{}'", pool.str())));
+    return OkStatus();
+  }
+
+  // ---- Disk lifecycle (issue 20 item 1) ----
+
+  Status ReplaceDevice(const PoolName& pool, const VdevRef& old_device, const std::optional<DevicePath>& new_device,
+                       Force force) override {
+    std::string context = new_device ? fmt::format("replace '{}' in pool '{}' with '{}'", old_device.str(),
+                                                   pool.str(), new_device->str())
+                                     : fmt::format("replace '{}' in pool '{}' (by the disk now at that path)",
+                                                   old_device.str(), pool.str());
+    Args args = {"replace"};
+    if (force == Force::kYes) args.push_back("-f");
+    args.insert(args.end(), {pool.str(), old_device.str()});
+    if (new_device) args.push_back(new_device->str());
+    PK_TRY(Zpool(args, context));
+    return OkStatus();
+  }
+
+  Status AttachDevice(const PoolName& pool, const VdevRef& existing, const DevicePath& new_device,
+                      Force force) override {
+    Args args = {"attach"};
+    if (force == Force::kYes) args.push_back("-f");
+    args.insert(args.end(), {pool.str(), existing.str(), new_device.str()});
+    PK_TRY(Zpool(args, fmt::format("attach '{}' to '{}' in pool '{}'", new_device.str(), existing.str(), pool.str())));
+    return OkStatus();
+  }
+
+  Status DetachDevice(const PoolName& pool, const VdevRef& device) override {
+    PK_TRY(Zpool({"detach", pool.str(), device.str()},
+                 fmt::format("detach '{}' from pool '{}'", device.str(), pool.str())));
+    return OkStatus();
+  }
+
+  Status OnlineDevice(const PoolName& pool, const VdevRef& device, Expand expand) override {
+    Args args = {"online"};
+    if (expand == Expand::kYes) args.push_back("-e");
+    args.insert(args.end(), {pool.str(), device.str()});
+    PK_TRY(Zpool(args, fmt::format("bring '{}' online in pool '{}'", device.str(), pool.str())));
+    return OkStatus();
+  }
+
+  Status OfflineDevice(const PoolName& pool, const VdevRef& device, Temporary temporary) override {
+    Args args = {"offline"};
+    if (temporary == Temporary::kYes) args.push_back("-t");
+    args.insert(args.end(), {pool.str(), device.str()});
+    PK_TRY(Zpool(args, fmt::format("take '{}' offline in pool '{}'", device.str(), pool.str())));
+    return OkStatus();
+  }
+
+  Result<std::string> AddVdevs(const PoolName& pool, const VdevSpec& vdevs, Force force, DryRun dry_run) override {
+    auto vargs = vdevs.ToArgs();
+    std::string context = fmt::format("add {} to pool '{}'", fmt::join(vargs, " "), pool.str());
+    if (vargs.empty()) return InvalidArgument(context + ": no devices given");
+    Args args = {"add"};
+    if (force == Force::kYes) args.push_back("-f");
+    if (dry_run == DryRun::kYes) args.push_back("-n");
+    args.push_back(pool.str());
+    args.insert(args.end(), vargs.begin(), vargs.end());
+    PK_ASSIGN_OR_RETURN(auto r, Zpool(args, context));
+    return dry_run == DryRun::kYes ? r.out : std::string();
+  }
+
+  Status RemoveDevice(const PoolName& pool, const VdevRef& device) override {
+    std::string context = fmt::format("remove '{}' from pool '{}'", device.str(), pool.str());
+    if (!IsOpenZfs() && device.kind() == VdevRef::Kind::kTopLevel) {
+      return MakeError(ErrorCode::kUnimplemented,
+                       context + ": zfs-fuse (pool version 23) cannot remove a top-level data vdev; "
+                                 "only spares, cache and log devices");
+    }
+    PK_TRY(Zpool({"remove", pool.str(), device.str()}, context));
+    return OkStatus();
+  }
+
+  Status Scrub(const PoolName& pool, ScrubAction action) override {
+    std::string context = action == ScrubAction::kStart  ? fmt::format("start a scrub of pool '{}'", pool.str())
+                          : action == ScrubAction::kStop ? fmt::format("stop the scrub of pool '{}'", pool.str())
+                                                         : fmt::format("pause the scrub of pool '{}'", pool.str());
+    if (!IsOpenZfs() && action == ScrubAction::kPause) {
+      return MakeError(ErrorCode::kUnimplemented,
+                       context + ": zfs-fuse (pool version 23) cannot pause a scrub (no 'zpool scrub -p')");
+    }
+    Args args = {"scrub"};
+    if (action == ScrubAction::kStop) args.push_back("-s");
+    if (action == ScrubAction::kPause) args.push_back("-p");
+    args.push_back(pool.str());
+    PK_TRY(Zpool(args, context));
     return OkStatus();
   }
 

@@ -102,6 +102,12 @@ size_t MinDevices(VdevGroup::Kind kind) {
 }  // namespace
 
 Result<VdevSpec> VdevSpec::Parse(const std::vector<std::string>& words) {
+  PK_ASSIGN_OR_RETURN(auto spec, ParseAddition(words));
+  if (spec.data.empty()) return InvalidArgument("invalid vdev spec: no data devices");
+  return spec;
+}
+
+Result<VdevSpec> VdevSpec::ParseAddition(const std::vector<std::string>& words) {
   enum class Section { kData, kLog, kCache, kSpare } section = Section::kData;
   VdevSpec spec;
   std::optional<VdevGroup> open;  // a mirror/raidz group still taking devices
@@ -148,7 +154,9 @@ Result<VdevSpec> VdevSpec::Parse(const std::vector<std::string>& words) {
     }
   }
   PK_TRY(close());
-  if (spec.data.empty()) return InvalidArgument("invalid vdev spec: no data devices");
+  if (spec.data.empty() && spec.logs.empty() && spec.cache.empty() && spec.spares.empty()) {
+    return InvalidArgument("invalid vdev spec: no devices");
+  }
   return spec;
 }
 
@@ -174,6 +182,66 @@ std::vector<std::string> VdevSpec::ToArgs() const {
     args.insert(args.end(), cache.begin(), cache.end());
   }
   return args;
+}
+
+Result<DevicePath> DevicePath::Parse(std::string_view text) {
+  if (!text.starts_with('/')) {
+    return InvalidArgument(fmt::format("invalid device '{}': must be an absolute path", text));
+  }
+  PK_TRY(ValidateDevice(text));
+  return DevicePath(std::string(text));
+}
+
+Result<VdevRef> VdevRef::Parse(std::string_view text) {
+  if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) {
+    if (text.size() > 20) return InvalidArgument(fmt::format("invalid vdev GUID '{}': too long", text));
+    return VdevRef(std::string(text), Kind::kGuid);
+  }
+  // "mirror-1", "raidz2-0": a type word, '-', a number.
+  auto dash = text.rfind('-');
+  if (!text.starts_with('/') && dash != std::string_view::npos && dash + 1 < text.size() &&
+      text.find_first_not_of("0123456789", dash + 1) == std::string_view::npos) {
+    auto word = text.substr(0, dash);
+    if (word == "mirror" || word == "raidz1" || word == "raidz2" || word == "raidz3" || word == "raidz") {
+      return VdevRef(std::string(text), Kind::kTopLevel);
+    }
+  }
+  if (!text.starts_with('/')) {
+    return InvalidArgument(fmt::format(
+        "invalid vdev '{}': must be an absolute device path, a vdev GUID or a top-level vdev name such as mirror-1",
+        text));
+  }
+  PK_ASSIGN_OR_RETURN(auto path, DevicePath::Parse(text));
+  return VdevRef(path.str(), Kind::kPath);
+}
+
+std::string_view ScrubActionName(ScrubAction action) {
+  switch (action) {
+    case ScrubAction::kStart: return "start";
+    case ScrubAction::kStop: return "stop";
+    case ScrubAction::kPause: return "pause";
+  }
+  return "start";
+}
+
+std::string_view ScanKindName(ScanProgress::Kind kind) {
+  switch (kind) {
+    case ScanProgress::Kind::kNone: return "none";
+    case ScanProgress::Kind::kScrub: return "scrub";
+    case ScanProgress::Kind::kResilver: return "resilver";
+  }
+  return "none";
+}
+
+std::string_view ScanStateName(ScanProgress::State state) {
+  switch (state) {
+    case ScanProgress::State::kNone: return "none";
+    case ScanProgress::State::kScanning: return "scanning";
+    case ScanProgress::State::kFinished: return "finished";
+    case ScanProgress::State::kCanceled: return "canceled";
+    case ScanProgress::State::kPaused: return "paused";
+  }
+  return "none";
 }
 
 }  // namespace pk::zfs

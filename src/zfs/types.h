@@ -34,6 +34,29 @@ struct Vdev {
   std::vector<Vdev> children;
 };
 
+// Scrub or resilver progress, parsed from `zpool status`' "scan:" line
+// (OpenZFS) or "scrub:" line (zfs-fuse). What a dialect does not print stays
+// nullopt: zfs-fuse (pool v23) prints no bytes, rate or start time, only the
+// percentage, the elapsed and remaining time and the end time.
+struct ScanProgress {
+  enum class Kind { kNone, kScrub, kResilver };
+  enum class State { kNone, kScanning, kFinished, kCanceled, kPaused };
+  Kind kind = Kind::kNone;      // kNone: "none requested"
+  State state = State::kNone;
+  std::optional<uint64_t> done_bytes;    // issued so far (OpenZFS), while scanning
+  std::optional<uint64_t> total_bytes;   // to scan (OpenZFS), while scanning
+  std::optional<uint64_t> processed_bytes;  // repaired (scrub) or resilvered bytes
+  std::optional<double> percent_done;    // while scanning or paused
+  std::optional<uint64_t> rate_bytes_per_second;  // issue rate (OpenZFS), while scanning
+  std::optional<uint64_t> eta_seconds;   // while scanning, when zpool estimates it
+  std::optional<uint64_t> elapsed_seconds;  // "in 00:00:03" / "after 0h1m" / "for 0h1m"
+  std::optional<uint64_t> errors;        // when finished
+  std::string start_time;  // as zpool prints it ("Sun Nov 22 05:39:42 2026"), when shown
+  std::string end_time;    // when finished, canceled or paused
+};
+std::string_view ScanKindName(ScanProgress::Kind kind);    // "none", "scrub", "resilver"
+std::string_view ScanStateName(ScanProgress::State state);  // "none", "scanning", "finished", "canceled", "paused"
+
 // `zpool status POOL`, parsed.
 struct PoolStatus {
   std::string name;
@@ -41,6 +64,7 @@ struct PoolStatus {
   std::string status;   // the "status:" paragraph, empty when healthy
   std::string action;
   std::string scan;
+  ScanProgress scan_progress;  // `scan` parsed
   std::string errors;   // "No known data errors" or a description
   Vdev root;            // data vdevs under the pool's root
   std::vector<Vdev> logs;
@@ -113,6 +137,9 @@ struct VdevSpec {
   // Parses zpool's own vdev grammar: "mirror a b raidz2 c d e f spare g log h cache i".
   // Devices are absolute paths or /dev names; nothing starting with '-'.
   static Result<VdevSpec> Parse(const std::vector<std::string>& words);
+  // The same grammar for `zpool add`: data devices are optional ("spare g",
+  // "cache i" alone), but something must be added.
+  static Result<VdevSpec> ParseAddition(const std::vector<std::string>& words);
   // Arguments for `zpool create POOL <args>`.
   std::vector<std::string> ToArgs() const;
 };
@@ -123,6 +150,44 @@ enum class ReadOnly { kNo, kYes };
 enum class Mount { kYes, kNo };                     // kNo = import -N (OpenZFS only)
 enum class CreateParents { kNo, kYes };            // zfs create -p
 enum class RollbackMode { kLatestOnly, kDestroyNewer };  // -r
+
+// ---- Disk lifecycle (issue 20 item 1) ----
+
+// A device handed to zpool as a new member (replace, attach, add): an
+// absolute path ("/dev/sdb", "/dev/disk/by-id/...", a file vdev), no control
+// characters, no "..". Never starts with '-', so it cannot become an option.
+class DevicePath {
+ public:
+  static Result<DevicePath> Parse(std::string_view text);
+  const std::string& str() const { return path_; }
+
+ private:
+  explicit DevicePath(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// An existing member of a pool as zpool accepts it: a device path (as
+// DevicePath), a vdev GUID in decimal (a disk that is gone: `zpool replace
+// POOL GUID NEW`), or a top-level vdev name ("mirror-1", "raidz2-0") for
+// `zpool remove`.
+class VdevRef {
+ public:
+  enum class Kind { kPath, kGuid, kTopLevel };
+  static Result<VdevRef> Parse(std::string_view text);
+  const std::string& str() const { return text_; }
+  Kind kind() const { return kind_; }
+
+ private:
+  VdevRef(std::string text, Kind kind) : text_(std::move(text)), kind_(kind) {}
+  std::string text_;
+  Kind kind_;
+};
+
+enum class Expand { kNo, kYes };       // zpool online -e (grow to the device's size)
+enum class Temporary { kNo, kYes };    // zpool offline -t (offline until the next import)
+enum class DryRun { kNo, kYes };       // zpool add -n (show the layout, change nothing)
+enum class ScrubAction { kStart, kStop, kPause };
+std::string_view ScrubActionName(ScrubAction action);  // "start", "stop", "pause"
 
 struct CreatePoolOptions {
   std::map<std::string, std::string> pool_properties;  // -o (ashift, comment, ...)

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "base/error.h"
@@ -37,6 +38,32 @@ class Zfs {
   virtual Status ImportPool(const ImportOptions& options) = 0;
   virtual Status ExportPool(const PoolName& pool, Force force) = 0;
   virtual Status DestroyPool(const PoolName& pool, Force force) = 0;
+
+  // Disk lifecycle (issue 20 item 1). Each names the pool and the device in
+  // its errors; a refusal by zpool (device in use by another pool, too small,
+  // the last side of a mirror, unknown device) changes nothing.
+  // `zpool replace POOL OLD [NEW]`: without `new_device`, OLD is replaced by
+  // the disk now at its own path (a swapped disk). Starts a resilver.
+  virtual Status ReplaceDevice(const PoolName& pool, const VdevRef& old_device,
+                               const std::optional<DevicePath>& new_device, Force force) = 0;
+  // `zpool attach POOL EXISTING NEW`: mirrors EXISTING (a leaf or a mirror's member).
+  virtual Status AttachDevice(const PoolName& pool, const VdevRef& existing, const DevicePath& new_device,
+                              Force force) = 0;
+  // `zpool detach POOL DEV`: from a mirror, replacing or spare vdev.
+  virtual Status DetachDevice(const PoolName& pool, const VdevRef& device) = 0;
+  // `zpool online [-e] POOL DEV`. Expand::kYes is OpenZFS only.
+  virtual Status OnlineDevice(const PoolName& pool, const VdevRef& device, Expand expand) = 0;
+  // `zpool offline [-t] POOL DEV`.
+  virtual Status OfflineDevice(const PoolName& pool, const VdevRef& device, Temporary temporary) = 0;
+  // `zpool add [-f] [-n] POOL VDEVS`. With DryRun::kYes nothing changes and the
+  // result is zpool's picture of the resulting layout; otherwise empty.
+  virtual Result<std::string> AddVdevs(const PoolName& pool, const VdevSpec& vdevs, Force force,
+                                       DryRun dry_run) = 0;
+  // `zpool remove POOL DEV`: spares, cache and log devices on both dialects;
+  // top-level data vdevs on OpenZFS only (Unimplemented on zfs-fuse).
+  virtual Status RemoveDevice(const PoolName& pool, const VdevRef& device) = 0;
+  // `zpool scrub [-s|-p] POOL`. Pause is OpenZFS only (Unimplemented on zfs-fuse).
+  virtual Status Scrub(const PoolName& pool, ScrubAction action) = 0;
 
   // Datasets and snapshots.
   virtual Result<std::vector<Dataset>> ListDatasets(const ListOptions& options) = 0;

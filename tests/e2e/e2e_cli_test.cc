@@ -347,6 +347,73 @@ TEST_F(E2eCliTest, PoolStatusLooksLikeZpoolStatus) {
   EXPECT_TRUE(j.contains("poolkeeper")) << j.dump(2);
 }
 
+// issue 20 item 1: the disk verbs through the CLI and the daemon, the scan's
+// progress in `pool status`, and a scrub's start and end in `events`; bad
+// device paths are refused before any tool runs (item 4).
+TEST_F(E2eCliTest, DiskVerbsScrubProgressAndScanEvents) {
+  std::vector<std::string> extra;
+  for (const char* leaf : {"x2.img", "x3.img"}) {
+    extra.push_back(disk_dir_ + "/" + leaf);
+    ASSERT_TRUE(CreateSparseFile(extra.back()));
+  }
+  auto ok = [&](std::vector<std::string> args, const std::string& out) {
+    CliResult r = Cli(args);
+    EXPECT_EQ(r.code, kExitOk) << r;
+    EXPECT_EQ(r.out, out) << r;
+  };
+  ok({"pool", "attach", pool_, disks_[0], extra[0]},
+     "attached '" + extra[0] + "' to '" + disks_[0] + "' (resilver started) in pool '" + pool_ + "'\n");
+  EXPECT_THAT(Cli({"pool", "status", pool_}).out, HasSubstr(extra[0]));
+  ok({"pool", "detach", pool_, extra[0]}, "detached '" + extra[0] + "' in pool '" + pool_ + "'\n");
+  EXPECT_THAT(Cli({"pool", "status", pool_}).out, ::testing::Not(HasSubstr(extra[0])));
+  ok({"pool", "offline", "-t", pool_, disks_[1]}, "'" + disks_[1] + "' is offline in pool '" + pool_ + "'\n");
+  EXPECT_THAT(Cli({"pool", "status", pool_}).out, HasSubstr(" state: DEGRADED\n"));
+  ok({"pool", "online", pool_, disks_[1]}, "'" + disks_[1] + "' is online in pool '" + pool_ + "'\n");
+  CliResult dry = Cli({"pool", "add", "-n", pool_, "spare", extra[1]});
+  EXPECT_EQ(dry.code, kExitOk) << dry;
+  EXPECT_THAT(dry.out, HasSubstr("would update '" + pool_ + "'"));
+  EXPECT_THAT(Cli({"pool", "status", pool_}).out, ::testing::Not(HasSubstr(extra[1])));
+  ok({"pool", "add", pool_, "spare", extra[1]}, "added vdevs in pool '" + pool_ + "'\n");
+  json st = CliJson({"pool", "status", pool_});
+  ASSERT_EQ(st["spares"].size(), 1u) << st.dump(2);
+  EXPECT_EQ(st["spares"][0].value("name", ""), extra[1]);
+  ok({"pool", "remove", pool_, extra[1]}, "removed '" + extra[1] + "' in pool '" + pool_ + "'\n");
+
+  // Bad input: refused by the daemon before any zpool runs, exit 2, the cause named.
+  int before = ToolRuns();
+  CliResult bad = Cli({"pool", "detach", pool_, "x2.img"});
+  EXPECT_EQ(bad.code, kExitUsage) << bad;
+  EXPECT_THAT(bad.err, HasSubstr("detach in pool '" + pool_ + "': invalid vdev 'x2.img'")) << bad;
+  bad = Cli({"pool", "attach", pool_, disks_[0], "-"});
+  EXPECT_NE(bad.code, kExitOk) << bad;
+  EXPECT_EQ(ToolRuns(), before) << "a zpool/zfs process was started for bad input";
+
+  // A scrub: its end in `pool status` and both ends in `events`.
+  // `events --json` prints one JSON event a line.
+  auto events = [&](uint64_t after_seq) { return cli_.JsonLines({"events", "--after", std::to_string(after_seq)}); };
+  uint64_t after = 0;
+  for (const auto& e : events(0)) after = std::max<uint64_t>(after, e.value("seq", 0ULL));
+  ok({"pool", "scrub", pool_}, "scrub started in pool '" + pool_ + "'\n");
+  st = CliJson({"pool", "status", pool_});
+  EXPECT_EQ(st["scan_progress"].value("kind", ""), "scrub") << st.dump(2);
+  std::string status_text = Cli({"pool", "status", pool_}).out;
+  EXPECT_TRUE(std::regex_search(status_text, std::regex("progress: scrub (finished|scanning)"))) << status_text;
+  std::vector<std::string> states;
+  for (const auto& e : events(after)) {
+    if (e.value("resource", "") == "scan:" + pool_) states.push_back(e.value("state", ""));
+  }
+  EXPECT_THAT(states, ::testing::Contains("scrub-running"));
+  if (st["scan_progress"].value("state", "") == "finished") {
+    EXPECT_THAT(states, ::testing::Contains("scrub-finished"));
+  }
+  // zfs-fuse has no scrub pause: the daemon says so (Unimplemented).
+  if (st["poolkeeper"].value("dialect", "") == "zfs-fuse") {
+    CliResult pause = Cli({"pool", "scrub", "--pause", pool_});
+    EXPECT_NE(pause.code, kExitOk) << pause;
+    EXPECT_THAT(pause.err, HasSubstr("zfs-fuse (pool version 23) cannot pause a scrub")) << pause;
+  }
+}
+
 TEST_F(E2eCliTest, DatasetPropertiesInheritanceRename) {
   const std::string mp = mnt_ + "/custom";
   CliResult r = Cli({"dataset", "create", "-o", "compression=on", "-o", "canmount=off", "-o", "mountpoint=" + mp,

@@ -119,6 +119,20 @@ json CliClient::Json(std::vector<std::string> args) const {
   return j.is_discarded() ? json::object() : j;
 }
 
+std::vector<json> CliClient::JsonLines(std::vector<std::string> args) const {
+  args.insert(args.begin(), "--json");
+  CliResult r = Run(args);
+  EXPECT_EQ(r.code, kExitOk) << r;
+  std::vector<json> out;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line, nullptr, false);
+    EXPECT_FALSE(e.is_discarded()) << "not JSON: " << line;
+    if (!e.is_discarded()) out.push_back(e);
+  }
+  return out;
+}
+
 // ---- Poolkeeperd ---------------------------------------------------------------
 
 Poolkeeperd::~Poolkeeperd() {

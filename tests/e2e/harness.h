@@ -94,6 +94,9 @@ class CliClient {
   // Runs with --json first and parses stdout; a non-zero exit or bad JSON fails
   // the current test (EXPECT) and gives an empty object.
   nlohmann::json Json(std::vector<std::string> args) const;
+  // Runs with --json first and parses stdout as one JSON value a line (what
+  // `events --json` prints); a non-zero exit or a bad line fails the test (EXPECT).
+  std::vector<nlohmann::json> JsonLines(std::vector<std::string> args) const;
 
   const std::string& socket() const { return socket_; }
 

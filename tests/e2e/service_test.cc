@@ -274,16 +274,7 @@ class ServiceTest : public ::testing::Test {
   }
 
   std::vector<json> Events() {
-    CliResult r = Cli({"--json", "events"});
-    EXPECT_EQ(r.code, kExitOk) << r;
-    std::vector<json> out;
-    std::istringstream in(r.out);
-    for (std::string line; std::getline(in, line);) {
-      json e = json::parse(line, nullptr, false);
-      EXPECT_FALSE(e.is_discarded()) << "not JSON: " << line;
-      if (!e.is_discarded()) out.push_back(e);
-    }
-    return out;
+    return cli_.JsonLines({"events"});
   }
 
   static uint64_t LastSeq(const std::vector<json>& events) {

@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
 #include <map>
 #include <regex>
@@ -273,6 +274,98 @@ Result<uint64_t> ParseHumanSize(std::string_view text) {
   return static_cast<uint64_t>(bytes);
 }
 
+namespace {
+
+using ScanMatch = std::match_results<std::string_view::const_iterator>;
+
+bool Search(std::string_view text, const std::regex& re, ScanMatch& m) {
+  return std::regex_search(text.begin(), text.end(), m, re);
+}
+
+std::optional<uint64_t> HumanBytes(const std::string& text) {
+  auto v = ParseHumanSize(text);
+  return v ? std::optional<uint64_t>(*v) : std::nullopt;
+}
+
+uint64_t Number(const std::string& text) { return ParseUint(text).value_or(0); }
+
+// ctime(3) as zpool prints it: "Sun Nov 22 05:39:42 2026", "Mon Dec  7 11:09:07 2026".
+constexpr std::string_view kTime = R"(([A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d{2}:\d{2}:\d{2} \d{4}))";
+// "0 days 00:00:17" or "00:00:03" (OpenZFS); groups: days, h, m, s.
+constexpr std::string_view kClock = R"((?:(\d+) days )?(\d+):(\d{2}):(\d{2}))";
+
+uint64_t ClockSeconds(const ScanMatch& m, size_t first) {
+  uint64_t days = m[first].matched ? Number(m[first].str()) : 0;
+  return ((days * 24 + Number(m[first + 1].str())) * 60 + Number(m[first + 2].str())) * 60 + Number(m[first + 3].str());
+}
+
+}  // namespace
+
+ScanProgress ParseScan(std::string_view scan) {
+  using Kind = ScanProgress::Kind;
+  using State = ScanProgress::State;
+  static const std::string time(kTime), clock(kClock);
+  // OpenZFS 2.x (print_scan_status).
+  static const std::regex kDone("^(scrub repaired|resilvered) (\\S+) in " + clock + " with (\\d+) errors on " + time);
+  static const std::regex kCanceled("^(scrub|resilver) canceled on " + time);
+  static const std::regex kRunning("^(scrub|resilver) in progress since " + time);
+  static const std::regex kPaused("^scrub paused since " + time + " scrub started on " + time);
+  static const std::regex kBytes("(\\S+) scanned(?: at (\\S+)/s)?, (\\S+) issued(?: at (\\S+)/s)?, (\\S+) total "
+                                 "(\\S+) (?:resilvered|repaired), ([0-9.]+)% done");
+  static const std::regex kEta(", " + clock + " to go");
+  // zfs-fuse 0.7 / pool v23 (print_scrub_status): hours and minutes only.
+  static const std::regex kOldDone("^(scrub|resilver) (completed|stopped) after (\\d+)h(\\d+)m with (\\d+) errors on " + time);
+  static const std::regex kOldRunning("^(scrub|resilver) in progress for (\\d+)h(\\d+)m, ([0-9.]+)% done, (\\d+)h(\\d+)m to go");
+  ScanProgress p;
+  ScanMatch m;
+  auto kind_of = [](const std::string& word) { return word.starts_with("scrub") ? Kind::kScrub : Kind::kResilver; };
+  if (Search(scan, kDone, m)) {
+    p.kind = kind_of(m[1].str());
+    p.state = State::kFinished;
+    p.processed_bytes = HumanBytes(m[2].str());
+    p.elapsed_seconds = ClockSeconds(m, 3);
+    p.errors = Number(m[7].str());
+    p.end_time = m[8].str();
+  } else if (Search(scan, kCanceled, m)) {
+    p.kind = kind_of(m[1].str());
+    p.state = State::kCanceled;
+    p.end_time = m[2].str();
+  } else if (Search(scan, kRunning, m) || Search(scan, kPaused, m)) {
+    bool paused = scan.starts_with("scrub paused");
+    p.kind = paused ? Kind::kScrub : kind_of(m[1].str());
+    p.state = paused ? State::kPaused : State::kScanning;
+    if (paused) {
+      p.end_time = m[1].str();    // paused since
+      p.start_time = m[2].str();
+    } else {
+      p.start_time = m[2].str();
+    }
+    ScanMatch b;
+    if (Search(scan, kBytes, b)) {
+      p.done_bytes = HumanBytes(b[3].str());
+      p.total_bytes = HumanBytes(b[5].str());
+      if (b[4].matched) p.rate_bytes_per_second = HumanBytes(b[4].str());
+      p.processed_bytes = HumanBytes(b[6].str());
+      p.percent_done = std::strtod(b[7].str().c_str(), nullptr);
+    }
+    ScanMatch e;
+    if (!paused && Search(scan, kEta, e)) p.eta_seconds = ClockSeconds(e, 1);
+  } else if (Search(scan, kOldDone, m)) {
+    p.kind = kind_of(m[1].str());
+    p.state = m[2].str() == "completed" ? State::kFinished : State::kCanceled;
+    p.elapsed_seconds = (Number(m[3].str()) * 60 + Number(m[4].str())) * 60;
+    p.errors = Number(m[5].str());
+    p.end_time = m[6].str();
+  } else if (Search(scan, kOldRunning, m)) {
+    p.kind = kind_of(m[1].str());
+    p.state = State::kScanning;
+    p.elapsed_seconds = (Number(m[2].str()) * 60 + Number(m[3].str())) * 60;
+    p.percent_done = std::strtod(m[4].str().c_str(), nullptr);
+    p.eta_seconds = (Number(m[5].str()) * 60 + Number(m[6].str())) * 60;
+  }
+  return p;
+}
+
 Result<PoolStatus> ParsePoolStatus(std::string_view text) {
   auto blocks = ParseBlocks(text);
   if (blocks.empty()) return Internal("zpool status output has no 'pool:' line");
@@ -285,6 +378,7 @@ Result<PoolStatus> ParsePoolStatus(std::string_view text) {
   // OpenZFS prints "scan:"; zfs-fuse (and pre-2010 Solaris) the older "scrub:".
   st.scan = Field(b, "scan");
   if (st.scan.empty()) st.scan = Field(b, "scrub");
+  st.scan_progress = ParseScan(st.scan);
   st.errors = Field(b, "errors");
   PK_ASSIGN_OR_RETURN(auto tree, ParseConfig(b.config));
   st.root = std::move(tree.root);

@@ -26,6 +26,11 @@ Result<uint64_t> ParseUint(std::string_view text);
 // `zpool status [-P] [-p] POOL` of one pool.
 Result<PoolStatus> ParsePoolStatus(std::string_view text);
 
+// The "scan:" (OpenZFS) or "scrub:" (zfs-fuse) field of `zpool status`, its
+// continuation lines joined with single blanks (as ParsePoolStatus keeps it).
+// Wording it does not know gives Kind::kNone: status must not fail on it.
+ScanProgress ParseScan(std::string_view scan);
+
 // `zpool import -d DIR...` listing: every pool it shows.
 Result<std::vector<ImportablePool>> ParseImportList(std::string_view text);
 
