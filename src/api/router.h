@@ -52,6 +52,9 @@
 //   PUT    /v1/smb-users/{user}  (body {"password"})    DELETE /v1/smb-users/{user}
 //   POST   /v1/migrations                 (body {"dataset","source","concurrency","bwlimit","preserve_special"}) shadow migration start
 //   GET    /v1/migrations                 GET /v1/migrations/{dataset} (status)   DELETE /v1/migrations/{dataset} (cancel)
+//   GET    /v1/snapshot-policies          (every scheduled dataset: policy, source, last run, next run, last error)
+//   GET|PUT|DELETE /v1/snapshot-policies/{dataset}  (PUT body {"schedule","keep","prefix"} or {"schedule":"none"};
+//          DELETE = zfs inherit: the dataset follows its parent's policy again)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -67,6 +70,7 @@
 #include "inventory/inventory.h"
 #include "layout/planner.h"
 #include "migrate/manager.h"
+#include "protect/scheduler.h"
 #include "quota/quotas.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
@@ -117,6 +121,9 @@ class Router {
   // Pool adoption (adopt_routes.cc, issue 17 item 6); without it every pool is
   // served and `?action=adopt` answers unavailable. Set before serving.
   void SetOwnership(supervisor::Ownership* ownership) { ownership_ = ownership; }
+  // Snapshot schedules (protect_routes.cc, issue 24 item 1); without it the
+  // policy routes still set, show and clear, but show no run status. Set before serving.
+  void SetSnapshotScheduler(protect::Scheduler* scheduler) { scheduler_ = scheduler; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -186,6 +193,8 @@ class Router {
   Result<HttpResponse> AdoptRoute(const std::string& pool, const HttpRequest& request);
   // {"shares": [...], "migrations": [...]} of `pool`, each with its definition or source.
   Result<nlohmann::json> PoolConfiguration(const zfs::PoolName& pool);
+  // Snapshot policies (protect_routes.cc).
+  Result<HttpResponse> SnapshotPolicyRoute(const std::string& dataset, const HttpRequest& request);
 
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
@@ -200,6 +209,7 @@ class Router {
   share::ShareManager* shares_;
   migrate::Manager* migrations_ = nullptr;
   supervisor::Ownership* ownership_ = nullptr;
+  protect::Scheduler* scheduler_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

@@ -93,6 +93,46 @@ class RouterTest : public ::testing::Test {
   size_t baseline_ = 0;
 };
 
+// Issue 24 item 1 (bad input): a snapshot policy that does not parse, retention
+// zero, unknown keys, a bad name: 400 naming the dataset and the cause, and no
+// zfs process (nothing written).
+TEST_F(RouterTest, BadSnapshotPoliciesStartNoProcess) {
+  struct Case {
+    json body;
+    const char* fragment;
+  } cases[] = {
+      {{{"schedule", "every 5x"}, {"keep", "3"}}, "snapshot schedule 'every 5x': unknown unit"},
+      {{{"schedule", "hourly"}, {"keep", "0"}}, "retention zero"},
+      {{{"schedule", "hourly"}, {"keep", "3"}, {"color", "red"}}, "color"},
+      {{{"schedule", "none"}, {"keep", "3"}}, "keep"},
+      {{{"schedule", "hourly"}}, "keep"},
+      {{{"schedule", "hourly"}, {"keep", "3"}, {"prefix", "x/y"}}, "snapshot prefix 'x/y'"},
+      {{{"schedule", 5}, {"keep", "3"}}, "schedule"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.body.dump());
+    auto r = Call("PUT", "/v1/snapshot-policies/tank/a", c.body.dump());
+    ExpectRefused(r, 400, c.fragment);
+  }
+  ExpectRefused(Call("PUT", "/v1/snapshot-policies/tank/a@s1", json{{"schedule", "hourly"}, {"keep", "3"}}.dump()), 400,
+                "tank/a@s1");
+  ExpectRefused(Call("DELETE", "/v1/snapshot-policies/tank%2F..%2Fetc"), 400, "invalid");
+  // A good one is written as one `zfs set` of the canonical value, after the type check.
+  auto ok = Call("PUT", "/v1/snapshot-policies/tank/a", json{{"schedule", "every 15m"}, {"keep", "keep 24 hourly, 7 daily"}}.dump());
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  bool set = false;
+  for (const auto& call : runner_.calls()) {
+    std::string argv;
+    for (const auto& a : call.args) argv += " " + a;
+    if (argv.find(" set ") != std::string::npos) {
+      EXPECT_THAT(argv, ::testing::HasSubstr(
+                            " org.poolkeeper:snapshot-schedule=schedule=every 15m;keep=24 hourly,7 daily;prefix=auto tank/a"));
+      set = true;
+    }
+  }
+  EXPECT_TRUE(set);
+}
+
 TEST_F(RouterTest, BadNamesStartNoProcess) {
   for (const std::string& bad : std::vector<std::string>{"tank/a;reboot", "tank/$(reboot)", "tank/`id`", "tank/a\nb", "tank/../etc",
                           "-tank", "tank/-o", std::string(300, 'a')}) {

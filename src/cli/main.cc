@@ -525,7 +525,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
 }
 
 void AddSnapshotCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
-  auto* snap = app.add_subcommand("snapshot", "snapshots: create, list, destroy, rollback")->require_subcommand(1);
+  auto* snap = app.add_subcommand("snapshot", "snapshots: create, list, destroy, rollback, policy (schedules)")->require_subcommand(1);
 
   auto* create = snap->add_subcommand("create", "create DATASET@SNAPSHOT");
   create->add_option("snapshot", a.name, "DATASET@SNAPSHOT")->required();
@@ -560,6 +560,8 @@ void AddSnapshotCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
       return cli.Call("POST", "/v1/snapshots/" + Seg(a.name) + "?action=rollback", {{"destroy_newer", a.recursive}});
     }, [](const json& j) { return Done(j, "rolled back to"); });
   });
+
+  AddSnapshotPolicyCommands(*snap, cli, rc);
 }
 
 std::string ServiceTable(const json& j) {

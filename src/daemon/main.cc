@@ -23,6 +23,8 @@
 #include "inventory/inventory.h"
 #include "inventory/scan_events.h"
 #include "migrate/manager.h"
+#include "protect/policies.h"
+#include "protect/scheduler.h"
 #include "quota/watcher.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
@@ -371,6 +373,16 @@ Status Serve(const Config& config) {
     return targets;
   });
 
+  // Snapshot schedules (issue 24 item 1): the policies the inventory sees, so
+  // only pools imported here; after a pass that changed snapshots, that
+  // dataset's tree is refreshed for `snapshot list`.
+  protect::Scheduler snapshots(*zfs, *events, RealClock(),
+                               [&inventory, &log](const zfs::DatasetName& ds) {
+                                 if (auto refreshed = inventory.RefreshTree(ds.str()); !refreshed) {
+                                   log->warn("inventory refresh after snapshots of '{}': {}", ds.str(), refreshed.error().message());
+                                 }
+                               });
+
   api::RouterOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
     if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
@@ -388,6 +400,7 @@ Status Serve(const Config& config) {
   api::Router service(*zfs, inventory, &supervisor, events.get(), fs.get(), api_options, users.get(), &shares);
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
+  service.SetSnapshotScheduler(&snapshots);
   api::HttpServerOptions server_options;
   server_options.worker_threads = 4;
   server_options.authorize = [&service](const api::HttpRequest& r) { return service.AuthorizeHead(r); };
@@ -413,6 +426,8 @@ Status Serve(const Config& config) {
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
   if (migrations) migrations->StartLoop();
+  snapshots.Start([&inventory] { return protect::TargetsOf(inventory.Current()->datasets); },
+                  std::chrono::seconds(10));  // cheap: a dataset known to be up to date costs no tool run
   // Settles the share servers once no pool service is on its way up (at most 60 s).
   std::atomic<bool> stopping{false};
   std::thread settle([&] {
@@ -446,6 +461,7 @@ Status Serve(const Config& config) {
   supervisor.Stop();
   shares.Shutdown();
   quota_watcher.Stop();
+  snapshots.Stop();
   inventory.Stop();
   events->Close();
   return OkStatus();

@@ -45,7 +45,8 @@ namespace pk::inventory {
 // Properties kept for every dataset and snapshot in the view.
 inline const std::vector<std::string> kInventoryProperties = {
     "type", "used", "available", "referenced", "mountpoint", "mounted", "compression",
-    "canmount", "creation", "origin", "org.poolkeeper:quota-warn"};
+    "canmount", "creation", "origin", "org.poolkeeper:quota-warn",
+    "org.poolkeeper:snapshot-schedule"};  // protect::kScheduleProperty (the daemon's snapshot schedules)
 
 struct PoolEntry {
   zfs::PoolSummary summary;
