@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -536,6 +537,15 @@ class CliZfs final : public Zfs {
   // Runs one tool; only a failure to start it or a timeout is an Error.
   Result<sys::ProcessResult> Spawn(const std::string& tool, const Args& args, const std::string& context) {
     sys::Command cmd{tool, args, sys::DefaultToolEnvironment(), std::nullopt, options_.timeout};
+    std::optional<MountLock> lock;
+    if (dialect_ == Dialect::kZfsFuse && CanMount(tool == paths_.zpool ? Tool::kZpool : Tool::kZfs, args)) {
+      auto start = std::chrono::steady_clock::now();
+      auto held = MountLock::Acquire(options_.zfs_fuse_mount_lock, start + options_.timeout);
+      if (!held) return std::unexpected(held.error().WithContext(context));
+      lock.emplace(std::move(*held));
+      auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+      cmd.timeout = std::max(options_.timeout - waited, std::chrono::milliseconds(1));
+    }
     log_->debug("run {}", cmd.ToString());
     auto r = runner_.Run(cmd);
     if (!r) return std::unexpected(r.error().WithContext(context));

@@ -3,6 +3,7 @@
 // outputs fed to it are the real zfs-fuse captures under tests/data/zfs-fuse/
 // where one exists; inline outputs say where they come from.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 
 #include "testing/fake_process_runner.h"
 #include "zfs/label.h"
+#include "zfs/mount_lock.h"
 #include "zfs/zfs.h"
 
 namespace pk::zfs {
@@ -67,9 +69,12 @@ class CliZfsTest : public ::testing::TestWithParam<Dialect> {
  protected:
   void SetUp() override {
     zfs_ = MakeCliZfsForDialect(runner_, GetParam(), ZfsToolPaths{kZpool, kZfs},
-                                ZfsOptions{std::chrono::seconds(42), std::chrono::milliseconds(0)});
+                                ZfsOptions{std::chrono::seconds(42), std::chrono::milliseconds(0), lock_path_});
   }
-  void TearDown() override { EXPECT_TRUE(runner_.UnmetExpectations().empty()); }
+  void TearDown() override {
+    EXPECT_TRUE(runner_.UnmetExpectations().empty());
+    std::filesystem::remove(lock_path_);
+  }
 
   bool IsOpenZfs() const { return GetParam() == Dialect::kOpenZfs2; }
   // Every command succeeds silently.
@@ -82,6 +87,9 @@ class CliZfsTest : public ::testing::TestWithParam<Dialect> {
     return calls.empty() ? Argv{} : calls[0];
   }
 
+  std::string lock_path_ = (std::filesystem::temp_directory_path() /
+                            ("pk-cli-zfs-test-mount.lock." + std::to_string(::getpid())))
+                               .string();
   FakeProcessRunner runner_;
   std::unique_ptr<Zfs> zfs_;
 };
@@ -109,6 +117,38 @@ TEST_P(CliZfsTest, RunsToolsByAbsolutePathWithFixedEnvironmentAndTimeout) {
     EXPECT_FALSE(c.stdin_data.has_value());
   }
   EXPECT_EQ(zfs_->dialect(), GetParam());
+}
+
+// Two mounts at once wedge zfs-fuse (see mount_lock.h): while another
+// process holds the mount lock, a mounting command waits for it (here until
+// its deadline) and never runs; one that cannot mount runs at once. OpenZFS
+// takes no lock.
+TEST_P(CliZfsTest, OnZfsFuseMountingCommandsWaitForTheMountLock) {
+  AllSucceed();
+  zfs_ = MakeCliZfsForDialect(runner_, GetParam(), ZfsToolPaths{kZpool, kZfs},
+                              ZfsOptions{std::chrono::milliseconds(150), std::chrono::milliseconds(0), lock_path_});
+  auto held = MountLock::Acquire(lock_path_, std::chrono::steady_clock::now());
+  ASSERT_TRUE(held) << held.error().ToString();
+
+  ImportOptions import;
+  import.name = Pool("tank");
+  auto imported = zfs_->ImportPool(import);
+  auto created = zfs_->CreateDataset(Ds("tank/a"), {}, CreateParents::kNo);
+  auto exported = zfs_->ExportPool(Pool("tank"), Force::kNo);
+  if (IsOpenZfs()) {
+    EXPECT_TRUE(imported) << imported.error().ToString();
+    EXPECT_TRUE(created) << created.error().ToString();
+    EXPECT_EQ(runner_.calls().size(), 3u);
+    return;
+  }
+  ASSERT_FALSE(imported);
+  EXPECT_EQ(imported.error().code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_NE(imported.error().message().find("import pool 'tank'"), std::string::npos) << imported.error().message();
+  EXPECT_NE(imported.error().message().find(lock_path_), std::string::npos) << imported.error().message();
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code(), ErrorCode::kDeadlineExceeded);
+  EXPECT_TRUE(exported) << exported.error().ToString();
+  EXPECT_EQ(AllArgv(runner_), (std::vector<Argv>{{kZpool, "export", "tank"}}));
 }
 
 // ------------------------------------------------------------------ pools

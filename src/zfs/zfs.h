@@ -16,6 +16,7 @@
 
 #include "base/error.h"
 #include "sys/process_runner.h"
+#include "zfs/mount_lock.h"
 #include "zfs/types.h"
 
 namespace pk::zfs {
@@ -90,6 +91,9 @@ struct ZfsOptions {
   // object "is busy": zfs-fuse reports busy while another client merely reads
   // the pool (e.g. a concurrent `zfs get -r`), and that clears in moments.
   std::chrono::milliseconds busy_retry{std::chrono::seconds(5)};
+  // zfs-fuse only: the machine-wide lock every mounting command runs under
+  // (see mount_lock.h); the wait for it counts against `timeout`.
+  std::string zfs_fuse_mount_lock{kZfsFuseMountLockPath};
 };
 
 // The installed ZFS: which tools, which dialect.

@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "zfs/mount_lock.h"
+
 namespace pk::e2e {
 
 namespace fs = std::filesystem;
@@ -61,6 +63,15 @@ Status CreateSparseFile(const std::string& path, off_t bytes) {
 
 sys::Command ZfsTool(const std::string& name, std::vector<std::string> args, std::chrono::milliseconds timeout) {
   std::string path = fs::exists("/sbin/" + name) ? "/sbin/" + name : "/usr/sbin/" + name;
+  bool zfs_fuse = fs::exists("/usr/sbin/zfs-fuse") || fs::exists("/sbin/zfs-fuse");
+  if (zfs_fuse && zfs::CanMount(name == "zpool" ? zfs::Tool::kZpool : zfs::Tool::kZfs, args)) {
+    // The daemons under test take the same lock (zfs/mount_lock.h): two mounts
+    // at once wedge zfs-fuse.
+    std::vector<std::string> locked = {"-w", std::to_string(std::max<long>(1, timeout.count() / 1000)),
+                                       std::string(zfs::kZfsFuseMountLockPath), path};
+    locked.insert(locked.end(), args.begin(), args.end());
+    return sys::Command{"/usr/bin/flock", std::move(locked), ToolEnv(), std::nullopt, timeout};
+  }
   return sys::Command{path, std::move(args), ToolEnv(), std::nullopt, timeout};
 }
 

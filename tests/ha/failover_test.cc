@@ -582,14 +582,16 @@ double WallNow() {
 // One pk_seq_client writer running in the client namespace until Stop().
 class Writer {
  public:
-  Writer(const HaLab& lab, std::string tool, std::string url, std::string dir, std::string name)
+  // `extra`: more pk_seq_client options for every run (e.g. --chap-file).
+  Writer(const HaLab& lab, std::string tool, std::string url, std::string dir, std::string name,
+         std::vector<std::string> extra = {})
       : lab_(lab), tool_(std::move(tool)), url_(std::move(url)), journal_(dir + "/" + name + ".journal"),
-        stop_file_(dir + "/" + name + ".stop") {
+        stop_file_(dir + "/" + name + ".stop"), extra_(std::move(extra)) {
     std::filesystem::remove(journal_);
     std::filesystem::remove(stop_file_);
     thread_ = std::thread([this] {
-      result_ = lab_.Client({tool_, "write", url_, "--journal", journal_, "--stop-file", stop_file_, "--timeout", "3",
-                             "--give-up", "150"},
+      result_ = lab_.Client(WithExtra({tool_, "write", url_, "--journal", journal_, "--stop-file", stop_file_,
+                                       "--timeout", "3", "--give-up", "150"}),
                             600s);
     });
   }
@@ -601,11 +603,23 @@ class Writer {
   }
   Journal journal() const { return Journal::Read(journal_); }
   const sys::ProcessResult& result() const { return result_; }  // after Stop()
-  sys::ProcessResult Verify() const { return lab_.Client({tool_, "verify", url_, "--journal", journal_}, 120s); }
+  sys::ProcessResult Verify() const {
+    return lab_.Client(WithExtra({tool_, "verify", url_, "--journal", journal_}), 120s);
+  }
+  // A verify without the extra options (e.g. without CHAP).
+  sys::ProcessResult VerifyWithoutExtra() const {
+    return lab_.Client({tool_, "verify", url_, "--journal", journal_}, 120s);
+  }
 
  private:
+  std::vector<std::string> WithExtra(std::vector<std::string> argv) const {
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    return argv;
+  }
+
   const HaLab& lab_;
   std::string tool_, url_, journal_, stop_file_;
+  std::vector<std::string> extra_;
   sys::ProcessResult result_;
   std::thread thread_;
 };
@@ -640,7 +654,11 @@ class ClientFailoverTest : public HaPoolTest {
     // defined (issue 17 item 6); the cluster's heads then serve it as theirs.
     auto adopted = lab_.Pk("h1", {"pool", "adopt", pool_, "--yes"});
     EXPECT_TRUE(adopted.status.Success()) << Describe(adopted);
-    auto lun = lab_.Pk("h1", {"share", "create", "iscsi", pool_ + "/lun", "--size", lun_size_, "--iqn", iqn_});
+    // With CHAP: its secret lives in the pool (issue 17 item 5), so the head
+    // that takes the pool over serves the same account.
+    auto lun = lab_.Pk("h1", {"share", "create", "iscsi", pool_ + "/lun", "--size", lun_size_, "--iqn", iqn_,
+                              "--chap-user", kChapUser, "--chap-secret-stdin"},
+                       200s, std::string(kChapSecret) + "\n");
     EXPECT_TRUE(lun.status.Success()) << Describe(lun);
     auto nfs = lab_.Pk("h1", {"share", "create", "nfs", pool_ + "/nfs", "--client", "10.88.0.0/24(rw,no_root_squash)"});
     EXPECT_TRUE(nfs.status.Success()) << Describe(nfs);
@@ -649,6 +667,9 @@ class ClientFailoverTest : public HaPoolTest {
   }
 
   std::string IscsiUrl() const { return fmt::format("iscsi://{}/{}/1", kVip, iqn_); }
+  std::string ChapFile() const { return work_ + "/iscsi.chap"; }
+  static constexpr const char* kChapUser = "pkha";
+  static constexpr const char* kChapSecret = "ha-secret-1234";
   std::string NfsUrl() const {
     return fmt::format("nfs://{}{}/nfs/seq.bin?mountport=20048&nfsport=2049&version=3", kVip, mountpoint());
   }
@@ -658,7 +679,9 @@ class ClientFailoverTest : public HaPoolTest {
     auto vip_deadline = Clock::now() + 60s;
     while (!HasVip("h1") && Clock::now() < vip_deadline) std::this_thread::sleep_for(200ms);
     ASSERT_TRUE(HasVip("h1")) << "the floating IP is not on h1";
-    iscsi_ = std::make_unique<Writer>(lab_, tool_, IscsiUrl(), work_, "iscsi");
+    std::ofstream(ChapFile()) << kChapUser << "\n" << kChapSecret << "\n";
+    iscsi_ = std::make_unique<Writer>(lab_, tool_, IscsiUrl(), work_, "iscsi",
+                                      std::vector<std::string>{"--chap-file", ChapFile()});
     nfs_ = std::make_unique<Writer>(lab_, tool_, NfsUrl(), work_, "nfs");
     auto deadline = Clock::now() + 60s;
     while ((iscsi_->journal().acks.size() < 20 || nfs_->journal().acks.size() < 20) && Clock::now() < deadline) {
@@ -692,6 +715,10 @@ class ClientFailoverTest : public HaPoolTest {
       EXPECT_TRUE(v.status.Success()) << Describe(v);
       std::printf("%s", v.out.c_str());
     }
+    // The head serving the pool now still asks for CHAP: no login without it.
+    auto anonymous = iscsi_->VerifyWithoutExtra();
+    EXPECT_FALSE(anonymous.status.Success()) << "a login without CHAP was let in\n" << Describe(anonymous);
+    EXPECT_NE(anonymous.err.find("login"), std::string::npos) << Describe(anonymous);
     Journal ji = iscsi_->journal(), jn = nfs_->journal();
     ASSERT_GE(ji.connects.size(), 2u);
     for (const auto& c : ji.connects) EXPECT_EQ(c.second, ji.connects.front().second) << "the LU's identity changed";

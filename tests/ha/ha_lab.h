@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +34,10 @@ class HaLab {
 
   const std::string& dir() const { return lab_; }
 
-  sys::ProcessResult Lab(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) const {
+  sys::ProcessResult Lab(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s,
+                         std::optional<std::string> input = std::nullopt) const {
     sys::Command c;
+    c.stdin_data = std::move(input);
     c.program = script_;
     c.args = {"ha"};
     c.args.insert(c.args.end(), args.begin(), args.end());
@@ -52,9 +55,10 @@ class HaLab {
     return *r;
   }
   sys::ProcessResult Exec(const std::string& head, std::vector<std::string> argv,
-                          std::chrono::milliseconds timeout = 60s) const {
+                          std::chrono::milliseconds timeout = 60s,
+                          std::optional<std::string> input = std::nullopt) const {
     argv.insert(argv.begin(), {"exec", head});
-    return Lab(argv, timeout);
+    return Lab(argv, timeout, std::move(input));
   }
   // Runs argv in the lab's client namespace.
   sys::ProcessResult Client(std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s) const {
@@ -63,10 +67,12 @@ class HaLab {
   }
 
   // The heads' copy of the `poolkeeper` CLI, run inside `head`.
+  // `input` is its stdin (e.g. a secret for --chap-secret-stdin).
   sys::ProcessResult Pk(const std::string& head, std::vector<std::string> args,
-                        std::chrono::milliseconds timeout = 200s) const {
+                        std::chrono::milliseconds timeout = 200s,
+                        std::optional<std::string> input = std::nullopt) const {
     args.insert(args.begin(), lab_ + "/bin/poolkeeper");
-    return Exec(head, args, timeout);
+    return Exec(head, args, timeout, std::move(input));
   }
   // `poolkeeper --json cluster status` on `head`; an empty object when it fails.
   nlohmann::json ClusterStatus(const std::string& head) const {

@@ -29,6 +29,8 @@
 //                       0.3 s TCP probe of the server)
 //   --give-up S         write: exit 6 after S seconds without a successful
 //                       write (default 180)
+//   --chap-file F       iSCSI: log in with CHAP; F holds the user on its first
+//                       line and the secret on its second (kept off argv)
 //
 // Record SEQ (1, 2, ...) lives at byte (SEQ-1)*RECORD: a 32-byte header
 // ("PKSEQREC", SEQ, seed, record size) and a pattern that is a function of
@@ -100,12 +102,13 @@ struct Options {
   std::string stop_file;
   int timeout = 3;
   double give_up = 180;
+  std::string chap_user, chap_secret;  // from --chap-file
 };
 
 [[noreturn]] void Usage(const std::string& why) {
   std::fprintf(stderr,
                "pk_seq_client: %s\nusage: pk_seq_client write|verify URL --journal FILE [--seed S] [--record-kib K] "
-               "[--max-records N] [--interval-ms MS] [--seconds S] [--stop-file F] [--timeout S] [--give-up S]\n",
+               "[--max-records N] [--interval-ms MS] [--seconds S] [--stop-file F] [--timeout S] [--give-up S] [--chap-file F]\n",
                why.c_str());
   std::exit(kUsage);
 }
@@ -135,6 +138,10 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--stop-file") o.stop_file = value();
     else if (a == "--timeout") o.timeout = static_cast<int>(ParseU64(a, value()));
     else if (a == "--give-up") o.give_up = static_cast<double>(ParseU64(a, value()));
+    else if (a == "--chap-file") {
+      std::ifstream in(value());
+      if (!std::getline(in, o.chap_user) || !std::getline(in, o.chap_secret)) Usage("--chap-file: need USER and SECRET lines");
+    }
     else if (a.starts_with("--")) Usage("unknown option " + a);
     else if (o.mode.empty()) o.mode = a;
     else if (o.url.empty()) o.url = a;
@@ -231,7 +238,8 @@ class Target {
 
 class IscsiTarget : public Target {
  public:
-  IscsiTarget(std::string url, int timeout) : url_(std::move(url)), timeout_(timeout) {}
+  IscsiTarget(std::string url, int timeout, std::string chap_user, std::string chap_secret)
+      : url_(std::move(url)), timeout_(timeout), chap_user_(std::move(chap_user)), chap_secret_(std::move(chap_secret)) {}
   ~IscsiTarget() override { Disconnect(); }
 
   std::string Connect(bool, std::string& error) override {
@@ -257,6 +265,9 @@ class IscsiTarget : public Target {
     iscsi_set_targetname(ctx_, target.c_str());
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
+    if (!chap_user_.empty() && iscsi_set_initiator_username_pwd(ctx_, chap_user_.c_str(), chap_secret_.c_str()) != 0) {
+      return error = std::string("CHAP: ") + iscsi_get_error(ctx_), "";
+    }
     if (iscsi_connect_sync(ctx_, portal.c_str()) != 0) return error = std::string("connect: ") + iscsi_get_error(ctx_), "";
     if (iscsi_login_sync(ctx_) != 0) return error = std::string("login: ") + iscsi_get_error(ctx_), "";
     scsi_task* t = nullptr;
@@ -352,6 +363,7 @@ class IscsiTarget : public Target {
 
   std::string url_;
   int timeout_;
+  std::string chap_user_, chap_secret_;
   iscsi_context* ctx_ = nullptr;
   int lun_ = 0;
   uint32_t block_size_ = 512;
@@ -430,7 +442,7 @@ class NfsTarget : public Target {
 };
 
 std::unique_ptr<Target> MakeTarget(const Options& o) {
-  if (o.url.starts_with("iscsi://")) return std::make_unique<IscsiTarget>(o.url, o.timeout);
+  if (o.url.starts_with("iscsi://")) return std::make_unique<IscsiTarget>(o.url, o.timeout, o.chap_user, o.chap_secret);
   if (o.url.starts_with("nfs://")) return std::make_unique<NfsTarget>(o.url, o.timeout);
   Usage("URL must start with iscsi:// or nfs://");
 }
