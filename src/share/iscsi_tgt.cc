@@ -627,10 +627,18 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
         // since (issue 17 item 4). Otherwise the LU goes before anyone logs in.
         if (checked[index]) {
           if (auto st = CheckOpenedBacking(what, backing, *checked[index], before); !st) {
-            if (auto gone = Tgtadm(fmt::format("remove LUN {} of target {} again", lun, want.iqn),
-                                   {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", l, "--force"});
-                !gone) {
+            // tgtadm has no --force for a LU; a target with sessions needs them closed.
+            const std::string again = fmt::format("remove LUN {} of target {} again", lun, want.iqn);
+            const std::vector<std::string> del = {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", l};
+            Status gone = OkStatus();
+            if (served != nullptr) {
+              gone = DeleteWhileActive(again, del, *served, [] {});
+            } else if (auto r = Tgtadm(again, del); !r) {
+              gone = std::unexpected(r.error());
+            }
+            if (!gone) {
               log_->error("tgt: {}; {}", st.error().message(), gone.error().message());
+              return std::unexpected(st.error().WithContext(gone.error().message() + "; still served"));
             }
             return st;
           }

@@ -217,6 +217,7 @@ struct Model {
       return FakeProcessRunner::Exited(0);
     }
     if (mode == "logicalunit") {
+      if (a.contains("--force")) return err("logicalunit mode: option '-F' is not allowed/supported");  // as tgtadm 1.0.85
       int lun = std::stoi(a["--lun"]);
       auto& luns = targets[tid].luns;
       if (op == "new") {
