@@ -16,6 +16,9 @@ Result<nlohmann::json> ApiClient::Call(std::string_view method, const std::strin
 
 Result<std::string> ApiClient::CallRaw(std::string_view method, const std::string& target,
                                        const nlohmann::json& body) const {
+  // DumpJson would send bytes that are not UTF-8 as U+FFFD: the daemon would
+  // create a share, property or migration under a name nobody typed.
+  PK_TRY(CheckJsonUtf8(fmt::format("{} {}:", method, target), body));
   std::vector<std::pair<std::string, std::string>> headers;
   if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
   std::string payload = body.is_null() ? std::string() : DumpJson(body);

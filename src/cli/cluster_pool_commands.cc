@@ -12,7 +12,12 @@ void AddClusterPoolCommands(CLI::App& cluster, const Globals& g, const ClusterCl
     std::vector<std::string> search_dirs;
   };
   auto add_args = std::make_shared<AddArgs>();
-  auto* add = pool->add_subcommand("add", "run POOL on the cluster: a group of the pool, then its floating IPs");
+  // Adding a pool to the cluster is taken as adopting it (issue 17 item 6):
+  // its first cluster import signs it with the cluster key and serves what it
+  // carries, so the help says so.
+  auto* add = pool->add_subcommand("add", "run POOL on the cluster: a group of the pool, then its floating IPs; this adopts "
+                                          "POOL: its first cluster import serves its shares and migrations (review a "
+                                          "pool made elsewhere with 'poolkeeper pool adopt POOL' first)");
   add->add_option("pool", add_args->pool, "pool name")->required();
   add->add_option("--vip", add_args->vips, "floating IPs: ADDR/PREFIX[,ADDR/PREFIX...]")->required();
   add->add_option("--prefer", add_args->prefer, "head the pool prefers (it returns there on failback)");

@@ -279,6 +279,11 @@ Status Serve(const Config& config) {
   const std::string children_dir = config.state_dir + "/children";
   PK_TRY(fs->MakeDirs(children_dir, 0700));
   auto launcher = sys::MakePosixDaemonLauncher(children_dir);
+  // Shares, migrations and the supervisor refer to each other: the sharing
+  // phase serves through the share manager, and both managers report
+  // problems to the supervisor. `supervisor_ptr` is set before anything can
+  // call back.
+  supervisor::Supervisor* supervisor_ptr = nullptr;
   // Shadow migrations (issue 6): one helper per migrating dataset, found from the pools themselves.
   auto helpers = migrate::MakePosixHelperProcesses(children_dir);
   std::unique_ptr<migrate::Manager> migrations;
@@ -289,6 +294,10 @@ Status Serve(const Config& config) {
     mo.runtime_dir = config.state_dir + "/migrate";
     mo.log_level = config.log_level;
     mo.held = held;
+    // `service list` shows a held pool's migrations as it shows its shares.
+    mo.on_held = [&supervisor_ptr](const std::string& pool, std::vector<std::string> lines) {
+      if (supervisor_ptr) supervisor_ptr->ReportMigrations(pool, std::move(lines));
+    };
     migrations = std::make_unique<migrate::Manager>(*zfs, *runner, *helpers, mo);
   } else {
     log->warn("shadow migration disabled: {}", helper.error().message());
@@ -299,10 +308,6 @@ Status Serve(const Config& config) {
     inventory.RefreshPoolSoon(pool);
     if (migrations) migrations->ReleasePool(pool);
   };
-  // Shares and the supervisor refer to each other: the sharing phase serves
-  // through the manager, and the manager reports share problems to the
-  // supervisor. `supervisor_ptr` is set before anything can call back.
-  supervisor::Supervisor* supervisor_ptr = nullptr;
   share::ShareManagerOptions share_options;
   share_options.on_event = [&events](const std::string& resource, const std::string& state, const std::string& reason) {
     if (auto appended = events->Append({0, {}, resource, state, "", reason}); !appended) {

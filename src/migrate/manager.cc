@@ -487,15 +487,35 @@ void Manager::ScanOnce() {
   // Pools whose migrations are held (not adopted here), asked once per scan
   // and before taking the lock (the answer reads ZFS).
   std::set<std::string> held;
+  std::map<std::string, std::vector<std::string>> held_lines;  // by pool, for on_held
   if (options_.held) {
-    std::set<std::string> asked;
+    std::map<std::string, std::optional<std::string>> asked;
     for (const auto& d : *all) {
-      if (ShadowSource(d).empty() || !asked.insert(PoolOf(d.name)).second) continue;
-      if (auto reason = options_.held(PoolOf(d.name))) {
-        GetLogger("migrate")->debug("pool={} migrations {}", PoolOf(d.name), *reason);
-        held.insert(PoolOf(d.name));
+      if (ShadowSource(d).empty()) continue;
+      auto [it, fresh] = asked.try_emplace(PoolOf(d.name));
+      if (fresh) {
+        it->second = options_.held(PoolOf(d.name));
+        if (it->second) {
+          GetLogger("migrate")->debug("pool={} migrations {}", PoolOf(d.name), *it->second);
+          held.insert(PoolOf(d.name));
+        }
       }
+      if (it->second) held_lines[it->first].push_back(fmt::format("migration of '{}': {}", d.name, *it->second));
     }
+  }
+  if (options_.on_held) {
+    for (const auto& [pool, lines] : held_lines) {
+      if (reported_held_[pool] != lines) options_.on_held(pool, lines);
+    }
+    for (auto it = reported_held_.begin(); it != reported_held_.end();) {
+      if (held_lines.contains(it->first)) {
+        ++it;
+        continue;
+      }
+      if (!it->second.empty()) options_.on_held(it->first, {});
+      it = reported_held_.erase(it);
+    }
+    for (auto& [pool, lines] : held_lines) reported_held_[pool] = lines;
   }
   std::lock_guard lock(mu_);
   std::set<std::string> seen;

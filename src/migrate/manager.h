@@ -97,6 +97,12 @@ struct ManagerOptions {
   // get no helper and are listed "held" with the reason; starting one on it
   // is refused. Unset: every pool may run them.
   std::function<std::optional<std::string>(const std::string& pool)> held;
+  // Called after a scan for each pool whose held migrations changed: one
+  // line per held migration ("migration of 'DS': REASON"), empty once none
+  // is held any more (adopted, or the pool gone). The daemon lists them in
+  // the pool's service, so `service list` shows a foreign pool with only
+  // migrations as held too. Unset: not reported.
+  std::function<void(const std::string& pool, std::vector<std::string> held)> on_held;
 };
 
 struct StartRequest {
@@ -171,6 +177,7 @@ class Manager {
   std::map<std::string, nlohmann::json> finished_;  // guarded by mu_
   bool stopping_ = false;                         // guarded by mu_
   bool wake_ = false;                             // guarded by mu_
+  std::map<std::string, std::vector<std::string>> reported_held_;  // by pool; the scanning thread only
   std::thread thread_;
 };
 

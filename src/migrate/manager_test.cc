@@ -371,11 +371,20 @@ TEST_F(ManagerTest, HeldPoolGetsNoHelperUntilReleased) {
   o.runtime_dir = "/nonexistent-runtime";
   o.restart_delay = std::chrono::milliseconds(0);
   o.held = [&](const std::string& pool) { return pool == "tank" ? hold : std::nullopt; };
+  // Reported to the pool's service (`service list` shows the pool held even
+  // with no share; issue 17 item 6, left over), once per change.
+  std::vector<std::pair<std::string, std::vector<std::string>>> reports;
+  o.on_held = [&](const std::string& pool, std::vector<std::string> lines) { reports.emplace_back(pool, lines); };
   manager_ = std::make_unique<Manager>(zfs_, runner_, helpers_, o);
   zfs_.shadow["tank/new"] = "file:///etc";  // as a crafted pool carries it
 
   manager_->ScanOnce();
   EXPECT_TRUE(helpers_.spawned.empty());
+  ASSERT_EQ(reports.size(), 1u);
+  EXPECT_EQ(reports[0].first, "tank");
+  EXPECT_THAT(reports[0].second, ::testing::ElementsAre("migration of 'tank/new': " + *hold));
+  manager_->ScanOnce();
+  EXPECT_EQ(reports.size(), 1u) << "an unchanged hold is reported again";
   auto s = manager_->GetStatus(*zfs::DatasetName::Parse("tank/new"));
   ASSERT_TRUE(s);
   EXPECT_EQ((*s)["state"], "held");
@@ -387,6 +396,9 @@ TEST_F(ManagerTest, HeldPoolGetsNoHelperUntilReleased) {
 
   hold.reset();  // adopted
   manager_->ScanOnce();
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[1].first, "tank");
+  EXPECT_THAT(reports[1].second, ::testing::IsEmpty());
   ASSERT_EQ(helpers_.spawned.size(), 1u);
   EXPECT_THAT(helpers_.spawned[0], ::testing::Contains(std::string("tank/new")));
 }

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "base/json.h"
 #include "base/unique_fd.h"
 #include "migrate/internal/errno.h"
 #include "migrate/internal/nfs_source.h"
@@ -24,6 +25,8 @@ Result<SourceUri> SourceUri::Parse(std::string_view uri) {
   auto bad = [&](std::string_view why) {
     return InvalidArgument(fmt::format("source '{}': {}", uri, why));
   };
+  // The URI is kept in a pool property and shown through the JSON API.
+  PK_TRY(CheckUtf8("source", uri));
   SourceUri u;
   u.text = std::string(uri);
   std::string_view rest;

@@ -41,6 +41,16 @@ TEST(SourceUri, RefusesBadInputWithTheReason) {
   }
 }
 
+// harden item 1 (issue 17, UTF-8 names): the source URI is kept in a pool
+// property and shown through the JSON API, so it must be UTF-8.
+TEST(SourceUri, RefusesWhatIsNotUtf8) {
+  auto r = SourceUri::Parse("file:///srv/old\xff");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error().message(), "source 'file:///srv/old\\xff' is not valid UTF-8 (byte 0xff at offset 15)");
+  EXPECT_TRUE(SourceUri::Parse("nfs://h/caf\xc3\xa9"));
+}
+
 TEST(SourceUri, JoinRel) {
   EXPECT_EQ(JoinRel("", "a"), "a");
   EXPECT_EQ(JoinRel("a/b", "c d"), "a/b/c d");

@@ -83,6 +83,8 @@ Status CheckChap(const IscsiDefinition& d) {
 }
 
 Status CheckFileName(std::string_view file) {
+  // Before the other checks: their messages quote the name.
+  PK_TRY(CheckUtf8("LUN file name", file));
   if (file.empty() || file.size() > 255 || file == "." || file == ".." || file.front() == '-' ||
       file.find('/') != std::string_view::npos ||
       std::any_of(file.begin(), file.end(), [](char c) { return static_cast<unsigned char>(c) < ' '; })) {
@@ -168,6 +170,7 @@ Result<Definition> NfsFromJson(const json& j, const zfs::DatasetName& dataset) {
 
 Status CheckSmbName(std::string_view name) {
   constexpr std::string_view kBad = "[]\\/:;|=,+*?<>\"%";
+  PK_TRY(CheckUtf8("SMB share name", name));
   if (name.empty() || name.size() > 80) return InvalidArgument(fmt::format("SMB share name '{}' must be 1..80 characters", name));
   for (char c : name) {
     if (static_cast<unsigned char>(c) < ' ' || kBad.find(c) != std::string_view::npos) {

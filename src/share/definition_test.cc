@@ -133,19 +133,37 @@ TEST(DefinitionTest, NfsAndSmbDefaults) {
 }
 
 // Issue 17 item 3: Encode and RedactPropertyValue write through pk::DumpJson,
-// so bytes that are not UTF-8 (here an SMB name built in code, which
-// CheckSmbName lets through) give valid JSON with U+FFFD, never an exception.
+// so bytes that are not UTF-8 (here an SMB name built in code: FromJson
+// refuses it) give valid JSON with U+FFFD, never an exception.
 TEST(DefinitionTest, ValuesThatAreNotUtf8NeverThrow) {
-  auto smb = FromJson(Protocol::kSmb, json{{"name", "caf\xe9"}}, Ds("tank/a"));
-  ASSERT_TRUE(smb) << smb.error().message();
+  SmbDefinition d;
+  d.name = "caf\xe9";
+  Definition smb = d;
   std::string value;
-  ASSERT_NO_THROW(value = Encode(*smb));
+  ASSERT_NO_THROW(value = Encode(smb));
   auto back = Decode(Protocol::kSmb, value, Ds("tank/a"));
   ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(std::get<SmbDefinition>(*back).name, "caf\xef\xbf\xbd");
   std::string shown;
   ASSERT_NO_THROW(shown = RedactPropertyValue("org.poolkeeper:share.iscsi", "{\"chap_secret\":\"x\",\"file\":\"\xe9\"}"));
   EXPECT_THAT(shown, HasSubstr("not shown"));
+}
+
+// harden item 1 (issue 17, UTF-8 names): an SMB share name or a LUN file name
+// that is not UTF-8 cannot be carried by the JSON API, the pool property or
+// SMB; it is refused with the field, the name, the byte and its offset.
+TEST(DefinitionTest, NamesThatAreNotUtf8AreRefused) {
+  auto ds = Ds("tank/a");
+  auto smb = FromJson(Protocol::kSmb, json{{"name", "caf\xe9"}}, ds);
+  ASSERT_FALSE(smb);
+  EXPECT_THAT(smb.error().message(), HasSubstr("field 'name'"));
+  EXPECT_THAT(smb.error().message(), HasSubstr("SMB share name 'caf\\xe9' is not valid UTF-8 (byte 0xe9 at offset 3)"));
+  auto lun = FromJson(Protocol::kIscsi, json{{"file", "lun\xff.img"}}, ds);
+  ASSERT_FALSE(lun);
+  EXPECT_THAT(lun.error().message(), HasSubstr("field 'file'"));
+  EXPECT_THAT(lun.error().message(), HasSubstr("LUN file name 'lun\\xff.img' is not valid UTF-8 (byte 0xff at offset 3)"));
+  EXPECT_TRUE(FromJson(Protocol::kSmb, json{{"name", "caf\xc3\xa9"}}, ds));
+  EXPECT_TRUE(FromJson(Protocol::kIscsi, json{{"file", "caf\xc3\xa9.img"}}, ds));
 }
 
 TEST(DefinitionTest, DecodeChecksTheSchemaVersion) {

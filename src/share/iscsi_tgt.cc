@@ -378,7 +378,14 @@ class TgtBackend final : public Backend {
 
   Status ApplyTarget(const WantTarget& want, const TgtTarget* served, const std::set<int>& used_tids,
                      const std::set<std::string>& recreated_users, const std::set<std::string>& deleted_users,
-                     const std::vector<Share>& desired, std::vector<ShareResult>& results);
+                     const std::vector<Share>& desired, const std::vector<std::optional<sys::RegularFile>>& checked,
+                     std::vector<ShareResult>& results);
+  // The files tgtd holds open (TgtOptions::tgtd_open_files).
+  Result<std::vector<sys::OpenFile>> TgtdOpenFiles();
+  // After `--op new` of a file LUN: tgtd opened `backing` by path; the files
+  // it opened since `before` must all be `checked` (and there must be one).
+  Status CheckOpenedBacking(const std::string& what, const std::string& backing, const sys::RegularFile& checked,
+                            const std::vector<sys::OpenFile>& before);
 
   TgtOptions options_;
   sys::ProcessRunner& runner_;
@@ -398,7 +405,7 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
     internal::FailRemaining(results, e);
     return results;
   };
-  internal::CheckIscsiBackingFiles(desired, results, options_.lun_file_check);
+  const auto checked = internal::CheckIscsiBackingFiles(desired, results, options_.lun_file_check);
 
   // Group the shares by IQN; target-wide settings come from the first share.
   std::vector<WantTarget> wants = internal::PlanIscsiTargets(desired, results);
@@ -503,7 +510,7 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
       }
       continue;
     }
-    if (auto st = ApplyTarget(w, served, used_tids, recreated_users, deleted_users, desired, results); !st) {
+    if (auto st = ApplyTarget(w, served, used_tids, recreated_users, deleted_users, desired, checked, results); !st) {
       for (size_t i : w.shares) {
         if (results[i].status) results[i].status = std::unexpected(st.error().WithContext("share " + desired[i].Id()));
       }
@@ -520,6 +527,7 @@ std::vector<ShareResult> TgtBackend::Reconcile(const std::vector<Share>& desired
 Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, const std::set<int>& used_tids,
                                const std::set<std::string>& recreated_users,
                                const std::set<std::string>& deleted_users, const std::vector<Share>& desired,
+                               const std::vector<std::optional<sys::RegularFile>>& checked,
                                std::vector<ShareResult>& results) {
   int tid = 0;
   if (served != nullptr) {
@@ -606,9 +614,35 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
         if (exists && !*exists) {
           return NotFound(fmt::format("add LUN {} of target {}: backing store '{}' does not exist", lun, want.iqn, backing));
         }
-        PK_TRY(Tgtadm(fmt::format("add LUN {} of target {} (backing {})", lun, want.iqn, backing),
-                      {"--mode", "logicalunit", "--op", "new", "--tid", t, "--lun", l, "--backing-store", backing,
-                       "--bstype", "rdwr"}));
+        const std::string what = fmt::format("add LUN {} of target {} (backing {})", lun, want.iqn, backing);
+        std::vector<sys::OpenFile> before;
+        if (checked[index]) {
+          PK_ASSIGN_OR_RETURN(before, TgtdOpenFiles());
+        }
+        if (options_.before_lun_open) options_.before_lun_open(backing);
+        PK_TRY(Tgtadm(what, {"--mode", "logicalunit", "--op", "new", "--tid", t, "--lun", l, "--backing-store", backing,
+                             "--bstype", "rdwr"}));
+        // tgtd opened the file by path, as root: what it holds must be the
+        // file checked above, not what a client of the dataset swapped in
+        // since (issue 17 item 4). Otherwise the LU goes before anyone logs in.
+        if (checked[index]) {
+          if (auto st = CheckOpenedBacking(what, backing, *checked[index], before); !st) {
+            // tgtadm has no --force for a LU; a target with sessions needs them closed.
+            const std::string again = fmt::format("remove LUN {} of target {} again", lun, want.iqn);
+            const std::vector<std::string> del = {"--mode", "logicalunit", "--op", "delete", "--tid", t, "--lun", l};
+            Status gone = OkStatus();
+            if (served != nullptr) {
+              gone = DeleteWhileActive(again, del, *served, [] {});
+            } else if (auto r = Tgtadm(again, del); !r) {
+              gone = std::unexpected(r.error());
+            }
+            if (!gone) {
+              log_->error("tgt: {}; {}", st.error().message(), gone.error().message());
+              return std::unexpected(st.error().WithContext(gone.error().message() + "; still served"));
+            }
+            return st;
+          }
+        }
       }
       if (have == nullptr || have->scsi_id != id.scsi_id || have->scsi_sn != id.serial ||
           have->readonly != def.read_only) {
@@ -622,6 +656,49 @@ Status TgtBackend::ApplyTarget(const WantTarget& want, const TgtTarget* served, 
     if (auto st = apply(); !st) results[index].status = std::unexpected(st.error().WithContext("share " + share.Id()));
   }
   return OkStatus();
+}
+
+Result<std::vector<sys::OpenFile>> TgtBackend::TgtdOpenFiles() {
+  if (options_.tgtd_open_files) return options_.tgtd_open_files();
+  pid_t pid = 0;
+  if (daemon_) {
+    pid = daemon_->pid();
+  } else {
+    // An adopted tgtd: the process at the other end of its management socket.
+    const std::string path = fmt::format("/var/run/tgtd/socket.{}", options_.control_port);
+    UniqueFd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    if (!socket.valid() || ::connect(socket.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::getsockopt(socket.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0) {
+      return Unavailable(fmt::format("find the pid of the tgtd on control port {} ({}): {}", options_.control_port, path,
+                                     std::strerror(errno)));
+    }
+    pid = peer.pid;
+  }
+  auto files = sys::OpenFilesOf(pid);
+  if (!files) return std::unexpected(files.error().WithContext(fmt::format("files tgtd (pid {}) holds", pid)));
+  return files;
+}
+
+Status TgtBackend::CheckOpenedBacking(const std::string& what, const std::string& backing, const sys::RegularFile& checked,
+                                      const std::vector<sys::OpenFile>& before) {
+  PK_ASSIGN_OR_RETURN(auto after, TgtdOpenFiles());
+  std::vector<sys::OpenFile> opened;
+  for (const auto& f : after) {
+    if (std::find(before.begin(), before.end(), f) == before.end()) opened.push_back(f);
+  }
+  auto is_checked = [&](const sys::OpenFile& f) { return f.device == checked.device && f.inode == checked.inode; };
+  if (!opened.empty() && std::all_of(opened.begin(), opened.end(), is_checked)) return OkStatus();
+  std::string held = opened.empty() ? std::string("no new file")
+                                    : fmt::format("device {} inode {}", opened.front().device, opened.front().inode);
+  return FailedPrecondition(fmt::format(
+      "{}: '{}' was replaced between its check and tgtd's open (tgtd holds {}, the checked file is device {} inode {}); "
+      "the LUN is not served",
+      what, backing, held, checked.device, checked.inode));
 }
 
 Status CheckOptions(const TgtOptions& o) {

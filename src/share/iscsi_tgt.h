@@ -18,7 +18,12 @@
 //     1..2^24 (the next free id on a collision), kept for the life of the
 //     backend, and re-used when tgtd is restarted;
 //   - LUN: backing store `Share::path + "/" + file` on a filesystem,
-//     `Share::path` on a volume; `--bstype rdwr`; parameters
+//     `Share::path` on a volume; `--bstype rdwr`; a file is checked before
+//     (sys::StatRegularBeneath) and, once tgtd opened it by path, the
+//     descriptor tgtd holds is compared with the checked file (device and
+//     inode, /proc/PID/fd): a file swapped in between (a symlink to a file
+//     outside the dataset, say) makes the backend delete the LU again and
+//     fail the share (issue 17 item 4); parameters
 //     `scsi_sn=IdentityFor(guid).serial, scsi_id=IdentityFor(guid).scsi_id,
 //     readonly=0|1`;
 //   - ACL: `--initiator-name` for IQN/EUI entries, `--initiator-address` for
@@ -114,6 +119,15 @@ struct TgtOptions {
   // Checks a LUN file before it is served (issue 17 item 4). Unset:
   // sys::StatRegularBeneath. Tests inject a fake.
   sys::RegularFileCheck lun_file_check;
+  // The regular files and block devices the serving tgtd holds open (issue 17
+  // item 4: after adding a file LUN, the descriptor tgtd opened must be the
+  // checked file). Unset: sys::OpenFilesOf of tgtd's pid (our child's, or for
+  // an adopted tgtd the peer of its management socket). Tests inject a fake.
+  std::function<Result<std::vector<sys::OpenFile>>()> tgtd_open_files;
+  // Test hook, unset in production: called with the backing path after the
+  // LUN file was checked and before tgtd is told to open it, so a test can
+  // swap the file in exactly the window issue 17 item 4 is about.
+  std::function<void(const std::string& backing_path)> before_lun_open;
 };
 
 // `tgtadm -C PORT --lld iscsi --mode account --op new --user U --password S`

@@ -217,6 +217,7 @@ struct Model {
       return FakeProcessRunner::Exited(0);
     }
     if (mode == "logicalunit") {
+      if (a.contains("--force")) return err("logicalunit mode: option '-F' is not allowed/supported");  // as tgtadm 1.0.85
       int lun = std::stoi(a["--lun"]);
       auto& luns = targets[tid].luns;
       if (op == "new") {
@@ -335,8 +336,16 @@ class FakeFs : public sys::FileSystem {
   Result<sys::RegularFile> CheckLunFile(const std::string& dir, const std::string& name) const {
     if (links.contains(dir + "/" + name)) return FailedPrecondition("'" + dir + "/" + name + "' is a symbolic link");
     if (missing.contains(dir + "/" + name)) return NotFound("open '" + dir + "/" + name + "': No such file or directory");
-    return sys::RegularFile{.size_bytes = 64 << 20};
+    return sys::RegularFile{.size_bytes = 64 << 20, .device = 1, .inode = InodeOf(dir + "/" + name)};
   }
+  static uint64_t InodeOf(const std::string& path) { return std::hash<std::string>{}(path) | 1; }
+  // What tgtd holds for a LUN backed by `path`: the checked file, or another
+  // one when the test swapped the path between check and open.
+  sys::OpenFile Opened(int tid, int lun, const std::string& path) const {
+    uint64_t inode = InodeOf(path) + (swapped.contains(path) ? 1 : 0);
+    return sys::OpenFile{.fd = (tid % 100000) * 256 + lun, .device = 1, .inode = inode};
+  }
+  std::set<std::string> swapped;
 };
 
 Share IscsiShare(const std::string& dataset, uint64_t guid, const std::string& iqn, int lun) {
@@ -362,6 +371,13 @@ class TgtBackendTest : public ::testing::Test {
     options_.control_port = 37;
     options_.portal = "127.0.0.1:13260";
     options_.lun_file_check = [this](const std::string& d, const std::string& n) { return fs_.CheckLunFile(d, n); };
+    options_.tgtd_open_files = [this]() -> Result<std::vector<sys::OpenFile>> {
+      std::vector<sys::OpenFile> out;
+      for (const auto& [tid, t] : model_.targets) {
+        for (const auto& [lun, l] : t.luns) out.push_back(fs_.Opened(tid, lun, l.path));
+      }
+      return out;
+    };
     options_.runtime_dir = "/state/tgt";
     options_.start_timeout = std::chrono::milliseconds(500);
     options_.stop_grace = std::chrono::milliseconds(50);
@@ -427,6 +443,22 @@ TEST_F(TgtBackendTest, RefusedLunFileFailsTheShareAndRemovesItsLun) {
   ASSERT_FALSE(results[0].status);
   EXPECT_THAT(results[0].status.error().message(), HasSubstr("is a symbolic link"));
   for (const auto& [tid, t] : model_.targets) EXPECT_TRUE(t.luns.empty()) << t.iqn;
+}
+
+// issue 17 item 4 (the check-to-open window): the LUN file passed its check,
+// then was swapped before tgtd opened it by path; the file tgtd holds is not
+// the checked one, so the LU is deleted again and the share fails.
+TEST_F(TgtBackendTest, ALunFileSwappedBetweenCheckAndOpenIsRemovedAgain) {
+  Share a = IscsiShare("tank/a", 1, kIqnA, 1);
+  fs_.swapped.insert("/mnt/tank/a/lun.img");
+  auto results = backend_->Reconcile({a});
+  ASSERT_FALSE(results[0].status) << "a LUN tgtd opened through a swapped path is served";
+  EXPECT_THAT(results[0].status.error().message(),
+              HasSubstr("'/mnt/tank/a/lun.img' was replaced between its check and tgtd's open"));
+  for (const auto& [tid, t] : model_.targets) EXPECT_TRUE(t.luns.empty()) << t.iqn;
+  fs_.swapped.clear();
+  ReconcileOk({a});
+  EXPECT_EQ(model_.targets[TidOf(kIqnA)].luns.size(), 1u);
 }
 
 TEST(TgtOptionsTest, RefusesBadOptionsNamingThem) {

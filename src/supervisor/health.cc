@@ -80,8 +80,16 @@ void Supervisor::ApplyHealth(const std::vector<zfs::PoolSummary>& pools) {
 void Supervisor::SettleServing(Service& s, std::string online_reason) {
   if (s.status.health == "DEGRADED") {
     SetState(s, State::kDegraded, "pool health DEGRADED ('poolkeeper pool status' shows which device)");
-  } else if (!s.share_problems.empty()) {
-    SetState(s, State::kDegraded, fmt::format("{} share(s) not served: {}", s.share_problems.size(), fmt::join(s.share_problems, "; ")));
+  } else if (!s.share_problems.empty() || !s.migration_problems.empty()) {
+    std::vector<std::string> parts;
+    if (!s.share_problems.empty()) {
+      parts.push_back(fmt::format("{} share(s) not served: {}", s.share_problems.size(), fmt::join(s.share_problems, "; ")));
+    }
+    if (!s.migration_problems.empty()) {
+      parts.push_back(fmt::format("{} migration(s) not run: {}", s.migration_problems.size(),
+                                  fmt::join(s.migration_problems, "; ")));
+    }
+    SetState(s, State::kDegraded, fmt::format("{}", fmt::join(parts, "; ")));
   } else {
     SetState(s, State::kOnline, std::move(online_reason));
   }
@@ -93,6 +101,15 @@ void Supervisor::ReportShares(const std::string& pool, std::vector<std::string> 
     if (!s) return;
     s->share_problems = problems;
     if (!s->busy && IsServing(s->status.state)) SettleServing(*s, problems.empty() ? "all shares served" : "");
+  });
+}
+
+void Supervisor::ReportMigrations(const std::string& pool, std::vector<std::string> problems) {
+  loop_.Post([this, pool, problems = std::move(problems)] {
+    Service* s = Find(pool);
+    if (!s || s->migration_problems == problems) return;
+    s->migration_problems = problems;
+    if (!s->busy && IsServing(s->status.state)) SettleServing(*s, problems.empty() ? "held migrations released" : "");
   });
 }
 

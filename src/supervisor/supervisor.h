@@ -161,6 +161,10 @@ class Supervisor {
   // The shares of `pool` changed outside the sharing phase (created, changed,
   // deleted, or a server failed): `problems` as for serve_shares. Does not wait.
   void ReportShares(const std::string& pool, std::vector<std::string> problems);
+  // The migrations of `pool` that do not run because the pool is held (not
+  // adopted here; issue 17 item 6), with reasons; empty when none is held.
+  // Listed in the service's reason like share problems. Does not wait.
+  void ReportMigrations(const std::string& pool, std::vector<std::string> problems);
 
   // Exec resources ("exec:NAME"): added (or updated) and started; removed only
   // when stopped. A cycle through them is refused like one between pools.
@@ -187,6 +191,7 @@ class Supervisor {
     // stepped wall clock cannot keep a pool waiting.
     std::optional<std::chrono::steady_clock::time_point> start_deadline;
     std::vector<std::string> share_problems;  // shares of the pool not served, with reasons
+    std::vector<std::string> migration_problems;  // migrations of the pool held, with reasons
     zfs::Force force_next_import = zfs::Force::kNo;  // asserted fenced by StartService, used once
     // kAdoptOnly: a cluster pool at daemon start: served if imported, never imported.
     ImportMode import_mode = ImportMode::kImport;

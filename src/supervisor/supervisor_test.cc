@@ -663,6 +663,25 @@ TEST_F(SupervisorTest, HealthWatchFollowsDegradedAndVanishedPools) {
   EXPECT_EQ(zfs_->CountCalls("import tank"), 1u) << "a vanished pool is not imported again by itself";
 }
 
+// issue 17 item 6 (left over): a foreign pool with migrations but no shares
+// was listed online in `service list` while its migrations were held. The
+// migration manager's report degrades the service with the reason, as held
+// shares do; once nothing is held the service is online again.
+TEST_F(SupervisorTest, HeldMigrationsAreListedInTheService) {
+  zfs_->AddPool("tank");
+  Supervisor& sup = StartSupervisor();
+  ASSERT_TRUE(sup.Enable(Policy("tank")));
+  WaitFor("tank", State::kOnline);
+  sup.ReportMigrations("tank", {"migration of 'tank/home': held: pool not adopted (run poolkeeper pool adopt tank)"});
+  auto s = WaitFor("tank", State::kDegraded);
+  EXPECT_EQ(s.reason,
+            "1 migration(s) not run: migration of 'tank/home': held: pool not adopted (run poolkeeper pool adopt tank)");
+  sup.ReportMigrations("tank", {});
+  s = WaitFor("tank", State::kOnline);
+  EXPECT_EQ(s.reason, "held migrations released");
+  sup.ReportMigrations("nosuch", {"migration of 'nosuch/x': held"});  // no service: ignored
+}
+
 TEST_F(SupervisorTest, PoolDegradedAtImportIsDegraded) {
   zfs_->AddPool("tank");
   zfs_->SetHealth("tank", "DEGRADED");

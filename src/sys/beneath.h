@@ -5,9 +5,12 @@
 // Thread-safety: a pure function of the filesystem.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 
@@ -31,5 +34,25 @@ Result<RegularFile> StatRegularBeneath(const std::string& dir, const std::string
 
 // The check as an injectable function (the real one above; fakes in tests).
 using RegularFileCheck = std::function<Result<RegularFile>(const std::string& dir, const std::string& relative)>;
+
+// One descriptor a process holds on a regular file or a block device.
+struct OpenFile {
+  int fd = -1;
+  uint64_t device = 0;  // st_dev of the file the descriptor is open on
+  uint64_t inode = 0;
+  bool operator==(const OpenFile&) const = default;
+};
+
+// The regular files and block devices process `pid` holds open, from
+// /proc/PID/fd (each entry stat()ed: the file the descriptor is open on,
+// whatever its path is now). Sockets, pipes and the like are left out; a
+// descriptor closed while it is read is skipped. Closes issue 17 item 4's
+// window: a LUN file checked by StatRegularBeneath can still be swapped
+// before the target server opens it by path, so the backend compares what
+// the server holds with what was checked. NotFound when the process is gone.
+Result<std::vector<OpenFile>> OpenFilesOf(pid_t pid);
+
+// OpenFilesOf as an injectable function (tests: a fake).
+using OpenFilesReader = std::function<Result<std::vector<OpenFile>>(pid_t pid)>;
 
 }  // namespace pk::sys

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -379,6 +380,26 @@ Result<RegularFile> StatRegularBeneath(const std::string& dir, const std::string
   return RegularFile{.size_bytes = static_cast<uint64_t>(st.st_size),
                      .device = static_cast<uint64_t>(st.st_dev),
                      .inode = static_cast<uint64_t>(st.st_ino)};
+}
+
+Result<std::vector<OpenFile>> OpenFilesOf(pid_t pid) {
+  const std::string dir = fmt::format("/proc/{}/fd", pid);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return PathError("list open files of process", dir, errno);
+  std::vector<OpenFile> out;
+  while (dirent* e = ::readdir(d)) {
+    int fd = 0;
+    std::string_view name = e->d_name;
+    auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), fd);
+    if (ec != std::errc() || end != name.data() + name.size()) continue;  // "." and ".."
+    struct stat st {};
+    // stat() follows the magic link to the open file itself, not its path.
+    if (::stat(fmt::format("{}/{}", dir, fd).c_str(), &st) != 0) continue;
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) continue;
+    out.push_back({.fd = fd, .device = static_cast<uint64_t>(st.st_dev), .inode = static_cast<uint64_t>(st.st_ino)});
+  }
+  ::closedir(d);
+  return out;
 }
 
 }  // namespace pk::sys

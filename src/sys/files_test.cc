@@ -1,8 +1,10 @@
 #include "sys/files.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/unique_fd.h"
 #include "sys/beneath.h"
 
 namespace pk::sys {
@@ -197,6 +200,34 @@ TEST_F(FilesTest, StatDeviceRefusesWhatIsNotADisk) {
   auto missing = fs_->StatDevice(Path("absent"));
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+// issue 17 item 4 (the check-to-open window): OpenFilesOf reports the file a
+// descriptor is open on, not what its path names now: after the path is
+// swapped for a symlink to another file, the descriptor still shows the
+// checked inode, and the other file shows up only once opened.
+TEST_F(FilesTest, OpenFilesOfReportsTheOpenInodeNotThePath) {
+  ASSERT_TRUE(fs_->CreateSparseFile(Path("lun.img"), 4096, 0600));
+  ASSERT_TRUE(fs_->CreateSparseFile(Path("other.img"), 4096, 0600));
+  auto checked = StatRegularBeneath(dir_, "lun.img");
+  ASSERT_TRUE(checked) << checked.error().message();
+  UniqueFd fd(::open(Path("lun.img").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(fd.get(), 0);
+  ASSERT_EQ(::unlink(Path("lun.img").c_str()), 0);
+  ASSERT_EQ(::symlink(Path("other.img").c_str(), Path("lun.img").c_str()), 0);
+  auto held = OpenFilesOf(::getpid());
+  ASSERT_TRUE(held) << held.error().message();
+  OpenFile want{.fd = fd.get(), .device = checked->device, .inode = checked->inode};
+  EXPECT_THAT(*held, ::testing::Contains(want));
+  UniqueFd through_link(::open(Path("lun.img").c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_GE(through_link.get(), 0);
+  held = OpenFilesOf(::getpid());
+  ASSERT_TRUE(held);
+  auto it = std::find_if(held->begin(), held->end(), [&](const OpenFile& f) { return f.fd == through_link.get(); });
+  ASSERT_NE(it, held->end());
+  EXPECT_NE(it->inode, checked->inode);
+  for (const auto& f : *held) EXPECT_GE(f.fd, 0);
+  EXPECT_EQ(OpenFilesOf(999999999).error().code(), ErrorCode::kNotFound);
 }
 
 // issue 17 item 4: a LUN file is checked without following symbolic links,

@@ -70,8 +70,9 @@ class DemoTest : public ::testing::Test {
     (void)runner_->Run({.program = "/usr/sbin/userdel", .args = {fmt::format("pkdemo{}", ::getpid())}, .env = ToolEnv()});
   }
 
-  sys::ProcessResult Demo(std::vector<std::string> args) {
+  sys::ProcessResult Demo(std::vector<std::string> args, const std::vector<std::string>& extra_env = {}) {
     sys::Command c{.program = source_ + "/scripts/demo", .args = std::move(args), .env = env_};
+    c.env.insert(c.env.end(), extra_env.begin(), extra_env.end());
     c.timeout = std::chrono::seconds(240);
     auto r = runner_->Run(c);
     EXPECT_TRUE(r) << c.ToString() << ": " << r.error().message();
@@ -125,6 +126,47 @@ TEST_F(DemoTest, StopAfterSigkillOfTheDaemonLeavesNothing) {
   EXPECT_THAT(MountsBelow(lab_), IsEmpty());
   EXPECT_FALSE(PoolImported(*runner_, pool_));
   EXPECT_FALSE(fs::exists("/run/netns/" + head_.nfs_netns));
+  EXPECT_FALSE(fs::exists(lab_));
+}
+
+// issue 18 (a killed run of scripts/demo reported exit code 0): `demo stop`
+// that had to SIGKILL its daemon (here: no grace after SIGTERM, so the
+// daemon is still stopping its servers) printed "stopped" and exited 0 while
+// the servers it had started could be left. Its exit status now says what
+// happened: 1, naming the daemon and the SIGKILL; the next `demo stop`
+// restarts the daemon to adopt what it left, stops it, and exits 0 with
+// nothing left behind.
+TEST_F(DemoTest, AStopThatHadToKillTheDaemonFailsAndTheNextStopCleansUp) {
+  auto up = Demo({});
+  ASSERT_TRUE(up.status.Success()) << up.status.ToString() << "\n" << up.out << up.err;
+  const pid_t daemon = std::stoi(ReadWholeFile(lab_ + "/demo-poolkeeperd.pid"));
+  ASSERT_GT(daemon, 0);
+
+  auto killed = Demo({"stop"}, {"PK_DEMO_STOP_GRACE=0"});
+  EXPECT_EQ(killed.status.kind, sys::ExitStatus::Kind::kExited) << killed.status.ToString();
+  EXPECT_EQ(killed.status.code, 1) << "a stop that SIGKILLed the daemon reported " << killed.status.ToString() << "\n"
+                                   << killed.out << killed.err;
+  EXPECT_THAT(killed.err, HasSubstr(fmt::format("poolkeeperd (pid {}) did not exit within 0 s of SIGTERM and was killed",
+                                                daemon)))
+      << killed.err;
+  EXPECT_THAT(killed.err, HasSubstr("demo: stop incomplete")) << killed.err;
+  EXPECT_THAT(killed.out, Not(HasSubstr(fmt::format("poolkeeperd (pid {}) stopped", daemon)))) << killed.out;
+
+  auto again = Demo({"stop"});
+  // Seen once in three runs: after the SIGKILL in the middle of the daemon's
+  // stop, zfs-fuse refused the pool's destroy ("umount: ... not mounted");
+  // the stop then says so and exits 1, and `lab down` exports the pool.
+  // Either way the daemon was not killed again and nothing is left (below).
+  if (!again.status.Success()) {
+    EXPECT_EQ(again.status.code, 1) << again.status.ToString();
+    EXPECT_THAT(again.err, HasSubstr("demo stop: pool destroy " + pool_)) << again.out << again.err;
+    EXPECT_THAT(again.err, Not(HasSubstr("was killed"))) << again.err;
+  }
+  EXPECT_THAT(again.out, HasSubstr("starting it to adopt and stop what it left")) << again.out;
+  EXPECT_THAT(ProcessesMentioning(lab_), IsEmpty());
+  EXPECT_THAT(ProcessesMentioning(head_.nfs_netns), IsEmpty());
+  EXPECT_THAT(MountsBelow(lab_), IsEmpty());
+  EXPECT_FALSE(PoolImported(*runner_, pool_));
   EXPECT_FALSE(fs::exists(lab_));
 }
 

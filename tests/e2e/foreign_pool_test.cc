@@ -163,6 +163,12 @@ TEST_F(ForeignPoolTest, ForeignPoolIsHeldUntilAdopted) {
     }
     return false;
   });
+  // The held migration is in the service's reason as well (issue 17 item 6,
+  // left over: a pool with only migrations was listed online).
+  svc = WaitFor({"service", "status", pool_.name}, [&](const json& j) {
+    return j.value("reason", "").find("migration(s) not run: migration of '" + mig + "': " + held) != std::string::npos;
+  });
+  EXPECT_EQ(svc.value("state", ""), "degraded");
   // Nothing is served: no NFS export of the dataset, no helper, for a while.
   EXPECT_NE(NfsWrite(pool_.mnt + "/exp"), 0) << "the foreign pool's no_root_squash export was served";
   for (int i = 0; i < 30; ++i) {

@@ -135,6 +135,15 @@ TEST_F(ShareBadInputTest, RefusedWithTheReasonAndNothingTouched) {
   ExpectRefused({"share", "create", "nfs", b, "--client", "$(reboot)"}, kExitUsage, "does not parse");
   ExpectRefused({"share", "create", "nfs", b, "--client", "*", "--pseudo", "/projects"}, kExitFailure,
                 "pseudo path '/projects' is already used");
+  // harden item 1 (issue 17, UTF-8 names): names that are not UTF-8 cannot be
+  // carried by the JSON API, the pool property or SMB; the CLI refused to send
+  // them as U+FFFD, naming the field, the byte and its offset.
+  ExpectRefused({"share", "create", "smb", b, "--name", "caf\xe9"}, kExitUsage,
+                "field /name 'caf\\xe9' is not valid UTF-8 (byte 0xe9 at offset 3)");
+  ExpectRefused({"share", "create", "iscsi", b, "--size", "16M", "--file", "lun\xff.img"}, kExitUsage,
+                "field /file 'lun\\xff.img' is not valid UTF-8 (byte 0xff at offset 3)");
+  ExpectRefused({"migrate", "start", b, "--source", "file:///srv/old\xfe"}, kExitUsage,
+                "field /source 'file:///srv/old\\xfe' is not valid UTF-8 (byte 0xfe at offset 15)");
   // Datasets that do not exist, or whose pool is not imported.
   ExpectRefused({"share", "create", "nfs", pool_.name + "/nope", "--client", "*"}, kExitNotFound,
                 "dataset '" + pool_.name + "/nope' does not exist");

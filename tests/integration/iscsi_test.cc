@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <thread>
 #include <map>
@@ -82,6 +83,9 @@ class IscsiTest : public LabTest {
     options.control_port = control_port_;
     options.portal = portal_;
     options.runtime_dir = MountDir(fmt::format("tgt-{}", ::getpid()));
+    options.before_lun_open = [this](const std::string& backing) {
+      if (before_lun_open_) before_lun_open_(backing);
+    };
     auto backend = share::MakeTgtBackend(options, runner(), *launcher_, *fs_);
     ASSERT_TRUE(backend) << backend.error().ToString();
     backend_ = std::move(*backend);
@@ -190,6 +194,8 @@ class IscsiTest : public LabTest {
   std::unique_ptr<sys::DaemonLauncher> launcher_;
   std::unique_ptr<sys::FileSystem> fs_;
   std::unique_ptr<share::Backend> backend_;
+  // Runs in the backend's test hook, between a LUN file's check and tgtd's open.
+  std::function<void(const std::string& backing)> before_lun_open_;
   zfs::PoolName pool_ = Pool("unset");
 };
 
@@ -401,6 +407,51 @@ TEST_F(IscsiTest, ALunFileSwappedForASymlinkOrADeviceIsNeverServed) {
   ASSERT_TRUE(fs_->CreateSparseFile(file, 16ull << 20, 0600));
   ReconcileOk({victim, other});
   EXPECT_THAT(ServedLuns(runner(), control_port_), ::testing::Contains(IqnFor("victim") + " lun 1 -> " + file));
+}
+
+// issue 17 item 4 (the check-to-open window): the LUN file passes its check,
+// then a client of the dataset swaps it for a symlink to a file outside the
+// dataset before tgtd opens it by path (the backend's test hook runs in
+// exactly that window). tgtd, as root, opens the link's target; the backend
+// finds that the descriptor tgtd holds is not the checked file, deletes the
+// LU again and fails the share: `tgtadm --op show` lists no LUN, and no
+// login reaches the outside file.
+TEST_F(IscsiTest, ALunFileSwappedBetweenCheckAndOpenIsNotServed) {
+  auto victim = NewShare("victim", IqnFor("victim"), 1, 16ull << 20);
+  const std::string outside_dir = MountDir(fmt::format("outside-{}", ::getpid()));
+  ASSERT_TRUE(fs_->MakeDirs(outside_dir, 0700));
+  const std::string outside = outside_dir + "/secret.img";
+  ASSERT_TRUE(fs_->CreateSparseFile(outside, 24ull << 20, 0600));
+  const std::string file = victim.path + "/lun.img";
+  int swaps = 0;
+  before_lun_open_ = [&](const std::string& backing) {
+    if (backing != file) return;
+    ++swaps;
+    ASSERT_EQ(::unlink(file.c_str()), 0);
+    ASSERT_EQ(::symlink(outside.c_str(), file.c_str()), 0);
+  };
+  auto results = backend_->Reconcile({victim});
+  before_lun_open_ = nullptr;
+  ASSERT_EQ(swaps, 1) << "the hook did not run between check and open";
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_FALSE(results[0].status) << "tgtd serves a LUN it opened through a path swapped after the check";
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("was replaced between its check and tgtd's open"));
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr(file));
+  EXPECT_THAT(ServedLuns(runner(), control_port_), ::testing::IsEmpty());
+  ToolRun login = Tool({Url(victim)});
+  EXPECT_NE(login.code, kToolOk) << "an initiator reached the file outside the dataset: " << login.out;
+  EXPECT_THAT(login.out, Not(HasSubstr(fmt::format("{} blocks=", 24ull << 20))));
+
+  // The link stays: the next serve refuses it at the check already.
+  results = backend_->Reconcile({victim});
+  ASSERT_FALSE(results[0].status);
+  EXPECT_THAT(results[0].status.error().message(), HasSubstr("is a symbolic link"));
+  // A regular file of the dataset in its place is served again (the check
+  // after the open passes for the file that was checked).
+  ASSERT_EQ(::unlink(file.c_str()), 0);
+  ASSERT_TRUE(fs_->CreateSparseFile(file, 16ull << 20, 0600));
+  ReconcileOk({victim});
+  EXPECT_EQ(ServedLuns(runner(), control_port_), std::vector<std::string>{IqnFor("victim") + " lun 1 -> " + file});
 }
 
 // Sessions logged in (I_T nexuses) to the target `iqn`, as tgtadm reports them.

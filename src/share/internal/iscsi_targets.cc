@@ -31,15 +31,20 @@ void FailRemaining(std::vector<ShareResult>& results, const Error& error) {
   }
 }
 
-void CheckIscsiBackingFiles(const std::vector<Share>& desired, std::vector<ShareResult>& results,
-                            const sys::RegularFileCheck& check) {
+std::vector<std::optional<sys::RegularFile>> CheckIscsiBackingFiles(const std::vector<Share>& desired,
+                                                                    std::vector<ShareResult>& results,
+                                                                    const sys::RegularFileCheck& check) {
+  std::vector<std::optional<sys::RegularFile>> checked(desired.size());
   for (size_t i = 0; i < desired.size(); ++i) {
     const auto* def = std::get_if<IscsiDefinition>(&desired[i].definition);
     if (def == nullptr || desired[i].volume || !results[i].status) continue;
     if (auto file = check ? check(desired[i].path, def->file) : sys::StatRegularBeneath(desired[i].path, def->file); !file) {
       results[i].status = std::unexpected(file.error().WithContext(fmt::format("share {}: LUN file", desired[i].Id())));
+    } else {
+      checked[i] = *file;
     }
   }
+  return checked;
 }
 
 std::vector<IscsiTargetPlan> PlanIscsiTargets(const std::vector<Share>& desired, std::vector<ShareResult>& results) {

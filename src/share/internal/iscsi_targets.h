@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,12 @@ void FailRemaining(std::vector<ShareResult>& results, const Error& error);
 // another tenant's file, which the target server, running as root, would
 // otherwise open. A share that fails gets the reason and is not served
 // (PlanIscsiTargets leaves it out, so a LUN already served from it is
-// removed). Called before every serve by both backends.
-void CheckIscsiBackingFiles(const std::vector<Share>& desired, std::vector<ShareResult>& results,
-                            const sys::RegularFileCheck& check);
+// removed). Called before every serve by both backends. Returns, per desired
+// share, the file that passed (device and inode), so that a backend can
+// compare it with what the target server opened afterwards.
+std::vector<std::optional<sys::RegularFile>> CheckIscsiBackingFiles(const std::vector<Share>& desired,
+                                                                    std::vector<ShareResult>& results,
+                                                                    const sys::RegularFileCheck& check);
 
 // Groups `desired` (every share of the protocol) by IQN. `results` holds one
 // entry per desired share; a share whose result is already an error is left
