@@ -42,7 +42,8 @@ ErrorCode ClassifyToolError(const std::string& err) {
       has("no valid replicas") || has("device is too small") || has("only applicable to mirror") ||
       has("only inactive hot spares") || has("can only attach to mirrors") ||
       has("currently being replaced") || has("already a scrub in progress") ||
-      has("currently resilvering")) {
+      has("currently resilvering") || has("out of space")) {
+    // "out of space": e.g. OpenZFS refusing to remove a data vdev whose data the rest cannot hold.
     return ErrorCode::kFailedPrecondition;
   }
   if (has("invalid property") || has("bad property") || has("invalid option") ||

@@ -282,7 +282,12 @@ TEST_F(DiskTest, OpenZfsScrubPauseExpandAndTopLevelRemove) {
   if (zfs().dialect() != zfs::Dialect::kOpenZfs2) {
     GTEST_SKIP() << "scrub pause, online -e growth and top-level removal are OpenZFS's (zfs-fuse: see ScrubStartStopPauseAndProgress)";
   }
-  auto disks = NewDisks(4);
+  // 512 MiB disks: OpenZFS removes a top-level vdev only when the rest can
+  // take its whole size beside the pool's slop space (at least 128 MiB), which
+  // a pool of 128 MiB disks never has ("out of space").
+  constexpr uint64_t kBig = 512ull << 20;
+  std::vector<std::string> disks;
+  for (int i = 0; i < 4; ++i) disks.push_back(SizedDisk("big" + std::to_string(i) + ".img", kBig));
   auto pool = MustCreatePool({"mirror", disks[0], disks[1], "mirror", disks[2], disks[3]});
   ASSERT_TRUE(WriteFileSynced(MountDir(pool.str()) + "/data", std::string(16 << 20, 'p')));
   {
@@ -317,7 +322,7 @@ TEST_F(DiskTest, OpenZfsScrubPauseExpandAndTopLevelRemove) {
   for (const auto& p : *size_before) if (p.name == pool.str()) before = p.size;
   for (int i : {0, 1}) {
     std::error_code ec;
-    std::filesystem::resize_file(disks[static_cast<size_t>(i)], 2 * kDiskBytes, ec);
+    std::filesystem::resize_file(disks[static_cast<size_t>(i)], 2 * kBig, ec);
     ASSERT_FALSE(ec) << ec.message();
     auto grown = zfs().OnlineDevice(pool, Ref(disks[static_cast<size_t>(i)]), zfs::Expand::kYes);
     ASSERT_TRUE(grown) << grown.error().ToString();
