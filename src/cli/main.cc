@@ -294,20 +294,21 @@ void AddDiskCommands(CLI::App& pool, Cli& cli, Args& a, int& rc) {
     post("attach", {{"device", a.device}, {"new_device", a.new_device}, {"force", a.force}},
          fmt::format("attached '{}' to '{}' (resilver started)", a.new_device, a.device));
   });
-  auto* detach = pool.add_subcommand("detach", "detach a disk from a mirror: POOL DEVICE");
-  detach->add_option("pool", a.name, "pool name")->required();
-  detach->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+  // The verbs on one disk of a pool: POOL DEVICE.
+  auto disk_verb = [&pool, &a](const char* verb, const char* help) {
+    auto* cmd = pool.add_subcommand(verb, help);
+    cmd->add_option("pool", a.name, "pool name")->required();
+    cmd->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+    return cmd;
+  };
+  auto* detach = disk_verb("detach", "detach a disk from a mirror: POOL DEVICE");
   detach->callback([&a, post] { post("detach", {{"device", a.device}}, fmt::format("detached '{}'", a.device)); });
-  auto* online = pool.add_subcommand("online", "bring a disk online: POOL DEVICE [-e]");
-  online->add_option("pool", a.name, "pool name")->required();
-  online->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+  auto* online = disk_verb("online", "bring a disk online: POOL DEVICE [-e]");
   online->add_flag("-e,--expand", a.expand, "grow to the disk's whole size");
   online->callback([&a, post] {
     post("online", {{"device", a.device}, {"expand", a.expand}}, fmt::format("'{}' is online", a.device));
   });
-  auto* offline = pool.add_subcommand("offline", "take a disk offline: POOL DEVICE [-t]");
-  offline->add_option("pool", a.name, "pool name")->required();
-  offline->add_option("device", a.device, "the disk (path or vdev GUID)")->required();
+  auto* offline = disk_verb("offline", "take a disk offline: POOL DEVICE [-t]");
   offline->add_flag("-t,--temporary", a.temporary, "only until the next import");
   offline->callback([&a, post] {
     post("offline", {{"device", a.device}, {"temporary", a.temporary}}, fmt::format("'{}' is offline", a.device));
