@@ -22,6 +22,10 @@ function(pk_test name label)
     set(ARG_TIMEOUT 300)
   endif()
   set_tests_properties(${name} PROPERTIES LABELS ${label} TIMEOUT ${ARG_TIMEOUT})
+  if(label STREQUAL "unit")
+    # The target `unit_tests` (tests/fuzz) builds these: the unit label alone.
+    set_property(GLOBAL APPEND PROPERTY PK_UNIT_TEST_TARGETS ${name})
+  endif()
   if(label STREQUAL "ha")
     # The HA lab (scripts/lab-ha) has its own fixture and lock, and never the
     # host ZFS lab's: its heads run their own zfs-fuse in private namespaces.

@@ -29,6 +29,9 @@ class JsonFields {
 
   // `context` prefixes every error ("nfs share of 'tank/a'"); empty: none.
   JsonFields(const nlohmann::json& j, std::string context);
+  // The object is referred to, not copied: a temporary would be gone before
+  // the first Get (ASan: stack-use-after-scope).
+  JsonFields(nlohmann::json&&, std::string) = delete;
 
   // Reads `name` into `out` when present and not null; leaves `out` as it is
   // otherwise. T: bool, int, int64_t, uint32_t, uint64_t, double, std::string,

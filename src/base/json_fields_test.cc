@@ -34,6 +34,12 @@ TEST(JsonFieldsTest, ReadsTypedFieldsAndKeepsDefaults) {
   EXPECT_EQ(gone, "kept");
 }
 
+// The sanitized unit run (issue 17, standing defences) found this test
+// reading a temporary json through JsonFields' reference after the temporary
+// was gone; JsonFields now refuses a temporary at compile time.
+static_assert(!std::is_constructible_v<JsonFields, json&&, std::string>);
+static_assert(std::is_constructible_v<JsonFields, const json&, std::string>);
+
 TEST(JsonFieldsTest, FirstErrorNamesTheObjectAndTheField) {
   json j = {{"force", "yes"}, {"size", -1}};
   JsonFields f(j, "import of 'tank'");
@@ -45,11 +51,13 @@ TEST(JsonFieldsTest, FirstErrorNamesTheObjectAndTheField) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(s.error().message(), "import of 'tank': field 'force' has the wrong type: must be true or false");
-  JsonFields none(json::object(), "");
+  const json empty = json::object();
+  JsonFields none(empty, "");
   std::string name;
   none.Require("name", name);
   EXPECT_EQ(none.Finish().error().message(), "field 'name' is required");
-  JsonFields not_object(json::array(), "body");
+  const json array = json::array();
+  JsonFields not_object(array, "body");
   EXPECT_THAT(not_object.Finish().error().message(), HasSubstr("must be a JSON object"));
 }
 
