@@ -240,6 +240,7 @@ Result<HttpResponse> Router::Route(const HttpRequest& r) {
   }
   if (c == "migrations") return MigrationRoute(name, r);
   if (c == "snapshot-policies") return SnapshotPolicyRoute(name, r);
+  if (c == "scrub-policies") return ScrubPolicyRoute(name, r);
   if (c == "snapshots") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);
     if (name.empty() && m == "POST") return CreateSnapshot(r);

@@ -55,6 +55,9 @@
 //   GET    /v1/snapshot-policies          (every scheduled dataset: policy, source, last run, next run, last error)
 //   GET|PUT|DELETE /v1/snapshot-policies/{dataset}  (PUT body {"schedule","keep","prefix"} or {"schedule":"none"};
 //          DELETE = zfs inherit: the dataset follows its parent's policy again)
+//   GET    /v1/scrub-policies             (every pool imported here: schedule, source, state, last scan end, next run)
+//   GET|PUT|DELETE /v1/scrub-policies/{pool}  (PUT body {"schedule"}: off, weekly, monthly, every N(m|h|d|w) [at HH:MM];
+//          DELETE: the default, monthly, again)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -71,6 +74,7 @@
 #include "layout/planner.h"
 #include "migrate/manager.h"
 #include "protect/scheduler.h"
+#include "protect/scrub_scheduler.h"
 #include "quota/quotas.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
@@ -124,6 +128,9 @@ class Router {
   // Snapshot schedules (protect_routes.cc, issue 24 item 1); without it the
   // policy routes still set, show and clear, but show no run status. Set before serving.
   void SetSnapshotScheduler(protect::Scheduler* scheduler) { scheduler_ = scheduler; }
+  // Scrub schedules (protect_routes.cc, issue 24 item 3); without it the
+  // policy routes still set and clear, and show no state. Set before serving.
+  void SetScrubScheduler(protect::ScrubScheduler* scrubs) { scrubs_ = scrubs; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -195,6 +202,7 @@ class Router {
   Result<nlohmann::json> PoolConfiguration(const zfs::PoolName& pool);
   // Snapshot policies (protect_routes.cc).
   Result<HttpResponse> SnapshotPolicyRoute(const std::string& dataset, const HttpRequest& request);
+  Result<HttpResponse> ScrubPolicyRoute(const std::string& pool, const HttpRequest& request);
 
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
@@ -210,6 +218,7 @@ class Router {
   migrate::Manager* migrations_ = nullptr;
   supervisor::Ownership* ownership_ = nullptr;
   protect::Scheduler* scheduler_ = nullptr;
+  protect::ScrubScheduler* scrubs_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_
