@@ -441,10 +441,24 @@ Status Serve(const Config& config) {
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
   if (migrations) migrations->StartLoop();
-  snapshots.Start([&inventory] { return protect::TargetsOf(inventory.Current()->datasets); },
-                  std::chrono::seconds(10));  // cheap: a dataset known to be up to date costs no tool run
-  scrubs.Start([&inventory] { return protect::ScrubTargetsOf(*inventory.Current()); },
-               std::chrono::seconds(10));  // no tool run unless a scrub is due
+  // The schedules act on adopted pools only (issue 17 item 6): a pool made
+  // elsewhere shows its policies as held. Judged from the view: no tool runs.
+  auto held_in = [&ownership](std::shared_ptr<const inventory::Snapshot> view) -> protect::HeldCheck {
+    return [&ownership, view](const std::string& pool) -> std::optional<std::string> {
+      const auto* p = view->FindPool(pool);
+      auto root = view->datasets.find(pool);
+      if (p && root != view->datasets.end() && ownership.Verifies(p->summary.guid, root->second)) return std::nullopt;
+      return supervisor::HeldReason(pool);
+    };
+  };
+  snapshots.Start([&inventory, &held_in] {
+    auto view = inventory.Current();
+    return protect::TargetsOf(view->datasets, held_in(view));
+  }, std::chrono::seconds(10));  // cheap: a dataset known to be up to date costs no tool run
+  scrubs.Start([&inventory, &held_in] {
+    auto view = inventory.Current();
+    return protect::ScrubTargetsOf(*view, held_in(view));
+  }, std::chrono::seconds(10));  // no tool run unless a scrub is due
   // Settles the share servers once no pool service is on its way up (at most 60 s).
   std::atomic<bool> stopping{false};
   std::thread settle([&] {

@@ -47,7 +47,8 @@ inline const std::vector<std::string> kInventoryProperties = {
     "type", "used", "available", "referenced", "mountpoint", "mounted", "compression",
     "canmount", "creation", "origin", "org.poolkeeper:quota-warn",
     "org.poolkeeper:snapshot-schedule",   // protect::kScheduleProperty (the daemon's snapshot schedules)
-    "org.poolkeeper:scrub-schedule"};     // protect::kScrubProperty (its scrub schedules)
+    "org.poolkeeper:scrub-schedule",      // protect::kScrubProperty (its scrub schedules)
+    "org.poolkeeper:adopted"};            // supervisor::kAdoptedProperty (the schedules act on adopted pools only)
 
 struct PoolEntry {
   zfs::PoolSummary summary;

@@ -48,7 +48,7 @@ Status ClearPolicy(zfs::Zfs& zfs, const zfs::DatasetName& dataset) {
   return zfs.InheritProperty(dataset, property, zfs::Recursive::kNo);
 }
 
-std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets) {
+std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets, const HeldCheck& held) {
   std::vector<Target> out;
   for (const auto& [name, d] : datasets) {
     if (d.type != zfs::DatasetType::kFilesystem) continue;
@@ -63,7 +63,8 @@ std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& dataset
     auto ds = zfs::DatasetName::Parse(name);
     if (!ds) continue;
     out.push_back({*ds, Policy::Parse(v.value),
-                   v.source == zfs::PropertySource::kInherited ? v.inherited_from : std::string(zfs::PropertySourceName(v.source))});
+                   v.source == zfs::PropertySource::kInherited ? v.inherited_from : std::string(zfs::PropertySourceName(v.source)),
+                   held ? held(ds->pool().str()).value_or("") : ""});
   }
   return out;
 }

@@ -35,8 +35,9 @@ Result<PolicyView> GetPolicy(zfs::Zfs& zfs, const zfs::DatasetName& dataset);
 Status ClearPolicy(zfs::Zfs& zfs, const zfs::DatasetName& dataset);
 
 // The filesystems among `datasets` (by name, as zfs get gives them) that see a
-// policy, set here or inherited; `none` opts out. Sorted by name.
-std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets);
+// policy, set here or inherited; `none` opts out. Sorted by name. Those of
+// pools `held` names carry the reason and are left alone by the scheduler.
+std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets, const HeldCheck& held = {});
 
 // A pool's scrub schedule (issue 24 item 3), on its root dataset: set (the
 // pool must be imported here), and clear (`zfs inherit`: the default,

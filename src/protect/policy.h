@@ -25,6 +25,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@
 namespace pk::protect {
 
 inline constexpr const char* kScheduleProperty = "org.poolkeeper:snapshot-schedule";
+
+// Why a pool's schedules must not run here (a pool made elsewhere and not
+// adopted: issue 17 item 6), or nullopt when they may. The daemon answers it
+// from the inventory (supervisor::Ownership::Verifies); unset: every pool may.
+using HeldCheck = std::function<std::optional<std::string>(const std::string& pool)>;
 
 using Seconds = std::chrono::sys_seconds;
 

@@ -37,7 +37,7 @@ std::string When(std::optional<Seconds> t) { return t ? FormatRfc3339(*t) : "nev
 
 }  // namespace
 
-std::vector<ScrubTarget> ScrubTargetsOf(const inventory::Snapshot& view) {
+std::vector<ScrubTarget> ScrubTargetsOf(const inventory::Snapshot& view, const HeldCheck& held) {
   std::vector<ScrubTarget> out;
   for (const auto& entry : view.pools) {
     if (entry.status.name.empty()) continue;  // no status read yet
@@ -47,6 +47,7 @@ std::vector<ScrubTarget> ScrubTargetsOf(const inventory::Snapshot& view) {
     t.guid = entry.summary.guid;
     t.health = entry.status.state.empty() ? entry.summary.health : entry.status.state;
     t.scan = entry.status.scan_progress;
+    if (held) t.held = held(pool->str()).value_or("");
     if (auto root = view.datasets.find(pool->str()); root != view.datasets.end()) {
       t.created = Epoch(root->second.Get("creation"));
       if (auto prop = root->second.properties.find(kScrubProperty);
@@ -124,6 +125,9 @@ Status ScrubScheduler::RunOnce(const std::vector<ScrubTarget>& targets) {
     } else if (t.scan.state == State::kPaused) {
       st.state = "paused";
       st.reason = "a paused scrub waits for its administrator (pool scrub to resume, --stop to cancel)";
+    } else if (!t.held.empty()) {
+      st.state = "held";
+      st.reason = t.held;
     } else if (p.off) {
       st.state = "off";
       st.reason = "scrub schedule is off";

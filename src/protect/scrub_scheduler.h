@@ -52,17 +52,18 @@ struct ScrubTarget {
   std::string health;                          // ONLINE, DEGRADED, ...
   zfs::ScanProgress scan;                      // the last scan, from `zpool status`
   std::optional<Seconds> created;              // the root dataset's creation
+  std::string held;                            // non-empty: the pool is held (why); never scrubbed by schedule
 };
 
 // The inventory's pools as targets (pools without a status read yet are left
-// out until they have one). Sorted by name.
-std::vector<ScrubTarget> ScrubTargetsOf(const inventory::Snapshot& view);
+// out until they have one), those `held` names with the reason. Sorted by name.
+std::vector<ScrubTarget> ScrubTargetsOf(const inventory::Snapshot& view, const HeldCheck& held = {});
 
 struct ScrubStatus {
   std::string pool;
   std::string policy;  // canonical, or the value that does not parse
   std::string source;  // "local" or "default"
-  std::string state;   // "scheduled", "due", "scanning", "paused", "off", "not-scheduled", "error"
+  std::string state;   // "scheduled", "due", "scanning", "paused", "off", "held", "not-scheduled", "error"
   std::string reason;  // why, for states other than "scheduled"
   std::optional<std::chrono::system_clock::time_point> last_scan_end;
   std::optional<std::chrono::system_clock::time_point> next_run;

@@ -183,6 +183,17 @@ TEST_F(ScrubSchedulerTest, AFailedStartIsReportedAndTriedAgainAfterAnHour) {
   EXPECT_EQ(Events("scrub-request-failed").size(), 1u);
 }
 
+// Issue 17 item 6: a pool made elsewhere and not adopted is never scrubbed by schedule.
+TEST_F(ScrubSchedulerTest, AHeldPoolIsNotScrubbed) {
+  ScrubScheduler s(zfs_, *events_, clock_);
+  auto pool = Pool("foreign", std::chrono::days(400));
+  pool.held = "held: pool not adopted (run poolkeeper pool adopt foreign)";
+  ASSERT_TRUE(s.RunOnce({pool}));
+  EXPECT_TRUE(zfs_.started.empty());
+  EXPECT_EQ(StatusOf(s, "foreign").state, "held");
+  EXPECT_THAT(StatusOf(s, "foreign").reason, HasSubstr("pool adopt foreign"));
+}
+
 TEST_F(ScrubSchedulerTest, APolicyThatDoesNotParseIsReportedOnceAndNothingStarts) {
   ScrubScheduler s(zfs_, *events_, clock_);
   auto pool = Pool("tank", std::chrono::days(40), "sometimes");
@@ -215,6 +226,9 @@ TEST_F(ScrubSchedulerTest, TargetsComeFromTheInventorysPoolsAndRootDatasets) {
   EXPECT_EQ(targets[0].source, "local");
   EXPECT_EQ(targets[0].policy->str(), "every 1w at 03:00");
   EXPECT_EQ(*targets[0].created, Seconds(std::chrono::seconds(1799000000)));
+
+  auto held = ScrubTargetsOf(view, [](const std::string& pool) -> std::optional<std::string> { return "held " + pool; });
+  EXPECT_EQ(held[0].held, "held tank");
 
   // Inherited values do not count: the schedule is the pool's own.
   view.datasets["tank"].properties[kScrubProperty].source = zfs::PropertySource::kInherited;

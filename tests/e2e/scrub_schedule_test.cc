@@ -6,6 +6,8 @@
 //    pool's schedule (`every 1m`) starts one scrub by itself; it repairs the
 //    damage, the file reads back unchanged, and the scan's end event names
 //    that disk and its checksum errors.
+//  - AHeldPoolIsNotScrubbed: a pool made with zpool and not adopted shows its
+//    schedule as held, naming `pool adopt` (issue 17 item 6).
 //  - BadInputChangesNothing: a schedule that does not parse, a time of day on
 //    an interval of hours, a pool that is not there: clear errors, the
 //    property unchanged; `off` and `clear` (back to the default, monthly).
@@ -165,6 +167,22 @@ TEST_F(ScrubScheduleTest, AScheduledScrubRepairsACorruptedMirrorSideAndNamesTheD
     return j["status"].is_object() && j["status"].value("state", "") == "off";
   });
   EXPECT_EQ(off.value("schedule", ""), "off");
+}
+
+TEST_F(ScrubScheduleTest, AHeldPoolIsNotScrubbed) {
+  auto foreign = lab_.CreatePool("scf" + std::to_string(::getpid()));
+  PK_ASSERT_OK(foreign);
+  // A minute's schedule on a pool made a minute ago at most: due at once, were it ours.
+  PK_ASSERT_OK(lab_.Run(ZfsTool("zfs", {"set", std::string(kProperty) + "=every 1m", foreign->name})));
+  auto show = WaitForJson(cli_, {"pool", "scrub-policy", "show", foreign->name}, [](const json& j) {
+    return j["status"].is_object() && j["status"].value("state", "") == "held";
+  });
+  EXPECT_THAT(show["status"].value("reason", ""), HasSubstr("pool adopt " + foreign->name)) << show.dump();
+  EXPECT_EQ(show.value("schedule", ""), "every 1m");
+  std::this_thread::sleep_for(3s);
+  auto status = lab_.Run(ZfsTool("zpool", {"status", foreign->name}));
+  PK_ASSERT_OK(status);
+  EXPECT_THAT(*status, HasSubstr("none requested")) << *status;  // never scanned
 }
 
 TEST_F(ScrubScheduleTest, BadInputChangesNothing) {

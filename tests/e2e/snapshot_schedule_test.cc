@@ -60,7 +60,8 @@ class SnapshotScheduleTest : public LabSuite<SnapshotScheduleTest> {
       PK_TRY(lab_.Run(ZfsTool("zfs", {"create", pool_ + ds})));
     }
     cli_ = lab_.cli();
-    return lab_.StartDaemon();
+    PK_TRY(lab_.StartDaemon());
+    return AdoptPool(cli_, pool_);  // made with zpool create: schedules run on adopted pools only
   }
   static void TearDownLab() {
     // A held snapshot must be released before the pool goes.
