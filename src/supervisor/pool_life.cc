@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -144,7 +143,11 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
   q.properties = {"canmount", "mounted", "mountpoint"};
   PK_ASSIGN_OR_RETURN(auto datasets, zfs.ListDatasets(q));
   // Parents before children: a filesystem waits for its nearest listed
-  // ancestor; independent subtrees mount in parallel, `mount_parallelism` at once.
+  // ancestor; independent subtrees mount in parallel, `mount_parallelism` at
+  // once (issue 19 item 2): this worker and the loop's workers take the
+  // filesystems whose ancestors are mounted. On zfs-fuse the mount lock
+  // (zfs/mount_lock.h) lets one mount run at a time anyway; OpenZFS mounts
+  // them side by side.
   std::vector<const zfs::Dataset*> todo;
   size_t already = 0;
   for (const auto& d : datasets) {
@@ -219,10 +222,23 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
       cv.notify_all();
     }
   };
-  std::vector<std::thread> threads;
-  size_t n = std::min<size_t>(policy.mount_parallelism, std::max<size_t>(todo.size(), 1));
-  for (size_t i = 0; i < n; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  // Helpers on the loop's workers (joined by Stop(); none once it began: this
+  // worker then mounts the rest alone). The state above lives on this stack
+  // until every helper ended: `helpers` counts those running (guarded by m).
+  size_t helpers = 0;
+  const size_t n = std::min<size_t>(policy.mount_parallelism, std::max<size_t>(todo.size(), 1));
+  std::unique_lock lock(m);
+  auto helper = [&] {
+    worker();
+    std::lock_guard done(m);
+    --helpers;
+    cv.notify_all();
+  };
+  while (helpers + 1 < n && loop_.Spawn(helper)) ++helpers;
+  lock.unlock();
+  worker();
+  lock.lock();
+  cv.wait(lock, [&] { return helpers == 0; });
   if (!failures.empty()) {
     return FailedPrecondition(fmt::format("pool '{}' is imported but {} filesystem(s) did not mount: {}", policy.pool,
                                           failures.size(), fmt::join(failures, "; ")));
