@@ -144,10 +144,7 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
   PK_ASSIGN_OR_RETURN(auto datasets, zfs.ListDatasets(q));
   // Parents before children: a filesystem waits for its nearest listed
   // ancestor; independent subtrees mount in parallel, `mount_parallelism` at
-  // once (issue 19 item 2): this worker and the loop's workers take the
-  // filesystems whose ancestors are mounted. On zfs-fuse the mount lock
-  // (zfs/mount_lock.h) lets one mount run at a time anyway; OpenZFS mounts
-  // them side by side.
+  // once, on this worker and the loop's (on zfs-fuse the mount lock runs one at a time).
   std::vector<const zfs::Dataset*> todo;
   size_t already = 0;
   for (const auto& d : datasets) {
@@ -222,9 +219,8 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
       cv.notify_all();
     }
   };
-  // Helpers on the loop's workers (joined by Stop(); none once it began: this
-  // worker then mounts the rest alone). The state above lives on this stack
-  // until every helper ended: `helpers` counts those running (guarded by m).
+  // Helpers on the loop's workers (none once Stop() began); the state above
+  // lives until every helper ended: `helpers` counts those running (guarded by m).
   size_t helpers = 0;
   const size_t n = std::min<size_t>(policy.mount_parallelism, std::max<size_t>(todo.size(), 1));
   std::unique_lock lock(m);
