@@ -555,14 +555,14 @@ class PoolLifeTest : public ::testing::Test {
     events_ = std::move(*log);
     supervisor::SupervisorOptions o;
     o.health_period = std::chrono::milliseconds(10);
-    o.serve_shares = [this](const std::string& pool) -> Result<std::vector<std::string>> {
+    o.serve_shares = [this](const zfs::PoolName& pool) -> Result<std::vector<std::string>> {
       std::lock_guard lock(mu_);
-      ++served_[pool];
+      ++served_[pool.str()];
       return std::vector<std::string>{};
     };
-    o.unserve_shares = [this](const std::string& pool) -> Status {
+    o.unserve_shares = [this](const zfs::PoolName& pool) -> Status {
       std::lock_guard lock(mu_);
-      ++unserved_[pool];
+      ++unserved_[pool.str()];
       return OkStatus();
     };
     sup_ = std::make_unique<supervisor::Supervisor>(zfs_.Factory(), *store_, *events_, o);

@@ -334,30 +334,28 @@ Status Serve(const Config& config) {
   // from them until every pool had its chance to be served again.
   const bool restarted_after_crash = !sys::ReadDaemonRecords(children_dir).empty();
   if (restarted_after_crash) shares.HoldUntilSettled();
-  sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
+  sup_options.serve_shares = [&shares](const zfs::PoolName& pool) { return shares.ServePool(pool); };
   // Before an export: shares stop, and shadow-migration layers on the pool's
   // mountpoints are unmounted (held until the export is over; they resume
   // wherever the pool is imported next).
-  sup_options.unserve_shares = [&shares, &migrations](const std::string& pool) -> Status {
-    auto unserved = shares.UnservePool(*zfs::PoolName::Parse(pool));
-    if (migrations) PK_TRY(migrations->HoldPool(pool));
+  sup_options.unserve_shares = [&shares, &migrations](const zfs::PoolName& pool) -> Status {
+    auto unserved = shares.UnservePool(pool);
+    if (migrations) PK_TRY(migrations->HoldPool(pool.str()));
     return unserved;
   };
-  sup_options.adopt_cluster_pool = [&ownership, &runner, log](const std::string& pool) -> Status {
-    auto name = zfs::PoolName::Parse(pool);
-    if (!name) return std::unexpected(name.error());
-    PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(*name));
-    if (!adopted) PK_TRY(ownership.Adopt(*name));
+  sup_options.adopt_cluster_pool = [&ownership, &runner, log](const zfs::PoolName& pool) -> Status {
+    PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(pool));
+    if (!adopted) PK_TRY(ownership.Adopt(pool));
     // Issue 17 item 7: a cluster pool is written by one head at a time, and
     // OpenZFS's multihost protection (MMP) makes an import elsewhere refuse,
     // even forced, while this head writes it. zfs-fuse has none: skipped.
     PK_ASSIGN_OR_RETURN(auto setup, zfs::DetectZfs(*runner));
-    auto mmp = zfs::EnableMultihost(*runner, setup, *name);
+    auto mmp = zfs::EnableMultihost(*runner, setup, pool);
     if (!mmp && mmp.error().code() == ErrorCode::kUnimplemented) {
-      log->debug("pool={} {}", pool, mmp.error().message());
+      log->debug("pool={} {}", pool.str(), mmp.error().message());
       return OkStatus();
     }
-    if (!mmp) log->warn("pool={} {}", pool, mmp.error().message());
+    if (!mmp) log->warn("pool={} {}", pool.str(), mmp.error().message());
     return mmp;
   };
   supervisor::Supervisor supervisor(make_zfs, store, *events, sup_options);

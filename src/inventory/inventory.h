@@ -69,7 +69,8 @@ struct InventoryOptions {
   std::chrono::milliseconds period{std::chrono::seconds(30)};
   Clock* clock = &RealClock();  // refreshed_at stamps and the period (tests: testing::FakeClock)
   // Called after a pool's status read is published, with the status it
-  // replaced, when the pool had one read before (not on a pool's first read):
+  // replaced, when the pool had one read before (not on a pool's first read,
+  // nor on the first after it left the view and came back, as on a re-import):
   // how scrub/resilver starts and ends become events (scan_events.h). Runs on
   // the refreshing thread, outside the inventory's locks. Unset: nothing.
   std::function<void(const std::string& pool, const zfs::PoolStatus& before, const zfs::PoolStatus& after)>
