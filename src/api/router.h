@@ -55,6 +55,9 @@
 //   GET    /v1/snapshot-policies          (every scheduled dataset: policy, source, last run, next run, last error)
 //   GET|PUT|DELETE /v1/snapshot-policies/{dataset}  (PUT body {"schedule","keep","prefix"} or {"schedule":"none"};
 //          DELETE = zfs inherit: the dataset follows its parent's policy again)
+//   GET    /v1/disks?refresh=true         (every disk: identities, bay, pool/vdev, SMART; refresh re-reads the hardware)
+//   GET    /v1/disks/{id}                 POST /v1/disks/{id}?action=selftest (body {"test":"short"|"long"})
+//   GET    /v1/enclosures                 (SES enclosures, PCI slots, chassis-file chassis, each bay with its disk)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -73,6 +76,7 @@
 #include "protect/scheduler.h"
 #include "quota/quotas.h"
 #include "events/event_log.h"
+#include "hw/disk_monitor.h"
 #include "supervisor/ownership.h"
 #include "supervisor/supervisor.h"
 #include "share/manager.h"
@@ -124,6 +128,9 @@ class Router {
   // Snapshot schedules (protect_routes.cc, issue 24 item 1); without it the
   // policy routes still set, show and clear, but show no run status. Set before serving.
   void SetSnapshotScheduler(protect::Scheduler* scheduler) { scheduler_ = scheduler; }
+  // Disks and enclosures (hw_routes.cc, issue 20 items 2, 3); without it those
+  // routes answer unavailable. Set before serving.
+  void SetDisks(hw::DiskMonitor* disks) { disks_ = disks; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -196,6 +203,11 @@ class Router {
   // Snapshot policies (protect_routes.cc).
   Result<HttpResponse> SnapshotPolicyRoute(const std::string& dataset, const HttpRequest& request);
 
+  // Disks (hw_routes.cc).
+  Result<HttpResponse> DiskRoute(const std::string& id, const HttpRequest& request);
+  Result<HttpResponse> ListEnclosures();
+  Result<hw::DiskMonitor*> RequireDisks();
+
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
 
@@ -210,6 +222,7 @@ class Router {
   migrate::Manager* migrations_ = nullptr;
   supervisor::Ownership* ownership_ = nullptr;
   protect::Scheduler* scheduler_ = nullptr;
+  hw::DiskMonitor* disks_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

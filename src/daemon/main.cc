@@ -20,6 +20,7 @@
 #include "cluster/pacemaker.h"
 #include "cluster/pool_agent.h"
 #include "daemon/config.h"
+#include "hw/disk_monitor.h"
 #include "inventory/inventory.h"
 #include "inventory/scan_events.h"
 #include "migrate/manager.h"
@@ -388,6 +389,34 @@ Status Serve(const Config& config) {
                                  }
                                });
 
+  // Disks (issue 20 items 2, 3): the topology at start, on demand and every
+  // disk_rescan_seconds, matched against the inventory's pools as they change;
+  // SMART on its own schedule, one disk at a time. A sys_root (the lab
+  // chassis, a recorded tree) is read through sysfs: lsblk sees only this host.
+  const bool use_lsblk = config.disk_source == "lsblk" ||
+                         (config.disk_source == "auto" && config.sys_root.empty() && ::access("/usr/bin/lsblk", X_OK) == 0);
+  std::unique_ptr<hw::BlockSource> disk_source;
+  if (use_lsblk) {
+    disk_source = std::make_unique<hw::LsblkSource>(*runner);
+  } else {
+    disk_source = std::make_unique<hw::SysBlockSource>(hw::SysTree(config.sys_root));
+  }
+  hw::TopologyReader topology(*disk_source, {.sys_root = config.sys_root, .dev_root = config.dev_root,
+                                             .chassis_file = config.chassis_file, .vdev_id_file = config.vdev_id_file});
+  hw::SmartReader smart(*runner, {.smartctl = config.smartctl_path});
+  const bool have_smartctl = ::access(config.smartctl_path.c_str(), X_OK) == 0;
+  if (!have_smartctl) log->warn("{} is not installed: no SMART (Debian package smartmontools)", config.smartctl_path);
+  hw::DiskMonitor disks(topology, have_smartctl ? &smart : nullptr,
+                        [&inventory] {
+                          auto view = inventory.Current();
+                          hw::PoolsView pools{.generation = view->generation};
+                          for (const auto& p : view->pools) pools.pools.push_back(p.status);
+                          return pools;
+                        },
+                        {.rescan_period = std::chrono::seconds(config.disk_rescan_seconds),
+                         .smart_period = std::chrono::seconds(config.smart_interval_seconds)});
+  disks.Start();
+
   api::RouterOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
     if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
@@ -406,6 +435,7 @@ Status Serve(const Config& config) {
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
   service.SetSnapshotScheduler(&snapshots);
+  service.SetDisks(&disks);
   api::HttpServerOptions server_options;
   server_options.worker_threads = 4;
   server_options.authorize = [&service](const api::HttpRequest& r) { return service.AuthorizeHead(r); };
@@ -467,6 +497,7 @@ Status Serve(const Config& config) {
   shares.Shutdown();
   quota_watcher.Stop();
   snapshots.Stop();
+  disks.Stop();
   inventory.Stop();
   events->Close();
   return OkStatus();
