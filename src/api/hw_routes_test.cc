@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "api/router.h"
-#include "hw/internal/test_data.h"
 #include "testing/fake_process_runner.h"
 #include "testing/fake_zfs.h"
 
@@ -17,6 +16,9 @@ namespace {
 using nlohmann::json;
 using pk::testing::FakeProcessRunner;
 using ::testing::HasSubstr;
+
+// The recorded JBOD tree (tests/data/hw/README.md).
+const std::string kJbod = std::string(PK_TEST_DATA_DIR) + "/hw/sysfs/jbod";
 
 class HwRoutesTest : public ::testing::Test {
  protected:
@@ -41,9 +43,9 @@ class HwRoutesTest : public ::testing::Test {
   inventory::Inventory inventory_{zfs_, {}};
   Router router_{zfs_, inventory_, nullptr, nullptr, nullptr, {"secret-token-0123456789", "test"}};
   FakeProcessRunner runner_;
-  hw::SysBlockSource source_{hw::SysTree(hw::internal::HwData("sysfs/jbod"))};
-  hw::TopologyReader reader_{source_, {.sys_root = hw::internal::HwData("sysfs/jbod"),
-                                       .dev_root = hw::internal::HwData("sysfs/jbod"),
+  hw::SysBlockSource source_{hw::SysTree(kJbod)};
+  hw::TopologyReader reader_{source_, {.sys_root = kJbod,
+                                       .dev_root = kJbod,
                                        .chassis_file = "", .vdev_id_file = ""}};
   hw::SmartReader smart_{runner_, {}};
   hw::DiskMonitor monitor_{reader_, &smart_, nullptr,

@@ -103,6 +103,7 @@ TEST(Topology, JbodBaysIdentitiesAndPools) {
   EXPECT_EQ(sda.vdev_path, "wwn-0x5000c500a1b2c3d4-part1");
 
   const Disk& sdb = t->disks[2];
+  ASSERT_TRUE(sdb.bay && t->disks[3].bay);
   EXPECT_EQ(sdb.bay->label, "shelf-1 bay 2");
   EXPECT_EQ(sdb.bay->fault_led, true);
   EXPECT_EQ(sdb.vdev_state, "FAULTED");
@@ -133,6 +134,7 @@ TEST(Topology, SysfsSourceGivesTheSameDisksWithoutSerials) {
   auto t = reader.Read({Tank()}, {});
   ASSERT_TRUE(t) << t.error().message();
   ASSERT_EQ(t->disks.size(), 4u);
+  ASSERT_TRUE(t->disks[0].bay && t->disks[3].bay);
   EXPECT_EQ(t->disks[0].bay->label, "0:0:12:0 bay 1");  // no chassis file: the enclosure's sysfs name
   EXPECT_EQ(t->disks[0].id, "wwn-0x5000c500a1b2c3d4");
   EXPECT_EQ(t->disks[0].pool, "tank");
