@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "api/internal/test_request.h"
 #include "api/router.h"
 #include "testing/fake_process_runner.h"
 #include "testing/fake_zfs.h"
@@ -24,15 +25,7 @@ class HwRoutesTest : public ::testing::Test {
  protected:
   HttpResponse Call(std::string method, std::string path, std::string body = "",
                     std::map<std::string, std::string> query = {}) {
-    HttpRequest r;
-    r.method = std::move(method);
-    r.path = path;
-    r.target = std::move(path);
-    r.body = std::move(body);
-    r.query = std::move(query);
-    r.transport = Transport::kUnix;
-    r.peer_uid = 0;
-    return router_.Handle(r);
+    return router_.Handle(internal::RootRequest(std::move(method), std::move(path), std::move(body), std::move(query)));
   }
   void SetUp() override {
     monitor_.Start();
@@ -102,12 +95,7 @@ TEST(HwRoutesWithoutDisks, Unavailable) {
   testing::FakeZfs zfs;
   inventory::Inventory inventory{zfs, {}};
   Router router{zfs, inventory, nullptr, nullptr, nullptr, {"t", "test"}};
-  HttpRequest r;
-  r.method = "GET";
-  r.path = r.target = "/v1/disks";
-  r.transport = Transport::kUnix;
-  r.peer_uid = 0;
-  EXPECT_EQ(router.Handle(r).status, 503);
+  EXPECT_EQ(router.Handle(internal::RootRequest("GET", "/v1/disks")).status, 503);
 }
 
 }  // namespace

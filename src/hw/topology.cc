@@ -208,22 +208,18 @@ Result<TopologyInputs> TopologyReader::ReadHardware() {
   SysTree sys(options_.sys_root);
   in.enclosures = ReadSesEnclosures(sys, &in.warnings);
   in.enclosures.push_back(ReadPciSlots(sys, &in.warnings));
-  if (!options_.chassis_file.empty()) {
-    auto conf = LoadChassisConf(options_.chassis_file);
+  // A file with an error is not used at all; the error is a warning of the view.
+  auto load = [&](const std::string& path, auto loader, auto& into, const char* what) {
+    if (path.empty()) return;
+    auto conf = loader(path);
     if (conf) {
-      in.chassis = std::move(*conf);
+      into = std::move(*conf);
     } else {
-      in.warnings.push_back(conf.error().message() + " (the chassis file is not used)");
+      in.warnings.push_back(fmt::format("{} ({} is not used)", conf.error().message(), what));
     }
-  }
-  if (!options_.vdev_id_file.empty()) {
-    auto conf = LoadVdevIdConf(options_.vdev_id_file);
-    if (conf) {
-      in.vdev_id = std::move(*conf);
-    } else {
-      in.warnings.push_back(conf.error().message() + " (vdev_id.conf is not used)");
-    }
-  }
+  };
+  load(options_.chassis_file, LoadChassisConf, in.chassis, "the chassis file");
+  load(options_.vdev_id_file, LoadVdevIdConf, in.vdev_id, "vdev_id.conf");
   return in;
 }
 
