@@ -252,3 +252,36 @@ TEST(LabChassis, FileDisksInBaysThroughTheSysfsReaders) {
 
 }  // namespace
 }  // namespace pk::hw
+
+namespace pk::hw {
+namespace {
+
+// Hostile enclosure values (issue 20 item 2): a slot name with a control
+// character and an LED file that is no LED state are warnings naming the
+// file; the bay is still listed, under its component's name.
+TEST(ReadSesEnclosures, HostileValuesNamedAndSkipped) {
+  namespace fs = std::filesystem;
+  fs::path root = fs::temp_directory_path() / ("pk-hw-encl-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::path slot = root / "sys/class/enclosure/0:0:1:0/Slot01";
+  fs::create_directories(slot);
+  std::ofstream(slot / "type") << "array device\n";
+  std::ofstream(slot / "slot") << "1\a\n";
+  std::ofstream(slot / "fault") << "yes\n";
+  std::ofstream(slot / "status") << std::string(5000, 'x');
+  std::vector<std::string> warnings;
+  auto got = ReadSesEnclosures(SysTree(root.string()), &warnings);
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_EQ(got[0].bays.size(), 1u);
+  EXPECT_EQ(got[0].bays[0].slot, "Slot01");
+  EXPECT_FALSE(got[0].bays[0].fault_led.has_value());
+  EXPECT_EQ(got[0].bays[0].status, "");
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_THAT(warnings[0], HasSubstr("Slot01/slot: value holds control character 0x07"));
+  EXPECT_THAT(warnings[1], HasSubstr("Slot01/fault: 'yes' is not an LED state"));
+  EXPECT_THAT(warnings[2], HasSubstr("Slot01/status: value of"));
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace pk::hw
