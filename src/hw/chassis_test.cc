@@ -2,6 +2,9 @@
 // statements, and hostile or wrong lines refused naming the file and line.
 #include "hw/chassis.h"
 
+#include <fstream>
+#include <sstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -98,6 +101,26 @@ TEST(LoadChassisConf, AbsentIsNoneAndUnreadableIsAnError) {
   EXPECT_FALSE(none->has_value());
   auto dir = LoadChassisConf("/");
   EXPECT_FALSE(dir && dir->has_value() && !(*dir)->chassis.empty());
+}
+
+// The documented format (packaging/chassis.conf) stays true: the file parses
+// as shipped (comments only), and so does its example with the '#' removed.
+TEST(ChassisConf, ShippedExampleParses) {
+  std::ifstream in(std::string(PK_TEST_DATA_DIR) + "/../../packaging/chassis.conf");
+  std::stringstream text;
+  text << in.rdbuf();
+  ASSERT_FALSE(text.str().empty());
+  ASSERT_TRUE(ParseChassisConf(text.str(), "packaging/chassis.conf"));
+  std::string example, line;
+  bool in_example = false;
+  while (std::getline(text, line)) {
+    if (line == "# Example:") in_example = true;
+    else if (in_example && line.starts_with("#   ")) example += line.substr(4) + "\n";
+  }
+  auto c = ParseChassisConf(example, "example");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->chassis.size(), 3u);
+  EXPECT_EQ(c->LabelOf("shelf-1", "24"), "shelf-1 bay 24 (hot spare)");
 }
 
 }  // namespace
