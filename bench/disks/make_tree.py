@@ -8,25 +8,15 @@ import os
 import shutil
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/data/hw"))
+from treelib import Tree  # noqa: E402
+
 root, n = sys.argv[1], int(sys.argv[2])
 shutil.rmtree(root, ignore_errors=True)
 
 
-def write(path, value):
-    path = os.path.join(root, path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(value + "\n")
-
-
-def link(path, target):
-    path = os.path.join(root, path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    os.symlink(target, path)
-
-
-def rel(from_dir, to):
-    return os.path.relpath(os.path.join(root, to), os.path.join(root, from_dir))
+_tree = Tree(root)
+write, link, rel = _tree.write, _tree.link, _tree.rel
 
 
 def name_of(i):  # sda..sdz, sdaa..

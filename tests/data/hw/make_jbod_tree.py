@@ -16,26 +16,17 @@ All links are relative, so the tree works wherever it is checked out.
 """
 import os
 import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from treelib import Tree  # noqa: E402
 
 ROOT = "sysfs/jbod"
 HBA = "devices/pci0000:00/0000:00:03.0/0000:03:00.0/host0/port-0:0/expander-0:0"
 
 
-def write(path, value):
-    path = os.path.join(ROOT, path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(value + "\n")
-
-
-def link(path, target):
-    path = os.path.join(ROOT, path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    os.symlink(target, path)
-
-
-def rel(from_dir, to):
-    return os.path.relpath(os.path.join(ROOT, to), os.path.join(ROOT, from_dir))
+_tree = Tree(ROOT)
+write, link, rel = _tree.write, _tree.link, _tree.rel
 
 
 def scsi_dev(target):
