@@ -244,6 +244,7 @@ Result<HttpResponse> Router::Route(const HttpRequest& r) {
   if (c == "snapshot-policies") return SnapshotPolicyRoute(name, r);
   if (c == "disks") return DiskRoute(name, r);
   if (c == "enclosures" && name.empty() && m == "GET") return ListEnclosures();
+  if (c == "scrub-policies") return ScrubPolicyRoute(name, r);
   if (c == "snapshots") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);
     if (name.empty() && m == "POST") return CreateSnapshot(r);

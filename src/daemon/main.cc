@@ -26,6 +26,7 @@
 #include "migrate/manager.h"
 #include "protect/policies.h"
 #include "protect/scheduler.h"
+#include "protect/scrub_scheduler.h"
 #include "quota/watcher.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
@@ -245,7 +246,7 @@ Status Serve(const Config& config) {
   // Scrub and resilver starts and ends, from successive status reads (issue 20 item 1).
   inv_options.on_status = [&events](const std::string& pool, const zfs::PoolStatus& before,
                                     const zfs::PoolStatus& after) {
-    for (auto& e : inventory::ScanTransitions(pool, before.scan_progress, after.scan_progress)) {
+    for (auto& e : inventory::ScanTransitions(pool, before, after)) {
       if (auto appended = events->Append({0, {}, "scan:" + pool, e.state, e.previous, e.reason}); !appended) {
         GetLogger("daemon")->warn("pool={} scan event not recorded: {}", pool, appended.error().message());
       }
@@ -416,6 +417,13 @@ Status Serve(const Config& config) {
                         {.rescan_period = std::chrono::seconds(config.disk_rescan_seconds),
                          .smart_period = std::chrono::seconds(config.smart_interval_seconds)});
   disks.Start();
+  // Scrub schedules (issue 24 item 3): the pools imported here; after a start,
+  // that pool's status is read again so its scan events follow at once.
+  protect::ScrubScheduler scrubs(*zfs, *events, RealClock(), [&inventory, &log](const zfs::PoolName& pool) {
+    if (auto read = inventory.RefreshStatus(pool.str()); !read) {
+      log->warn("pool={} status read after a scheduled scrub: {}", pool.str(), read.error().message());
+    }
+  });
 
   api::RouterOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
@@ -436,6 +444,7 @@ Status Serve(const Config& config) {
   service.SetOwnership(&ownership);
   service.SetSnapshotScheduler(&snapshots);
   service.SetDisks(&disks);
+  service.SetScrubScheduler(&scrubs);
   api::HttpServerOptions server_options;
   server_options.worker_threads = 4;
   server_options.authorize = [&service](const api::HttpRequest& r) { return service.AuthorizeHead(r); };
@@ -463,6 +472,8 @@ Status Serve(const Config& config) {
   if (migrations) migrations->StartLoop();
   snapshots.Start([&inventory] { return protect::TargetsOf(inventory.Current()->datasets); },
                   std::chrono::seconds(10));  // cheap: a dataset known to be up to date costs no tool run
+  scrubs.Start([&inventory] { return protect::ScrubTargetsOf(*inventory.Current()); },
+               std::chrono::seconds(10));  // no tool run unless a scrub is due
   // Settles the share servers once no pool service is on its way up (at most 60 s).
   std::atomic<bool> stopping{false};
   std::thread settle([&] {
@@ -490,13 +501,15 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
+  // The schedulers first: nothing is snapshotted or scrubbed while the pools go.
+  scrubs.Stop();
+  snapshots.Stop();
   stopping = true;
   settle.join();
   if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   shares.Shutdown();
   quota_watcher.Stop();
-  snapshots.Stop();
   disks.Stop();
   inventory.Stop();
   events->Close();

@@ -46,7 +46,8 @@ namespace pk::inventory {
 inline const std::vector<std::string> kInventoryProperties = {
     "type", "used", "available", "referenced", "mountpoint", "mounted", "compression",
     "canmount", "creation", "origin", "org.poolkeeper:quota-warn",
-    "org.poolkeeper:snapshot-schedule"};  // protect::kScheduleProperty (the daemon's snapshot schedules)
+    "org.poolkeeper:snapshot-schedule",   // protect::kScheduleProperty (the daemon's snapshot schedules)
+    "org.poolkeeper:scrub-schedule"};     // protect::kScrubProperty (its scrub schedules)
 
 struct PoolEntry {
   zfs::PoolSummary summary;

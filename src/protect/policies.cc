@@ -68,4 +68,19 @@ std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& dataset
   return out;
 }
 
+Status SetScrubPolicy(zfs::Zfs& zfs, const zfs::PoolName& pool, const ScrubPolicy& policy) {
+  PK_ASSIGN_OR_RETURN(auto assignment, zfs::PropertyAssignment::Parse(fmt::format("{}={}", kScrubProperty, policy.str())));
+  auto set = zfs.SetProperties(pool.str(), {assignment});
+  if (!set) return std::unexpected(set.error().WithContext(fmt::format("set scrub schedule of pool '{}'", pool.str())));
+  return OkStatus();
+}
+
+Status ClearScrubPolicy(zfs::Zfs& zfs, const zfs::PoolName& pool) {
+  PK_ASSIGN_OR_RETURN(auto property, zfs::PropertyName::Parse(kScrubProperty));
+  PK_ASSIGN_OR_RETURN(auto root, zfs::DatasetName::Parse(pool.str()));
+  auto cleared = zfs.InheritProperty(root, property, zfs::Recursive::kNo);
+  if (!cleared) return std::unexpected(cleared.error().WithContext(fmt::format("clear scrub schedule of pool '{}'", pool.str())));
+  return OkStatus();
+}
+
 }  // namespace pk::protect
