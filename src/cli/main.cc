@@ -875,6 +875,7 @@ int main(int argc, char** argv) {
   AddOcfCommands(app, rc);
   AddClusterCommands(app, g, rc);
   AddMigrateCommands(app, g.socket, g.json, rc);
+  AddHardwareDiskCommands(app, cli, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

@@ -20,6 +20,7 @@
 #include "cluster/pacemaker.h"
 #include "cluster/pool_agent.h"
 #include "daemon/config.h"
+#include "hw/disk_monitor.h"
 #include "inventory/inventory.h"
 #include "inventory/scan_events.h"
 #include "migrate/manager.h"
@@ -387,6 +388,33 @@ Status Serve(const Config& config) {
                                  }
                                });
 
+  // Disks (issue 20 items 2, 3): the topology at start, on demand and every
+  // disk_rescan_seconds, matched against the inventory's pools as they change;
+  // SMART on its own schedule, one disk at a time. A sys_root (the lab
+  // chassis, a recorded tree) is read through sysfs: lsblk sees only this host.
+  const bool use_lsblk = config.disk_source == "lsblk" ||
+                         (config.disk_source == "auto" && config.sys_root.empty() && ::access("/usr/bin/lsblk", X_OK) == 0);
+  std::unique_ptr<hw::BlockSource> disk_source;
+  if (use_lsblk) {
+    disk_source = std::make_unique<hw::LsblkSource>(*runner);
+  } else {
+    disk_source = std::make_unique<hw::SysBlockSource>(hw::SysTree(config.sys_root));
+  }
+  hw::TopologyReader topology(*disk_source, {.sys_root = config.sys_root, .dev_root = config.dev_root,
+                                             .chassis_file = config.chassis_file, .vdev_id_file = config.vdev_id_file});
+  hw::SmartReader smart(*runner, {.smartctl = config.smartctl_path});
+  const bool have_smartctl = ::access(config.smartctl_path.c_str(), X_OK) == 0;
+  if (!have_smartctl) log->warn("{} is not installed: no SMART (Debian package smartmontools)", config.smartctl_path);
+  hw::DiskMonitor disks(topology, have_smartctl ? &smart : nullptr,
+                        [&inventory] {
+                          auto view = inventory.Current();
+                          hw::PoolsView pools{.generation = view->generation};
+                          for (const auto& p : view->pools) pools.pools.push_back(p.status);
+                          return pools;
+                        },
+                        {.rescan_period = std::chrono::seconds(config.disk_rescan_seconds),
+                         .smart_period = std::chrono::seconds(config.smart_interval_seconds)});
+  disks.Start();
   // Scrub schedules (issue 24 item 3): the pools imported here; after a start,
   // that pool's status is read again so its scan events follow at once.
   protect::ScrubScheduler scrubs(*zfs, *events, RealClock(), [&inventory, &log](const zfs::PoolName& pool) {
@@ -413,6 +441,7 @@ Status Serve(const Config& config) {
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
   service.SetSnapshotScheduler(&snapshots);
+  service.SetDisks(&disks);
   service.SetScrubScheduler(&scrubs);
   api::HttpServerOptions server_options;
   server_options.worker_threads = 4;
@@ -493,6 +522,7 @@ Status Serve(const Config& config) {
   supervisor.Stop();
   shares.Shutdown();
   quota_watcher.Stop();
+  disks.Stop();
   inventory.Stop();
   events->Close();
   return OkStatus();
