@@ -153,6 +153,8 @@ RequestClass Router::Classify(const HttpRequest& r) {
       (c == "health" || c == "pools" || c == "datasets" || c == "snapshots" || c == "services" || c == "resources")) {
     return RequestClass::kShort;
   }
+  // The disk cache; a rescan (?refresh=true) and self-tests run tools.
+  if (get && (c == "disks" || c == "enclosures") && !r.query.contains("refresh")) return RequestClass::kShort;
   if (c == "services") return RequestClass::kShort;  // one service's state, or an action handed to the supervisor
   return RequestClass::kLong;                        // may run zpool/zfs or another tool
 }
@@ -240,6 +242,9 @@ Result<HttpResponse> Router::Route(const HttpRequest& r) {
   }
   if (c == "migrations") return MigrationRoute(name, r);
   if (c == "snapshot-policies") return SnapshotPolicyRoute(name, r);
+  if (c == "disks") return DiskRoute(name, r);
+  if (c == "enclosures" && name.empty() && m == "GET") return ListEnclosures();
+  if (c == "scrub-policies") return ScrubPolicyRoute(name, r);
   if (c == "snapshots") {
     if (name.empty() && m == "GET") return ListDatasets(r, zfs::DatasetType::kSnapshot);
     if (name.empty() && m == "POST") return CreateSnapshot(r);

@@ -55,6 +55,12 @@
 //   GET    /v1/snapshot-policies          (every scheduled dataset: policy, source, last run, next run, last error)
 //   GET|PUT|DELETE /v1/snapshot-policies/{dataset}  (PUT body {"schedule","keep","prefix"} or {"schedule":"none"};
 //          DELETE = zfs inherit: the dataset follows its parent's policy again)
+//   GET    /v1/disks?refresh=true         (every disk: identities, bay, pool/vdev, SMART; refresh re-reads the hardware)
+//   GET    /v1/disks/{id}                 POST /v1/disks/{id}?action=selftest (body {"test":"short"|"long"})
+//   GET    /v1/enclosures                 (SES enclosures, PCI slots, chassis-file chassis, each bay with its disk)
+//   GET    /v1/scrub-policies             (every pool imported here: schedule, source, state, last scan end, next run)
+//   GET|PUT|DELETE /v1/scrub-policies/{pool}  (PUT body {"schedule"}: off, weekly, monthly, every N(m|h|d|w) [at HH:MM];
+//          DELETE: the default, monthly, again)
 //
 // Thread-safety: Handle() may run on several HTTP worker threads at once.
 #pragma once
@@ -71,8 +77,10 @@
 #include "layout/planner.h"
 #include "migrate/manager.h"
 #include "protect/scheduler.h"
+#include "protect/scrub_scheduler.h"
 #include "quota/quotas.h"
 #include "events/event_log.h"
+#include "hw/disk_monitor.h"
 #include "supervisor/ownership.h"
 #include "supervisor/supervisor.h"
 #include "share/manager.h"
@@ -124,6 +132,12 @@ class Router {
   // Snapshot schedules (protect_routes.cc, issue 24 item 1); without it the
   // policy routes still set, show and clear, but show no run status. Set before serving.
   void SetSnapshotScheduler(protect::Scheduler* scheduler) { scheduler_ = scheduler; }
+  // Disks and enclosures (hw_routes.cc, issue 20 items 2, 3); without it those
+  // routes answer unavailable. Set before serving.
+  void SetDisks(hw::DiskMonitor* disks) { disks_ = disks; }
+  // Scrub schedules (protect_routes.cc, issue 24 item 3); without it the
+  // policy routes still set and clear, and show no state. Set before serving.
+  void SetScrubScheduler(protect::ScrubScheduler* scrubs) { scrubs_ = scrubs; }
 
  private:
   Result<HttpResponse> Route(const HttpRequest& request);
@@ -195,6 +209,12 @@ class Router {
   Result<nlohmann::json> PoolConfiguration(const zfs::PoolName& pool);
   // Snapshot policies (protect_routes.cc).
   Result<HttpResponse> SnapshotPolicyRoute(const std::string& dataset, const HttpRequest& request);
+  Result<HttpResponse> ScrubPolicyRoute(const std::string& pool, const HttpRequest& request);
+
+  // Disks (hw_routes.cc).
+  Result<HttpResponse> DiskRoute(const std::string& id, const HttpRequest& request);
+  Result<HttpResponse> ListEnclosures();
+  Result<hw::DiskMonitor*> RequireDisks();
 
   // The whole dataset list as JSON text, rendered once per inventory generation.
   std::shared_ptr<const std::string> AllDatasetsJson(const inventory::Snapshot& view);
@@ -210,6 +230,8 @@ class Router {
   migrate::Manager* migrations_ = nullptr;
   supervisor::Ownership* ownership_ = nullptr;
   protect::Scheduler* scheduler_ = nullptr;
+  hw::DiskMonitor* disks_ = nullptr;
+  protect::ScrubScheduler* scrubs_ = nullptr;
 
   std::mutex render_mutex_;
   uint64_t rendered_generation_ = 0;               // guarded by render_mutex_

@@ -2,6 +2,7 @@
 // runner: proves that bad input is refused before any zpool/zfs process runs,
 // that reads come from the inventory, and that access rules hold.
 #include "api/router.h"
+#include "api/internal/test_request.h"
 
 #include <stdlib.h>
 
@@ -41,19 +42,7 @@ constexpr const char* kTankStatus =
     "\ttank        ONLINE       0     0     0\n"
     "\t  /d/a.img  ONLINE       0     0     0\n\nerrors: No known data errors\n";
 
-// A request from root on the unix socket.
-HttpRequest RootRequest(std::string method, std::string path, std::string body = "",
-                        std::map<std::string, std::string> query = {}) {
-  HttpRequest r;
-  r.method = std::move(method);
-  r.path = path;
-  r.target = std::move(path);
-  r.body = std::move(body);
-  r.query = std::move(query);
-  r.transport = Transport::kUnix;
-  r.peer_uid = 0;
-  return r;
-}
+using internal::RootRequest;  // a request from root on the unix socket
 
 class RouterTest : public ::testing::Test {
  protected:
@@ -555,14 +544,14 @@ class PoolLifeTest : public ::testing::Test {
     events_ = std::move(*log);
     supervisor::SupervisorOptions o;
     o.health_period = std::chrono::milliseconds(10);
-    o.serve_shares = [this](const std::string& pool) -> Result<std::vector<std::string>> {
+    o.serve_shares = [this](const zfs::PoolName& pool) -> Result<std::vector<std::string>> {
       std::lock_guard lock(mu_);
-      ++served_[pool];
+      ++served_[pool.str()];
       return std::vector<std::string>{};
     };
-    o.unserve_shares = [this](const std::string& pool) -> Status {
+    o.unserve_shares = [this](const zfs::PoolName& pool) -> Status {
       std::lock_guard lock(mu_);
-      ++unserved_[pool];
+      ++unserved_[pool.str()];
       return OkStatus();
     };
     sup_ = std::make_unique<supervisor::Supervisor>(zfs_.Factory(), *store_, *events_, o);

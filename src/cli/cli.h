@@ -84,6 +84,10 @@ class Cli {
 void AddShareCommands(CLI::App& app, Cli& cli, int& rc);
 // `snapshot policy set|show|clear` under the `snapshot` command (protect_commands.cc).
 void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc);
+// `disk list|show|selftest|enclosures` (disk_commands.cc, issue 20 items 2, 3).
+void AddHardwareDiskCommands(CLI::App& app, Cli& cli, int& rc);
+// `pool scrub-policy set|show|clear` under the `pool` command (protect_commands.cc).
+void AddScrubPolicyCommands(CLI::App& pool, Cli& cli, int& rc);
 // `ocf pool ACTION`: the OCF resource agent (ocf_commands.cc); rc is the OCF exit code.
 void AddOcfCommands(CLI::App& app, int& rc);
 // `cluster ...` (cluster_commands.cc, cluster_pool_commands.cc), through Pacemaker's tools on this head.

@@ -350,9 +350,10 @@ void AddDiskCommands(CLI::App& pool, Cli& cli, Args& a, int& rc) {
 
 void AddPoolCommands(CLI::App& app, Cli& cli, Args& a, int& rc) {
   auto* pool = app.add_subcommand("pool", "pools: list, status, create, import, adopt, export, destroy, skip, unskip, delay, unlock, plan, "
-                                  "replace, attach, detach, online, offline, add, remove, scrub")
+                                  "replace, attach, detach, online, offline, add, remove, scrub, scrub-policy")
                    ->require_subcommand(1);
   AddSwitchCommands(*pool, cli, a, rc);
+  AddScrubPolicyCommands(*pool, cli, rc);
   AddPlanCommand(*pool, cli, a, rc);
   AddDiskCommands(*pool, cli, a, rc);
 
@@ -874,6 +875,7 @@ int main(int argc, char** argv) {
   AddOcfCommands(app, rc);
   AddClusterCommands(app, g, rc);
   AddMigrateCommands(app, g.socket, g.json, rc);
+  AddHardwareDiskCommands(app, cli, rc);
   std::reverse(args.begin(), args.end());  // CLI11's vector form takes arguments in reverse
   try {
     app.parse(args);

@@ -1,6 +1,7 @@
 // `poolkeeper snapshot policy set|show|clear` (issue 24 item 1): snapshot
 // schedules with retention, kept by the pool (org.poolkeeper:snapshot-schedule);
-// the daemon validates, this only sends and prints.
+// `poolkeeper pool scrub-policy set|show|clear` (item 3): scrub schedules
+// (org.poolkeeper:scrub-schedule). The daemon validates, this only sends and prints.
 #include "cli/cli.h"
 #include "cli/render.h"
 
@@ -38,7 +39,63 @@ std::string ShowOne(const json& j) {
   return out;
 }
 
+std::string ScrubTable(const json& j) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : j["policies"]) {
+    rows.push_back({Or(p, "pool"), Or(p, "schedule"), Or(p, "source"), Or(p, "state"), Or(p, "last_scan_end"),
+                    Or(p, "next_run"), Or(p, "reason")});
+  }
+  if (rows.empty()) return "no pools imported here\n";
+  return RenderTable({"POOL", "SCHEDULE", "SOURCE", "STATE", "LAST SCAN END", "NEXT RUN", "REASON"}, rows);
+}
+
+std::string ScrubShowOne(const json& j) {
+  std::string out = fmt::format("pool:      {}\nschedule:  {}\nsource:    {}\n", Or(j, "pool"), Or(j, "schedule"),
+                                Or(j, "source") == "default" ? "default (no schedule set)" : Or(j, "source"));
+  if (j.contains("error")) out += fmt::format("error:     {}\n", Or(j, "error"));
+  if (j.contains("status") && j["status"].is_object()) {
+    const json& s = j["status"];
+    out += fmt::format("state:     {}{}\nlast scan: {}\nnext run:  {}\n", Or(s, "state"),
+                       Or(s, "reason", "").empty() ? "" : " (" + Or(s, "reason") + ")", Or(s, "last_scan_end", "never"),
+                       Or(s, "next_run"));
+    if (!Or(s, "last_error", "").empty()) out += fmt::format("last error: {}\n", Or(s, "last_error"));
+  }
+  return out;
+}
+
 }  // namespace
+
+void AddScrubPolicyCommands(CLI::App& pool, Cli& cli, int& rc) {
+  auto* policy = pool.add_subcommand("scrub-policy", "scrub schedules, kept in the pool (default: monthly, staggered)")
+                     ->require_subcommand(1);
+  struct ScrubArgs {
+    std::string pool, schedule;
+  };
+  auto a = std::make_shared<ScrubArgs>();
+  auto* set = policy->add_subcommand(
+      "set", "set POOL's scrub schedule: off, weekly, monthly or 'every N(m|h|d|w)', with ' at HH:MM' (UTC) for whole "
+             "days; counted from the end of the pool's last scan");
+  set->add_option("pool", a->pool, "pool")->required();
+  set->add_option("schedule", a->schedule, "off | weekly | monthly | 'every N(m|h|d|w) [at HH:MM]'")->required();
+  set->callback([&cli, &rc, a] {
+    rc = cli.Run([&] { return cli.Call("PUT", "/v1/scrub-policies/" + Seg(a->pool), {{"schedule", a->schedule}}); },
+                 ScrubShowOne);
+  });
+  auto* show = policy->add_subcommand("show", "POOL's scrub schedule, state and next run; without POOL every pool here");
+  show->add_option("pool", a->pool, "pool");
+  show->callback([&cli, &rc, a] {
+    if (a->pool.empty()) {
+      rc = cli.Run([&] { return cli.Call("GET", "/v1/scrub-policies"); }, ScrubTable);
+    } else {
+      rc = cli.Run([&] { return cli.Call("GET", "/v1/scrub-policies/" + Seg(a->pool)); }, ScrubShowOne);
+    }
+  });
+  auto* clear = policy->add_subcommand("clear", "remove POOL's scrub schedule (the default, monthly, applies again)");
+  clear->add_option("pool", a->pool, "pool")->required();
+  clear->callback([&cli, &rc, a] {
+    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/scrub-policies/" + Seg(a->pool)); }, ScrubShowOne);
+  });
+}
 
 void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc) {
   auto* policy = snapshot.add_subcommand("policy", "snapshot schedules with retention, kept in the pool")

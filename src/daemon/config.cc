@@ -107,12 +107,36 @@ Result<Config> Config::Parse(const std::string& text, const std::string& origin)
       c.smb_netbios_name = value;
     } else if (key == "cluster_authkey") {
       c.cluster_authkey = value;
+    } else if (key == "disk_source") {
+      if (value != "auto" && value != "lsblk" && value != "sysfs") {
+        return InvalidArgument(fmt::format("{}: disk_source must be auto, lsblk or sysfs (not '{}')", where, value));
+      }
+      c.disk_source = value;
+    } else if (key == "sys_root") {
+      c.sys_root = value;
+    } else if (key == "dev_root") {
+      c.dev_root = value;
+    } else if (key == "chassis_file") {
+      c.chassis_file = value;
+    } else if (key == "vdev_id_file") {
+      c.vdev_id_file = value;
+    } else if (key == "disk_rescan_seconds") {
+      PK_ASSIGN_OR_RETURN(c.disk_rescan_seconds, PositiveInt(value, where));
+    } else if (key == "smart_interval_seconds") {
+      if (value == "0") {
+        c.smart_interval_seconds = 0;
+      } else {
+        PK_ASSIGN_OR_RETURN(c.smart_interval_seconds, PositiveInt(value, where));
+      }
+    } else if (key == "smartctl_path") {
+      c.smartctl_path = value;
     } else {
       return InvalidArgument(fmt::format("{}: unknown key '{}'", where, key));
     }
   }
   if (c.state_dir.empty() || c.socket.empty()) return InvalidArgument(origin + ": state_dir and socket may not be empty");
-  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path, &c.nfs_exports_file, &c.cluster_authkey}) {
+  for (const auto* path : {&c.state_dir, &c.socket, &c.zpool_path, &c.zfs_path, &c.nfs_exports_file, &c.cluster_authkey,
+                           &c.sys_root, &c.dev_root, &c.chassis_file, &c.vdev_id_file, &c.smartctl_path}) {
     if (!path->empty() && !path->starts_with('/')) return InvalidArgument(fmt::format("{}: '{}' must be an absolute path", origin, *path));
   }
   return c;

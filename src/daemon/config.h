@@ -73,6 +73,15 @@ struct Config {
   // derived (service/ownership.h): heads sharing it serve each other's
   // adopted pools. Absent file: this head's own key only.
   std::string cluster_authkey = "/etc/corosync/authkey";
+  // Disks (issue 20 items 2, 3; documented in packaging/poolkeeperd.conf).
+  std::string disk_source = "auto";  // auto (lsblk when installed, else sysfs), lsblk, sysfs
+  std::string sys_root;              // "" = /sys and /dev of this host; the lab: its chassis tree
+  std::string dev_root;
+  std::string chassis_file = "/etc/poolkeeper/chassis.conf";
+  std::string vdev_id_file = "/etc/zfs/vdev_id.conf";
+  int disk_rescan_seconds = 60;
+  int smart_interval_seconds = 3600;  // 0: SMART is not polled
+  std::string smartctl_path = "/usr/sbin/smartctl";
 
   // Reads `path` over the defaults. Unknown keys and bad values are errors naming the line.
   static Result<Config> Load(const std::string& path);

@@ -20,11 +20,13 @@
 #include "cluster/pacemaker.h"
 #include "cluster/pool_agent.h"
 #include "daemon/config.h"
+#include "hw/disk_monitor.h"
 #include "inventory/inventory.h"
 #include "inventory/scan_events.h"
 #include "migrate/manager.h"
 #include "protect/policies.h"
 #include "protect/scheduler.h"
+#include "protect/scrub_scheduler.h"
 #include "quota/watcher.h"
 #include "events/event_log.h"
 #include "supervisor/ownership.h"
@@ -244,7 +246,7 @@ Status Serve(const Config& config) {
   // Scrub and resilver starts and ends, from successive status reads (issue 20 item 1).
   inv_options.on_status = [&events](const std::string& pool, const zfs::PoolStatus& before,
                                     const zfs::PoolStatus& after) {
-    for (auto& e : inventory::ScanTransitions(pool, before.scan_progress, after.scan_progress)) {
+    for (auto& e : inventory::ScanTransitions(pool, before, after)) {
       if (auto appended = events->Append({0, {}, "scan:" + pool, e.state, e.previous, e.reason}); !appended) {
         GetLogger("daemon")->warn("pool={} scan event not recorded: {}", pool, appended.error().message());
       }
@@ -333,30 +335,28 @@ Status Serve(const Config& config) {
   // from them until every pool had its chance to be served again.
   const bool restarted_after_crash = !sys::ReadDaemonRecords(children_dir).empty();
   if (restarted_after_crash) shares.HoldUntilSettled();
-  sup_options.serve_shares = [&shares](const std::string& pool) { return shares.ServePool(*zfs::PoolName::Parse(pool)); };
+  sup_options.serve_shares = [&shares](const zfs::PoolName& pool) { return shares.ServePool(pool); };
   // Before an export: shares stop, and shadow-migration layers on the pool's
   // mountpoints are unmounted (held until the export is over; they resume
   // wherever the pool is imported next).
-  sup_options.unserve_shares = [&shares, &migrations](const std::string& pool) -> Status {
-    auto unserved = shares.UnservePool(*zfs::PoolName::Parse(pool));
-    if (migrations) PK_TRY(migrations->HoldPool(pool));
+  sup_options.unserve_shares = [&shares, &migrations](const zfs::PoolName& pool) -> Status {
+    auto unserved = shares.UnservePool(pool);
+    if (migrations) PK_TRY(migrations->HoldPool(pool.str()));
     return unserved;
   };
-  sup_options.adopt_cluster_pool = [&ownership, &runner, log](const std::string& pool) -> Status {
-    auto name = zfs::PoolName::Parse(pool);
-    if (!name) return std::unexpected(name.error());
-    PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(*name));
-    if (!adopted) PK_TRY(ownership.Adopt(*name));
+  sup_options.adopt_cluster_pool = [&ownership, &runner, log](const zfs::PoolName& pool) -> Status {
+    PK_ASSIGN_OR_RETURN(bool adopted, ownership.IsAdopted(pool));
+    if (!adopted) PK_TRY(ownership.Adopt(pool));
     // Issue 17 item 7: a cluster pool is written by one head at a time, and
     // OpenZFS's multihost protection (MMP) makes an import elsewhere refuse,
     // even forced, while this head writes it. zfs-fuse has none: skipped.
     PK_ASSIGN_OR_RETURN(auto setup, zfs::DetectZfs(*runner));
-    auto mmp = zfs::EnableMultihost(*runner, setup, *name);
+    auto mmp = zfs::EnableMultihost(*runner, setup, pool);
     if (!mmp && mmp.error().code() == ErrorCode::kUnimplemented) {
-      log->debug("pool={} {}", pool, mmp.error().message());
+      log->debug("pool={} {}", pool.str(), mmp.error().message());
       return OkStatus();
     }
-    if (!mmp) log->warn("pool={} {}", pool, mmp.error().message());
+    if (!mmp) log->warn("pool={} {}", pool.str(), mmp.error().message());
     return mmp;
   };
   supervisor::Supervisor supervisor(make_zfs, store, *events, sup_options);
@@ -388,6 +388,41 @@ Status Serve(const Config& config) {
                                  }
                                });
 
+  // Disks (issue 20 items 2, 3): the topology at start, on demand and every
+  // disk_rescan_seconds, matched against the inventory's pools as they change;
+  // SMART on its own schedule, one disk at a time. A sys_root (the lab
+  // chassis, a recorded tree) is read through sysfs: lsblk sees only this host.
+  const bool use_lsblk = config.disk_source == "lsblk" ||
+                         (config.disk_source == "auto" && config.sys_root.empty() && ::access("/usr/bin/lsblk", X_OK) == 0);
+  std::unique_ptr<hw::BlockSource> disk_source;
+  if (use_lsblk) {
+    disk_source = std::make_unique<hw::LsblkSource>(*runner);
+  } else {
+    disk_source = std::make_unique<hw::SysBlockSource>(hw::SysTree(config.sys_root));
+  }
+  hw::TopologyReader topology(*disk_source, {.sys_root = config.sys_root, .dev_root = config.dev_root,
+                                             .chassis_file = config.chassis_file, .vdev_id_file = config.vdev_id_file});
+  hw::SmartReader smart(*runner, {.smartctl = config.smartctl_path});
+  const bool have_smartctl = ::access(config.smartctl_path.c_str(), X_OK) == 0;
+  if (!have_smartctl) log->warn("{} is not installed: no SMART (Debian package smartmontools)", config.smartctl_path);
+  hw::DiskMonitor disks(topology, have_smartctl ? &smart : nullptr,
+                        [&inventory] {
+                          auto view = inventory.Current();
+                          hw::PoolsView pools{.generation = view->generation};
+                          for (const auto& p : view->pools) pools.pools.push_back(p.status);
+                          return pools;
+                        },
+                        {.rescan_period = std::chrono::seconds(config.disk_rescan_seconds),
+                         .smart_period = std::chrono::seconds(config.smart_interval_seconds)});
+  disks.Start();
+  // Scrub schedules (issue 24 item 3): the pools imported here; after a start,
+  // that pool's status is read again so its scan events follow at once.
+  protect::ScrubScheduler scrubs(*zfs, *events, RealClock(), [&inventory, &log](const zfs::PoolName& pool) {
+    if (auto read = inventory.RefreshStatus(pool.str()); !read) {
+      log->warn("pool={} status read after a scheduled scrub: {}", pool.str(), read.error().message());
+    }
+  });
+
   api::RouterOptions api_options{.bearer_token = token, .version = "0.1.0"};
   api_options.cluster_force_proof = [&runner](const std::string& pool, const std::string& refusal) -> Result<std::string> {
     if (!cluster::ImportRefusedAsInUse(refusal)) return FailedPrecondition(refusal);
@@ -406,6 +441,8 @@ Status Serve(const Config& config) {
   service.SetMigrations(migrations.get());
   service.SetOwnership(&ownership);
   service.SetSnapshotScheduler(&snapshots);
+  service.SetDisks(&disks);
+  service.SetScrubScheduler(&scrubs);
   api::HttpServerOptions server_options;
   server_options.worker_threads = 4;
   server_options.authorize = [&service](const api::HttpRequest& r) { return service.AuthorizeHead(r); };
@@ -431,8 +468,24 @@ Status Serve(const Config& config) {
   inventory.StartPeriodic();
   PK_TRY(supervisor.Start());
   if (migrations) migrations->StartLoop();
-  snapshots.Start([&inventory] { return protect::TargetsOf(inventory.Current()->datasets); },
-                  std::chrono::seconds(10));  // cheap: a dataset known to be up to date costs no tool run
+  // The schedules act on adopted pools only (issue 17 item 6): a pool made
+  // elsewhere shows its policies as held. Judged from the view: no tool runs.
+  auto held_in = [&ownership](std::shared_ptr<const inventory::Snapshot> view) -> protect::HeldCheck {
+    return [&ownership, view](const std::string& pool) -> std::optional<std::string> {
+      const auto* p = view->FindPool(pool);
+      auto root = view->datasets.find(pool);
+      if (p && root != view->datasets.end() && ownership.Verifies(p->summary.guid, root->second)) return std::nullopt;
+      return supervisor::HeldReason(pool);
+    };
+  };
+  snapshots.Start([&inventory, &held_in] {
+    auto view = inventory.Current();
+    return protect::TargetsOf(view->datasets, held_in(view));
+  }, std::chrono::seconds(10));  // cheap: a dataset known to be up to date costs no tool run
+  scrubs.Start([&inventory, &held_in] {
+    auto view = inventory.Current();
+    return protect::ScrubTargetsOf(*view, held_in(view));
+  }, std::chrono::seconds(10));  // no tool run unless a scrub is due
   // Settles the share servers once no pool service is on its way up (at most 60 s).
   std::atomic<bool> stopping{false};
   std::thread settle([&] {
@@ -460,13 +513,16 @@ Status Serve(const Config& config) {
   sigwait(&stop_signals, &sig);
   log->info("signal {}: stopping", sig);
   server->Stop();
+  // The schedulers first: nothing is snapshotted or scrubbed while the pools go.
+  scrubs.Stop();
+  snapshots.Stop();
   stopping = true;
   settle.join();
   if (migrations) migrations->Stop();  // unmounts the shadow layers; they resume at the next start
   supervisor.Stop();
   shares.Shutdown();
   quota_watcher.Stop();
-  snapshots.Stop();
+  disks.Stop();
   inventory.Stop();
   events->Close();
   return OkStatus();

@@ -71,6 +71,10 @@ void Inventory::Publish(std::function<void(Snapshot&)> change, Scope scope) {
   change(*next);
   next->generation = current_->generation + 1;
   if (scope == Scope::kFull) next->last_error.clear();
+  // A pool that left the view (exported, destroyed) is forgotten: imported
+  // again, its first status read is a first read again, so the scrub it
+  // finished before its export is not told as a new event.
+  std::erase_if(status_published_, [&](const auto& kv) { return !next->FindPool(kv.first); });
   current_ = std::move(next);
 }
 

@@ -46,7 +46,9 @@ namespace pk::inventory {
 inline const std::vector<std::string> kInventoryProperties = {
     "type", "used", "available", "referenced", "mountpoint", "mounted", "compression",
     "canmount", "creation", "origin", "org.poolkeeper:quota-warn",
-    "org.poolkeeper:snapshot-schedule"};  // protect::kScheduleProperty (the daemon's snapshot schedules)
+    "org.poolkeeper:snapshot-schedule",   // protect::kScheduleProperty (the daemon's snapshot schedules)
+    "org.poolkeeper:scrub-schedule",      // protect::kScrubProperty (its scrub schedules)
+    "org.poolkeeper:adopted"};            // supervisor::kAdoptedProperty (the schedules act on adopted pools only)
 
 struct PoolEntry {
   zfs::PoolSummary summary;
@@ -67,7 +69,8 @@ struct InventoryOptions {
   std::chrono::milliseconds period{std::chrono::seconds(30)};
   Clock* clock = &RealClock();  // refreshed_at stamps and the period (tests: testing::FakeClock)
   // Called after a pool's status read is published, with the status it
-  // replaced, when the pool had one read before (not on a pool's first read):
+  // replaced, when the pool had one read before (not on a pool's first read,
+  // nor on the first after it left the view and came back, as on a re-import):
   // how scrub/resilver starts and ends become events (scan_events.h). Runs on
   // the refreshing thread, outside the inventory's locks. Unset: nothing.
   std::function<void(const std::string& pool, const zfs::PoolStatus& before, const zfs::PoolStatus& after)>

@@ -5,8 +5,11 @@
 #include <future>
 #include <thread>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
+#include "inventory/scan_events.h"
 #include "testing/fake_process_runner.h"
 
 namespace pk::inventory {
@@ -28,7 +31,9 @@ class InventoryTest : public ::testing::Test {
     runner_.Expect({"zpool", "status"}, [this](const sys::Command& c) -> Result<sys::ProcessResult> {
       if (c.args.back() == "stuck" && on_stuck_status_) on_stuck_status_();
       if (c.args.back() == "broken") return FakeProcessRunner::Exited(0, "garbage\n");
-      return FakeProcessRunner::Exited(0, StatusOf(c.args.back()));
+      std::string out = StatusOf(c.args.back());
+      if (!scan_line_.empty()) out.insert(out.find("config:"), scan_line_ + "\n");
+      return FakeProcessRunner::Exited(0, out);
     }, FakeProcessRunner::Times::kAlways);
     // `zfs get ... -o FIELDS PROPS [ROOT...]`: answer the rows of `tree_` under
     // each ROOT (all rows without one).
@@ -69,6 +74,7 @@ class InventoryTest : public ::testing::Test {
   }
 
   std::function<void()> on_stuck_status_;  // runs inside `zpool status stuck`
+  std::string scan_line_;                  // inserted into every `zpool status` when set
   std::string pools_ = "tank\t1G\t1M\t1G\tONLINE\t1\t-\n";
   std::vector<std::string> tree_ = {"tank", "tank/a", "tank/a@s1", "tank/b"};
   FakeProcessRunner runner_;
@@ -117,6 +123,33 @@ TEST_F(InventoryTest, RefreshPoolDropsAnExportedPool) {
   ASSERT_TRUE(inventory_.RefreshPool("tank"));
   EXPECT_TRUE(inventory_.Current()->pools.empty());
   EXPECT_TRUE(Names().empty());
+}
+
+// Issue 20 (left over from item 1): a pool's status memory goes with the
+// pool. A scrub that finished before the pool was exported is no new scrub
+// when the pool is imported again: the first read after the re-import is a
+// first read (on_status not called), so no scan event is made up from it.
+TEST_F(InventoryTest, AReimportedPoolsOldScrubIsNoNewEvent) {
+  std::vector<std::string> told;  // the scan events the daemon would append, "POOL: STATE"
+  InventoryOptions o;
+  o.on_status = [&](const std::string& pool, const zfs::PoolStatus& before, const zfs::PoolStatus& after) {
+    for (const auto& e : ScanTransitions(pool, before.scan_progress, after.scan_progress)) {
+      told.push_back(fmt::format("{}: {}", pool, e.state));
+    }
+  };
+  Inventory inventory(*zfs_, o);
+  ASSERT_TRUE(inventory.RefreshAll());  // first read: not told
+  scan_line_ = " scrub: scrub completed after 0h0m with 0 errors on Mon Dec  7 11:09:07 2026";
+  ASSERT_TRUE(inventory.RefreshAll());  // the scrub ran meanwhile: told
+  EXPECT_EQ(told, (std::vector<std::string>{"tank: scrub-running", "tank: scrub-finished"}));
+  told.clear();
+  pools_ = "";  // exported
+  ASSERT_TRUE(inventory.RefreshPool("tank"));
+  pools_ = "tank\t1G\t1M\t1G\tONLINE\t1\t-\n";  // imported again, the old scrub in its status
+  scan_line_ = " scrub: scrub completed after 0h0m with 0 errors on Mon Dec  7 11:09:07 2026";
+  ASSERT_TRUE(inventory.RefreshPool("tank"));
+  ASSERT_TRUE(inventory.RefreshAll());
+  EXPECT_TRUE(told.empty()) << fmt::format("{}", fmt::join(told, "; "));
 }
 
 TEST_F(InventoryTest, AnUnreadablePoolDoesNotHideTheOthers) {

@@ -1,6 +1,7 @@
 #include "inventory/scan_events.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace pk::inventory {
 namespace {
@@ -57,6 +58,18 @@ std::string Describe(const std::string& pool, const zfs::ScanProgress& p) {
   return what;
 }
 
+void CollectErrors(const zfs::Vdev& v, std::vector<std::string>& out) {
+  if (v.children.empty()) {
+    std::vector<std::string> counts;
+    if (v.read_errors) counts.push_back(fmt::format("{} read", v.read_errors));
+    if (v.write_errors) counts.push_back(fmt::format("{} write", v.write_errors));
+    if (v.checksum_errors) counts.push_back(fmt::format("{} checksum", v.checksum_errors));
+    if (!counts.empty()) out.push_back(fmt::format("{} ({})", v.path.empty() ? v.name : v.path, fmt::join(counts, ", ")));
+    return;
+  }
+  for (const auto& c : v.children) CollectErrors(c, out);
+}
+
 // The same scan as before (same kind, same start or end), read again.
 bool SameScan(const zfs::ScanProgress& a, const zfs::ScanProgress& b) {
   return a.kind == b.kind && a.state == b.state && a.start_time == b.start_time && a.end_time == b.end_time &&
@@ -95,6 +108,24 @@ std::vector<ScanEvent> ScanTransitions(const std::string& pool, const zfs::ScanP
     previous = running;
   }
   out.push_back({ScanStateWord(after), previous, Describe(pool, after)});
+  return out;
+}
+
+std::string DisksWithErrors(const zfs::PoolStatus& status) {
+  std::vector<std::string> out;
+  CollectErrors(status.root, out);
+  for (const auto& v : status.logs) CollectErrors(v, out);
+  for (const auto& v : status.caches) CollectErrors(v, out);
+  return fmt::format("{}", fmt::join(out, ", "));
+}
+
+std::vector<ScanEvent> ScanTransitions(const std::string& pool, const zfs::PoolStatus& before,
+                                       const zfs::PoolStatus& after) {
+  auto out = ScanTransitions(pool, before.scan_progress, after.scan_progress);
+  if (!out.empty() && after.scan_progress.state == State::kFinished) {
+    std::string disks = DisksWithErrors(after);
+    out.back().reason += disks.empty() ? "; no disk has errors" : "; disks with errors: " + disks;
+  }
   return out;
 }
 

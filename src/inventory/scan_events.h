@@ -28,5 +28,14 @@ std::string ScanStateWord(const zfs::ScanProgress& p);
 
 std::vector<ScanEvent> ScanTransitions(const std::string& pool, const zfs::ScanProgress& before,
                                        const zfs::ScanProgress& after);
+// The same from two whole status reads: a finished scan's reason also names
+// the disks that have read, write or checksum errors, as zpool status counts
+// them (issue 24 item 3: the scrub's event says which disk it repaired).
+std::vector<ScanEvent> ScanTransitions(const std::string& pool, const zfs::PoolStatus& before,
+                                       const zfs::PoolStatus& after);
+
+// "/dev/sdb (12 checksum), /dev/sdc (1 read, 3 write)" for the leaves of
+// `status` with error counts; "" when none has any.
+std::string DisksWithErrors(const zfs::PoolStatus& status);
 
 }  // namespace pk::inventory

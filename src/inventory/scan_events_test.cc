@@ -121,5 +121,27 @@ TEST(ScanEventsTest, InventoryTellsStatusChangesAfterTheFirstRead) {
   EXPECT_EQ(told.size(), 2u) << "the same finished scrub read again is no event";
 }
 
+// Issue 24 item 3: the scrub's end names the disk it found errors on.
+TEST(ScanEventsTest, AFinishedScrubNamesTheDisksWithErrors) {
+  zfs::PoolStatus before, after;
+  before.scan_progress = Scan(Kind::kScrub, State::kScanning, "Mon Dec  7 11:09:00 2026");
+  after.scan_progress = Scan(Kind::kScrub, State::kFinished, "", "Mon Dec  7 11:09:07 2026");
+  zfs::Vdev mirror{"mirror-0", "mirror"};
+  zfs::Vdev d0{"/lab/d0.img", "file", "/lab/d0.img", "ONLINE"};
+  zfs::Vdev d1{"/lab/d1.img", "file", "/lab/d1.img", "ONLINE"};
+  d1.checksum_errors = 12;
+  mirror.children = {d0, d1};
+  after.root.children = {mirror};
+  auto events = ScanTransitions("tank", before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].reason.find("disks with errors: /lab/d1.img (12 checksum)"), std::string::npos) << events[0].reason;
+  EXPECT_EQ(events[0].reason.find("d0.img"), std::string::npos) << events[0].reason;
+
+  after.root.children[0].children[1].checksum_errors = 0;
+  events = ScanTransitions("tank", before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(events[0].reason.find("no disk has errors"), std::string::npos) << events[0].reason;
+}
+
 }  // namespace
 }  // namespace pk::inventory

@@ -48,7 +48,7 @@ Status ClearPolicy(zfs::Zfs& zfs, const zfs::DatasetName& dataset) {
   return zfs.InheritProperty(dataset, property, zfs::Recursive::kNo);
 }
 
-std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets) {
+std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets, const HeldCheck& held) {
   std::vector<Target> out;
   for (const auto& [name, d] : datasets) {
     if (d.type != zfs::DatasetType::kFilesystem) continue;
@@ -63,9 +63,25 @@ std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& dataset
     auto ds = zfs::DatasetName::Parse(name);
     if (!ds) continue;
     out.push_back({*ds, Policy::Parse(v.value),
-                   v.source == zfs::PropertySource::kInherited ? v.inherited_from : std::string(zfs::PropertySourceName(v.source))});
+                   v.source == zfs::PropertySource::kInherited ? v.inherited_from : std::string(zfs::PropertySourceName(v.source)),
+                   held ? held(ds->pool().str()).value_or("") : ""});
   }
   return out;
+}
+
+Status SetScrubPolicy(zfs::Zfs& zfs, const zfs::PoolName& pool, const ScrubPolicy& policy) {
+  PK_ASSIGN_OR_RETURN(auto assignment, zfs::PropertyAssignment::Parse(fmt::format("{}={}", kScrubProperty, policy.str())));
+  auto set = zfs.SetProperties(pool.str(), {assignment});
+  if (!set) return std::unexpected(set.error().WithContext(fmt::format("set scrub schedule of pool '{}'", pool.str())));
+  return OkStatus();
+}
+
+Status ClearScrubPolicy(zfs::Zfs& zfs, const zfs::PoolName& pool) {
+  PK_ASSIGN_OR_RETURN(auto property, zfs::PropertyName::Parse(kScrubProperty));
+  PK_ASSIGN_OR_RETURN(auto root, zfs::DatasetName::Parse(pool.str()));
+  auto cleared = zfs.InheritProperty(root, property, zfs::Recursive::kNo);
+  if (!cleared) return std::unexpected(cleared.error().WithContext(fmt::format("clear scrub schedule of pool '{}'", pool.str())));
+  return OkStatus();
 }
 
 }  // namespace pk::protect

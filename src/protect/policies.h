@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "protect/policy.h"
 #include "protect/scheduler.h"
+#include "protect/scrub_policy.h"
 #include "zfs/zfs.h"
 
 namespace pk::protect {
@@ -34,7 +35,14 @@ Result<PolicyView> GetPolicy(zfs::Zfs& zfs, const zfs::DatasetName& dataset);
 Status ClearPolicy(zfs::Zfs& zfs, const zfs::DatasetName& dataset);
 
 // The filesystems among `datasets` (by name, as zfs get gives them) that see a
-// policy, set here or inherited; `none` opts out. Sorted by name.
-std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets);
+// policy, set here or inherited; `none` opts out. Sorted by name. Those of
+// pools `held` names carry the reason and are left alone by the scheduler.
+std::vector<Target> TargetsOf(const std::map<std::string, zfs::Dataset>& datasets, const HeldCheck& held = {});
+
+// A pool's scrub schedule (issue 24 item 3), on its root dataset: set (the
+// pool must be imported here), and clear (`zfs inherit`: the default,
+// monthly, again).
+Status SetScrubPolicy(zfs::Zfs& zfs, const zfs::PoolName& pool, const ScrubPolicy& policy);
+Status ClearScrubPolicy(zfs::Zfs& zfs, const zfs::PoolName& pool);
 
 }  // namespace pk::protect

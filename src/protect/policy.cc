@@ -63,10 +63,43 @@ int64_t Bucket(Seconds t, Period period) {
 
 }  // namespace
 
+Result<std::chrono::seconds> ParseInterval(std::string_view spec) {
+  if (spec.size() < 2) return InvalidArgument("the interval needs a number and a unit");
+  seconds per;
+  switch (spec.back()) {
+    case 'm': per = minutes(1); break;
+    case 'h': per = hours(1); break;
+    case 'd': per = days(1); break;
+    case 'w': per = days(7); break;
+    default: return InvalidArgument(fmt::format("unknown unit '{}'", spec.back()));
+  }
+  auto n = Number(spec.substr(0, spec.size() - 1), 1, seconds(days(366)).count() / per.count());
+  if (!n) return InvalidArgument("the interval must be a whole number from 1 minute up to 366 days");
+  return per * *n;
+}
+
+std::string IntervalStr(std::chrono::seconds interval) {
+  auto s = interval.count();
+  if (s % (7 * 86400) == 0) return fmt::format("{}w", s / (7 * 86400));
+  if (s % 86400 == 0) return fmt::format("{}d", s / 86400);
+  if (s % 3600 == 0) return fmt::format("{}h", s / 3600);
+  return fmt::format("{}m", s / 60);
+}
+
+std::optional<int> ParseTimeOfDay(std::string_view hh_mm) {
+  if (hh_mm.size() != 5 || hh_mm[2] != ':') return std::nullopt;
+  auto h = Number(hh_mm.substr(0, 2), 0, 23);
+  auto m = Number(hh_mm.substr(3, 2), 0, 59);
+  if (!h || !m) return std::nullopt;
+  return static_cast<int>(*h * 60 + *m);
+}
+
+std::string TimeOfDayStr(int minute_of_day) { return fmt::format("{:02}:{:02}", minute_of_day / 60, minute_of_day % 60); }
+
 Result<Schedule> Schedule::Parse(std::string_view text) {
   auto bad = [&](std::string_view why) {
     return InvalidArgument(fmt::format(
-        "snapshot schedule '{}': {} (use 'every N(m|h|d)', 'hourly', 'daily' or 'daily at HH:MM', UTC)", text, why));
+        "snapshot schedule '{}': {} (use 'every N(m|h|d|w)', 'hourly', 'daily' or 'daily at HH:MM', UTC)", text, why));
   };
   auto words = SplitFields(text);
   Schedule s;
@@ -79,39 +112,24 @@ Result<Schedule> Schedule::Parse(std::string_view text) {
     return s;
   }
   if (words.size() == 2 && words[0] == "every") {
-    std::string_view spec = words[1];
-    if (spec.size() < 2) return bad("the interval needs a number and a unit");
-    char unit = spec.back();
-    seconds per;
-    long max = 0;
-    if (unit == 'm') per = minutes(1), max = 366L * 24 * 60;
-    else if (unit == 'h') per = hours(1), max = 366L * 24;
-    else if (unit == 'd') per = days(1), max = 366;
-    else return bad(fmt::format("unknown unit '{}'", unit));
-    auto n = Number(spec.substr(0, spec.size() - 1), 1, max);
-    if (!n) return bad("the interval must be a whole number from 1 up to 366 days");
-    s.interval = per * *n;
+    auto interval = ParseInterval(words[1]);
+    if (!interval) return bad(interval.error().message());
+    s.interval = *interval;
     return s;
   }
   if (words.size() == 3 && words[0] == "daily" && words[1] == "at") {
-    std::string_view hm = words[2];
-    if (hm.size() != 5 || hm[2] != ':') return bad("the time must be HH:MM");
-    auto h = Number(hm.substr(0, 2), 0, 23);
-    auto m = Number(hm.substr(3, 2), 0, 59);
-    if (!h || !m) return bad("the time must be HH:MM from 00:00 to 23:59");
+    auto minute = ParseTimeOfDay(words[2]);
+    if (!minute) return bad("the time must be HH:MM from 00:00 to 23:59");
     s.kind = Kind::kDailyAt;
-    s.minute_of_day = static_cast<int>(*h * 60 + *m);
+    s.minute_of_day = *minute;
     return s;
   }
   return bad("not a schedule");
 }
 
 std::string Schedule::str() const {
-  if (kind == Kind::kDailyAt) return fmt::format("daily at {:02}:{:02}", minute_of_day / 60, minute_of_day % 60);
-  auto s = interval.count();
-  if (s % 86400 == 0) return fmt::format("every {}d", s / 86400);
-  if (s % 3600 == 0) return fmt::format("every {}h", s / 3600);
-  return fmt::format("every {}m", s / 60);
+  if (kind == Kind::kDailyAt) return fmt::format("daily at {}", TimeOfDayStr(minute_of_day));
+  return "every " + IntervalStr(interval);
 }
 
 Seconds Schedule::LastSlot(Seconds t) const {

@@ -9,7 +9,7 @@
 // other key, a repeated key or an empty field is refused.
 //
 // Schedules (UTC; one small syntax, parsed strictly):
-//   every N(m|h|d)   slots at multiples of N minutes/hours/days since the Unix
+//   every N(m|h|d|w) slots at multiples of N minutes/hours/days/weeks since the Unix
 //                    epoch (every 15m: :00 :15 :30 :45), N >= 1, at most 366 days
 //   hourly           = every 1h
 //   daily            = daily at 00:00
@@ -25,6 +25,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@
 namespace pk::protect {
 
 inline constexpr const char* kScheduleProperty = "org.poolkeeper:snapshot-schedule";
+
+// Why a pool's schedules must not run here (a pool made elsewhere and not
+// adopted: issue 17 item 6), or nullopt when they may. The daemon answers it
+// from the inventory (supervisor::Ownership::Verifies); unset: every pool may.
+using HeldCheck = std::function<std::optional<std::string>(const std::string& pool)>;
 
 using Seconds = std::chrono::sys_seconds;
 
@@ -74,6 +80,16 @@ struct Policy {
   static Result<Policy> Parse(std::string_view value);
   std::string ToProperty() const;
 };
+
+// Shared by the snapshot and scrub schedules:
+// "15m", "2h", "30d", "1w": a whole number and a unit, from 1 minute up to
+// 366 days; otherwise InvalidArgument saying what is wrong (not naming `spec`:
+// the caller names the whole value).
+Result<std::chrono::seconds> ParseInterval(std::string_view spec);
+std::string IntervalStr(std::chrono::seconds interval);  // the largest whole unit: "1w", "30d", "2h", "90m"
+// "HH:MM" (00:00 to 23:59) -> minutes after midnight; nullopt otherwise.
+std::optional<int> ParseTimeOfDay(std::string_view hh_mm);
+std::string TimeOfDayStr(int minute_of_day);  // "02:05"
 
 // InvalidArgument unless `prefix` is a valid snapshot name prefix.
 Status ValidatePrefix(std::string_view prefix);

@@ -70,6 +70,14 @@ Status Scheduler::RunTarget(const Target& t, Seconds now) {
     return std::unexpected(Error(ErrorCode::kInvalidArgument, reason));
   }
   const Policy& p = *t.policy;
+  if (!t.held.empty()) {
+    // A pool made elsewhere and not adopted: its policy is shown, never run.
+    st.policy = p.ToProperty();
+    st.next_run.reset();
+    st.last_error = t.held;
+    save();
+    return OkStatus();
+  }
   std::string last_policy = st.policy;
   st.policy = p.ToProperty();
   st.next_run = p.schedule.NextSlot(now);

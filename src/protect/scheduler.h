@@ -53,6 +53,7 @@ struct Target {
   zfs::DatasetName dataset;
   Result<Policy> policy;       // an error when the property does not parse (reported, nothing done)
   std::string source;          // "local" or the dataset it is inherited from
+  std::string held;            // non-empty: the pool is held (why); nothing is taken or pruned
 };
 
 // Asked before a snapshot is pruned: replication (issue 24 item 2) will keep

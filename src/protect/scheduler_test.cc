@@ -250,5 +250,19 @@ TEST_F(SchedulerTest, StartRunsAtEachSlot) {
   s.Stop();
 }
 
+// Issue 17 item 6: the policy of a pool made elsewhere and not adopted is shown, never run.
+TEST_F(SchedulerTest, AHeldPoolsPolicyTakesAndPrunesNothing) {
+  Scheduler s(zfs_, *events_, clock_);
+  auto targets = Targets();
+  targets[0].held = "held: pool not adopted (run poolkeeper pool adopt tank)";
+  ASSERT_TRUE(s.RunOnce(targets));
+  EXPECT_EQ(zfs_.creates, 0);
+  EXPECT_EQ(zfs_.lists, 0);
+  auto st = s.Statuses();
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].last_error, targets[0].held);
+  EXPECT_FALSE(st[0].next_run);
+}
+
 }  // namespace
 }  // namespace pk::protect

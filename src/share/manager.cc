@@ -479,6 +479,11 @@ Result<ShareView> ShareManager::Commit(const Share& share, const std::string& cr
   auto undo = [&] {
     if (!created_file.empty()) (void)fs_.Remove(created_file);
   };
+  auto dataset = zfs::DatasetName::Parse(share.dataset);  // checked before anything is set
+  if (!dataset) {
+    undo();
+    return std::unexpected(dataset.error().WithContext(fmt::format("{} share", ProtocolName(share.protocol()))));
+  }
   if (value.size() > kMaxPropertyBytes) {
     undo();
     return InvalidArgument(fmt::format("{} share of '{}': the definition takes {} bytes, more than the {} a property may hold",
@@ -491,7 +496,7 @@ Result<ShareView> ShareManager::Commit(const Share& share, const std::string& cr
     return std::unexpected(set.error());
   }
   // Serve: the pool now has this share (whether or not it was served before).
-  auto pool = zfs::DatasetName::Parse(share.dataset)->pool();
+  auto pool = dataset->pool();
   auto served = ServeLocked(pool);
   if (!served) GetLogger("share")->error("pool={} serve: {}", pool.str(), served.error().message());
   for (const auto& [p, shares] : served_) {

@@ -94,6 +94,17 @@ Result<uint64_t> Ownership::PoolGuid(const zfs::PoolName& pool) {
   return NotFound(fmt::format("pool '{}' is not imported", pool.str()));
 }
 
+namespace {
+
+// Only a value set on the root itself counts: a received one came with a stream.
+bool MarkOn(const std::vector<std::string>& keys, uint64_t guid, const zfs::Dataset& root) {
+  auto it = root.properties.find(kAdoptedProperty);
+  return it != root.properties.end() && it->second.source == zfs::PropertySource::kLocal &&
+         MarkVerifies(keys, guid, it->second.value);
+}
+
+}  // namespace
+
 Result<bool> Ownership::IsAdopted(const zfs::PoolName& pool) {
   const std::string ctx = fmt::format("ownership of pool '{}'", pool.str());
   auto guid = PoolGuid(pool);
@@ -102,13 +113,12 @@ Result<bool> Ownership::IsAdopted(const zfs::PoolName& pool) {
   if (!root) return std::unexpected(root.error().WithContext(ctx));
   auto keys = Keys();
   if (!keys) return std::unexpected(keys.error().WithContext(ctx));
-  auto it = root->properties.find(kAdoptedProperty);
-  // Only a value set on the root itself: a received one came with a stream.
-  if (it != root->properties.end() && it->second.source == zfs::PropertySource::kLocal &&
-      MarkVerifies(*keys, *guid, it->second.value)) {
-    return true;
-  }
-  return false;
+  return MarkOn(*keys, *guid, *root);
+}
+
+bool Ownership::Verifies(uint64_t guid, const zfs::Dataset& root) {
+  auto keys = Keys();
+  return keys && MarkOn(*keys, guid, root);
 }
 
 std::optional<std::string> Ownership::Held(const std::string& pool) {

@@ -62,6 +62,10 @@ class Ownership {
 
   // Whether the imported `pool` verifies under this head's or cluster's key.
   Result<bool> IsAdopted(const zfs::PoolName& pool);
+  // The same from what is already known of the pool (its GUID and its root
+  // dataset with kAdoptedProperty, e.g. from the inventory): no tool runs.
+  // False when the keys cannot be read.
+  bool Verifies(uint64_t guid, const zfs::Dataset& root);
   // nullopt when `pool` may be served; else the reason it is held (or why
   // ownership could not be checked: then it is held too).
   std::optional<std::string> Held(const std::string& pool);

@@ -2,7 +2,14 @@
 // heads hold, so a crafted pool (or a copied property) does not verify.
 #include "supervisor/ownership.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
+
+#include "testing/fake_zfs.h"
 
 namespace pk::supervisor {
 namespace {
@@ -35,6 +42,32 @@ TEST(OwnershipTest, ClusterKeyVerifiesOnEveryHeadWithTheAuthkey) {
 
 TEST(OwnershipTest, HeldReasonNamesTheCommand) {
   EXPECT_EQ(HeldReason("tank"), "held: pool not adopted (run poolkeeper pool adopt tank)");
+}
+
+// The schedules judge adoption from the inventory's data (issue 17 item 6):
+// only a mark set locally on the root, for this GUID, under this head's key.
+TEST(OwnershipTest, VerifiesFromKnownDataWithoutRunningATool) {
+  auto dir = std::filesystem::temp_directory_path() / ("pk_ownership_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto fs = sys::MakeRealFileSystem();
+  testing::FakeZfs zfs;
+  Ownership ownership(zfs, *fs, {dir.string(), (dir / "no-authkey").string()});
+  ASSERT_TRUE(ownership.Init({}));
+  std::string key;
+  std::ifstream(dir / "adoption.key") >> key;
+  ASSERT_EQ(key.size(), 64u);
+  size_t calls = zfs.calls().size();
+
+  zfs::Dataset root{"tank", zfs::DatasetType::kFilesystem, {}};
+  root.properties[kAdoptedProperty] = {AdoptionMark(key, 42), zfs::PropertySource::kLocal, ""};
+  EXPECT_TRUE(ownership.Verifies(42, root));
+  EXPECT_FALSE(ownership.Verifies(43, root));  // copied onto another pool
+  root.properties[kAdoptedProperty].source = zfs::PropertySource::kReceived;
+  EXPECT_FALSE(ownership.Verifies(42, root));  // came with a stream
+  root.properties.clear();
+  EXPECT_FALSE(ownership.Verifies(42, root));
+  EXPECT_EQ(zfs.calls().size(), calls);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -8,7 +8,6 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -24,9 +23,10 @@ using internal::Resource;
 
 namespace {
 
-zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect, zfs::Force force) {
+zfs::ImportOptions ImportOptionsFor(const zfs::PoolName& pool, const PoolPolicy& p, zfs::Dialect dialect,
+                                    zfs::Force force) {
   zfs::ImportOptions o;
-  o.name = *zfs::PoolName::Parse(p.pool);
+  o.name = pool;
   o.search_dirs = p.search_dirs;
   if (p.cachefile == "none") {
     o.cachefile = zfs::ImportOptions::Cachefile::kNone;
@@ -48,8 +48,7 @@ zfs::ImportOptions ImportOptionsFor(const PoolPolicy& p, zfs::Dialect dialect, z
 
 }  // namespace
 
-void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, ImportMode mode) {
-  auto pool = *zfs::PoolName::Parse(policy.pool);
+void Supervisor::RunImport(zfs::PoolName pool, PoolPolicy policy, zfs::Force force, ImportMode mode) {
   auto fail = [this, pool = policy.pool](Error error) {
     loop_.Post([this, pool, error] {
       if (Service* s = Find(pool)) {
@@ -81,7 +80,7 @@ void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, ImportMode mode)
     auto locked = store_.WriteLock({policy.pool, "import", clock_.Now(), options_.pid});
     if (!locked) return fail(locked.error().WithContext("write crash-loop lock"));
     UnprotectMountpoints(policy);
-    auto done = zfs->ImportPool(ImportOptionsFor(policy, zfs->dialect(), force));
+    auto done = zfs->ImportPool(ImportOptionsFor(pool, policy, zfs->dialect(), force));
     auto unlocked = store_.RemoveLock(pool);
     if (!unlocked) GetLogger("service")->error("pool={} remove lock: {}", policy.pool, unlocked.error().message());
     if (!done) return fail(done.error());
@@ -116,10 +115,10 @@ void Supervisor::RunImport(PoolPolicy policy, zfs::Force force, ImportMode mode)
   // A cluster pool (placed by Pacemaker, whose resources only `cluster pool
   // add` on a head creates) is the cluster's: adopted by that act (issue 17 item 6).
   if (policy.cluster && options_.adopt_cluster_pool) {
-    if (auto adopted = options_.adopt_cluster_pool(policy.pool); !adopted) problems.push_back(adopted.error().message());
+    if (auto adopted = options_.adopt_cluster_pool(pool); !adopted) problems.push_back(adopted.error().message());
   }
   if (options_.serve_shares) {
-    auto served = options_.serve_shares(policy.pool);
+    auto served = options_.serve_shares(pool);
     if (served) {
       problems = std::move(*served);
     } else {
@@ -144,7 +143,8 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
   q.properties = {"canmount", "mounted", "mountpoint"};
   PK_ASSIGN_OR_RETURN(auto datasets, zfs.ListDatasets(q));
   // Parents before children: a filesystem waits for its nearest listed
-  // ancestor; independent subtrees mount in parallel, `mount_parallelism` at once.
+  // ancestor; independent subtrees mount in parallel, `mount_parallelism` at
+  // once, on this worker and the loop's (on zfs-fuse the mount lock runs one at a time).
   std::vector<const zfs::Dataset*> todo;
   size_t already = 0;
   for (const auto& d : datasets) {
@@ -208,7 +208,8 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
         continue;
       }
       lock.unlock();
-      auto r = zfs.MountDataset(*zfs::DatasetName::Parse(job->name));
+      auto name = zfs::DatasetName::Parse(job->name);
+      auto r = name ? zfs.MountDataset(*name) : Status(std::unexpected(name.error()));
       lock.lock();
       if (!r) {
         failures.push_back(r.error().message());
@@ -218,10 +219,22 @@ Result<std::string> Supervisor::MountAll(zfs::Zfs& zfs, const PoolPolicy& policy
       cv.notify_all();
     }
   };
-  std::vector<std::thread> threads;
-  size_t n = std::min<size_t>(policy.mount_parallelism, std::max<size_t>(todo.size(), 1));
-  for (size_t i = 0; i < n; ++i) threads.emplace_back(worker);
-  for (auto& t : threads) t.join();
+  // Helpers on the loop's workers (none once Stop() began); the state above
+  // lives until every helper ended: `helpers` counts those running (guarded by m).
+  size_t helpers = 0;
+  const size_t n = std::min<size_t>(policy.mount_parallelism, std::max<size_t>(todo.size(), 1));
+  std::unique_lock lock(m);
+  auto helper = [&] {
+    worker();
+    std::lock_guard done(m);
+    --helpers;
+    cv.notify_all();
+  };
+  while (helpers + 1 < n && loop_.Spawn(helper)) ++helpers;
+  lock.unlock();
+  worker();
+  lock.lock();
+  cv.wait(lock, [&] { return helpers == 0; });
   if (!failures.empty()) {
     return FailedPrecondition(fmt::format("pool '{}' is imported but {} filesystem(s) did not mount: {}", policy.pool,
                                           failures.size(), fmt::join(failures, "; ")));
@@ -267,15 +280,15 @@ void Supervisor::UnprotectMountpoints(const PoolPolicy& policy) {
   }
 }
 
-void Supervisor::RunExport(PoolPolicy policy, zfs::Force force, std::string reason) {
+void Supervisor::RunExport(zfs::PoolName pool, PoolPolicy policy, zfs::Force force, std::string reason) {
   // Shares stop before their pool: nothing of it stays configured on this head.
   if (options_.unserve_shares) {
-    if (auto unserved = options_.unserve_shares(policy.pool); !unserved) {
+    if (auto unserved = options_.unserve_shares(pool); !unserved) {
       GetLogger("service")->error("pool={} stop serving shares: {}", policy.pool, unserved.error().message());
     }
   }
   auto zfs = zfs_factory_(std::chrono::seconds(policy.export_timeout_seconds));
-  auto done = zfs->ExportPool(*zfs::PoolName::Parse(policy.pool), force);
+  auto done = zfs->ExportPool(pool, force);
   if (done) ProtectMountpoints(policy);
   if (options_.on_pool_changed) options_.on_pool_changed(policy.pool);
   loop_.Post([this, pool = policy.pool, done, reason] {
@@ -379,26 +392,30 @@ Result<std::string> Supervisor::ImportUnmanaged(const zfs::ImportOptions& option
   auto zfs = zfs_factory_(options_.tool_timeout);
   PK_TRY(zfs->ImportPool(options));
   // The imported name: the new name, the given name, or (by GUID) found in the pool list.
-  std::string imported = options.new_name ? options.new_name->str() : options.name ? options.name->str() : "";
-  if (imported.empty()) {
+  std::optional<zfs::PoolName> imported = options.new_name ? options.new_name : options.name;
+  if (!imported) {
     PK_ASSIGN_OR_RETURN(auto pools, zfs->ListPools());
     for (const auto& p : pools) {
-      if (p.guid == *options.guid) imported = p.name;
+      if (p.guid != *options.guid) continue;
+      PK_ASSIGN_OR_RETURN(imported, zfs::PoolName::Parse(p.name));
     }
   }
-  if (options_.on_pool_changed) options_.on_pool_changed(imported);
+  if (!imported) {
+    return Internal(fmt::format("import pool with GUID {}: imported, but no pool with that GUID is listed", *options.guid));
+  }
+  if (options_.on_pool_changed) options_.on_pool_changed(imported->str());
   // Shares travel with the pool: serve them now (their problems show per share).
   if (options_.serve_shares && options.mount == zfs::Mount::kYes) {
-    if (auto served = options_.serve_shares(imported); !served) {
-      GetLogger("service")->warn("pool={} serve shares: {}", imported, served.error().message());
+    if (auto served = options_.serve_shares(*imported); !served) {
+      GetLogger("service")->warn("pool={} serve shares: {}", imported->str(), served.error().message());
     }
   }
-  return imported;
+  return imported->str();
 }
 
 Status Supervisor::ExportUnmanaged(const zfs::PoolName& pool, zfs::Force force) {
   // Nothing of the pool stays configured here: its shares stop first.
-  Status outcome = options_.unserve_shares ? options_.unserve_shares(pool.str()) : OkStatus();
+  Status outcome = options_.unserve_shares ? options_.unserve_shares(pool) : OkStatus();
   if (outcome) outcome = zfs_factory_(options_.tool_timeout)->ExportPool(pool, force);
   if (options_.on_pool_changed) options_.on_pool_changed(pool.str());
   return outcome;
@@ -411,7 +428,9 @@ void Supervisor::ServeUnmanaged(std::set<std::string> managed) {
     auto pools = zfs_factory_(options_.tool_timeout)->ListPools();
     for (const auto& p : pools ? *pools : std::vector<zfs::PoolSummary>{}) {
       if (managed.contains(p.name)) continue;
-      if (auto served = options_.serve_shares(p.name); !served) {
+      auto name = zfs::PoolName::Parse(p.name);
+      auto served = name ? options_.serve_shares(*name) : Result<std::vector<std::string>>(std::unexpected(name.error()));
+      if (!served) {
         GetLogger("service")->warn("pool={} serve shares: {}", p.name, served.error().message());
       }
     }

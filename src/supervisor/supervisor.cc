@@ -62,6 +62,7 @@ Status Supervisor::Start() {
       continue;
     }
     Service s;
+    s.name = *name;
     s.status.resource = Resource(b.pool);
     s.status.pool = b.pool;
     s.status.policy.pool = b.pool;
@@ -74,12 +75,18 @@ Status Supervisor::Start() {
     services_.emplace(b.pool, std::move(s));
   }
   for (auto& p : policies) {
+    auto name = zfs::PoolName::Parse(p.pool);  // LoadEach validated it; as for a broken entry otherwise
+    if (!name) {
+      GetLogger("service")->error("{} (entry not shown as a service)", name.error().message());
+      continue;
+    }
     Service s;
+    s.name = *name;
     s.status.resource = Resource(p.pool);
     s.status.pool = p.pool;
     s.status.policy = p;
     s.status.since = clock_.Now();
-    auto lock = store_.ReadLock(*zfs::PoolName::Parse(p.pool));
+    auto lock = store_.ReadLock(*name);
     if (!lock) {
       // Cannot tell whether an import was under way: treat it as one.
       s.status.state = State::kLocked;
@@ -310,7 +317,7 @@ void Supervisor::AdvanceUp(Service& s, const DependencyGraph& graph) {
   zfs::Force force = s.force_next_import;
   s.force_next_import = zfs::Force::kNo;
   ImportMode mode = std::exchange(s.import_mode, ImportMode::kImport);
-  loop_.Spawn([this, p, force, mode] { RunImport(p, force, mode); });
+  loop_.Spawn([this, pool = *s.name, p, force, mode] { RunImport(pool, p, force, mode); });
 }
 
 bool Supervisor::DependenciesServing(Service& s, const DependencyGraph& graph) {
@@ -350,8 +357,8 @@ void Supervisor::AdvanceDown(Service& s, const DependencyGraph& graph) {
     return;
   }
   SetState(s, State::kStopping, "exporting");
-  loop_.Spawn([this, p = s.status.policy, force = std::exchange(s.force_next_export, zfs::Force::kNo),
-         reason = std::exchange(s.export_reason, "")] { RunExport(p, force, reason); });
+  loop_.Spawn([this, pool = *s.name, p = s.status.policy, force = std::exchange(s.force_next_export, zfs::Force::kNo),
+         reason = std::exchange(s.export_reason, "")] { RunExport(pool, p, force, reason); });
 }
 
 Status Supervisor::Want(Service& s, Direction direction) {
@@ -387,7 +394,8 @@ Result<ServiceStatus> Supervisor::Get(const std::string& pool) {
 
 Status Supervisor::Enable(PoolPolicy policy) {
   PK_TRY(policy.Validate());
-  return loop_.Call<Status>([this, policy]() mutable -> Status {
+  PK_ASSIGN_OR_RETURN(auto name, zfs::PoolName::Parse(policy.pool));
+  return loop_.Call<Status>([this, policy, name]() mutable -> Status {
     policy.enabled = true;
     auto policies = Policies();
     auto it = std::find_if(policies.begin(), policies.end(), [&](const auto& p) { return p.pool == policy.pool; });
@@ -402,6 +410,7 @@ Status Supervisor::Enable(PoolPolicy policy) {
     Service* s = Find(policy.pool);
     if (!s) {
       Service fresh;
+      fresh.name = name;
       fresh.status.resource = Resource(policy.pool);
       fresh.status.pool = policy.pool;
       fresh.status.since = clock_.Now();

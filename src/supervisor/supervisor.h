@@ -89,12 +89,12 @@ struct SupervisorOptions {
   // reason per share not served): they degrade the pool's service, never fail
   // it. `unserve_shares` runs before an export; its failure is logged and the
   // export goes on. Without them the phase only notes that no shares are served.
-  std::function<Result<std::vector<std::string>>(const std::string& pool)> serve_shares;
-  std::function<Status(const std::string& pool)> unserve_shares;
+  std::function<Result<std::vector<std::string>>(const zfs::PoolName& pool)> serve_shares;
+  std::function<Status(const zfs::PoolName& pool)> unserve_shares;
   // Run before the sharing phase of a pool whose policy says `cluster`: marks
   // it adopted (supervisor::Ownership) unless it is already. Its failure is a
   // problem of the pool (degraded), and the pool's shares stay held.
-  std::function<Status(const std::string& pool)> adopt_cluster_pool;
+  std::function<Status(const zfs::PoolName& pool)> adopt_cluster_pool;
   // Mountpoint protection (issue 18 item 5): with a file system here, the
   // pool's remembered mountpoint directories (policy.known_mountpoints) are
   // made immutable once its export succeeded (those that exist and are
@@ -183,6 +183,10 @@ class Supervisor {
   enum class ImportMode { kImport, kAdoptOnly };
   struct Service {
     ServiceStatus status;
+    // A pool service's name, parsed once when the service is made (issue 19
+    // item 5; every pool service has one); its workers get it typed. Empty
+    // for exec resources.
+    std::optional<zfs::PoolName> name;
     bool want_up = false;     // start requested and not cancelled
     bool busy = false;        // an operation runs on a worker thread
     bool restart = false;     // start again once stopped
@@ -238,8 +242,8 @@ class Supervisor {
   Status SavePolicy(Service& s);
 
   // Worker-thread work.
-  void RunImport(PoolPolicy policy, zfs::Force force, ImportMode mode);
-  void RunExport(PoolPolicy policy, zfs::Force force, std::string reason);
+  void RunImport(zfs::PoolName pool, PoolPolicy policy, zfs::Force force, ImportMode mode);
+  void RunExport(zfs::PoolName pool, PoolPolicy policy, zfs::Force force, std::string reason);
   // A pool without a service: imported or exported here, with the steps around it.
   Result<std::string> ImportUnmanaged(const zfs::ImportOptions& options);
   Status ExportUnmanaged(const zfs::PoolName& pool, zfs::Force force);

@@ -378,6 +378,20 @@ TEST_F(E2eCliTest, DiskVerbsScrubProgressAndScanEvents) {
   ASSERT_EQ(st["spares"].size(), 1u) << st.dump(2);
   EXPECT_EQ(st["spares"][0].value("name", ""), extra[1]);
   ok({"pool", "remove", pool_, extra[1]}, "removed '" + extra[1] + "' in pool '" + pool_ + "'\n");
+  // add --profile: the planner's layout for the given disks, as `pool create
+  // --profile` makes it (a dry run). The pool is a mirror: a stripe is
+  // refused with zpool's reason, a mirror2 of two disks is what it would get.
+  CliResult stripe = Cli({"pool", "add", "-n", "--profile", "stripe", pool_, extra[0]});
+  EXPECT_EQ(stripe.code, kExitUsage) << stripe;
+  EXPECT_THAT(stripe.err, HasSubstr("mismatched replication level")) << stripe;
+  CliResult planned = Cli({"pool", "add", "-n", "--profile", "mirror2", pool_, extra[0], extra[1]});
+  EXPECT_EQ(planned.code, kExitOk) << planned;
+  EXPECT_THAT(planned.out, HasSubstr("would update '" + pool_ + "'")) << planned;
+  EXPECT_THAT(planned.out, HasSubstr(extra[1])) << planned;
+  EXPECT_THAT(Cli({"pool", "status", pool_}).out, ::testing::Not(HasSubstr(extra[0])));
+  CliResult no_profile = Cli({"pool", "add", "--profile", "raidz9", pool_, extra[0]});
+  EXPECT_EQ(no_profile.code, kExitUsage) << no_profile;
+  EXPECT_THAT(no_profile.err, HasSubstr("raidz9")) << no_profile;
 
   // Bad input: refused by the daemon before any zpool runs, exit 2, the cause named.
   int before = ToolRuns();

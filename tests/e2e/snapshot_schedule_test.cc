@@ -60,7 +60,8 @@ class SnapshotScheduleTest : public LabSuite<SnapshotScheduleTest> {
       PK_TRY(lab_.Run(ZfsTool("zfs", {"create", pool_ + ds})));
     }
     cli_ = lab_.cli();
-    return lab_.StartDaemon();
+    PK_TRY(lab_.StartDaemon());
+    return AdoptPool(cli_, pool_);  // made with zpool create: schedules run on adopted pools only
   }
   static void TearDownLab() {
     // A held snapshot must be released before the pool goes.
@@ -166,7 +167,8 @@ TEST_F(SnapshotScheduleTest, EveryMinuteKeepThreeForFiveMinutesThenADaemonDownTh
   EXPECT_NE(std::find(all.begin(), all.end(), "manual"), all.end());
   // Every run an event: one taken per minute (6 or 7: the first, then each slot), pruned = taken - 3 - the held one.
   auto taken = Events("snapshot:" + acc, "taken"), pruned = Events("snapshot:" + acc, "pruned");
-  EXPECT_GE(taken.size(), 6u);
+  // 6, or 5 when a loaded machine ran the first pass only in the next slot's minute.
+  EXPECT_GE(taken.size(), 5u);
   EXPECT_EQ(pruned.size(), taken.size() - 4);
   EXPECT_TRUE(Events("snapshot:" + acc, "failed").empty());
   auto status = cli_.Json({"snapshot", "policy", "show"});
@@ -186,23 +188,32 @@ TEST_F(SnapshotScheduleTest, EveryMinuteKeepThreeForFiveMinutesThenADaemonDownTh
   lab_.daemon().Stop();
   auto stopped = SysClock::now();
   std::this_thread::sleep_until(stopped + 3min);
+  // The daemon runs its first pass as soon as it starts, which can be before
+  // StartDaemon has seen it ready on a loaded machine: its minute is the spawn's.
+  auto restarting = SysClock::now();
   PK_ASSERT_OK(lab_.StartDaemon());
-  auto restarted = SysClock::now();
   // The restarted daemon's first passes catch up (it rescans every 10 s).
   WaitForJson(cli_, {"snapshot", "policy", "show", acc}, [&](const json& j) {
     std::string last = j["status"].is_object() ? j["status"].value("last_snapshot", "") : "";
     return last.size() > acc.size() + 6 && last.substr(acc.size() + 6, 13) > before.back();
   }, 40s);
+  auto checked = SysClock::now();
   auto after = own(acc);
   std::vector<std::string> made_after_stop;
   for (const auto& m : after) {
     if (m > before.back()) made_after_stop.push_back(m);
   }
-  // Checked before the next slot: exactly one, taken after the restart.
-  ASSERT_LT(SysClock::now(), std::chrono::floor<std::chrono::minutes>(restarted) + 1min)
-      << "too slow to tell a catch-up from a slot's run";
-  EXPECT_EQ(made_after_stop.size(), 1u) << ::testing::PrintToString(after);
-  EXPECT_EQ(made_after_stop.back(), MinuteOf(restarted)) << "the catch-up is named for when it ran";
+  // The three missed slots were caught up by one snapshot, named for when it
+  // ran: nothing is named for a minute the daemon was down, and there is at
+  // most one per minute it has run since (a slot that passed before this
+  // check adds its own run).
+  ASSERT_FALSE(made_after_stop.empty());
+  EXPECT_GE(made_after_stop.front(), MinuteOf(restarting)) << "a snapshot was made for a minute of the outage: "
+                                                           << ::testing::PrintToString(after);
+  auto running_minutes = std::chrono::floor<std::chrono::minutes>(checked) -
+                         std::chrono::floor<std::chrono::minutes>(restarting) + 1min;
+  EXPECT_LE(made_after_stop.size(), static_cast<size_t>(running_minutes.count())) << ::testing::PrintToString(after);
+  if (running_minutes == 1min) EXPECT_EQ(made_after_stop.size(), 1u) << ::testing::PrintToString(after);
   EXPECT_EQ(after.size(), 3u) << ::testing::PrintToString(after);
   auto still = Snapshots(acc);
   EXPECT_NE(std::find(still.begin(), still.end(), held_.substr(acc.size() + 1)), still.end());
