@@ -1,12 +1,23 @@
-// The CLI's plumbing shared by its command files: global flags, exit codes
-// and `Cli`, which calls the daemon and prints JSON or the human form.
+// The CLI's plumbing shared by its command files: global flags, exit codes,
+// option storage and `Cli`, which calls the daemon and prints JSON or the
+// human form.
+//
+// Option storage, the one pattern of every command file: each noun's
+// Add*Commands keeps its commands' options in a struct of its own (one per
+// noun, or one per command where they share nothing), made by
+// `cli.Options<T>()`. The Cli owns it and outlives parsing and the command's
+// callback, so CLI11 writes it while parsing and the callback, capturing it
+// by reference, reads it after. No function statics, no option struct shared
+// across nouns.
 #pragma once
 
 #include <unistd.h>
 
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -38,6 +49,17 @@ inline int ExitCodeFor(const Error& e) {
 // A name as one percent-encoded URL path segment.
 inline std::string Seg(const std::string& s) { return api::PercentEncode(s); }
 
+// Parses "k=v" words into a JSON object; a word without '=' is bad usage.
+inline Result<json> PropertyObject(const std::vector<std::string>& words) {
+  json o = json::object();
+  for (const auto& w : words) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos) return InvalidArgument(fmt::format("'{}' is not PROPERTY=VALUE", w));
+    o[w.substr(0, eq)] = w.substr(eq + 1);
+  }
+  return o;
+}
+
 struct Globals {
   bool json = false;
   std::string socket = "/run/poolkeeper/poolkeeperd.sock";
@@ -48,6 +70,18 @@ class Cli {
   // Keeps a reference: the globals are complete only once parsing has finished,
   // which is before any command's callback runs.
   explicit Cli(const Globals& g) : g_(g) {}
+
+  const Globals& globals() const { return g_; }
+
+  // A default-constructed T that lives as long as this Cli: a command's
+  // options (see the top of this file).
+  template <class T>
+  T& Options() {
+    auto options = std::make_shared<T>();
+    T& ref = *options;
+    options_.push_back(std::move(options));
+    return ref;
+  }
 
   // Runs `call`; prints its JSON (--json: indented on a terminal, as the daemon
   // sent it otherwise), or `human(json)`.
@@ -78,15 +112,27 @@ class Cli {
 
  private:
   const Globals& g_;
+  std::vector<std::shared_ptr<void>> options_;
 };
 
-// Commands defined in their own files.
-void AddShareCommands(CLI::App& app, Cli& cli, int& rc);
+// Each noun's commands, one file each (NOUN_commands.cc), registered from
+// main in the order `poolkeeper --help` lists them; `rc` is the exit code.
+void AddPoolCommands(CLI::App& app, Cli& cli, int& rc);
+void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc);
+void AddSnapshotCommands(CLI::App& app, Cli& cli, int& rc);
 // `snapshot policy set|show|clear` under the `snapshot` command (protect_commands.cc).
 void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc);
+// `service ...` and `resource ...` (service_commands.cc).
+void AddServiceCommands(CLI::App& app, Cli& cli, int& rc);
+void AddResourceCommands(CLI::App& app, Cli& cli, int& rc);
+void AddEventCommands(CLI::App& app, Cli& cli, int& rc);
+void AddQuotaCommands(CLI::App& app, Cli& cli, int& rc);
+void AddShareCommands(CLI::App& app, Cli& cli, int& rc);
 // `ocf pool ACTION`: the OCF resource agent (ocf_commands.cc); rc is the OCF exit code.
-void AddOcfCommands(CLI::App& app, int& rc);
+void AddOcfCommands(CLI::App& app, Cli& cli, int& rc);
 // `cluster ...` (cluster_commands.cc, cluster_pool_commands.cc), through Pacemaker's tools on this head.
-void AddClusterCommands(CLI::App& app, const Globals& g, int& rc);
+void AddClusterCommands(CLI::App& app, Cli& cli, int& rc);
+// `migrate start|status|list|cancel`: shadow migration (migrate_commands.cc).
+void AddMigrateCommands(CLI::App& app, Cli& cli, int& rc);
 
 }  // namespace pk::cli

@@ -47,44 +47,44 @@ void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc) {
     std::string dataset, schedule, keep, prefix;
     bool none = false;
   };
-  auto a = std::make_shared<PolicyArgs>();
+  auto& a = cli.Options<PolicyArgs>();
 
   auto* set = policy->add_subcommand(
       "set", "set DATASET's schedule (children inherit it unless they set their own): --schedule 'every 15m' "
              "(or hourly, daily, 'daily at 02:00', UTC) --keep '24 hourly, 30 daily' (or N: the newest N)");
-  set->add_option("dataset", a->dataset, "filesystem")->required();
-  set->add_option("--schedule", a->schedule, "every N(m|h|d), hourly, daily, 'daily at HH:MM' (UTC)");
-  set->add_option("--keep", a->keep, "N, or 'N PERIOD, ...' with PERIOD latest|minutely|hourly|daily|weekly|monthly|yearly");
-  set->add_option("--prefix", a->prefix, "snapshot name prefix (default auto): PREFIX-YYYYMMDDTHHMMSSZ");
-  set->add_flag("--none", a->none, "no schedule here, even if the parent has one");
-  set->callback([&cli, &rc, a] {
+  set->add_option("dataset", a.dataset, "filesystem")->required();
+  set->add_option("--schedule", a.schedule, "every N(m|h|d), hourly, daily, 'daily at HH:MM' (UTC)");
+  set->add_option("--keep", a.keep, "N, or 'N PERIOD, ...' with PERIOD latest|minutely|hourly|daily|weekly|monthly|yearly");
+  set->add_option("--prefix", a.prefix, "snapshot name prefix (default auto): PREFIX-YYYYMMDDTHHMMSSZ");
+  set->add_flag("--none", a.none, "no schedule here, even if the parent has one");
+  set->callback([&] {
     rc = cli.Run([&]() -> Result<std::string> {
-      json body = {{"schedule", a->none ? "none" : a->schedule}};
-      if (!a->none) {
-        if (a->schedule.empty() || a->keep.empty()) {
-          return InvalidArgument(fmt::format("snapshot policy set '{}': give --schedule and --keep (or --none)", a->dataset));
+      json body = {{"schedule", a.none ? "none" : a.schedule}};
+      if (!a.none) {
+        if (a.schedule.empty() || a.keep.empty()) {
+          return InvalidArgument(fmt::format("snapshot policy set '{}': give --schedule and --keep (or --none)", a.dataset));
         }
-        body["keep"] = a->keep;
-        if (!a->prefix.empty()) body["prefix"] = a->prefix;
+        body["keep"] = a.keep;
+        if (!a.prefix.empty()) body["prefix"] = a.prefix;
       }
-      return cli.Call("PUT", "/v1/snapshot-policies/" + Seg(a->dataset), body);
+      return cli.Call("PUT", "/v1/snapshot-policies/" + Seg(a.dataset), body);
     }, ShowOne);
   });
 
   auto* show = policy->add_subcommand("show", "DATASET's policy and its last and next run; without DATASET every scheduled dataset");
-  show->add_option("dataset", a->dataset, "filesystem");
-  show->callback([&cli, &rc, a] {
-    if (a->dataset.empty()) {
+  show->add_option("dataset", a.dataset, "filesystem");
+  show->callback([&] {
+    if (a.dataset.empty()) {
       rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies"); }, StatusTable);
     } else {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies/" + Seg(a->dataset)); }, ShowOne);
+      rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies/" + Seg(a.dataset)); }, ShowOne);
     }
   });
 
   auto* clear = policy->add_subcommand("clear", "remove DATASET's own policy (it follows its parent's again, if any)");
-  clear->add_option("dataset", a->dataset, "filesystem")->required();
-  clear->callback([&cli, &rc, a] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/snapshot-policies/" + Seg(a->dataset)); }, ShowOne);
+  clear->add_option("dataset", a.dataset, "filesystem")->required();
+  clear->callback([&] {
+    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/snapshot-policies/" + Seg(a.dataset)); }, ShowOne);
   });
 }
 

@@ -111,9 +111,9 @@ std::string ShareDetail(const json& s) {
 }  // namespace
 
 void AddShareCommands(CLI::App& app, Cli& cli, int& rc) {
-  static ShareArgs s;
+  auto& s = cli.Options<ShareArgs>();
   auto* share = app.add_subcommand("share", "shares defined in the pool's own properties: iSCSI, NFS, SMB")->require_subcommand(1);
-  auto target = [](CLI::App* cmd) {
+  auto target = [&s](CLI::App* cmd) {
     cmd->add_option("protocol", s.protocol, "iscsi, nfs or smb")->required();
     cmd->add_option("dataset", s.dataset, "the shared filesystem (or volume, iscsi)")->required();
   };
