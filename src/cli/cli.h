@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/client.h"
+#include "base/json.h"
 #include "base/error.h"
 
 namespace pk::cli {
@@ -44,6 +45,12 @@ inline int ExitCodeFor(const Error& e) {
     case ErrorCode::kUnavailable: return kExitUnavailable;
     default: return kExitFailure;
   }
+}
+
+// Prints a failed command's error; returns its exit code.
+inline int Fail(const Error& e) {
+  fmt::print(stderr, "poolkeeper: {}\n", e.message());
+  return ExitCodeFor(e);
 }
 
 // A name as one percent-encoded URL path segment.
@@ -83,25 +90,33 @@ class Cli {
     return ref;
   }
 
+  using Human = std::function<std::string(const json&)>;
+
   // Runs `call`; prints its JSON (--json: indented on a terminal, as the daemon
-  // sent it otherwise), or `human(json)`.
-  int Run(const std::function<Result<std::string>()>& call, const std::function<std::string(const json&)>& human) {
-    auto r = call();
-    if (!r) {
-      fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
-      return ExitCodeFor(r.error());
-    }
+  // sent it otherwise), or `human(json)`; returns the exit code.
+  int Run(const std::function<Result<std::string>()>& call, const Human& human) { return Print(call(), human); }
+
+  // The usual command: one call to the daemon, its answer printed as Run does.
+  int Request(std::string_view method, const std::string& target, const Human& human, const json& body = nullptr) {
+    return Print(Call(method, target, body), human);
+  }
+
+  // Prints an answer (or its error) as Run does, flushed (for commands that
+  // repeat, such as --follow); returns the exit code.
+  int Print(const Result<std::string>& r, const Human& human) {
+    if (!r) return Fail(r.error());
     if (g_.json && !::isatty(STDOUT_FILENO)) {
       std::fwrite(r->data(), 1, r->size(), stdout);
       std::fputc('\n', stdout);
-      return kExitOk;
+    } else {
+      auto parsed = json::parse(*r, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) {
+        fmt::print(stderr, "poolkeeper: the daemon sent an answer that is not JSON\n");
+        return kExitFailure;
+      }
+      fmt::print("{}", g_.json ? DumpJson(parsed, 2) + "\n" : human(parsed));
     }
-    auto parsed = json::parse(*r, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) {
-      fmt::print(stderr, "poolkeeper: the daemon sent an answer that is not JSON\n");
-      return kExitFailure;
-    }
-    fmt::print("{}", g_.json ? parsed.dump(2) + "\n" : human(parsed));
+    std::fflush(stdout);
     return kExitOk;
   }
 

@@ -89,8 +89,7 @@ void RunClusterAdmin(const Globals& g, const ClusterCliOptions& o, int& rc,
   cluster::ClusterAdmin admin(*runner, *fs, *env, options);
   auto changes = command(admin);
   if (!changes) {
-    fmt::print(stderr, "poolkeeper: {}\n", changes.error().message());
-    rc = ExitCodeFor(changes.error());
+    rc = Fail(changes.error());
     return;
   }
   if (g.json) {
@@ -110,8 +109,7 @@ void AddClusterCommands(CLI::App& app, Cli& cli, int& rc) {
     cluster::PacemakerFacts pcmk(*runner);
     auto s = pcmk.Status();
     if (!s) {
-      fmt::print(stderr, "poolkeeper: {}\n", s.error().message());
-      rc = ExitCodeFor(s.error());
+      rc = Fail(s.error());
       return;
     }
     fmt::print("{}", g.json ? DumpJson(s->ToJson(), 2) + "\n" : RenderClusterStatus(*s));

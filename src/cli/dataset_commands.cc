@@ -44,7 +44,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc) {
   list->callback([&] {
     std::string q = "?type=" + Seg(o.type.empty() ? "filesystem,volume" : o.type);
     if (!o.root.empty()) q += "&root=" + Seg(o.root);
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/datasets" + q); }, DatasetTable);
+    rc = cli.Request("GET", "/v1/datasets" + q, DatasetTable);
   });
 
   auto* create = ds->add_subcommand("create", "create a filesystem with create-time properties");
@@ -57,7 +57,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc) {
           PK_ASSIGN_OR_RETURN(auto props, PropertyObject(o.props));
           return cli.Call("POST", "/v1/datasets", {{"name", o.name}, {"properties", props}, {"parents", o.parents}});
         },
-        [](const json& j) { return Done(j, "created dataset"); });
+        Done("created dataset"));
   });
 
   auto* get = ds->add_subcommand("get", "show properties with their source");
@@ -66,8 +66,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc) {
   get->callback([&] {
     std::string q;
     for (const auto& p : o.words) q += (q.empty() ? "" : ",") + p;
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/datasets/" + Seg(o.name) + (q.empty() ? "" : "?properties=" + Seg(q))); },
-                 PropertyTable);
+    rc = cli.Request("GET", "/v1/datasets/" + Seg(o.name) + (q.empty() ? "" : "?properties=" + Seg(q)), PropertyTable);
   });
 
   auto* set = ds->add_subcommand("set", "set properties: DATASET PROPERTY=VALUE...");
@@ -79,7 +78,7 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc) {
           PK_ASSIGN_OR_RETURN(auto props, PropertyObject(o.words));
           return cli.Call("PATCH", "/v1/datasets/" + Seg(o.name), {{"properties", props}});
         },
-        [](const json& j) { return Done(j, "updated"); });
+        Done("updated"));
   });
 
   auto* inherit = ds->add_subcommand("inherit", "clear a local property so it is inherited");
@@ -87,9 +86,8 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc) {
   inherit->add_option("property", o.property, "property name")->required();
   inherit->add_flag("-r,--recursive", o.recursive, "also on descendants");
   inherit->callback([&] {
-    rc = cli.Run([&] {
-      return cli.Call("POST", "/v1/datasets/" + Seg(o.name) + "?action=inherit", {{"property", o.property}, {"recursive", o.recursive}});
-    }, [](const json& j) { return Done(j, "updated"); });
+    rc = cli.Request("POST", "/v1/datasets/" + Seg(o.name) + "?action=inherit", Done("updated"),
+                     {{"property", o.property}, {"recursive", o.recursive}});
   });
 
   auto* destroy = ds->add_subcommand("destroy", "destroy a dataset");
@@ -98,16 +96,15 @@ void AddDatasetCommands(CLI::App& app, Cli& cli, int& rc) {
   destroy->add_flag("-R,--recursive-dependents", o.dependents, "also clones outside the tree");
   destroy->callback([&] {
     const char* q = o.dependents ? "?recursive=dependents" : o.recursive ? "?recursive=yes" : "";
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/datasets/" + Seg(o.name) + q); },
-                 [](const json& j) { return Done(j, "destroyed"); });
+    rc = cli.Request("DELETE", "/v1/datasets/" + Seg(o.name) + q, Done("destroyed"));
   });
 
   auto* rename = ds->add_subcommand("rename", "rename a dataset");
   rename->add_option("dataset", o.name, "current name")->required();
   rename->add_option("new_name", o.new_name, "new name")->required();
   rename->callback([&] {
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/datasets/" + Seg(o.name) + "?action=rename", {{"new_name", o.new_name}}); },
-                 [](const json& j) { return Done(j, "renamed to"); });
+    rc = cli.Request("POST", "/v1/datasets/" + Seg(o.name) + "?action=rename", Done("renamed to"),
+                     {{"new_name", o.new_name}});
   });
 }
 

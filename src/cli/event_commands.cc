@@ -35,8 +35,7 @@ void AddEventCommands(CLI::App& app, Cli& cli, int& rc) {
       std::string target = fmt::format("/v1/events?after={}{}", after, o.follow ? "&wait=30" : "");
       auto r = cli.Call("GET", target);
       if (!r) {
-        fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
-        rc = ExitCodeFor(r.error());
+        rc = Fail(r.error());
         return;
       }
       auto j = json::parse(*r, nullptr, false);

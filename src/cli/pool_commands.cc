@@ -74,7 +74,7 @@ void AddSwitchCommands(CLI::App& pool, Cli& cli, PoolOptions& o, int& rc) {
                                                                           : "clear a crash-loop lock and start the pool");
     cmd->add_option("pool", o.name, "pool name")->required();
     cmd->callback([&, verb = std::string(verb)] {
-      rc = cli.Run([&] { return cli.Call("POST", "/v1/pools/" + Seg(o.name) + "?action=" + verb); }, ServiceView);
+      rc = cli.Request("POST", "/v1/pools/" + Seg(o.name) + "?action=" + verb, ServiceView);
     });
   }
   auto* delay = pool.add_subcommand("delay", "wait SECONDS before importing this pool at start");
@@ -106,13 +106,13 @@ void AddPoolCommands(CLI::App& app, Cli& cli, int& rc) {
   AddPoolDiskCommands(*pool, cli, rc);
 
   pool->add_subcommand("list", "list imported pools")->callback([&] {
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/pools"); }, PoolTable);
+    rc = cli.Request("GET", "/v1/pools", PoolTable);
   });
 
   auto* status = pool->add_subcommand("status", "show a pool like zpool status, with what Poolkeeper knows");
   status->add_option("pool", o.name, "pool name")->required();
   status->callback([&] {
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/pools/" + Seg(o.name)); }, RenderPoolStatus);
+    rc = cli.Request("GET", "/v1/pools/" + Seg(o.name), RenderPoolStatus);
   });
 
   auto* create = pool->add_subcommand(
@@ -139,7 +139,7 @@ void AddPoolCommands(CLI::App& app, Cli& cli, int& rc) {
           if (!o.altroot.empty()) body["altroot"] = o.altroot;
           return cli.Call("POST", "/v1/pools", body);
         },
-        [](const json& j) { return Done(j, "created pool"); });
+        Done("created pool"));
   });
 
   auto* import = pool->add_subcommand("import", "import a pool by name or GUID; without one, list importable pools");
@@ -152,7 +152,7 @@ void AddPoolCommands(CLI::App& app, Cli& cli, int& rc) {
   import->add_flag("-f,--force", o.force, "import even if the pool seems in use elsewhere");
   import->callback([&] {
     if (o.name.empty()) {
-      rc = cli.Run([&] { return cli.Call("POST", "/v1/import-scan", {{"search_dirs", o.dirs}}); }, ImportableTable);
+      rc = cli.Request("POST", "/v1/import-scan", ImportableTable, {{"search_dirs", o.dirs}});
       return;
     }
     json body = {{"search_dirs", o.dirs}, {"readonly", o.readonly}, {"force", o.force}};
@@ -161,8 +161,7 @@ void AddPoolCommands(CLI::App& app, Cli& cli, int& rc) {
     if (!o.new_name.empty()) body["new_name"] = o.new_name;
     if (!o.cachefile.empty()) body["cachefile"] = o.cachefile;
     if (!o.altroot.empty()) body["altroot"] = o.altroot;
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/imports", body); },
-                 [](const json& j) { return Done(j, "imported pool"); });
+    rc = cli.Request("POST", "/v1/imports", Done("imported pool"), body);
   });
 
   auto* adopt = pool->add_subcommand(
@@ -179,16 +178,15 @@ void AddPoolCommands(CLI::App& app, Cli& cli, int& rc) {
   exp->add_option("pool", o.name, "pool name")->required();
   exp->add_flag("-f,--force", o.force, "unmount busy filesystems");
   exp->callback([&] {
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/pools/" + Seg(o.name) + "?action=export", {{"force", o.force}}); },
-                 [](const json& j) { return Done(j, "exported pool"); });
+    rc = cli.Request("POST", "/v1/pools/" + Seg(o.name) + "?action=export", Done("exported pool"),
+                     {{"force", o.force}});
   });
 
   auto* destroy = pool->add_subcommand("destroy", "destroy a pool and all its data");
   destroy->add_option("pool", o.name, "pool name")->required();
   destroy->add_flag("-f,--force", o.force, "unmount busy filesystems");
   destroy->callback([&] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/pools/" + Seg(o.name) + (o.force ? "?force=true" : "")); },
-                 [](const json& j) { return Done(j, "destroyed pool"); });
+    rc = cli.Request("DELETE", "/v1/pools/" + Seg(o.name) + (o.force ? "?force=true" : ""), Done("destroyed pool"));
   });
 }
 

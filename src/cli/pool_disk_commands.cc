@@ -124,11 +124,10 @@ void AddPoolDiskCommands(CLI::App& pool, Cli& cli, int& rc) {
   };
   auto& o = cli.Options<DiskOptions>();
   auto post = [&cli, &o, &rc](const std::string& verb, json body, std::string done) {
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/pools/" + Seg(o.pool) + "?action=" + verb, body); },
-                 [done](const json& j) {
+    rc = cli.Request("POST", "/v1/pools/" + Seg(o.pool) + "?action=" + verb, [done](const json& j) {
                    if (j.value("dry_run", false)) return j.value("layout", std::string());
                    return fmt::format("{} in pool '{}'\n", done, j.value("pool", ""));
-                 });
+                 }, body);
   };
   auto* replace = pool.add_subcommand("replace", "replace a disk: POOL OLD [NEW] (without NEW: the disk now at OLD's path)");
   replace->add_option("pool", o.pool, "pool name")->required();

@@ -75,16 +75,16 @@ void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc) {
   show->add_option("dataset", a.dataset, "filesystem");
   show->callback([&] {
     if (a.dataset.empty()) {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies"); }, StatusTable);
+      rc = cli.Request("GET", "/v1/snapshot-policies", StatusTable);
     } else {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies/" + Seg(a.dataset)); }, ShowOne);
+      rc = cli.Request("GET", "/v1/snapshot-policies/" + Seg(a.dataset), ShowOne);
     }
   });
 
   auto* clear = policy->add_subcommand("clear", "remove DATASET's own policy (it follows its parent's again, if any)");
   clear->add_option("dataset", a.dataset, "filesystem")->required();
   clear->callback([&] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/snapshot-policies/" + Seg(a.dataset)); }, ShowOne);
+    rc = cli.Request("DELETE", "/v1/snapshot-policies/" + Seg(a.dataset), ShowOne);
   });
 }
 

@@ -69,12 +69,8 @@ void AddQuotaCommands(CLI::App& app, Cli& cli, int& rc) {
   warn->add_option("dataset", o.dataset, "filesystem")->required();
   warn->add_option("thresholds", o.value, "e.g. 80,95; 'none' to stop warning")->required();
   warn->callback([&] {
-    rc = cli.Run(
-        [&] {
-          return cli.Call("PATCH", "/v1/datasets/" + Seg(o.dataset),
-                          {{"properties", {{"org.poolkeeper:quota-warn", o.value}}}});
-        },
-        [](const json& j) { return Done(j, "quota warnings set on"); });
+    rc = cli.Request("PATCH", "/v1/datasets/" + Seg(o.dataset), Done("quota warnings set on"),
+                     {{"properties", {{"org.poolkeeper:quota-warn", o.value}}}});
   });
   auto* set = quota->add_subcommand("set", "set a quota: DATASET (--user U | --group G) SIZE (e.g. 10G, 512M)");
   set->add_option("dataset", o.dataset, "filesystem")->required();
@@ -121,7 +117,7 @@ void AddQuotaCommands(CLI::App& app, Cli& cli, int& rc) {
     std::string q = std::string("?kind=") + (o.groups ? "group" : "user");
     if (!o.filter.empty()) q += "&filter=" + Seg(o.filter);
     if (!o.sort.empty()) q += "&sort=" + Seg(o.sort);
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/quotas/" + Seg(o.dataset) + q); }, QuotaTable);
+    rc = cli.Request("GET", "/v1/quotas/" + Seg(o.dataset) + q, QuotaTable);
   });
 }
 

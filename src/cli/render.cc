@@ -80,11 +80,13 @@ std::string Prop(const json& d, const char* name) {
   return (*props)[name].value("value", "-");
 }
 
-std::string Done(const json& j, const std::string& verb) {
-  for (const char* k : {"pool", "dataset", "snapshot", "destroyed", "exported", "imported", "rolled_back"}) {
-    if (j.contains(k)) return fmt::format("{} '{}'\n", verb, j[k].get<std::string>());
-  }
-  return verb + "\n";
+std::function<std::string(const json&)> Done(std::string verb) {
+  return [verb = std::move(verb)](const json& j) {
+    for (const char* k : {"pool", "dataset", "snapshot", "destroyed", "exported", "imported", "rolled_back"}) {
+      if (j.contains(k)) return fmt::format("{} '{}'\n", verb, j[k].get<std::string>());
+    }
+    return verb + "\n";
+  };
 }
 
 std::string ServiceView(const json& s) {

@@ -3,6 +3,7 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,9 @@ bool IsSizeProperty(std::string_view property);
 // A dataset's property value from its "properties" object, "-" if absent.
 std::string Prop(const nlohmann::json& dataset, const char* name);
 
-// "VERB 'NAME'" for the object an answer names (pool, dataset, snapshot, ...),
-// else "VERB": what a command that changed something prints.
-std::string Done(const nlohmann::json& answer, const std::string& verb);
+// What a command that changed something prints: "VERB 'NAME'" for the object
+// the answer names (pool, dataset, snapshot, ...), else "VERB".
+std::function<std::string(const nlohmann::json&)> Done(std::string verb);
 
 // A pool service or exec resource (GET /v1/services/{pool}, POST ...?action=):
 // state, reason, since, then its policy (or exec) fields.

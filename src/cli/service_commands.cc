@@ -30,11 +30,11 @@ void AddServiceCommands(CLI::App& app, Cli& cli, int& rc) {
   auto* svc = app.add_subcommand("service", "pool services: list, status, enable, disable, start, stop, restart")
                   ->require_subcommand(1);
   svc->add_subcommand("list", "every managed pool with its state and reason")->callback([&] {
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/services"); }, ServiceTable);
+    rc = cli.Request("GET", "/v1/services", ServiceTable);
   });
   auto* status = svc->add_subcommand("status", "one pool service: state, reason, policy");
   status->add_option("pool", o.pool, "pool name")->required();
-  status->callback([&] { rc = cli.Run([&] { return cli.Call("GET", "/v1/services/" + Seg(o.pool)); }, ServiceView); });
+  status->callback([&] { rc = cli.Request("GET", "/v1/services/" + Seg(o.pool), ServiceView); });
 
   auto* enable = svc->add_subcommand("enable", "manage a pool: import it now and at every start, with this policy");
   enable->add_option("pool", o.pool, "pool name")->required();
@@ -62,13 +62,13 @@ void AddServiceCommands(CLI::App& app, Cli& cli, int& rc) {
     if (o.mount_parallelism) body["mount_parallelism"] = *o.mount_parallelism;
     if (!o.after.empty()) body["after"] = o.after;
     if (o.delay) body["delay_seconds"] = *o.delay;
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/services/" + Seg(o.pool) + "?action=enable", body); }, ServiceView);
+    rc = cli.Request("POST", "/v1/services/" + Seg(o.pool) + "?action=enable", ServiceView, body);
   });
   for (const char* verb : {"disable", "start", "stop", "restart"}) {
     auto* cmd = svc->add_subcommand(verb, fmt::format("{} a pool service", verb));
     cmd->add_option("pool", o.pool, "pool name")->required();
     cmd->callback([&, verb = std::string(verb)] {
-      rc = cli.Run([&] { return cli.Call("POST", "/v1/services/" + Seg(o.pool) + "?action=" + verb); }, ServiceView);
+      rc = cli.Request("POST", "/v1/services/" + Seg(o.pool) + "?action=" + verb, ServiceView);
     });
   }
 }
@@ -83,7 +83,7 @@ void AddResourceCommands(CLI::App& app, Cli& cli, int& rc) {
   auto* res = app.add_subcommand("resource", "exec resources: programs started after (and stopped before) pools")
                   ->require_subcommand(1);
   res->add_subcommand("list", "exec resources with their state")->callback([&] {
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/resources"); }, [](const json& j) {
+    rc = cli.Request("GET", "/v1/resources", [](const json& j) {
       return ServiceTable(json{{"services", j["resources"]}});
     });
   });
@@ -98,17 +98,17 @@ void AddResourceCommands(CLI::App& app, Cli& cli, int& rc) {
   add->callback([&] {
     json body = {{"name", o.name}, {"start", o.start}, {"stop", o.stop}, {"check", o.check}, {"after", o.after}};
     if (o.timeout) body["timeout_seconds"] = *o.timeout;
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/resources", body); }, ServiceView);
+    rc = cli.Request("POST", "/v1/resources", ServiceView, body);
   });
   for (const char* verb : {"start", "stop", "remove"}) {
     auto* cmd = res->add_subcommand(verb, fmt::format("{} an exec resource", verb));
     cmd->add_option("name", o.name, "resource name")->required();
     cmd->callback([&, verb = std::string(verb)] {
       if (verb == "remove") {
-        rc = cli.Run([&] { return cli.Call("DELETE", "/v1/resources/" + Seg(o.name)); },
-                     [](const json& j) { return fmt::format("removed {}\n", j.value("removed", "")); });
+        rc = cli.Request("DELETE", "/v1/resources/" + Seg(o.name),
+                         [](const json& j) { return fmt::format("removed {}\n", j.value("removed", "")); });
       } else {
-        rc = cli.Run([&] { return cli.Call("POST", "/v1/resources/" + Seg(o.name) + "?action=" + verb); }, ServiceView);
+        rc = cli.Request("POST", "/v1/resources/" + Seg(o.name) + "?action=" + verb, ServiceView);
       }
     });
   }

@@ -44,8 +44,7 @@ void AddSnapshotCommands(CLI::App& app, Cli& cli, int& rc) {
   create->add_option("snapshot", o.name, "DATASET@SNAPSHOT")->required();
   create->add_flag("-r,--recursive", o.recursive, "of descendants too");
   create->callback([&] {
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/snapshots", {{"name", o.name}, {"recursive", o.recursive}}); },
-                 [](const json& j) { return Done(j, "created snapshot"); });
+    rc = cli.Request("POST", "/v1/snapshots", Done("created snapshot"), {{"name", o.name}, {"recursive", o.recursive}});
   });
 
   auto* list = snap->add_subcommand("list", "list snapshots");
@@ -54,24 +53,23 @@ void AddSnapshotCommands(CLI::App& app, Cli& cli, int& rc) {
   list->callback([&] {
     std::string q = "?recursive=" + std::string(o.recursive || o.dataset.empty() ? "true" : "false");
     if (!o.dataset.empty()) q += "&dataset=" + Seg(o.dataset);
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshots" + q); }, SnapshotTable);
+    rc = cli.Request("GET", "/v1/snapshots" + q, SnapshotTable);
   });
 
   auto* destroy = snap->add_subcommand("destroy", "destroy a snapshot");
   destroy->add_option("snapshot", o.name, "DATASET@SNAPSHOT")->required();
   destroy->add_flag("-r,--recursive", o.recursive, "same-named snapshots of descendants too");
   destroy->callback([&] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/snapshots/" + Seg(o.name) + (o.recursive ? "?recursive=yes" : "")); },
-                 [](const json& j) { return Done(j, "destroyed"); });
+    rc = cli.Request("DELETE", "/v1/snapshots/" + Seg(o.name) + (o.recursive ? "?recursive=yes" : ""),
+                     Done("destroyed"));
   });
 
   auto* rollback = snap->add_subcommand("rollback", "roll a dataset back to a snapshot");
   rollback->add_option("snapshot", o.name, "DATASET@SNAPSHOT")->required();
   rollback->add_flag("-r,--destroy-newer", o.destroy_newer, "destroy later snapshots");
   rollback->callback([&] {
-    rc = cli.Run([&] {
-      return cli.Call("POST", "/v1/snapshots/" + Seg(o.name) + "?action=rollback", {{"destroy_newer", o.destroy_newer}});
-    }, [](const json& j) { return Done(j, "rolled back to"); });
+    rc = cli.Request("POST", "/v1/snapshots/" + Seg(o.name) + "?action=rollback", Done("rolled back to"),
+                     {{"destroy_newer", o.destroy_newer}});
   });
 
   AddSnapshotPolicyCommands(*snap, cli, rc);
