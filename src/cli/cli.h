@@ -120,9 +120,15 @@ class Cli {
     return kExitOk;
   }
 
+  // One call to the daemon. When nothing answers on the socket, the error says
+  // what to check (issue 21 item 6); the exit code stays kExitUnavailable.
   Result<std::string> Call(std::string_view method, const std::string& target, const json& body = nullptr) {
     api::ApiClient client(api::Endpoint{api::Transport::kUnix, g_.socket, "", 0}, "");
-    return client.CallRaw(method, target, body);
+    auto r = client.CallRaw(method, target, body);
+    if (!r && r.error().code() == ErrorCode::kUnavailable && r.error().message().starts_with("cannot connect to ")) {
+      return Unavailable(r.error().message() + " (is poolkeeperd running? systemctl status poolkeeperd)");
+    }
+    return r;
   }
 
  private:

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   using namespace pk::cli;
   CLI::App app{"poolkeeper: manage ZFS pools, datasets and snapshots through poolkeeperd"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "poolkeeper " PK_VERSION);
   Globals g;
   if (const char* env = std::getenv("POOLKEEPER_SOCKET")) g.socket = env;
   app.add_flag("--json", g.json, "print JSON instead of tables");

@@ -59,11 +59,22 @@ void AddQuotaCommands(CLI::App& app, Cli& cli, int& rc) {
   auto& o = cli.Options<QuotaOptions>();
   auto* quota = app.add_subcommand("quota", "user and group quotas of a filesystem: set, get, clear, list")
                     ->require_subcommand(1);
-  auto subject = [&](CLI::App* cmd) {
+  // `quota VERB DATASET (--user U | --group G) ...`: set, get and clear.
+  auto subject_command = [&](const char* verb, const char* help) {
+    auto* cmd = quota->add_subcommand(verb, help);
+    cmd->add_option("dataset", o.dataset, "filesystem")->required();
     auto* u = cmd->add_option("-u,--user", o.user, "user name or numeric uid");
     auto* g = cmd->add_option("-g,--group", o.group, "group name or numeric gid");
     u->excludes(g);
     g->excludes(u);
+    return cmd;
+  };
+  // The call, once --user or --group is given.
+  auto with_subject = [&](const std::string& verb, std::string_view method, const std::string& target, const json& body) {
+    return [&, verb, method, target, body]() -> Result<std::string> {
+      if (o.user.empty() && o.group.empty()) return InvalidArgument(fmt::format("quota {}: give --user or --group", verb));
+      return cli.Call(method, target, body);
+    };
   };
   auto* warn = quota->add_subcommand("warn", "warn (as events) when a user or group passes these percentages of its quota");
   warn->add_option("dataset", o.dataset, "filesystem")->required();
@@ -72,39 +83,23 @@ void AddQuotaCommands(CLI::App& app, Cli& cli, int& rc) {
     rc = cli.Request("PATCH", "/v1/datasets/" + Seg(o.dataset), Done("quota warnings set on"),
                      {{"properties", {{"org.poolkeeper:quota-warn", o.value}}}});
   });
-  auto* set = quota->add_subcommand("set", "set a quota: DATASET (--user U | --group G) SIZE (e.g. 10G, 512M)");
-  set->add_option("dataset", o.dataset, "filesystem")->required();
-  subject(set);
+  auto* set = subject_command("set", "set a quota: DATASET (--user U | --group G) SIZE (e.g. 10G, 512M)");
   set->add_option("size", o.value, "bytes, or with K/M/G/T/P (binary)");
   set->add_option("--objects", o.objects, "object quota (OpenZFS only)");
-  set->callback([&] {
-    rc = cli.Run([&]() -> Result<std::string> {
-      if (o.user.empty() && o.group.empty()) return InvalidArgument("quota set: give --user or --group");
-      json body = {};
-      if (!o.user.empty()) body["user"] = o.user;
-      if (!o.group.empty()) body["group"] = o.group;
-      if (!o.value.empty()) body["quota"] = o.value;
-      if (o.objects) body["objects"] = *o.objects;
-      return cli.Call("PUT", "/v1/quotas/" + Seg(o.dataset), body);
-    }, QuotaRow);
+  // with_subject by value: the callbacks run after this function returned.
+  set->callback([&, with_subject] {
+    json body = {};
+    if (!o.user.empty()) body["user"] = o.user;
+    if (!o.group.empty()) body["group"] = o.group;
+    if (!o.value.empty()) body["quota"] = o.value;
+    if (o.objects) body["objects"] = *o.objects;
+    rc = cli.Run(with_subject("set", "PUT", "/v1/quotas/" + Seg(o.dataset), body), QuotaRow);
   });
-  auto* get = quota->add_subcommand("get", "one user's or group's usage and quota (no listing)");
-  get->add_option("dataset", o.dataset, "filesystem")->required();
-  subject(get);
-  get->callback([&] {
-    rc = cli.Run([&]() -> Result<std::string> {
-      if (o.user.empty() && o.group.empty()) return InvalidArgument("quota get: give --user or --group");
-      return cli.Call("GET", "/v1/quotas/" + Seg(o.dataset) + SubjectQuery(o));
-    }, QuotaRow);
+  subject_command("get", "one user's or group's usage and quota (no listing)")->callback([&, with_subject] {
+    rc = cli.Run(with_subject("get", "GET", "/v1/quotas/" + Seg(o.dataset) + SubjectQuery(o), nullptr), QuotaRow);
   });
-  auto* clear = quota->add_subcommand("clear", "remove a user's or group's quota");
-  clear->add_option("dataset", o.dataset, "filesystem")->required();
-  subject(clear);
-  clear->callback([&] {
-    rc = cli.Run([&]() -> Result<std::string> {
-      if (o.user.empty() && o.group.empty()) return InvalidArgument("quota clear: give --user or --group");
-      return cli.Call("DELETE", "/v1/quotas/" + Seg(o.dataset) + SubjectQuery(o));
-    }, [](const json& j) {
+  subject_command("clear", "remove a user's or group's quota")->callback([&, with_subject] {
+    rc = cli.Run(with_subject("clear", "DELETE", "/v1/quotas/" + Seg(o.dataset) + SubjectQuery(o), nullptr), [](const json& j) {
       return fmt::format("cleared {} quota of {} on '{}'\n", j.value("kind", ""), j.value("id", 0ULL), j.value("dataset", ""));
     });
   });
