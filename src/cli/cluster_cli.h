@@ -20,6 +20,6 @@ void RunClusterAdmin(const Globals& g, const ClusterCliOptions& o, int& rc,
                      const std::function<Result<cluster::Changes>(cluster::ClusterAdmin&)>& command);
 
 // `cluster pool add|remove` (cluster_pool_commands.cc).
-void AddClusterPoolCommands(CLI::App& cluster, const Globals& g, const ClusterCliOptions& o, int& rc);
+void AddClusterPoolCommands(CLI::App& cluster, Cli& cli, const ClusterCliOptions& o, int& rc);
 
 }  // namespace pk::cli

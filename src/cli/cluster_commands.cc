@@ -89,8 +89,7 @@ void RunClusterAdmin(const Globals& g, const ClusterCliOptions& o, int& rc,
   cluster::ClusterAdmin admin(*runner, *fs, *env, options);
   auto changes = command(admin);
   if (!changes) {
-    fmt::print(stderr, "poolkeeper: {}\n", changes.error().message());
-    rc = ExitCodeFor(changes.error());
+    rc = Fail(changes.error());
     return;
   }
   if (g.json) {
@@ -101,24 +100,23 @@ void RunClusterAdmin(const Globals& g, const ClusterCliOptions& o, int& rc,
   rc = kExitOk;
 }
 
-void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
+void AddClusterCommands(CLI::App& app, Cli& cli, int& rc) {
+  const Globals& g = cli.globals();
   auto* cluster = app.add_subcommand("cluster", "the HA cluster of heads (Corosync/Pacemaker)")->require_subcommand(1);
   auto* status = cluster->add_subcommand("status", "heads, quorum, fencing, and each pool's owner, state and last failure");
-  status->callback([&g, &rc] {
+  status->callback([&] {
     auto runner = sys::MakePosixProcessRunner();
     cluster::PacemakerFacts pcmk(*runner);
     auto s = pcmk.Status();
     if (!s) {
-      fmt::print(stderr, "poolkeeper: {}\n", s.error().message());
-      rc = ExitCodeFor(s.error());
+      rc = Fail(s.error());
       return;
     }
     fmt::print("{}", g.json ? DumpJson(s->ToJson(), 2) + "\n" : RenderClusterStatus(*s));
     rc = kExitOk;
   });
 
-  // Outlives parsing: the callbacks run after it.
-  static ClusterCliOptions options;
+  auto& options = cli.Options<ClusterCliOptions>();
   cluster->add_option("--wait", options.wait_seconds, "seconds a command waits for Pacemaker to carry it out (default 120)")
       ->check(CLI::Range(1, 3600));
 
@@ -127,23 +125,23 @@ void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
     std::vector<std::string> heads;
     std::string qdevice, bundle;
   };
-  auto init_args = std::make_shared<InitArgs>();
+  auto& init_args = cli.Options<InitArgs>();
   auto* init = cluster->add_subcommand("init", "write corosync.conf and the authkey for two heads (two_node), three heads, "
                                                 "or two heads and a quorum device; start the cluster stack on this head");
-  init->add_option("--name", init_args->name, "cluster name")->required();
-  init->add_option("--head", init_args->heads, "HEAD=ADDRESS, one per head (this head among them)")->required();
-  init->add_option("--qdevice", init_args->qdevice, "corosync-qnetd address[:port] (two heads only)");
-  init->add_option("--bundle", init_args->bundle, "where to write the join bundle (default /etc/corosync/poolkeeper-join.json)");
-  init->callback([&g, &rc, init_args] {
+  init->add_option("--name", init_args.name, "cluster name")->required();
+  init->add_option("--head", init_args.heads, "HEAD=ADDRESS, one per head (this head among them)")->required();
+  init->add_option("--qdevice", init_args.qdevice, "corosync-qnetd address[:port] (two heads only)");
+  init->add_option("--bundle", init_args.bundle, "where to write the join bundle (default /etc/corosync/poolkeeper-join.json)");
+  init->callback([&] {
     RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) -> Result<cluster::Changes> {
       cluster::InitRequest req;
-      req.spec.cluster_name = init_args->name;
-      for (const auto& h : init_args->heads) {
+      req.spec.cluster_name = init_args.name;
+      for (const auto& h : init_args.heads) {
         PK_ASSIGN_OR_RETURN(auto head, cluster::ParseHeadAddress(h));
         req.spec.heads.push_back(head);
       }
-      if (!init_args->qdevice.empty()) {
-        std::string host = init_args->qdevice;
+      if (!init_args.qdevice.empty()) {
+        std::string host = init_args.qdevice;
         cluster::QuorumDevice dev;
         // "[v6]:port", "v4:port" or a bare address.
         if (host.starts_with("[")) {
@@ -160,16 +158,16 @@ void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
         dev.host = *addr;
         req.spec.qdevice = dev;
       }
-      req.bundle_path = init_args->bundle;
+      req.bundle_path = init_args.bundle;
       return admin.Init(req);
     });
   });
 
-  auto bundle = std::make_shared<std::string>();
+  auto& bundle = cli.Options<std::string>();
   auto* join = cluster->add_subcommand("join", "join the cluster that `cluster init` described in BUNDLE; start the stack here");
-  join->add_option("bundle", *bundle, "the join bundle written by `cluster init` (copy it here first)")->required();
-  join->callback([&g, &rc, bundle] {
-    RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) { return admin.Join(*bundle); });
+  join->add_option("bundle", bundle, "the join bundle written by `cluster init` (copy it here first)")->required();
+  join->callback([&] {
+    RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) { return admin.Join(bundle); });
   });
 
   auto* fence = cluster->add_subcommand("fence", "fencing devices")->require_subcommand(1);
@@ -179,42 +177,42 @@ void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
     std::vector<std::string> params;
     std::optional<int> delay;
   };
-  auto fence_args = std::make_shared<FenceArgs>();
+  auto& fence_args = cli.Options<FenceArgs>();
   auto* fence_add = fence->add_subcommand("add", "a fence device that powers HEAD off (fence_ipmilan for real heads)");
-  fence_add->add_option("head", fence_args->head, "the head this device fences")->required();
-  fence_add->add_option("--agent", fence_args->agent, "ipmilan (default), pkha (the HA lab's), or any fence_NAME");
-  fence_add->add_option("--ip", fence_args->ip, "BMC address (ipmilan)");
-  fence_add->add_option("--username", fence_args->username, "BMC user (ipmilan)");
-  fence_add->add_flag("--password-stdin", fence_args->password_stdin, "read the BMC password from stdin");
-  fence_add->add_flag("--lanplus", fence_args->lanplus, "IPMI v2.0 (lanplus=1)");
-  fence_add->add_option("--param", fence_args->params, "further agent parameter KEY=VALUE (repeatable)");
-  fence_add->add_option("--delay", fence_args->delay,
+  fence_add->add_option("head", fence_args.head, "the head this device fences")->required();
+  fence_add->add_option("--agent", fence_args.agent, "ipmilan (default), pkha (the HA lab's), or any fence_NAME");
+  fence_add->add_option("--ip", fence_args.ip, "BMC address (ipmilan)");
+  fence_add->add_option("--username", fence_args.username, "BMC user (ipmilan)");
+  fence_add->add_flag("--password-stdin", fence_args.password_stdin, "read the BMC password from stdin");
+  fence_add->add_flag("--lanplus", fence_args.lanplus, "IPMI v2.0 (lanplus=1)");
+  fence_add->add_option("--param", fence_args.params, "further agent parameter KEY=VALUE (repeatable)");
+  fence_add->add_option("--delay", fence_args.delay,
                         "seconds fencing HEAD waits (pcmk_delay_base); default: the first head's device waits 2 s, so "
                         "after a split the heads never shoot each other");
-  fence_add->callback([&g, &rc, fence_args] {
+  fence_add->callback([&] {
     RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) -> Result<cluster::Changes> {
-      PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(fence_args->head));
-      cluster::FenceAddRequest req{cluster::FenceDeviceSpec{head, fence_args->agent, {}, 0}, fence_args->delay};
+      PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(fence_args.head));
+      cluster::FenceAddRequest req{cluster::FenceDeviceSpec{head, fence_args.agent, {}, 0}, fence_args.delay};
       auto& dev = req.device;
       if (!dev.agent.starts_with("fence_")) dev.agent = "fence_" + dev.agent;
       if (dev.agent == "fence_ipmilan") {
-        if (fence_args->ip.empty() || fence_args->username.empty() || !fence_args->password_stdin) {
+        if (fence_args.ip.empty() || fence_args.username.empty() || !fence_args.password_stdin) {
           return InvalidArgument("fence add --agent ipmilan: give --ip, --username and --password-stdin");
         }
       }
-      if (!fence_args->ip.empty()) {
-        PK_ASSIGN_OR_RETURN(auto ip, cluster::CanonicalAddress(fence_args->ip));
+      if (!fence_args.ip.empty()) {
+        PK_ASSIGN_OR_RETURN(auto ip, cluster::CanonicalAddress(fence_args.ip));
         dev.params.emplace_back("ip", ip);
       }
-      if (!fence_args->username.empty()) dev.params.emplace_back("username", fence_args->username);
-      if (fence_args->password_stdin) {
+      if (!fence_args.username.empty()) dev.params.emplace_back("username", fence_args.username);
+      if (fence_args.password_stdin) {
         std::string pw((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
         while (!pw.empty() && (pw.back() == '\n' || pw.back() == '\r')) pw.pop_back();
         if (pw.empty()) return InvalidArgument("fence add: --password-stdin read an empty password");
         dev.params.emplace_back("password", pw);
       }
-      if (fence_args->lanplus) dev.params.emplace_back("lanplus", "1");
-      for (const auto& kv : fence_args->params) {
+      if (fence_args.lanplus) dev.params.emplace_back("lanplus", "1");
+      for (const auto& kv : fence_args.params) {
         auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0) return InvalidArgument(fmt::format("--param '{}': write KEY=VALUE", kv));
         dev.params.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
@@ -226,16 +224,16 @@ void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
   struct MoveArgs {
     std::string pool, to;
   };
-  auto move_args = std::make_shared<MoveArgs>();
+  auto& move_args = cli.Options<MoveArgs>();
   auto* takeover = cluster->add_subcommand("takeover", "move POOL (its IPs first, then the pool) to another head");
-  takeover->add_option("pool", move_args->pool, "pool name")->required();
-  takeover->add_option("--to", move_args->to, "target head (default: the only other head that can run it)");
-  takeover->callback([&g, &rc, move_args] {
+  takeover->add_option("pool", move_args.pool, "pool name")->required();
+  takeover->add_option("--to", move_args.to, "target head (default: the only other head that can run it)");
+  takeover->callback([&] {
     RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) -> Result<cluster::Changes> {
-      PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(move_args->pool));
+      PK_ASSIGN_OR_RETURN(auto pool, zfs::PoolName::Parse(move_args.pool));
       std::optional<cluster::HeadName> to;
-      if (!move_args->to.empty()) {
-        PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(move_args->to));
+      if (!move_args.to.empty()) {
+        PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(move_args.to));
         to = head;
       }
       return admin.Takeover(pool, to);
@@ -243,30 +241,30 @@ void AddClusterCommands(CLI::App& app, const Globals& g, int& rc) {
   });
 
   auto* failback = cluster->add_subcommand("failback", "clear moves and return every pool to its preferred head");
-  failback->callback([&g, &rc] { RunClusterAdmin(g, options, rc, [](cluster::ClusterAdmin& a) { return a.Failback(); }); });
+  failback->callback([&] { RunClusterAdmin(g, options, rc, [](cluster::ClusterAdmin& a) { return a.Failback(); }); });
 
-  auto standby_head = std::make_shared<std::string>();
+  auto& standby_head = cli.Options<std::string>();
   for (bool on : {true, false}) {
     auto* sub = cluster->add_subcommand(on ? "standby" : "unstandby",
                                         on ? "move every pool off HEAD and keep it from running any"
                                            : "let HEAD run pools again (they stay where they are until failback)");
-    sub->add_option("head", *standby_head, "head name")->required();
-    sub->callback([&g, &rc, standby_head, on] {
+    sub->add_option("head", standby_head, "head name")->required();
+    sub->callback([&, on] {
       RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) -> Result<cluster::Changes> {
-        PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(*standby_head));
+        PK_ASSIGN_OR_RETURN(auto head, cluster::HeadName::Parse(standby_head));
         return on ? admin.Standby(head) : admin.Unstandby(head);
       });
     });
   }
 
-  auto mode = std::make_shared<std::string>();
+  auto& mode = cli.Options<std::string>();
   auto* maintenance = cluster->add_subcommand("maintenance", "on: Pacemaker leaves every resource alone; off: manages again");
-  maintenance->add_option("mode", *mode, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
-  maintenance->callback([&g, &rc, mode] {
-    RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) { return admin.Maintenance(*mode == "on"); });
+  maintenance->add_option("mode", mode, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
+  maintenance->callback([&] {
+    RunClusterAdmin(g, options, rc, [&](cluster::ClusterAdmin& admin) { return admin.Maintenance(mode == "on"); });
   });
 
-  AddClusterPoolCommands(*cluster, g, options, rc);
+  AddClusterPoolCommands(*cluster, cli, options, rc);
 }
 
 }  // namespace pk::cli

@@ -96,27 +96,24 @@ void AddHardwareDiskCommands(CLI::App& app, Cli& cli, int& rc) {
     std::string id, test = "short";
     bool rescan = false;
   };
-  auto a = std::make_shared<DiskArgs>();
+  auto& a = cli.Options<DiskArgs>();
   auto* list = disk->add_subcommand("list", "every disk with its bay, pool and SMART health");
-  list->add_flag("--rescan", a->rescan, "read the hardware again first");
-  list->callback([&cli, &rc, a] {
-    rc = cli.Run([&] { return cli.Call("GET", std::string("/v1/disks") + (a->rescan ? "?refresh=true" : "")); }, DiskTable);
-  });
+  list->add_flag("--rescan", a.rescan, "read the hardware again first");
+  list->callback([&] { rc = cli.Request("GET", std::string("/v1/disks") + (a.rescan ? "?refresh=true" : ""), DiskTable); });
   auto* show = disk->add_subcommand("show", "one disk: identities, links, bay and LEDs, pool, SMART");
-  show->add_option("id", a->id, "disk id (from disk list), kernel name or by-id link name")->required();
-  show->callback([&cli, &rc, a] { rc = cli.Run([&] { return cli.Call("GET", "/v1/disks/" + Seg(a->id)); }, ShowDisk); });
+  show->add_option("id", a.id, "disk id (from disk list), kernel name or by-id link name")->required();
+  show->callback([&] { rc = cli.Request("GET", "/v1/disks/" + Seg(a.id), ShowDisk); });
   auto* selftest = disk->add_subcommand("selftest", "start the drive's SMART self-test (it runs inside the drive)");
-  selftest->add_option("id", a->id, "disk id")->required();
-  selftest->add_option("--test", a->test, "short (default) or long");
-  selftest->callback([&cli, &rc, a] {
-    rc = cli.Run([&] { return cli.Call("POST", "/v1/disks/" + Seg(a->id) + "?action=selftest", json{{"test", a->test}}); },
-                 [a](const json& j) {
-                   return fmt::format("{} self-test started on disk '{}' (see disk show for its result)\n", S(j, "test"), S(j, "disk"));
-                 });
+  selftest->add_option("id", a.id, "disk id")->required();
+  selftest->add_option("--test", a.test, "short (default) or long");
+  selftest->callback([&] {
+    rc = cli.Request("POST", "/v1/disks/" + Seg(a.id) + "?action=selftest", [](const json& j) {
+      return fmt::format("{} self-test started on disk '{}' (see disk show for its result)\n", S(j, "test"), S(j, "disk"));
+    }, json{{"test", a.test}});
   });
   auto* encl = disk->add_subcommand("enclosures", "enclosures and chassis with every bay, its disk and LEDs");
-  encl->callback([&cli, &rc] {
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/enclosures"); }, [](const json& j) {
+  encl->callback([&] {
+    rc = cli.Request("GET", "/v1/enclosures", [](const json& j) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& e : j["enclosures"]) {
         for (const auto& b : e["bays"]) {

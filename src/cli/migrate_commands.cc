@@ -1,33 +1,14 @@
-#include "cli/migrate_commands.h"
-
-#include <unistd.h>
-
+// `poolkeeper migrate start|status|list|cancel`: shadow migration (issue 6).
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <thread>
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include "api/client.h"
+#include "cli/cli.h"
 #include "cli/render.h"
-#include "base/json.h"
 
 namespace pk::cli {
 namespace {
-
-using nlohmann::json;
-
-int ExitFor(const Error& e) {
-  switch (e.code()) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kOutOfRange: return 2;
-    case ErrorCode::kNotFound: return 3;
-    case ErrorCode::kUnavailable: return 4;
-    default: return 1;
-  }
-}
 
 std::string Duration(double seconds) {
   if (seconds < 0) return "-";
@@ -74,38 +55,17 @@ std::string RenderStatus(const json& j) {
   return out;
 }
 
-struct MigrateArgs {
-  std::string dataset, source, bwlimit;
-  int concurrency = 0;
-  bool follow = false, yes = false, preserve_special = false;
-  double interval = 2.0;
-};
-
 }  // namespace
 
-void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& json_out, int& rc) {
-  static MigrateArgs a;
-  auto call = [&socket](std::string_view method, const std::string& target, const json& body = nullptr) {
-    api::ApiClient client(api::Endpoint{api::Transport::kUnix, socket, "", 0}, "");
-    return client.CallRaw(method, target, body);
+void AddMigrateCommands(CLI::App& app, Cli& cli, int& rc) {
+  struct MigrateOptions {
+    std::string dataset, source, bwlimit;
+    int concurrency = 0;
+    bool follow = false, yes = false, preserve_special = false;
+    double interval = 2.0;
   };
-  // Prints the answer (JSON with --json, else `human`) and sets rc.
-  auto run = [&json_out, &rc](const Result<std::string>& r, const std::function<std::string(const json&)>& human) {
-    if (!r) {
-      fmt::print(stderr, "poolkeeper: {}\n", r.error().message());
-      rc = ExitFor(r.error());
-      return json();
-    }
-    auto j = json::parse(*r, nullptr, false);
-    if (json_out) {
-      fmt::print("{}\n", ::isatty(STDOUT_FILENO) ? DumpJson(j, 2) : *r);
-    } else {
-      fmt::print("{}", human(j));
-    }
-    std::fflush(stdout);
-    rc = 0;
-    return j;
-  };
+  auto& a = cli.Options<MigrateOptions>();
+  const bool& json_out = cli.globals().json;
   auto* m = app.add_subcommand("migrate", "shadow migration: serve a filesystem at once while it is pulled from an old server")
                 ->require_subcommand(1);
 
@@ -116,34 +76,32 @@ void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& js
   start->add_option("--bwlimit", a.bwlimit, "background bandwidth limit per second, e.g. 50M (default unlimited)");
   start->add_flag("--preserve-special", a.preserve_special,
                   "keep set-user/group-ID bits and create device nodes from the source (default: dropped, each reported)");
-  start->callback([=, &rc] {
+  start->callback([&] {
     json body = {{"dataset", a.dataset}, {"source", a.source}};
     if (a.concurrency) body["concurrency"] = a.concurrency;
     if (!a.bwlimit.empty()) body["bwlimit"] = a.bwlimit;
     if (a.preserve_special) body["preserve_special"] = true;
-    run(call("POST", "/v1/migrations", body), [](const json& j) {
+    rc = cli.Request("POST", "/v1/migrations", [](const json& j) {
       return fmt::format("migration of '{}' from '{}' started; clients can use it now\n", j.value("dataset", ""),
                          j.value("source", ""));
-    });
-    (void)rc;
+    }, body);
   });
 
   auto* status = m->add_subcommand("status", "progress, rate, time left and failed entries of a migration");
   status->add_option("dataset", a.dataset, "the migrating filesystem")->required();
   status->add_flag("-f,--follow", a.follow, "repeat until the migration is complete (one JSON object per line with --json)");
   status->add_option("--interval", a.interval, "seconds between reports with --follow (default 2)");
-  status->callback([=, &rc, &json_out] {
-    std::string target = "/v1/migrations/" + api::PercentEncode(a.dataset);
+  status->callback([&] {
+    std::string target = "/v1/migrations/" + Seg(a.dataset);
     while (true) {
-      auto r = call("GET", target);
+      auto r = cli.Call("GET", target);
       if (a.follow && json_out && r) {
         fmt::print("{}\n", *r);  // one object per line
         std::fflush(stdout);
         rc = 0;
       } else {
-        auto j = run(r, RenderStatus);
+        rc = cli.Print(r, RenderStatus);
         if (a.follow && r && !json_out) fmt::print("\n");
-        (void)j;
       }
       if (!a.follow || !r) return;
       auto j = json::parse(*r, nullptr, false);
@@ -154,8 +112,8 @@ void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& js
   });
 
   auto* list = m->add_subcommand("list", "migrations under way in the imported pools");
-  list->callback([=] {
-    run(call("GET", "/v1/migrations"), [](const json& j) {
+  list->callback([&] {
+    rc = cli.Request("GET", "/v1/migrations", [](const json& j) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& s : j["migrations"]) {
         rows.push_back({s.value("dataset", ""), s.value("state", ""), s.value("source", ""),
@@ -170,7 +128,7 @@ void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& js
   auto* cancel = m->add_subcommand("cancel", "abandon a migration (cannot be undone: unmigrated files stay empty)");
   cancel->add_option("dataset", a.dataset, "the migrating filesystem")->required();
   cancel->add_flag("-y,--yes", a.yes, "do not ask for confirmation");
-  cancel->callback([=, &rc] {
+  cancel->callback([&] {
     if (!a.yes) {
       fmt::print(stderr,
                  "Cancel the migration of '{}'? What was not migrated yet is lost from it for good: unlisted "
@@ -183,8 +141,9 @@ void AddMigrateCommands(CLI::App& app, const std::string& socket, const bool& js
         return;
       }
     }
-    run(call("DELETE", "/v1/migrations/" + api::PercentEncode(a.dataset)),
-        [](const json& j) { return fmt::format("migration of '{}' cancelled\n", j.value("cancelled", "")); });
+    rc = cli.Request("DELETE", "/v1/migrations/" + Seg(a.dataset), [](const json& j) {
+      return fmt::format("migration of '{}' cancelled\n", j.value("cancelled", ""));
+    });
   });
 }
 

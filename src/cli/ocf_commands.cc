@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <map>
-#include <memory>
 
 #include "cli/cli.h"
 #include "base/clock.h"
@@ -123,14 +122,14 @@ int RunPoolAgent(const std::string& action) {
 
 }  // namespace
 
-void AddOcfCommands(CLI::App& app, int& rc) {
+void AddOcfCommands(CLI::App& app, Cli& cli, int& rc) {
   auto* ocf = app.add_subcommand("ocf", "OCF resource agents run by Pacemaker (exit codes are OCF codes)")
                   ->require_subcommand(1);
   auto* pool = ocf->add_subcommand("pool", "ocf:poolkeeper:pool: start|stop|monitor|meta-data|validate-all "
                                            "(parameters in OCF_RESKEY_pool, OCF_RESKEY_search_dirs, ...)");
-  auto action = std::make_shared<std::string>();
-  pool->add_option("action", *action, "the OCF action")->required();
-  pool->callback([&rc, action] { rc = RunPoolAgent(*action); });
+  auto& action = cli.Options<std::string>();
+  pool->add_option("action", action, "the OCF action")->required();
+  pool->callback([&] { rc = RunPoolAgent(action); });
 }
 
 }  // namespace pk::cli

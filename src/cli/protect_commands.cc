@@ -71,30 +71,24 @@ void AddScrubPolicyCommands(CLI::App& pool, Cli& cli, int& rc) {
   struct ScrubArgs {
     std::string pool, schedule;
   };
-  auto a = std::make_shared<ScrubArgs>();
+  auto& a = cli.Options<ScrubArgs>();
   auto* set = policy->add_subcommand(
       "set", "set POOL's scrub schedule: off, weekly, monthly or 'every N(m|h|d|w)', with ' at HH:MM' (UTC) for whole "
              "days; counted from the end of the pool's last scan");
-  set->add_option("pool", a->pool, "pool")->required();
-  set->add_option("schedule", a->schedule, "off | weekly | monthly | 'every N(m|h|d|w) [at HH:MM]'")->required();
-  set->callback([&cli, &rc, a] {
-    rc = cli.Run([&] { return cli.Call("PUT", "/v1/scrub-policies/" + Seg(a->pool), {{"schedule", a->schedule}}); },
-                 ScrubShowOne);
+  set->add_option("pool", a.pool, "pool")->required();
+  set->add_option("schedule", a.schedule, "off | weekly | monthly | 'every N(m|h|d|w) [at HH:MM]'")->required();
+  set->callback([&] {
+    rc = cli.Request("PUT", "/v1/scrub-policies/" + Seg(a.pool), ScrubShowOne, {{"schedule", a.schedule}});
   });
   auto* show = policy->add_subcommand("show", "POOL's scrub schedule, state and next run; without POOL every pool here");
-  show->add_option("pool", a->pool, "pool");
-  show->callback([&cli, &rc, a] {
-    if (a->pool.empty()) {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/scrub-policies"); }, ScrubTable);
-    } else {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/scrub-policies/" + Seg(a->pool)); }, ScrubShowOne);
-    }
+  show->add_option("pool", a.pool, "pool");
+  show->callback([&] {
+    rc = a.pool.empty() ? cli.Request("GET", "/v1/scrub-policies", ScrubTable)
+                        : cli.Request("GET", "/v1/scrub-policies/" + Seg(a.pool), ScrubShowOne);
   });
   auto* clear = policy->add_subcommand("clear", "remove POOL's scrub schedule (the default, monthly, applies again)");
-  clear->add_option("pool", a->pool, "pool")->required();
-  clear->callback([&cli, &rc, a] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/scrub-policies/" + Seg(a->pool)); }, ScrubShowOne);
-  });
+  clear->add_option("pool", a.pool, "pool")->required();
+  clear->callback([&] { rc = cli.Request("DELETE", "/v1/scrub-policies/" + Seg(a.pool), ScrubShowOne); });
 }
 
 void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc) {
@@ -104,44 +98,44 @@ void AddSnapshotPolicyCommands(CLI::App& snapshot, Cli& cli, int& rc) {
     std::string dataset, schedule, keep, prefix;
     bool none = false;
   };
-  auto a = std::make_shared<PolicyArgs>();
+  auto& a = cli.Options<PolicyArgs>();
 
   auto* set = policy->add_subcommand(
       "set", "set DATASET's schedule (children inherit it unless they set their own): --schedule 'every 15m' "
              "(or hourly, daily, 'daily at 02:00', UTC) --keep '24 hourly, 30 daily' (or N: the newest N)");
-  set->add_option("dataset", a->dataset, "filesystem")->required();
-  set->add_option("--schedule", a->schedule, "every N(m|h|d), hourly, daily, 'daily at HH:MM' (UTC)");
-  set->add_option("--keep", a->keep, "N, or 'N PERIOD, ...' with PERIOD latest|minutely|hourly|daily|weekly|monthly|yearly");
-  set->add_option("--prefix", a->prefix, "snapshot name prefix (default auto): PREFIX-YYYYMMDDTHHMMSSZ");
-  set->add_flag("--none", a->none, "no schedule here, even if the parent has one");
-  set->callback([&cli, &rc, a] {
+  set->add_option("dataset", a.dataset, "filesystem")->required();
+  set->add_option("--schedule", a.schedule, "every N(m|h|d), hourly, daily, 'daily at HH:MM' (UTC)");
+  set->add_option("--keep", a.keep, "N, or 'N PERIOD, ...' with PERIOD latest|minutely|hourly|daily|weekly|monthly|yearly");
+  set->add_option("--prefix", a.prefix, "snapshot name prefix (default auto): PREFIX-YYYYMMDDTHHMMSSZ");
+  set->add_flag("--none", a.none, "no schedule here, even if the parent has one");
+  set->callback([&] {
     rc = cli.Run([&]() -> Result<std::string> {
-      json body = {{"schedule", a->none ? "none" : a->schedule}};
-      if (!a->none) {
-        if (a->schedule.empty() || a->keep.empty()) {
-          return InvalidArgument(fmt::format("snapshot policy set '{}': give --schedule and --keep (or --none)", a->dataset));
+      json body = {{"schedule", a.none ? "none" : a.schedule}};
+      if (!a.none) {
+        if (a.schedule.empty() || a.keep.empty()) {
+          return InvalidArgument(fmt::format("snapshot policy set '{}': give --schedule and --keep (or --none)", a.dataset));
         }
-        body["keep"] = a->keep;
-        if (!a->prefix.empty()) body["prefix"] = a->prefix;
+        body["keep"] = a.keep;
+        if (!a.prefix.empty()) body["prefix"] = a.prefix;
       }
-      return cli.Call("PUT", "/v1/snapshot-policies/" + Seg(a->dataset), body);
+      return cli.Call("PUT", "/v1/snapshot-policies/" + Seg(a.dataset), body);
     }, ShowOne);
   });
 
   auto* show = policy->add_subcommand("show", "DATASET's policy and its last and next run; without DATASET every scheduled dataset");
-  show->add_option("dataset", a->dataset, "filesystem");
-  show->callback([&cli, &rc, a] {
-    if (a->dataset.empty()) {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies"); }, StatusTable);
+  show->add_option("dataset", a.dataset, "filesystem");
+  show->callback([&] {
+    if (a.dataset.empty()) {
+      rc = cli.Request("GET", "/v1/snapshot-policies", StatusTable);
     } else {
-      rc = cli.Run([&] { return cli.Call("GET", "/v1/snapshot-policies/" + Seg(a->dataset)); }, ShowOne);
+      rc = cli.Request("GET", "/v1/snapshot-policies/" + Seg(a.dataset), ShowOne);
     }
   });
 
   auto* clear = policy->add_subcommand("clear", "remove DATASET's own policy (it follows its parent's again, if any)");
-  clear->add_option("dataset", a->dataset, "filesystem")->required();
-  clear->callback([&cli, &rc, a] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/snapshot-policies/" + Seg(a->dataset)); }, ShowOne);
+  clear->add_option("dataset", a.dataset, "filesystem")->required();
+  clear->callback([&] {
+    rc = cli.Request("DELETE", "/v1/snapshot-policies/" + Seg(a.dataset), ShowOne);
   });
 }
 

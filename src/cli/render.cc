@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "base/json.h"
+
 namespace pk::cli {
 
 using nlohmann::json;
@@ -70,6 +72,35 @@ bool IsSizeProperty(std::string_view property) {
     if (property.starts_with(prefix)) return true;
   }
   return false;
+}
+
+std::string Prop(const json& d, const char* name) {
+  auto props = d.find("properties");
+  if (props == d.end() || !props->contains(name)) return "-";
+  return (*props)[name].value("value", "-");
+}
+
+std::function<std::string(const json&)> Done(std::string verb) {
+  return [verb = std::move(verb)](const json& j) {
+    for (const char* k : {"pool", "dataset", "snapshot", "destroyed", "exported", "imported", "rolled_back"}) {
+      if (j.contains(k)) return fmt::format("{} '{}'\n", verb, j[k].get<std::string>());
+    }
+    return verb + "\n";
+  };
+}
+
+std::string ServiceView(const json& s) {
+  std::string out = fmt::format("{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n{:>8}: {}\n", "resource", s.value("resource", ""), "state",
+                                s.value("state", ""), "reason", s.value("reason", ""), "since", s.value("since", ""));
+  if (s.contains("start_at")) out += fmt::format("{:>8}: {}\n", "start at", s.value("start_at", ""));
+  if (!s.value("health", "").empty()) out += fmt::format("{:>8}: {}\n", "health", s.value("health", ""));
+  const char* section = s.contains("exec") ? "exec" : "policy";
+  out += fmt::format("  {}:\n", section);
+  for (const auto& [k, v] : s[section].items()) {
+    if (k == "pool") continue;
+    out += fmt::format("    {}: {}\n", k, v.is_string() ? v.get<std::string>() : DumpJson(v));
+  }
+  return out;
 }
 
 namespace {

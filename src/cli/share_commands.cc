@@ -111,9 +111,9 @@ std::string ShareDetail(const json& s) {
 }  // namespace
 
 void AddShareCommands(CLI::App& app, Cli& cli, int& rc) {
-  static ShareArgs s;
+  auto& s = cli.Options<ShareArgs>();
   auto* share = app.add_subcommand("share", "shares defined in the pool's own properties: iSCSI, NFS, SMB")->require_subcommand(1);
-  auto target = [](CLI::App* cmd) {
+  auto target = [&s](CLI::App* cmd) {
     cmd->add_option("protocol", s.protocol, "iscsi, nfs or smb")->required();
     cmd->add_option("dataset", s.dataset, "the shared filesystem (or volume, iscsi)")->required();
   };
@@ -135,11 +135,11 @@ void AddShareCommands(CLI::App& app, Cli& cli, int& rc) {
     std::string q;
     if (!s.pool.empty()) q += "pool=" + Seg(s.pool);
     if (!s.protocol.empty()) q += std::string(q.empty() ? "" : "&") + "protocol=" + Seg(s.protocol);
-    rc = cli.Run([&] { return cli.Call("GET", "/v1/shares" + (q.empty() ? "" : "?" + q)); }, ShareTable);
+    rc = cli.Request("GET", "/v1/shares" + (q.empty() ? "" : "?" + q), ShareTable);
   });
   auto* show = share->add_subcommand("show", "one share: definition, identity, state");
   target(show);
-  show->callback([&] { rc = cli.Run([&] { return cli.Call("GET", "/v1/shares/" + Seg(s.protocol) + "/" + Seg(s.dataset)); }, ShareDetail); });
+  show->callback([&] { rc = cli.Request("GET", "/v1/shares/" + Seg(s.protocol) + "/" + Seg(s.dataset), ShareDetail); });
   auto* set = share->add_subcommand("set", "change fields of a share (only the options given)");
   target(set);
   AddFieldOptions(set, s);
@@ -165,14 +165,14 @@ void AddShareCommands(CLI::App& app, Cli& cli, int& rc) {
   auto* user_del = users->add_subcommand("delete", "remove an SMB user from this head's passdb");
   user_del->add_option("user", s.name, "account name")->required();
   user_del->callback([&] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/smb-users/" + Seg(*s.name)); },
-                 [](const json& j) { return fmt::format("SMB user '{}' removed\n", j.value("deleted", "")); });
+    rc = cli.Request("DELETE", "/v1/smb-users/" + Seg(*s.name),
+                     [](const json& j) { return fmt::format("SMB user '{}' removed\n", j.value("deleted", "")); });
   });
   auto* del = share->add_subcommand("delete", "stop serving a share and remove its definition (data stays)");
   target(del);
   del->callback([&] {
-    rc = cli.Run([&] { return cli.Call("DELETE", "/v1/shares/" + Seg(s.protocol) + "/" + Seg(s.dataset)); },
-                 [](const json& j) { return fmt::format("deleted share {}\n", j.value("deleted", "")); });
+    rc = cli.Request("DELETE", "/v1/shares/" + Seg(s.protocol) + "/" + Seg(s.dataset),
+                     [](const json& j) { return fmt::format("deleted share {}\n", j.value("deleted", "")); });
   });
 }
 

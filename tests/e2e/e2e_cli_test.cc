@@ -255,15 +255,24 @@ class E2eCliTest : public LabSuite<E2eCliTest> {
 
 // ---------------------------------------------------------------------------
 
+// Issue 21 item 6: the error also says what to check.
 TEST_F(E2eCliTest, DaemonUnreachableIsExit4) {
   std::string missing = work_ + "/no-such-dir/missing.sock";
   CliResult r = Cli({"--socket", missing, "pool", "list"});
   EXPECT_EQ(r.code, kExitUnavailable) << r;
   EXPECT_THAT(r.err, HasSubstr(missing)) << r;
+  EXPECT_THAT(r.err, HasSubstr("is poolkeeperd running? systemctl status poolkeeperd")) << r;
   // The environment variable works the same way.
   r = Cli({"pool", "list"}, missing);
   EXPECT_EQ(r.code, kExitUnavailable) << r;
   EXPECT_THAT(r.err, HasSubstr(missing)) << r;
+}
+
+// Issue 21 item 6: `poolkeeper --version` prints CMake's project version.
+TEST_F(E2eCliTest, VersionIsTheProjectVersion) {
+  CliResult r = Cli({"--version"});
+  EXPECT_EQ(r.code, kExitOk) << r;
+  EXPECT_EQ(r.out, "poolkeeper " PK_VERSION "\n") << r;
 }
 
 TEST_F(E2eCliTest, UnknownRouteAndMalformedJson) {

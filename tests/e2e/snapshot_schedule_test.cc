@@ -213,7 +213,9 @@ TEST_F(SnapshotScheduleTest, EveryMinuteKeepThreeForFiveMinutesThenADaemonDownTh
   auto running_minutes = std::chrono::floor<std::chrono::minutes>(checked) -
                          std::chrono::floor<std::chrono::minutes>(restarting) + 1min;
   EXPECT_LE(made_after_stop.size(), static_cast<size_t>(running_minutes.count())) << ::testing::PrintToString(after);
-  if (running_minutes == 1min) EXPECT_EQ(made_after_stop.size(), 1u) << ::testing::PrintToString(after);
+  if (running_minutes == 1min) {
+    EXPECT_EQ(made_after_stop.size(), 1u) << ::testing::PrintToString(after);
+  }
   EXPECT_EQ(after.size(), 3u) << ::testing::PrintToString(after);
   auto still = Snapshots(acc);
   EXPECT_NE(std::find(still.begin(), still.end(), held_.substr(acc.size() + 1)), still.end());
