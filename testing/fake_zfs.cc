@@ -460,7 +460,7 @@ Result<std::vector<zfs::Dataset>> FakeZfs::ListDatasets(const zfs::ListOptions& 
   for (const auto& [name, p] : state_->pools) {
     if (!p.imported) continue;
     for (const auto& fs : p.filesystems) {
-      bool wanted = !o.root || fs.name == *o.root || (o.recursive && fs.name.starts_with(*o.root + "/"));
+      bool wanted = !o.root || fs.name == *o.root || (o.recursive != zfs::Recursive::kNo && fs.name.starts_with(*o.root + "/"));
       if (wanted) out.push_back(ToDataset(fs, o.properties));
     }
   }

@@ -22,7 +22,7 @@ bool InTree(const std::string& name, const std::string& root) {
 zfs::ListOptions TreeQuery(const std::string& root) {
   zfs::ListOptions q;
   q.root = root;
-  q.recursive = true;
+  q.recursive = zfs::Recursive::kYes;
   q.types = {zfs::DatasetType::kFilesystem, zfs::DatasetType::kVolume, zfs::DatasetType::kSnapshot};
   q.properties = kInventoryProperties;
   return q;

@@ -96,7 +96,7 @@ Status Scheduler::RunTarget(const Target& t, Seconds now) {
 
   auto list = [&]() -> Result<std::vector<Own>> {
     PK_ASSIGN_OR_RETURN(auto all, zfs_.ListDatasets({.root = ds.str(),
-                                                     .recursive = true,
+                                                     .recursive = zfs::Recursive::kYes,
                                                      .types = {zfs::DatasetType::kSnapshot},
                                                      .properties = {"userrefs"}}));
     std::vector<Own> own;

@@ -118,7 +118,7 @@ void ShareManager::Shutdown() {
 Result<ShareManager::PoolShares> ShareManager::ReadShares(const std::string& root, zfs::Recursive recursive) {
   zfs::ListOptions q;
   q.root = root;
-  q.recursive = recursive != zfs::Recursive::kNo;
+  q.recursive = recursive;
   q.properties = ShareProperties();
   PK_ASSIGN_OR_RETURN(auto datasets, zfs_.ListDatasets(q));
   PoolShares out;

@@ -343,7 +343,7 @@ class CliZfs final : public Zfs {
     }
     if (o.root) PK_TRY_CONTEXT(DatasetName::Parse(*o.root), "list datasets");
     Args args = {"get", "-H", "-p"};
-    if (o.recursive) args.push_back("-r");
+    if (o.recursive != Recursive::kNo) args.push_back("-r");
     if (IsOpenZfs()) {
       std::vector<std::string> types;
       for (auto t : o.types) types.emplace_back(DatasetTypeName(t));

@@ -500,7 +500,7 @@ TEST_P(CliZfsTest, ListDatasetsAllPropertiesNotRecursive) {
   runner_.Expect({"zfs", "get"}, FakeProcessRunner::Exited(0, Golden("zfs-fuse/zfs-get-H-p-spaces.out")));
   ListOptions o;
   o.root = "lab1/my data:1.0";
-  o.recursive = false;
+  o.recursive = zfs::Recursive::kNo;
   o.types = {DatasetType::kFilesystem, DatasetType::kSnapshot};
   auto list = zfs_->ListDatasets(o);
   ASSERT_TRUE(list) << list.error().message();

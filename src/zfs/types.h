@@ -213,7 +213,7 @@ struct ImportOptions {
 
 struct ListOptions {
   std::optional<std::string> root;        // a dataset name; all pools when empty
-  bool recursive = true;                  // with root: its descendants too
+  Recursive recursive = Recursive::kYes;  // with root: its descendants too (kWithDependents: the same)
   std::vector<DatasetType> types = {DatasetType::kFilesystem, DatasetType::kVolume};
   std::vector<std::string> properties;    // empty: every property ("all")
 };
