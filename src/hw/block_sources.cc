@@ -1,5 +1,6 @@
 #include "hw/block_sources.h"
 
+#include <charconv>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -30,10 +31,8 @@ Result<uint64_t> Size(const json& entry, const std::string& name, std::string_vi
   if (it->is_string()) {
     const std::string& s = it->get_ref<const std::string&>();
     uint64_t v = 0;
-    if (!s.empty() && s.size() <= 20 && s.find_first_not_of("0123456789") == std::string::npos) {
-      v = std::stoull(s);
-      return v;
-    }
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (!s.empty() && ec == std::errc() && end == s.data() + s.size()) return v;  // digits only, in range
   }
   return InvalidArgument(fmt::format("{}: {}.size: not a byte count ({}); run lsblk with -b",
                                      origin, name, it->dump()));

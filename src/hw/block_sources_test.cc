@@ -42,6 +42,12 @@ TEST(ParseLsblk, JbodDisksWithIdentitiesNotRomOrZram) {
   EXPECT_EQ((*got)[3].wwn, "eui.36344630528123450025384500000001");
 }
 
+// A size out of range is refused, never an exception (std::stoull threw on it).
+TEST(ParseLsblk, ASizeOutOfRangeIsAnError) {
+  auto got = ParseLsblk(R"({"blockdevices":[{"name":"sda","type":"disk","size":"99999999999999999999"}]})", "test");
+  EXPECT_FALSE(got) << "parsed a size beyond 64 bits";
+}
+
 TEST(ParseLsblk, CapturedVirtioHost) {
   auto got = ParseLsblk(ReadHwData("lsblk/host-firecracker.json"));
   ASSERT_TRUE(got) << got.error().message();

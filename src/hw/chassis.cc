@@ -1,5 +1,6 @@
 #include "hw/chassis.h"
 
+#include <charconv>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -192,7 +193,11 @@ std::string VdevIdConf::NameFromByPath(const std::vector<std::string>& by_path) 
     size_t digits = sas + 8;
     size_t end = link.find_first_not_of("0123456789", digits);
     if (end == digits) continue;
-    int phy = std::stoi(link.substr(digits, end - digits));
+    // Link names come from the hardware: a number out of range is no phy, never an exception.
+    int phy = 0;
+    std::string_view number = std::string_view(link).substr(digits, end == std::string::npos ? std::string::npos : end - digits);
+    auto [stop, ec] = std::from_chars(number.data(), number.data() + number.size(), phy);
+    if (ec != std::errc() || stop != number.data() + number.size()) continue;
     int port = phys_per_port > 0 ? phy / phys_per_port : 0;
     for (const auto& ch : channels) {
       bool same = pci == ch.pci_slot || (pci.size() > ch.pci_slot.size() && pci.ends_with(":" + ch.pci_slot));

@@ -83,6 +83,8 @@ slot 1 7 A
   EXPECT_EQ(c->NameFromByPath({"pci-0000:03:00.0-sas-phy5-lun-0"}), "B5");
   EXPECT_EQ(c->NameFromByPath({"pci-0000:04:00.0-sas-phy5-lun-0"}), "");
   EXPECT_EQ(c->NameFromByPath({"pci-0000:00:1f.2-ata-1"}), "");
+  // A phy number out of range is no phy (the fuzz target found std::stoi throwing here).
+  EXPECT_EQ(c->NameFromByPath({"pci-0000:03:00.0-sas-phy99999999999-lun-0", "pci-0000:03:00.0-sas-phy3"}), "A3");
 
   auto bad = ParseVdevIdConf("alias d1\n", "vdev_id.conf");
   ASSERT_FALSE(bad);
