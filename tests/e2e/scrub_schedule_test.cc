@@ -20,7 +20,6 @@
 #include <iterator>
 #include <thread>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -82,15 +81,9 @@ class ScrubScheduleTest : public LabSuite<ScrubScheduleTest> {
     return out;
   }
   static std::vector<json> Events(const std::string& state) {
-    auto r = cli_.Run({"--json", "events"});
-    EXPECT_EQ(r.code, kExitOk) << r;
     std::vector<json> out;
-    std::istringstream lines(r.out);
-    for (std::string line; std::getline(lines, line);) {
-      auto e = json::parse(line, nullptr, false);
-      if (!e.is_discarded() && e.value("resource", "") == "scan:" + pool_.name && e.value("state", "") == state) {
-        out.push_back(e);
-      }
+    for (const auto& e : cli_.JsonLines({"events"})) {
+      if (e.value("resource", "") == "scan:" + pool_.name && e.value("state", "") == state) out.push_back(e);
     }
     return out;
   }
